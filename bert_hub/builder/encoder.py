@@ -1,0 +1,174 @@
+"""Writes a TF-Hub-format BERT encoder SavedModel from an architecture and weights.
+
+The SavedModel has the interface of ``bert_en_uncased_L-12_H-768_A-12/4``:
+
+* ``__call__(inputs, training=False)`` on the three-key ``int32`` dict of any
+  ``[batch, seq_len]`` (``seq_len <= max_position_embeddings``) returns
+  ``sequence_output``, ``pooled_output``, ``default`` (= ``pooled_output``)
+  and ``encoder_outputs`` (one tensor per Transformer block);
+* ``training=True`` turns dropout on;
+* ``mlm(inputs)`` adds ``masked_lm_positions`` and returns ``mlm_logits``
+  (only when the weights have an MLM head; its weights are not among the
+  root's variables);
+* ``vocab_file`` (Asset), ``do_lower_case`` (bool Variable), ``variables``,
+  ``trainable_variables`` and ``regularization_losses`` (Reusable SavedModel).
+
+The computation follows the original BERT: embeddings (word + position +
+type) -> LayerNorm(1e-12) -> dropout -> L x [self-attention -> dropout ->
+residual + LayerNorm -> dense 4H with exact GELU -> dense H -> dropout ->
+residual + LayerNorm]; padding gets a -10000 attention bias.
+
+Weights are a flat ``{name: array}`` dict named as in
+:mod:`bert_hub.builder.weights` (``transformer/layer_3/attention/query/kernel``
+and so on); those names are also the SavedModel's variable names.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from bert_hub.builder.weights import check_weights, has_mlm, weight_shapes
+from bert_hub.config import Architecture
+
+LAYER_NORM_EPSILON = 1e-12
+MASK_BIAS = -10000.0
+INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
+
+def _gelu(x: tf.Tensor) -> tf.Tensor:
+    return 0.5 * x * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
+
+
+def _layer_norm(x: tf.Tensor, gamma: tf.Variable, beta: tf.Variable) -> tf.Tensor:
+    mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
+    return (x - mean) * tf.math.rsqrt(var + LAYER_NORM_EPSILON) * gamma + beta
+
+
+class EncoderModule(tf.Module):
+    """BERT's forward pass over named ``tf.Variable`` weights."""
+
+    def __init__(self, arch: Architecture, weights: Mapping[str, np.ndarray],
+                 dropout_rate: float = 0.1, attention_dropout_rate: float = 0.1):
+        super().__init__(name="bert_encoder")
+        self.arch = arch
+        self.dropout_rate = dropout_rate
+        self.attention_dropout_rate = attention_dropout_rate
+        with_mlm = has_mlm(weights)
+        self.weights = {name: tf.Variable(np.asarray(weights[name], np.float32), name=name,
+                                          trainable=True)
+                        for name in weight_shapes(arch, with_mlm=with_mlm)}
+        self.with_mlm = with_mlm
+
+    def core_variables(self) -> list[tf.Variable]:
+        return [v for k, v in self.weights.items() if not k.startswith("mlm/")]
+
+    def mlm_variables(self) -> list[tf.Variable]:
+        return [v for k, v in self.weights.items() if k.startswith("mlm/")]
+
+    def _dense(self, x: tf.Tensor, prefix: str) -> tf.Tensor:
+        return tf.einsum("...h,hk->...k", x, self.weights[f"{prefix}/kernel"]) + self.weights[f"{prefix}/bias"]
+
+    def _dropout(self, x: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
+        return tf.nn.dropout(x, rate=rate) if training and rate > 0 else x
+
+    def _attention(self, x: tf.Tensor, bias: tf.Tensor, prefix: str, training: bool) -> tf.Tensor:
+        batch, length = tf.shape(x)[0], tf.shape(x)[1]
+        heads, size = self.arch.heads, self.arch.head_size
+
+        def split(t):
+            return tf.transpose(tf.reshape(t, [batch, length, heads, size]), [0, 2, 1, 3])
+
+        q = split(self._dense(x, f"{prefix}/query"))
+        k = split(self._dense(x, f"{prefix}/key"))
+        v = split(self._dense(x, f"{prefix}/value"))
+        scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(size)) + bias
+        probs = self._dropout(tf.nn.softmax(scores, axis=-1), self.attention_dropout_rate, training)
+        context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]),
+                             [batch, length, self.arch.hidden])
+        return self._dense(context, f"{prefix}/output")
+
+    def _block(self, x: tf.Tensor, bias: tf.Tensor, i: int, training: bool) -> tf.Tensor:
+        p = f"transformer/layer_{i}"
+        w = self.weights
+        attn = self._dropout(self._attention(x, bias, f"{p}/attention", training), self.dropout_rate, training)
+        x = _layer_norm(x + attn, w[f"{p}/attention_layer_norm/gamma"], w[f"{p}/attention_layer_norm/beta"])
+        h = self._dense(_gelu(self._dense(x, f"{p}/intermediate")), f"{p}/output")
+        h = self._dropout(h, self.dropout_rate, training)
+        return _layer_norm(x + h, w[f"{p}/output_layer_norm/gamma"], w[f"{p}/output_layer_norm/beta"])
+
+    def encode(self, inputs: Mapping[str, tf.Tensor], training: bool = False) -> dict:
+        w = self.weights
+        ids = tf.cast(inputs["input_word_ids"], tf.int32)
+        mask = tf.cast(inputs["input_mask"], tf.float32)
+        type_ids = tf.cast(inputs["input_type_ids"], tf.int32)
+        length = tf.shape(ids)[1]
+        x = (tf.gather(w["embeddings/word_embeddings"], ids)
+             + w["embeddings/position_embeddings"][tf.newaxis, :length]
+             + tf.gather(w["embeddings/type_embeddings"], type_ids))
+        x = _layer_norm(x, w["embeddings/layer_norm/gamma"], w["embeddings/layer_norm/beta"])
+        x = self._dropout(x, self.dropout_rate, training)
+        bias = (1.0 - mask)[:, tf.newaxis, tf.newaxis, :] * MASK_BIAS
+        layers = []
+        for i in range(self.arch.layers):
+            x = self._block(x, bias, i, training)
+            layers.append(x)
+        pooled = tf.tanh(self._dense(x[:, 0], "pooler"))
+        return {"sequence_output": x, "pooled_output": pooled, "default": pooled,
+                "encoder_outputs": layers}
+
+    def masked_lm(self, inputs: Mapping[str, tf.Tensor], training: bool = False) -> dict:
+        w = self.weights
+        out = self.encode(inputs, training)
+        del out["default"]
+        positions = tf.cast(inputs["masked_lm_positions"], tf.int32)
+        h = tf.gather(out["sequence_output"], positions, batch_dims=1)
+        h = _layer_norm(_gelu(self._dense(h, "mlm/transform")), w["mlm/layer_norm/gamma"], w["mlm/layer_norm/beta"])
+        out["mlm_logits"] = (tf.einsum("bph,vh->bpv", h, w["embeddings/word_embeddings"])
+                             + w["mlm/output_bias"])
+        return out
+
+
+def _input_spec(extra: tuple[str, ...] = ()) -> dict[str, tf.TensorSpec]:
+    return {k: tf.TensorSpec([None, None], tf.int32, name=k) for k in INPUT_KEYS + extra}
+
+
+def build_export_root(module: EncoderModule, vocab_path: str, lower_case: bool) -> tf.Module:
+    """The object saved as the SavedModel root (see the module docstring)."""
+    root = tf.train.Checkpoint()
+    root.encoder = module
+    root.__call__ = tf.function(lambda inputs, training=False: module.encode(inputs, training))
+    for training in (False, True):
+        root.__call__.get_concrete_function(_input_spec(), training=training)
+    core = module.core_variables()
+    root.variables = list(core)
+    root.trainable_variables = list(core)
+    root.regularization_losses = []
+    root.vocab_file = tf.saved_model.Asset(vocab_path)
+    root.do_lower_case = tf.Variable(lower_case, trainable=False, name="do_lower_case")
+    if module.with_mlm:
+        mlm = tf.train.Checkpoint()
+        mlm.__call__ = tf.function(lambda inputs, training=False: module.masked_lm(inputs, training))
+        for training in (False, True):
+            mlm.__call__.get_concrete_function(_input_spec(("masked_lm_positions",)), training=training)
+        mlm.variables = module.mlm_variables()
+        root.mlm = mlm
+    return root
+
+
+def write_encoder_savedmodel(arch: Architecture, weights: Mapping[str, np.ndarray],
+                             out_dir: str | Path, *, vocab_file: str | Path, lower_case: bool,
+                             dropout_rate: float = 0.1, attention_dropout_rate: float = 0.1) -> None:
+    """Saves an encoder SavedModel with ``weights`` into ``out_dir`` (a new directory)."""
+    check_weights(arch, weights, source="weights")
+    module = EncoderModule(arch, weights, dropout_rate, attention_dropout_rate)
+    with tempfile.TemporaryDirectory(prefix="bert_hub_vocab_") as tmp:
+        vocab = Path(tmp) / "vocab.txt"
+        shutil.copyfile(vocab_file, vocab)
+        root = build_export_root(module, str(vocab), lower_case)
+        tf.saved_model.save(root, str(out_dir))

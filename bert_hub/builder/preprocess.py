@@ -1,0 +1,124 @@
+"""Writes a TF-Hub-format BERT preprocess SavedModel from a ``vocab.txt``.
+
+The SavedModel has the interface of ``bert_en_uncased_preprocess/3``:
+
+* ``__call__(sentences)``: ``tf.string [batch]`` -> ``input_word_ids``,
+  ``input_mask``, ``input_type_ids`` (``int32 [batch, seq_length]``);
+* ``tokenize(sentences)``: ``int32`` RaggedTensor ``[batch, (words), (pieces)]``
+  from tensorflow-text's ``BertTokenizer`` over a ``StaticHashTable`` whose
+  ``TextFileInitializer`` reads the ``assets/vocab.txt`` asset;
+* ``tokenize.get_special_tokens_dict()``: scalar ids looked up in the vocab;
+* ``bert_pack_inputs(segments, seq_length=...)``: 1 or 2 ragged segments of
+  rank 2 or 3 -> the three-key dict, with round-robin trimming.
+
+Example:
+
+>>> import tensorflow as tf, tensorflow_text  # doctest: +SKIP
+>>> write_preprocess_savedmodel("vocab.txt", "out/preprocess", lower_case=True)  # doctest: +SKIP
+>>> tf.saved_model.load("out/preprocess")(tf.constant(["hello"]))["input_mask"].shape  # doctest: +SKIP
+TensorShape([1, 128])
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import tensorflow as tf
+import tensorflow_text as text
+
+from bert_hub.builder.vocab import read_vocab, special_token_ids
+
+
+def pack_segments(segments: list[tf.RaggedTensor], seq_length: tf.Tensor | int, *,
+                  start_of_sequence_id: int, end_of_segment_id: int, padding_id: int
+                  ) -> dict[str, tf.Tensor]:
+    """Packs 1 or 2 ragged segments into BERT's three input tensors.
+
+    Rank-3 segments (``[batch, words, pieces]``) are flattened to rank 2. Each
+    example is trimmed round-robin to ``seq_length - (num_segments + 1)``
+    tokens, laid out as ``[CLS] A [SEP] (B [SEP])`` and padded.
+    """
+    segments = [s.merge_dims(1, -1) if s.shape.rank > 2 else s for s in segments]
+    budget = tf.cast(seq_length, tf.int32) - (len(segments) + 1)
+    trimmed = text.RoundRobinTrimmer(budget).trim(segments)
+    ids, type_ids = text.combine_segments(
+        trimmed, start_of_sequence_id=start_of_sequence_id, end_of_segment_id=end_of_segment_id)
+    word_ids, mask = text.pad_model_inputs(ids, seq_length, pad_value=padding_id)
+    type_ids, _ = text.pad_model_inputs(type_ids, seq_length, pad_value=0)
+    shape = tf.stack([segments[0].nrows(out_type=tf.int32), tf.cast(seq_length, tf.int32)])
+    return {
+        "input_word_ids": tf.reshape(tf.cast(word_ids, tf.int32), shape),
+        "input_mask": tf.reshape(tf.cast(mask, tf.int32), shape),
+        "input_type_ids": tf.reshape(tf.cast(type_ids, tf.int32), shape),
+    }
+
+
+class _Tokenize(tf.Module):
+    """The ``tokenize`` subobject: text -> wordpiece ids, plus special tokens."""
+
+    def __init__(self, vocab_path: str, lower_case: bool, specials: dict[str, int]):
+        super().__init__()
+        initializer = tf.lookup.TextFileInitializer(
+            vocab_path, key_dtype=tf.string, key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+            value_dtype=tf.int64, value_index=tf.lookup.TextFileIndex.LINE_NUMBER)
+        self.vocab_table = tf.lookup.StaticHashTable(initializer, default_value=-1)
+        self._tokenizer = text.BertTokenizer(self.vocab_table, token_out_type=tf.int64,
+                                             lower_case=lower_case)
+        self.get_special_tokens_dict = tf.Module()
+        self.get_special_tokens_dict.__call__ = tf.function(
+            lambda: {k: tf.constant(v, tf.int32) for k, v in specials.items()},
+            input_signature=[])
+        self.__call__ = tf.function(self._tokenize,
+                                    input_signature=[tf.TensorSpec([None], tf.string)])
+
+    def _tokenize(self, sentences: tf.Tensor) -> tf.RaggedTensor:
+        tokens = tf.cast(self._tokenizer.tokenize(sentences), tf.int32)
+        batch = tf.shape(sentences, out_type=tf.int64)[0]
+        # Restore the static batch dimension the tokenizer loses.
+        return tf.RaggedTensor.from_row_splits(
+            tokens.values, tf.reshape(tokens.row_splits, [batch + 1]))
+
+
+class PreprocessModule(tf.Module):
+    """The root object of a preprocess SavedModel (see the module docstring)."""
+
+    def __init__(self, vocab_path: str, lower_case: bool, seq_length: int = 128):
+        super().__init__()
+        tokens = read_vocab(vocab_path)
+        specials = special_token_ids(tokens, source=str(vocab_path))
+        self.tokenize = _Tokenize(vocab_path, lower_case, specials)
+        pack_ids = {k: specials[k] for k in
+                    ("start_of_sequence_id", "end_of_segment_id", "padding_id")}
+
+        def pack(inputs, seq_length=seq_length):
+            return pack_segments(list(inputs), seq_length, **pack_ids)
+
+        self.bert_pack_inputs = tf.Module()
+        self.bert_pack_inputs.__call__ = tf.function(pack, autograph=False)
+        for words_axis in (False, True):
+            for num_segments in (1, 2):
+                rank = 3 if words_axis else 2
+                self.bert_pack_inputs.__call__.get_concrete_function(
+                    [tf.RaggedTensorSpec([None] * rank, tf.int32, row_splits_dtype=tf.int64)
+                     for _ in range(num_segments)],
+                    seq_length=tf.TensorSpec([], tf.int32))
+
+        def preprocess(sentences):
+            return pack_segments([self.tokenize._tokenize(sentences)], seq_length, **pack_ids)
+
+        self.__call__ = tf.function(preprocess, input_signature=[tf.TensorSpec([None], tf.string)])
+
+
+def write_preprocess_savedmodel(vocab_file: str | Path, out_dir: str | Path, *,
+                                lower_case: bool, seq_length: int = 128) -> None:
+    """Saves a preprocess SavedModel for ``vocab_file`` into ``out_dir`` (a new directory).
+
+    The vocab is copied so that the SavedModel's asset is named ``vocab.txt``.
+    """
+    with tempfile.TemporaryDirectory(prefix="bert_hub_vocab_") as tmp:
+        vocab = Path(tmp) / "vocab.txt"
+        shutil.copyfile(vocab_file, vocab)
+        module = PreprocessModule(str(vocab), lower_case=lower_case, seq_length=seq_length)
+        tf.saved_model.save(module, str(out_dir))

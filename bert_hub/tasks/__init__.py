@@ -1,0 +1,1 @@
+"""Tasks built on the pipeline: the notebook demo, inspection, embedding, classification."""

@@ -1,0 +1,96 @@
+"""Session fixtures: small models built once, caches isolated, network blocked.
+
+Every cache bert_hub touches (its own, kagglehub's, tensorflow_hub's) points
+into a per-session temporary folder, and HTTP(S) goes to a closed local port,
+so the suite behaves the same with or without internet.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="bert_hub_tests_"))
+os.environ["BERT_HUB_CACHE"] = str(_SESSION_DIR / "bert_hub_cache")
+os.environ["KAGGLEHUB_CACHE"] = str(_SESSION_DIR / "kagglehub")
+os.environ["TFHUB_CACHE_DIR"] = str(_SESSION_DIR / "tfhub")
+for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+    os.environ[var] = "http://127.0.0.1:9"  # nothing listens there: connections fail at once
+os.environ.pop("NO_PROXY", None)
+os.environ.pop("no_proxy", None)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+
+# Special tokens deliberately away from BERT-uncased's 0/100/101/102/103.
+TINY_VOCAB = [
+    "[UNK]", "the", "[SEP]", "cat", "[PAD]", "[CLS]", "sat", "on", "mat", "##s", "a", "dog",
+    ".", ",", "!", "hello", "world", "spam", "mail", "is", "this", "##ing", "run", "un",
+    "##want", "##ed", "want", "[MASK]", "x", "y", "z", "café", "cafe", "##e",
+]
+
+
+def write_vocab(path: Path, tokens: list[str]) -> Path:
+    path.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_vocab(session_dir: Path) -> Path:
+    return write_vocab(session_dir / "tiny_vocab.txt", TINY_VOCAB)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(session_dir: Path, tiny_vocab: Path) -> Path:
+    """A random-weight L=2 H=32 A=4 model with an MLM head, built once."""
+    from bert_hub.builder.bundle import build_random_bundle
+
+    out = session_dir / "tiny_bundle"
+    build_random_bundle(out, layers=2, hidden=32, heads=4, intermediate=64, vocab_file=tiny_vocab,
+                        max_position_embeddings=128, seed=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_bundle: Path):
+    """The tiny bundle loaded as a pipeline."""
+    from bert_hub import load_pipeline
+
+    return load_pipeline(tiny_bundle / "bert_hub.yaml")
+
+
+@pytest.fixture(scope="session")
+def minilm_checkpoint() -> Path:
+    """The real all-MiniLM-L6-v2 checkpoint inside the installed package."""
+    from bert_hub.embedded import checkpoint_dir
+
+    return checkpoint_dir("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def minilm_tensors(minilm_checkpoint: Path):
+    from safetensors.numpy import load_file
+
+    return load_file(str(minilm_checkpoint / "model.safetensors"))
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The embedded default (real MiniLM weights) as a pipeline; converted once per session."""
+    from bert_hub import load_pipeline
+
+    return load_pipeline("default")
+
+
+@pytest.fixture(scope="session")
+def minilm_vocab(minilm_checkpoint: Path) -> list[str]:
+    return (minilm_checkpoint / "vocab.txt").read_text(encoding="utf-8").splitlines()

@@ -1,0 +1,138 @@
+"""The built encoder against the interface and an independent NumPy BERT."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from reference_bert import bert_forward, mlm_logits
+
+SENTENCES = ["This is a spam mail", "Computers are not unique to computers",
+             "The quick brown fox jumps over the lazy dog near the riverbank.", ""]
+
+
+def test_minilm_matches_numpy_reference(minilm, minilm_tensors):
+    inputs = minilm.preprocess(SENTENCES, seq_length=24)
+    ours = minilm.encode_inputs(inputs)
+    seq, pooled, layers = bert_forward(minilm_tensors, inputs["input_word_ids"], inputs["input_mask"],
+                                       inputs["input_type_ids"], heads=12)
+    mask = inputs["input_mask"].astype(bool)
+    # Real tokens: every layer. Padding positions are not defined by the interface.
+    assert np.abs(ours["sequence_output"][mask] - seq[mask]).max() <= 1e-4
+    for got, want in zip(ours["encoder_outputs"], layers):
+        assert np.abs(got[mask] - want[mask]).max() <= 1e-4
+    assert np.abs(ours["pooled_output"] - pooled).max() <= 1e-4
+
+
+def test_pair_inputs_match_numpy_reference(minilm, minilm_tensors):
+    a, b = minilm.tokenize(["how old are you?"]), minilm.tokenize(["I am six years old."])
+    inputs = minilm.pack([a, b], seq_length=20)
+    assert inputs["input_type_ids"].max() == 1
+    ours = minilm.encode_inputs(inputs)
+    seq, pooled, _ = bert_forward(minilm_tensors, inputs["input_word_ids"], inputs["input_mask"],
+                                  inputs["input_type_ids"], heads=12)
+    mask = inputs["input_mask"].astype(bool)
+    assert np.abs(ours["sequence_output"][mask] - seq[mask]).max() <= 1e-4
+    assert np.abs(ours["pooled_output"] - pooled).max() <= 1e-4
+
+
+def test_dynamic_length_equals_fixed_128_on_real_tokens(minilm):
+    short = minilm.encode(SENTENCES, seq_length=16)
+    full = minilm.encode(SENTENCES)
+    mask = minilm.preprocess(SENTENCES, seq_length=16)["input_mask"].astype(bool)
+    assert full["sequence_output"].shape[1] == 128 and short["sequence_output"].shape[1] == 16
+    assert np.abs(short["sequence_output"][mask] - full["sequence_output"][:, :16][mask]).max() <= 1e-5
+    assert np.abs(short["pooled_output"] - full["pooled_output"]).max() <= 1e-5
+
+
+def test_four_outputs_shapes_and_aliases(minilm):
+    out = minilm.encoder({k: tf.constant(v) for k, v in minilm.preprocess(SENTENCES[:2]).items()})
+    assert set(out) == {"encoder_outputs", "sequence_output", "pooled_output", "default"}
+    assert isinstance(out["encoder_outputs"], list) and len(out["encoder_outputs"]) == 6
+    assert out["sequence_output"].shape == (2, 128, 384) and out["pooled_output"].shape == (2, 384)
+    assert all(t.shape == (2, 128, 384) for t in out["encoder_outputs"])
+    np.testing.assert_array_equal(out["encoder_outputs"][-1], out["sequence_output"])
+    np.testing.assert_array_equal(out["default"], out["pooled_output"])
+    assert all(t.dtype == tf.float32 for t in [out["sequence_output"], out["pooled_output"]])
+
+
+def test_training_flag_turns_dropout_on(tiny):
+    feed = {k: tf.constant(v) for k, v in tiny.preprocess(["the cat sat on the mat"]).items()}
+    off1, off2 = tiny.encoder(feed, training=False), tiny.encoder(feed)
+    np.testing.assert_array_equal(off1["sequence_output"], off2["sequence_output"])
+    on1, on2 = tiny.encoder(feed, training=True), tiny.encoder(feed, training=True)
+    assert not np.allclose(on1["sequence_output"], on2["sequence_output"])
+    assert not np.allclose(on1["sequence_output"], off1["sequence_output"])
+
+
+def test_reusable_savedmodel_attributes(tiny, minilm):
+    enc = minilm.encoder
+    names = [v.name for v in enc.variables]
+    assert len(names) == 5 + 6 * 16 + 2 == len(enc.trainable_variables)
+    assert not any(n.startswith("Variable") for n in names)
+    assert "transformer/layer_3/attention/query/kernel:0" in names
+    assert list(enc.regularization_losses) == []
+    assert enc.vocab_file.asset_path.numpy().decode().endswith("assets/vocab.txt")
+    assert bool(enc.do_lower_case.numpy()) is True
+    assert not hasattr(enc, "mlm")  # all-MiniLM-L6-v2 ships no MLM head
+    # The tiny model has an MLM head whose weights are not among the root's variables.
+    tiny_names = {v.name for v in tiny.encoder.variables}
+    assert not any(n.startswith("mlm/") for n in tiny_names)
+    assert {v.name for v in tiny.encoder.mlm.variables} >= {"mlm/output_bias:0"}
+
+
+def test_mlm_subobject_interface(tiny):
+    feed = {k: tf.constant(v) for k, v in tiny.preprocess(["the cat [MASK] on the mat"], seq_length=12).items()}
+    feed["masked_lm_positions"] = tf.constant([[3, 1]], tf.int32)
+    out = tiny.encoder.mlm(feed)
+    assert set(out) == {"pooled_output", "sequence_output", "encoder_outputs", "mlm_logits"}
+    assert out["mlm_logits"].shape == (1, 2, tiny.special_tokens()["vocab_size"])
+
+
+@pytest.fixture(scope="module")
+def mlm_checkpoint(tmp_path_factory, minilm_checkpoint, minilm_tensors):
+    """A BertForMaskedLM-style checkpoint: MiniLM's first 2 layers, 'bert.' prefix, a cls head."""
+    from safetensors.numpy import save_file
+
+    out = tmp_path_factory.mktemp("mlm_ckpt")
+    rng = np.random.default_rng(0)
+    tensors = {f"bert.{k}": v for k, v in minilm_tensors.items()
+               if not k.startswith("encoder.layer.") or int(k.split(".")[2]) < 2}
+    tensors.pop("bert.embeddings.position_ids", None)
+    h, vocab = 384, 30522
+    tensors.update({
+        "cls.predictions.transform.dense.weight": (rng.normal(0, 0.05, (h, h))).astype(np.float32),
+        "cls.predictions.transform.dense.bias": np.zeros(h, np.float32),
+        "cls.predictions.transform.LayerNorm.weight": np.ones(h, np.float32),
+        "cls.predictions.transform.LayerNorm.bias": np.zeros(h, np.float32),
+        "cls.predictions.bias": (rng.normal(0, 0.1, vocab)).astype(np.float32),
+    })
+    save_file(tensors, str(out / "model.safetensors"))
+    config = json.loads((minilm_checkpoint / "config.json").read_text())
+    config.update(num_hidden_layers=2, architectures=["BertForMaskedLM"])
+    (out / "config.json").write_text(json.dumps(config))
+    shutil.copy(minilm_checkpoint / "vocab.txt", out / "vocab.txt")
+    shutil.copy(minilm_checkpoint / "tokenizer_config.json", out / "tokenizer_config.json")
+    return out, tensors
+
+
+def test_converted_mlm_head_matches_numpy_reference(tmp_path, mlm_checkpoint):
+    from bert_hub import convert_checkpoint_bundle, load_pipeline
+
+    ckpt, tensors = mlm_checkpoint
+    convert_checkpoint_bundle(ckpt, tmp_path / "b")
+    bert = load_pipeline(tmp_path / "b")
+    inputs = bert.preprocess(["the capital of france is [MASK] ."], seq_length=16)
+    positions = np.array([[6, 2]], np.int32)
+    out = bert.encoder.mlm({**{k: tf.constant(v) for k, v in inputs.items()},
+                            "masked_lm_positions": tf.constant(positions)})
+    seq, _, _ = bert_forward(tensors, inputs["input_word_ids"], inputs["input_mask"],
+                             inputs["input_type_ids"], heads=12)
+    want = mlm_logits(tensors, seq, positions)
+    assert np.abs(out["mlm_logits"].numpy() - want).max() <= 1e-3
+    # As upstream (text.BertTokenizer without preserve_unused_token), "[MASK]" in
+    # raw text is split into "[", "mask", "]": masks are placed by id, not by text.
+    assert inputs["input_word_ids"][0, 6:9].tolist() == [1031, 7308, 1033]
