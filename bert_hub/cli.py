@@ -5,6 +5,9 @@ to get TensorFlow's own logging back (it is silenced by default). Bad input
 ends with ``error: <one line>`` and exit status 2.
 
     bert-hub demo [--config C] [--json]
+    bert-hub inspect [--config C] [--pair] [--seq-length N] TEXT...
+    bert-hub compare-layers [--config C] [--plot out.png] TEXT...
+    bert-hub fill-mask [--config C] [--top-k K] TEXT...
     bert-hub build --layers L --hidden H --heads A --vocab VOCAB --out DIR
     bert-hub convert --from CHECKPOINT_DIR --out DIR
 """
@@ -72,6 +75,52 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
     report = run_demo(args.config)
     _emit(args, report, format_demo(report))
+
+
+def _cmd_inspect(args: argparse.Namespace) -> None:
+    from bert_hub.errors import InputError
+    from bert_hub.pipeline import load_pipeline
+    from bert_hub.tasks.inspect import format_inspection, inspect_texts
+
+    items: list = list(args.texts)
+    if args.pair:
+        if len(items) % 2:
+            raise InputError(f"--pair takes texts two by two (first, second, ...); got {len(items)} texts")
+        items = [(items[i], items[i + 1]) for i in range(0, len(items), 2)]
+    reports = inspect_texts(load_pipeline(args.config), items, seq_length=args.seq_length)
+    _emit(args, {"texts": reports}, format_inspection(reports))
+
+
+def _cmd_compare_layers(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from bert_hub.errors import InputError
+    from bert_hub.pipeline import load_pipeline
+    from bert_hub.tasks.layers import (
+        compare_layers,
+        find_pooler,
+        format_layers,
+        plot_layer_similarity,
+    )
+
+    if args.plot and not Path(args.plot).expanduser().absolute().parent.is_dir():
+        raise InputError(f"--plot {args.plot}: the directory {Path(args.plot).parent} does not exist")
+    bert = load_pipeline(args.config)
+    inputs = bert.preprocess(args.texts, seq_length=args.seq_length)
+    report = compare_layers(bert.encode_inputs(inputs), inputs["input_mask"], reference=args.reference,
+                            pooler=find_pooler(bert.encoder))
+    if args.plot:
+        report["plot"] = str(plot_layer_similarity(report["layer_similarity"], Path(args.plot).expanduser(),
+                                                   title=f"{bert.config.name}: layer similarity"))
+    _emit(args, report, format_layers(report))
+
+
+def _cmd_fill_mask(args: argparse.Namespace) -> None:
+    from bert_hub.pipeline import load_pipeline
+    from bert_hub.tasks.fill_mask import fill_mask, format_fill_mask
+
+    results = fill_mask(load_pipeline(args.config), args.texts, top_k=args.top_k, seq_length=args.seq_length)
+    _emit(args, {"results": results}, format_fill_mask(results))
 
 
 def _bundle_report(config: Any, out: str, started: float) -> dict[str, Any]:
@@ -156,6 +205,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="default",
                    help="config name or YAML file (default: the embedded all-MiniLM-L6-v2)")
     p.set_defaults(func=_cmd_demo)
+
+    def model_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", default="default",
+                       help="config name or YAML file (default: the embedded all-MiniLM-L6-v2)")
+        p.add_argument("--seq-length", type=_positive_int,
+                       help="pack to this many tokens (default: the config's seq_length)")
+        p.add_argument("texts", nargs="+", metavar="TEXT")
+
+    p = sub.add_parser("inspect", parents=[common], help="show the tokens, ids, mask and type ids of texts",
+                       description="A table per text: position, id, wordpiece, mask, type id; the [CLS], "
+                                   "[SEP] and first padding positions; whether the text was truncated.")
+    model_args(p)
+    p.add_argument("--pair", action="store_true", help="read TEXTs two by two as sentence pairs")
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("compare-layers", parents=[common], help="compare the encoder's layer outputs",
+                       description="Check encoder_outputs[-1] == sequence_output, the L x L layer "
+                                   "similarity of real tokens, each layer against the final "
+                                   "representation, and pooled_output against [CLS].")
+    model_args(p)
+    p.add_argument("--plot", help="write the layer-similarity heatmap to this PNG")
+    p.add_argument("--reference", default="sequence_output",
+                   help="per-token output to compare each layer with (sequence_output or encoder_outputs[i])")
+    p.set_defaults(func=_cmd_compare_layers)
+
+    p = sub.add_parser("fill-mask", parents=[common], help="predict the [MASK]ed wordpieces",
+                       description="Top-k predictions for every [MASK] in each TEXT, through the "
+                                   "encoder's masked-LM head (mlm).")
+    model_args(p)
+    p.add_argument("--top-k", type=_positive_int, default=5)
+    p.set_defaults(func=_cmd_fill_mask)
 
     p = sub.add_parser("build", parents=[common], help="write a random-weight model bundle",
                        description="Write DIR/preprocess, DIR/encoder and DIR/bert_hub.yaml with "

@@ -7,7 +7,9 @@ so the suite behaves the same with or without internet.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 # Special tokens deliberately away from BERT-uncased's 0/100/101/102/103.
@@ -94,3 +97,39 @@ def minilm():
 @pytest.fixture(scope="session")
 def minilm_vocab(minilm_checkpoint: Path) -> list[str]:
     return (minilm_checkpoint / "vocab.txt").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="session")
+def mlm_checkpoint(tmp_path_factory, minilm_checkpoint, minilm_tensors):
+    """A BertForMaskedLM-style checkpoint: MiniLM's first 2 layers, 'bert.' prefix, a cls head."""
+    from safetensors.numpy import save_file
+
+    out = tmp_path_factory.mktemp("mlm_ckpt")
+    rng = np.random.default_rng(0)
+    tensors = {f"bert.{k}": v for k, v in minilm_tensors.items()
+               if not k.startswith("encoder.layer.") or int(k.split(".")[2]) < 2}
+    tensors.pop("bert.embeddings.position_ids", None)
+    h, vocab = 384, 30522
+    tensors.update({
+        "cls.predictions.transform.dense.weight": (rng.normal(0, 0.05, (h, h))).astype(np.float32),
+        "cls.predictions.transform.dense.bias": np.zeros(h, np.float32),
+        "cls.predictions.transform.LayerNorm.weight": np.ones(h, np.float32),
+        "cls.predictions.transform.LayerNorm.bias": np.zeros(h, np.float32),
+        "cls.predictions.bias": (rng.normal(0, 0.1, vocab)).astype(np.float32),
+    })
+    save_file(tensors, str(out / "model.safetensors"))
+    config = json.loads((minilm_checkpoint / "config.json").read_text())
+    config.update(num_hidden_layers=2, architectures=["BertForMaskedLM"])
+    (out / "config.json").write_text(json.dumps(config))
+    shutil.copy(minilm_checkpoint / "vocab.txt", out / "vocab.txt")
+    shutil.copy(minilm_checkpoint / "tokenizer_config.json", out / "tokenizer_config.json")
+    return out, tensors
+
+
+@pytest.fixture(scope="session")
+def mlm_bert(mlm_checkpoint, session_dir: Path):
+    """The MLM checkpoint converted with bert-hub's converter, loaded."""
+    from bert_hub import convert_checkpoint_bundle, load_pipeline
+
+    convert_checkpoint_bundle(mlm_checkpoint[0], session_dir / "mlm_bundle")
+    return load_pipeline(session_dir / "mlm_bundle")

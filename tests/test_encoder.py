@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import numpy as np
-import pytest
 import tensorflow as tf
 from reference_bert import bert_forward, mlm_logits
 
@@ -92,39 +88,9 @@ def test_mlm_subobject_interface(tiny):
     assert out["mlm_logits"].shape == (1, 2, tiny.special_tokens()["vocab_size"])
 
 
-@pytest.fixture(scope="module")
-def mlm_checkpoint(tmp_path_factory, minilm_checkpoint, minilm_tensors):
-    """A BertForMaskedLM-style checkpoint: MiniLM's first 2 layers, 'bert.' prefix, a cls head."""
-    from safetensors.numpy import save_file
-
-    out = tmp_path_factory.mktemp("mlm_ckpt")
-    rng = np.random.default_rng(0)
-    tensors = {f"bert.{k}": v for k, v in minilm_tensors.items()
-               if not k.startswith("encoder.layer.") or int(k.split(".")[2]) < 2}
-    tensors.pop("bert.embeddings.position_ids", None)
-    h, vocab = 384, 30522
-    tensors.update({
-        "cls.predictions.transform.dense.weight": (rng.normal(0, 0.05, (h, h))).astype(np.float32),
-        "cls.predictions.transform.dense.bias": np.zeros(h, np.float32),
-        "cls.predictions.transform.LayerNorm.weight": np.ones(h, np.float32),
-        "cls.predictions.transform.LayerNorm.bias": np.zeros(h, np.float32),
-        "cls.predictions.bias": (rng.normal(0, 0.1, vocab)).astype(np.float32),
-    })
-    save_file(tensors, str(out / "model.safetensors"))
-    config = json.loads((minilm_checkpoint / "config.json").read_text())
-    config.update(num_hidden_layers=2, architectures=["BertForMaskedLM"])
-    (out / "config.json").write_text(json.dumps(config))
-    shutil.copy(minilm_checkpoint / "vocab.txt", out / "vocab.txt")
-    shutil.copy(minilm_checkpoint / "tokenizer_config.json", out / "tokenizer_config.json")
-    return out, tensors
-
-
-def test_converted_mlm_head_matches_numpy_reference(tmp_path, mlm_checkpoint):
-    from bert_hub import convert_checkpoint_bundle, load_pipeline
-
-    ckpt, tensors = mlm_checkpoint
-    convert_checkpoint_bundle(ckpt, tmp_path / "b")
-    bert = load_pipeline(tmp_path / "b")
+def test_converted_mlm_head_matches_numpy_reference(mlm_checkpoint, mlm_bert):
+    _, tensors = mlm_checkpoint
+    bert = mlm_bert
     inputs = bert.preprocess(["the capital of france is [MASK] ."], seq_length=16)
     positions = np.array([[6, 2]], np.int32)
     out = bert.encoder.mlm({**{k: tf.constant(v) for k, v in inputs.items()},
