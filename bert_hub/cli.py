@@ -4,10 +4,15 @@ Every command takes ``--json`` for machine-readable output and ``--verbose``
 to get TensorFlow's own logging back (it is silenced by default). Bad input
 ends with ``error: <one line>`` and exit status 2.
 
+    bert-hub models [--json]
     bert-hub demo [--config C] [--json]
     bert-hub inspect [--config C] [--pair] [--seq-length N] TEXT...
     bert-hub compare-layers [--config C] [--plot out.png] TEXT...
     bert-hub fill-mask [--config C] [--top-k K] TEXT...
+    bert-hub embed --config C --input texts.txt --output out.npy [--key K]
+    bert-hub train --config C --data sms.tsv --out runs/spam
+    bert-hub evaluate --model runs/spam --data test.tsv
+    bert-hub predict --model runs/spam TEXT...
     bert-hub build --layers L --hidden H --heads A --vocab VOCAB --out DIR
     bert-hub convert --from CHECKPOINT_DIR --out DIR
 """
@@ -123,6 +128,112 @@ def _cmd_fill_mask(args: argparse.Namespace) -> None:
     _emit(args, {"results": results}, format_fill_mask(results))
 
 
+def _cmd_embed(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from bert_hub.errors import InputError
+    from bert_hub.pipeline import load_pipeline
+    from bert_hub.tasks.embed import Embedder, check_key, cpu_supports_bf16
+
+    out = Path(args.output).expanduser()
+    if not Path(args.input).expanduser().is_file():
+        raise InputError(f"--input {args.input}: no such file")
+    if not out.absolute().parent.is_dir():
+        raise InputError(f"--output {args.output}: the directory {out.absolute().parent} does not exist")
+    if out.suffix != ".npy":
+        raise InputError(f"--output {args.output}: the output is a NumPy file; name it *.npy")
+    bert = load_pipeline(args.config)
+    check_key(args.key, bert.config.architecture.layers)
+    bf16 = args.precision == "bfloat16" or (args.precision == "auto" and cpu_supports_bf16())
+    buckets = None
+    if args.buckets:
+        try:
+            buckets = [int(b) for b in args.buckets.split(",")]
+        except ValueError:
+            raise InputError(f"--buckets {args.buckets!r}: expected comma-separated lengths like 16,32,64,128") from None
+    embedder = Embedder(bert, key=args.key, batch_size=args.batch_size, bucketing=not args.no_bucketing,
+                        buckets=buckets, seq_length=args.seq_length, jit_compile=args.xla, bf16=bf16)
+    report = embedder.embed_file(Path(args.input).expanduser(), out, progress=not args.no_progress)
+    report.update(precision="bfloat16" if bf16 else "float32", xla=embedder.jit_compile, config=bert.config.name)
+    text = (f"Embedded {report['texts']} texts ({report['real_tokens']} real tokens) with "
+            f"{bert.config.name}, key {args.key}, {report['precision']}"
+            f"{', XLA' if embedder.jit_compile else ''}{', bucketing' if not args.no_bucketing else ', fixed length'}\n"
+            f"  {report['seconds']} s: {report['texts_per_second']} texts/s, "
+            f"{report['real_tokens_per_second']} real tokens/s\n  wrote {report['output']} "
+            f"[{report['texts'] if args.key in ('pooled_output', 'cls', 'mean') else report['real_tokens']}, {report['width']}]"
+            + (f" and {report['lengths']}" if "lengths" in report else ""))
+    _emit(args, report, text)
+
+
+def _read_data(args: argparse.Namespace, path: str) -> Any:
+    from bert_hub.tasks.data import read_labelled
+
+    return read_labelled(path, fmt=args.format, text_col=args.text_col, label_col=args.label_col,
+                         positive=args.positive)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from bert_hub.errors import InputError
+    from bert_hub.tasks.metrics import format_metrics
+    from bert_hub.tasks.train import load_train_config, train
+
+    cfg = load_train_config(args.train_config).replace(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        warmup_fraction=args.warmup_fraction, weight_decay=args.weight_decay, dropout=args.dropout,
+        seed=args.seed, seq_length=args.seq_length, validation_fraction=args.validation_fraction,
+        test_fraction=args.test_fraction, class_weight=True if args.class_weight else None,
+        bucketing=False if args.no_bucketing else None)
+    if args.cpu_replicas:
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_replicas)
+    data = _read_data(args, args.data)
+    if args.validation_data or args.test_data:
+        if not (args.validation_data and args.test_data):
+            raise InputError("give both --validation-data and --test-data, or neither (then --data is split)")
+        data = (data, _read_data(args, args.validation_data), _read_data(args, args.test_data))
+    summary = train(args.config, data, args.out, cfg, resume=args.resume, overwrite=args.overwrite,
+                    strategy=args.strategy, progress=not args.no_progress and not args.json)
+    lines = [f"Trained {summary['model']} for {summary['epochs_done']} epochs ({summary['steps']} steps, "
+             f"{summary['replicas']} replica(s)); run in {summary['run']}"]
+    if summary["history"]:
+        eps = [h["examples_per_second"] for h in summary["history"]]
+        lines.append(f"  training speed: {sum(eps) / len(eps):.1f} examples/s")
+    if "test_metrics" in summary:
+        lines += ["", "Test split:", format_metrics(summary["test_metrics"], summary["label_names"])]
+    if "export" in summary:
+        lines += ["", f"Exported for serving: {summary['export']}  (bert-hub predict --model {args.out} TEXT)"]
+    _emit(args, summary, "\n".join(lines))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from bert_hub.tasks.classifier import Classifier
+    from bert_hub.tasks.metrics import format_metrics
+
+    clf = Classifier(args.model)
+    args.positive = args.positive or clf.info["positive_label"]
+    metrics = clf.evaluate(_read_data(args, args.data))
+    _emit(args, {"model": str(clf.path), "data": args.data, **metrics}, format_metrics(metrics, clf.label_names))
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    from bert_hub.tasks.classifier import Classifier
+
+    clf = Classifier(args.model)
+    rows = clf.predict(args.texts)
+    width = max(len(r["label"]) for r in rows)
+    text = "\n".join(f"{r['label']:<{width}}  {r['probability']:.4f}  {r['text']}" for r in rows)
+    _emit(args, {"model": str(clf.path), "positive_label": clf.info["positive_label"], "predictions": rows}, text)
+
+
+def _cmd_models(args: argparse.Namespace) -> None:
+    from bert_hub.catalog import catalog, format_catalog
+
+    rows = [entry.as_dict() for entry in catalog()]
+    _emit(args, {"models": rows}, format_catalog(rows))
+
+
 def _bundle_report(config: Any, out: str, started: float) -> dict[str, Any]:
     from bert_hub.handles import resolve
     from bert_hub.loading import root_attributes
@@ -200,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bert-hub", description="Kaggle / TF Hub BERT models from Keras: load, inspect, embed.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    p = sub.add_parser("models", parents=[common], help="list the model catalog and what is available offline",
+                       description="Every model config in configs/: L/H/A, parameters, handles, and whether "
+                                   "its preprocess and encoder are on disk right now (no network used).")
+    p.set_defaults(func=_cmd_models)
+
     p = sub.add_parser("demo", parents=[common], help="walk the notebook workflow on two sentences",
                        description="Preprocess two sentences and run the encoder, as the notebook does.")
     p.add_argument("--config", default="default",
@@ -236,6 +352,72 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     p.add_argument("--top-k", type=_positive_int, default=5)
     p.set_defaults(func=_cmd_fill_mask)
+
+    p = sub.add_parser("embed", parents=[common], help="embed a text file (one text per line) into .npy",
+                       description="Tokenize once, bucket by length, run compiled encoder calls; "
+                                   "stream INPUT into OUTPUT.npy in input order.")
+    p.add_argument("--config", default="default", help="config name or YAML file")
+    p.add_argument("--input", required=True, help="UTF-8 text file, one text per line (blank lines kept)")
+    p.add_argument("--output", required=True, help="output .npy file")
+    p.add_argument("--key", default="pooled_output",
+                   help="pooled_output, cls, mean, sequence_output or encoder_outputs[i] (default pooled_output)")
+    p.add_argument("--batch-size", type=_positive_int, default=32)
+    p.add_argument("--seq-length", type=_positive_int, help="longest packing (default: the config's)")
+    p.add_argument("--buckets", help="comma-separated packed lengths (default: multiples of 8)")
+    p.add_argument("--no-bucketing", action="store_true", help="the notebook's fixed-length path")
+    p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
+                   help="compile each bucket with XLA (default: on in float32, where it is faster "
+                        "here; off in bfloat16, which XLA would bypass)")
+    p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="auto = bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), else float32")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=_cmd_embed)
+
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--format", choices=("auto", "sms", "csv", "tsv"), default="auto",
+                      help="sms: label<TAB>text, no header; csv/tsv: with a header (default: auto)")
+    data.add_argument("--text-col", default="text", help="text column of CSV/TSV data")
+    data.add_argument("--label-col", default="label", help="label column of CSV/TSV data")
+    data.add_argument("--positive", help="the positive label (default: spam, else the second label)")
+
+    p = sub.add_parser("train", parents=[common, data], help="fine-tune a spam (binary) classifier",
+                       description="Fine-tune the encoder with a dropout + dense head on labelled texts; "
+                                   "checkpoint every epoch, evaluate, export for serving.")
+    p.add_argument("--config", default="default", help="model config (default: the embedded model)")
+    p.add_argument("--data", required=True, help="labelled data (split into train/validation/test)")
+    p.add_argument("--validation-data", help="separate validation file (with --test-data)")
+    p.add_argument("--test-data", help="separate test file (with --validation-data)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--train-config", help="training YAML (epochs, batch_size, learning_rate, ...)")
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--warmup-fraction", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--seq-length", type=_positive_int)
+    p.add_argument("--validation-fraction", type=float)
+    p.add_argument("--test-fraction", type=float)
+    p.add_argument("--class-weight", action="store_true", help="weight classes by inverse frequency")
+    p.add_argument("--no-bucketing", action="store_true", help="pad every batch to --seq-length")
+    p.add_argument("--strategy", choices=("default", "mirrored"), default="default")
+    p.add_argument("--cpu-replicas", type=_positive_int,
+                   help="split the CPU into this many logical devices (for --strategy mirrored)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", parents=[common, data], help="metrics of a trained classifier on data")
+    p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
+    p.add_argument("--data", required=True, help="labelled data")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", parents=[common], help="classify texts with a trained classifier")
+    p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
+    p.add_argument("texts", nargs="+", metavar="TEXT")
+    p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("build", parents=[common], help="write a random-weight model bundle",
                        description="Write DIR/preprocess, DIR/encoder and DIR/bert_hub.yaml with "

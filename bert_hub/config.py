@@ -69,10 +69,34 @@ class Architecture:
     cased: bool = False
     max_position_embeddings: int = 512
     type_vocab_size: int = 2
+    embedding_size: int = 0
+    shared_layers: bool = False
+    gated_ffn: bool = False
 
     def __post_init__(self) -> None:
         if not self.intermediate:
             object.__setattr__(self, "intermediate", 4 * self.hidden)
+        if not self.embedding_size:
+            object.__setattr__(self, "embedding_size", self.hidden)
+
+    @property
+    def is_plain_bert(self) -> bool:
+        """True for the original BERT layout, which bert_hub's builder writes."""
+        return self.embedding_size == self.hidden and not self.shared_layers and not self.gated_ffn
+
+    def param_count(self) -> int:
+        """Parameters of the encoder (embeddings, Transformer blocks, pooler; no MLM head).
+
+        Covers ALBERT's factorized embeddings (``embedding_size`` < ``hidden``,
+        projected up) and shared layers, and gated feed-forward blocks.
+        """
+        H, I, E = self.hidden, self.intermediate, self.embedding_size
+        embeddings = (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * E + 2 * E
+        if E != H:
+            embeddings += E * H + H
+        ffn = (2 if self.gated_ffn else 1) * (H * I + I) + I * H + H
+        block = 4 * (H * H + H) + 2 * H + ffn + 2 * H
+        return embeddings + (1 if self.shared_layers else self.layers) * block + H * H + H
 
     @property
     def head_size(self) -> int:
@@ -82,7 +106,7 @@ class Architecture:
         """(field, message) pairs for values that cannot make a BERT."""
         out = []
         for name in ("layers", "hidden", "heads", "vocab_size", "intermediate",
-                     "max_position_embeddings", "type_vocab_size"):
+                     "max_position_embeddings", "type_vocab_size", "embedding_size"):
             if getattr(self, name) < 1:
                 out.append((name, f"must be a positive integer, got {getattr(self, name)}"))
         if self.heads >= 1 and self.hidden % self.heads:
@@ -90,7 +114,13 @@ class Architecture:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.embedding_size == self.hidden:
+            del out["embedding_size"]
+        for flag in ("shared_layers", "gated_ffn"):
+            if not out[flag]:
+                del out[flag]
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,13 +134,17 @@ class ModelConfig:
     seq_length: int = 128
     trainable: bool = False
     description: str = ""
+    family: str = ""
+    params: int = 0
+    notes: str = ""
     source: str = "<memory>"
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The YAML mapping that :func:`load_config` reads back to this config."""
         out: dict[str, Any] = {"name": self.name}
-        if self.description:
-            out["description"] = self.description
+        for key in ("description", "family", "params", "notes"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
         out.update(preprocess=self.preprocess.text, encoder=self.encoder.text,
                    seq_length=self.seq_length, trainable=self.trainable,
                    architecture=self.architecture.to_dict())
@@ -121,6 +155,9 @@ _TOP_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
     # field: (type, required)
     "name": (str, True),
     "description": (str, False),
+    "family": (str, False),
+    "params": (int, False),
+    "notes": (str, False),
     "preprocess": (str, True),
     "encoder": (str, True),
     "seq_length": (int, False),
@@ -136,8 +173,12 @@ _ARCH_FIELDS: dict[str, tuple[type, bool]] = {
     "cased": (bool, True),
     "max_position_embeddings": (int, False),
     "type_vocab_size": (int, False),
+    "embedding_size": (int, False),
+    "shared_layers": (bool, False),
+    "gated_ffn": (bool, False),
 }
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a mapping"}
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a mapping",
+               float: "a number"}
 
 
 def find_config(name_or_path: str | os.PathLike[str]) -> Path:
@@ -152,10 +193,9 @@ def find_config(name_or_path: str | os.PathLike[str]) -> Path:
         for candidate in (CONFIG_DIR / text, CONFIG_DIR / f"{text}.yaml"):
             if candidate.is_file():
                 return candidate
-    known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))) or "none"
     raise ConfigError(
         f"config {text!r} not found: give a YAML file path, a directory with bert_hub.yaml, "
-        f"or a shipped config name ({known})")
+        f"or a shipped config name such as 'default' (`bert-hub models` lists them)")
 
 
 def load_config(name_or_path: str | os.PathLike[str] = DEFAULT_CONFIG) -> ModelConfig:
@@ -191,8 +231,8 @@ def config_from_dict(raw: Any, source: str = "<memory>") -> ModelConfig:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: the config must be a YAML mapping of fields, "
                           f"got {type(raw).__name__}")
-    top = _check_fields(raw, _TOP_FIELDS, source, prefix="")
-    arch_raw = _check_fields(top["architecture"], _ARCH_FIELDS, source, prefix="architecture.")
+    top = check_fields(raw, _TOP_FIELDS, source, prefix="")
+    arch_raw = check_fields(top["architecture"], _ARCH_FIELDS, source, prefix="architecture.")
     arch = Architecture(**arch_raw)
     for field, message in arch.problems():
         raise ConfigError(f"{source}: field 'architecture.{field}': {message}")
@@ -213,11 +253,16 @@ def config_from_dict(raw: Any, source: str = "<memory>") -> ModelConfig:
     return ModelConfig(name=top["name"], preprocess=handles["preprocess"],
                        encoder=handles["encoder"], architecture=arch,
                        seq_length=seq_length, trainable=top.get("trainable", False),
-                       description=top.get("description", ""), source=source)
+                       description=top.get("description", ""), family=top.get("family", ""),
+                       params=top.get("params", 0), notes=top.get("notes", ""), source=source)
 
 
-def _check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str,
-                  prefix: str) -> dict[str, Any]:
+def check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str,
+                 prefix: str = "") -> dict[str, Any]:
+    """Checks a mapping against ``{field: (type, required)}``; errors name source and field.
+
+    A ``float`` field also takes an integer; an ``int`` field refuses booleans.
+    """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: field '{prefix.rstrip('.')}': expected a mapping, "
                           f"got {type(raw).__name__}")
@@ -232,7 +277,8 @@ def _check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str,
             continue
         value = raw[key]
         # bool is a subclass of int: `layers: true` must not pass as 1.
-        ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
+        ok = (isinstance(value, typ) or (typ is float and isinstance(value, int))) and not (
+            typ in (int, float) and isinstance(value, bool))
         if not ok:
             raise ConfigError(f"{source}: field '{prefix}{key}': expected {_TYPE_NAMES[typ]}, "
                               f"got {value!r}")

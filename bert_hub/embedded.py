@@ -30,7 +30,7 @@ from bert_hub.errors import ResolveError
 
 MANIFEST = "bert_hub_manifest.json"
 #: Bumped when the bundle layout or the converter's output changes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)

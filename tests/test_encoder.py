@@ -102,3 +102,15 @@ def test_converted_mlm_head_matches_numpy_reference(mlm_checkpoint, mlm_bert):
     # As upstream (text.BertTokenizer without preserve_unused_token), "[MASK]" in
     # raw text is split into "[", "mask", "]": masks are placed by id, not by text.
     assert inputs["input_word_ids"][0, 6:9].tolist() == [1031, 7308, 1033]
+
+
+def test_encoder_graph_has_no_einsum(tiny_bundle):
+    """Dense layers are 2-D matmuls: an einsum over "...h,hk" has a gradient that
+    materialises a [batch, length, in, out] tensor (out of memory when fine-tuning)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((tiny_bundle / "encoder" / "saved_model.pb").read_bytes())
+    ops = {n.op for f in proto.meta_graphs[0].graph_def.library.function for n in f.node_def}
+    assert "MatMul" in ops or "BatchMatMulV2" in ops
+    assert "Einsum" not in ops

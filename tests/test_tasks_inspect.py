@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from bert_hub.errors import InputError, ModelFormatError
 from bert_hub.tasks.fill_mask import fill_mask

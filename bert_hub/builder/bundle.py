@@ -38,6 +38,11 @@ def write_bundle(out: str | Path, *, name: str, architecture: Architecture,
     from bert_hub.builder.weights import check_weights
 
     out = Path(out)
+    if not architecture.is_plain_bert:
+        from bert_hub.errors import InputError
+
+        raise InputError(f"{name}: bert_hub builds the original BERT layout only (no factorized "
+                         "embeddings, shared layers or gated feed-forward blocks)")
     tokens = read_vocab(vocab_file)
     special_token_ids(tokens, source=str(vocab_file))
     check_weights(architecture, weights, source=name)

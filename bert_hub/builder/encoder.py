@@ -72,7 +72,12 @@ class EncoderModule(tf.Module):
         return [v for k, v in self.weights.items() if k.startswith("mlm/")]
 
     def _dense(self, x: tf.Tensor, prefix: str) -> tf.Tensor:
-        return tf.einsum("...h,hk->...k", x, self.weights[f"{prefix}/kernel"]) + self.weights[f"{prefix}/bias"]
+        # A 2-D matmul (not an einsum with "..."): its gradient is a matmul too,
+        # where einsum's would materialise a [batch, length, in, out] tensor.
+        kernel = self.weights[f"{prefix}/kernel"]
+        rows = tf.reshape(x, [-1, kernel.shape[0]])
+        out = tf.matmul(rows, kernel) + self.weights[f"{prefix}/bias"]
+        return tf.reshape(out, tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], axis=0))
 
     def _dropout(self, x: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
         return tf.nn.dropout(x, rate=rate) if training and rate > 0 else x
@@ -129,8 +134,9 @@ class EncoderModule(tf.Module):
         positions = tf.cast(inputs["masked_lm_positions"], tf.int32)
         h = tf.gather(out["sequence_output"], positions, batch_dims=1)
         h = _layer_norm(_gelu(self._dense(h, "mlm/transform")), w["mlm/layer_norm/gamma"], w["mlm/layer_norm/beta"])
-        out["mlm_logits"] = (tf.einsum("bph,vh->bpv", h, w["embeddings/word_embeddings"])
-                             + w["mlm/output_bias"])
+        logits = tf.matmul(tf.reshape(h, [-1, self.arch.hidden]), w["embeddings/word_embeddings"],
+                           transpose_b=True) + w["mlm/output_bias"]
+        out["mlm_logits"] = tf.reshape(logits, [tf.shape(h)[0], tf.shape(h)[1], self.arch.vocab_size])
         return out
 
 

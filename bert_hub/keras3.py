@@ -1,0 +1,116 @@
+"""bert_hub inside Keras 3: a layer that runs the preprocess and encoder SavedModels.
+
+With TensorFlow >= 2.16 ``keras`` is Keras 3, and ``hub.KerasLayer`` (a
+Keras 2 layer) cannot be added to a Keras 3 model ("Only instances of
+``keras.Layer`` can be added"). :class:`BertEncoderLayer` is a Keras 3 layer
+for the TensorFlow backend: strings in, the encoder's four outputs out. With
+``trainable=True`` the encoder's variables are the layer's trainable weights
+(the very variables the SavedModel computes with), so ``model.fit`` fine-tunes
+it; ``model.save("m.keras")`` stores the paths and the weights, and
+``keras.models.load_model`` restores both (the SavedModels must still be at
+those paths).
+
+Example:
+
+>>> import keras
+>>> from bert_hub.keras3 import BertEncoderLayer
+>>> text = keras.Input(shape=(), dtype="string")
+>>> bert = BertEncoderLayer.from_config_name("default")
+>>> outputs = bert(text)
+>>> model = keras.Model(text, keras.layers.Dense(1)(outputs["pooled_output"]))
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from bert_hub.loading import load_encoder, load_preprocess
+
+OUTPUT_KEYS = ("encoder_outputs", "sequence_output", "pooled_output", "default")
+
+
+@keras.saving.register_keras_serializable(package="bert_hub")
+class BertEncoderLayer(keras.layers.Layer):
+    """Keras 3 layer: ``tf.string [batch]`` -> ``{encoder_outputs, sequence_output, pooled_output, default}``.
+
+    Args:
+        preprocess: path of a preprocess SavedModel.
+        encoder: path of an encoder SavedModel.
+        seq_length: pack to this length (default: the preprocess model's 128).
+        trainable: fine-tune the encoder.
+    """
+
+    def __init__(self, preprocess: str, encoder: str, seq_length: int | None = None,
+                 trainable: bool = False, **kwargs: Any):
+        super().__init__(trainable=trainable, **kwargs)
+        self.preprocess_path, self.encoder_path = str(preprocess), str(encoder)
+        self.seq_length = seq_length
+        self._preprocess = load_preprocess(self.preprocess_path)
+        self._encoder = load_encoder(self.encoder_path)
+        trainable_ids = {id(v) for v in getattr(self._encoder, "trainable_variables", [])}
+        for v in getattr(self._encoder, "variables", []):
+            self._track_variable(_wrap(v, trainable=id(v) in trainable_ids))
+        self.built = True
+
+    @classmethod
+    def from_config_name(cls, config: str | os.PathLike[str] = "default", **kwargs: Any) -> "BertEncoderLayer":
+        """Builds the layer from a bert_hub config (resolving its handles)."""
+        from bert_hub.config import load_config
+        from bert_hub.handles import resolve
+
+        cfg = load_config(config)
+        seq = None if cfg.seq_length == 128 else cfg.seq_length
+        return cls(str(resolve(cfg.preprocess)), str(resolve(cfg.encoder)), seq_length=seq, **kwargs)
+
+    def call(self, inputs: Any, training: bool = False) -> dict[str, Any]:
+        text = tf.reshape(tf.convert_to_tensor(inputs, tf.string), [-1])
+        if self.seq_length is None:
+            encoder_inputs = self._preprocess(text)
+        else:
+            tokens = self._preprocess.tokenize(text)
+            encoder_inputs = self._preprocess.bert_pack_inputs(
+                [tokens], seq_length=tf.constant(self.seq_length, tf.int32))
+        out = self._encoder(dict(encoder_inputs), training=bool(training) and self.trainable)
+        return {"encoder_outputs": list(out["encoder_outputs"]), "sequence_output": out["sequence_output"],
+                "pooled_output": out["pooled_output"], "default": out["default"]}
+
+    def compute_output_spec(self, inputs: Any, training: bool = False) -> dict[str, Any]:
+        # Run the real graph once on a placeholder to learn H and L.
+        hidden = self._encoder.variables[0].shape[-1] if self._encoder.variables else None
+        layers = _count_layers(self)
+        batch = inputs.shape[0] if len(inputs.shape) else None
+        length = self.seq_length or 128
+        seq = keras.KerasTensor((batch, length, hidden), dtype="float32")
+        pooled = keras.KerasTensor((batch, hidden), dtype="float32")
+        return {"encoder_outputs": [keras.KerasTensor((batch, length, hidden), dtype="float32")
+                                    for _ in range(layers)],
+                "sequence_output": seq, "pooled_output": pooled,
+                "default": keras.KerasTensor((batch, hidden), dtype="float32")}
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "preprocess": self.preprocess_path, "encoder": self.encoder_path,
+                "seq_length": self.seq_length}
+
+
+def _count_layers(layer: BertEncoderLayer) -> int:
+    if not hasattr(layer, "_num_layers"):
+        probe = layer._preprocess(tf.constant(["probe"]))
+        layer._num_layers = len(layer._encoder(dict(probe))["encoder_outputs"])
+    return layer._num_layers
+
+
+def _wrap(variable: tf.Variable, trainable: bool) -> keras.Variable:
+    """A Keras 3 variable whose storage *is* ``variable`` (no copy)."""
+    kv = keras.Variable(initializer=tf.zeros([], variable.dtype) if not variable.shape else "zeros",
+                        shape=variable.shape, dtype=variable.dtype.name, trainable=trainable,
+                        name=variable.name.split(":")[0].replace("/", "_"))
+    kv._value = variable
+    return kv
+
+
+__all__ = ["BertEncoderLayer", "Path"]

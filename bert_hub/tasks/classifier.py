@@ -1,0 +1,122 @@
+"""The exported classifier: a SavedModel that takes raw strings.
+
+:func:`export_classifier` saves the fine-tuned model with its preprocess
+model as one SavedModel whose ``serving_default`` signature takes
+``text: tf.string [batch]`` and returns ``probability`` (of the positive
+class, ``float32 [batch]``) and ``label`` (``tf.string [batch]``). It loads
+with plain ``tf.saved_model.load`` after ``import tensorflow_text``, with no
+bert_hub import, and ``saved_model_cli show`` describes it. Each batch is
+packed to the length its longest text needs (at most ``seq_length``).
+
+Example (after ``bert-hub train ... --out runs/spam``)::
+
+    import tensorflow as tf, tensorflow_text  # registers the tokenizer ops
+    serve = tf.saved_model.load("runs/spam/model").signatures["serving_default"]
+    serve(text=tf.constant(["WINNER!! Claim your prize now"]))["probability"]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bert_hub.errors import InputError, ModelFormatError
+from bert_hub.inputs import check_texts
+
+METADATA = "bert_hub_classifier.json"
+
+
+def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Sequence[str],
+                      threshold: float = 0.5, seq_length: int = 128, metadata: dict | None = None,
+                      overwrite: bool = True) -> Path:
+    """Saves ``model`` + ``bert``'s preprocess model as a serving SavedModel (atomically)."""
+    import tensorflow as tf
+
+    from bert_hub.fsutil import atomic_directory
+
+    class Serving(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.classifier = model
+            self.preprocessor = bert.preprocessor
+            self.labels = tf.constant([str(n) for n in label_names])
+            self.threshold = tf.constant(threshold, tf.float32)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(self, text):
+            tokens = self.preprocessor.tokenize(text).merge_dims(1, -1)
+            longest = tf.cast(tf.reduce_max(tokens.row_lengths()), tf.int32) + 2
+            length = tf.clip_by_value(longest, 3, seq_length)
+            inputs = self.preprocessor.bert_pack_inputs([tokens], seq_length=length)
+            logits = self.classifier(inputs, training=False)[:, 0]
+            probability = tf.sigmoid(logits)
+            positive = tf.cast(probability >= self.threshold, tf.int32)
+            return {"probability": probability, "label": tf.gather(self.labels, positive)}
+
+    module = Serving()
+    out = Path(out)
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
+        info = {"label_names": list(label_names), "positive_label": label_names[1],
+                "threshold": threshold, "seq_length": seq_length, **(metadata or {})}
+        (tmp / METADATA).write_text(json.dumps(info, indent=1))
+    return out
+
+
+def find_model_dir(path: str | Path) -> Path:
+    """A run directory (``runs/spam``) or the exported model directory itself."""
+    path = Path(path).expanduser()
+    for candidate in (path / "model", path):
+        if (candidate / "saved_model.pb").is_file() and (candidate / METADATA).is_file():
+            return candidate
+    if (path / "checkpoints").is_dir():
+        raise ModelFormatError(f"{path} has checkpoints but no exported model/: the run did not finish; "
+                               "continue it with `bert-hub train ... --resume`")
+    raise ModelFormatError(f"{path} is not a trained classifier (no saved_model.pb and {METADATA}); "
+                           "give the --out directory of `bert-hub train`")
+
+
+class Classifier:
+    """A loaded exported classifier (plain TensorFlow; bert_hub adds batching and checks)."""
+
+    def __init__(self, path: str | Path):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401 - the tokenizer's ops
+
+        self.path = find_model_dir(path)
+        self.info = json.loads((self.path / METADATA).read_text())
+        try:
+            self._serve = tf.saved_model.load(str(self.path)).signatures["serving_default"]
+        except Exception as e:  # noqa: BLE001 - TensorFlow raises many types
+            raise ModelFormatError(f"cannot load {self.path}: {str(e).splitlines()[0][:200]}") from None
+
+    @property
+    def label_names(self) -> tuple[str, str]:
+        return tuple(self.info["label_names"])  # type: ignore[return-value]
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[dict[str, Any]]:
+        """``[{"text", "label", "probability"}]`` in input order."""
+        import tensorflow as tf
+
+        texts = check_texts(texts)
+        out = []
+        for i in range(0, len(texts), batch_size):
+            res = self._serve(text=tf.constant(texts[i:i + batch_size]))
+            for t, p, lab in zip(texts[i:i + batch_size], res["probability"].numpy(), res["label"].numpy()):
+                out.append({"text": t, "label": lab.decode(), "probability": float(p)})
+        return out
+
+    def evaluate(self, data: Any, batch_size: int = 64) -> dict[str, Any]:
+        """Metrics on labelled data whose labels are this classifier's two labels."""
+        from bert_hub.tasks.metrics import binary_metrics
+
+        if set(data.label_names) != set(self.label_names):
+            raise InputError(f"{data.source}: labels {sorted(data.label_names)} differ from the model's "
+                             f"{sorted(self.label_names)}")
+        positive = self.label_names[1]
+        y = [int(data.label_names[lab] == positive) for lab in data.labels]
+        probs = np.array([r["probability"] for r in self.predict(data.texts, batch_size)])
+        return binary_metrics(y, probs, self.info.get("threshold", 0.5))

@@ -1,0 +1,175 @@
+"""Labelled text data for classification: reading, checking, splitting.
+
+Two formats:
+
+* the SMS Spam Collection format: ``label<TAB>text`` per line, no header
+  (labels ``ham`` / ``spam``);
+* CSV or TSV with a header row, naming the text and label columns
+  (``text_col`` / ``label_col``, default ``text`` and ``label``).
+
+Any two label names work; ``positive`` names the positive class (default
+``spam`` when present, else the second label in sorted order). Errors name the
+file and the line. :func:`stratified_split` makes seeded train / validation /
+test splits that keep the class balance, and reports texts that occur in more
+than one split.
+
+Example:
+
+>>> from bert_hub.tasks.data import LabelledTexts
+>>> d = LabelledTexts(["win a prize", "see you"], [1, 0], ("ham", "spam"))
+>>> d.counts()
+{'ham': 1, 'spam': 1}
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from bert_hub.errors import InputError
+
+
+@dataclasses.dataclass
+class LabelledTexts:
+    """Texts with 0/1 labels; ``label_names[1]`` is the positive class."""
+
+    texts: list[str]
+    labels: list[int]
+    label_names: tuple[str, str]
+    source: str = "<memory>"
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def counts(self) -> dict[str, int]:
+        ones = int(sum(self.labels))
+        return {self.label_names[0]: len(self.labels) - ones, self.label_names[1]: ones}
+
+    def subset(self, index: Sequence[int]) -> "LabelledTexts":
+        return LabelledTexts([self.texts[i] for i in index], [self.labels[i] for i in index],
+                             self.label_names, self.source)
+
+    def describe(self) -> str:
+        c = self.counts()
+        n = max(len(self), 1)
+        return ", ".join(f"{k} {v} ({100 * v / n:.1f}%)" for k, v in c.items())
+
+
+def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
+                  positive: str | None = None, label_names: Sequence[str] | None = None) -> LabelledTexts:
+    """Reads a labelled data file (see the module docstring).
+
+    Args:
+        fmt: ``auto`` (``.csv`` -> csv; a header naming ``text_col`` and
+            ``label_col`` -> tsv; else sms), ``sms``, ``csv`` or ``tsv``.
+        positive: the positive label; must be one of the two labels found.
+        label_names: the two allowed labels; a row with another label is an
+            error. Default for ``sms``: ``ham`` and ``spam``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"data file {path} does not exist")
+    raw = path.read_bytes()
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line} is not valid UTF-8; re-encode the file as UTF-8") from None
+    if not content.strip():
+        raise InputError(f"data file {path} is empty")
+    first = content.split("\n", 1)[0].rstrip("\r")
+    if fmt == "auto":
+        if path.suffix.lower() == ".csv":
+            fmt = "csv"
+        elif set(first.split("\t")) >= {text_col, label_col}:
+            fmt = "tsv"
+        else:
+            fmt = "sms"
+    if fmt not in ("sms", "csv", "tsv"):
+        raise InputError(f"unknown data format {fmt!r}; use auto, sms, csv or tsv")
+    rows: list[tuple[int, str, str]] = []  # (line, label, text)
+    if fmt == "sms":
+        if label_names is None:
+            label_names = ("ham", "spam")
+        for number, line in enumerate(content.split("\n"), start=1):
+            line = line.rstrip("\r")
+            if not line.strip():
+                continue
+            if "\t" not in line:
+                raise InputError(f"{path}: line {number} has no tab; expected label<TAB>text")
+            label, text = line.split("\t", 1)
+            rows.append((number, label.strip(), text))
+    else:
+        reader = csv.reader(io.StringIO(content), delimiter="," if fmt == "csv" else "\t")
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError(f"data file {path} is empty") from None
+        for col, flag in ((text_col, "--text-col"), (label_col, "--label-col")):
+            if col not in header:
+                raise InputError(f"{path}: line 1 (header) has no column {col!r} (columns: "
+                                 f"{', '.join(header)}); choose it with {flag}")
+        ti, li = header.index(text_col), header.index(label_col)
+        for row in reader:
+            number = reader.line_num
+            if not row or not any(c.strip() for c in row):
+                continue
+            if len(row) <= max(ti, li):
+                raise InputError(f"{path}: line {number} has {len(row)} columns, the header has {len(header)}")
+            rows.append((number, row[li].strip(), row[ti]))
+    if not rows:
+        raise InputError(f"data file {path} has no data rows")
+    if label_names is not None:
+        allowed = list(label_names)
+        for number, label, _ in rows:
+            if label not in allowed:
+                raise InputError(f"{path}: line {number} has the unknown label {label!r}; "
+                                 f"expected one of {', '.join(allowed)}")
+    found = sorted({label for _, label, _ in rows})
+    if len(found) == 1:
+        raise InputError(f"{path}: every row has the label {found[0]!r}; a classifier needs two classes")
+    if len(found) > 2:
+        number = next(n for n, label, _ in rows if label == found[2])
+        raise InputError(f"{path}: line {number} has a third label {found[2]!r} (labels found: "
+                         f"{', '.join(found)}); only two classes are supported")
+    if positive is None:
+        positive = "spam" if "spam" in found else found[1]
+    if positive not in found:
+        raise InputError(f"positive label {positive!r} does not occur in {path} (labels: {', '.join(found)})")
+    negative = found[0] if found[1] == positive else found[1]
+    return LabelledTexts([t for _, _, t in rows], [int(label == positive) for _, label, _ in rows],
+                         (negative, positive), str(path))
+
+
+def stratified_split(data: LabelledTexts, *, validation: float = 0.1, test: float = 0.1, seed: int = 0
+                     ) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
+    """Seeded train / validation / test splits with the class balance kept in each."""
+    if not (0 <= validation < 1 and 0 <= test < 1 and validation + test < 1):
+        raise InputError("validation and test fractions must be in [0, 1) and sum to less than 1")
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[], [], []]
+    labels = np.asarray(data.labels)
+    for cls in (0, 1):
+        idx = np.flatnonzero(labels == cls)
+        rng.shuffle(idx)
+        n_val, n_test = int(round(len(idx) * validation)), int(round(len(idx) * test))
+        parts[1] += idx[:n_val].tolist()
+        parts[2] += idx[n_val:n_val + n_test].tolist()
+        parts[0] += idx[n_val + n_test:].tolist()
+    for p in parts:
+        rng.shuffle(p)
+    return data.subset(parts[0]), data.subset(parts[1]), data.subset(parts[2])
+
+
+def overlapping_texts(*splits: LabelledTexts) -> int:
+    """How many distinct texts occur in more than one split."""
+    seen: dict[str, int] = {}
+    for k, split in enumerate(splits):
+        for t in set(split.texts):
+            seen[t] = seen.get(t, 0) | (1 << k)
+    return sum(1 for mask in seen.values() if mask & (mask - 1))

@@ -1,0 +1,173 @@
+"""Batch embedding: bucketing equals the fixed-128 path, order, traces, streaming files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bert_hub.errors import InputError
+from bert_hub.tasks.embed import Embedder, count_lines, cpu_supports_bf16
+from test_cli import run
+
+TEXTS = ["This is a spam mail", "", "Computers are not unique to computers",
+         "WINNER!! Claim your prize now, call 0800 123 456 before midnight to get it",
+         "ok", "see you at lunch", "the " * 200, "naïve café résumé"]
+
+
+@pytest.mark.parametrize("key", ["pooled_output", "cls", "mean", "sequence_output", "encoder_outputs[2]"])
+def test_bucketing_equals_fixed_128_for_every_key(minilm, key):
+    fast = Embedder(minilm, key=key, batch_size=3).embed(TEXTS)
+    slow = Embedder(minilm, key=key, batch_size=3, bucketing=False).embed(TEXTS)
+    if key in ("sequence_output", "encoder_outputs[2]"):
+        assert fast.lengths.tolist() == slow.lengths.tolist()
+        assert fast.lengths[0] == 8 and fast.lengths[1] == 2 and fast.lengths[6] == 128
+        fast, slow = fast.values, slow.values
+    assert fast.shape == slow.shape and np.abs(fast - slow).max() <= 1e-5
+
+
+def test_keys_mean_what_they_say(minilm):
+    out = minilm.encode(TEXTS[:3])
+    inputs = minilm.preprocess(TEXTS[:3])
+    m = inputs["input_mask"][:, :, None]
+    want = {"pooled_output": out["pooled_output"], "cls": out["sequence_output"][:, 0],
+            "mean": (out["sequence_output"] * m).sum(1) / m.sum(1)}
+    for key, expected in want.items():
+        got = Embedder(minilm, key=key).embed(TEXTS[:3])
+        assert np.abs(got - expected).max() <= 1e-5, key
+
+
+def test_rows_keep_input_order(minilm):
+    batch = Embedder(minilm, batch_size=2).embed(TEXTS)
+    for i, text in enumerate(TEXTS):
+        single = Embedder(minilm).embed([text])
+        assert np.abs(batch[i] - single[0]).max() <= 1e-5
+
+
+def test_one_trace_per_bucket(tiny):
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(["the", "cat", "sat", "on", "mat", "dog"], size=n))
+             for n in rng.integers(1, 60, size=120)]
+    embedder = Embedder(tiny, batch_size=8, buckets=[16, 32, 64])
+    embedder.embed(texts)
+    used = len(embedder._functions)
+    assert 1 <= used <= 4 and embedder.traces == used
+    embedder.embed(list(reversed(texts)))  # same buckets again: no retracing
+    assert embedder.traces == used
+
+
+def test_xla_matches(tiny):
+    texts = ["the cat sat", "a dog", "hello world " * 10]
+    plain = Embedder(tiny).embed(texts)
+    xla = Embedder(tiny, jit_compile=True).embed(texts)
+    assert np.abs(plain - xla).max() <= 1e-4
+
+
+def test_bad_arguments(tiny):
+    with pytest.raises(InputError, match="batch size must be a positive integer"):
+        Embedder(tiny, batch_size=0)
+    with pytest.raises(InputError, match="unknown key 'hidden'"):
+        Embedder(tiny, key="hidden")
+    with pytest.raises(InputError, match="has 2 layers"):
+        Embedder(tiny, key="encoder_outputs[7]")
+
+
+def test_chunks_are_read_lazily(tiny):
+    consumed = []
+
+    def lines():
+        for i in range(1000):
+            consumed.append(i)
+            yield f"text number {i}"
+
+    embedder = Embedder(tiny, batch_size=8, chunk_size=64)
+    chunks = embedder.iter_chunks(lines())
+    first, _ = next(chunks)
+    assert first.shape == (64, 32) and len(consumed) == 64  # no more than one chunk ahead
+
+
+def test_embed_file_streams_in_order_with_blank_lines(tmp_path, tiny):
+    lines = ["the cat sat", "", "a dog on the mat", "", "hello"] * 7
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(lines))  # no final newline: the last line still counts
+    assert count_lines(src) == len(lines)
+    out = tmp_path / "out.npy"
+    report = Embedder(tiny, batch_size=4, chunk_size=8).embed_file(src, out)
+    got = np.load(out)
+    assert got.shape == (len(lines), 32) and report["texts"] == len(lines)
+    assert np.abs(got - Embedder(tiny).embed(lines)).max() <= 1e-5
+    seq = Embedder(tiny, key="sequence_output", chunk_size=8).embed_file(src, tmp_path / "seq.npy")
+    values, lengths = np.load(tmp_path / "seq.npy"), np.load(seq["lengths"])
+    assert lengths.tolist() == [5, 2, 7, 2, 3] * 7 and values.shape == (lengths.sum(), 32)
+
+
+def test_embed_file_edge_cases(tmp_path, tiny):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    Embedder(tiny).embed_file(empty, tmp_path / "e.npy")
+    assert np.load(tmp_path / "e.npy").shape == (0, 32)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\nalso fine\nbroken \xff here\n")
+    with pytest.raises(InputError, match=r"bad\.txt: line 3 is not valid UTF-8"):
+        Embedder(tiny).embed_file(bad, tmp_path / "b.npy")
+    with pytest.raises(InputError, match="does not exist"):
+        Embedder(tiny).embed_file(empty, tmp_path / "no" / "x.npy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt", "e.npy", "empty.txt"]
+
+
+def test_interrupted_embedding_leaves_no_output(tmp_path, tiny, monkeypatch):
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(["the cat"] * 50))
+    embedder = Embedder(tiny, chunk_size=10, batch_size=10)
+    original = embedder._embed_chunk
+    calls = []
+
+    def interrupt_on_third(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(embedder, "_embed_chunk", interrupt_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        embedder.embed_file(src, tmp_path / "out.npy")
+    assert [p.name for p in tmp_path.iterdir()] == ["in.txt"]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60),
+                      min_size=1, max_size=6))
+def test_bucketing_equals_fixed_on_generated_text(tiny, texts):
+    fast = Embedder(tiny, key="mean", batch_size=2).embed(texts)
+    slow = Embedder(tiny, key="mean", batch_size=2, bucketing=False).embed(texts)
+    assert np.abs(fast - slow).max() <= 1e-5
+
+
+def test_cli_embed(tmp_path, tiny_bundle):
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\n\nhello world\n")
+    out = tmp_path / "v.npy"
+    report = json.loads(run("embed", "--config", str(tiny_bundle), "--input", str(src), "--output", str(out),
+                            "--key", "mean", "--no-xla", "--precision", "float32", "--json").stdout)
+    assert report["texts"] == 3 and np.load(out).shape == (3, 32)
+    assert report["texts_per_second"] > 0 and report["real_tokens"] == 5 + 2 + 4
+    err = run("embed", "--config", str(tiny_bundle), "--input", str(src), "--output", str(out),
+              "--key", "nope", check_rc=2).stderr
+    assert err.startswith("error: unknown key 'nope'")
+    err = run("embed", "--input", str(tmp_path / "none.txt"), "--output", str(out), check_rc=2).stderr
+    assert "no such file" in err
+
+
+@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bfloat16")
+def test_bf16_stays_close_to_fp32(tmp_path, minilm):
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS))
+    for precision in ("float32", "bfloat16"):
+        run("embed", "--input", str(src), "--output", str(tmp_path / f"{precision}.npy"),
+            "--precision", precision, "--no-progress")
+    a, b = np.load(tmp_path / "float32.npy"), np.load(tmp_path / "bfloat16.npy")
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosine.min() >= 0.999
