@@ -311,28 +311,18 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
     val_ds = val_ex.dataset(bert, val_batches, buckets_for(cfg))
     buckets = buckets_for(cfg)
     start_epoch = int(epoch_var.numpy())
-    ran = 0
-    for epoch in range(start_epoch, cfg.epochs):
-        if stop_after_epochs is not None and ran >= stop_after_epochs:
-            break
-        batches = epoch_batches(train_ex.lengths, cfg.batch_size, cfg.seed, epoch, cfg.bucketing)
-        started = time.perf_counter()
-        fit = model.fit(train_ex.dataset(bert, batches, buckets), epochs=epoch + 1, initial_epoch=epoch,
-                        validation_data=val_ds, class_weight=class_weight, verbose=1 if progress else 0,
-                        steps_per_epoch=len(batches))
-        seconds = time.perf_counter() - started
-        record = {"epoch": epoch + 1, "steps": int(optimizer.iterations.numpy()), "seconds": round(seconds, 2),
-                  "examples_per_second": round(len(train_ex.labels) / seconds, 2),
-                  **{k: float(v[-1]) for k, v in fit.history.items()}}
-        history.append(record)
-        epoch_var.assign(epoch + 1)
-        manager.save(checkpoint_number=epoch + 1)
-        _write_json(out / "history.json", history)
-        print(f"epoch {epoch + 1}/{cfg.epochs}: loss {record['loss']:.4f} accuracy {record['accuracy']:.4f} "
-              f"val_loss {record.get('val_loss', float('nan')):.4f} val_accuracy "
-              f"{record.get('val_accuracy', float('nan')):.4f} ({record['examples_per_second']} examples/s)",
-              file=log)
-        ran += 1
+    last_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, start_epoch + stop_after_epochs)
+    if start_epoch < last_epoch:
+        # One fit() over the remaining epochs (so Keras shows "Epoch 2/3"); each epoch
+        # draws its own batches, and the iterator runs on from epoch to epoch.
+        batches = [b for epoch in range(start_epoch, last_epoch)
+                   for b in epoch_batches(train_ex.lengths, cfg.batch_size, cfg.seed, epoch, cfg.bucketing)]
+        after_epoch = _EpochEnd(
+            lambda epoch, logs, seconds: _end_epoch(epoch, logs, seconds, optimizer, epoch_var, manager, history,
+                                                    out, len(train_ex.labels), cfg.epochs, log))
+        model.fit(train_ex.dataset(bert, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
+                  steps_per_epoch=steps_per_epoch, validation_data=val_ds, class_weight=class_weight,
+                  verbose=1 if progress else 0, callbacks=[after_epoch])
     summary: dict[str, Any] = {
         "run": str(out), "model": model_config.name, "strategy": strategy,
         "replicas": dist.num_replicas_in_sync, "label_names": list(train_data.label_names),
@@ -357,6 +347,34 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
                                                         "test_metrics": summary.get("test_metrics")}))
     _write_json(out / "summary.json", summary)
     return summary
+
+
+def _EpochEnd(on_end: Any) -> Any:
+    """A Keras callback calling ``on_end(epoch, logs, seconds)`` after every epoch."""
+    import tf_keras
+
+    class EpochEnd(tf_keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            on_end(epoch, logs or {}, time.perf_counter() - self.started)
+
+    return EpochEnd()
+
+
+def _end_epoch(epoch: int, logs: dict, seconds: float, optimizer: Any, epoch_var: Any, manager: Any,
+               history: list, out: Path, examples: int, epochs: int, log: Any) -> None:
+    """Records an epoch: history, checkpoint, one progress line."""
+    record = {"epoch": epoch + 1, "steps": int(optimizer.iterations.numpy()), "seconds": round(seconds, 2),
+              "examples_per_second": round(examples / seconds, 2), **{k: float(v) for k, v in logs.items()}}
+    history.append(record)
+    epoch_var.assign(epoch + 1)
+    manager.save(checkpoint_number=epoch + 1)
+    _write_json(out / "history.json", history)
+    print(f"epoch {epoch + 1}/{epochs}: loss {record['loss']:.4f} accuracy {record['accuracy']:.4f} "
+          f"val_loss {record.get('val_loss', float('nan')):.4f} val_accuracy "
+          f"{record.get('val_accuracy', float('nan')):.4f} ({record['examples_per_second']} examples/s)", file=log)
 
 
 def _write_json(path: Path, data: Any) -> None:
