@@ -109,12 +109,14 @@ def test_keras3_fine_tunes_and_round_trips(tmp_path, keras3_model):
     import tensorflow as tf
 
     layer, _, model = keras3_model
+    keras.utils.set_random_seed(0)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=keras.losses.BinaryCrossentropy(from_logits=True))
-    x = tf.constant(["win cash now", "see you at lunch", "free prize call now", "ok see you"] * 4)
+    x = tf.constant(["spam mail", "hello world", "this is spam !", "the cat sat on the mat"] * 4)  # tiny vocab words
     y = tf.constant([1.0, 0.0, 1.0, 0.0] * 4)
     before = layer._encoder.variables[0].numpy().copy()
-    history = model.fit(x, y, epochs=8, batch_size=16, verbose=0).history["loss"]
-    assert history[-1] < history[0]
+    loss_before = model.evaluate(x, y, verbose=0)  # inference mode: no dropout noise
+    model.fit(x, y, epochs=15, batch_size=4, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < 0.8 * loss_before
     assert not np.allclose(before, layer._encoder.variables[0].numpy())  # the encoder itself was trained
     path = tmp_path / "clf.keras"
     model.save(path)
