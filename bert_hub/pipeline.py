@@ -91,7 +91,7 @@ class BertPipeline:
         """``bert_pack_inputs`` over 1 or 2 tokenized segments."""
         import tensorflow as tf
 
-        seq_length = self._check_seq_length(seq_length)
+        seq_length = self.check_seq_length(seq_length)
         if len(segments) not in (1, 2):
             raise InputError(f"bert_pack_inputs takes 1 or 2 segments, got {len(segments)}")
         out = self.preprocessor.bert_pack_inputs(list(segments), seq_length=tf.constant(seq_length))
@@ -103,7 +103,7 @@ class BertPipeline:
         import tensorflow as tf
 
         texts = check_texts(texts)
-        seq_length = self._check_seq_length(seq_length)
+        seq_length = self.check_seq_length(seq_length)
         if seq_length == self.seq_length:
             out = self.preprocess_model(tf.constant(texts))
             return {k: out[k].numpy() for k in INPUT_KEYS}
@@ -142,7 +142,8 @@ class BertPipeline:
     def __call__(self, texts: Iterable[str | bytes] | str) -> dict[str, Any]:
         return self.encode(texts)
 
-    def _check_seq_length(self, seq_length: int | None) -> int:
+    def check_seq_length(self, seq_length: int | None) -> int:
+        """``seq_length`` checked against the model (3 .. max_position_embeddings); None -> the config's."""
         if seq_length is None:
             return self.seq_length
         limit = self.config.architecture.max_position_embeddings

@@ -28,11 +28,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -40,6 +39,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from bert_hub.errors import InputError
+from bert_hub.fsutil import atomic_path
 from bert_hub.inputs import check_texts
 from bert_hub.pipeline import BertPipeline
 
@@ -126,7 +126,7 @@ class Embedder:
         self.bert = bert
         self.key = check_key(key, bert.config.architecture.layers)
         self.batch_size = batch_size
-        self.seq_length = bert._check_seq_length(seq_length)
+        self.seq_length = bert.check_seq_length(seq_length)
         self.bucketing = bucketing
         if buckets is None:
             buckets = default_buckets(self.seq_length)
@@ -266,41 +266,33 @@ class Embedder:
 
             bar = tqdm(total=n, unit="text", file=sys.stderr, dynamic_ncols=True, desc="embedding")
         lengths_path = output_path.with_name(output_path.name.removesuffix(".npy") + ".lengths.npy")
-        temps: list[Path] = []
         try:
-            out_tmp = _temp_beside(output_path)
-            temps.append(out_tmp)
-            if self.per_token:
-                len_tmp = _temp_beside(lengths_path)
-                temps.append(len_tmp)
-                lengths_mm = np.lib.format.open_memmap(len_tmp, mode="w+", dtype=np.int32, shape=(n,))
-                with _GrowingNpy(out_tmp, self.width) as writer:
+            with contextlib.ExitStack() as outputs:  # each renamed into place only on success
+                out_tmp = outputs.enter_context(atomic_path(output_path))
+                if self.per_token:
+                    len_tmp = outputs.enter_context(atomic_path(lengths_path))
+                    lengths_mm = np.lib.format.open_memmap(len_tmp, mode="w+", dtype=np.int32, shape=(n,))
+                    with _GrowingNpy(out_tmp, self.width) as writer:
+                        done = 0
+                        for vectors, lengths in self.iter_chunks(read_lines(input_path), stats, bar):
+                            writer.append(vectors)
+                            lengths_mm[done:done + len(lengths)] = lengths
+                            done += len(lengths)
+                    lengths_mm.flush()
+                    del lengths_mm
+                else:
+                    mm = np.lib.format.open_memmap(out_tmp, mode="w+", dtype=np.float32, shape=(n, self.width))
                     done = 0
-                    for vectors, lengths in self.iter_chunks(read_lines(input_path), stats, bar):
-                        writer.append(vectors)
-                        lengths_mm[done:done + len(lengths)] = lengths
-                        done += len(lengths)
-                lengths_mm.flush()
-                del lengths_mm
-            else:
-                mm = np.lib.format.open_memmap(out_tmp, mode="w+", dtype=np.float32, shape=(n, self.width))
-                done = 0
-                for vectors, _ in self.iter_chunks(read_lines(input_path), stats, bar):
-                    mm[done:done + len(vectors)] = vectors
-                    done += len(vectors)
-                mm.flush()
-                del mm
-            if done != n:
-                raise InputError(f"{input_path} changed while it was read ({n} lines, then {done})")
-            os.replace(out_tmp, output_path)
-            if self.per_token:
-                os.replace(temps[1], lengths_path)
+                    for vectors, _ in self.iter_chunks(read_lines(input_path), stats, bar):
+                        mm[done:done + len(vectors)] = vectors
+                        done += len(vectors)
+                    mm.flush()
+                    del mm
+                if done != n:
+                    raise InputError(f"{input_path} changed while it was read ({n} lines, then {done})")
         finally:
             if bar is not None:
                 bar.close()
-            for t in temps:
-                if t.exists():
-                    t.unlink()
         report = {"input": str(input_path), "output": str(output_path), "key": self.key,
                   "width": self.width, "bucketing": self.bucketing, "batch_size": self.batch_size,
                   **stats.as_dict()}
@@ -345,12 +337,6 @@ def read_lines(path: Path) -> Iterator[str]:
                 raise InputError(f"{path}: line {number} is not valid UTF-8 (byte {e.start}); "
                                  "re-encode the file as UTF-8") from None
             yield line.rstrip("\n").rstrip("\r")
-
-
-def _temp_beside(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(name)
 
 
 class _GrowingNpy:

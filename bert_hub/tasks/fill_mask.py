@@ -47,7 +47,7 @@ def fill_mask(bert: BertPipeline, texts: Sequence[str] | str, top_k: int = 5,
     for i, t in enumerate(texts):
         if MASK_TEXT not in t:
             raise InputError(f"text {i} ({t[:40]!r}) has no {MASK_TEXT}; mark the words to predict with {MASK_TEXT}")
-    seq_length = bert._check_seq_length(seq_length)
+    seq_length = bert.check_seq_length(seq_length)
 
     pieces_of = _tokenize_around_masks(bert, texts)
     rows = []

@@ -55,7 +55,7 @@ def inspect_texts(bert: BertPipeline, items: Sequence[Item], seq_length: int | N
                   ) -> list[dict[str, Any]]:
     """One report per text or pair (see the module docstring)."""
     firsts, seconds = split_items(items)
-    seq_length = bert._check_seq_length(seq_length)
+    seq_length = bert.check_seq_length(seq_length)
     segments = [bert.tokenize(firsts)] + ([bert.tokenize(seconds)] if seconds is not None else [])
     packed = bert.pack(segments, seq_length=seq_length)
     lengths = sum(_piece_counts(s) for s in segments)

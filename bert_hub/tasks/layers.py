@@ -34,6 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from bert_hub.errors import InputError
+from bert_hub.fsutil import atomic_path
 
 _LAYER_KEY = re.compile(r"^encoder_outputs\[(-?\d+)\]$")
 OUTPUT_KEYS = ("sequence_output", "pooled_output", "default", "encoder_outputs[i]")
@@ -142,9 +143,6 @@ def find_pooler(encoder: Any) -> tuple[np.ndarray, np.ndarray] | None:
 
 def plot_layer_similarity(matrix: Sequence[Sequence[float]], path: str | Path, title: str = "") -> Path:
     """Writes the L x L similarity heatmap as a PNG (atomically)."""
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,15 +165,11 @@ def plot_layer_similarity(matrix: Sequence[Sequence[float]], path: str | Path, t
                     color="black" if m[i, j] > 0.6 else "white")
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -385,10 +385,9 @@ def _write_json(path: Path, data: Any) -> None:
 
 def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
     """Training and validation loss / accuracy per epoch, as a PNG (atomically)."""
-    import os
-    import tempfile
-
     import matplotlib
+
+    from bert_hub.fsutil import atomic_path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -403,9 +402,9 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=".curves.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
     return path
