@@ -308,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--verbose", action="store_true", help="show TensorFlow's logging")
 
     parser = argparse.ArgumentParser(
-        prog="bert-hub", description="Kaggle / TF Hub BERT models from Keras: load, inspect, embed.")
+        prog="bert-hub",
+        description="Kaggle / TF Hub BERT models from Keras: load, inspect, embed, fine-tune, export.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("models", parents=[common], help="list the model catalog and what is available offline",
