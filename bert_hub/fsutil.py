@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from bert_hub.errors import InputError
 
@@ -34,6 +34,18 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Saves a matplotlib figure as a PNG at ``path`` (atomically) and closes it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(Path(path)) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

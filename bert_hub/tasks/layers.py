@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from bert_hub.errors import InputError
-from bert_hub.fsutil import atomic_path
+from bert_hub.fsutil import save_figure
 
 _LAYER_KEY = re.compile(r"^encoder_outputs\[(-?\d+)\]$")
 OUTPUT_KEYS = ("sequence_output", "pooled_output", "default", "encoder_outputs[i]")
@@ -165,12 +165,7 @@ def plot_layer_similarity(matrix: Sequence[Sequence[float]], path: str | Path, t
                     color="black" if m[i, j] > 0.6 else "white")
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def format_layers(report: dict[str, Any]) -> str:

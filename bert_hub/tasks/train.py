@@ -387,7 +387,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
     """Training and validation loss / accuracy per epoch, as a PNG (atomically)."""
     import matplotlib
 
-    from bert_hub.fsutil import atomic_path
+    from bert_hub.fsutil import save_figure
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -402,9 +402,4 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path)
