@@ -198,11 +198,16 @@ def build_classifier(bert: Any, dropout: float):
     return tf_keras.Model(inputs, logits, name="bert_classifier")
 
 
+def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Index batches in order of length (for evaluation: no shuffling, least padding)."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
 def predict_probabilities(model: Any, examples: _Examples, bert: Any, cfg: TrainConfig) -> np.ndarray:
     """Positive-class probabilities in input order (length-bucketed batches)."""
-    order = np.argsort(examples.lengths, kind="stable")
-    batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
-    out = np.zeros(len(order), np.float32)
+    batches = length_sorted_batches(examples.lengths, cfg.batch_size)
+    out = np.zeros(len(examples.lengths), np.float32)
     for (x, _), idx in zip(examples.dataset(bert, batches, buckets_for(cfg)), batches):
         out[idx] = 1.0 / (1.0 + np.exp(-model(x, training=False).numpy()[:, 0]))
     return out
@@ -306,10 +311,8 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
         pos = float(train_ex.labels.mean())
         class_weight = {0: 0.5 / (1 - pos), 1: 0.5 / pos}
     val_ex = _Examples(bert, val_data, cfg.seq_length)
-    val_order = np.argsort(val_ex.lengths, kind="stable")
-    val_batches = [val_order[i:i + cfg.batch_size] for i in range(0, len(val_order), cfg.batch_size)]
-    val_ds = val_ex.dataset(bert, val_batches, buckets_for(cfg))
     buckets = buckets_for(cfg)
+    val_ds = val_ex.dataset(bert, length_sorted_batches(val_ex.lengths, cfg.batch_size), buckets)
     start_epoch = int(epoch_var.numpy())
     last_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, start_epoch + stop_after_epochs)
     if start_epoch < last_epoch:
