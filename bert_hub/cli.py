@@ -2,7 +2,10 @@
 
 Every command takes ``--json`` for machine-readable output and ``--verbose``
 to get TensorFlow's own logging back (it is silenced by default). Bad input
-ends with ``error: <one line>`` and exit status 2.
+ends with ``error: <one line>`` and exit status 2 (argument errors too);
+Ctrl-C ends with a line saying what was left on disk and status 130; a
+closed pipe (``bert-hub models | head``) ends quietly. Status 1 is kept for
+bert_hub's own bugs.
 
     bert-hub models [--json]
     bert-hub demo [--config C] [--json]
@@ -13,13 +16,14 @@ ends with ``error: <one line>`` and exit status 2.
     bert-hub train --config C --data sms.tsv --out runs/spam
     bert-hub evaluate --model runs/spam --data test.tsv
     bert-hub predict --model runs/spam TEXT...
-    bert-hub build --layers L --hidden H --heads A --vocab VOCAB --out DIR
+    bert-hub build --layers L --hidden H --heads A --out DIR
     bert-hub convert --from CHECKPOINT_DIR --out DIR
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -27,10 +31,15 @@ import sys
 import tempfile
 import time
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bert_hub.errors import BertHubError
+from bert_hub.errors import BertHubError, InputError, Interrupted, plural
 
+DEFAULT_CONFIG_HELP = "config name or YAML file (default: the embedded all-MiniLM-L6-v2)"
+
+
+# -- running ------------------------------------------------------------------
 
 def _quiet_tensorflow(verbose: bool) -> None:
     """Silences TensorFlow's C++ and Python logging unless ``verbose``."""
@@ -68,12 +77,39 @@ def _quiet_tensorflow(verbose: bool) -> None:
             os.close(saved)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Progress lines of the ``bert_hub`` logger, to whatever ``sys.stderr`` is now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def _show_progress_lines(verbose: bool) -> None:
+    """Library code logs to the ``bert_hub`` logger; the CLI shows its INFO lines on stderr."""
+    logger = logging.getLogger("bert_hub")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=False))
     else:
         print(text)
 
+
+# -- commands -----------------------------------------------------------------
 
 def _cmd_demo(args: argparse.Namespace) -> None:
     from bert_hub.tasks.demo import format_demo, run_demo
@@ -83,40 +119,33 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> None:
-    from bert_hub.errors import InputError
     from bert_hub.pipeline import load_pipeline
     from bert_hub.tasks.inspect import format_inspection, inspect_texts
 
     items: list = list(args.texts)
     if args.pair:
         if len(items) % 2:
-            raise InputError(f"--pair takes texts two by two (first, second, ...); got {len(items)} texts")
+            raise InputError(f"--pair takes texts two by two (first, second, ...); got {plural(len(items), 'text')}")
         items = [(items[i], items[i + 1]) for i in range(0, len(items), 2)]
     reports = inspect_texts(load_pipeline(args.config), items, seq_length=args.seq_length)
     _emit(args, {"texts": reports}, format_inspection(reports))
 
 
 def _cmd_compare_layers(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from bert_hub.errors import InputError
+    from bert_hub.outputs import check_image_path
     from bert_hub.pipeline import load_pipeline
-    from bert_hub.tasks.layers import (
-        compare_layers,
-        find_pooler,
-        format_layers,
-        plot_layer_similarity,
-    )
+    from bert_hub.tasks.layers import compare_layers, find_pooler, format_layers, plot_layer_similarity
 
-    if args.plot and not Path(args.plot).expanduser().absolute().parent.is_dir():
-        raise InputError(f"--plot {args.plot}: the directory {Path(args.plot).parent} does not exist")
+    if args.plot:
+        check_image_path(args.plot, overwrite=args.overwrite)
     bert = load_pipeline(args.config)
     inputs = bert.preprocess(args.texts, seq_length=args.seq_length)
     report = compare_layers(bert.encode_inputs(inputs), inputs["input_mask"], reference=args.reference,
                             pooler=find_pooler(bert.encoder))
     if args.plot:
-        report["plot"] = str(plot_layer_similarity(report["layer_similarity"], Path(args.plot).expanduser(),
-                                                   title=f"{bert.config.name}: layer similarity"))
+        report["plot"] = str(plot_layer_similarity(report["layer_similarity"], args.plot,
+                                                   title=f"{bert.config.name}: layer similarity",
+                                                   overwrite=args.overwrite))
     _emit(args, report, format_layers(report))
 
 
@@ -128,40 +157,39 @@ def _cmd_fill_mask(args: argparse.Namespace) -> None:
     _emit(args, {"results": results}, format_fill_mask(results))
 
 
+def _buckets(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(b) for b in text.split(",")]
+    except ValueError:
+        raise InputError(f"--buckets {text!r}: expected comma-separated lengths like 16,32,64,128") from None
+
+
 def _cmd_embed(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
-    from bert_hub.errors import InputError
     from bert_hub.pipeline import load_pipeline
-    from bert_hub.tasks.embed import Embedder, check_key, cpu_supports_bf16
+    from bert_hub.tasks.embed import Embedder, check_embed_paths, check_key, cpu_supports_bf16
 
-    out = Path(args.output).expanduser()
-    if not Path(args.input).expanduser().is_file():
-        raise InputError(f"--input {args.input}: no such file")
-    if not out.absolute().parent.is_dir():
-        raise InputError(f"--output {args.output}: the directory {out.absolute().parent} does not exist")
-    if out.suffix != ".npy":
-        raise InputError(f"--output {args.output}: the output is a NumPy file; name it *.npy")
+    check_embed_paths(args.input, args.output, overwrite=args.overwrite)
+    buckets = _buckets(args.buckets)
     bert = load_pipeline(args.config)
     check_key(args.key, bert.config.architecture.layers)
     bf16 = args.precision == "bfloat16" or (args.precision == "auto" and cpu_supports_bf16())
-    buckets = None
-    if args.buckets:
-        try:
-            buckets = [int(b) for b in args.buckets.split(",")]
-        except ValueError:
-            raise InputError(f"--buckets {args.buckets!r}: expected comma-separated lengths like 16,32,64,128") from None
     embedder = Embedder(bert, key=args.key, batch_size=args.batch_size, bucketing=not args.no_bucketing,
                         buckets=buckets, seq_length=args.seq_length, jit_compile=args.xla, bf16=bf16)
-    report = embedder.embed_file(Path(args.input).expanduser(), out, progress=not args.no_progress)
+    report = embedder.embed_file(args.input, args.output, progress=not args.no_progress,
+                                 overwrite=args.overwrite)
     report.update(precision="bfloat16" if bf16 else "float32", xla=embedder.jit_compile, config=bert.config.name)
-    text = (f"Embedded {report['texts']} texts ({report['real_tokens']} real tokens) with "
+    rows = report["texts"] if not embedder.per_token else report["real_tokens"]
+    truncated = (f"\n  truncated to {embedder.seq_length} tokens: {plural(report['truncated_texts'], 'text')}"
+                 if report["truncated_texts"] else "")
+    text = (f"Embedded {plural(report['texts'], 'text')} ({report['real_tokens']} real tokens) with "
             f"{bert.config.name}, key {args.key}, {report['precision']}"
             f"{', XLA' if embedder.jit_compile else ''}{', bucketing' if not args.no_bucketing else ', fixed length'}\n"
             f"  {report['seconds']} s: {report['texts_per_second']} texts/s, "
             f"{report['real_tokens_per_second']} real tokens/s\n  wrote {report['output']} "
-            f"[{report['texts'] if args.key in ('pooled_output', 'cls', 'mean') else report['real_tokens']}, {report['width']}]"
-            + (f" and {report['lengths']}" if "lengths" in report else ""))
+            f"[{rows}, {report['width']}]" + (f" and {report['lengths']}" if "lengths" in report else "")
+            + truncated)
     _emit(args, report, text)
 
 
@@ -173,16 +201,11 @@ def _read_data(args: argparse.Namespace, path: str) -> Any:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from bert_hub.errors import InputError
     from bert_hub.tasks.metrics import format_metrics
-    from bert_hub.tasks.train import load_train_config, train
+    from bert_hub.tasks.train import TrainConfig, load_train_config, train
 
     cfg = load_train_config(args.train_config).replace(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        warmup_fraction=args.warmup_fraction, weight_decay=args.weight_decay, dropout=args.dropout,
-        seed=args.seed, seq_length=args.seq_length, validation_fraction=args.validation_fraction,
-        test_fraction=args.test_fraction, class_weight=True if args.class_weight else None,
-        bucketing=False if args.no_bucketing else None)
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     if args.cpu_replicas:
         import tensorflow as tf
 
@@ -194,9 +217,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
             raise InputError("give both --validation-data and --test-data, or neither (then --data is split)")
         data = (data, _read_data(args, args.validation_data), _read_data(args, args.test_data))
     summary = train(args.config, data, args.out, cfg, resume=args.resume, overwrite=args.overwrite,
-                    strategy=args.strategy, progress=not args.no_progress and not args.json)
-    lines = [f"Trained {summary['model']} for {summary['epochs_done']} epochs ({summary['steps']} steps, "
-             f"{summary['replicas']} replica(s)); run in {summary['run']}"]
+                    strategy=args.strategy, progress=not args.no_progress and not args.json and sys.stdout.isatty())
+    lines = [f"Trained {summary['model']} for {plural(summary['epochs_done'], 'epoch')} "
+             f"({plural(summary['steps'], 'step')}, {summary['replicas']} replica(s)); run in {summary['run']}"]
     if summary["history"]:
         eps = [h["examples_per_second"] for h in summary["history"]]
         lines.append(f"  training speed: {sum(eps) / len(eps):.1f} examples/s")
@@ -258,15 +281,16 @@ def _bundle_text(report: dict[str, Any]) -> str:
 def _cmd_build(args: argparse.Namespace) -> None:
     from bert_hub.builder.bundle import build_random_bundle
     from bert_hub.builder.vocab import read_vocab, special_token_ids
-    from bert_hub.fsutil import check_output_dir
+    from bert_hub.outputs import check_output_dir
 
-    check_output_dir(args.out, overwrite=args.overwrite)
-    special_token_ids(read_vocab(args.vocab), source=args.vocab)
+    check_output_dir(args.out, kind="bundle", overwrite=args.overwrite)
+    vocab = args.vocab or _vocab_of(args.vocab_from)
+    special_token_ids(read_vocab(vocab), source=str(vocab))
     started = time.perf_counter()
-    print(f"bert-hub: building a random-weight encoder L={args.layers} H={args.hidden} "
-          f"A={args.heads} into {args.out} ...", file=sys.stderr, flush=True)
+    logging.getLogger("bert_hub").info("bert-hub: building a random-weight encoder L=%d H=%d A=%d into %s ...",
+                                       args.layers, args.hidden, args.heads, args.out)
     config = build_random_bundle(args.out, layers=args.layers, hidden=args.hidden, heads=args.heads,
-                                 intermediate=args.intermediate, vocab_file=args.vocab,
+                                 intermediate=args.intermediate, vocab_file=vocab,
                                  lower_case=not args.cased,
                                  max_position_embeddings=args.max_position_embeddings,
                                  seq_length=args.seq_length, seed=args.seed,
@@ -276,20 +300,36 @@ def _cmd_build(args: argparse.Namespace) -> None:
     _emit(args, report, _bundle_text(report))
 
 
+def _vocab_of(config_name: str) -> Path:
+    """The ``vocab.txt`` of a config's preprocess model."""
+    from bert_hub.config import load_config
+    from bert_hub.handles import resolve
+
+    return resolve(load_config(config_name).preprocess) / "assets" / "vocab.txt"
+
+
 def _cmd_convert(args: argparse.Namespace) -> None:
     from bert_hub.builder.bundle import convert_checkpoint_bundle
     from bert_hub.builder.checkpoint import read_checkpoint
-    from bert_hub.fsutil import check_output_dir
+    from bert_hub.outputs import check_output_dir
 
-    check_output_dir(args.out, overwrite=args.overwrite)
+    check_output_dir(args.out, kind="bundle", overwrite=args.overwrite)
     started = time.perf_counter()
     checkpoint = read_checkpoint(args.source, lower_case=args.lower_case)
-    print(f"bert-hub: converting {args.source} into {args.out} ...", file=sys.stderr, flush=True)
-    config = convert_checkpoint_bundle(checkpoint, args.out,
-                                       seq_length=args.seq_length, name=args.name,
+    logging.getLogger("bert_hub").info("bert-hub: converting %s into %s ...", args.source, args.out)
+    config = convert_checkpoint_bundle(checkpoint, args.out, seq_length=args.seq_length, name=args.name,
                                        overwrite=args.overwrite)
     report = _bundle_report(config, args.out, started)
     _emit(args, report, _bundle_text(report))
+
+
+# -- the parser -------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the command's --help."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -302,38 +342,37 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    common.add_argument("--verbose", action="store_true", help="show TensorFlow's logging")
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="default", help=DEFAULT_CONFIG_HELP)
+    p.add_argument("--seq-length", type=_positive_int,
+                   help="pack to this many tokens (default: the config's seq_length)")
+    p.add_argument("texts", nargs="+", metavar="TEXT")
 
-    parser = argparse.ArgumentParser(
-        prog="bert-hub",
-        description="Kaggle / TF Hub BERT models from Keras: load, inspect, embed, fine-tune, export.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+def _add_overwrite(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace an existing {what} (only one bert_hub wrote; anything else is refused)")
+
+
+def _models_parser(sub: Any, common: Any) -> None:
     p = sub.add_parser("models", parents=[common], help="list the model catalog and what is available offline",
                        description="Every model config in configs/: L/H/A, parameters, handles, and whether "
                                    "its preprocess and encoder are on disk right now (no network used).")
     p.set_defaults(func=_cmd_models)
 
+
+def _demo_parser(sub: Any, common: Any) -> None:
     p = sub.add_parser("demo", parents=[common], help="walk the notebook workflow on two sentences",
                        description="Preprocess two sentences and run the encoder, as the notebook does.")
-    p.add_argument("--config", default="default",
-                   help="config name or YAML file (default: the embedded all-MiniLM-L6-v2)")
+    p.add_argument("--config", default="default", help=DEFAULT_CONFIG_HELP)
     p.set_defaults(func=_cmd_demo)
 
-    def model_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", default="default",
-                       help="config name or YAML file (default: the embedded all-MiniLM-L6-v2)")
-        p.add_argument("--seq-length", type=_positive_int,
-                       help="pack to this many tokens (default: the config's seq_length)")
-        p.add_argument("texts", nargs="+", metavar="TEXT")
 
+def _inspect_parsers(sub: Any, common: Any) -> None:
     p = sub.add_parser("inspect", parents=[common], help="show the tokens, ids, mask and type ids of texts",
                        description="A table per text: position, id, wordpiece, mask, type id; the [CLS], "
                                    "[SEP] and first padding positions; whether the text was truncated.")
-    model_args(p)
+    _add_model_args(p)
     p.add_argument("--pair", action="store_true", help="read TEXTs two by two as sentence pairs")
     p.set_defaults(func=_cmd_inspect)
 
@@ -341,8 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check encoder_outputs[-1] == sequence_output, the L x L layer "
                                    "similarity of real tokens, each layer against the final "
                                    "representation, and pooled_output against [CLS].")
-    model_args(p)
-    p.add_argument("--plot", help="write the layer-similarity heatmap to this PNG")
+    _add_model_args(p)
+    p.add_argument("--plot", help="write the layer-similarity heatmap to this file (.png, .pdf, .svg, .jpg)")
+    _add_overwrite(p, "--plot file")
     p.add_argument("--reference", default="sequence_output",
                    help="per-token output to compare each layer with (sequence_output or encoder_outputs[i])")
     p.set_defaults(func=_cmd_compare_layers)
@@ -350,16 +390,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fill-mask", parents=[common], help="predict the [MASK]ed wordpieces",
                        description="Top-k predictions for every [MASK] in each TEXT, through the "
                                    "encoder's masked-LM head (mlm).")
-    model_args(p)
+    _add_model_args(p)
     p.add_argument("--top-k", type=_positive_int, default=5)
     p.set_defaults(func=_cmd_fill_mask)
 
+
+def _embed_parser(sub: Any, common: Any) -> None:
     p = sub.add_parser("embed", parents=[common], help="embed a text file (one text per line) into .npy",
                        description="Tokenize once, bucket by length, run compiled encoder calls; "
                                    "stream INPUT into OUTPUT.npy in input order.")
     p.add_argument("--config", default="default", help="config name or YAML file")
     p.add_argument("--input", required=True, help="UTF-8 text file, one text per line (blank lines kept)")
     p.add_argument("--output", required=True, help="output .npy file")
+    _add_overwrite(p, "--output")
     p.add_argument("--key", default="pooled_output",
                    help="pooled_output, cls, mean, sequence_output or encoder_outputs[i] (default pooled_output)")
     p.add_argument("--batch-size", type=_positive_int, default=32)
@@ -374,39 +417,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=_cmd_embed)
 
+
+def _data_args() -> argparse.ArgumentParser:
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--format", choices=("auto", "sms", "csv", "tsv"), default="auto",
                       help="sms: label<TAB>text, no header; csv/tsv: with a header (default: auto)")
     data.add_argument("--text-col", default="text", help="text column of CSV/TSV data")
     data.add_argument("--label-col", default="label", help="label column of CSV/TSV data")
-    data.add_argument("--positive", help="the positive label (default: spam, else the second label)")
+    data.add_argument("--positive", help="the positive label (default: spam when present, else required)")
+    return data
 
+
+def _add_train_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per :class:`TrainConfig` field (``--batch-size``, ``--class-weight``/``--no-...``)."""
+    from bert_hub.tasks.train import TrainConfig
+
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata.get('help', '')} (default {f.default})"
+        if isinstance(f.default, bool):
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            kind = _positive_int if f.default.__class__ is int and f.name != "seed" else f.default.__class__
+            p.add_argument(flag, dest=f.name, type=kind, help=help_text)
+
+
+def _classify_parsers(sub: Any, common: Any) -> None:
+    data = _data_args()
     p = sub.add_parser("train", parents=[common, data], help="fine-tune a spam (binary) classifier",
                        description="Fine-tune the encoder with a dropout + dense head on labelled texts; "
-                                   "checkpoint every epoch, evaluate, export for serving.")
+                                   "checkpoint every epoch, evaluate, export for serving. Settings come from "
+                                   "--train-config YAML, then the flags.")
     p.add_argument("--config", default="default", help="model config (default: the embedded model)")
     p.add_argument("--data", required=True, help="labelled data (split into train/validation/test)")
     p.add_argument("--validation-data", help="separate validation file (with --test-data)")
     p.add_argument("--test-data", help="separate test file (with --validation-data)")
-    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--out", required=True, help="run directory (created, parents included)")
     p.add_argument("--train-config", help="training YAML (epochs, batch_size, learning_rate, ...)")
-    p.add_argument("--epochs", type=_positive_int)
-    p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--warmup-fraction", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--seq-length", type=_positive_int)
-    p.add_argument("--validation-fraction", type=float)
-    p.add_argument("--test-fraction", type=float)
-    p.add_argument("--class-weight", action="store_true", help="weight classes by inverse frequency")
-    p.add_argument("--no-bucketing", action="store_true", help="pad every batch to --seq-length")
+    _add_train_config_flags(p)
     p.add_argument("--strategy", choices=("default", "mirrored"), default="default")
     p.add_argument("--cpu-replicas", type=_positive_int,
                    help="split the CPU into this many logical devices (for --strategy mirrored)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_overwrite(p, "--out run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
@@ -420,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("texts", nargs="+", metavar="TEXT")
     p.set_defaults(func=_cmd_predict)
 
+
+def _builder_parsers(sub: Any, common: Any) -> None:
     p = sub.add_parser("build", parents=[common], help="write a random-weight model bundle",
                        description="Write DIR/preprocess, DIR/encoder and DIR/bert_hub.yaml with "
                                    "randomly initialised weights (for fixtures and benchmarks).")
@@ -427,7 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=_positive_int, required=True, help="hidden size (H)")
     p.add_argument("--heads", type=_positive_int, required=True, help="attention heads (A)")
     p.add_argument("--intermediate", type=_positive_int, help="feed-forward size (default 4*H)")
-    p.add_argument("--vocab", required=True, help="WordPiece vocab.txt")
+    vocab = p.add_mutually_exclusive_group()
+    vocab.add_argument("--vocab", help="WordPiece vocab.txt (default: the vocab of --vocab-from)")
+    vocab.add_argument("--vocab-from", default="default",
+                       help="use the vocab of this config's preprocess model (default: the embedded "
+                            "default's 30522-token uncased vocab)")
     p.add_argument("--cased", action="store_true", help="do not lower-case text (default: uncased)")
     p.add_argument("--max-position-embeddings", type=_positive_int, default=512)
     p.add_argument("--seq-length", type=_positive_int, default=128,
@@ -435,46 +494,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-mlm", action="store_true", help="leave out the masked-LM head")
     p.add_argument("--name", help="model name written to bert_hub.yaml")
-    p.add_argument("--out", required=True, help="output directory (must not exist)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--out", required=True, help="output directory")
+    _add_overwrite(p, "--out bundle")
     p.set_defaults(func=_cmd_build)
 
     p = sub.add_parser("convert", parents=[common], help="convert a BERT checkpoint to TF Hub format",
                        description="Convert a checkpoint directory (config.json, model.safetensors, "
                                    "vocab.txt) into DIR/preprocess, DIR/encoder, DIR/bert_hub.yaml.")
     p.add_argument("--from", dest="source", required=True, help="checkpoint directory")
-    p.add_argument("--out", required=True, help="output directory (must not exist)")
+    p.add_argument("--out", required=True, help="output directory")
     case = p.add_mutually_exclusive_group()
     case.add_argument("--uncased", dest="lower_case", action="store_const", const=True,
                       help="lower-case text (default: from tokenizer_config.json)")
     case.add_argument("--cased", dest="lower_case", action="store_const", const=False)
     p.add_argument("--seq-length", type=_positive_int, default=128)
     p.add_argument("--name", help="model name written to bert_hub.yaml")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_overwrite(p, "--out bundle")
     p.set_defaults(func=_cmd_convert)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    common.add_argument("--verbose", action="store_true", help="show TensorFlow's logging and tracebacks")
+    parser = _Parser(prog="bert-hub",
+                     description="Kaggle / TF Hub BERT models from Keras: load, inspect, embed, fine-tune, export.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    for add in (_models_parser, _demo_parser, _inspect_parsers, _embed_parser, _classify_parsers,
+                _builder_parsers):
+        add(sub, common)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _quiet_tensorflow(args.verbose)
+def _run(args: argparse.Namespace) -> int:
     func: Callable[[argparse.Namespace], None] = args.func
     try:
         func(args)
+        sys.stdout.flush()
+    except Interrupted as e:
+        print(str(e), file=sys.stderr)
+        return 130
     except BertHubError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; no partial output was left behind", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`bert-hub models | head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
     except Exception as e:  # noqa: BLE001 - last resort: one line unless --verbose
         if args.verbose:
             raise
         first = (str(e).strip().splitlines() or [""])[0][:300]
-        print(f"error: unexpected {type(e).__name__}: {first} (run again with --verbose for details)",
-              file=sys.stderr)
+        print(f"error: unexpected {type(e).__name__}: {first} (a bert_hub bug; run again with --verbose "
+              "for details)", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, or an argument error already printed in one line
+        return int(e.code or 0)
+    _quiet_tensorflow(args.verbose)
+    _show_progress_lines(args.verbose)
+    return _run(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

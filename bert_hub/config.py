@@ -193,9 +193,21 @@ def find_config(name_or_path: str | os.PathLike[str]) -> Path:
         for candidate in (CONFIG_DIR / text, CONFIG_DIR / f"{text}.yaml"):
             if candidate.is_file():
                 return candidate
+        for candidate in sorted(CONFIG_DIR.glob("*.yaml")):  # the model's name, as `bert-hub models` shows it
+            if _declared_name(candidate) == text:
+                return candidate
     raise ConfigError(
         f"config {text!r} not found: give a YAML file path, a directory with bert_hub.yaml, "
         f"or a shipped config name such as 'default' (`bert-hub models` lists them)")
+
+
+def _declared_name(path: Path) -> str | None:
+    """The ``name:`` field of a config file, read without validating the rest."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return raw.get("name") if isinstance(raw, dict) else None
 
 
 def load_config(name_or_path: str | os.PathLike[str] = DEFAULT_CONFIG) -> ModelConfig:
@@ -204,7 +216,8 @@ def load_config(name_or_path: str | os.PathLike[str] = DEFAULT_CONFIG) -> ModelC
     Args:
         name_or_path: a path to a YAML file, a directory holding
             ``bert_hub.yaml`` (as written by ``bert-hub build``/``convert``), or
-            the name of a shipped config in ``configs/`` such as ``default``.
+            a shipped config in ``configs/``, by file name (``default``) or by
+            model name (``all-MiniLM-L6-v2``, as ``bert-hub models`` lists it).
 
     Raises:
         ConfigError: naming the file and the field at fault.
@@ -276,6 +289,9 @@ def check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str,
                 raise ConfigError(f"{source}: missing required field '{prefix}{key}'")
             continue
         value = raw[key]
+        if typ is float and isinstance(value, str):
+            value = _yaml_number(value, value)  # YAML 1.1 reads 3e-5 (no dot) as a string
+            raw = {**raw, key: value}
         # bool is a subclass of int: `layers: true` must not pass as 1.
         ok = (isinstance(value, typ) or (typ is float and isinstance(value, int))) and not (
             typ in (int, float) and isinstance(value, bool))
@@ -285,8 +301,16 @@ def check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str,
     return dict(raw)
 
 
+def _yaml_number(text: str, default: Any) -> Any:
+    """``3e-5`` as a float (YAML 1.1 wants ``3.0e-5``); ``default`` when it is not a number."""
+    try:
+        return float(text.strip()) if text.strip().lower() not in ("nan", "inf", "-inf", "+inf") else default
+    except ValueError:
+        return default
+
+
 def write_config(config: ModelConfig, path: str | os.PathLike[str]) -> None:
     """Writes ``config`` as YAML to ``path`` atomically."""
-    from bert_hub.fsutil import atomic_write_text
+    from bert_hub.outputs import atomic_write_text
 
     atomic_write_text(Path(path), yaml.safe_dump(config.to_yaml_dict(), sort_keys=False))

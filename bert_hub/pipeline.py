@@ -88,12 +88,27 @@ class BertPipeline:
         return self.preprocessor.tokenize(tf.constant(check_texts(texts)))
 
     def pack(self, segments: list[Any], seq_length: int | None = None) -> dict[str, np.ndarray]:
-        """``bert_pack_inputs`` over 1 or 2 tokenized segments."""
+        """``bert_pack_inputs`` over 1 or 2 segments (sentence pairs: type ids 0, then 1).
+
+        Each segment is either the output of :meth:`tokenize` or the texts
+        themselves (a string or a list of strings), tokenized here; both
+        segments must have the same number of rows.
+
+        >>> bert = load_pipeline("default")
+        >>> bert.pack(["how old are you?", "I am six"], seq_length=16)["input_type_ids"][0][:10].tolist()
+        [0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+        """
         import tensorflow as tf
 
         seq_length = self.check_seq_length(seq_length)
-        if len(segments) not in (1, 2):
-            raise InputError(f"bert_pack_inputs takes 1 or 2 segments, got {len(segments)}")
+        if not isinstance(segments, (list, tuple)) or len(segments) not in (1, 2):
+            count = len(segments) if isinstance(segments, (list, tuple)) else type(segments).__name__
+            raise InputError(f"pack takes a list of 1 or 2 segments, got {count}")
+        segments = [s if isinstance(s, (tf.RaggedTensor, tf.Tensor)) else
+                    self.tokenize(check_texts(s, what=f"segment {i + 1}")) for i, s in enumerate(segments)]
+        rows = [int(s.nrows()) if isinstance(s, tf.RaggedTensor) else int(s.shape[0]) for s in segments]
+        if len(set(rows)) > 1:
+            raise InputError(f"the two segments have {rows[0]} and {rows[1]} rows; pair them one to one")
         out = self.preprocessor.bert_pack_inputs(list(segments), seq_length=tf.constant(seq_length))
         return {k: out[k].numpy() for k in INPUT_KEYS}
 

@@ -133,3 +133,24 @@ def mlm_bert(mlm_checkpoint, session_dir: Path):
 
     convert_checkpoint_bundle(mlm_checkpoint[0], session_dir / "mlm_bundle")
     return load_pipeline(session_dir / "mlm_bundle")
+
+
+@pytest.fixture
+def cli(capsys):
+    """Runs ``bert-hub ARGS`` in this process: returns (exit status, stdout, stderr)."""
+    from bert_hub.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        rc = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    return run
+
+
+def one_error_line(err: str) -> str:
+    """The single ``error: ...`` line of a failed command (asserting there is only that)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]

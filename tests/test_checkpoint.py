@@ -86,7 +86,11 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path, minilm_checkpoint
     (tmp_path / "out" / "keep.txt").write_text("mine")
     with pytest.raises(InputError, match="already exists.*--overwrite"):
         convert_checkpoint_bundle(ckpt, tmp_path / "out")
+    with pytest.raises(InputError, match="was not written by bert_hub"):  # --overwrite spares foreign folders
+        convert_checkpoint_bundle(ckpt, tmp_path / "out", overwrite=True)
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
-    config = convert_checkpoint_bundle(ckpt, tmp_path / "out", overwrite=True)
-    assert config.architecture.layers == 1 and not (tmp_path / "out" / "keep.txt").exists()
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"preprocess", "encoder", "bert_hub.yaml"}
+    convert_checkpoint_bundle(ckpt, tmp_path / "new")
+    config = convert_checkpoint_bundle(ckpt, tmp_path / "new", overwrite=True)  # its own bundle: replaced
+    assert config.architecture.layers == 1
+    assert {p.name for p in (tmp_path / "new").iterdir()} == {"preprocess", "encoder", "bert_hub.yaml",
+                                                             ".bert_hub_output.json"}

@@ -61,14 +61,14 @@ def test_build_then_demo_on_the_built_bundle(tmp_path, tiny_vocab):
     assert report["encoder"]["shapes"]["pooled_output"] == [2, 16]
     refused = run("build", "--layers", "2", "--hidden", "16", "--heads", "2", "--vocab",
                   str(tiny_vocab), "--out", str(out), check_rc=2)
-    assert refused.stderr.startswith("error: output directory") and "--overwrite" in refused.stderr
+    assert refused.stderr.startswith(f"error: --out {out} already exists") and "--overwrite" in refused.stderr
 
 
 def test_convert_contract(tmp_path, minilm_checkpoint):
     out = tmp_path / "converted"
     report = json.loads(run("convert", "--from", str(minilm_checkpoint), "--out", str(out), "--json").stdout)
     assert report["architecture"]["hidden"] == 384 and report["has_mlm"] is False
-    assert {p.name for p in out.iterdir()} == {"preprocess", "encoder", "bert_hub.yaml"}
+    assert {p.name for p in out.iterdir()} == {"preprocess", "encoder", "bert_hub.yaml", ".bert_hub_output.json"}
 
 
 @pytest.mark.parametrize("args, words", [

@@ -113,9 +113,11 @@ def test_embed_file_edge_cases(tmp_path, tiny):
     bad.write_bytes(b"fine\nalso fine\nbroken \xff here\n")
     with pytest.raises(InputError, match=r"bad\.txt: line 3 is not valid UTF-8"):
         Embedder(tiny).embed_file(bad, tmp_path / "b.npy")
-    with pytest.raises(InputError, match="does not exist"):
-        Embedder(tiny).embed_file(empty, tmp_path / "no" / "x.npy")
+    with pytest.raises(InputError, match="no such file"):
+        Embedder(tiny).embed_file(tmp_path / "missing.txt", tmp_path / "m.npy")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt", "e.npy", "empty.txt"]
+    Embedder(tiny).embed_file(empty, tmp_path / "new" / "x.npy")  # missing folders are created
+    assert np.load(tmp_path / "new" / "x.npy").shape == (0, 32)
 
 
 def test_interrupted_embedding_leaves_no_output(tmp_path, tiny, monkeypatch):
@@ -154,7 +156,7 @@ def test_cli_embed(tmp_path, tiny_bundle):
                             "--key", "mean", "--no-xla", "--precision", "float32", "--json").stdout)
     assert report["texts"] == 3 and np.load(out).shape == (3, 32)
     assert report["texts_per_second"] > 0 and report["real_tokens"] == 5 + 2 + 4
-    err = run("embed", "--config", str(tiny_bundle), "--input", str(src), "--output", str(out),
+    err = run("embed", "--config", str(tiny_bundle), "--input", str(src), "--output", str(tmp_path / "w.npy"),
               "--key", "nope", check_rc=2).stderr
     assert err.startswith("error: unknown key 'nope'")
     err = run("embed", "--input", str(tmp_path / "none.txt"), "--output", str(out), check_rc=2).stderr

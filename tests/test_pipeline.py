@@ -105,3 +105,22 @@ def test_embedded_needs_its_package(monkeypatch):
         embedded.embedded_bundle_dir("nope")
     with pytest.raises(ResolveError, match="unknown embedded model"):
         embedded.embedded_bundle_dir("other")
+
+
+def test_two_processes_converting_the_embedded_model_at_once(tmp_path):
+    """First use in two processes at once: both succeed and leave one complete cache entry."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BERT_HUB_CACHE": str(tmp_path / "cache")}
+    script = ("from bert_hub.embedded import embedded_bundle_dir, bundle_is_complete\n"
+              "d = embedded_bundle_dir('all-MiniLM-L6-v2'); print(d, bundle_is_complete(d))")
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [r[1][-1500:] for r in results]
+    lines = {r[0].strip().splitlines()[-1] for r in results}
+    assert len(lines) == 1 and lines.pop().endswith(" True")
+    entries = list((tmp_path / "cache" / "embedded").iterdir())
+    assert len(entries) == 1 and not entries[0].name.startswith(".")

@@ -95,8 +95,10 @@ def test_compare_layers_tolerance_and_keys(tiny):
 def test_heatmap_png(tmp_path):
     path = plot_layer_similarity(np.eye(3), tmp_path / "h.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(InputError, match="does not exist"):
-        plot_layer_similarity(np.eye(3), tmp_path / "missing" / "h.png")
+    with pytest.raises(InputError, match="already exists; pass --overwrite"):
+        plot_layer_similarity(np.eye(3), tmp_path / "h.png")
+    assert plot_layer_similarity(np.eye(3), tmp_path / "h.png", overwrite=True) == tmp_path / "h.png"
+    assert plot_layer_similarity(np.eye(3), tmp_path / "new" / "h.svg").read_bytes().lstrip().startswith(b"<?xml")
 
 
 @pytest.fixture(scope="module")
@@ -185,5 +187,5 @@ def test_cli_inspect_compare_fill_mask(tmp_path, minilm, known_mlm):
     assert err.startswith("error: ") and "no masked-LM head" in err
     err = run("inspect", "--pair", "a", "", check_rc=2).stderr
     assert "empty second segment" in err
-    err = run("compare-layers", "--plot", str(tmp_path / "nope" / "x.png"), "text", check_rc=2).stderr
-    assert "does not exist" in err
+    err = run("compare-layers", "--plot", str(plot), "text", check_rc=2).stderr
+    assert "already exists; pass --overwrite" in err and plot.is_file()

@@ -41,7 +41,7 @@ def test_reads_sms_format_and_header_formats(tmp_path):
 @pytest.mark.parametrize("content, kwargs, words", [
     ("", {}, "is empty"),
     ("ham\thi\nspam no tab here\n", {}, r"line 2 has no tab"),
-    ("ham\thi\neggs\tbad\n", {}, r"line 2 has the unknown label 'eggs'"),
+    ("ham\thi\neggs\tbad\n", {}, r"which label is the positive class\? The labels are 'eggs', 'ham'"),
     ("ham\thi\nham\tho\n", {}, "a classifier needs two classes"),
     ("label,text\na,x\nb,y\nc,z\n", {"fmt": "csv"}, r"line 4 has a third label 'c'"),
     ("kind,body\na,x\n", {"fmt": "csv"}, "has no column 'text'"),

@@ -22,7 +22,7 @@ import numpy as np
 from bert_hub.builder.checkpoint import Checkpoint
 from bert_hub.builder.vocab import read_vocab, special_token_ids
 from bert_hub.config import Architecture, ModelConfig, config_from_dict, write_config
-from bert_hub.fsutil import atomic_directory
+from bert_hub.outputs import atomic_directory
 
 CONFIG_NAME = "bert_hub.yaml"
 
@@ -50,7 +50,7 @@ def write_bundle(out: str | Path, *, name: str, architecture: Architecture,
            "encoder": "./encoder", "seq_length": seq_length, "trainable": False,
            "architecture": architecture.to_dict()}
     config_from_dict(raw, source=str(out / CONFIG_NAME))  # validate before writing anything
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    with atomic_directory(out, kind="bundle", overwrite=overwrite) as tmp:
         write_preprocess_savedmodel(vocab_file, tmp / "preprocess", lower_case=lower_case,
                                     seq_length=seq_length)
         write_encoder_savedmodel(architecture, weights, tmp / "encoder", vocab_file=vocab_file,

@@ -11,7 +11,11 @@ The SavedModel has the interface of ``bert_en_uncased_L-12_H-768_A-12/4``:
   (only when the weights have an MLM head; its weights are not among the
   root's variables);
 * ``vocab_file`` (Asset), ``do_lower_case`` (bool Variable), ``variables``,
-  ``trainable_variables`` and ``regularization_losses`` (Reusable SavedModel).
+  ``trainable_variables`` and ``regularization_losses`` (Reusable SavedModel);
+* ``dropout_seed`` (``int64 [2]`` Variable, not among ``variables``): a
+  bert_hub addition. Dropout is stateless, drawn from ``dropout_seed``, which
+  every ``training=True`` call advances by one step, so fine-tuning repeats
+  exactly when it is set (``bert_hub.tasks.train`` sets it from ``--seed``).
 
 The computation follows the original BERT: embeddings (word + position +
 type) -> LayerNorm(1e-12) -> dropout -> L x [self-attention -> dropout ->
@@ -64,6 +68,8 @@ class EncoderModule(tf.Module):
                                           trainable=True)
                         for name in weight_shapes(arch, with_mlm=with_mlm)}
         self.with_mlm = with_mlm
+        self.dropout_seed = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="dropout_seed",
+                                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
     def core_variables(self) -> list[tf.Variable]:
         return [v for k, v in self.weights.items() if not k.startswith("mlm/")]
@@ -80,7 +86,11 @@ class EncoderModule(tf.Module):
         return tf.reshape(out, tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], axis=0))
 
     def _dropout(self, x: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
-        return tf.nn.dropout(x, rate=rate) if training and rate > 0 else x
+        if not training or rate <= 0:
+            return x
+        self._sites += 1  # each dropout site gets its own stream of the step's seed
+        seed = tf.random.experimental.stateless_fold_in(self._step_seed, self._sites)
+        return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seed)
 
     def _attention(self, x: tf.Tensor, bias: tf.Tensor, prefix: str, training: bool) -> tf.Tensor:
         batch, length = tf.shape(x)[0], tf.shape(x)[1]
@@ -113,6 +123,9 @@ class EncoderModule(tf.Module):
         mask = tf.cast(inputs["input_mask"], tf.float32)
         type_ids = tf.cast(inputs["input_type_ids"], tf.int32)
         length = tf.shape(ids)[1]
+        if training:
+            self._step_seed = self.dropout_seed.assign_add(tf.constant([0, 1], tf.int64)) - [0, 1]
+            self._sites = 0
         x = (tf.gather(w["embeddings/word_embeddings"], ids)
              + w["embeddings/position_embeddings"][tf.newaxis, :length]
              + tf.gather(w["embeddings/type_embeddings"], type_ids))
@@ -157,6 +170,7 @@ def build_export_root(module: EncoderModule, vocab_path: str, lower_case: bool) 
     root.regularization_losses = []
     root.vocab_file = tf.saved_model.Asset(vocab_path)
     root.do_lower_case = tf.Variable(lower_case, trainable=False, name="do_lower_case")
+    root.dropout_seed = module.dropout_seed
     if module.with_mlm:
         mlm = tf.train.Checkpoint()
         mlm.__call__ = tf.function(lambda inputs, training=False: module.masked_lm(inputs, training))

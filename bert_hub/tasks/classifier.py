@@ -35,7 +35,7 @@ def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Se
     """Saves ``model`` + ``bert``'s preprocess model as a serving SavedModel (atomically)."""
     import tensorflow as tf
 
-    from bert_hub.fsutil import atomic_directory
+    from bert_hub.outputs import atomic_directory
 
     class Serving(tf.Module):
         def __init__(self):
@@ -58,7 +58,7 @@ def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Se
 
     module = Serving()
     out = Path(out)
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    with atomic_directory(out, kind="classifier", overwrite=overwrite, what="export") as tmp:
         tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
         info = {"label_names": list(label_names), "positive_label": label_names[1],
                 "threshold": threshold, "seq_length": seq_length, **(metadata or {})}

@@ -7,8 +7,10 @@ Two formats:
 * CSV or TSV with a header row, naming the text and label columns
   (``text_col`` / ``label_col``, default ``text`` and ``label``).
 
-Any two label names work; ``positive`` names the positive class (default
-``spam`` when present, else the second label in sorted order). Errors name the
+Any two label names work, in both formats, kept as the file spells them;
+``positive`` names the positive class (matched exactly, else ignoring case).
+Without it, the label ``spam`` (any case) is positive when present; otherwise
+the reader refuses with a line that lists the labels found. Errors name the
 file and the line. :func:`stratified_split` makes seeded train / validation /
 test splits that keep the class balance, and reports texts that occur in more
 than one split.
@@ -67,9 +69,10 @@ def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text"
     Args:
         fmt: ``auto`` (``.csv`` -> csv; a header naming ``text_col`` and
             ``label_col`` -> tsv; else sms), ``sms``, ``csv`` or ``tsv``.
-        positive: the positive label; must be one of the two labels found.
+        positive: the positive label; must be one of the two labels found
+            (default: ``spam`` when present, see :func:`choose_positive`).
         label_names: the two allowed labels; a row with another label is an
-            error. Default for ``sms``: ``ham`` and ``spam``.
+            error. Default: any two labels.
     """
     path = Path(path)
     if not path.is_file():
@@ -94,8 +97,6 @@ def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text"
         raise InputError(f"unknown data format {fmt!r}; use auto, sms, csv or tsv")
     rows: list[tuple[int, str, str]] = []  # (line, label, text)
     if fmt == "sms":
-        if label_names is None:
-            label_names = ("ham", "spam")
         for number, line in enumerate(content.split("\n"), start=1):
             line = line.rstrip("\r")
             if not line.strip():
@@ -137,13 +138,26 @@ def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text"
         number = next(n for n, label, _ in rows if label == found[2])
         raise InputError(f"{path}: line {number} has a third label {found[2]!r} (labels found: "
                          f"{', '.join(found)}); only two classes are supported")
-    if positive is None:
-        positive = "spam" if "spam" in found else found[1]
-    if positive not in found:
-        raise InputError(f"positive label {positive!r} does not occur in {path} (labels: {', '.join(found)})")
+    positive = choose_positive(found, positive, str(path))
     negative = found[0] if found[1] == positive else found[1]
     return LabelledTexts([t for _, _, t in rows], [int(label == positive) for _, label, _ in rows],
                          (negative, positive), str(path))
+
+
+def choose_positive(found: Sequence[str], positive: str | None, source: str) -> str:
+    """The positive label among the two ``found``: ``positive`` (exact, else ignoring case),
+    else ``spam`` (any case) when present; otherwise a one-line error listing the labels."""
+    if positive is not None:
+        matches = [f for f in found if f == positive] or [f for f in found if f.lower() == positive.lower()]
+        if len(matches) != 1:
+            raise InputError(f"positive label {positive!r} does not occur in {source} "
+                             f"(labels: {', '.join(found)}); choose one of them with --positive")
+        return matches[0]
+    spam = [f for f in found if f.lower() == "spam"]
+    if len(spam) == 1:
+        return spam[0]
+    raise InputError(f"{source}: which label is the positive class? The labels are {', '.join(map(repr, found))}; "
+                     "name one with --positive")
 
 
 def stratified_split(data: LabelledTexts, *, validation: float = 0.1, test: float = 0.1, seed: int = 0

@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from bert_hub.errors import InputError
-from bert_hub.fsutil import atomic_path
+from bert_hub.outputs import atomic_path, check_output_file
 from bert_hub.inputs import check_texts
 from bert_hub.pipeline import BertPipeline
 
@@ -87,10 +87,12 @@ class EmbedStats:
     real_tokens: int = 0
     seconds: float = 0.0
     batches: int = 0
+    truncated: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         s = max(self.seconds, 1e-9)
         return {"texts": self.texts, "real_tokens": self.real_tokens, "batches": self.batches,
+                "truncated_texts": self.truncated,
                 "seconds": round(self.seconds, 3), "texts_per_second": round(self.texts / s, 2),
                 "real_tokens_per_second": round(self.real_tokens / s, 1)}
 
@@ -111,7 +113,8 @@ class Embedder:
             ``None`` (default): on in float32, off with ``bf16`` (XLA would
             bypass the bfloat16 rewrite). Measured faster here in float32.
         bf16: run on bfloat16 where the CPU supports it (TensorFlow's oneDNN
-            auto-mixed-precision; it applies to the whole process).
+            auto-mixed-precision, switched on only around this embedder's own
+            calls: the rest of the process stays in float32).
         chunk_size: texts tokenized and sorted together (bounds memory).
     """
 
@@ -130,15 +133,17 @@ class Embedder:
         self.bucketing = bucketing
         if buckets is None:
             buckets = default_buckets(self.seq_length)
-        buckets = sorted({int(b) for b in buckets if 3 <= int(b) <= self.seq_length} | {self.seq_length})
+        bad = [b for b in buckets if not isinstance(b, (int, np.integer)) or not 3 <= int(b) <= self.seq_length]
+        if bad:
+            raise InputError(f"buckets {', '.join(map(str, bad))}: each bucket is a packed length from 3 to "
+                             f"seq_length ({self.seq_length})")
+        buckets = sorted({int(b) for b in buckets} | {self.seq_length})
         self.buckets = tuple(buckets)
         self.bf16 = bf16
         self.jit_compile = (not bf16) if jit_compile is None else jit_compile
         self.chunk_size = chunk_size
         self.traces = 0
         self._functions: dict[int, Any] = {}
-        if bf16:
-            enable_bf16()
 
     @property
     def per_token(self) -> bool:
@@ -206,7 +211,9 @@ class Embedder:
 
         started = time.perf_counter()
         tokens = self.bert.preprocessor.tokenize(tf.constant(texts)).merge_dims(1, -1)
-        lengths = np.minimum(tokens.row_lengths().numpy() + 2, self.seq_length).astype(np.int64)
+        full = tokens.row_lengths().numpy() + 2
+        lengths = np.minimum(full, self.seq_length).astype(np.int64)
+        stats.truncated += int((full > self.seq_length).sum())
         order = np.argsort(lengths, kind="stable") if self.bucketing else np.arange(len(texts))
         results: list[np.ndarray | None] = [None] * len(texts)
         for start in range(0, len(texts), self.batch_size):
@@ -218,8 +225,9 @@ class Embedder:
                 rows = np.concatenate([idx, np.repeat(idx[-1:], self.batch_size - len(idx))])
             packed = self.bert.preprocessor.bert_pack_inputs(
                 [tf.gather(tokens, rows)], seq_length=tf.constant(length, tf.int32))
-            out = self._function(length)(packed["input_word_ids"], packed["input_mask"],
-                                         packed["input_type_ids"]).numpy()
+            with bf16_scope(self.bf16):
+                out = self._function(length)(packed["input_word_ids"], packed["input_mask"],
+                                             packed["input_type_ids"]).numpy()
             for row, i in enumerate(idx):
                 results[i] = out[row, :lengths[i]] if self.per_token else out[row]
             stats.batches += 1
@@ -242,8 +250,8 @@ class Embedder:
             return Ragged(vectors, np.concatenate([p[1] for p in parts]))
         return vectors
 
-    def embed_file(self, input_path: str | Path, output_path: str | Path, progress: bool = False
-                   ) -> dict[str, Any]:
+    def embed_file(self, input_path: str | Path, output_path: str | Path, progress: bool = False,
+                   overwrite: bool = False) -> dict[str, Any]:
         """Streams a text file (one text per line) into an ``.npy`` file.
 
         Memory stays bounded by ``chunk_size``: lines are read lazily and
@@ -251,13 +259,11 @@ class Embedder:
         per-token keys give ``values [total_tokens, H]`` in ``output_path``
         and ``lengths [n]`` in ``<output>.lengths.npy``. Outputs are written
         to temporary files and renamed at the end: an interrupted run leaves
-        nothing behind.
+        nothing behind. Existing outputs are replaced only with ``overwrite``
+        (see :func:`check_embed_paths`); a ``.lengths.npy`` left by an
+        earlier per-token run is removed, so no stale file stays beside.
         """
-        input_path, output_path = Path(input_path), Path(output_path)
-        if not input_path.is_file():
-            raise InputError(f"input file {input_path} does not exist")
-        if not output_path.parent.is_dir():
-            raise InputError(f"cannot write {output_path}: the directory {output_path.parent} does not exist")
+        input_path, output_path = check_embed_paths(input_path, output_path, overwrite=overwrite)
         n = count_lines(input_path)
         stats = EmbedStats()
         bar = None
@@ -265,7 +271,7 @@ class Embedder:
             from tqdm import tqdm
 
             bar = tqdm(total=n, unit="text", file=sys.stderr, dynamic_ncols=True, desc="embedding")
-        lengths_path = output_path.with_name(output_path.name.removesuffix(".npy") + ".lengths.npy")
+        lengths_path = lengths_path_for(output_path)
         try:
             with contextlib.ExitStack() as outputs:  # each renamed into place only on success
                 out_tmp = outputs.enter_context(atomic_path(output_path))
@@ -293,6 +299,8 @@ class Embedder:
         finally:
             if bar is not None:
                 bar.close()
+        if not self.per_token and lengths_path.exists():
+            lengths_path.unlink()  # checked above: an .npy of an earlier run, and overwrite is on
         report = {"input": str(input_path), "output": str(output_path), "key": self.key,
                   "width": self.width, "bucketing": self.bucketing, "batch_size": self.batch_size,
                   **stats.as_dict()}
@@ -301,11 +309,54 @@ class Embedder:
         return report
 
 
-def enable_bf16() -> None:
-    """Turns on TensorFlow's oneDNN bfloat16 auto-mixed-precision for this process."""
+def lengths_path_for(output_path: Path) -> Path:
+    """Where the per-token lengths go beside ``output_path``: ``X.npy`` -> ``X.lengths.npy``."""
+    return output_path.with_name(output_path.name.removesuffix(".npy") + ".lengths.npy")
+
+
+def check_embed_paths(input_path: str | Path, output_path: str | Path, *, overwrite: bool = False
+                      ) -> tuple[Path, Path]:
+    """Checks the input file and the ``.npy`` output (and its ``.lengths.npy``) before any work.
+
+    Raises:
+        InputError: the input is missing or a folder; the output is not
+            ``*.npy``, is a folder, exists without ``overwrite``, or exists but
+            is not a NumPy file (bert_hub replaces only its own outputs).
+    """
+    input_path = Path(input_path).expanduser()
+    if input_path.is_dir():
+        raise InputError(f"--input {input_path} is a folder, not a file; give a text file (one text per line)")
+    if not input_path.is_file():
+        raise InputError(f"--input {input_path}: no such file")
+    if Path(output_path).suffix != ".npy":
+        raise InputError(f"--output {output_path}: the output is a NumPy file; name it *.npy")
+    output_path = check_output_file(output_path, kind="npy", overwrite=overwrite, what="--output")
+    lengths = lengths_path_for(output_path)
+    if lengths.exists() or lengths.is_dir():
+        check_output_file(lengths, kind="npy", overwrite=overwrite, what="--output's lengths file")
+    return input_path, output_path
+
+
+@contextlib.contextmanager
+def bf16_scope(enabled: bool = True) -> Iterator[None]:
+    """TensorFlow's oneDNN bfloat16 auto-mixed-precision, on only inside the block.
+
+    The option is process-wide in TensorFlow, but it is read when a function
+    call is made: functions called inside the block run (and are compiled)
+    rewritten to bfloat16, calls outside it stay float32.
+    """
+    if not enabled:
+        yield
+        return
     import tensorflow as tf
 
-    tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
+    key = "auto_mixed_precision_onednn_bfloat16"
+    before = tf.config.optimizer.get_experimental_options().get(key, False)
+    tf.config.optimizer.set_experimental_options({key: True})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({key: before})
 
 
 def cpu_supports_bf16() -> bool:

@@ -73,6 +73,7 @@ def inspect_texts(bert: BertPipeline, items: Sequence[Item], seq_length: int | N
             "seq_length": seq_length,
             "real_tokens": real,
             "wordpieces_before_truncation": int(lengths[i]),
+            "wordpieces_kept": real - len(segments) - 1,
             "truncated": int(lengths[i]) + len(segments) + 1 > seq_length,
             "cls_positions": np.flatnonzero(ids == specials["start_of_sequence_id"]).tolist(),
             "sep_positions": [int(p) for p in np.flatnonzero(ids == specials["end_of_segment_id"]) if mask[p]],
@@ -85,6 +86,13 @@ def inspect_texts(bert: BertPipeline, items: Sequence[Item], seq_length: int | N
     return reports
 
 
+def _truncation(r: dict[str, Any]) -> str:
+    """`` (truncated: 1 of 2 wordpieces kept)`` or nothing."""
+    if not r["truncated"]:
+        return ""
+    return f" (truncated: {r['wordpieces_kept']} of {r['wordpieces_before_truncation']} wordpieces kept)"
+
+
 def format_inspection(reports: list[dict[str, Any]]) -> str:
     """Tables for people."""
     blocks = []
@@ -92,7 +100,7 @@ def format_inspection(reports: list[dict[str, Any]]) -> str:
         title = r["text"] if isinstance(r["text"], str) else " || ".join(r["text"])
         head = [f"{title!r}",
                 f"  real tokens {r['real_tokens']} of {r['seq_length']}"
-                f"{' (TRUNCATED from ' + str(r['wordpieces_before_truncation']) + ' wordpieces)' if r['truncated'] else ''};"
+                f"{_truncation(r)};"
                 f" [CLS] at {r['cls_positions']}, [SEP] at {r['sep_positions']}, first padding at "
                 f"{r['first_padding_position'] if r['first_padding_position'] is not None else 'none'}",
                 f"  {'pos':>4} {'id':>7}  {'wordpiece':<18} mask type"]

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from bert_hub.errors import InputError
-from bert_hub.fsutil import save_figure
+from bert_hub.outputs import check_image_path, save_figure
 
 _LAYER_KEY = re.compile(r"^encoder_outputs\[(-?\d+)\]$")
 OUTPUT_KEYS = ("sequence_output", "pooled_output", "default", "encoder_outputs[i]")
@@ -141,16 +141,19 @@ def find_pooler(encoder: Any) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
-def plot_layer_similarity(matrix: Sequence[Sequence[float]], path: str | Path, title: str = "") -> Path:
-    """Writes the L x L similarity heatmap as a PNG (atomically)."""
+def plot_layer_similarity(matrix: Sequence[Sequence[float]], path: str | Path, title: str = "",
+                          overwrite: bool = False) -> Path:
+    """Writes the L x L similarity heatmap (atomically; png, pdf, svg or jpg by the suffix).
+
+    An existing file is replaced only with ``overwrite`` and only if it is an
+    image (see :mod:`bert_hub.outputs`).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InputError(f"cannot write {path}: the directory {path.parent} does not exist")
+    path = check_image_path(path, overwrite=overwrite)
     m = np.asarray(matrix)
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(m), 0.6 + 0.6 * len(m)), dpi=100)
     im = ax.imshow(m, vmin=min(0.0, float(m.min())), vmax=1.0, cmap="viridis")

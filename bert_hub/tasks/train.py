@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -35,30 +35,45 @@ import numpy as np
 import yaml
 
 from bert_hub.config import check_fields
-from bert_hub.errors import ConfigError, InputError
+from bert_hub.errors import ConfigError, InputError, Interrupted, plural
+from bert_hub.outputs import (
+    atomic_write_text,
+    check_output_dir,
+    make_directory,
+    save_figure,
+    staging_directory,
+    swap_in,
+)
 from bert_hub.tasks.data import LabelledTexts, overlapping_texts, stratified_split
 
+log = logging.getLogger(__name__)
+
 WEIGHT_DECAY_EXCLUDE = ["layer_norm", "LayerNorm", "bias", "beta", "gamma"]
+
+
+def _setting(default: Any, help: str) -> Any:
+    """A :class:`TrainConfig` field; ``help`` is what ``bert-hub train --help`` says of it."""
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Training settings; every field can come from YAML or a CLI flag."""
 
-    epochs: int = 3
-    batch_size: int = 32
-    learning_rate: float = 3e-5
-    warmup_fraction: float = 0.1
-    weight_decay: float = 0.01
-    dropout: float = 0.1
-    class_weight: bool = False
-    seed: int = 0
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.1
-    bucketing: bool = True
-    bucket_step: int = 8
-    seq_length: int = 128
-    threshold: float = 0.5
+    epochs: int = _setting(3, "passes over the training data")
+    batch_size: int = _setting(32, "examples per step")
+    learning_rate: float = _setting(3e-5, "peak learning rate (AdamW)")
+    warmup_fraction: float = _setting(0.1, "fraction of steps with a linear warm-up")
+    weight_decay: float = _setting(0.01, "AdamW weight decay (not on LayerNorm or biases)")
+    dropout: float = _setting(0.1, "dropout before the classifier layer")
+    class_weight: bool = _setting(False, "weight classes by inverse frequency")
+    seed: int = _setting(0, "seed of the split, batches, initialisation and dropout")
+    validation_fraction: float = _setting(0.1, "fraction of --data held out for validation")
+    test_fraction: float = _setting(0.1, "fraction of --data held out for the test metrics")
+    bucketing: bool = _setting(True, "pack each batch to its length bucket (else to seq_length)")
+    bucket_step: int = _setting(8, "bucket lengths are multiples of this")
+    seq_length: int = _setting(128, "longest packing, in tokens")
+    threshold: float = _setting(0.5, "probability from which a text is positive")
 
     def problems(self) -> list[tuple[str, str]]:
         out = []
@@ -81,8 +96,8 @@ class TrainConfig:
         return validate_train_config(dataclasses.replace(self, **changes), "flags")
 
 
-_TRAIN_FIELDS = {f.name: ({int: int, float: float, bool: bool}[type(f.default)], False)
-                 for f in dataclasses.fields(TrainConfig)}
+#: The training YAML's schema, derived from the dataclass: ``{field: (type, required)}``.
+TRAIN_FIELDS = {f.name: (type(f.default), False) for f in dataclasses.fields(TrainConfig)}
 
 
 def validate_train_config(cfg: TrainConfig, source: str) -> TrainConfig:
@@ -102,8 +117,8 @@ def load_train_config(path: str | Path | None) -> TrainConfig:
         raise ConfigError(f"{path}: cannot read the training config ({e.strerror})") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML ({getattr(e, 'problem', e)})") from None
-    fields = check_fields(raw, _TRAIN_FIELDS, str(path))
-    cfg = TrainConfig(**{k: (float(v) if _TRAIN_FIELDS[k][0] is float else v) for k, v in fields.items()})
+    fields = check_fields(raw, TRAIN_FIELDS, str(path))
+    cfg = TrainConfig(**{k: (float(v) if TRAIN_FIELDS[k][0] is float else v) for k, v in fields.items()})
     return validate_train_config(cfg, str(path))
 
 
@@ -213,11 +228,137 @@ def predict_probabilities(model: Any, examples: _Examples, bert: Any, cfg: Train
     return out
 
 
+class _Run:
+    """Where a training run is written, and what an interruption leaves.
+
+    A new run is written in place (so it can be resumed after a crash); a run
+    replacing an old one (``--overwrite``) is written beside it and swapped in
+    when complete, so the old run survives a failure.
+    """
+
+    def __init__(self, out: Path, *, resume: bool, overwrite: bool):
+        if resume and overwrite:
+            raise InputError("give --resume or --overwrite, not both")
+        self.out = out
+        self.resume = resume
+        if resume:
+            if not out.is_dir():
+                raise InputError(f"nothing to resume: run directory {out} does not exist")
+            if self.saved_epochs(out) == 0:
+                raise InputError(f"nothing to resume in {out}: no checkpoint was saved (the run stopped "
+                                 "before its first epoch ended); start it again with --overwrite")
+        else:
+            check_output_dir(out, kind="run", overwrite=overwrite,
+                             exists_hint="pass --resume to continue it or --overwrite to replace it")
+        self.replacing = not resume and out.is_dir() and any(out.iterdir())
+        self.dir = out
+        self.fresh = self.existed = False
+
+    @staticmethod
+    def saved_epochs(path: Path) -> int:
+        """Epochs saved in ``path/checkpoints`` (checkpoint ``ckpt-N`` is epoch N)."""
+        import tensorflow as tf
+
+        latest = tf.train.latest_checkpoint(str(path / "checkpoints")) if (path / "checkpoints").is_dir() else None
+        return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+    def open(self) -> Path:
+        """Creates the folder the run is written to (called once every check has passed)."""
+        if self.replacing:
+            self.dir = staging_directory(self.out, "run")
+        elif not self.resume:
+            self.existed = self.out.is_dir()  # an empty folder: keep it, but nothing in it
+            make_directory(self.out, "run")
+            self.fresh = True
+        return self.dir
+
+    def close(self) -> None:
+        if self.dir != self.out:
+            swap_in(self.dir, self.out)
+
+    def failed(self, error: BaseException, epochs: int) -> BaseException:
+        """Cleans up after ``error``; returns what to raise (an :class:`Interrupted` for Ctrl-C)."""
+        interrupted = isinstance(error, KeyboardInterrupt)
+        if self.dir != self.out:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            message = f"interrupted; {self.out} is as it was (the new run was discarded)"
+        elif self.saved_epochs(self.dir) == 0 and not self.resume:
+            if self.fresh:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                if self.existed:
+                    self.dir.mkdir()
+            message = "interrupted before the first epoch was saved; nothing was left behind"
+        else:
+            saved = self.saved_epochs(self.dir)
+            message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')} of {epochs}: continue it "
+                       "with the same command and --resume")
+        return Interrupted(message) if interrupted else error
+
+
+def _splits(data: LabelledTexts | tuple[LabelledTexts, LabelledTexts, LabelledTexts], cfg: TrainConfig
+            ) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
+    """Train / validation / test data, checked: both classes in training, a non-empty validation split."""
+    if isinstance(data, LabelledTexts):
+        splits = stratified_split(data, validation=cfg.validation_fraction, test=cfg.test_fraction, seed=cfg.seed)
+    else:
+        splits = tuple(data)  # type: ignore[assignment]
+    for name, split in zip(("train", "validation"), splits[:2]):
+        if len(split) == 0 or len(set(split.labels)) < 2 and name == "train":
+            raise InputError(f"the {name} split has {len(split)} examples ({split.describe()}); "
+                             "it needs examples of both classes: give more data or change the fractions")
+    return splits  # type: ignore[return-value]
+
+
+def _distribution(strategy: str) -> Any:
+    import tensorflow as tf
+
+    if strategy == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+                  [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if strategy == "default":
+        return tf.distribute.get_strategy()
+    raise InputError(f"unknown strategy {strategy!r}; use default or mirrored")
+
+
+def _compile(model: Any, cfg: TrainConfig, total_steps: int) -> Any:
+    """AdamW with warm-up and linear decay, binary cross-entropy on logits."""
+    import tf_keras
+
+    schedule = warmup_linear_decay(cfg.learning_rate, total_steps, int(cfg.warmup_fraction * total_steps))
+    optimizer = tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
+    optimizer.exclude_from_weight_decay(var_names=WEIGHT_DECAY_EXCLUDE)
+    model.compile(optimizer=optimizer, loss=tf_keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
+    optimizer.build(model.trainable_variables)
+    return optimizer
+
+
+def seed_everything(seed: int, encoder: Any = None, step: int = 0) -> None:
+    """Seeds Python, NumPy and TensorFlow, and the dropout of bert_hub-built encoders.
+
+    Encoders bert_hub writes carry ``dropout_seed`` (``int64 [2]``): their
+    dropout is stateless, drawn from ``(seed, training step)``, so a run and
+    its resumed continuation repeat exactly. Kaggle / TF Hub encoders have no
+    such variable; their dropout ops were saved unseeded.
+    """
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(seed)
+    if encoder is not None and hasattr(encoder, "dropout_seed"):
+        encoder.dropout_seed.assign([seed, step])
+
+
 def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts, LabelledTexts],
           out: str | Path, cfg: TrainConfig = TrainConfig(), *, resume: bool = False,
           overwrite: bool = False, strategy: str = "default", progress: bool = False,
-          stop_after_epochs: int | None = None, log: Any = None) -> dict[str, Any]:
+          stop_after_epochs: int | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Fine-tunes the encoder of ``config`` on ``data`` and writes the run to ``out``.
+
+    Everything is checked (run folder, data, splits) before anything is
+    written. Interrupting (Ctrl-C) at any moment leaves either nothing, the
+    previous run untouched (``overwrite``), or a run that ``resume=True``
+    continues; the :class:`~bert_hub.errors.Interrupted` raised says which.
 
     Args:
         config: a model config (name, path or ModelConfig).
@@ -227,83 +368,74 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
             ``curves.png``, ``metrics.json``, ``train_config.yaml`` and the
             exported ``model/``.
         resume: continue from the last checkpoint in ``out``.
+        overwrite: replace an existing run in ``out`` (only a bert_hub run).
         strategy: ``default`` or ``mirrored`` (all visible CPU/GPU devices).
+        progress: show Keras' progress bar (else one log line per epoch).
         stop_after_epochs: stop (as if interrupted) after this many epochs of
             this call; the run can be resumed.
-        log: where progress lines go (default: stderr).
+        callbacks: extra ``tf_keras`` callbacks for ``fit``.
 
     Returns:
         A summary: data counts, examples/second, per-epoch history, test
         metrics and the export path.
     """
-    import tensorflow as tf
-    import tf_keras
-
     from bert_hub.config import ModelConfig, load_config
+
+    out = Path(out).expanduser().absolute()
+    run = _Run(out, resume=resume, overwrite=overwrite)
+    model_config = config if isinstance(config, ModelConfig) else load_config(config)
+    if cfg.seq_length > model_config.architecture.max_position_embeddings:
+        raise InputError(f"seq_length {cfg.seq_length} exceeds the model's max_position_embeddings "
+                         f"({model_config.architecture.max_position_embeddings})")
+    splits = _splits(data, cfg)
+    dist = _distribution(strategy)
+    dup = overlapping_texts(*splits)
+    log.info("data: %d train (%s), %d validation, %d test; positive label %r", len(splits[0]),
+             splits[0].describe(), len(splits[1]), len(splits[2]), splits[0].label_names[1])
+    if dup:
+        log.warning("warning: %d distinct texts occur in more than one split (duplicates in the data)", dup)
+    workdir = run.open()
+    try:
+        summary = _train_in(workdir, model_config, splits, cfg, dist, resume=resume, progress=progress,
+                            stop_after_epochs=stop_after_epochs, callbacks=callbacks)
+        run.close()
+    except BaseException as e:
+        raise run.failed(e, cfg.epochs) from None
+    summary.update(run=str(out), strategy=strategy, data={**summary["data"], "overlapping_texts": dup})
+    if "export" in summary:
+        summary["export"] = str(out / "model")
+        _write_json(out / "summary.json", summary)
+    return summary
+
+
+def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...], cfg: TrainConfig,
+              dist: Any, *, resume: bool, progress: bool, stop_after_epochs: int | None,
+              callbacks: Sequence[Any]) -> dict[str, Any]:
+    """The training itself, in ``workdir``: model, fit with checkpoints, evaluation, export."""
+    import tensorflow as tf
+
     from bert_hub.pipeline import BertPipeline
     from bert_hub.tasks.classifier import export_classifier
     from bert_hub.tasks.metrics import binary_metrics
 
-    log = log or sys.stderr
-    out = Path(out).expanduser().absolute()
-    if out.exists() and not (resume or overwrite):
-        raise InputError(f"run directory {out} already exists; pass --resume to continue it or --overwrite")
-    if resume and not (out / "checkpoints").is_dir():
-        raise InputError(f"nothing to resume in {out}: no checkpoints/ folder")
-    if not out.parent.is_dir():
-        raise InputError(f"the parent directory of {out} does not exist")
-    if overwrite and not resume and out.exists():
-        shutil.rmtree(out)
-    model_config = config if isinstance(config, ModelConfig) else load_config(config)
-
-    if isinstance(data, LabelledTexts):
-        splits = stratified_split(data, validation=cfg.validation_fraction, test=cfg.test_fraction, seed=cfg.seed)
-    else:
-        splits = tuple(data)
     train_data, val_data, test_data = splits
-    for name, split in zip(("train", "validation"), (train_data, val_data)):
-        if len(split) == 0 or len(set(split.labels)) < 2 and name == "train":
-            raise InputError(f"the {name} split has {len(split)} examples ({split.describe()}); "
-                             "it needs examples of both classes: give more data or change the fractions")
-    dup = overlapping_texts(*splits)
-    print(f"data: {len(train_data)} train ({train_data.describe()}), {len(val_data)} validation, "
-          f"{len(test_data)} test; positive label {train_data.label_names[1]!r}", file=log)
-    if dup:
-        print(f"warning: {dup} distinct texts occur in more than one split (duplicates in the data)", file=log)
-
-    if strategy == "mirrored":
-        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
-                  [d.name for d in tf.config.list_logical_devices("CPU")]
-        dist = tf.distribute.MirroredStrategy(devices=devices)
-    elif strategy == "default":
-        dist = tf.distribute.get_strategy()
-    else:
-        raise InputError(f"unknown strategy {strategy!r}; use default or mirrored")
-
+    seed_everything(cfg.seed)
     with dist.scope():
         bert = BertPipeline(model_config, trainable=True)
-        if cfg.seq_length > model_config.architecture.max_position_embeddings:
-            raise InputError(f"seq_length {cfg.seq_length} exceeds the model's max_position_embeddings")
         model = build_classifier(bert, cfg.dropout)
         train_ex = _Examples(bert, train_data, cfg.seq_length)
         steps_per_epoch = len(epoch_batches(train_ex.lengths, cfg.batch_size, cfg.seed, 0, cfg.bucketing))
-        total = steps_per_epoch * cfg.epochs
-        schedule = warmup_linear_decay(cfg.learning_rate, total, int(cfg.warmup_fraction * total))
-        optimizer = tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
-        optimizer.exclude_from_weight_decay(var_names=WEIGHT_DECAY_EXCLUDE)
-        model.compile(optimizer=optimizer, loss=tf_keras.losses.BinaryCrossentropy(from_logits=True),
-                      metrics=[tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
-        optimizer.build(model.trainable_variables)
+        optimizer = _compile(model, cfg, steps_per_epoch * cfg.epochs)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epochs_done=epoch_var)
-    manager = tf.train.CheckpointManager(ckpt, str(out / "checkpoints"), max_to_keep=2)
+    manager = tf.train.CheckpointManager(ckpt, str(workdir / "checkpoints"), max_to_keep=2)
     history: list[dict[str, Any]] = []
     if resume:
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        history = json.loads((out / "history.json").read_text()) if (out / "history.json").exists() else []
-        print(f"resuming after epoch {int(epoch_var.numpy())} (step {int(optimizer.iterations.numpy())})", file=log)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "train_config.yaml").write_text(yaml.safe_dump(
+        history = json.loads((workdir / "history.json").read_text()) if (workdir / "history.json").exists() else []
+        log.info("resuming after epoch %d (step %d)", int(epoch_var.numpy()), int(optimizer.iterations.numpy()))
+    seed_everything(cfg.seed, bert.encoder, step=int(optimizer.iterations.numpy()))
+    atomic_write_text(workdir / "train_config.yaml", yaml.safe_dump(
         {"model": model_config.source, **dataclasses.asdict(cfg)}, sort_keys=False))
 
     class_weight = None
@@ -322,33 +454,30 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
                    for b in epoch_batches(train_ex.lengths, cfg.batch_size, cfg.seed, epoch, cfg.bucketing)]
         after_epoch = _EpochEnd(
             lambda epoch, logs, seconds: _end_epoch(epoch, logs, seconds, optimizer, epoch_var, manager, history,
-                                                    out, len(train_ex.labels), cfg.epochs, log))
+                                                    workdir, len(train_ex.labels), cfg.epochs))
         model.fit(train_ex.dataset(bert, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
                   steps_per_epoch=steps_per_epoch, validation_data=val_ds, class_weight=class_weight,
-                  verbose=1 if progress else 0, callbacks=[after_epoch])
+                  verbose=1 if progress else 0, callbacks=[after_epoch, *callbacks])
     summary: dict[str, Any] = {
-        "run": str(out), "model": model_config.name, "strategy": strategy,
-        "replicas": dist.num_replicas_in_sync, "label_names": list(train_data.label_names),
-        "data": {"train": train_data.counts(), "validation": val_data.counts(), "test": test_data.counts(),
-                 "overlapping_texts": dup},
+        "model": model_config.name, "replicas": dist.num_replicas_in_sync,
+        "label_names": list(train_data.label_names),
+        "data": {"train": train_data.counts(), "validation": val_data.counts(), "test": test_data.counts()},
         "steps_per_epoch": steps_per_epoch, "steps": int(optimizer.iterations.numpy()),
         "epochs_done": int(epoch_var.numpy()), "history": history,
     }
-    if int(epoch_var.numpy()) < cfg.epochs:
-        summary["finished"] = False
+    summary["finished"] = summary["epochs_done"] >= cfg.epochs
+    if not summary["finished"]:
         return summary
-    summary["finished"] = True
-    plot_curves(history, out / "curves.png")
+    plot_curves(history, workdir / "curves.png")
     if len(test_data):
         test_ex = _Examples(bert, test_data, cfg.seq_length)
         probs = predict_probabilities(model, test_ex, bert, cfg)
         summary["test_metrics"] = binary_metrics(test_data.labels, probs, cfg.threshold)
-        _write_json(out / "metrics.json", summary["test_metrics"])
-    summary["export"] = str(export_classifier(model, bert, out / "model", label_names=train_data.label_names,
+        _write_json(workdir / "metrics.json", summary["test_metrics"])
+    summary["export"] = str(export_classifier(model, bert, workdir / "model", label_names=train_data.label_names,
                                               threshold=cfg.threshold, seq_length=cfg.seq_length,
                                               metadata={"model": model_config.name,
                                                         "test_metrics": summary.get("test_metrics")}))
-    _write_json(out / "summary.json", summary)
     return summary
 
 
@@ -367,30 +496,26 @@ def _EpochEnd(on_end: Any) -> Any:
 
 
 def _end_epoch(epoch: int, logs: dict, seconds: float, optimizer: Any, epoch_var: Any, manager: Any,
-               history: list, out: Path, examples: int, epochs: int, log: Any) -> None:
+               history: list, out: Path, examples: int, epochs: int) -> None:
     """Records an epoch: history, checkpoint, one progress line."""
     record = {"epoch": epoch + 1, "steps": int(optimizer.iterations.numpy()), "seconds": round(seconds, 2),
               "examples_per_second": round(examples / seconds, 2), **{k: float(v) for k, v in logs.items()}}
     history.append(record)
     epoch_var.assign(epoch + 1)
-    manager.save(checkpoint_number=epoch + 1)
     _write_json(out / "history.json", history)
-    print(f"epoch {epoch + 1}/{epochs}: loss {record['loss']:.4f} accuracy {record['accuracy']:.4f} "
-          f"val_loss {record.get('val_loss', float('nan')):.4f} val_accuracy "
-          f"{record.get('val_accuracy', float('nan')):.4f} ({record['examples_per_second']} examples/s)", file=log)
+    manager.save(checkpoint_number=epoch + 1)
+    log.info("epoch %d/%d: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f (%s examples/s)",
+             epoch + 1, epochs, record["loss"], record["accuracy"], record.get("val_loss", math.nan),
+             record.get("val_accuracy", math.nan), record["examples_per_second"])
 
 
 def _write_json(path: Path, data: Any) -> None:
-    from bert_hub.fsutil import atomic_write_text
-
     atomic_write_text(path, json.dumps(data, indent=1))
 
 
 def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
     """Training and validation loss / accuracy per epoch, as a PNG (atomically)."""
     import matplotlib
-
-    from bert_hub.fsutil import save_figure
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
