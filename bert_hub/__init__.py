@@ -1,11 +1,23 @@
 """bert_hub: Kaggle / TF Hub BERT models from Keras.
 
-Load a preprocess + encoder pair by config, run the notebook workflow, build
-or convert models in the TF Hub SavedModel format. The architecture reads
-top-down: :mod:`bert_hub.config` -> :mod:`bert_hub.handles` (resolution) ->
-:mod:`bert_hub.builder` (writing SavedModels) and :mod:`bert_hub.loading` ->
-:mod:`bert_hub.pipeline` (the ``tf_keras`` model) -> :mod:`bert_hub.tasks` ->
-:mod:`bert_hub.cli`.
+Load a preprocess + encoder pair by config, run the notebook workflow, embed
+texts fast, fine-tune a classifier, build or convert models in the TF Hub
+SavedModel format. The modules read top-down, each importing only from those
+above it in this list:
+
+* :mod:`bert_hub.errors`, :mod:`bert_hub.interface` (the SavedModel
+  interface as data), :mod:`bert_hub.outputs` (how anything is written);
+* :mod:`bert_hub.handles` (handle syntax, caches) -> :mod:`bert_hub.config`
+  (YAML configs, shipped in ``bert_hub.configs``);
+* :mod:`bert_hub.builder` (writing SavedModels) -> :mod:`bert_hub.embedded`
+  (the embedded default) -> :mod:`bert_hub.resolution` (handle -> folder);
+* :mod:`bert_hub.loading` -> :mod:`bert_hub.pipeline` (the ``tf_keras``
+  model) -> :mod:`bert_hub.batching` (length bucketing);
+* :mod:`bert_hub.tasks` (inspect, layers, fill-mask, embed, train, classify)
+  -> :mod:`bert_hub.cli`.
+
+The names below are loaded on first use, so ``import bert_hub`` does not
+load TensorFlow.
 
 Example:
 
@@ -16,26 +28,46 @@ Example:
 ['default', 'encoder_outputs', 'pooled_output', 'sequence_output']
 """
 
-from bert_hub.builder.bundle import build_random_bundle, convert_checkpoint_bundle
-from bert_hub.config import Architecture, ModelConfig, load_config
-from bert_hub.errors import (
-                             BertHubError,
-                             CheckpointError,
-                             ConfigError,
-                             InputError,
-                             ModelFormatError,
-                             ResolveError,
-                             VocabError,
-)
-from bert_hub.handles import parse_handle, resolve
-from bert_hub.pipeline import BertPipeline, load_pipeline
-from bert_hub.tasks.demo import run_demo
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Architecture", "BertHubError", "BertPipeline", "CheckpointError", "ConfigError",
-    "InputError", "ModelConfig", "ModelFormatError", "ResolveError", "VocabError",
-    "build_random_bundle", "convert_checkpoint_bundle", "load_config", "load_pipeline",
-    "parse_handle", "resolve", "run_demo",
-]
+#: Public name -> the module that defines it.
+_PUBLIC = {
+    "Architecture": "bert_hub.config",
+    "ModelConfig": "bert_hub.config",
+    "load_config": "bert_hub.config",
+    "BertHubError": "bert_hub.errors",
+    "CheckpointError": "bert_hub.errors",
+    "ConfigError": "bert_hub.errors",
+    "InputError": "bert_hub.errors",
+    "Interrupted": "bert_hub.errors",
+    "ModelFormatError": "bert_hub.errors",
+    "ResolveError": "bert_hub.errors",
+    "VocabError": "bert_hub.errors",
+    "parse_handle": "bert_hub.handles",
+    "resolve": "bert_hub.resolution",
+    "build_random_bundle": "bert_hub.builder.bundle",
+    "convert_checkpoint_bundle": "bert_hub.builder.bundle",
+    "BertPipeline": "bert_hub.pipeline",
+    "load_pipeline": "bert_hub.pipeline",
+    "Embedder": "bert_hub.tasks.embed",
+    "run_demo": "bert_hub.tasks.demo",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'bert_hub' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -21,7 +21,8 @@ import dataclasses
 import importlib.util
 from typing import Any
 
-from bert_hub.config import CONFIG_DIR, ModelConfig, load_config
+from bert_hub.config import ModelConfig, load_config, shipped_configs
+from bert_hub.embedded import EMBEDDED_MODELS
 from bert_hub.handles import Handle, kagglehub_cached_path, tfhub_cached_path
 
 
@@ -43,7 +44,7 @@ class CatalogEntry:
 
 def catalog() -> list[CatalogEntry]:
     """All shipped model configs, sorted by family then size."""
-    entries = [CatalogEntry(load_config(p), p.name) for p in sorted(CONFIG_DIR.glob("*.yaml"))]
+    entries = [CatalogEntry(load_config(p), p.name) for p in shipped_configs()]
     return sorted(entries, key=lambda e: (e.config.family, e.config.architecture.param_count(), e.config.name))
 
 
@@ -52,8 +53,6 @@ def availability(handle: Handle) -> str | None:
     if handle.kind == "local":
         return "local directory" if handle.path is not None and handle.path.is_dir() else None
     if handle.kind == "embedded":
-        from bert_hub.embedded import EMBEDDED_MODELS
-
         name = handle.text.removeprefix("embedded:").split("/")[0]
         model = EMBEDDED_MODELS.get(name)
         return "embedded package" if model and importlib.util.find_spec(model.package) else None

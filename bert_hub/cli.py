@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import importlib
 import logging
 import os
 import sys
 import tempfile
-import time
 import warnings
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bert_hub.errors import BertHubError, InputError, Interrupted, plural
+from bert_hub.errors import BertHubError, Interrupted
+from bert_hub.tasks.train_config import TrainConfig
 
 DEFAULT_CONFIG_HELP = "config name or YAML file (default: the embedded all-MiniLM-L6-v2)"
 
@@ -102,227 +101,6 @@ def _show_progress_lines(verbose: bool) -> None:
     logger.propagate = False
 
 
-def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2, sort_keys=False))
-    else:
-        print(text)
-
-
-# -- commands -----------------------------------------------------------------
-
-def _cmd_demo(args: argparse.Namespace) -> None:
-    from bert_hub.tasks.demo import format_demo, run_demo
-
-    report = run_demo(args.config)
-    _emit(args, report, format_demo(report))
-
-
-def _cmd_inspect(args: argparse.Namespace) -> None:
-    from bert_hub.pipeline import load_pipeline
-    from bert_hub.tasks.inspect import format_inspection, inspect_texts
-
-    items: list = list(args.texts)
-    if args.pair:
-        if len(items) % 2:
-            raise InputError(f"--pair takes texts two by two (first, second, ...); got {plural(len(items), 'text')}")
-        items = [(items[i], items[i + 1]) for i in range(0, len(items), 2)]
-    reports = inspect_texts(load_pipeline(args.config), items, seq_length=args.seq_length)
-    _emit(args, {"texts": reports}, format_inspection(reports))
-
-
-def _cmd_compare_layers(args: argparse.Namespace) -> None:
-    from bert_hub.outputs import check_image_path
-    from bert_hub.pipeline import load_pipeline
-    from bert_hub.tasks.layers import compare_layers, find_pooler, format_layers, plot_layer_similarity
-
-    if args.plot:
-        check_image_path(args.plot, overwrite=args.overwrite)
-    bert = load_pipeline(args.config)
-    inputs = bert.preprocess(args.texts, seq_length=args.seq_length)
-    report = compare_layers(bert.encode_inputs(inputs), inputs["input_mask"], reference=args.reference,
-                            pooler=find_pooler(bert.encoder))
-    if args.plot:
-        report["plot"] = str(plot_layer_similarity(report["layer_similarity"], args.plot,
-                                                   title=f"{bert.config.name}: layer similarity",
-                                                   overwrite=args.overwrite))
-    _emit(args, report, format_layers(report))
-
-
-def _cmd_fill_mask(args: argparse.Namespace) -> None:
-    from bert_hub.pipeline import load_pipeline
-    from bert_hub.tasks.fill_mask import fill_mask, format_fill_mask
-
-    results = fill_mask(load_pipeline(args.config), args.texts, top_k=args.top_k, seq_length=args.seq_length)
-    _emit(args, {"results": results}, format_fill_mask(results))
-
-
-def _buckets(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        return [int(b) for b in text.split(",")]
-    except ValueError:
-        raise InputError(f"--buckets {text!r}: expected comma-separated lengths like 16,32,64,128") from None
-
-
-def _cmd_embed(args: argparse.Namespace) -> None:
-    from bert_hub.pipeline import load_pipeline
-    from bert_hub.tasks.embed import Embedder, check_embed_paths, check_key, cpu_supports_bf16
-
-    check_embed_paths(args.input, args.output, overwrite=args.overwrite)
-    buckets = _buckets(args.buckets)
-    bert = load_pipeline(args.config)
-    check_key(args.key, bert.config.architecture.layers)
-    bf16 = args.precision == "bfloat16" or (args.precision == "auto" and cpu_supports_bf16())
-    embedder = Embedder(bert, key=args.key, batch_size=args.batch_size, bucketing=not args.no_bucketing,
-                        buckets=buckets, seq_length=args.seq_length, jit_compile=args.xla, bf16=bf16)
-    report = embedder.embed_file(args.input, args.output, progress=not args.no_progress,
-                                 overwrite=args.overwrite)
-    report.update(precision="bfloat16" if bf16 else "float32", xla=embedder.jit_compile, config=bert.config.name)
-    rows = report["texts"] if not embedder.per_token else report["real_tokens"]
-    truncated = (f"\n  truncated to {embedder.seq_length} tokens: {plural(report['truncated_texts'], 'text')}"
-                 if report["truncated_texts"] else "")
-    text = (f"Embedded {plural(report['texts'], 'text')} ({report['real_tokens']} real tokens) with "
-            f"{bert.config.name}, key {args.key}, {report['precision']}"
-            f"{', XLA' if embedder.jit_compile else ''}{', bucketing' if not args.no_bucketing else ', fixed length'}\n"
-            f"  {report['seconds']} s: {report['texts_per_second']} texts/s, "
-            f"{report['real_tokens_per_second']} real tokens/s\n  wrote {report['output']} "
-            f"[{rows}, {report['width']}]" + (f" and {report['lengths']}" if "lengths" in report else "")
-            + truncated)
-    _emit(args, report, text)
-
-
-def _read_data(args: argparse.Namespace, path: str) -> Any:
-    from bert_hub.tasks.data import read_labelled
-
-    return read_labelled(path, fmt=args.format, text_col=args.text_col, label_col=args.label_col,
-                         positive=args.positive)
-
-
-def _cmd_train(args: argparse.Namespace) -> None:
-    from bert_hub.tasks.metrics import format_metrics
-    from bert_hub.tasks.train import TrainConfig, load_train_config, train
-
-    cfg = load_train_config(args.train_config).replace(
-        **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    if args.cpu_replicas:
-        import tensorflow as tf
-
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_replicas)
-    data = _read_data(args, args.data)
-    if args.validation_data or args.test_data:
-        if not (args.validation_data and args.test_data):
-            raise InputError("give both --validation-data and --test-data, or neither (then --data is split)")
-        data = (data, _read_data(args, args.validation_data), _read_data(args, args.test_data))
-    summary = train(args.config, data, args.out, cfg, resume=args.resume, overwrite=args.overwrite,
-                    strategy=args.strategy, progress=not args.no_progress and not args.json and sys.stdout.isatty())
-    lines = [f"Trained {summary['model']} for {plural(summary['epochs_done'], 'epoch')} "
-             f"({plural(summary['steps'], 'step')}, {summary['replicas']} replica(s)); run in {summary['run']}"]
-    if summary["history"]:
-        eps = [h["examples_per_second"] for h in summary["history"]]
-        lines.append(f"  training speed: {sum(eps) / len(eps):.1f} examples/s")
-    if "test_metrics" in summary:
-        lines += ["", "Test split:", format_metrics(summary["test_metrics"], summary["label_names"])]
-    if "export" in summary:
-        lines += ["", f"Exported for serving: {summary['export']}  (bert-hub predict --model {args.out} TEXT)"]
-    _emit(args, summary, "\n".join(lines))
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from bert_hub.tasks.classifier import Classifier
-    from bert_hub.tasks.metrics import format_metrics
-
-    clf = Classifier(args.model)
-    args.positive = args.positive or clf.info["positive_label"]
-    metrics = clf.evaluate(_read_data(args, args.data))
-    _emit(args, {"model": str(clf.path), "data": args.data, **metrics}, format_metrics(metrics, clf.label_names))
-
-
-def _cmd_predict(args: argparse.Namespace) -> None:
-    from bert_hub.tasks.classifier import Classifier
-
-    clf = Classifier(args.model)
-    rows = clf.predict(args.texts)
-    width = max(len(r["label"]) for r in rows)
-    text = "\n".join(f"{r['label']:<{width}}  {r['probability']:.4f}  {r['text']}" for r in rows)
-    _emit(args, {"model": str(clf.path), "positive_label": clf.info["positive_label"], "predictions": rows}, text)
-
-
-def _cmd_models(args: argparse.Namespace) -> None:
-    from bert_hub.catalog import catalog, format_catalog
-
-    rows = [entry.as_dict() for entry in catalog()]
-    _emit(args, {"models": rows}, format_catalog(rows))
-
-
-def _bundle_report(config: Any, out: str, started: float) -> dict[str, Any]:
-    from bert_hub.handles import resolve
-    from bert_hub.loading import root_attributes
-
-    encoder_dir = resolve(config.encoder)
-    has_mlm = "mlm" in root_attributes(encoder_dir)
-    return {"out": out, "config": config.source, "name": config.name,
-            "preprocess": str(resolve(config.preprocess)), "encoder": str(encoder_dir),
-            "architecture": config.architecture.to_dict(), "has_mlm": has_mlm,
-            "seq_length": config.seq_length, "seconds": round(time.perf_counter() - started, 2)}
-
-
-def _bundle_text(report: dict[str, Any]) -> str:
-    a = report["architecture"]
-    return (f"Wrote {report['name']} (L={a['layers']} H={a['hidden']} A={a['heads']} "
-            f"I={a['intermediate']}, vocab {a['vocab_size']}, {'cased' if a['cased'] else 'uncased'}"
-            f", MLM head: {'yes' if report['has_mlm'] else 'no'}) in {report['seconds']} s\n"
-            f"  preprocess: {report['preprocess']}\n  encoder:    {report['encoder']}\n"
-            f"  config:     {report['config']}  (use it with --config)")
-
-
-def _cmd_build(args: argparse.Namespace) -> None:
-    from bert_hub.builder.bundle import build_random_bundle
-    from bert_hub.builder.vocab import read_vocab, special_token_ids
-    from bert_hub.outputs import check_output_dir
-
-    check_output_dir(args.out, kind="bundle", overwrite=args.overwrite)
-    vocab = args.vocab or _vocab_of(args.vocab_from)
-    special_token_ids(read_vocab(vocab), source=str(vocab))
-    started = time.perf_counter()
-    logging.getLogger("bert_hub").info("bert-hub: building a random-weight encoder L=%d H=%d A=%d into %s ...",
-                                       args.layers, args.hidden, args.heads, args.out)
-    config = build_random_bundle(args.out, layers=args.layers, hidden=args.hidden, heads=args.heads,
-                                 intermediate=args.intermediate, vocab_file=vocab,
-                                 lower_case=not args.cased,
-                                 max_position_embeddings=args.max_position_embeddings,
-                                 seq_length=args.seq_length, seed=args.seed,
-                                 with_mlm=not args.no_mlm, name=args.name,
-                                 overwrite=args.overwrite)
-    report = _bundle_report(config, args.out, started)
-    _emit(args, report, _bundle_text(report))
-
-
-def _vocab_of(config_name: str) -> Path:
-    """The ``vocab.txt`` of a config's preprocess model."""
-    from bert_hub.config import load_config
-    from bert_hub.handles import resolve
-
-    return resolve(load_config(config_name).preprocess) / "assets" / "vocab.txt"
-
-
-def _cmd_convert(args: argparse.Namespace) -> None:
-    from bert_hub.builder.bundle import convert_checkpoint_bundle
-    from bert_hub.builder.checkpoint import read_checkpoint
-    from bert_hub.outputs import check_output_dir
-
-    check_output_dir(args.out, kind="bundle", overwrite=args.overwrite)
-    started = time.perf_counter()
-    checkpoint = read_checkpoint(args.source, lower_case=args.lower_case)
-    logging.getLogger("bert_hub").info("bert-hub: converting %s into %s ...", args.source, args.out)
-    config = convert_checkpoint_bundle(checkpoint, args.out, seq_length=args.seq_length, name=args.name,
-                                       overwrite=args.overwrite)
-    report = _bundle_report(config, args.out, started)
-    _emit(args, report, _bundle_text(report))
-
-
 # -- the parser -------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -358,14 +136,14 @@ def _models_parser(sub: Any, common: Any) -> None:
     p = sub.add_parser("models", parents=[common], help="list the model catalog and what is available offline",
                        description="Every model config in configs/: L/H/A, parameters, handles, and whether "
                                    "its preprocess and encoder are on disk right now (no network used).")
-    p.set_defaults(func=_cmd_models)
+    p.set_defaults(command_name="models")
 
 
 def _demo_parser(sub: Any, common: Any) -> None:
     p = sub.add_parser("demo", parents=[common], help="walk the notebook workflow on two sentences",
                        description="Preprocess two sentences and run the encoder, as the notebook does.")
     p.add_argument("--config", default="default", help=DEFAULT_CONFIG_HELP)
-    p.set_defaults(func=_cmd_demo)
+    p.set_defaults(command_name="demo")
 
 
 def _inspect_parsers(sub: Any, common: Any) -> None:
@@ -374,7 +152,7 @@ def _inspect_parsers(sub: Any, common: Any) -> None:
                                    "[SEP] and first padding positions; whether the text was truncated.")
     _add_model_args(p)
     p.add_argument("--pair", action="store_true", help="read TEXTs two by two as sentence pairs")
-    p.set_defaults(func=_cmd_inspect)
+    p.set_defaults(command_name="inspect")
 
     p = sub.add_parser("compare-layers", parents=[common], help="compare the encoder's layer outputs",
                        description="Check encoder_outputs[-1] == sequence_output, the L x L layer "
@@ -385,14 +163,14 @@ def _inspect_parsers(sub: Any, common: Any) -> None:
     _add_overwrite(p, "--plot file")
     p.add_argument("--reference", default="sequence_output",
                    help="per-token output to compare each layer with (sequence_output or encoder_outputs[i])")
-    p.set_defaults(func=_cmd_compare_layers)
+    p.set_defaults(command_name="compare_layers")
 
     p = sub.add_parser("fill-mask", parents=[common], help="predict the [MASK]ed wordpieces",
                        description="Top-k predictions for every [MASK] in each TEXT, through the "
                                    "encoder's masked-LM head (mlm).")
     _add_model_args(p)
     p.add_argument("--top-k", type=_positive_int, default=5)
-    p.set_defaults(func=_cmd_fill_mask)
+    p.set_defaults(command_name="fill_mask")
 
 
 def _embed_parser(sub: Any, common: Any) -> None:
@@ -415,7 +193,7 @@ def _embed_parser(sub: Any, common: Any) -> None:
     p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
                    help="auto = bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), else float32")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    p.set_defaults(func=_cmd_embed)
+    p.set_defaults(command_name="embed")
 
 
 def _data_args() -> argparse.ArgumentParser:
@@ -430,8 +208,6 @@ def _data_args() -> argparse.ArgumentParser:
 
 def _add_train_config_flags(p: argparse.ArgumentParser) -> None:
     """One flag per :class:`TrainConfig` field (``--batch-size``, ``--class-weight``/``--no-...``)."""
-    from bert_hub.tasks.train import TrainConfig
-
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{f.metadata.get('help', '')} (default {f.default})"
@@ -461,17 +237,17 @@ def _classify_parsers(sub: Any, common: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     _add_overwrite(p, "--out run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(command_name="train")
 
     p = sub.add_parser("evaluate", parents=[common, data], help="metrics of a trained classifier on data")
     p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
     p.add_argument("--data", required=True, help="labelled data")
-    p.set_defaults(func=_cmd_evaluate)
+    p.set_defaults(command_name="evaluate")
 
     p = sub.add_parser("predict", parents=[common], help="classify texts with a trained classifier")
     p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
     p.add_argument("texts", nargs="+", metavar="TEXT")
-    p.set_defaults(func=_cmd_predict)
+    p.set_defaults(command_name="predict")
 
 
 def _builder_parsers(sub: Any, common: Any) -> None:
@@ -496,7 +272,7 @@ def _builder_parsers(sub: Any, common: Any) -> None:
     p.add_argument("--name", help="model name written to bert_hub.yaml")
     p.add_argument("--out", required=True, help="output directory")
     _add_overwrite(p, "--out bundle")
-    p.set_defaults(func=_cmd_build)
+    p.set_defaults(command_name="build")
 
     p = sub.add_parser("convert", parents=[common], help="convert a BERT checkpoint to TF Hub format",
                        description="Convert a checkpoint directory (config.json, model.safetensors, "
@@ -510,7 +286,7 @@ def _builder_parsers(sub: Any, common: Any) -> None:
     p.add_argument("--seq-length", type=_positive_int, default=128)
     p.add_argument("--name", help="model name written to bert_hub.yaml")
     _add_overwrite(p, "--out bundle")
-    p.set_defaults(func=_cmd_convert)
+    p.set_defaults(command_name="convert")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -527,8 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    func: Callable[[argparse.Namespace], None] = args.func
     try:
+        # The commands load TensorFlow: imported only now, once its logging is silenced.
+        commands = importlib.import_module("bert_hub.commands")
+        func: Callable[[argparse.Namespace], None] = getattr(commands, f"cmd_{args.command_name}")
         func(args)
         sys.stdout.flush()
     except Interrupted as e:

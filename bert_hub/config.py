@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -38,9 +39,10 @@ import yaml
 
 from bert_hub.errors import ConfigError
 from bert_hub.handles import Handle, parse_handle
+from bert_hub.outputs import atomic_write_text
 
-#: Where the shipped configs live (the repository's ``configs/`` folder).
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+#: The package the shipped configs are installed as (the repository's ``configs/`` folder).
+CONFIG_PACKAGE = "bert_hub.configs"
 
 #: The config used when none is given: the embedded all-MiniLM-L6-v2.
 DEFAULT_CONFIG = "default"
@@ -66,7 +68,7 @@ class Architecture:
     heads: int
     vocab_size: int
     intermediate: int = 0
-    cased: bool = False
+    cased: bool = dataclasses.field(default=False, metadata={"required": True})  # YAML must say
     max_position_embeddings: int = 512
     type_vocab_size: int = 2
     embedding_size: int = 0
@@ -137,7 +139,7 @@ class ModelConfig:
     family: str = ""
     params: int = 0
     notes: str = ""
-    source: str = "<memory>"
+    source: str = dataclasses.field(default="<memory>", metadata={"yaml": False})  # where it was read
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The YAML mapping that :func:`load_config` reads back to this config."""
@@ -151,34 +153,33 @@ class ModelConfig:
         return out
 
 
-_TOP_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
-    # field: (type, required)
-    "name": (str, True),
-    "description": (str, False),
-    "family": (str, False),
-    "params": (int, False),
-    "notes": (str, False),
-    "preprocess": (str, True),
-    "encoder": (str, True),
-    "seq_length": (int, False),
-    "trainable": (bool, False),
-    "architecture": (dict, True),
-}
-_ARCH_FIELDS: dict[str, tuple[type, bool]] = {
-    "layers": (int, True),
-    "hidden": (int, True),
-    "heads": (int, True),
-    "vocab_size": (int, True),
-    "intermediate": (int, False),
-    "cased": (bool, True),
-    "max_position_embeddings": (int, False),
-    "type_vocab_size": (int, False),
-    "embedding_size": (int, False),
-    "shared_layers": (bool, False),
-    "gated_ffn": (bool, False),
-}
+#: How the type of a config dataclass field is written in YAML (annotations are strings here).
+_YAML_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool,
+                                "Handle": str, "Architecture": dict}
+
+
+def yaml_schema(cls: type) -> dict[str, tuple[type, bool]]:
+    """``{field: (YAML type, required)}`` of a config dataclass, in field order.
+
+    A field is required when it has no default, or when its metadata says
+    ``required``; metadata ``yaml=False`` keeps a field out of the YAML.
+    """
+    return {f.name: (_YAML_TYPES[str(f.type)], f.default is dataclasses.MISSING or f.metadata.get("required", False))
+            for f in dataclasses.fields(cls) if f.metadata.get("yaml", True)}
+
+
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a mapping",
                float: "a number"}
+
+
+def shipped_config_dir() -> Path:
+    """The folder of the shipped configs, read as package data (works from a checkout or a wheel)."""
+    return Path(str(importlib.resources.files(CONFIG_PACKAGE)))
+
+
+def shipped_configs() -> list[Path]:
+    """Every shipped config file, sorted by name."""
+    return sorted(shipped_config_dir().glob("*.yaml"))
 
 
 def find_config(name_or_path: str | os.PathLike[str]) -> Path:
@@ -190,10 +191,11 @@ def find_config(name_or_path: str | os.PathLike[str]) -> Path:
         return path / "bert_hub.yaml"
     text = str(name_or_path)
     if os.sep not in text and "/" not in text:
-        for candidate in (CONFIG_DIR / text, CONFIG_DIR / f"{text}.yaml"):
+        folder = shipped_config_dir()
+        for candidate in (folder / text, folder / f"{text}.yaml"):
             if candidate.is_file():
                 return candidate
-        for candidate in sorted(CONFIG_DIR.glob("*.yaml")):  # the model's name, as `bert-hub models` shows it
+        for candidate in shipped_configs():  # the model's name, as `bert-hub models` shows it
             if _declared_name(candidate) == text:
                 return candidate
     raise ConfigError(
@@ -244,8 +246,8 @@ def config_from_dict(raw: Any, source: str = "<memory>") -> ModelConfig:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: the config must be a YAML mapping of fields, "
                           f"got {type(raw).__name__}")
-    top = check_fields(raw, _TOP_FIELDS, source, prefix="")
-    arch_raw = check_fields(top["architecture"], _ARCH_FIELDS, source, prefix="architecture.")
+    top = check_fields(raw, yaml_schema(ModelConfig), source, prefix="")
+    arch_raw = check_fields(top["architecture"], yaml_schema(Architecture), source, prefix="architecture.")
     arch = Architecture(**arch_raw)
     for field, message in arch.problems():
         raise ConfigError(f"{source}: field 'architecture.{field}': {message}")
@@ -311,6 +313,4 @@ def _yaml_number(text: str, default: Any) -> Any:
 
 def write_config(config: ModelConfig, path: str | os.PathLike[str]) -> None:
     """Writes ``config`` as YAML to ``path`` atomically."""
-    from bert_hub.outputs import atomic_write_text
-
     atomic_write_text(Path(path), yaml.safe_dump(config.to_yaml_dict(), sort_keys=False))

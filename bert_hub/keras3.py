@@ -23,15 +23,15 @@ Example:
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import keras
 import tensorflow as tf
 
+from bert_hub.config import load_config
+from bert_hub.interface import OUTPUT_KEYS
 from bert_hub.loading import load_encoder, load_preprocess
-
-OUTPUT_KEYS = ("encoder_outputs", "sequence_output", "pooled_output", "default")
+from bert_hub.resolution import resolve
 
 
 @keras.saving.register_keras_serializable(package="bert_hub")
@@ -53,16 +53,18 @@ class BertEncoderLayer(keras.layers.Layer):
         self._preprocess = load_preprocess(self.preprocess_path)
         self._encoder = load_encoder(self.encoder_path)
         trainable_ids = {id(v) for v in getattr(self._encoder, "trainable_variables", [])}
-        for v in getattr(self._encoder, "variables", []):
-            self._track_variable(_wrap(v, trainable=id(v) in trainable_ids))
+        # Keras variables that *are* the SavedModel's variables (a tf.Variable
+        # as initializer is adopted, not copied); tracked as an attribute.
+        self.encoder_variables = [
+            keras.Variable(initializer=v, trainable=id(v) in trainable_ids, dtype=v.dtype.name,
+                           name=v.name.split(":")[0].replace("/", "_"))
+            for v in getattr(self._encoder, "variables", [])]
+        self._shapes: tuple[int, int] | None = None
         self.built = True
 
     @classmethod
     def from_config_name(cls, config: str | os.PathLike[str] = "default", **kwargs: Any) -> "BertEncoderLayer":
         """Builds the layer from a bert_hub config (resolving its handles)."""
-        from bert_hub.config import load_config
-        from bert_hub.handles import resolve
-
         cfg = load_config(config)
         seq = None if cfg.seq_length == 128 else cfg.seq_length
         return cls(str(resolve(cfg.preprocess)), str(resolve(cfg.encoder)), seq_length=seq, **kwargs)
@@ -76,13 +78,21 @@ class BertEncoderLayer(keras.layers.Layer):
             encoder_inputs = self._preprocess.bert_pack_inputs(
                 [tokens], seq_length=tf.constant(self.seq_length, tf.int32))
         out = self._encoder(dict(encoder_inputs), training=bool(training) and self.trainable)
-        return {"encoder_outputs": list(out["encoder_outputs"]), "sequence_output": out["sequence_output"],
-                "pooled_output": out["pooled_output"], "default": out["default"]}
+        return {k: list(out[k]) if k == "encoder_outputs" else out[k] for k in OUTPUT_KEYS}
+
+    def encoder_shape(self) -> tuple[int, int]:
+        """(layers, hidden size), read from the encoder's outputs on a probe text (once).
+
+        Read from what the encoder returns, not from its variables, so that
+        factorized embeddings (ALBERT: 128 wide, projected to H) do not mislead.
+        """
+        if self._shapes is None:
+            out = self._encoder(dict(self._preprocess(tf.constant(["probe"]))))
+            self._shapes = (len(out["encoder_outputs"]), int(out["pooled_output"].shape[-1]))
+        return self._shapes
 
     def compute_output_spec(self, inputs: Any, training: bool = False) -> dict[str, Any]:
-        # Run the real graph once on a placeholder to learn H and L.
-        hidden = self._encoder.variables[0].shape[-1] if self._encoder.variables else None
-        layers = _count_layers(self)
+        layers, hidden = self.encoder_shape()
         batch = inputs.shape[0] if len(inputs.shape) else None
         length = self.seq_length or 128
         seq = keras.KerasTensor((batch, length, hidden), dtype="float32")
@@ -97,20 +107,4 @@ class BertEncoderLayer(keras.layers.Layer):
                 "seq_length": self.seq_length}
 
 
-def _count_layers(layer: BertEncoderLayer) -> int:
-    if not hasattr(layer, "_num_layers"):
-        probe = layer._preprocess(tf.constant(["probe"]))
-        layer._num_layers = len(layer._encoder(dict(probe))["encoder_outputs"])
-    return layer._num_layers
-
-
-def _wrap(variable: tf.Variable, trainable: bool) -> keras.Variable:
-    """A Keras 3 variable whose storage *is* ``variable`` (no copy)."""
-    kv = keras.Variable(initializer=tf.zeros([], variable.dtype) if not variable.shape else "zeros",
-                        shape=variable.shape, dtype=variable.dtype.name, trainable=trainable,
-                        name=variable.name.split(":")[0].replace("/", "_"))
-    kv._value = variable
-    return kv
-
-
-__all__ = ["BertEncoderLayer", "Path"]
+__all__ = ["BertEncoderLayer"]

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bert_hub.errors import ModelFormatError
-
-PREPROCESS_ATTRS = ("tokenize", "bert_pack_inputs")
+from bert_hub.interface import PREPROCESS_ATTRS
 
 
 def _check_dir(path: Path, role: str) -> None:

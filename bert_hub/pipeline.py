@@ -27,13 +27,13 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from bert_hub.builder.vocab import read_vocab
 from bert_hub.config import ModelConfig, load_config
 from bert_hub.errors import InputError
-from bert_hub.handles import resolve
 from bert_hub.inputs import check_texts
-
-OUTPUT_KEYS = ("encoder_outputs", "sequence_output", "pooled_output", "default")
-INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
+from bert_hub.interface import INPUT_KEYS
+from bert_hub.loading import load_encoder, load_preprocess
+from bert_hub.resolution import resolve
 
 
 class BertPipeline:
@@ -52,8 +52,6 @@ class BertPipeline:
         import tensorflow as tf
         import tensorflow_hub as hub
         import tf_keras
-
-        from bert_hub.loading import load_encoder, load_preprocess
 
         self.config = config
         self.seq_length = config.seq_length
@@ -131,8 +129,6 @@ class BertPipeline:
     def vocab(self) -> list[str]:
         """The wordpieces, read from the preprocess model's ``assets/vocab.txt``."""
         if self._vocab is None:
-            from bert_hub.builder.vocab import read_vocab
-
             self._vocab = read_vocab(Path(self.preprocess_dir) / "assets" / "vocab.txt")
         return self._vocab
 

@@ -7,9 +7,12 @@ so the suite behaves the same with or without internet.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -135,18 +138,34 @@ def mlm_bert(mlm_checkpoint, session_dir: Path):
     return load_pipeline(session_dir / "mlm_bundle")
 
 
+def run(*args: str, check_rc: int | None = 0, process: bool = False) -> subprocess.CompletedProcess:
+    """``bert-hub ARGS``: in this process (fast), or as a real process where the test needs one
+    (quiet logs at start-up, logical devices that must be set before TensorFlow starts)."""
+    if process:
+        env = dict(os.environ)
+        env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI must be quiet by itself
+        proc = subprocess.run([sys.executable, "-m", "bert_hub.cli", *map(str, args)], capture_output=True,
+                              text=True, env=env, timeout=600)
+    else:
+        from bert_hub.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main([str(a) for a in args])
+        proc = subprocess.CompletedProcess(args, rc, out.getvalue(), err.getvalue())
+    if check_rc is not None:
+        assert proc.returncode == check_rc, proc.stderr
+    return proc
+
+
 @pytest.fixture
-def cli(capsys):
-    """Runs ``bert-hub ARGS`` in this process: returns (exit status, stdout, stderr)."""
-    from bert_hub.cli import main
+def cli():
+    """``bert-hub ARGS`` in this process: returns (exit status, stdout, stderr)."""
+    def call(*args: str) -> tuple[int, str, str]:
+        proc = run(*args, check_rc=None)
+        return proc.returncode, proc.stdout, proc.stderr
 
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        rc = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    return run
+    return call
 
 
 def one_error_line(err: str) -> str:

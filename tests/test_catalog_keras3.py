@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from bert_hub.catalog import catalog
-from bert_hub.config import CONFIG_DIR
+from bert_hub.config import shipped_config_dir
 from bert_hub.handles import parse_handle
-from test_cli import run
+from conftest import run
 
 
 def test_every_catalog_entry_is_consistent():
@@ -129,4 +129,4 @@ def test_keras3_layer_from_config_name():
 
     layer = BertEncoderLayer.from_config_name("default")
     assert Path(layer.encoder_path).name == "encoder" and layer.trainable is False
-    assert CONFIG_DIR.is_dir()
+    assert shipped_config_dir().is_dir()

@@ -1,31 +1,26 @@
-"""The bert-hub command as a user runs it: output, --json, errors, quiet logs."""
+"""The bert-hub command as a user runs it: output, --json, errors, quiet logs.
+
+Commands run in this process through ``cli.main`` (the same code path as the
+``bert-hub`` script, without starting TensorFlow again); the tests that must
+see a real process (quiet start-up logs, exit codes, Ctrl-C, logical devices)
+start one.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import run
+
 NOISE = ("I0000", "oneDNN", "absl::InitializeLog", "cudart_stub", "Traceback")
-
-
-def run(*args: str, check_rc: int | None = 0) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI must be quiet by itself
-    proc = subprocess.run([sys.executable, "-m", "bert_hub.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=600)
-    if check_rc is not None:
-        assert proc.returncode == check_rc, proc.stderr
-    return proc
 
 
 @pytest.fixture(scope="module")
 def demo_json(minilm):  # minilm: the embedded model is converted in this session's cache
-    return run("demo", "--json")
+    return run("demo", "--json", process=True)
 
 
 def test_demo_json_on_the_embedded_default(demo_json):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bert_hub.config import CONFIG_DIR, config_from_dict, load_config
+from bert_hub.config import config_from_dict, load_config, shipped_config_dir
 from bert_hub.errors import ConfigError
 
 GOOD = {
@@ -26,7 +26,7 @@ def test_shipped_configs_load():
     default = load_config("default")
     assert default.preprocess.kind == default.encoder.kind == "embedded"
     assert (default.architecture.layers, default.architecture.hidden, default.architecture.heads) == (6, 384, 12)
-    base = load_config(CONFIG_DIR / "bert_en_uncased_L-12_H-768_A-12.yaml")
+    base = load_config(shipped_config_dir() / "bert_en_uncased_L-12_H-768_A-12.yaml")
     assert base.preprocess.kaggle == "tensorflow/bert/tensorFlow2/en-uncased-preprocess/3"
     assert base.encoder.kaggle == "tensorflow/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/4"
     assert base.seq_length == 128 and base.trainable is False

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bert_hub.errors import InputError
 from bert_hub.tasks.embed import Embedder, count_lines, cpu_supports_bf16
-from test_cli import run
+from conftest import run
 
 TEXTS = ["This is a spam mail", "", "Computers are not unique to computers",
          "WINNER!! Claim your prize now, call 0800 123 456 before midnight to get it",

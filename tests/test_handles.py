@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bert_hub.config import CONFIG_DIR, config_from_dict, load_config
+from bert_hub.config import config_from_dict, load_config, shipped_config_dir
 from bert_hub.errors import ResolveError
-from bert_hub.handles import parse_handle, resolve
+from bert_hub.handles import parse_handle
+from bert_hub.resolution import resolve
 
 PRE = "tensorflow/bert/tensorFlow2/en-uncased-preprocess/3"
 ENC = "tensorflow/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/4"
@@ -55,7 +56,7 @@ def kaggle_cache(tiny_bundle):
 
 
 def test_real_config_resolves_from_kagglehub_cache_offline(kaggle_cache, tiny_bundle):
-    cfg = load_config(CONFIG_DIR / "bert_en_uncased_L-12_H-768_A-12.yaml")
+    cfg = load_config(shipped_config_dir() / "bert_en_uncased_L-12_H-768_A-12.yaml")
     pre, enc = resolve(cfg.preprocess), resolve(cfg.encoder)
     assert pre == kaggle_cache / PRE and enc == kaggle_cache / ENC
     for url in ENC_URLS:  # framework spelled TensorFlow2 in URLs, tensorFlow2 in the cache

@@ -21,8 +21,9 @@ import pytest
 from bert_hub.errors import InputError, Interrupted
 from bert_hub.outputs import MARKER, make_directory
 from bert_hub.tasks.data import read_labelled
-from bert_hub.tasks.sms_sample import write_sms_file
-from bert_hub.tasks.train import TrainConfig, load_train_config, train
+from sms_sample import write_sms_file
+from bert_hub.tasks.train import train
+from bert_hub.tasks.train_config import TrainConfig, load_train_config
 from conftest import one_error_line
 
 FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, seed=7)

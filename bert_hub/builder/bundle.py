@@ -19,9 +19,13 @@ from typing import Mapping
 
 import numpy as np
 
-from bert_hub.builder.checkpoint import Checkpoint
+from bert_hub.builder.checkpoint import Checkpoint, read_checkpoint
+from bert_hub.builder.encoder import write_encoder_savedmodel
+from bert_hub.builder.preprocess import write_preprocess_savedmodel
 from bert_hub.builder.vocab import read_vocab, special_token_ids
+from bert_hub.builder.weights import check_weights, random_weights
 from bert_hub.config import Architecture, ModelConfig, config_from_dict, write_config
+from bert_hub.errors import InputError
 from bert_hub.outputs import atomic_directory
 
 CONFIG_NAME = "bert_hub.yaml"
@@ -33,14 +37,8 @@ def write_bundle(out: str | Path, *, name: str, architecture: Architecture,
                  attention_dropout_rate: float = 0.1, description: str = "",
                  overwrite: bool = False) -> ModelConfig:
     """Writes a complete bundle atomically and returns its config."""
-    from bert_hub.builder.encoder import write_encoder_savedmodel
-    from bert_hub.builder.preprocess import write_preprocess_savedmodel
-    from bert_hub.builder.weights import check_weights
-
     out = Path(out)
     if not architecture.is_plain_bert:
-        from bert_hub.errors import InputError
-
         raise InputError(f"{name}: bert_hub builds the original BERT layout only (no factorized "
                          "embeddings, shared layers or gated feed-forward blocks)")
     tokens = read_vocab(vocab_file)
@@ -67,9 +65,6 @@ def build_random_bundle(out: str | Path, *, layers: int, hidden: int, heads: int
                         seq_length: int = 128, seed: int = 0, with_mlm: bool = True,
                         name: str | None = None, overwrite: bool = False) -> ModelConfig:
     """Builds a bundle with randomly initialised weights (fixtures, benchmarks)."""
-    from bert_hub.builder.weights import random_weights
-    from bert_hub.errors import InputError
-
     vocab = read_vocab(vocab_file)
     arch = Architecture(layers=layers, hidden=hidden, heads=heads, vocab_size=len(vocab),
                         intermediate=intermediate or 4 * hidden, cased=not lower_case,
@@ -91,8 +86,6 @@ def convert_checkpoint_bundle(checkpoint: str | Path | Checkpoint, out: str | Pa
     ``checkpoint`` may also be a :class:`~bert_hub.builder.checkpoint.Checkpoint`
     already read (and so validated) with ``read_checkpoint``.
     """
-    from bert_hub.builder.checkpoint import read_checkpoint
-
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else read_checkpoint(checkpoint, lower_case)
     return write_bundle(out, name=name or ckpt.name, architecture=ckpt.architecture,
                         weights=ckpt.weights, vocab_file=ckpt.vocab_file,

@@ -40,10 +40,10 @@ import tensorflow as tf
 
 from bert_hub.builder.weights import check_weights, has_mlm, weight_shapes
 from bert_hub.config import Architecture
+from bert_hub.interface import INPUT_KEYS, MLM_POSITIONS_KEY
 
 LAYER_NORM_EPSILON = 1e-12
 MASK_BIAS = -10000.0
-INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
 
 def _gelu(x: tf.Tensor) -> tf.Tensor:
     return 0.5 * x * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
@@ -144,7 +144,7 @@ class EncoderModule(tf.Module):
         w = self.weights
         out = self.encode(inputs, training)
         del out["default"]
-        positions = tf.cast(inputs["masked_lm_positions"], tf.int32)
+        positions = tf.cast(inputs[MLM_POSITIONS_KEY], tf.int32)
         h = tf.gather(out["sequence_output"], positions, batch_dims=1)
         h = _layer_norm(_gelu(self._dense(h, "mlm/transform")), w["mlm/layer_norm/gamma"], w["mlm/layer_norm/beta"])
         logits = tf.matmul(tf.reshape(h, [-1, self.arch.hidden]), w["embeddings/word_embeddings"],
@@ -175,7 +175,7 @@ def build_export_root(module: EncoderModule, vocab_path: str, lower_case: bool) 
         mlm = tf.train.Checkpoint()
         mlm.__call__ = tf.function(lambda inputs, training=False: module.masked_lm(inputs, training))
         for training in (False, True):
-            mlm.__call__.get_concrete_function(_input_spec(("masked_lm_positions",)), training=training)
+            mlm.__call__.get_concrete_function(_input_spec((MLM_POSITIONS_KEY,)), training=training)
         mlm.variables = module.mlm_variables()
         root.mlm = mlm
     return root

@@ -11,15 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bert_hub.errors import VocabError
-
-#: get_special_tokens_dict() key -> the vocab token it is looked up as.
-SPECIAL_TOKENS = {
-    "padding_id": "[PAD]",
-    "start_of_sequence_id": "[CLS]",
-    "end_of_segment_id": "[SEP]",
-    "mask_id": "[MASK]",
-}
-REQUIRED = ("padding_id", "start_of_sequence_id", "end_of_segment_id")
+from bert_hub.interface import REQUIRED_SPECIAL_TOKENS, SPECIAL_TOKENS
 
 
 def read_vocab(path: str | Path) -> list[str]:
@@ -55,7 +47,7 @@ def special_token_ids(tokens: list[str], source: str = "vocab") -> dict[str, int
     for key, tok in SPECIAL_TOKENS.items():
         if tok in index:
             out[key] = index[tok]
-        elif key in REQUIRED:
+        elif key in REQUIRED_SPECIAL_TOKENS:
             raise VocabError(f"{source}: the vocab has no {tok} token, which BERT inputs need; "
                              f"add a line '{tok}' to the vocab file")
     return out

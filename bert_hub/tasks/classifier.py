@@ -6,7 +6,8 @@ model as one SavedModel whose ``serving_default`` signature takes
 class, ``float32 [batch]``) and ``label`` (``tf.string [batch]``). It loads
 with plain ``tf.saved_model.load`` after ``import tensorflow_text``, with no
 bert_hub import, and ``saved_model_cli show`` describes it. Each batch is
-packed to the length its longest text needs (at most ``seq_length``).
+packed to the smallest length bucket that holds its longest text (the rule of
+:mod:`bert_hub.batching`, at most ``seq_length``).
 
 Example (after ``bert-hub train ... --out runs/spam``)::
 
@@ -23,8 +24,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bert_hub import batching
 from bert_hub.errors import InputError, ModelFormatError
 from bert_hub.inputs import check_texts
+from bert_hub.outputs import atomic_directory
+from bert_hub.tasks.metrics import binary_metrics
 
 METADATA = "bert_hub_classifier.json"
 
@@ -35,8 +39,6 @@ def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Se
     """Saves ``model`` + ``bert``'s preprocess model as a serving SavedModel (atomically)."""
     import tensorflow as tf
 
-    from bert_hub.outputs import atomic_directory
-
     class Serving(tf.Module):
         def __init__(self):
             super().__init__()
@@ -44,13 +46,12 @@ def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Se
             self.preprocessor = bert.preprocessor
             self.labels = tf.constant([str(n) for n in label_names])
             self.threshold = tf.constant(threshold, tf.float32)
+            self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serve(self, text):
             tokens = self.preprocessor.tokenize(text).merge_dims(1, -1)
-            longest = tf.cast(tf.reduce_max(tokens.row_lengths()), tf.int32) + 2
-            length = tf.clip_by_value(longest, 3, seq_length)
-            inputs = self.preprocessor.bert_pack_inputs([tokens], seq_length=length)
+            inputs = batching.pack_to_bucket(self.preprocessor, tokens, self.buckets)
             logits = self.classifier(inputs, training=False)[:, 0]
             probability = tf.sigmoid(logits)
             positive = tf.cast(probability >= self.threshold, tf.int32)
@@ -111,8 +112,6 @@ class Classifier:
 
     def evaluate(self, data: Any, batch_size: int = 64) -> dict[str, Any]:
         """Metrics on labelled data whose labels are this classifier's two labels."""
-        from bert_hub.tasks.metrics import binary_metrics
-
         if set(data.label_names) != set(self.label_names):
             raise InputError(f"{data.source}: labels {sorted(data.label_names)} differ from the model's "
                              f"{sorted(self.label_names)}")

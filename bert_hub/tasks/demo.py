@@ -23,7 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bert_hub.pipeline import INPUT_KEYS, BertPipeline, load_pipeline
+from bert_hub.interface import INPUT_KEYS
+from bert_hub.pipeline import BertPipeline, load_pipeline
 
 SEED_SENTENCES = ("This is a spam mail", "Computers are not unique to computers")
 PREVIEW = 12

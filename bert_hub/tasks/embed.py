@@ -1,10 +1,10 @@
 """Fast batch embedding: tokenize once, bucket by length, compiled encoder calls.
 
 The notebook pads every text to 128 tokens and calls the encoder eagerly.
-Here each chunk of texts is tokenized once, sorted by length, cut into
-batches, and each batch is packed with the preprocess model's
-``bert_pack_inputs`` to the smallest *bucket* (by default every multiple of
-8 up to ``seq_length``) that holds its longest text. One ``tf.function`` per
+Here each chunk of texts goes through :mod:`bert_hub.batching`: tokenized
+once, sorted by length, cut into batches, and each batch packed to the
+smallest *bucket* (by default every multiple of 8 up to ``seq_length``) that
+holds its longest text. One ``tf.function`` per
 bucket length runs the encoder and reduces its output to the requested key
 inside the graph; results go back to input order. On the real tokens the
 numbers equal the fixed-128 path (padding is masked out of attention).
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 import sys
 import time
 from pathlib import Path
@@ -38,32 +37,22 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from bert_hub import batching
 from bert_hub.errors import InputError
+from bert_hub.interface import check_output_key, layer_index
 from bert_hub.outputs import atomic_path, check_output_file
 from bert_hub.inputs import check_texts
 from bert_hub.pipeline import BertPipeline
 
+#: One vector per text.
 VECTOR_KEYS = ("pooled_output", "cls", "mean")
-TOKEN_KEYS = ("sequence_output", "encoder_outputs[i]")
-_LAYER = re.compile(r"^encoder_outputs\[(-?\d+)\]$")
-
-
-def default_buckets(seq_length: int, step: int = 8) -> tuple[int, ...]:
-    """Every multiple of ``step`` up to ``seq_length`` (and ``seq_length`` itself)."""
-    return tuple(sorted({*range(step, seq_length, step), seq_length}))
+#: Keys besides ``encoder_outputs[i]`` that ``embed`` takes (``sequence_output`` is per token).
+KEYS = VECTOR_KEYS + ("sequence_output",)
 
 
 def check_key(key: str, num_layers: int) -> str:
-    if key in VECTOR_KEYS or key == "sequence_output":
-        return key
-    m = _LAYER.match(key)
-    if m:
-        i = int(m.group(1))
-        if not -num_layers <= i < num_layers:
-            raise InputError(f"--key {key}: the encoder has {num_layers} layers "
-                             f"(encoder_outputs[0] .. encoder_outputs[{num_layers - 1}])")
-        return key
-    raise InputError(f"unknown key {key!r}; use one of {', '.join(VECTOR_KEYS + TOKEN_KEYS)}")
+    """Checks an embedding key (see the module docstring) against an encoder of ``num_layers``."""
+    return check_output_key(key, num_layers, KEYS, flag="key")
 
 
 @dataclasses.dataclass
@@ -131,14 +120,7 @@ class Embedder:
         self.batch_size = batch_size
         self.seq_length = bert.check_seq_length(seq_length)
         self.bucketing = bucketing
-        if buckets is None:
-            buckets = default_buckets(self.seq_length)
-        bad = [b for b in buckets if not isinstance(b, (int, np.integer)) or not 3 <= int(b) <= self.seq_length]
-        if bad:
-            raise InputError(f"buckets {', '.join(map(str, bad))}: each bucket is a packed length from 3 to "
-                             f"seq_length ({self.seq_length})")
-        buckets = sorted({int(b) for b in buckets} | {self.seq_length})
-        self.buckets = tuple(buckets)
+        self.buckets = batching.check_buckets(buckets, self.seq_length) if bucketing else (self.seq_length,)
         self.bf16 = bf16
         self.jit_compile = (not bf16) if jit_compile is None else jit_compile
         self.chunk_size = chunk_size
@@ -147,7 +129,7 @@ class Embedder:
 
     @property
     def per_token(self) -> bool:
-        return self.key == "sequence_output" or self.key.startswith("encoder_outputs[")
+        return self.key == "sequence_output" or layer_index(self.key) is not None
 
     @property
     def width(self) -> int:
@@ -175,18 +157,12 @@ class Embedder:
                 return tf.reduce_sum(out["sequence_output"] * m, axis=1) / tf.reduce_sum(m, axis=1)
             if key == "sequence_output":
                 return out["sequence_output"]
-            return out["encoder_outputs"][int(_LAYER.match(key).group(1))]
+            return out["encoder_outputs"][layer_index(key)]
 
         fn = tf.function(run, input_signature=[spec, spec, spec], jit_compile=self.jit_compile,
                          reduce_retracing=False)
         self._functions[length] = fn
         return fn
-
-    def _bucket(self, longest: int) -> int:
-        for b in self.buckets:
-            if b >= longest:
-                return b
-        return self.seq_length
 
     # -- embedding ---------------------------------------------------------
     def iter_chunks(self, texts: Iterable[str], stats: EmbedStats | None = None,
@@ -210,21 +186,23 @@ class Embedder:
         import tensorflow as tf
 
         started = time.perf_counter()
-        tokens = self.bert.preprocessor.tokenize(tf.constant(texts)).merge_dims(1, -1)
-        full = tokens.row_lengths().numpy() + 2
-        lengths = np.minimum(full, self.seq_length).astype(np.int64)
-        stats.truncated += int((full > self.seq_length).sum())
-        order = np.argsort(lengths, kind="stable") if self.bucketing else np.arange(len(texts))
+        preprocessor = self.bert.preprocessor
+        tok = batching.tokenize(preprocessor, texts, self.seq_length)
+        lengths = tok.lengths
+        stats.truncated += tok.truncated
+        buckets = tf.constant(self.buckets, tf.int32)
+        if self.bucketing:
+            batches = batching.length_sorted_batches(lengths, self.batch_size)
+        else:  # the notebook's path: input order, every batch packed to seq_length
+            batches = [np.arange(i, min(i + self.batch_size, len(texts))) for i in range(0, len(texts), self.batch_size)]
         results: list[np.ndarray | None] = [None] * len(texts)
-        for start in range(0, len(texts), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            length = self._bucket(int(lengths[idx].max())) if self.bucketing else self.seq_length
+        for idx in batches:
             rows = idx
             if self.jit_compile and len(idx) < self.batch_size:
                 # One XLA compilation per bucket: keep the batch dimension constant.
                 rows = np.concatenate([idx, np.repeat(idx[-1:], self.batch_size - len(idx))])
-            packed = self.bert.preprocessor.bert_pack_inputs(
-                [tf.gather(tokens, rows)], seq_length=tf.constant(length, tf.int32))
+            packed = batching.pack_to_bucket(preprocessor, tf.gather(tok.tokens, rows), buckets)
+            length = int(packed["input_word_ids"].shape[1])
             with bf16_scope(self.bf16):
                 out = self._function(length)(packed["input_word_ids"], packed["input_mask"],
                                              packed["input_type_ids"]).numpy()

@@ -23,7 +23,8 @@ import numpy as np
 
 from bert_hub.errors import InputError, ModelFormatError
 from bert_hub.inputs import check_texts
-from bert_hub.pipeline import INPUT_KEYS, BertPipeline
+from bert_hub.interface import INPUT_KEYS, MLM_POSITIONS_KEY
+from bert_hub.pipeline import BertPipeline
 
 MASK_TEXT = "[MASK]"
 
@@ -70,7 +71,7 @@ def fill_mask(bert: BertPipeline, texts: Sequence[str] | str, top_k: int = 5,
     for i, pos in enumerate(positions):
         padded[i, :len(pos)] = pos
     feed = {k: tf.constant(inputs[k]) for k in INPUT_KEYS}
-    feed["masked_lm_positions"] = tf.constant(padded)
+    feed[MLM_POSITIONS_KEY] = tf.constant(padded)
     logits = bert.encoder.mlm(feed)["mlm_logits"].numpy().astype(np.float64)
     vocab = bert.vocab()
     k = min(top_k, logits.shape[-1])

@@ -27,32 +27,24 @@ Example:
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from bert_hub.errors import InputError
+from bert_hub.interface import check_output_key, layer_index
 from bert_hub.outputs import check_image_path, save_figure
 
-_LAYER_KEY = re.compile(r"^encoder_outputs\[(-?\d+)\]$")
-OUTPUT_KEYS = ("sequence_output", "pooled_output", "default", "encoder_outputs[i]")
+#: The outputs a layer comparison can take as its reference.
+SELECTABLE = ("sequence_output", "pooled_output", "default")
 
 
 def select_output(outputs: dict[str, Any], key: str) -> np.ndarray:
     """``sequence_output``, ``pooled_output``, ``default`` or ``encoder_outputs[i]``."""
-    if key in ("sequence_output", "pooled_output", "default"):
-        return np.asarray(outputs[key])
-    m = _LAYER_KEY.match(key)
-    if m:
-        layers = outputs["encoder_outputs"]
-        i = int(m.group(1))
-        if not -len(layers) <= i < len(layers):
-            raise InputError(f"output key {key!r}: the encoder has {len(layers)} layers "
-                             f"(encoder_outputs[0] .. encoder_outputs[{len(layers) - 1}])")
-        return np.asarray(layers[i])
-    raise InputError(f"unknown output key {key!r}; use one of {', '.join(OUTPUT_KEYS)}")
+    check_output_key(key, len(outputs["encoder_outputs"]), SELECTABLE, flag="output key")
+    i = layer_index(key)
+    return np.asarray(outputs[key] if i is None else outputs["encoder_outputs"][i])
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -5,17 +5,18 @@ encoder (trainable) -> ``pooled_output`` -> dropout -> dense (one logit). It
 trains with AdamW (weight decay off for LayerNorm and biases), a linear
 warm-up over the first 10% of steps and a linear decay to zero.
 
-Training does not pad every message to 128 tokens: all texts are tokenized
-once, each epoch's batches group texts of similar length (seeded), and
-``tf.data`` packs each batch with the preprocess model's
-``bert_pack_inputs`` to the smallest bucket that holds it, with prefetching.
+Training does not pad every message to 128 tokens: it batches with
+:mod:`bert_hub.batching` (texts tokenized once, each epoch's batches grouping
+texts of similar length, seeded, and ``tf.data`` packing each batch to the
+smallest bucket that holds it, with prefetching).
 A checkpoint is written after every epoch; ``resume=True`` continues from the
 last one and ends with the same number of steps as an uninterrupted run.
 
 Example (a tiny run on the embedded default):
 
 >>> from bert_hub.tasks.data import LabelledTexts
->>> from bert_hub.tasks.train import TrainConfig, train
+>>> from bert_hub.tasks.train import train
+>>> from bert_hub.tasks.train_config import TrainConfig
 >>> data = LabelledTexts(["win cash now", "lunch?"] * 8, [1, 0] * 8, ("ham", "spam"))
 >>> result = train("default", data, "runs/doc", TrainConfig(epochs=1), overwrite=True)  # doctest: +SKIP
 """
@@ -34,8 +35,9 @@ from typing import Any, Sequence
 import numpy as np
 import yaml
 
-from bert_hub.config import check_fields
-from bert_hub.errors import ConfigError, InputError, Interrupted, plural
+from bert_hub import batching
+from bert_hub.config import ModelConfig, load_config
+from bert_hub.errors import InputError, Interrupted, plural
 from bert_hub.outputs import (
     atomic_write_text,
     check_output_dir,
@@ -44,108 +46,21 @@ from bert_hub.outputs import (
     staging_directory,
     swap_in,
 )
+from bert_hub.interface import INPUT_KEYS
+from bert_hub.pipeline import BertPipeline
+from bert_hub.tasks.classifier import export_classifier
 from bert_hub.tasks.data import LabelledTexts, overlapping_texts, stratified_split
+from bert_hub.tasks.metrics import binary_metrics
+from bert_hub.tasks.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
 WEIGHT_DECAY_EXCLUDE = ["layer_norm", "LayerNorm", "bias", "beta", "gamma"]
 
 
-def _setting(default: Any, help: str) -> Any:
-    """A :class:`TrainConfig` field; ``help`` is what ``bert-hub train --help`` says of it."""
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Training settings; every field can come from YAML or a CLI flag."""
-
-    epochs: int = _setting(3, "passes over the training data")
-    batch_size: int = _setting(32, "examples per step")
-    learning_rate: float = _setting(3e-5, "peak learning rate (AdamW)")
-    warmup_fraction: float = _setting(0.1, "fraction of steps with a linear warm-up")
-    weight_decay: float = _setting(0.01, "AdamW weight decay (not on LayerNorm or biases)")
-    dropout: float = _setting(0.1, "dropout before the classifier layer")
-    class_weight: bool = _setting(False, "weight classes by inverse frequency")
-    seed: int = _setting(0, "seed of the split, batches, initialisation and dropout")
-    validation_fraction: float = _setting(0.1, "fraction of --data held out for validation")
-    test_fraction: float = _setting(0.1, "fraction of --data held out for the test metrics")
-    bucketing: bool = _setting(True, "pack each batch to its length bucket (else to seq_length)")
-    bucket_step: int = _setting(8, "bucket lengths are multiples of this")
-    seq_length: int = _setting(128, "longest packing, in tokens")
-    threshold: float = _setting(0.5, "probability from which a text is positive")
-
-    def problems(self) -> list[tuple[str, str]]:
-        out = []
-        for name in ("epochs", "batch_size", "bucket_step", "seq_length"):
-            if getattr(self, name) < 1:
-                out.append((name, "must be at least 1"))
-        if self.learning_rate <= 0:
-            out.append(("learning_rate", "must be positive"))
-        for name in ("warmup_fraction", "dropout", "validation_fraction", "test_fraction", "threshold"):
-            if not 0 <= getattr(self, name) < 1:
-                out.append((name, "must be in [0, 1)"))
-        if self.weight_decay < 0:
-            out.append(("weight_decay", "must not be negative"))
-        if self.seq_length < 3:
-            out.append(("seq_length", "must be at least 3"))
-        return out
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        changes = {k: v for k, v in changes.items() if v is not None}
-        return validate_train_config(dataclasses.replace(self, **changes), "flags")
-
-
-#: The training YAML's schema, derived from the dataclass: ``{field: (type, required)}``.
-TRAIN_FIELDS = {f.name: (type(f.default), False) for f in dataclasses.fields(TrainConfig)}
-
-
-def validate_train_config(cfg: TrainConfig, source: str) -> TrainConfig:
-    for field, message in cfg.problems():
-        raise ConfigError(f"{source}: field '{field}': {message}")
-    return cfg
-
-
-def load_train_config(path: str | Path | None) -> TrainConfig:
-    """Reads a training YAML (fields of :class:`TrainConfig`); ``None`` gives the defaults."""
-    if path is None:
-        return TrainConfig()
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the training config ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML ({getattr(e, 'problem', e)})") from None
-    fields = check_fields(raw, TRAIN_FIELDS, str(path))
-    cfg = TrainConfig(**{k: (float(v) if TRAIN_FIELDS[k][0] is float else v) for k, v in fields.items()})
-    return validate_train_config(cfg, str(path))
-
-
-def buckets_for(cfg: TrainConfig) -> list[int]:
-    if not cfg.bucketing:
-        return [cfg.seq_length]
-    return sorted({*range(cfg.bucket_step, cfg.seq_length, cfg.bucket_step), cfg.seq_length})
-
-
-def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucketing: bool
-                  ) -> list[np.ndarray]:
-    """The batches (index arrays) of one epoch: shuffled; length-sorted within windows when bucketing.
-
-    The number of batches is the same for every epoch and seed.
-    """
-    n = len(lengths)
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(n)
-    if not bucketing:
-        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-    window = batch_size * 50
-    batches = []
-    for start in range(0, n, window):
-        chunk = order[start:start + window]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
+def buckets_for(cfg: TrainConfig) -> tuple[int, ...]:
+    """The packed lengths batches may take: every ``bucket_step`` when bucketing, else ``seq_length``."""
+    return batching.default_buckets(cfg.seq_length, cfg.bucket_step) if cfg.bucketing else (cfg.seq_length,)
 
 
 def warmup_linear_decay(peak: float, total: int, warmup: int):
@@ -167,37 +82,15 @@ def warmup_linear_decay(peak: float, total: int, warmup: int):
 
 
 class _Examples:
-    """Tokenized texts and labels, ready to be batched."""
+    """Labelled texts tokenized once (see :mod:`bert_hub.batching`), ready to be batched."""
 
     def __init__(self, bert: Any, data: LabelledTexts, seq_length: int):
-        import tensorflow as tf
-
-        parts = [bert.preprocessor.tokenize(tf.constant(data.texts[i:i + 2048])).merge_dims(1, -1)
-                 for i in range(0, len(data), 2048)]
-        self.tokens = tf.concat(parts, axis=0)
-        self.lengths = np.minimum(self.tokens.row_lengths().numpy() + 2, seq_length)
+        self.tokenized = batching.tokenize(bert.preprocessor, data.texts, seq_length)
+        self.lengths = self.tokenized.lengths
         self.labels = np.asarray(data.labels, np.float32)
 
-    def dataset(self, bert: Any, batches: Sequence[np.ndarray], buckets: Sequence[int]):
-        import tensorflow as tf
-
-        tokens, labels = self.tokens, tf.constant(self.labels)
-        bucket_t = tf.constant(list(buckets), tf.int32)
-        pack = bert.preprocessor.bert_pack_inputs
-        index = [np.asarray(b, np.int64) for b in batches]
-
-        def to_inputs(idx):
-            segment = tf.gather(tokens, idx)
-            longest = tf.cast(tf.reduce_max(segment.row_lengths()), tf.int32) + 2
-            slot = tf.minimum(tf.searchsorted(bucket_t, tf.reshape(longest, [1]))[0], len(buckets) - 1)
-            x = pack([segment], seq_length=tf.gather(bucket_t, slot))
-            return x, tf.reshape(tf.gather(labels, idx), [-1, 1])
-
-        ds = tf.data.Dataset.from_generator(lambda: iter(index),
-                                            output_signature=tf.TensorSpec([None], tf.int64))
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        return ds.with_options(options).map(to_inputs).prefetch(tf.data.AUTOTUNE)
+    def dataset(self, bert: Any, batches: Sequence[np.ndarray], buckets: Sequence[int]) -> Any:
+        return batching.dataset(bert.preprocessor, self.tokenized, batches, buckets, labels=self.labels)
 
 
 def build_classifier(bert: Any, dropout: float):
@@ -205,23 +98,15 @@ def build_classifier(bert: Any, dropout: float):
     import tensorflow as tf
     import tf_keras
 
-    from bert_hub.pipeline import INPUT_KEYS
-
     inputs = {k: tf_keras.layers.Input(shape=(None,), dtype=tf.int32, name=k) for k in INPUT_KEYS}
     pooled = bert.encoder_layer(inputs)["pooled_output"]
     logits = tf_keras.layers.Dense(1, name="classifier")(tf_keras.layers.Dropout(dropout)(pooled))
     return tf_keras.Model(inputs, logits, name="bert_classifier")
 
 
-def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Index batches in order of length (for evaluation: no shuffling, least padding)."""
-    order = np.argsort(lengths, kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
 def predict_probabilities(model: Any, examples: _Examples, bert: Any, cfg: TrainConfig) -> np.ndarray:
     """Positive-class probabilities in input order (length-bucketed batches)."""
-    batches = length_sorted_batches(examples.lengths, cfg.batch_size)
+    batches = batching.length_sorted_batches(examples.lengths, cfg.batch_size)
     out = np.zeros(len(examples.lengths), np.float32)
     for (x, _), idx in zip(examples.dataset(bert, batches, buckets_for(cfg)), batches):
         out[idx] = 1.0 / (1.0 + np.exp(-model(x, training=False).numpy()[:, 0]))
@@ -379,8 +264,6 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
         A summary: data counts, examples/second, per-epoch history, test
         metrics and the export path.
     """
-    from bert_hub.config import ModelConfig, load_config
-
     out = Path(out).expanduser().absolute()
     run = _Run(out, resume=resume, overwrite=overwrite)
     model_config = config if isinstance(config, ModelConfig) else load_config(config)
@@ -414,17 +297,14 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
     """The training itself, in ``workdir``: model, fit with checkpoints, evaluation, export."""
     import tensorflow as tf
 
-    from bert_hub.pipeline import BertPipeline
-    from bert_hub.tasks.classifier import export_classifier
-    from bert_hub.tasks.metrics import binary_metrics
-
     train_data, val_data, test_data = splits
     seed_everything(cfg.seed)
     with dist.scope():
         bert = BertPipeline(model_config, trainable=True)
         model = build_classifier(bert, cfg.dropout)
         train_ex = _Examples(bert, train_data, cfg.seq_length)
-        steps_per_epoch = len(epoch_batches(train_ex.lengths, cfg.batch_size, cfg.seed, 0, cfg.bucketing))
+        steps_per_epoch = len(batching.shuffled_batches(train_ex.lengths, cfg.batch_size, cfg.seed, 0,
+                                                         cfg.bucketing))
         optimizer = _compile(model, cfg, steps_per_epoch * cfg.epochs)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epochs_done=epoch_var)
@@ -444,14 +324,15 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
         class_weight = {0: 0.5 / (1 - pos), 1: 0.5 / pos}
     val_ex = _Examples(bert, val_data, cfg.seq_length)
     buckets = buckets_for(cfg)
-    val_ds = val_ex.dataset(bert, length_sorted_batches(val_ex.lengths, cfg.batch_size), buckets)
+    val_ds = val_ex.dataset(bert, batching.length_sorted_batches(val_ex.lengths, cfg.batch_size), buckets)
     start_epoch = int(epoch_var.numpy())
     last_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, start_epoch + stop_after_epochs)
     if start_epoch < last_epoch:
         # One fit() over the remaining epochs (so Keras shows "Epoch 2/3"); each epoch
         # draws its own batches, and the iterator runs on from epoch to epoch.
         batches = [b for epoch in range(start_epoch, last_epoch)
-                   for b in epoch_batches(train_ex.lengths, cfg.batch_size, cfg.seed, epoch, cfg.bucketing)]
+                   for b in batching.shuffled_batches(train_ex.lengths, cfg.batch_size, cfg.seed, epoch,
+                                                      cfg.bucketing)]
         after_epoch = _EpochEnd(
             lambda epoch, logs, seconds: _end_epoch(epoch, logs, seconds, optimizer, epoch_var, manager, history,
                                                     workdir, len(train_ex.labels), cfg.epochs))

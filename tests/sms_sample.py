@@ -1,4 +1,4 @@
-"""A generated SMS-style spam/ham data set, for tests, demos and benchmarks.
+"""A generated SMS-style spam/ham data set, for the tests and benchmarks (not part of the package).
 
 It is *not* the SMS Spam Collection (which cannot be downloaded here): texts
 are assembled from templates in the style of that corpus (prize and

@@ -1,0 +1,220 @@
+"""The ``bert-hub`` commands: each one reads its arguments, calls the Python API and prints.
+
+:mod:`bert_hub.cli` parses the command line, silences TensorFlow's logging,
+then imports this module (which loads TensorFlow) and runs ``cmd_<name>``.
+Output is text for people, or one JSON object with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+from bert_hub.builder.bundle import build_random_bundle, convert_checkpoint_bundle
+from bert_hub.builder.checkpoint import read_checkpoint
+from bert_hub.builder.vocab import read_vocab, special_token_ids
+from bert_hub.catalog import catalog, format_catalog
+from bert_hub.config import load_config
+from bert_hub.errors import InputError, plural
+from bert_hub.loading import root_attributes
+from bert_hub.outputs import check_image_path, check_output_dir
+from bert_hub.pipeline import load_pipeline
+from bert_hub.resolution import resolve
+from bert_hub.tasks.classifier import Classifier
+from bert_hub.tasks.data import read_labelled
+from bert_hub.tasks.demo import format_demo, run_demo
+from bert_hub.tasks.embed import Embedder, check_embed_paths, check_key, cpu_supports_bf16
+from bert_hub.tasks.fill_mask import fill_mask, format_fill_mask
+from bert_hub.tasks.inspect import format_inspection, inspect_texts
+from bert_hub.tasks.layers import compare_layers, find_pooler, format_layers, plot_layer_similarity
+from bert_hub.tasks.metrics import format_metrics
+from bert_hub.tasks.train import train
+from bert_hub.tasks.train_config import TrainConfig, load_train_config
+
+log = logging.getLogger("bert_hub")
+
+
+def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=False))
+    else:
+        print(text)
+
+
+# -- commands -----------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    report = run_demo(args.config)
+    emit(args, report, format_demo(report))
+
+
+def cmd_inspect(args: argparse.Namespace) -> None:
+    items: list = list(args.texts)
+    if args.pair:
+        if len(items) % 2:
+            raise InputError(f"--pair takes texts two by two (first, second, ...); got {plural(len(items), 'text')}")
+        items = [(items[i], items[i + 1]) for i in range(0, len(items), 2)]
+    reports = inspect_texts(load_pipeline(args.config), items, seq_length=args.seq_length)
+    emit(args, {"texts": reports}, format_inspection(reports))
+
+
+def cmd_compare_layers(args: argparse.Namespace) -> None:
+    if args.plot:
+        check_image_path(args.plot, overwrite=args.overwrite)
+    bert = load_pipeline(args.config)
+    inputs = bert.preprocess(args.texts, seq_length=args.seq_length)
+    report = compare_layers(bert.encode_inputs(inputs), inputs["input_mask"], reference=args.reference,
+                            pooler=find_pooler(bert.encoder))
+    if args.plot:
+        report["plot"] = str(plot_layer_similarity(report["layer_similarity"], args.plot,
+                                                   title=f"{bert.config.name}: layer similarity",
+                                                   overwrite=args.overwrite))
+    emit(args, report, format_layers(report))
+
+
+def cmd_fill_mask(args: argparse.Namespace) -> None:
+    results = fill_mask(load_pipeline(args.config), args.texts, top_k=args.top_k, seq_length=args.seq_length)
+    emit(args, {"results": results}, format_fill_mask(results))
+
+
+def parse_buckets(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(b) for b in text.split(",")]
+    except ValueError:
+        raise InputError(f"--buckets {text!r}: expected comma-separated lengths like 16,32,64,128") from None
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    check_embed_paths(args.input, args.output, overwrite=args.overwrite)
+    buckets = parse_buckets(args.buckets)
+    bert = load_pipeline(args.config)
+    check_key(args.key, bert.config.architecture.layers)
+    bf16 = args.precision == "bfloat16" or (args.precision == "auto" and cpu_supports_bf16())
+    embedder = Embedder(bert, key=args.key, batch_size=args.batch_size, bucketing=not args.no_bucketing,
+                        buckets=buckets, seq_length=args.seq_length, jit_compile=args.xla, bf16=bf16)
+    report = embedder.embed_file(args.input, args.output, progress=not args.no_progress,
+                                 overwrite=args.overwrite)
+    report.update(precision="bfloat16" if bf16 else "float32", xla=embedder.jit_compile, config=bert.config.name)
+    rows = report["texts"] if not embedder.per_token else report["real_tokens"]
+    truncated = (f"\n  truncated to {embedder.seq_length} tokens: {plural(report['truncated_texts'], 'text')}"
+                 if report["truncated_texts"] else "")
+    text = (f"Embedded {plural(report['texts'], 'text')} ({report['real_tokens']} real tokens) with "
+            f"{bert.config.name}, key {args.key}, {report['precision']}"
+            f"{', XLA' if embedder.jit_compile else ''}{', bucketing' if not args.no_bucketing else ', fixed length'}\n"
+            f"  {report['seconds']} s: {report['texts_per_second']} texts/s, "
+            f"{report['real_tokens_per_second']} real tokens/s\n  wrote {report['output']} "
+            f"[{rows}, {report['width']}]" + (f" and {report['lengths']}" if "lengths" in report else "")
+            + truncated)
+    emit(args, report, text)
+
+
+def read_data(args: argparse.Namespace, path: str) -> Any:
+    return read_labelled(path, fmt=args.format, text_col=args.text_col, label_col=args.label_col,
+                         positive=args.positive)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    cfg = load_train_config(args.train_config).replace(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    if args.cpu_replicas:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_replicas)
+    data = read_data(args, args.data)
+    if args.validation_data or args.test_data:
+        if not (args.validation_data and args.test_data):
+            raise InputError("give both --validation-data and --test-data, or neither (then --data is split)")
+        data = (data, read_data(args, args.validation_data), read_data(args, args.test_data))
+    summary = train(args.config, data, args.out, cfg, resume=args.resume, overwrite=args.overwrite,
+                    strategy=args.strategy, progress=not args.no_progress and not args.json and sys.stdout.isatty())
+    lines = [f"Trained {summary['model']} for {plural(summary['epochs_done'], 'epoch')} "
+             f"({plural(summary['steps'], 'step')}, {summary['replicas']} replica(s)); run in {summary['run']}"]
+    if summary["history"]:
+        eps = [h["examples_per_second"] for h in summary["history"]]
+        lines.append(f"  training speed: {sum(eps) / len(eps):.1f} examples/s")
+    if "test_metrics" in summary:
+        lines += ["", "Test split:", format_metrics(summary["test_metrics"], summary["label_names"])]
+    if "export" in summary:
+        lines += ["", f"Exported for serving: {summary['export']}  (bert-hub predict --model {args.out} TEXT)"]
+    emit(args, summary, "\n".join(lines))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    clf = Classifier(args.model)
+    args.positive = args.positive or clf.info["positive_label"]
+    metrics = clf.evaluate(read_data(args, args.data))
+    emit(args, {"model": str(clf.path), "data": args.data, **metrics}, format_metrics(metrics, clf.label_names))
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    clf = Classifier(args.model)
+    rows = clf.predict(args.texts)
+    width = max(len(r["label"]) for r in rows)
+    text = "\n".join(f"{r['label']:<{width}}  {r['probability']:.4f}  {r['text']}" for r in rows)
+    emit(args, {"model": str(clf.path), "positive_label": clf.info["positive_label"], "predictions": rows}, text)
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    rows = [entry.as_dict() for entry in catalog()]
+    emit(args, {"models": rows}, format_catalog(rows))
+
+
+def bundle_report(config: Any, out: str, started: float) -> dict[str, Any]:
+    encoder_dir = resolve(config.encoder)
+    has_mlm = "mlm" in root_attributes(encoder_dir)
+    return {"out": out, "config": config.source, "name": config.name,
+            "preprocess": str(resolve(config.preprocess)), "encoder": str(encoder_dir),
+            "architecture": config.architecture.to_dict(), "has_mlm": has_mlm,
+            "seq_length": config.seq_length, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def bundle_text(report: dict[str, Any]) -> str:
+    a = report["architecture"]
+    return (f"Wrote {report['name']} (L={a['layers']} H={a['hidden']} A={a['heads']} "
+            f"I={a['intermediate']}, vocab {a['vocab_size']}, {'cased' if a['cased'] else 'uncased'}"
+            f", MLM head: {'yes' if report['has_mlm'] else 'no'}) in {report['seconds']} s\n"
+            f"  preprocess: {report['preprocess']}\n  encoder:    {report['encoder']}\n"
+            f"  config:     {report['config']}  (use it with --config)")
+
+
+def cmd_build(args: argparse.Namespace) -> None:
+    check_output_dir(args.out, kind="bundle", overwrite=args.overwrite)
+    vocab = args.vocab or vocab_of(args.vocab_from)
+    special_token_ids(read_vocab(vocab), source=str(vocab))
+    started = time.perf_counter()
+    log.info("bert-hub: building a random-weight encoder L=%d H=%d A=%d into %s ...",
+                                       args.layers, args.hidden, args.heads, args.out)
+    config = build_random_bundle(args.out, layers=args.layers, hidden=args.hidden, heads=args.heads,
+                                 intermediate=args.intermediate, vocab_file=vocab,
+                                 lower_case=not args.cased,
+                                 max_position_embeddings=args.max_position_embeddings,
+                                 seq_length=args.seq_length, seed=args.seed,
+                                 with_mlm=not args.no_mlm, name=args.name,
+                                 overwrite=args.overwrite)
+    report = bundle_report(config, args.out, started)
+    emit(args, report, bundle_text(report))
+
+
+def vocab_of(config_name: str) -> Path:
+    """The ``vocab.txt`` of a config's preprocess model."""
+    return resolve(load_config(config_name).preprocess) / "assets" / "vocab.txt"
+
+
+def cmd_convert(args: argparse.Namespace) -> None:
+    check_output_dir(args.out, kind="bundle", overwrite=args.overwrite)
+    started = time.perf_counter()
+    checkpoint = read_checkpoint(args.source, lower_case=args.lower_case)
+    log.info("bert-hub: converting %s into %s ...", args.source, args.out)
+    config = convert_checkpoint_bundle(checkpoint, args.out, seq_length=args.seq_length, name=args.name,
+                                       overwrite=args.overwrite)
+    report = bundle_report(config, args.out, started)
+    emit(args, report, bundle_text(report))

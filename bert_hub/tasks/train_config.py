@@ -1,0 +1,94 @@
+"""Training settings: :class:`TrainConfig`, from a YAML file and ``bert-hub train`` flags.
+
+Each setting is stated once, as a dataclass field with its default and its
+help text; the training YAML's schema (:data:`TRAIN_FIELDS`) and the CLI's
+flags are derived from the fields.
+
+Example:
+
+>>> from bert_hub.tasks.train_config import TrainConfig
+>>> TrainConfig().replace(epochs=1, learning_rate=2e-5).learning_rate
+2e-05
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bert_hub.config import check_fields, yaml_schema
+from bert_hub.errors import ConfigError
+
+
+def _setting(default: Any, help: str) -> Any:
+    """A :class:`TrainConfig` field; ``help`` is what ``bert-hub train --help`` says of it."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training settings; every field can come from YAML or a CLI flag."""
+
+    epochs: int = _setting(3, "passes over the training data")
+    batch_size: int = _setting(32, "examples per step")
+    learning_rate: float = _setting(3e-5, "peak learning rate (AdamW)")
+    warmup_fraction: float = _setting(0.1, "fraction of steps with a linear warm-up")
+    weight_decay: float = _setting(0.01, "AdamW weight decay (not on LayerNorm or biases)")
+    dropout: float = _setting(0.1, "dropout before the classifier layer")
+    class_weight: bool = _setting(False, "weight classes by inverse frequency")
+    seed: int = _setting(0, "seed of the split, batches, initialisation and dropout")
+    validation_fraction: float = _setting(0.1, "fraction of --data held out for validation")
+    test_fraction: float = _setting(0.1, "fraction of --data held out for the test metrics")
+    bucketing: bool = _setting(True, "pack each batch to its length bucket (else to seq_length)")
+    bucket_step: int = _setting(8, "bucket lengths are multiples of this")
+    seq_length: int = _setting(128, "longest packing, in tokens")
+    threshold: float = _setting(0.5, "probability from which a text is positive")
+
+    def problems(self) -> list[tuple[str, str]]:
+        out = []
+        for name in ("epochs", "batch_size", "bucket_step", "seq_length"):
+            if getattr(self, name) < 1:
+                out.append((name, "must be at least 1"))
+        if self.learning_rate <= 0:
+            out.append(("learning_rate", "must be positive"))
+        for name in ("warmup_fraction", "dropout", "validation_fraction", "test_fraction", "threshold"):
+            if not 0 <= getattr(self, name) < 1:
+                out.append((name, "must be in [0, 1)"))
+        if self.weight_decay < 0:
+            out.append(("weight_decay", "must not be negative"))
+        if self.seq_length < 3:
+            out.append(("seq_length", "must be at least 3"))
+        return out
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return validate_train_config(dataclasses.replace(self, **changes), "flags")
+
+
+#: The training YAML's schema, derived from the dataclass: ``{field: (type, required)}``.
+TRAIN_FIELDS = yaml_schema(TrainConfig)
+
+
+def validate_train_config(cfg: TrainConfig, source: str) -> TrainConfig:
+    for field, message in cfg.problems():
+        raise ConfigError(f"{source}: field '{field}': {message}")
+    return cfg
+
+
+def load_train_config(path: str | Path | None) -> TrainConfig:
+    """Reads a training YAML (fields of :class:`TrainConfig`); ``None`` gives the defaults."""
+    if path is None:
+        return TrainConfig()
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the training config ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    fields = check_fields(raw, TRAIN_FIELDS, str(path))
+    cfg = TrainConfig(**{k: (float(v) if TRAIN_FIELDS[k][0] is float else v) for k, v in fields.items()})
+    return validate_train_config(cfg, str(path))
