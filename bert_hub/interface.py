@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from bert_hub.errors import InputError
 
@@ -40,6 +41,10 @@ SPECIAL_TOKENS = {
 #: The special tokens a vocab must have to pack inputs (``[MASK]`` is optional).
 REQUIRED_SPECIAL_TOKENS = ("padding_id", "start_of_sequence_id", "end_of_segment_id")
 
+#: The layer name Keras gives the encoder's outputs in the ``serving_default`` signature
+#: (upstream builds the encoder as ``networks.BertEncoder`` inside a functional model).
+SERVING_OUTPUT_LAYER = "bert_encoder"
+
 #: Tokens ``bert_pack_inputs`` adds to one segment: ``[CLS]`` and ``[SEP]``.
 SPECIALS_PER_SEGMENT = 2
 
@@ -50,6 +55,27 @@ def layer_index(key: str) -> int | None:
     """``i`` for ``"encoder_outputs[i]"``, else None."""
     m = _LAYER_KEY.match(key)
     return int(m.group(1)) if m else None
+
+
+def serving_output_names(num_layers: int) -> dict[str, str]:
+    """The encoder's ``serving_default`` output names -> the output each one is.
+
+    A functional Keras model saved with the encoder's output dict flattens it
+    in sorted-key order (``default``, ``encoder_outputs[0..L-1]``,
+    ``pooled_output``, ``sequence_output``) and names each tensor after the
+    layer that made it: ``bert_encoder``, ``bert_encoder_1``, ...
+
+    >>> serving_output_names(2)
+    {'bert_encoder': 'default', 'bert_encoder_1': 'encoder_outputs[0]', 'bert_encoder_2': 'encoder_outputs[1]', 'bert_encoder_3': 'pooled_output', 'bert_encoder_4': 'sequence_output'}
+    """
+    keys = ["default", *(f"encoder_outputs[{i}]" for i in range(num_layers)), "pooled_output", "sequence_output"]
+    return {SERVING_OUTPUT_LAYER + (f"_{n}" if n else ""): key for n, key in enumerate(keys)}
+
+
+def select(outputs: dict, key: str) -> Any:
+    """``outputs[key]``, where ``key`` may be ``encoder_outputs[i]``."""
+    i = layer_index(key)
+    return outputs[key] if i is None else outputs["encoder_outputs"][i]
 
 
 def check_output_key(key: str, num_layers: int, allowed: tuple[str, ...], flag: str = "key") -> str:

@@ -12,6 +12,12 @@ The SavedModel has the interface of ``bert_en_uncased_L-12_H-768_A-12/4``:
   root's variables);
 * ``vocab_file`` (Asset), ``do_lower_case`` (bool Variable), ``variables``,
   ``trainable_variables`` and ``regularization_losses`` (Reusable SavedModel);
+* a ``serving_default`` signature, as Keras writes for upstream's functional
+  model: inputs ``input_word_ids``, ``input_mask``, ``input_type_ids``
+  (``int32 [batch, seq_length]``, both free), one output tensor per output,
+  named ``bert_encoder``, ``bert_encoder_1``, ... (see
+  :func:`bert_hub.interface.serving_output_names`), for TF Serving,
+  ``saved_model_cli run`` and Keras 3's ``TFSMLayer``;
 * ``dropout_seed`` (``int64 [2]`` Variable, not among ``variables``): a
   bert_hub addition. Dropout is stateless, drawn from ``dropout_seed``, which
   every ``training=True`` call advances by one step, so fine-tuning repeats
@@ -40,7 +46,7 @@ import tensorflow as tf
 
 from bert_hub.builder.weights import check_weights, has_mlm, weight_shapes
 from bert_hub.config import Architecture
-from bert_hub.interface import INPUT_KEYS, MLM_POSITIONS_KEY
+from bert_hub.interface import INPUT_KEYS, MLM_POSITIONS_KEY, select, serving_output_names
 
 LAYER_NORM_EPSILON = 1e-12
 MASK_BIAS = -10000.0
@@ -157,6 +163,25 @@ def _input_spec(extra: tuple[str, ...] = ()) -> dict[str, tf.TensorSpec]:
     return {k: tf.TensorSpec([None, None], tf.int32, name=k) for k in INPUT_KEYS + extra}
 
 
+def serving_function(module: EncoderModule) -> tf.types.experimental.PolymorphicFunction:
+    """``serving_default``: the dict of three int32 ``[batch, seq_length]`` inputs -> one tensor per
+    output, named as Keras names them (see :func:`bert_hub.interface.serving_output_names`).
+
+    Saved twice, as Keras 3's own export does: as the ``serving_default``
+    signature (keyword arguments: TF Serving, ``saved_model_cli run``) and as
+    a root attribute of that name taking the input dict, which is how
+    ``keras.layers.TFSMLayer(path, call_endpoint="serving_default")`` calls it.
+    """
+    names = serving_output_names(module.arch.layers)
+
+    @tf.function(input_signature=[_input_spec()])
+    def serving_default(inputs):
+        out = module.encode(inputs, training=False)
+        return {name: select(out, key) for name, key in names.items()}
+
+    return serving_default
+
+
 def build_export_root(module: EncoderModule, vocab_path: str, lower_case: bool) -> tf.Module:
     """The object saved as the SavedModel root (see the module docstring)."""
     root = tf.train.Checkpoint()
@@ -171,6 +196,7 @@ def build_export_root(module: EncoderModule, vocab_path: str, lower_case: bool) 
     root.vocab_file = tf.saved_model.Asset(vocab_path)
     root.do_lower_case = tf.Variable(lower_case, trainable=False, name="do_lower_case")
     root.dropout_seed = module.dropout_seed
+    root.serving_default = serving_function(module)
     if module.with_mlm:
         mlm = tf.train.Checkpoint()
         mlm.__call__ = tf.function(lambda inputs, training=False: module.masked_lm(inputs, training))
@@ -191,4 +217,4 @@ def write_encoder_savedmodel(arch: Architecture, weights: Mapping[str, np.ndarra
         vocab = Path(tmp) / "vocab.txt"
         shutil.copyfile(vocab_file, vocab)
         root = build_export_root(module, str(vocab), lower_case)
-        tf.saved_model.save(root, str(out_dir))
+        tf.saved_model.save(root, str(out_dir), signatures={"serving_default": root.serving_default})

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from bert_hub.errors import InputError
-from bert_hub.interface import check_output_key, layer_index
+from bert_hub.interface import check_output_key, select
 from bert_hub.outputs import check_image_path, save_figure
 
 #: The outputs a layer comparison can take as its reference.
@@ -43,8 +43,7 @@ SELECTABLE = ("sequence_output", "pooled_output", "default")
 def select_output(outputs: dict[str, Any], key: str) -> np.ndarray:
     """``sequence_output``, ``pooled_output``, ``default`` or ``encoder_outputs[i]``."""
     check_output_key(key, len(outputs["encoder_outputs"]), SELECTABLE, flag="output key")
-    i = layer_index(key)
-    return np.asarray(outputs[key] if i is None else outputs["encoder_outputs"][i])
+    return np.asarray(select(outputs, key))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
