@@ -154,7 +154,7 @@ def main() -> None:
     import numpy as np
 
     from bert_hub.builder.vocab import read_vocab
-    from bert_hub.tasks.embed import cpu_supports_bf16
+    from bert_hub.precision import cpu_supports_bf16
 
     work = Path(args.work).absolute()
     work.mkdir(parents=True, exist_ok=True)

@@ -134,6 +134,22 @@ def shuffled_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def at_least(batches: Sequence[np.ndarray], size: int) -> list[np.ndarray]:
+    """The batches, each smaller than ``size`` merged into the batch before it (after it, if first).
+
+    A global batch split between ``size`` workers needs an example for each.
+    """
+    out: list[np.ndarray] = []
+    for b in batches:
+        if len(b) < size and out:
+            out[-1] = np.concatenate([out[-1], b])
+        elif out and len(out[-1]) < size:
+            out[-1] = np.concatenate([out[-1], b])
+        else:
+            out.append(np.asarray(b))
+    return out
+
+
 def dataset(preprocessor: Any, tokenized: Tokenized, batches: Sequence[np.ndarray], buckets: Sequence[int],
             labels: np.ndarray | None = None) -> Any:
     """A ``tf.data.Dataset`` of packed batches (with ``[batch, 1]`` labels when given), prefetched.

@@ -33,7 +33,8 @@ import warnings
 from typing import Any, Callable, Sequence
 
 from bert_hub.errors import BertHubError, Interrupted
-from bert_hub.tasks.train_config import TrainConfig
+from bert_hub.precision import PRECISIONS
+from bert_hub.tasks.train_config import STRATEGIES, TrainConfig
 
 DEFAULT_CONFIG_HELP = "config name or YAML file (default: the embedded all-MiniLM-L6-v2)"
 
@@ -132,6 +133,12 @@ def _add_overwrite(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"replace an existing {what} (only one bert_hub wrote; anything else is refused)")
 
 
+def _add_runner(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runner", help="run as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
+                                    "FlinkRunner, ...): --input is a file or glob, --output a folder; other "
+                                    "options go to Beam unchanged (needs `pip install bert_hub[beam]`)")
+
+
 def _models_parser(sub: Any, common: Any) -> None:
     p = sub.add_parser("models", parents=[common], help="list the model catalog and what is available offline",
                        description="Every model config in configs/: L/H/A, parameters, handles, and whether "
@@ -178,8 +185,9 @@ def _embed_parser(sub: Any, common: Any) -> None:
                        description="Tokenize once, bucket by length, run compiled encoder calls; "
                                    "stream INPUT into OUTPUT.npy in input order.")
     p.add_argument("--config", default="default", help="config name or YAML file")
-    p.add_argument("--input", required=True, help="UTF-8 text file, one text per line (blank lines kept)")
-    p.add_argument("--output", required=True, help="output .npy file")
+    p.add_argument("--input", required=True, help="UTF-8 text file, one text per line (blank lines kept); "
+                                                  "with --runner, a path or glob")
+    p.add_argument("--output", required=True, help="output .npy file; with --runner, a folder")
     _add_overwrite(p, "--output")
     p.add_argument("--key", default="pooled_output",
                    help="pooled_output, cls, mean, sequence_output or encoder_outputs[i] (default pooled_output)")
@@ -190,9 +198,10 @@ def _embed_parser(sub: Any, common: Any) -> None:
     p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
                    help="compile each bucket with XLA (default: on in float32, where it is faster "
                         "here; off in bfloat16, which XLA would bypass)")
-    p.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto = bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), else float32")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _add_runner(p)
     p.set_defaults(command_name="embed")
 
 
@@ -231,7 +240,9 @@ def _classify_parsers(sub: Any, common: Any) -> None:
     p.add_argument("--out", required=True, help="run directory (created, parents included)")
     p.add_argument("--train-config", help="training YAML (epochs, batch_size, learning_rate, ...)")
     _add_train_config_flags(p)
-    p.add_argument("--strategy", choices=("default", "mirrored"), default="default")
+    p.add_argument("--strategy", choices=STRATEGIES, default="default",
+                   help="mirrored: all local devices; multi-worker: MultiWorkerMirroredStrategy over the cluster "
+                        "in TF_CONFIG (the chief writes --out)")
     p.add_argument("--cpu-replicas", type=_positive_int,
                    help="split the CPU into this many logical devices (for --strategy mirrored)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
@@ -246,7 +257,11 @@ def _classify_parsers(sub: Any, common: Any) -> None:
 
     p = sub.add_parser("predict", parents=[common], help="classify texts with a trained classifier")
     p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
-    p.add_argument("texts", nargs="+", metavar="TEXT")
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--input", help="with --runner: text files, one text per line (a path or a glob)")
+    p.add_argument("--output", help="with --runner: the output folder (Parquet shards, errors, summary)")
+    _add_overwrite(p, "--output folder")
+    _add_runner(p)
     p.set_defaults(command_name="predict")
 
 
@@ -335,8 +350,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "runner", None):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.pipeline_args = extra  # with --runner: Beam pipeline options, passed through unchanged
     except SystemExit as e:  # --help, or an argument error already printed in one line
         return int(e.code or 0)
     _quiet_tensorflow(args.verbose)

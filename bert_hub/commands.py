@@ -31,7 +31,8 @@ from bert_hub.resolution import resolve
 from bert_hub.tasks.classifier import Classifier
 from bert_hub.tasks.data import read_labelled
 from bert_hub.tasks.demo import format_demo, run_demo
-from bert_hub.tasks.embed import Embedder, check_embed_paths, check_key, cpu_supports_bf16
+from bert_hub.precision import use_bf16
+from bert_hub.tasks.embed import Embedder, check_embed_paths, check_key
 from bert_hub.tasks.fill_mask import fill_mask, format_fill_mask
 from bert_hub.tasks.inspect import format_inspection, inspect_texts
 from bert_hub.tasks.layers import compare_layers, find_pooler, format_layers, plot_layer_similarity
@@ -94,12 +95,27 @@ def parse_buckets(text: str | None) -> list[int] | None:
         raise InputError(f"--buckets {text!r}: expected comma-separated lengths like 16,32,64,128") from None
 
 
+def _beam_summary(args: argparse.Namespace, summary: dict[str, Any], what: str) -> None:
+    text = (f"{what} {plural(summary['rows'], 'line')} of {summary['input']} on {summary['runner']} in "
+            f"{summary['seconds']} s: Parquet shards in {summary['output']}/data"
+            + (f"\n  {plural(summary['errors'], 'line')} failed: see {summary['output']}/errors"
+               if summary["errors"] else ""))
+    emit(args, summary, text)
+
+
 def cmd_embed(args: argparse.Namespace) -> None:
+    if args.runner:
+        from bert_hub.beam import run_embed  # Apache Beam: an optional extra
+
+        summary = run_embed(args.input, args.output, config=args.config, key=args.key, precision=args.precision,
+                            batch_size=args.batch_size, seq_length=args.seq_length,
+                            pipeline_args=["--runner", args.runner, *args.pipeline_args], overwrite=args.overwrite)
+        return _beam_summary(args, summary, "Embedded")
     check_embed_paths(args.input, args.output, overwrite=args.overwrite)
     buckets = parse_buckets(args.buckets)
     bert = load_pipeline(args.config)
     check_key(args.key, bert.config.architecture.layers)
-    bf16 = args.precision == "bfloat16" or (args.precision == "auto" and cpu_supports_bf16())
+    bf16 = use_bf16(args.precision)
     embedder = Embedder(bert, key=args.key, batch_size=args.batch_size, bucketing=not args.no_bucketing,
                         buckets=buckets, seq_length=args.seq_length, jit_compile=args.xla, bf16=bf16)
     report = embedder.embed_file(args.input, args.output, progress=not args.no_progress,
@@ -136,6 +152,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         data = (data, read_data(args, args.validation_data), read_data(args, args.test_data))
     summary = train(args.config, data, args.out, cfg, resume=args.resume, overwrite=args.overwrite,
                     strategy=args.strategy, progress=not args.no_progress and not args.json and sys.stdout.isatty())
+    if not summary["chief"]:
+        return emit(args, summary, f"Worker done: {plural(summary['steps'], 'step')} of a multi-worker run; "
+                                   f"the chief writes the run in {summary['run']}")
     lines = [f"Trained {summary['model']} for {plural(summary['epochs_done'], 'epoch')} "
              f"({plural(summary['steps'], 'step')}, {summary['replicas']} replica(s)); run in {summary['run']}"]
     if summary["history"]:
@@ -156,6 +175,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    if args.runner:
+        if not (args.input and args.output) or args.texts:
+            raise InputError("predict --runner reads --input FILES and writes --output FOLDER; give both, "
+                             "and no TEXT arguments")
+        from bert_hub.beam import run_predict  # Apache Beam: an optional extra
+
+        summary = run_predict(args.input, args.output, model=args.model,
+                              pipeline_args=["--runner", args.runner, *args.pipeline_args], overwrite=args.overwrite)
+        return _beam_summary(args, summary, "Scored")
+    if not args.texts or args.input or args.output:
+        raise InputError("predict takes TEXT arguments (or --runner with --input FILES and --output FOLDER)")
     clf = Classifier(args.model)
     rows = clf.predict(args.texts)
     width = max(len(r["label"]) for r in rows)

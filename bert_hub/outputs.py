@@ -60,6 +60,7 @@ DIR_KINDS: dict[str, frozenset[str]] = {
                       "train_config.yaml", "model"}),
     "classifier": frozenset({"saved_model.pb", "variables", "assets", "fingerprint.pb",
                              "bert_hub_classifier.json"}),
+    "beam": frozenset({"data", "errors", "summary.json"}),
 }
 
 #: Single-file outputs, recognised by their first bytes.

@@ -23,8 +23,8 @@ os.environ["KAGGLEHUB_CACHE"] = str(_SESSION_DIR / "kagglehub")
 os.environ["TFHUB_CACHE_DIR"] = str(_SESSION_DIR / "tfhub")
 for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
     os.environ[var] = "http://127.0.0.1:9"  # nothing listens there: connections fail at once
-os.environ.pop("NO_PROXY", None)
-os.environ.pop("no_proxy", None)
+# Loopback stays direct: Beam's DirectRunner talks gRPC to its own workers on localhost.
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "localhost,127.0.0.1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -173,3 +173,18 @@ def one_error_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0]
+
+
+@pytest.fixture(scope="session")
+def trained_classifier(tiny_bundle: Path, session_dir: Path) -> Path:
+    """A spam classifier fine-tuned for one epoch on the tiny model (its run folder)."""
+    from bert_hub.tasks.data import read_labelled
+    from bert_hub.tasks.train import train
+    from bert_hub.tasks.train_config import TrainConfig
+    from sms_sample import write_sms_file
+
+    data = write_sms_file(session_dir / "sms_for_classifier.tsv", 120, seed=4)
+    out = session_dir / "classifier_run"
+    train(tiny_bundle, read_labelled(data), out, TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3,
+                                                               seq_length=64))
+    return out

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bert_hub.errors import InputError
-from bert_hub.tasks.embed import Embedder, count_lines, cpu_supports_bf16
+from bert_hub.precision import cpu_supports_bf16
+from bert_hub.tasks.embed import Embedder, count_lines
 from conftest import run
 
 TEXTS = ["This is a spam mail", "", "Computers are not unique to computers",

@@ -39,10 +39,11 @@ import numpy as np
 
 from bert_hub import batching
 from bert_hub.errors import InputError
-from bert_hub.interface import check_output_key, layer_index
+from bert_hub.interface import check_output_key, layer_index, select
 from bert_hub.outputs import atomic_path, check_output_file
 from bert_hub.inputs import check_texts
-from bert_hub.pipeline import BertPipeline
+from bert_hub.pipeline import BertPipeline, load_pipeline
+from bert_hub.precision import bf16_scope, use_bf16
 
 #: One vector per text.
 VECTOR_KEYS = ("pooled_output", "cls", "mean")
@@ -127,6 +128,15 @@ class Embedder:
         self.traces = 0
         self._functions: dict[int, Any] = {}
 
+    @classmethod
+    def from_config(cls, config: Any = "default", *, key: str = "pooled_output", precision: str = "auto",
+                    **kwargs: Any) -> "Embedder":
+        """Loads ``config`` and builds an Embedder; ``precision`` is ``auto``, ``float32`` or ``bfloat16``
+        (``auto``: bfloat16 on CPUs with native bf16)."""
+        bf16 = use_bf16(precision)
+        bert = config if isinstance(config, BertPipeline) else load_pipeline(config)
+        return cls(bert, key=key, bf16=bf16, **kwargs)
+
     @property
     def per_token(self) -> bool:
         return self.key == "sequence_output" or layer_index(self.key) is not None
@@ -148,16 +158,12 @@ class Embedder:
             self.traces += 1  # runs only while tracing
             out = encoder({"input_word_ids": ids, "input_mask": mask, "input_type_ids": type_ids},
                           training=False)
-            if key == "pooled_output":
-                return out["pooled_output"]
             if key == "cls":
                 return out["sequence_output"][:, 0]
             if key == "mean":
                 m = tf.cast(mask, out["sequence_output"].dtype)[:, :, tf.newaxis]
                 return tf.reduce_sum(out["sequence_output"] * m, axis=1) / tf.reduce_sum(m, axis=1)
-            if key == "sequence_output":
-                return out["sequence_output"]
-            return out["encoder_outputs"][layer_index(key)]
+            return select(out, key)  # pooled_output, sequence_output, encoder_outputs[i]
 
         fn = tf.function(run, input_signature=[spec, spec, spec], jit_compile=self.jit_compile,
                          reduce_retracing=False)
@@ -313,37 +319,6 @@ def check_embed_paths(input_path: str | Path, output_path: str | Path, *, overwr
     if lengths.exists() or lengths.is_dir():
         check_output_file(lengths, kind="npy", overwrite=overwrite, what="--output's lengths file")
     return input_path, output_path
-
-
-@contextlib.contextmanager
-def bf16_scope(enabled: bool = True) -> Iterator[None]:
-    """TensorFlow's oneDNN bfloat16 auto-mixed-precision, on only inside the block.
-
-    The option is process-wide in TensorFlow, but it is read when a function
-    call is made: functions called inside the block run (and are compiled)
-    rewritten to bfloat16, calls outside it stay float32.
-    """
-    if not enabled:
-        yield
-        return
-    import tensorflow as tf
-
-    key = "auto_mixed_precision_onednn_bfloat16"
-    before = tf.config.optimizer.get_experimental_options().get(key, False)
-    tf.config.optimizer.set_experimental_options({key: True})
-    try:
-        yield
-    finally:
-        tf.config.optimizer.set_experimental_options({key: before})
-
-
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bfloat16 (AVX512_BF16 or AMX-BF16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def count_lines(path: Path) -> int:

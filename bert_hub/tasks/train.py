@@ -16,7 +16,7 @@ Example (a tiny run on the embedded default):
 
 >>> from bert_hub.tasks.data import LabelledTexts
 >>> from bert_hub.tasks.train import train
->>> from bert_hub.tasks.train_config import TrainConfig
+>>> from bert_hub.tasks.train_config import STRATEGIES, TrainConfig
 >>> data = LabelledTexts(["win cash now", "lunch?"] * 8, [1, 0] * 8, ("ham", "spam"))
 >>> result = train("default", data, "runs/doc", TrainConfig(epochs=1), overwrite=True)  # doctest: +SKIP
 """
@@ -27,7 +27,9 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -51,7 +53,7 @@ from bert_hub.pipeline import BertPipeline
 from bert_hub.tasks.classifier import export_classifier
 from bert_hub.tasks.data import LabelledTexts, overlapping_texts, stratified_split
 from bert_hub.tasks.metrics import binary_metrics
-from bert_hub.tasks.train_config import TrainConfig
+from bert_hub.tasks.train_config import STRATEGIES, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +199,55 @@ def _splits(data: LabelledTexts | tuple[LabelledTexts, LabelledTexts, LabelledTe
 def _distribution(strategy: str) -> Any:
     import tensorflow as tf
 
+    if strategy == "multi-worker":
+        try:
+            cluster = json.loads(os.environ["TF_CONFIG"])["cluster"]
+        except (KeyError, ValueError, TypeError):
+            raise InputError("--strategy multi-worker needs the cluster in TF_CONFIG, e.g. "
+                             '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                             '"task": {"type": "worker", "index": 0}}') from None
+        log.info("multi-worker training: %s", ", ".join(f"{k} {v}" for k, v in cluster.items()))
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if strategy == "mirrored":
         devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
                   [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
     if strategy == "default":
         return tf.distribute.get_strategy()
-    raise InputError(f"unknown strategy {strategy!r}; use default or mirrored")
+    raise InputError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+
+
+def is_chief(dist: Any) -> bool:
+    """True for the process that writes the run: the chief, or worker 0 when there is no chief."""
+    resolver = getattr(dist, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+class _ScratchRun:
+    """Where a non-chief worker of a multi-worker run writes: a temporary folder, removed at the end.
+
+    Every worker must take part in saving checkpoints and the export
+    (collective operations); only the chief's copies are the user's.
+    """
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.dir = Path(tempfile.mkdtemp(prefix="bert_hub_worker_"))
+
+    def open(self) -> Path:
+        return self.dir
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def failed(self, error: BaseException, epochs: int) -> BaseException:
+        self.close()
+        return Interrupted("interrupted (a worker of a multi-worker run: the chief's run folder says "
+                           "what was kept)") if isinstance(error, KeyboardInterrupt) else error
 
 
 def _compile(model: Any, cfg: TrainConfig, total_steps: int) -> Any:
@@ -254,7 +298,9 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
             exported ``model/``.
         resume: continue from the last checkpoint in ``out``.
         overwrite: replace an existing run in ``out`` (only a bert_hub run).
-        strategy: ``default`` or ``mirrored`` (all visible CPU/GPU devices).
+        strategy: ``default``, ``mirrored`` (all visible CPU/GPU devices) or
+            ``multi-worker`` (``MultiWorkerMirroredStrategy``, the cluster from
+            ``TF_CONFIG``; the chief writes the run, other workers nothing).
         progress: show Keras' progress bar (else one log line per epoch).
         stop_after_epochs: stop (as if interrupted) after this many epochs of
             this call; the run can be resumed.
@@ -265,13 +311,14 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
         metrics and the export path.
     """
     out = Path(out).expanduser().absolute()
-    run = _Run(out, resume=resume, overwrite=overwrite)
+    dist = _distribution(strategy)  # first: a multi-worker strategy must exist before other TensorFlow work
+    chief = is_chief(dist)
+    run: _Run | _ScratchRun = _Run(out, resume=resume, overwrite=overwrite) if chief else _ScratchRun(out)
     model_config = config if isinstance(config, ModelConfig) else load_config(config)
     if cfg.seq_length > model_config.architecture.max_position_embeddings:
         raise InputError(f"seq_length {cfg.seq_length} exceeds the model's max_position_embeddings "
                          f"({model_config.architecture.max_position_embeddings})")
     splits = _splits(data, cfg)
-    dist = _distribution(strategy)
     dup = overlapping_texts(*splits)
     log.info("data: %d train (%s), %d validation, %d test; positive label %r", len(splits[0]),
              splits[0].describe(), len(splits[1]), len(splits[2]), splits[0].label_names[1])
@@ -280,12 +327,16 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
     workdir = run.open()
     try:
         summary = _train_in(workdir, model_config, splits, cfg, dist, resume=resume, progress=progress,
-                            stop_after_epochs=stop_after_epochs, callbacks=callbacks)
+                            stop_after_epochs=stop_after_epochs, callbacks=callbacks,
+                            restore_from=workdir if chief else out)
         run.close()
     except BaseException as e:
         raise run.failed(e, cfg.epochs) from None
-    summary.update(run=str(out), strategy=strategy, data={**summary["data"], "overlapping_texts": dup})
-    if "export" in summary:
+    summary.update(run=str(out), strategy=strategy, chief=chief,
+                   data={**summary["data"], "overlapping_texts": dup})
+    if not chief:
+        summary.pop("export", None)  # a worker's copy was temporary
+    elif "export" in summary:
         summary["export"] = str(out / "model")
         _write_json(out / "summary.json", summary)
     return summary
@@ -293,8 +344,12 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
 
 def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...], cfg: TrainConfig,
               dist: Any, *, resume: bool, progress: bool, stop_after_epochs: int | None,
-              callbacks: Sequence[Any]) -> dict[str, Any]:
-    """The training itself, in ``workdir``: model, fit with checkpoints, evaluation, export."""
+              callbacks: Sequence[Any], restore_from: Path) -> dict[str, Any]:
+    """The training itself, in ``workdir``: model, fit with checkpoints, evaluation, export.
+
+    ``restore_from`` is where ``resume`` reads the checkpoint (the chief's
+    run folder, for every worker of a multi-worker run).
+    """
     import tensorflow as tf
 
     train_data, val_data, test_data = splits
@@ -303,16 +358,16 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
         bert = BertPipeline(model_config, trainable=True)
         model = build_classifier(bert, cfg.dropout)
         train_ex = _Examples(bert, train_data, cfg.seq_length)
-        steps_per_epoch = len(batching.shuffled_batches(train_ex.lengths, cfg.batch_size, cfg.seed, 0,
-                                                         cfg.bucketing))
+        steps_per_epoch = len(_epoch_batches(train_ex, cfg, 0, dist))
         optimizer = _compile(model, cfg, steps_per_epoch * cfg.epochs)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epochs_done=epoch_var)
     manager = tf.train.CheckpointManager(ckpt, str(workdir / "checkpoints"), max_to_keep=2)
     history: list[dict[str, Any]] = []
     if resume:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        history = json.loads((workdir / "history.json").read_text()) if (workdir / "history.json").exists() else []
+        ckpt.restore(tf.train.latest_checkpoint(str(restore_from / "checkpoints"))).assert_existing_objects_matched()
+        saved = restore_from / "history.json"
+        history = json.loads(saved.read_text()) if saved.exists() else []
         log.info("resuming after epoch %d (step %d)", int(epoch_var.numpy()), int(optimizer.iterations.numpy()))
     seed_everything(cfg.seed, bert.encoder, step=int(optimizer.iterations.numpy()))
     atomic_write_text(workdir / "train_config.yaml", yaml.safe_dump(
@@ -330,13 +385,11 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
     if start_epoch < last_epoch:
         # One fit() over the remaining epochs (so Keras shows "Epoch 2/3"); each epoch
         # draws its own batches, and the iterator runs on from epoch to epoch.
-        batches = [b for epoch in range(start_epoch, last_epoch)
-                   for b in batching.shuffled_batches(train_ex.lengths, cfg.batch_size, cfg.seed, epoch,
-                                                      cfg.bucketing)]
+        batches = [b for epoch in range(start_epoch, last_epoch) for b in _epoch_batches(train_ex, cfg, epoch, dist)]
         after_epoch = _EpochEnd(
             lambda epoch, logs, seconds: _end_epoch(epoch, logs, seconds, optimizer, epoch_var, manager, history,
                                                     workdir, len(train_ex.labels), cfg.epochs))
-        model.fit(train_ex.dataset(bert, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
+        model.fit(_training_data(dist, bert, train_ex, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
                   steps_per_epoch=steps_per_epoch, validation_data=val_ds, class_weight=class_weight,
                   verbose=1 if progress else 0, callbacks=[after_epoch, *callbacks])
     summary: dict[str, Any] = {
@@ -360,6 +413,37 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
                                               metadata={"model": model_config.name,
                                                         "test_metrics": summary.get("test_metrics")}))
     return summary
+
+
+def _multi_worker(dist: Any) -> bool:
+    import tensorflow as tf
+
+    return isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def _epoch_batches(train_ex: _Examples, cfg: TrainConfig, epoch: int, dist: Any) -> list[np.ndarray]:
+    """One epoch's global batches; on several workers none smaller than the number of workers."""
+    batches = batching.shuffled_batches(train_ex.lengths, cfg.batch_size, cfg.seed, epoch, cfg.bucketing)
+    return batching.at_least(batches, dist.num_replicas_in_sync) if _multi_worker(dist) else batches
+
+
+def _training_data(dist: Any, bert: Any, train_ex: _Examples, batches: Sequence[np.ndarray],
+                   buckets: Sequence[int]) -> Any:
+    """The training input: global batches; on several workers, worker i takes every N-th example of each.
+
+    Every worker draws the same global batches (same seed), so a step of a
+    multi-worker run trains on exactly the examples of the same step of a
+    single-process run, and the learning-rate schedule counts global steps.
+    """
+    if not _multi_worker(dist):
+        return train_ex.dataset(bert, batches, buckets)
+    import tf_keras
+
+    def per_worker(context: Any) -> Any:
+        share = [b[context.input_pipeline_id::context.num_input_pipelines] for b in batches]
+        return train_ex.dataset(bert, share, buckets)
+
+    return tf_keras.utils.experimental.DatasetCreator(per_worker)
 
 
 def _EpochEnd(on_end: Any) -> Any:

@@ -23,6 +23,10 @@ from bert_hub.config import check_fields, yaml_schema
 from bert_hub.errors import ConfigError
 
 
+#: ``--strategy`` choices of ``bert-hub train``.
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
 def _setting(default: Any, help: str) -> Any:
     """A :class:`TrainConfig` field; ``help`` is what ``bert-hub train --help`` says of it."""
     return dataclasses.field(default=default, metadata={"help": help})

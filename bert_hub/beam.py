@@ -1,0 +1,285 @@
+"""Batch inference on Apache Beam: ``RunInference`` model handlers and the ``--runner`` pipelines.
+
+Beam is the TensorFlow ecosystem's engine for data-parallel jobs (TFX,
+tf.Transform and Beam's own ``RunInference``); the same pipeline runs on the
+DirectRunner here and on Dataflow, Flink or Spark. Install it with
+``pip install bert_hub[beam]``.
+
+* :class:`EmbeddingModelHandler`: texts -> vectors with an
+  :class:`~bert_hub.tasks.embed.Embedder` (any config, any ``embed`` key).
+* :class:`ClassifierModelHandler`: texts -> probability and label with an
+  exported classifier (``bert-hub train``'s ``model/``).
+
+Each worker process loads the model once (``RunInference`` shares it across
+the bundles and threads of the process). ``RunInference`` hands the model
+batches of up to :data:`MAX_BATCH` texts; inside each batch the Embedder
+sorts texts by length and packs sub-batches to their length buckets, so
+bucketing still pays.
+
+:func:`run_embed` and :func:`run_predict` are the pipelines behind ``bert-hub
+embed --runner ...`` and ``bert-hub predict --runner ...``: input files (a
+path or a glob, any filesystem Beam supports) are read line by line with
+their file name and line number; results go to Parquet shards under
+``OUTPUT/data/`` with that provenance; a line that is not UTF-8, an
+unreadable file or a failed inference goes to ``OUTPUT/errors/`` (JSON
+lines naming file, line and error) instead of stopping the job; the job's
+counts are in ``OUTPUT/summary.json``.
+
+Example:
+
+>>> import apache_beam as beam
+>>> from apache_beam.ml.inference.base import RunInference
+>>> from bert_hub.beam import EmbeddingModelHandler
+>>> with beam.Pipeline() as p:
+...     vectors = (p | beam.Create(["hello world", "see you at lunch"])
+...                  | RunInference(EmbeddingModelHandler(config="default", key="mean"))
+...                  | beam.Map(lambda r: r.inference.shape)
+...                  | beam.Map(print))
+(384,)
+(384,)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from bert_hub.errors import InputError
+from bert_hub.outputs import check_output_dir, staging_directory, swap_in
+
+log = logging.getLogger(__name__)
+
+#: The largest batch ``RunInference`` hands a model (texts); see the README's measurement.
+MAX_BATCH = 512
+#: The smallest: below it bucketing has too few texts to group.
+MIN_BATCH = 64
+
+
+def require_beam() -> Any:
+    """``apache_beam``, or one line naming the extra to install."""
+    try:
+        import apache_beam
+    except ImportError:
+        raise InputError("--runner needs Apache Beam: install it with `pip install bert_hub[beam]` "
+                         "(or `pip install apache-beam`)") from None
+    return apache_beam
+
+
+def _model_handler_base() -> type:
+    require_beam()
+    from apache_beam.ml.inference.base import ModelHandler
+
+    return ModelHandler
+
+
+class EmbeddingModelHandler(_model_handler_base()):  # type: ignore[misc]
+    """``RunInference`` handler: ``str`` texts -> ``PredictionResult(text, vector)``.
+
+    Args:
+        config: a config name, file or bundle folder (reachable from every
+            worker: a Kaggle / TF Hub handle, a shared path, ``default``).
+        key: what to return, as ``bert-hub embed --key`` (per-token keys give
+            a ``[tokens, H]`` array per text).
+        precision: ``auto``, ``float32`` or ``bfloat16`` (see ``bert-hub embed``).
+        batch_size, seq_length, bucketing: as :class:`~bert_hub.tasks.embed.Embedder`.
+    """
+
+    def __init__(self, config: str = "default", key: str = "pooled_output", precision: str = "auto",
+                 batch_size: int = 32, seq_length: int | None = None, bucketing: bool = True):
+        super().__init__()
+        self.config, self.key, self.precision = str(config), key, precision
+        self.batch_size, self.seq_length, self.bucketing = batch_size, seq_length, bucketing
+
+    def load_model(self) -> Any:
+        from bert_hub.tasks.embed import Embedder
+
+        return Embedder.from_config(self.config, key=self.key, precision=self.precision,
+                                    batch_size=self.batch_size, seq_length=self.seq_length,
+                                    bucketing=self.bucketing)
+
+    def run_inference(self, batch: Sequence[str], model: Any, inference_args: dict | None = None
+                      ) -> Iterable[Any]:
+        from apache_beam.ml.inference.base import PredictionResult
+
+        vectors = model.embed(list(batch))
+        return [PredictionResult(text, vectors[i]) for i, text in enumerate(batch)]
+
+    def batch_elements_kwargs(self) -> dict[str, int]:
+        return {"min_batch_size": MIN_BATCH, "max_batch_size": MAX_BATCH}
+
+    def get_num_bytes(self, batch: Sequence[str]) -> int:
+        return sum(len(t.encode("utf-8")) for t in batch)
+
+
+class ClassifierModelHandler(_model_handler_base()):  # type: ignore[misc]
+    """``RunInference`` handler: ``str`` texts -> ``PredictionResult(text, {"label", "probability"})``.
+
+    Args:
+        model: the run folder of ``bert-hub train`` (or its ``model/``),
+            reachable from every worker.
+    """
+
+    def __init__(self, model: str):
+        super().__init__()
+        self.model = str(model)
+
+    def load_model(self) -> Any:
+        from bert_hub.tasks.classifier import Classifier
+
+        return Classifier(self.model)
+
+    def run_inference(self, batch: Sequence[str], model: Any, inference_args: dict | None = None
+                      ) -> Iterable[Any]:
+        from apache_beam.ml.inference.base import PredictionResult
+
+        rows = model.predict(list(batch))
+        return [PredictionResult(text, {"label": r["label"], "probability": r["probability"]})
+                for text, r in zip(batch, rows)]
+
+    def batch_elements_kwargs(self) -> dict[str, int]:
+        return {"min_batch_size": MIN_BATCH, "max_batch_size": MAX_BATCH}
+
+
+# -- the pipelines behind --runner -------------------------------------------------
+
+def _read_lines(readable: Any) -> Iterator[Any]:
+    """(file, line number, text) for each line of a matched file; a bad line or file goes to ``errors``."""
+    import apache_beam as beam
+
+    name = readable.metadata.path
+    try:
+        with readable.open() as f:
+            for number, raw in enumerate(f, start=1):
+                try:
+                    yield name, number, raw.decode("utf-8").rstrip("\n").rstrip("\r")
+                except UnicodeDecodeError as e:
+                    yield beam.pvalue.TaggedOutput("errors", {"file": name, "line": number,
+                                                              "error": f"not valid UTF-8 (byte {e.start})"})
+    except OSError as e:
+        yield beam.pvalue.TaggedOutput("errors", {"file": name, "line": None, "error": f"cannot read: {e}"})
+
+
+def _schema(kind: str, key: str | None = None) -> Any:
+    import pyarrow as pa
+
+    where = [("file", pa.string()), ("line", pa.int64())]
+    if kind == "embed":
+        per_token = key == "sequence_output" or (key or "").startswith("encoder_outputs[")
+        vector = pa.list_(pa.list_(pa.float32())) if per_token else pa.list_(pa.float32())
+        return pa.schema(where + [("vector", vector)])
+    return pa.schema(where + [("text", pa.string()), ("label", pa.string()), ("probability", pa.float32())])
+
+
+def _count(name: str, item: Any) -> Any:
+    """Counts ``item`` in the job's ``bert_hub`` metrics and passes it on."""
+    from apache_beam.metrics import Metrics
+
+    Metrics.counter("bert_hub", name).inc()
+    return item
+
+
+def _build(p: Any, kind: str, handler: Any, input_pattern: str, where: str, key: str | None) -> None:
+    """The pipeline: match files -> numbered lines -> RunInference -> Parquet rows and dead letters."""
+    import apache_beam as beam
+    from apache_beam.io import fileio
+    from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+    lines = (p | "Match" >> fileio.MatchFiles(input_pattern)
+               | "Open" >> fileio.ReadMatches()
+               | "Lines" >> beam.FlatMap(_read_lines).with_outputs("errors", main="lines"))
+    keyed = lines.lines | "Key" >> beam.Map(lambda r: ((r[0], r[1]), r[2]))
+    results, dead = keyed | "RunInference" >> RunInference(KeyedModelHandler(handler)).with_exception_handling()
+    rows = results | "Rows" >> beam.Map(_row, kind) | "CountRows" >> beam.Map(lambda r: _count("rows", r))
+    failed = dead.failed_inferences | "Failed" >> beam.FlatMap(_failed_rows)
+    errors = ((lines.errors, failed) | "AllErrors" >> beam.Flatten()
+              | "CountErrors" >> beam.Map(lambda r: _count("errors", r)))
+    rows | "WriteData" >> beam.io.WriteToParquet(f"{where}/data/part", _schema(kind, key),
+                                                  file_name_suffix=".parquet")
+    (errors | "Json" >> beam.Map(json.dumps)
+            | "WriteErrors" >> beam.io.WriteToText(f"{where}/errors/part", file_name_suffix=".jsonl"))
+
+
+def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeline_args: Sequence[str],
+         key: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Runs the pipeline; returns (and writes as ``output/summary.json``) the job's counts.
+
+    A local ``output`` follows :mod:`bert_hub.outputs` (checked first, written
+    beside and swapped in when the job succeeds). A remote one (``gs://...``)
+    is written by Beam's filesystems directly.
+    """
+    beam = require_beam()
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    local = "://" not in str(output)
+    out = check_output_dir(output, kind="beam", overwrite=overwrite, what="--output") if local else str(output)
+    work = staging_directory(out, "beam") if local else None
+    started = time.perf_counter()
+    try:
+        options = PipelineOptions(list(pipeline_args))
+        p = beam.Pipeline(options=options)
+        _build(p, kind, handler, input_pattern, str(work or out), key)
+        result = p.run()
+        result.wait_until_finish()
+        counters = {c.key.metric.name: c.committed or c.attempted
+                    for c in result.metrics().query(MetricsFilter().with_namespace("bert_hub"))["counters"]}
+        summary = {"input": input_pattern, "output": str(out), "runner": options.get_all_options().get("runner"),
+                   "rows": counters.get("rows", 0), "errors": counters.get("errors", 0),
+                   "seconds": round(time.perf_counter() - started, 2)}
+        with FileSystems.create(f"{work or out}/summary.json") as f:
+            f.write((json.dumps(summary, indent=1) + "\n").encode("utf-8"))
+        if work is not None:
+            swap_in(work, Path(out), "--output")
+    except BaseException:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+    return summary
+
+
+def _row(item: Any, kind: str) -> dict[str, Any]:
+    (name, line), result = item
+    if kind == "embed":
+        return {"file": name, "line": line, "vector": result.inference.tolist()}
+    return {"file": name, "line": line, "text": result.example, **result.inference}
+
+
+def _failed_rows(item: Any) -> Iterator[dict[str, Any]]:
+    """One dead-letter record per text of a batch whose inference raised."""
+    batch, error = item
+    for (name, line), _ in batch:
+        yield {"file": name, "line": line, "error": f"inference failed: {type(error).__name__}: {str(error)[:300]}"}
+
+
+def run_embed(input_pattern: str, output: str | Path, *, config: str = "default", key: str = "pooled_output",
+              precision: str = "auto", batch_size: int = 32, seq_length: int | None = None,
+              pipeline_args: Sequence[str] = ("--runner", "DirectRunner"), overwrite: bool = False) -> dict[str, Any]:
+    """``bert-hub embed --runner``: embeds every line of ``input_pattern`` into Parquet shards."""
+    handler = EmbeddingModelHandler(config=config, key=key, precision=precision, batch_size=batch_size,
+                                    seq_length=seq_length)
+    return _run("embed", handler, input_pattern, output, pipeline_args, key=key, overwrite=overwrite)
+
+
+def run_predict(input_pattern: str, output: str | Path, *, model: str,
+                pipeline_args: Sequence[str] = ("--runner", "DirectRunner"), overwrite: bool = False) -> dict[str, Any]:
+    """``bert-hub predict --runner``: scores every line of ``input_pattern`` into Parquet shards."""
+    return _run("predict", ClassifierModelHandler(model), input_pattern, output, pipeline_args, overwrite=overwrite)
+
+
+def read_output(output: str | Path) -> list[dict[str, Any]]:
+    """All rows of a ``--runner`` output folder's Parquet shards, sorted by file and line."""
+    import pyarrow.parquet as pq
+
+    rows = [r for part in sorted(Path(output, "data").glob("*.parquet")) for r in pq.read_table(part).to_pylist()]
+    return sorted(rows, key=lambda r: (r["file"], r["line"]))
+
+
+def read_errors(output: str | Path) -> list[dict[str, Any]]:
+    """The dead-letter records of a ``--runner`` output folder."""
+    return [json.loads(line) for part in sorted(Path(output, "errors").glob("*.jsonl"))
+            for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]
