@@ -253,6 +253,8 @@ def _classify_parsers(sub: Any, common: Any) -> None:
     p = sub.add_parser("evaluate", parents=[common, data], help="metrics of a trained classifier on data")
     p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
     p.add_argument("--data", required=True, help="labelled data")
+    p.add_argument("--plot", help="write the confusion matrix and the precision-recall curve to this file")
+    _add_overwrite(p, "--plot file")
     p.set_defaults(command_name="evaluate")
 
     p = sub.add_parser("predict", parents=[common], help="classify texts with a trained classifier")

@@ -170,7 +170,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     clf = Classifier(args.model)
     args.positive = args.positive or clf.info["positive_label"]
-    metrics = clf.evaluate(read_data(args, args.data))
+    metrics = clf.evaluate(read_data(args, args.data), plot=args.plot, overwrite=args.overwrite)
     emit(args, {"model": str(clf.path), "data": args.data, **metrics}, format_metrics(metrics, clf.label_names))
 
 

@@ -21,7 +21,7 @@ from bert_hub.tasks.train import train
 from bert_hub.tasks.train_config import TrainConfig, load_train_config
 from conftest import run
 
-FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64)
+FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, tune_threshold=True, keep_best=True)
 
 
 def write(path: Path, text: str) -> Path:
@@ -194,3 +194,33 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_bundle, sms_file):
                             "--json", process=True).stdout)
     assert report["replicas"] == 2 and report["finished"] and "test_metrics" in report
     assert (tmp_path / "m" / "model" / "saved_model.pb").is_file()
+
+
+def test_threshold_is_chosen_on_validation_and_travels_with_the_model(trained, sms_file, tmp_path):
+    from bert_hub.tasks.classifier import Classifier
+    from bert_hub.tasks.metrics import best_f1_threshold
+
+    out, summary = trained
+    clf = Classifier(out)
+    assert clf.info["threshold"] == summary["threshold"] == summary["test_metrics"]["threshold"]
+    assert 0 < summary["threshold"] < 1
+    ev = json.loads(run("evaluate", "--model", str(out), "--data", str(sms_file), "--json",
+                        "--plot", str(tmp_path / "eval.png")).stdout)
+    assert ev["threshold"] == summary["threshold"]
+    assert (tmp_path / "eval.png").read_bytes()[:4] == b"\x89PNG"
+    assert best_f1_threshold([0, 1], [0.2, 0.8]) == 0.5  # ties keep the value nearest 0.5
+
+
+def test_the_best_epoch_is_exported(trained):
+    out, summary = trained
+    history = summary["history"]
+    assert summary["best_epoch"] == min(history, key=lambda h: h["val_loss"])["epoch"]
+    assert (out / "checkpoints" / "best.index").is_file()
+
+
+def test_pooling_is_a_setting(tmp_path, tiny_bundle, sms_file):
+    with pytest.raises(ConfigError, match="field 'pooling': must be one of pooled_output, mean"):
+        TrainConfig().replace(pooling="max")
+    summary = train(tiny_bundle, read_labelled(sms_file), tmp_path / "mean",
+                    TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, seq_length=64, pooling="mean"))
+    assert summary["finished"] and (tmp_path / "mean" / "model" / "saved_model.pb").is_file()

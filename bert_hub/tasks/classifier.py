@@ -27,8 +27,8 @@ import numpy as np
 from bert_hub import batching
 from bert_hub.errors import InputError, ModelFormatError
 from bert_hub.inputs import check_texts
-from bert_hub.outputs import atomic_directory
-from bert_hub.tasks.metrics import binary_metrics
+from bert_hub.outputs import atomic_directory, check_image_path, save_figure
+from bert_hub.tasks.metrics import binary_metrics, precision_recall_curve
 
 METADATA = "bert_hub_classifier.json"
 
@@ -110,12 +110,55 @@ class Classifier:
                 out.append({"text": t, "label": lab.decode(), "probability": float(p)})
         return out
 
-    def evaluate(self, data: Any, batch_size: int = 64) -> dict[str, Any]:
-        """Metrics on labelled data whose labels are this classifier's two labels."""
+    def evaluate(self, data: Any, batch_size: int = 64, plot: str | Path | None = None,
+                 overwrite: bool = False) -> dict[str, Any]:
+        """Metrics on labelled data whose labels are this classifier's two labels, at its stored threshold.
+
+        ``plot``: also write the confusion matrix and the precision-recall
+        curve, with the operating point marked (png, pdf, svg or jpg).
+        """
+        if plot is not None:
+            plot = check_image_path(plot, overwrite=overwrite)
         if set(data.label_names) != set(self.label_names):
             raise InputError(f"{data.source}: labels {sorted(data.label_names)} differ from the model's "
                              f"{sorted(self.label_names)}")
         positive = self.label_names[1]
         y = [int(data.label_names[lab] == positive) for lab in data.labels]
         probs = np.array([r["probability"] for r in self.predict(data.texts, batch_size)])
-        return binary_metrics(y, probs, self.info.get("threshold", 0.5))
+        metrics = binary_metrics(y, probs, self.info.get("threshold", 0.5))
+        if plot is not None:
+            metrics["plot"] = str(plot_evaluation(y, probs, metrics, self.label_names, plot))
+        return metrics
+
+
+def plot_evaluation(labels: Sequence[int], probabilities: Sequence[float], metrics: dict[str, Any],
+                    label_names: Sequence[str], path: Path) -> Path:
+    """The confusion matrix and the precision-recall curve, the operating point marked (atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=100)
+    matrix = np.asarray(metrics["confusion_matrix"])
+    left.imshow(matrix, cmap="Blues")
+    for (i, j), n in np.ndenumerate(matrix):
+        left.text(j, i, str(n), ha="center", va="center", color="white" if n > matrix.max() / 2 else "black")
+    left.set_xticks([0, 1], label_names)
+    left.set_yticks([0, 1], label_names)
+    left.set_xlabel("predicted")
+    left.set_ylabel("true")
+    left.set_title(f"confusion matrix (threshold {metrics['threshold']:.3f})")
+    precision, recall = precision_recall_curve(labels, probabilities)
+    right.plot(recall, precision, "-", label="precision-recall")
+    right.plot([metrics["recall"]], [metrics["precision"]], "o", color="red",
+               label=f"operating point: P {metrics['precision']:.3f}, R {metrics['recall']:.3f}")
+    right.set_xlabel(f"recall ({label_names[1]})")
+    right.set_ylabel(f"precision ({label_names[1]})")
+    right.set_xlim(0, 1.02)
+    right.set_ylim(0, 1.02)
+    right.grid(alpha=0.3)
+    right.legend(loc="lower left")
+    right.set_title(f"F1 {metrics['f1']:.3f}, accuracy {metrics['accuracy']:.3f}")
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -54,6 +54,39 @@ def binary_metrics(labels: Sequence[int], probabilities: Sequence[float], thresh
             "confusion_matrix": [[tn, fp], [fn, tp]]}
 
 
+def precision_recall_curve(labels: Sequence[int], probabilities: Sequence[float]
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall of the positive class at every distinct threshold, highest first.
+
+    >>> p, r = precision_recall_curve([0, 1, 1], [0.2, 0.9, 0.6])
+    >>> p.tolist(), r.tolist()
+    ([1.0, 1.0, 0.6666666666666666], [0.5, 1.0, 1.0])
+    """
+    y = np.asarray(labels).astype(bool)
+    p = np.asarray(probabilities, np.float64)
+    order = np.argsort(-p, kind="mergesort")
+    tp = np.cumsum(y[order])
+    fp = np.cumsum(~y[order])
+    last = np.r_[np.flatnonzero(np.diff(p[order])), len(p) - 1]  # the last index of each distinct score
+    return tp[last] / (tp[last] + fp[last]), tp[last] / max(int(y.sum()), 1)
+
+
+def best_f1_threshold(labels: Sequence[int], probabilities: Sequence[float]) -> float:
+    """The threshold with the best F1 of the positive class (ties: the one nearest 0.5).
+
+    Candidates are the midpoints between consecutive distinct probabilities,
+    so the choice does not sit on a training example's exact score.
+
+    >>> best_f1_threshold([0, 0, 1, 1], [0.1, 0.3, 0.35, 0.9])
+    0.325
+    """
+    p = np.unique(np.asarray(probabilities, np.float64))
+    candidates = np.concatenate([[0.5], (p[:-1] + p[1:]) / 2]) if len(p) > 1 else np.array([0.5])
+    scored = [(binary_metrics(labels, probabilities, float(t))["f1"], -abs(float(t) - 0.5), float(t))
+              for t in candidates]
+    return round(max(scored)[2], 6)
+
+
 def format_metrics(m: dict[str, Any], label_names: Sequence[str] = ("negative", "positive")) -> str:
     (tn, fp), (fn, tp) = m["confusion_matrix"]
     neg, pos = label_names
@@ -66,6 +99,7 @@ def format_metrics(m: dict[str, Any], label_names: Sequence[str] = ("negative", 
         f"recall     {m['recall']:.4f}   ({pos})",
         f"F1         {m['f1']:.4f}   ({pos})",
         f"ROC-AUC    {auc}",
+        f"threshold  {m['threshold']:.4f}",
         "",
         f"{'true / predicted':>{w + 6}} {neg:>{w}} {pos:>{w}}",
         f"{neg:>{w + 6}} {tn:>{w}} {fp:>{w}}",

@@ -52,7 +52,7 @@ from bert_hub.interface import INPUT_KEYS
 from bert_hub.pipeline import BertPipeline
 from bert_hub.tasks.classifier import export_classifier
 from bert_hub.tasks.data import LabelledTexts, overlapping_texts, stratified_split
-from bert_hub.tasks.metrics import binary_metrics
+from bert_hub.tasks.metrics import best_f1_threshold, binary_metrics
 from bert_hub.tasks.train_config import STRATEGIES, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -95,14 +95,27 @@ class _Examples:
         return batching.dataset(bert.preprocessor, self.tokenized, batches, buckets, labels=self.labels)
 
 
-def build_classifier(bert: Any, dropout: float):
-    """pooled_output -> dropout -> dense(1), on the encoder's three inputs (any length)."""
+def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output"):
+    """text vector -> dropout -> dense(1), on the encoder's three inputs (any length).
+
+    The text vector is ``pooled_output`` (the tutorial's) or the mean of
+    ``sequence_output`` over the real tokens (what sentence encoders such as
+    all-MiniLM-L6-v2 are trained for).
+    """
     import tensorflow as tf
     import tf_keras
 
     inputs = {k: tf_keras.layers.Input(shape=(None,), dtype=tf.int32, name=k) for k in INPUT_KEYS}
-    pooled = bert.encoder_layer(inputs)["pooled_output"]
-    logits = tf_keras.layers.Dense(1, name="classifier")(tf_keras.layers.Dropout(dropout)(pooled))
+    outputs = bert.encoder_layer(inputs)
+    if pooling == "pooled_output":
+        vector = outputs["pooled_output"]
+    else:
+        mask = tf_keras.layers.Lambda(lambda m: tf.cast(m, tf.float32)[:, :, tf.newaxis], name="real_tokens")(
+            inputs["input_mask"])
+        summed = tf_keras.layers.Dot(axes=1, name="sum_over_tokens")([mask, outputs["sequence_output"]])
+        count = tf_keras.layers.Lambda(lambda m: tf.reduce_sum(m, axis=1), name="token_count")(mask)
+        vector = tf_keras.layers.Lambda(lambda a: a[0][:, 0] / a[1], name="mean_pooling")([summed, count])
+    logits = tf_keras.layers.Dense(1, name="classifier")(tf_keras.layers.Dropout(dropout)(vector))
     return tf_keras.Model(inputs, logits, name="bert_classifier")
 
 
@@ -356,7 +369,7 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
     seed_everything(cfg.seed)
     with dist.scope():
         bert = BertPipeline(model_config, trainable=True)
-        model = build_classifier(bert, cfg.dropout)
+        model = build_classifier(bert, cfg.dropout, cfg.pooling)
         train_ex = _Examples(bert, train_data, cfg.seq_length)
         steps_per_epoch = len(_epoch_batches(train_ex, cfg, 0, dist))
         optimizer = _compile(model, cfg, steps_per_epoch * cfg.epochs)
@@ -386,9 +399,10 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
         # One fit() over the remaining epochs (so Keras shows "Epoch 2/3"); each epoch
         # draws its own batches, and the iterator runs on from epoch to epoch.
         batches = [b for epoch in range(start_epoch, last_epoch) for b in _epoch_batches(train_ex, cfg, epoch, dist)]
+        best = best_checkpoint(model)
         after_epoch = _EpochEnd(
             lambda epoch, logs, seconds: _end_epoch(epoch, logs, seconds, optimizer, epoch_var, manager, history,
-                                                    workdir, len(train_ex.labels), cfg.epochs))
+                                                    workdir, len(train_ex.labels), cfg.epochs, best))
         model.fit(_training_data(dist, bert, train_ex, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
                   steps_per_epoch=steps_per_epoch, validation_data=val_ds, class_weight=class_weight,
                   verbose=1 if progress else 0, callbacks=[after_epoch, *callbacks])
@@ -403,13 +417,20 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
     if not summary["finished"]:
         return summary
     plot_curves(history, workdir / "curves.png")
+    if cfg.keep_best and history and (workdir / "checkpoints" / "best.index").exists():
+        best_checkpoint(model).read(str(workdir / "checkpoints" / "best")).expect_partial()
+        summary["best_epoch"] = min(history, key=lambda h: h.get("val_loss", math.inf))["epoch"]
+    threshold = cfg.threshold
+    if cfg.tune_threshold:
+        threshold = best_f1_threshold(val_data.labels, predict_probabilities(model, val_ex, bert, cfg))
+    summary["threshold"] = threshold
     if len(test_data):
         test_ex = _Examples(bert, test_data, cfg.seq_length)
         probs = predict_probabilities(model, test_ex, bert, cfg)
-        summary["test_metrics"] = binary_metrics(test_data.labels, probs, cfg.threshold)
+        summary["test_metrics"] = binary_metrics(test_data.labels, probs, threshold)
         _write_json(workdir / "metrics.json", summary["test_metrics"])
     summary["export"] = str(export_classifier(model, bert, workdir / "model", label_names=train_data.label_names,
-                                              threshold=cfg.threshold, seq_length=cfg.seq_length,
+                                              threshold=threshold, seq_length=cfg.seq_length,
                                               metadata={"model": model_config.name,
                                                         "test_metrics": summary.get("test_metrics")}))
     return summary
@@ -460,14 +481,23 @@ def _EpochEnd(on_end: Any) -> Any:
     return EpochEnd()
 
 
+def best_checkpoint(model: Any) -> Any:
+    """The weights of the best epoch so far (``checkpoints/best``; the model only)."""
+    import tensorflow as tf
+
+    return tf.train.Checkpoint(model=model)
+
+
 def _end_epoch(epoch: int, logs: dict, seconds: float, optimizer: Any, epoch_var: Any, manager: Any,
-               history: list, out: Path, examples: int, epochs: int) -> None:
-    """Records an epoch: history, checkpoint, one progress line."""
+               history: list, out: Path, examples: int, epochs: int, best: Any) -> None:
+    """Records an epoch: history, checkpoint (and the best one by validation loss), one progress line."""
     record = {"epoch": epoch + 1, "steps": int(optimizer.iterations.numpy()), "seconds": round(seconds, 2),
               "examples_per_second": round(examples / seconds, 2), **{k: float(v) for k, v in logs.items()}}
     history.append(record)
     epoch_var.assign(epoch + 1)
     _write_json(out / "history.json", history)
+    if record.get("val_loss", math.inf) <= min(h.get("val_loss", math.inf) for h in history):
+        best.write(str(out / "checkpoints" / "best"))
     manager.save(checkpoint_number=epoch + 1)
     log.info("epoch %d/%d: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f (%s examples/s)",
              epoch + 1, epochs, record["loss"], record["accuracy"], record.get("val_loss", math.nan),

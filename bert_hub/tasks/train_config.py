@@ -23,6 +23,9 @@ from bert_hub.config import check_fields, yaml_schema
 from bert_hub.errors import ConfigError
 
 
+#: How a text becomes one vector for the classifier.
+POOLINGS = ("pooled_output", "mean")
+
 #: ``--strategy`` choices of ``bert-hub train``.
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
@@ -49,7 +52,12 @@ class TrainConfig:
     bucketing: bool = _setting(True, "pack each batch to its length bucket (else to seq_length)")
     bucket_step: int = _setting(8, "bucket lengths are multiples of this")
     seq_length: int = _setting(128, "longest packing, in tokens")
-    threshold: float = _setting(0.5, "probability from which a text is positive")
+    threshold: float = _setting(0.5, "probability from which a text is positive (see tune_threshold)")
+    tune_threshold: bool = _setting(False, "choose the threshold on the validation split (best F1) and "
+                                           "store it with the model")
+    pooling: str = _setting("pooled_output", "text vector for the classifier: pooled_output or mean (of "
+                                             "sequence_output over the real tokens)")
+    keep_best: bool = _setting(False, "export the epoch with the lowest validation loss, not the last")
 
     def problems(self) -> list[tuple[str, str]]:
         out = []
@@ -65,6 +73,8 @@ class TrainConfig:
             out.append(("weight_decay", "must not be negative"))
         if self.seq_length < 3:
             out.append(("seq_length", "must be at least 3"))
+        if self.pooling not in POOLINGS:
+            out.append(("pooling", f"must be one of {', '.join(POOLINGS)}"))
         return out
 
     def replace(self, **changes: Any) -> "TrainConfig":
