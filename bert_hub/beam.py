@@ -50,13 +50,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from bert_hub.errors import InputError
 from bert_hub.outputs import check_output_dir, staging_directory, swap_in
-
-log = logging.getLogger(__name__)
-
-#: The largest batch ``RunInference`` hands a model (texts); see the README's measurement.
-MAX_BATCH = 512
-#: The smallest: below it bucketing has too few texts to group.
-MIN_BATCH = 64
+from bert_hub.tasks.classifier import Classifier
+from bert_hub.tasks.embed import Embedder
 
 
 def require_beam() -> Any:
@@ -69,14 +64,30 @@ def require_beam() -> Any:
     return apache_beam
 
 
-def _model_handler_base() -> type:
-    require_beam()
-    from apache_beam.ml.inference.base import ModelHandler
+beam = require_beam()  # before the imports below: one line naming the extra, not an ImportError
+from apache_beam.io import fileio  # noqa: E402
+from apache_beam.io.filesystems import FileSystems  # noqa: E402
+from apache_beam.metrics import Metrics  # noqa: E402
+from apache_beam.metrics.metric import MetricsFilter  # noqa: E402
+from apache_beam.ml.inference.base import (  # noqa: E402
+    KeyedModelHandler,
+    ModelHandler,
+    PredictionResult,
+    RunInference,
+)
+from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+import pyarrow as pa  # noqa: E402 - installed with the beam extra
+import pyarrow.parquet as pq  # noqa: E402
 
-    return ModelHandler
+log = logging.getLogger(__name__)
+
+#: The largest batch ``RunInference`` hands a model (texts); see the README's measurement.
+MAX_BATCH = 512
+#: The smallest: below it bucketing has too few texts to group.
+MIN_BATCH = 64
 
 
-class EmbeddingModelHandler(_model_handler_base()):  # type: ignore[misc]
+class EmbeddingModelHandler(ModelHandler):
     """``RunInference`` handler: ``str`` texts -> ``PredictionResult(text, vector)``.
 
     Args:
@@ -95,16 +106,12 @@ class EmbeddingModelHandler(_model_handler_base()):  # type: ignore[misc]
         self.batch_size, self.seq_length, self.bucketing = batch_size, seq_length, bucketing
 
     def load_model(self) -> Any:
-        from bert_hub.tasks.embed import Embedder
-
         return Embedder.from_config(self.config, key=self.key, precision=self.precision,
                                     batch_size=self.batch_size, seq_length=self.seq_length,
                                     bucketing=self.bucketing)
 
     def run_inference(self, batch: Sequence[str], model: Any, inference_args: dict | None = None
                       ) -> Iterable[Any]:
-        from apache_beam.ml.inference.base import PredictionResult
-
         vectors = model.embed(list(batch))
         return [PredictionResult(text, vectors[i]) for i, text in enumerate(batch)]
 
@@ -115,7 +122,7 @@ class EmbeddingModelHandler(_model_handler_base()):  # type: ignore[misc]
         return sum(len(t.encode("utf-8")) for t in batch)
 
 
-class ClassifierModelHandler(_model_handler_base()):  # type: ignore[misc]
+class ClassifierModelHandler(ModelHandler):
     """``RunInference`` handler: ``str`` texts -> ``PredictionResult(text, {"label", "probability"})``.
 
     Args:
@@ -128,14 +135,10 @@ class ClassifierModelHandler(_model_handler_base()):  # type: ignore[misc]
         self.model = str(model)
 
     def load_model(self) -> Any:
-        from bert_hub.tasks.classifier import Classifier
-
         return Classifier(self.model)
 
     def run_inference(self, batch: Sequence[str], model: Any, inference_args: dict | None = None
                       ) -> Iterable[Any]:
-        from apache_beam.ml.inference.base import PredictionResult
-
         rows = model.predict(list(batch))
         return [PredictionResult(text, {"label": r["label"], "probability": r["probability"]})
                 for text, r in zip(batch, rows)]
@@ -148,8 +151,6 @@ class ClassifierModelHandler(_model_handler_base()):  # type: ignore[misc]
 
 def _read_lines(readable: Any) -> Iterator[Any]:
     """(file, line number, text) for each line of a matched file; a bad line or file goes to ``errors``."""
-    import apache_beam as beam
-
     name = readable.metadata.path
     try:
         with readable.open() as f:
@@ -164,8 +165,6 @@ def _read_lines(readable: Any) -> Iterator[Any]:
 
 
 def _schema(kind: str, key: str | None = None) -> Any:
-    import pyarrow as pa
-
     where = [("file", pa.string()), ("line", pa.int64())]
     if kind == "embed":
         per_token = key == "sequence_output" or (key or "").startswith("encoder_outputs[")
@@ -176,18 +175,12 @@ def _schema(kind: str, key: str | None = None) -> Any:
 
 def _count(name: str, item: Any) -> Any:
     """Counts ``item`` in the job's ``bert_hub`` metrics and passes it on."""
-    from apache_beam.metrics import Metrics
-
     Metrics.counter("bert_hub", name).inc()
     return item
 
 
 def _build(p: Any, kind: str, handler: Any, input_pattern: str, where: str, key: str | None) -> None:
     """The pipeline: match files -> numbered lines -> RunInference -> Parquet rows and dead letters."""
-    import apache_beam as beam
-    from apache_beam.io import fileio
-    from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
-
     lines = (p | "Match" >> fileio.MatchFiles(input_pattern)
                | "Open" >> fileio.ReadMatches()
                | "Lines" >> beam.FlatMap(_read_lines).with_outputs("errors", main="lines"))
@@ -211,11 +204,6 @@ def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeli
     beside and swapped in when the job succeeds). A remote one (``gs://...``)
     is written by Beam's filesystems directly.
     """
-    beam = require_beam()
-    from apache_beam.io.filesystems import FileSystems
-    from apache_beam.metrics.metric import MetricsFilter
-    from apache_beam.options.pipeline_options import PipelineOptions
-
     local = "://" not in str(output)
     out = check_output_dir(output, kind="beam", overwrite=overwrite, what="--output") if local else str(output)
     work = staging_directory(out, "beam") if local else None
@@ -273,8 +261,6 @@ def run_predict(input_pattern: str, output: str | Path, *, model: str,
 
 def read_output(output: str | Path) -> list[dict[str, Any]]:
     """All rows of a ``--runner`` output folder's Parquet shards, sorted by file and line."""
-    import pyarrow.parquet as pq
-
     rows = [r for part in sorted(Path(output, "data").glob("*.parquet")) for r in pq.read_table(part).to_pylist()]
     return sorted(rows, key=lambda r: (r["file"], r["line"]))
 
