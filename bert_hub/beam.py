@@ -82,7 +82,7 @@ import pyarrow.parquet as pq  # noqa: E402
 log = logging.getLogger(__name__)
 
 #: The largest batch ``RunInference`` hands a model (texts); see the README's measurement.
-MAX_BATCH = 512
+MAX_BATCH = 1024
 #: The smallest: below it bucketing has too few texts to group.
 MIN_BATCH = 64
 
