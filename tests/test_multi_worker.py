@@ -20,7 +20,7 @@ from bert_hub.tasks.train import train
 from bert_hub.tasks.train_config import TrainConfig
 from sms_sample import write_sms_file
 
-SETTINGS = dict(epochs=1, batch_size=8, seq_length=64, learning_rate=1e-3, dropout=0.0, seed=3)
+SETTINGS = dict(epochs=1, batch_size=8, seq_length=64, learning_rate=1e-3, dropout=0.0, seed=3, test_fraction=0.1)
 TEXTS = ["WINNER!! Claim your prize now", "see you at lunch", "free entry call now", "ok then",
          "URGENT! call 0800 now to claim", "the meeting is moved to 3pm"]
 

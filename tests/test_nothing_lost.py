@@ -26,7 +26,7 @@ from bert_hub.tasks.train import train
 from bert_hub.tasks.train_config import TrainConfig, load_train_config
 from conftest import one_error_line
 
-FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, seed=7)
+FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, test_fraction=0.1, seed=7)
 TRAIN_FLAGS = ("--epochs", "1", "--batch-size", "8", "--seq-length", "64", "--learning-rate", "0.001")
 
 

@@ -21,7 +21,7 @@ from bert_hub.tasks.train import train
 from bert_hub.tasks.train_config import TrainConfig, load_train_config
 from conftest import run
 
-FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, tune_threshold=True, keep_best=True)
+FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, test_fraction=0.1, tune_threshold=True, keep_best=True)
 
 
 def write(path: Path, text: str) -> Path:
@@ -190,7 +190,8 @@ def test_cli_train_errors(tmp_path, sms_file, trained):
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_bundle, sms_file):
     report = json.loads(run("train", "--config", str(tiny_bundle), "--data", str(sms_file), "--out",
                             str(tmp_path / "m"), "--epochs", "1", "--batch-size", "8", "--seq-length", "64",
-                            "--learning-rate", "0.001", "--strategy", "mirrored", "--cpu-replicas", "2",
+                            "--learning-rate", "0.001", "--test-fraction", "0.1", "--strategy", "mirrored",
+                            "--cpu-replicas", "2",
                             "--json", process=True).stdout)
     assert report["replicas"] == 2 and report["finished"] and "test_metrics" in report
     assert (tmp_path / "m" / "model" / "saved_model.pb").is_file()

@@ -39,16 +39,17 @@ def _setting(default: Any, help: str) -> Any:
 class TrainConfig:
     """Training settings; every field can come from YAML or a CLI flag."""
 
-    epochs: int = _setting(3, "passes over the training data")
+    epochs: int = _setting(4, "passes over the training data")
     batch_size: int = _setting(32, "examples per step")
-    learning_rate: float = _setting(3e-5, "peak learning rate (AdamW)")
+    learning_rate: float = _setting(1e-4, "peak learning rate (AdamW)")
     warmup_fraction: float = _setting(0.1, "fraction of steps with a linear warm-up")
     weight_decay: float = _setting(0.01, "AdamW weight decay (not on LayerNorm or biases)")
     dropout: float = _setting(0.1, "dropout before the classifier layer")
     class_weight: bool = _setting(False, "weight classes by inverse frequency")
     seed: int = _setting(0, "seed of the split, batches, initialisation and dropout")
     validation_fraction: float = _setting(0.1, "fraction of --data held out for validation")
-    test_fraction: float = _setting(0.1, "fraction of --data held out for the test metrics")
+    test_fraction: float = _setting(0.0, "fraction of --data held out for the test metrics (default none: "
+                                         "train on more rows, evaluate on a held-out file of your own)")
     bucketing: bool = _setting(True, "pack each batch to its length bucket (else to seq_length)")
     bucket_step: int = _setting(8, "bucket lengths are multiples of this")
     seq_length: int = _setting(128, "longest packing, in tokens")
