@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 
 from bert_hub.errors import BertHubError, Interrupted
 from bert_hub.precision import PRECISIONS
-from bert_hub.tasks.train_config import STRATEGIES, TrainConfig
+from bert_hub.tasks.train_config import STRATEGIES, WORKER_TIMEOUT, TrainConfig
 
 DEFAULT_CONFIG_HELP = "config name or YAML file (default: the embedded all-MiniLM-L6-v2)"
 
@@ -243,6 +243,9 @@ def _classify_parsers(sub: Any, common: Any) -> None:
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
                    help="mirrored: all local devices; multi-worker: MultiWorkerMirroredStrategy over the cluster "
                         "in TF_CONFIG (the chief writes --out)")
+    p.add_argument("--worker-timeout", type=float, default=WORKER_TIMEOUT, metavar="SECONDS",
+                   help="multi-worker: give up when the other workers do not answer for this long "
+                        f"(default {WORKER_TIMEOUT:g})")
     p.add_argument("--cpu-replicas", type=_positive_int,
                    help="split the CPU into this many logical devices (for --strategy mirrored)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")

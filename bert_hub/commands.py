@@ -151,7 +151,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             raise InputError("give both --validation-data and --test-data, or neither (then --data is split)")
         data = (data, read_data(args, args.validation_data), read_data(args, args.test_data))
     summary = train(args.config, data, args.out, cfg, resume=args.resume, overwrite=args.overwrite,
-                    strategy=args.strategy, progress=not args.no_progress and not args.json and sys.stdout.isatty())
+                    strategy=args.strategy, worker_timeout=args.worker_timeout,
+                    progress=not args.no_progress and not args.json and sys.stdout.isatty())
     if not summary["chief"]:
         return emit(args, summary, f"Worker done: {plural(summary['steps'], 'step')} of a multi-worker run; "
                                    f"the chief writes the run in {summary['run']}")

@@ -86,6 +86,26 @@ def test_two_workers_train_what_one_process_trains(tmp_path, no_dropout_bundle):
     assert chief["steps"] == worker["steps"] == 24 and [h["epoch"] for h in chief["history"]] == [1, 2]
 
 
+def test_a_chief_that_refuses_its_out_leaves_no_worker_waiting(tmp_path, no_dropout_bundle):
+    data = write_sms_file(tmp_path / "sms.tsv", 40, seed=4)
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "chapter1.txt").write_text("mine")
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "bert_hub.cli", "train", "--config", str(no_dropout_bundle), "--data", str(data),
+             "--out", str(out), "--strategy", "multi-worker", "--worker-timeout", "10"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    (_, chief_err), (_, worker_err) = [p.communicate(timeout=300) for p in procs]
+    assert procs[0].returncode == 2 and "already exists" in chief_err.strip().splitlines()[-1]
+    assert procs[1].returncode == 2
+    assert "error: the other workers did not answer in time" in worker_err, worker_err[-3000:]
+    assert [p.name for p in out.iterdir()] == ["chapter1.txt"]
+
+
 def test_multi_worker_needs_tf_config(tmp_path, monkeypatch, tiny_bundle):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(InputError, match="needs the cluster in TF_CONFIG"):

@@ -53,7 +53,7 @@ from bert_hub.pipeline import BertPipeline
 from bert_hub.tasks.classifier import export_classifier
 from bert_hub.tasks.data import LabelledTexts, overlapping_texts, stratified_split
 from bert_hub.tasks.metrics import best_f1_threshold, binary_metrics
-from bert_hub.tasks.train_config import STRATEGIES, TrainConfig
+from bert_hub.tasks.train_config import STRATEGIES, WORKER_TIMEOUT, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -209,18 +209,81 @@ def _splits(data: LabelledTexts | tuple[LabelledTexts, LabelledTexts, LabelledTe
     return splits  # type: ignore[return-value]
 
 
-def _distribution(strategy: str) -> Any:
+def _tf_config() -> dict[str, Any]:
+    """The cluster and this process's task, from ``TF_CONFIG`` (multi-worker training)."""
+    try:
+        config = json.loads(os.environ["TF_CONFIG"])
+        cluster, task = config["cluster"], config.get("task", {})
+        if not isinstance(cluster, dict) or not isinstance(task, dict):
+            raise TypeError
+    except (KeyError, ValueError, TypeError):
+        raise InputError("--strategy multi-worker needs the cluster in TF_CONFIG, e.g. "
+                         '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                         '"task": {"type": "worker", "index": 0}}') from None
+    return {"cluster": cluster, "task": task}
+
+
+def _writes_the_run(strategy: str) -> bool:
+    """Whether this process writes the run: the chief, or worker 0 when there is no chief.
+
+    Read from ``TF_CONFIG`` before the strategy exists, so that the chief checks
+    ``--out`` (and refuses a bad one) before it joins the cluster.
+    """
+    if strategy != "multi-worker":
+        return True
+    config = _tf_config()
+    kind, index = config["task"].get("type"), config["task"].get("index", 0)
+    if "chief" in config["cluster"]:
+        return kind == "chief"
+    return kind == "worker" and index == 0
+
+
+def _join_cluster_within(cluster: dict[str, Any], seconds: float) -> None:
+    """Configures TensorFlow's coordination service as the strategy would, with a registration timeout.
+
+    Without it a worker waits for the cluster's leader (the chief) without end;
+    with it, one that is not there in ``seconds`` (say it refused its --out)
+    ends the wait with an error.
+    """
+    import tensorflow as tf
+    # TensorFlow's own strategy module and the helpers it uses for this (pinned TensorFlow 2.21).
+    from tensorflow.python.distribute import collective_all_reduce_strategy as strategy_module
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    protos = getattr(strategy_module, "coordination_config_pb2", None)
+    if protos is None:  # another TensorFlow: keep its default (wait for the leader)
+        log.warning("warning: this TensorFlow offers no registration timeout; --worker-timeout covers only "
+                    "the synchronisation points after the start")
+        return
+    spec = tf.train.ClusterSpec(cluster)
+    jobs = [protos.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+            for job in ("chief", "worker") if job in spec.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=jobs, cluster_register_timeout_in_ms=int(seconds * 1000))
+
+
+def _no_answer(error: BaseException) -> BaseException:
+    """The one-line error for a worker the others did not answer (else ``error`` itself)."""
+    import tensorflow as tf
+
+    if isinstance(error, (tf.errors.DeadlineExceededError, tf.errors.UnavailableError)):
+        return InputError("the other workers did not answer in time (--worker-timeout): check that every "
+                          "worker of TF_CONFIG runs, and the chief's output (it stops at once if --out "
+                          "is refused)")
+    return error
+
+
+def _distribution(strategy: str, worker_timeout: float = WORKER_TIMEOUT) -> Any:
     import tensorflow as tf
 
     if strategy == "multi-worker":
-        try:
-            cluster = json.loads(os.environ["TF_CONFIG"])["cluster"]
-        except (KeyError, ValueError, TypeError):
-            raise InputError("--strategy multi-worker needs the cluster in TF_CONFIG, e.g. "
-                             '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                             '"task": {"type": "worker", "index": 0}}') from None
+        cluster = _tf_config()["cluster"]
         log.info("multi-worker training: %s", ", ".join(f"{k} {v}" for k, v in cluster.items()))
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        _join_cluster_within(cluster, worker_timeout)
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=worker_timeout)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     if strategy == "mirrored":
         devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
                   [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -228,16 +291,6 @@ def _distribution(strategy: str) -> Any:
     if strategy == "default":
         return tf.distribute.get_strategy()
     raise InputError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
-
-
-def is_chief(dist: Any) -> bool:
-    """True for the process that writes the run: the chief, or worker 0 when there is no chief."""
-    resolver = getattr(dist, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return True
-    if resolver.task_type == "chief":
-        return True
-    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
 
 
 class _ScratchRun:
@@ -259,8 +312,10 @@ class _ScratchRun:
 
     def failed(self, error: BaseException, epochs: int) -> BaseException:
         self.close()
-        return Interrupted("interrupted (a worker of a multi-worker run: the chief's run folder says "
-                           "what was kept)") if isinstance(error, KeyboardInterrupt) else error
+        if isinstance(error, KeyboardInterrupt):
+            return Interrupted("interrupted (a worker of a multi-worker run: the chief's run folder says "
+                               "what was kept)")
+        return _no_answer(error)
 
 
 def _compile(model: Any, cfg: TrainConfig, total_steps: int) -> Any:
@@ -294,7 +349,8 @@ def seed_everything(seed: int, encoder: Any = None, step: int = 0) -> None:
 def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts, LabelledTexts],
           out: str | Path, cfg: TrainConfig = TrainConfig(), *, resume: bool = False,
           overwrite: bool = False, strategy: str = "default", progress: bool = False,
-          stop_after_epochs: int | None = None, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+          stop_after_epochs: int | None = None, callbacks: Sequence[Any] = (),
+          worker_timeout: float = WORKER_TIMEOUT) -> dict[str, Any]:
     """Fine-tunes the encoder of ``config`` on ``data`` and writes the run to ``out``.
 
     Everything is checked (run folder, data, splits) before anything is
@@ -314,6 +370,10 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
         strategy: ``default``, ``mirrored`` (all visible CPU/GPU devices) or
             ``multi-worker`` (``MultiWorkerMirroredStrategy``, the cluster from
             ``TF_CONFIG``; the chief writes the run, other workers nothing).
+        worker_timeout: multi-worker only: seconds a worker waits for the
+            others at a synchronisation point (the first one included) before
+            it gives up with an error, so that a worker whose chief refused to
+            start does not wait forever.
         progress: show Keras' progress bar (else one log line per epoch).
         stop_after_epochs: stop (as if interrupted) after this many epochs of
             this call; the run can be resumed.
@@ -324,9 +384,16 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
         metrics and the export path.
     """
     out = Path(out).expanduser().absolute()
-    dist = _distribution(strategy)  # first: a multi-worker strategy must exist before other TensorFlow work
-    chief = is_chief(dist)
+    chief = _writes_the_run(strategy)
+    # The chief checks --out first: refused, it never joins the cluster. Then the strategy,
+    # before any other TensorFlow work (a multi-worker strategy must come first).
     run: _Run | _ScratchRun = _Run(out, resume=resume, overwrite=overwrite) if chief else _ScratchRun(out)
+    try:
+        dist = _distribution(strategy, worker_timeout)
+    except Exception as e:
+        if not chief:
+            run.close()
+        raise _no_answer(e) from None
     model_config = config if isinstance(config, ModelConfig) else load_config(config)
     if cfg.seq_length > model_config.architecture.max_position_embeddings:
         raise InputError(f"seq_length {cfg.seq_length} exceeds the model's max_position_embeddings "

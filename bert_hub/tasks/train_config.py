@@ -28,6 +28,8 @@ POOLINGS = ("pooled_output", "mean")
 
 #: ``--strategy`` choices of ``bert-hub train``.
 STRATEGIES = ("default", "mirrored", "multi-worker")
+#: Seconds a worker of a multi-worker run waits for the others at a synchronisation point.
+WORKER_TIMEOUT = 600.0
 
 
 def _setting(default: Any, help: str) -> Any:
