@@ -1,26 +1,38 @@
-"""Embedding throughput: the notebook path against bert_hub's embed, in one run.
+"""Embedding throughput: bert_hub's modes, the notebook path and (with --peers) PyTorch / ONNX Runtime.
 
-Builds (once) a BERT-Base-shaped model with random weights (L=12 H=768 A=12,
-the uncased vocab of the embedded default) and measures on the same texts:
+One BERT-Base-shaped model (L=12 H=768 A=12, random weights, the uncased
+vocab of the embedded default) is written once as a Hugging Face checkpoint
+(config.json, model.safetensors, vocab.txt) and converted to a bert_hub
+bundle, so every engine runs the same weights on the same texts:
 
-  notebook      hub.KerasLayer preprocess -> encoder in a tf_keras model,
-                fixed 128 tokens, eager calls, batch 32 (the notebook's path)
-  fp32          bert_hub Embedder: bucketing (multiples of 8), tf.function per bucket
-  fp32+xla      the same with jit_compile
-  bf16          fp32 graph run with oneDNN bfloat16 auto-mixed-precision (if the CPU has bf16)
-  bf16+xla      both
+  bert_hub         ``bert-hub embed``'s default: ``Embedder.from_config``, mode ``auto``
+                   (the mode calibrated for this CPU; the calibration runs in a fresh cache
+                   and its cost is reported apart)
+  bert_hub fp32 / fp32+xla / bf16 / bf16+xla
+                   the same with the mode forced (bf16 only where the CPU has native bf16)
+  notebook         hub.KerasLayer preprocess -> encoder in a tf_keras model, fixed 128
+                   tokens, eager calls (the notebook's path)
+  torch fp32 / torch bf16 / onnxruntime fp32   (--peers, when installed)
+                   Hugging Face tokenizers (BertWordPieceTokenizer on the same vocab.txt),
+                   batches sorted by length and padded to their longest; PyTorch
+                   ``transformers.BertModel`` under ``inference_mode`` (bf16: CPU autocast);
+                   ONNX Runtime on the same model exported with ``torch.onnx.export``
 
-Workloads: "short", 1,024 texts of 8-48 real tokens (uniform, [CLS]/[SEP]
-included), and "full", 256 texts that fill 128 tokens. Every mode runs in its
-own process (bf16 is a process-wide TensorFlow option), warms up on a sample
-that touches every bucket, then embeds the whole workload once.
+Batch 32 everywhere; pooled_output is the output; tokenization is inside the
+timed region for every engine. Each engine runs in its own process: it loads,
+makes one pass over each workload ("first pass": what a one-shot run pays,
+tracing, XLA compilation and oneDNN's first-use costs included), then three
+more; "texts/s" is the median of those three (warm). Workloads: "short", texts
+of 8-48 tokens ([CLS]/[SEP] included), and "full", texts that fill 128 tokens.
+With ``--data`` (``label<TAB>text``, e.g. the SMS Spam Collection) the short
+texts are real messages of 8-48 tokens and the full ones real messages joined
+until they pass 128 tokens; else random words of the vocab.
 
-Achieved GFLOP/s counts the matmul FLOPs of BERT at the packed length of each
-batch: per layer 2*b*L*(4*H^2 + 2*H*I) for the dense layers plus 4*b*L^2*H for
-attention scores and context, plus the pooler. The fp32 peak is
-cores x GHz x 64 (two AVX-512 FMA units x 16 lanes x 2 FLOPs per cycle).
+    .venv/bin/python benchmarks/bench_embed.py [--peers] [--data FILE] [--texts-short 1024]
+        [--texts-full 256] [--engines a,b,...] [--json out.json]
 
-    .venv/bin/python benchmarks/bench_embed.py [--texts-short 1024] [--texts-full 256] [--json out.json]
+Peers are benchmark-only: ``pip install torch==2.13.0 transformers onnx onnxscript onnxruntime``
+(the ``peers`` extra names them).
 """
 
 from __future__ import annotations
@@ -28,174 +40,311 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-MODES = ("notebook", "fp32", "fp32+xla", "bf16", "bf16+xla")
 L_, H_, A_, I_ = 12, 768, 12, 3072
+BATCH = 32
+SEQ = 128
+OURS = ("bert_hub", "bert_hub fp32", "bert_hub fp32+xla", "bert_hub bf16", "bert_hub bf16+xla", "notebook")
+PEERS = ("torch fp32", "torch bf16", "onnxruntime fp32")
 
 
-def model_dir(work: Path) -> Path:
-    from bert_hub.builder.bundle import build_random_bundle
+# -- the shared model ---------------------------------------------------------
+def hf_checkpoint(work: Path) -> Path:
+    """A random BERT-Base-shaped checkpoint in Hugging Face's layout (bert_hub's weights, renamed)."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from bert_hub.builder.checkpoint import _HF_DENSE, _HF_NORM
+    from bert_hub.builder.vocab import read_vocab
+    from bert_hub.builder.weights import random_weights
+    from bert_hub.config import Architecture
     from bert_hub.embedded import checkpoint_dir
 
-    out = work / "bert_base_random"
-    if not (out / "bert_hub.yaml").is_file():
-        print(f"building a random BERT-Base-shaped model in {out} ...", file=sys.stderr, flush=True)
-        build_random_bundle(out, layers=L_, hidden=H_, heads=A_, intermediate=I_,
-                            vocab_file=checkpoint_dir("all-MiniLM-L6-v2") / "vocab.txt", with_mlm=False)
+    out = work / "bert_base_hf"
+    if (out / "model.safetensors").is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = checkpoint_dir("all-MiniLM-L6-v2") / "vocab.txt"
+    tokens = read_vocab(vocab)
+    arch = Architecture(layers=L_, hidden=H_, heads=A_, vocab_size=len(tokens), intermediate=I_)
+    w = random_weights(arch, seed=0, with_mlm=False)
+    hf = {"embeddings.word_embeddings.weight": w["embeddings/word_embeddings"],
+          "embeddings.position_embeddings.weight": w["embeddings/position_embeddings"],
+          "embeddings.token_type_embeddings.weight": w["embeddings/type_embeddings"],
+          "embeddings.LayerNorm.weight": w["embeddings/layer_norm/gamma"],
+          "embeddings.LayerNorm.bias": w["embeddings/layer_norm/beta"],
+          "pooler.dense.weight": w["pooler/kernel"].T, "pooler.dense.bias": w["pooler/bias"]}
+    for i in range(L_):
+        for ours, theirs in _HF_DENSE.items():
+            hf[f"encoder.layer.{i}.{theirs}.weight"] = w[f"transformer/layer_{i}/{ours}/kernel"].T
+            hf[f"encoder.layer.{i}.{theirs}.bias"] = w[f"transformer/layer_{i}/{ours}/bias"]
+        for ours, theirs in _HF_NORM.items():
+            hf[f"encoder.layer.{i}.{theirs}.weight"] = w[f"transformer/layer_{i}/{ours}/gamma"]
+            hf[f"encoder.layer.{i}.{theirs}.bias"] = w[f"transformer/layer_{i}/{ours}/beta"]
+    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in hf.items()}, str(out / "model.safetensors"))
+    (out / "vocab.txt").write_bytes(vocab.read_bytes())
+    (out / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+    (out / "config.json").write_text(json.dumps({
+        "model_type": "bert", "architectures": ["BertModel"], "num_hidden_layers": L_, "hidden_size": H_,
+        "num_attention_heads": A_, "intermediate_size": I_, "vocab_size": len(tokens),
+        "max_position_embeddings": 512, "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
+        "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}))
     return out
 
 
-def workloads(vocab: list[str], n_short: int, n_full: int, seed: int = 0) -> dict[str, list[str]]:
-    """Texts of known wordpiece counts: whole words that are single vocab entries."""
-    import numpy as np
+def bundle(work: Path, checkpoint: Path) -> Path:
+    from bert_hub.builder.bundle import convert_checkpoint_bundle
 
+    out = work / "bert_base_bundle"
+    if not (out / "bert_hub.yaml").is_file():
+        print(f"converting the checkpoint into {out} ...", file=sys.stderr, flush=True)
+        convert_checkpoint_bundle(checkpoint, out, name="bert_base_random")
+    return out
+
+
+# -- the texts ----------------------------------------------------------------
+def workloads(vocab_file: Path, data: Path | None, n_short: int, n_full: int, seed: int = 0) -> dict[str, list[str]]:
+    import numpy as np
+    from tokenizers import BertWordPieceTokenizer
+
+    tok = BertWordPieceTokenizer(str(vocab_file), lowercase=True)
     rng = np.random.default_rng(seed)
-    words = [w for w in vocab[2000:] if w.isalpha() and w.isascii() and len(w) > 2][:8000]
+
+    def length(text: str) -> int:
+        return len(tok.encode(text).ids)  # [CLS] and [SEP] included
+
+    if data is not None:
+        texts = [line.split("\t", 1)[1].strip() for line in data.read_text(encoding="utf-8").splitlines()
+                 if "\t" in line]
+        rng.shuffle(texts)
+        short = [t for t in texts if 8 <= length(t) <= 48][:n_short]
+        full, current = [], ""
+        for t in texts:
+            current = f"{current} {t}".strip()
+            if length(current) > SEQ + 8:
+                full.append(current)
+                current = ""
+            if len(full) == n_full:
+                break
+        return {"short": short, "full": full}
+    from bert_hub.builder.vocab import read_vocab
+
+    words = [w for w in read_vocab(vocab_file)[2000:] if w.isalpha() and w.isascii() and len(w) > 2][:8000]
     short = [" ".join(rng.choice(words, size=int(n) - 2)) for n in rng.integers(8, 49, size=n_short)]
-    full = [" ".join(rng.choice(words, size=140)) for _ in range(n_full)]
+    full = [" ".join(rng.choice(words, size=SEQ + 12)) for _ in range(n_full)]
     return {"short": short, "full": full}
 
 
-def flops(batch: int, length: int) -> float:
-    dense = 2 * batch * length * (4 * H_ * H_ + 2 * H_ * I_)
-    attention = 4 * batch * length * length * H_
-    return L_ * (dense + attention) + 2 * batch * H_ * H_
+# -- one engine, in a child process ---------------------------------------------
+def timed_passes(run, texts: list[str], passes: int = 3) -> tuple[float, list[float], object]:
+    start = time.perf_counter()
+    vectors = run(texts)
+    first = time.perf_counter() - start
+    warm = []
+    for _ in range(passes):
+        start = time.perf_counter()
+        run(texts)
+        warm.append(time.perf_counter() - start)
+    return first, warm, vectors
 
 
-def run_mode(mode: str, model: Path, texts_file: Path) -> dict:
-    """Runs in a child process: embeds every workload once, after a warm-up."""
+def ours(engine: str, model: Path) -> tuple[dict, object]:
+    """An Embedder (or the notebook's path) and what it cost to set up."""
     import numpy as np
-    import tensorflow as tf
 
-    from bert_hub import load_pipeline
+    import bert_hub
     from bert_hub.tasks.embed import Embedder
 
-    bf16 = mode.startswith("bf16")
-    bert = load_pipeline(model)
-    data = json.loads(texts_file.read_text())
-    results = {}
-    for name, texts in data.items():
-        lengths = bert.tokenize(texts).merge_dims(1, -1).row_lengths().numpy() + 2
-        lengths = np.minimum(lengths, 128)
-        if mode == "notebook":
-            def embed(batch_texts):
-                return bert.model(tf.constant(batch_texts))["pooled_output"].numpy()
+    started = time.perf_counter()
+    bert = bert_hub.load_pipeline(model)
+    info = {"load_seconds": time.perf_counter() - started}
+    if engine == "notebook":
+        import tensorflow as tf
 
-            def run(ts):
-                return np.concatenate([embed(ts[i:i + 32]) for i in range(0, len(ts), 32)])
+        def run(texts):
+            return np.concatenate([bert.model(tf.constant(texts[i:i + BATCH]))["pooled_output"].numpy()
+                                   for i in range(0, len(texts), BATCH)])
+        return info, run
+    from bert_hub.calibration import MODES
 
-            executed = sum(flops(min(32, len(texts) - i), 128) for i in range(0, len(texts), 32))
-            warm = texts[:32]
-        else:
-            embedder = Embedder(bert, batch_size=32, jit_compile=mode.endswith("xla"), bf16=bf16)
-            assert embedder.jit_compile == mode.endswith("xla")
-            order = np.argsort(lengths, kind="stable")
-            executed = 0.0
-            for i in range(0, len(texts), 32):
-                idx = order[i:i + 32]
-                executed += flops(len(idx), embedder._bucket(int(lengths[idx].max())))
-            # Warm up every bucket this workload will use (traces, XLA compiles, bf16 rewrites):
-            # one full batch per bucket.
-            warm = [texts[int(order[i])] for i in range(0, len(texts), 32)]
+    forced = MODES.get(engine.removeprefix("bert_hub").strip())
+    embedder = (Embedder(bert, batch_size=BATCH, precision=forced.precision, jit_compile=forced.xla) if forced
+                else Embedder.from_config(bert, batch_size=BATCH))  # what bert-hub embed does
+    started = time.perf_counter()
+    info["mode"] = embedder.resolve_mode().name  # calibrates on first use when mode is auto
+    info["calibration_seconds"] = time.perf_counter() - started
+    return info, embedder.embed
 
-            def run(ts):
-                return embedder.embed(ts)
 
-            cold_start = time.perf_counter()
-            for t in warm:
-                embedder.embed([t] * 32)
-            results.setdefault("warmup_seconds", {})[name] = round(time.perf_counter() - cold_start, 2)
-        if mode == "notebook":
-            run(warm)
-        start = time.perf_counter()
-        vectors = run(texts)
-        seconds = time.perf_counter() - start
-        np.save(texts_file.with_name(f"vectors_{mode}_{name}.npy"), vectors)
-        results[name] = {"texts": len(texts), "real_tokens": int(lengths.sum()), "seconds": seconds,
-                         "texts_per_second": len(texts) / seconds,
-                         "real_tokens_per_second": float(lengths.sum()) / seconds,
-                         "gflops_per_second": executed / seconds / 1e9}
+def peer(engine: str, checkpoint: Path, work: Path) -> tuple[dict, object]:
+    import numpy as np
+    import torch
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertModel
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    started = time.perf_counter()
+    tokenizer = BertWordPieceTokenizer(str(checkpoint / "vocab.txt"), lowercase=True)
+    tokenizer.enable_truncation(SEQ)
+    model = BertModel.from_pretrained(str(checkpoint)).eval()
+    info: dict = {"threads": torch.get_num_threads()}
+
+    def batches(texts):
+        ids = [e.ids for e in tokenizer.encode_batch(texts)]
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        for i in range(0, len(texts), BATCH):
+            idx = order[i:i + BATCH]
+            width = max(len(ids[j]) for j in idx)
+            word = np.zeros((len(idx), width), np.int64)
+            mask = np.zeros((len(idx), width), np.int64)
+            for row, j in enumerate(idx):
+                word[row, :len(ids[j])] = ids[j]
+                mask[row, :len(ids[j])] = 1
+            yield idx, word, mask
+
+    def collect(texts, compute):
+        out = np.zeros((len(texts), H_), np.float32)
+        for idx, word, mask in batches(texts):
+            out[idx] = compute(word, mask)
+        return out
+
+    if engine.startswith("torch"):
+        bf16 = engine.endswith("bf16")
+
+        def compute(word, mask):
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = model(input_ids=torch.from_numpy(word), attention_mask=torch.from_numpy(mask),
+                            token_type_ids=torch.zeros_like(torch.from_numpy(word))).pooler_output
+            return out.float().numpy()
+    else:
+        import onnxruntime as ort
+
+        path = work / "bert_base.onnx"
+        if not path.is_file():
+            class Pooled(torch.nn.Module):  # positional inputs, one output: what the export needs
+                def __init__(self, bert):
+                    super().__init__()
+                    self.bert = bert
+
+                def forward(self, input_ids, attention_mask, token_type_ids):
+                    return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                                     token_type_ids=token_type_ids).pooler_output
+
+            dummy = torch.ones((2, 16), dtype=torch.int64)
+            torch.onnx.export(Pooled(model).eval(), (dummy, dummy, torch.zeros_like(dummy)), str(path),
+                              input_names=["input_ids", "attention_mask", "token_type_ids"],
+                              output_names=["pooler_output"],
+                              dynamic_axes={n: {0: "batch", 1: "length"}
+                                            for n in ("input_ids", "attention_mask", "token_type_ids")},
+                              opset_version=17, dynamo=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = os.cpu_count() or 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        info["onnxruntime"] = ort.__version__
+
+        def compute(word, mask):
+            return session.run(["pooler_output"], {"input_ids": word, "attention_mask": mask,
+                                                   "token_type_ids": np.zeros_like(word)})[0]
+    info["load_seconds"] = time.perf_counter() - started
+    info["torch"] = torch.__version__
+    return info, lambda texts: collect(texts, compute)
+
+
+def child(engine: str, model: Path, checkpoint: Path, texts_file: Path) -> dict:
+    import numpy as np
+
+    work = texts_file.parent
+    info, run = peer(engine, checkpoint, work) if engine in PEERS else ours(engine, model)
+    results = dict(info)
+    for name, texts in json.loads(texts_file.read_text()).items():
+        first, warm, vectors = timed_passes(run, texts)
+        np.save(work / f"vectors_{engine.replace(' ', '_')}_{name}.npy", vectors)
+        results[name] = {"texts": len(texts), "first_pass_seconds": first, "warm_seconds": warm,
+                         "texts_per_second": len(texts) / statistics.median(warm),
+                         "first_pass_texts_per_second": len(texts) / first}
     return results
 
 
-def cpu_peak_gflops() -> tuple[float, str]:
-    cores = os.cpu_count() or 1
-    ghz = 0.0
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("cpu MHz"):
-                ghz = float(line.split(":")[1]) / 1000
-                break
-    except OSError:
-        pass
-    return cores * ghz * 64, f"{cores} cores x {ghz:.2f} GHz x 64 FLOP/cycle (2 AVX-512 FMA x 16 lanes x 2)"
+# -- the parent: runs every engine, prints one table ---------------------------
+def cpu_name() -> str:
+    from bert_hub.calibration import cpu_signature
+
+    return cpu_signature()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", default=".bench", help="folder for the built model and vectors")
+    parser.add_argument("--work", default=".bench", help="folder for the model, texts and vectors")
+    parser.add_argument("--data", type=Path, help="label<TAB>text file of real messages")
     parser.add_argument("--texts-short", type=int, default=1024)
     parser.add_argument("--texts-full", type=int, default=256)
-    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--peers", action="store_true", help="also run PyTorch and ONNX Runtime")
+    parser.add_argument("--engines", help="comma-separated subset of: " + ", ".join(OURS + PEERS))
     parser.add_argument("--json", help="also write the results here")
-    parser.add_argument("--child", nargs=3, metavar=("MODE", "MODEL", "TEXTS"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, metavar=("ENGINE", "MODEL", "CHECKPOINT", "TEXTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        mode, model, texts = args.child
-        print(json.dumps(run_mode(mode, Path(model), Path(texts))))
+        engine, model, checkpoint, texts = args.child
+        print(json.dumps(child(engine, Path(model), Path(checkpoint), Path(texts))))
         return
 
     import numpy as np
 
-    from bert_hub.builder.vocab import read_vocab
     from bert_hub.precision import cpu_supports_bf16
 
     work = Path(args.work).absolute()
     work.mkdir(parents=True, exist_ok=True)
-    model = model_dir(work)
+    checkpoint = hf_checkpoint(work)
+    model = bundle(work, checkpoint)
     texts_file = work / "texts.json"
-    texts_file.write_text(json.dumps(workloads(read_vocab(model / "preprocess" / "assets" / "vocab.txt"),
-                                               args.texts_short, args.texts_full)))
-    modes = [m for m in args.modes.split(",") if m]
+    data = workloads(checkpoint / "vocab.txt", args.data, args.texts_short, args.texts_full)
+    texts_file.write_text(json.dumps(data))
+    engines = args.engines.split(",") if args.engines else list(OURS) + (list(PEERS) if args.peers else [])
     if not cpu_supports_bf16():
-        modes = [m for m in modes if not m.startswith("bf16")]
+        engines = [e for e in engines if "bf16" not in e or e.startswith("torch")]
     results = {}
-    for mode in modes:
-        print(f"running {mode} ...", file=sys.stderr, flush=True)
-        proc = subprocess.run([sys.executable, __file__, "--child", mode, str(model), str(texts_file)],
-                              capture_output=True, text=True)
+    calibration_cache = tempfile.mkdtemp(prefix="bert_hub_bench_cache_")  # auto calibrates from scratch
+    for engine in engines:
+        print(f"running {engine} ...", file=sys.stderr, flush=True)
+        env = dict(os.environ, BERT_HUB_CACHE=calibration_cache)
+        proc = subprocess.run([sys.executable, __file__, "--child", engine, str(model), str(checkpoint),
+                               str(texts_file)], capture_output=True, text=True, env=env)
         if proc.returncode:
-            sys.exit(f"mode {mode} failed:\n{proc.stderr[-3000:]}")
-        results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+            sys.exit(f"{engine} failed:\n{proc.stderr[-3000:]}")
+        results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
 
-    peak, how = cpu_peak_gflops()
-    base = {w: results["notebook"][w]["texts_per_second"] for w in ("short", "full")} if "notebook" in results else None
-    ref = {w: np.load(work / f"vectors_fp32_{w}.npy") for w in ("short", "full")} if "fp32" in results else None
-    lines = [f"CPU: {how} = {peak:.0f} GFLOP/s fp32 peak; bf16: {'yes' if cpu_supports_bf16() else 'no'}",
-             "", "| workload | mode | texts/s | real tokens/s | GFLOP/s | % fp32 peak | vs notebook | min cosine to fp32 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    source = f"real messages of {args.data.name}" if args.data else "random vocab words"
+    lines = [f"CPU: {cpu_name()}; {os.cpu_count()} cores; texts: {source}; batch {BATCH}",
+             f"bert_hub's default mode here: {results.get('bert_hub', {}).get('mode', '-')} "
+             f"(calibrated in {results.get('bert_hub', {}).get('calibration_seconds', 0):.1f} s, once per CPU, "
+             "TensorFlow version and model shape)", ""]
+    best_peer = {w: max((results[e][w]["texts_per_second"] for e in results if e in PEERS), default=None)
+                 for w in ("short", "full")}
+    reference = "bert_hub fp32" if "bert_hub fp32" in results else next(iter(results))
+    lines += ["| workload | engine | texts/s (warm) | first pass texts/s | vs best peer | min cosine to "
+              f"{reference} |", "|---|---|---:|---:|---:|---:|"]
     for w in ("short", "full"):
-        for mode, r in results.items():
+        ref = np.load(work / f"vectors_{reference.replace(' ', '_')}_{w}.npy")
+        for engine, r in results.items():
             x = r[w]
-            cos = ""
-            if ref is not None:
-                v = np.load(work / f"vectors_{mode}_{w}.npy")
-                c = (v * ref[w]).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(ref[w], axis=1)
-                cos = f"{c.min():.5f}"
-                x["min_cosine_to_fp32"] = float(c.min())
-            ratio = f"{x['texts_per_second'] / base[w]:.2f}x" if base else ""
-            lines.append(f"| {w} ({x['texts']}) | {mode} | {x['texts_per_second']:.1f} | "
-                         f"{x['real_tokens_per_second']:.0f} | {x['gflops_per_second']:.0f} | "
-                         f"{100 * x['gflops_per_second'] / peak:.0f}% | {ratio} | {cos} |")
+            v = np.load(work / f"vectors_{engine.replace(' ', '_')}_{w}.npy")
+            cos = (v * ref).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(ref, axis=1)
+            x["min_cosine"] = float(cos.min())
+            ratio = f"{x['texts_per_second'] / best_peer[w]:.2f}x" if best_peer[w] else ""
+            lines.append(f"| {w} ({x['texts']}) | {engine} | {x['texts_per_second']:.1f} | "
+                         f"{x['first_pass_texts_per_second']:.1f} | {ratio} | {cos.min():.5f} |")
     print("\n".join(lines))
     if args.json:
-        Path(args.json).write_text(json.dumps({"peak_gflops": peak, "peak": how, "results": results}, indent=1))
+        Path(args.json).write_text(json.dumps({"cpu": cpu_name(), "results": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -95,20 +95,23 @@ class EmbeddingModelHandler(ModelHandler):
             worker: a Kaggle / TF Hub handle, a shared path, ``default``).
         key: what to return, as ``bert-hub embed --key`` (per-token keys give
             a ``[tokens, H]`` array per text).
-        precision: ``auto``, ``float32`` or ``bfloat16`` (see ``bert-hub embed``).
-        batch_size, seq_length, bucketing: as :class:`~bert_hub.tasks.embed.Embedder`.
+        precision, jit_compile: the execution mode, as ``bert-hub embed --precision / --xla``
+            (by default each worker uses the mode calibrated for its own CPU).
+        batch_size, seq_length, bucketing, buckets: as :class:`~bert_hub.tasks.embed.Embedder`.
     """
 
     def __init__(self, config: str = "default", key: str = "pooled_output", precision: str = "auto",
-                 batch_size: int = 32, seq_length: int | None = None, bucketing: bool = True):
+                 batch_size: int = 32, seq_length: int | None = None, bucketing: bool = True,
+                 buckets: Sequence[int] | None = None, jit_compile: bool | None = None):
         super().__init__()
-        self.config, self.key, self.precision = str(config), key, precision
+        self.config, self.key, self.precision, self.jit_compile = str(config), key, precision, jit_compile
         self.batch_size, self.seq_length, self.bucketing = batch_size, seq_length, bucketing
+        self.buckets = list(buckets) if buckets else None
 
     def load_model(self) -> Any:
         return Embedder.from_config(self.config, key=self.key, precision=self.precision,
-                                    batch_size=self.batch_size, seq_length=self.seq_length,
-                                    bucketing=self.bucketing)
+                                    jit_compile=self.jit_compile, batch_size=self.batch_size,
+                                    seq_length=self.seq_length, bucketing=self.bucketing, buckets=self.buckets)
 
     def run_inference(self, batch: Sequence[str], model: Any, inference_args: dict | None = None
                       ) -> Iterable[Any]:
@@ -245,11 +248,13 @@ def _failed_rows(item: Any) -> Iterator[dict[str, Any]]:
 
 
 def run_embed(input_pattern: str, output: str | Path, *, config: str = "default", key: str = "pooled_output",
-              precision: str = "auto", batch_size: int = 32, seq_length: int | None = None,
+              precision: str = "auto", jit_compile: bool | None = None, batch_size: int = 32,
+              seq_length: int | None = None, bucketing: bool = True, buckets: Sequence[int] | None = None,
               pipeline_args: Sequence[str] = ("--runner", "DirectRunner"), overwrite: bool = False) -> dict[str, Any]:
     """``bert-hub embed --runner``: embeds every line of ``input_pattern`` into Parquet shards."""
-    handler = EmbeddingModelHandler(config=config, key=key, precision=precision, batch_size=batch_size,
-                                    seq_length=seq_length)
+    handler = EmbeddingModelHandler(config=config, key=key, precision=precision, jit_compile=jit_compile,
+                                    batch_size=batch_size, seq_length=seq_length, bucketing=bucketing,
+                                    buckets=buckets)
     return _run("embed", handler, input_pattern, output, pipeline_args, key=key, overwrite=overwrite)
 
 

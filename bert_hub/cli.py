@@ -196,10 +196,10 @@ def _embed_parser(sub: Any, common: Any) -> None:
     p.add_argument("--buckets", help="comma-separated packed lengths (default: multiples of 8)")
     p.add_argument("--no-bucketing", action="store_true", help="the notebook's fixed-length path")
     p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
-                   help="compile each bucket with XLA (default: on in float32, where it is faster "
-                        "here; off in bfloat16, which XLA would bypass)")
+                   help="compile each bucket with XLA (default: whichever is faster on this CPU, measured)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto = bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), else float32")
+                   help="auto = the faster of float32 and (on CPUs with native bf16) bfloat16 on this CPU, "
+                        "measured once per CPU and model shape and kept in the cache")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _add_runner(p)
     p.set_defaults(command_name="embed")

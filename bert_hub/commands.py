@@ -31,8 +31,7 @@ from bert_hub.resolution import resolve
 from bert_hub.tasks.classifier import Classifier
 from bert_hub.tasks.data import read_labelled
 from bert_hub.tasks.demo import format_demo, run_demo
-from bert_hub.precision import use_bf16
-from bert_hub.tasks.embed import Embedder, check_embed_paths, check_key
+from bert_hub.tasks.embed import Embedder, check_embed_paths
 from bert_hub.tasks.fill_mask import fill_mask, format_fill_mask
 from bert_hub.tasks.inspect import format_inspection, inspect_texts
 from bert_hub.tasks.layers import compare_layers, find_pooler, format_layers, plot_layer_similarity
@@ -104,23 +103,24 @@ def _beam_summary(args: argparse.Namespace, summary: dict[str, Any], what: str) 
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
+    buckets = parse_buckets(args.buckets)
     if args.runner:
         from bert_hub.beam import run_embed  # Apache Beam: an optional extra
 
         summary = run_embed(args.input, args.output, config=args.config, key=args.key, precision=args.precision,
-                            batch_size=args.batch_size, seq_length=args.seq_length,
+                            jit_compile=args.xla, batch_size=args.batch_size, seq_length=args.seq_length,
+                            bucketing=not args.no_bucketing, buckets=buckets,
                             pipeline_args=["--runner", args.runner, *args.pipeline_args], overwrite=args.overwrite)
         return _beam_summary(args, summary, "Embedded")
     check_embed_paths(args.input, args.output, overwrite=args.overwrite)
-    buckets = parse_buckets(args.buckets)
-    bert = load_pipeline(args.config)
-    check_key(args.key, bert.config.architecture.layers)
-    bf16 = use_bf16(args.precision)
-    embedder = Embedder(bert, key=args.key, batch_size=args.batch_size, bucketing=not args.no_bucketing,
-                        buckets=buckets, seq_length=args.seq_length, jit_compile=args.xla, bf16=bf16)
+    embedder = Embedder.from_config(args.config, key=args.key, batch_size=args.batch_size,
+                                    bucketing=not args.no_bucketing, buckets=buckets, seq_length=args.seq_length,
+                                    precision=args.precision, jit_compile=args.xla,
+                                    notify=lambda line: print(line, file=sys.stderr, flush=True))
+    bert = embedder.bert
     report = embedder.embed_file(args.input, args.output, progress=not args.no_progress,
                                  overwrite=args.overwrite)
-    report.update(precision="bfloat16" if bf16 else "float32", xla=embedder.jit_compile, config=bert.config.name)
+    report.update(config=bert.config.name)
     rows = report["texts"] if not embedder.per_token else report["real_tokens"]
     truncated = (f"\n  truncated to {embedder.seq_length} tokens: {plural(report['truncated_texts'], 'text')}"
                  if report["truncated_texts"] else "")

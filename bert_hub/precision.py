@@ -1,36 +1,29 @@
-"""Numeric precision: float32, or bfloat16 on CPUs that compute it natively.
+"""Numeric precision: float32, or bfloat16 through oneDNN, and what the CPU computes natively.
 
-``auto`` picks bfloat16 when the CPU reports native bf16 (AVX512-BF16 or
-AMX-BF16), else float32. TensorFlow's bfloat16 path is oneDNN's
-auto-mixed-precision rewrite, a process-wide option; :func:`bf16_scope`
-turns it on only around the calls that want it.
+TensorFlow's bfloat16 path is oneDNN's auto-mixed-precision rewrite, a
+process-wide option; :func:`bf16_scope` turns it on only around the calls
+that want it. Whether bfloat16 is worth it on a CPU is measured, not
+assumed: see :mod:`bert_hub.calibration`.
 
 Example:
 
->>> from bert_hub.precision import PRECISIONS, use_bf16
+>>> from bert_hub.precision import PRECISIONS, cpu_supports_bf16
 >>> PRECISIONS
 ('auto', 'float32', 'bfloat16')
->>> use_bf16("float32")
-False
+>>> isinstance(cpu_supports_bf16(), bool)
+True
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Iterator
 
-from bert_hub.errors import InputError
 
 #: ``--precision`` choices.
 PRECISIONS = ("auto", "float32", "bfloat16")
-
-
-def use_bf16(precision: str) -> bool:
-    """Whether ``precision`` means bfloat16 on this CPU."""
-    if precision not in PRECISIONS:
-        raise InputError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
-    return precision == "bfloat16" or (precision == "auto" and cpu_supports_bf16())
 
 
 @contextlib.contextmanager
@@ -55,10 +48,27 @@ def bf16_scope(enabled: bool = True) -> Iterator[None]:
         tf.config.optimizer.set_experimental_options({key: before})
 
 
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bfloat16 (AVX512_BF16 or AMX-BF16)."""
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux reports them (empty elsewhere)."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def onednn_isa_cap() -> str | None:
+    """``$ONEDNN_MAX_CPU_ISA``: oneDNN uses no instructions beyond it (set to try an older CPU's paths)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return cap if cap and cap not in ("ALL", "DEFAULT") else None
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bfloat16 (AVX512_BF16 or AMX-BF16) and oneDNN may use it."""
+    cap = onednn_isa_cap()
+    if cap is not None and not any(part in cap for part in ("BF16", "AMX", "FP16", "AVX10")):
         return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

@@ -14,6 +14,9 @@ from bert_hub.precision import cpu_supports_bf16
 from bert_hub.tasks.embed import Embedder, count_lines
 from conftest import run
 
+#: Exact comparisons run in one fixed mode (the automatic one may be bfloat16 on this CPU).
+F32 = {"precision": "float32", "jit_compile": False}
+
 TEXTS = ["This is a spam mail", "", "Computers are not unique to computers",
          "WINNER!! Claim your prize now, call 0800 123 456 before midnight to get it",
          "ok", "see you at lunch", "the " * 200, "naïve café résumé"]
@@ -21,8 +24,8 @@ TEXTS = ["This is a spam mail", "", "Computers are not unique to computers",
 
 @pytest.mark.parametrize("key", ["pooled_output", "cls", "mean", "sequence_output", "encoder_outputs[2]"])
 def test_bucketing_equals_fixed_128_for_every_key(minilm, key):
-    fast = Embedder(minilm, key=key, batch_size=3).embed(TEXTS)
-    slow = Embedder(minilm, key=key, batch_size=3, bucketing=False).embed(TEXTS)
+    fast = Embedder(minilm, key=key, batch_size=3, **F32).embed(TEXTS)
+    slow = Embedder(minilm, key=key, batch_size=3, bucketing=False, **F32).embed(TEXTS)
     if key in ("sequence_output", "encoder_outputs[2]"):
         assert fast.lengths.tolist() == slow.lengths.tolist()
         assert fast.lengths[0] == 8 and fast.lengths[1] == 2 and fast.lengths[6] == 128
@@ -37,33 +40,37 @@ def test_keys_mean_what_they_say(minilm):
     want = {"pooled_output": out["pooled_output"], "cls": out["sequence_output"][:, 0],
             "mean": (out["sequence_output"] * m).sum(1) / m.sum(1)}
     for key, expected in want.items():
-        got = Embedder(minilm, key=key).embed(TEXTS[:3])
+        got = Embedder(minilm, key=key, **F32).embed(TEXTS[:3])
         assert np.abs(got - expected).max() <= 1e-5, key
 
 
 def test_rows_keep_input_order(minilm):
-    batch = Embedder(minilm, batch_size=2).embed(TEXTS)
+    batch = Embedder(minilm, batch_size=2, **F32).embed(TEXTS)
     for i, text in enumerate(TEXTS):
-        single = Embedder(minilm).embed([text])
+        single = Embedder(minilm, **F32).embed([text])
         assert np.abs(batch[i] - single[0]).max() <= 1e-5
 
 
-def test_one_trace_per_bucket(tiny):
+def test_xla_compiles_once_per_bucket_and_plain_graphs_trace_once(tiny):
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice(["the", "cat", "sat", "on", "mat", "dog"], size=n))
              for n in rng.integers(1, 60, size=120)]
-    embedder = Embedder(tiny, batch_size=8, buckets=[16, 32, 64])
+    embedder = Embedder(tiny, batch_size=8, buckets=[16, 32, 64], precision="float32", jit_compile=True)
     embedder.embed(texts)
     used = len(embedder._functions)
-    assert 1 <= used <= 4 and embedder.traces == used
+    assert 2 <= used <= 4 and embedder.traces == used
     embedder.embed(list(reversed(texts)))  # same buckets again: no retracing
     assert embedder.traces == used
+    plain = Embedder(tiny, batch_size=8, buckets=[16, 32, 64], **F32)
+    plain.embed(texts)
+    plain.embed(list(reversed(texts)))
+    assert plain.traces == 1  # one graph for every bucket length
 
 
 def test_xla_matches(tiny):
     texts = ["the cat sat", "a dog", "hello world " * 10]
-    plain = Embedder(tiny).embed(texts)
-    xla = Embedder(tiny, jit_compile=True).embed(texts)
+    plain = Embedder(tiny, **F32).embed(texts)
+    xla = Embedder(tiny, precision="float32", jit_compile=True).embed(texts)
     assert np.abs(plain - xla).max() <= 1e-4
 
 
@@ -96,10 +103,10 @@ def test_embed_file_streams_in_order_with_blank_lines(tmp_path, tiny):
     src.write_text("\n".join(lines))  # no final newline: the last line still counts
     assert count_lines(src) == len(lines)
     out = tmp_path / "out.npy"
-    report = Embedder(tiny, batch_size=4, chunk_size=8).embed_file(src, out)
+    report = Embedder(tiny, batch_size=4, chunk_size=8, **F32).embed_file(src, out)
     got = np.load(out)
     assert got.shape == (len(lines), 32) and report["texts"] == len(lines)
-    assert np.abs(got - Embedder(tiny).embed(lines)).max() <= 1e-5
+    assert np.abs(got - Embedder(tiny, **F32).embed(lines)).max() <= 1e-5
     seq = Embedder(tiny, key="sequence_output", chunk_size=8).embed_file(src, tmp_path / "seq.npy")
     values, lengths = np.load(tmp_path / "seq.npy"), np.load(seq["lengths"])
     assert lengths.tolist() == [5, 2, 7, 2, 3] * 7 and values.shape == (lengths.sum(), 32)
@@ -144,8 +151,8 @@ def test_interrupted_embedding_leaves_no_output(tmp_path, tiny, monkeypatch):
 @given(texts=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60),
                       min_size=1, max_size=6))
 def test_bucketing_equals_fixed_on_generated_text(tiny, texts):
-    fast = Embedder(tiny, key="mean", batch_size=2).embed(texts)
-    slow = Embedder(tiny, key="mean", batch_size=2, bucketing=False).embed(texts)
+    fast = Embedder(tiny, key="mean", batch_size=2, **F32).embed(texts)
+    slow = Embedder(tiny, key="mean", batch_size=2, bucketing=False, **F32).embed(texts)
     assert np.abs(fast - slow).max() <= 1e-5
 
 
@@ -174,3 +181,54 @@ def test_bf16_stays_close_to_fp32(tmp_path, minilm):
     a, b = np.load(tmp_path / "float32.npy"), np.load(tmp_path / "bfloat16.npy")
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cosine.min() >= 0.999
+
+
+# -- the execution mode: measured once per CPU and model shape ------------------
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BERT_HUB_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "calibration.json"
+
+
+def test_auto_mode_is_measured_once_then_read_from_the_cache(tiny, fresh_cache):
+    told = []
+    first = Embedder(tiny, notify=told.append)
+    mode = first.resolve_mode()
+    expected = {"fp32", "fp32+xla"} | ({"bf16"} if cpu_supports_bf16() else set())
+    assert set(first.speeds) == expected and all(s > 0 for s in first.speeds.values())
+    assert mode.name == min(first.speeds, key=first.speeds.get)  # the fastest one measured
+    assert len(told) == 1 and "measuring" in told[0] and str(fresh_cache) in told[0]
+    entry = json.loads(fresh_cache.read_text())
+    (key, saved), = entry.items()
+    assert "tensorflow" in key and "L=2 H=32" in key and "batch 32" in key
+    assert saved["seconds_per_batch"] == first.speeds
+    again = Embedder(tiny, notify=told.append)
+    assert again.resolve_mode() == mode and len(told) == 1  # read, not measured
+    assert Embedder(tiny, batch_size=4, notify=told.append).resolve_mode() and len(told) == 2  # another shape
+
+
+def test_flags_narrow_the_choice_and_one_mode_is_not_measured(tiny, fresh_cache):
+    told = []
+    fixed = Embedder(tiny, precision="float32", jit_compile=False, notify=told.append)
+    assert fixed.resolve_mode().name == "fp32" and not told and not fresh_cache.exists()
+    fp32 = Embedder(tiny, precision="float32", notify=told.append)
+    assert fp32.resolve_mode().precision == "float32" and set(fp32.speeds) == {"fp32", "fp32+xla"}
+    with pytest.raises(InputError, match="precision 'half': use one of auto, float32, bfloat16"):
+        Embedder(tiny, precision="half")
+
+
+def test_an_unreadable_calibration_cache_is_measured_again(tiny, fresh_cache):
+    fresh_cache.parent.mkdir(parents=True)
+    fresh_cache.write_text("{not json")
+    embedder = Embedder(tiny, precision="float32")
+    assert embedder.resolve_mode().precision == "float32"
+    assert len(json.loads(fresh_cache.read_text())) == 1  # rewritten whole
+
+
+def test_cli_embed_reports_its_mode(tmp_path, tiny_bundle):
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\nhello world\n")
+    report = json.loads(run("embed", "--config", str(tiny_bundle), "--input", str(src), "--output",
+                            str(tmp_path / "v.npy"), "--json").stdout)
+    assert report["mode"] in ("fp32", "fp32+xla", "bf16") and report["calibration_seconds"] >= 0
+    assert report["precision"] in ("float32", "bfloat16") and report["xla"] == report["mode"].endswith("xla")

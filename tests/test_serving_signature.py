@@ -40,7 +40,8 @@ def test_signature_outputs_equal_call(minilm, seq_length):
     served = signature(minilm.encoder_dir)(**{k: tf.constant(v) for k, v in inputs.items()})
     called = minilm.encode_inputs(inputs)
     for name, key in serving_output_names(6).items():
-        assert np.abs(served[name].numpy() - np.asarray(select(called, key))).max() <= 1e-4, name  # two graphs, float32
+        # two graphs, float32, each optimised on its own (oneDNN may fuse the GELU in one and not the other)
+        assert np.abs(served[name].numpy() - np.asarray(select(called, key))).max() <= 3e-4, name
 
 
 def test_mlm_stays_a_separate_callable(mlm_bert):

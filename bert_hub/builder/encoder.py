@@ -52,7 +52,9 @@ LAYER_NORM_EPSILON = 1e-12
 MASK_BIAS = -10000.0
 
 def _gelu(x: tf.Tensor) -> tf.Tensor:
-    return 0.5 * x * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
+    # The exact (erf) GELU, written in the op order TensorFlow's oneDNN remapper
+    # fuses into the matmul before it (MatMul + BiasAdd + GeluExact: one pass).
+    return ((tf.math.erf(x * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5) * x
 
 
 def _layer_norm(x: tf.Tensor, gamma: tf.Variable, beta: tf.Variable) -> tf.Tensor:
@@ -83,12 +85,15 @@ class EncoderModule(tf.Module):
     def mlm_variables(self) -> list[tf.Variable]:
         return [v for k, v in self.weights.items() if k.startswith("mlm/")]
 
+    def _dense_rows(self, rows: tf.Tensor, prefix: str) -> tf.Tensor:
+        """``rows [n, in] -> [n, out]``: MatMul + BiasAdd, the form oneDNN fuses with what follows."""
+        return tf.nn.bias_add(tf.matmul(rows, self.weights[f"{prefix}/kernel"]), self.weights[f"{prefix}/bias"])
+
     def _dense(self, x: tf.Tensor, prefix: str) -> tf.Tensor:
         # A 2-D matmul (not an einsum with "..."): its gradient is a matmul too,
         # where einsum's would materialise a [batch, length, in, out] tensor.
         kernel = self.weights[f"{prefix}/kernel"]
-        rows = tf.reshape(x, [-1, kernel.shape[0]])
-        out = tf.matmul(rows, kernel) + self.weights[f"{prefix}/bias"]
+        out = self._dense_rows(tf.reshape(x, [-1, kernel.shape[0]]), prefix)
         return tf.reshape(out, tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], axis=0))
 
     def _dropout(self, x: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
@@ -119,7 +124,9 @@ class EncoderModule(tf.Module):
         w = self.weights
         attn = self._dropout(self._attention(x, bias, f"{p}/attention", training), self.dropout_rate, training)
         x = _layer_norm(x + attn, w[f"{p}/attention_layer_norm/gamma"], w[f"{p}/attention_layer_norm/beta"])
-        h = self._dense(_gelu(self._dense(x, f"{p}/intermediate")), f"{p}/output")
+        rows = tf.reshape(x, [-1, self.arch.hidden])  # the feed-forward part stays 2-D, so GELU fuses
+        h = tf.reshape(self._dense_rows(_gelu(self._dense_rows(rows, f"{p}/intermediate")), f"{p}/output"),
+                       tf.shape(x))
         h = self._dropout(h, self.dropout_rate, training)
         return _layer_norm(x + h, w[f"{p}/output_layer_norm/gamma"], w[f"{p}/output_layer_norm/beta"])
 

@@ -4,10 +4,13 @@ The notebook pads every text to 128 tokens and calls the encoder eagerly.
 Here each chunk of texts goes through :mod:`bert_hub.batching`: tokenized
 once, sorted by length, cut into batches, and each batch packed to the
 smallest *bucket* (by default every multiple of 8 up to ``seq_length``) that
-holds its longest text. One ``tf.function`` per
-bucket length runs the encoder and reduces its output to the requested key
-inside the graph; results go back to input order. On the real tokens the
-numbers equal the fixed-128 path (padding is masked out of attention).
+holds its longest text. One ``tf.function``, traced once for every length,
+runs the encoder and reduces its output to the requested key inside the
+graph (with XLA, one compiled function per bucket, multiples of 32 by
+default); results go back to input order. On the real tokens the numbers
+equal the fixed-128 path (padding is masked out of attention). How the
+encoder runs (float32 or bfloat16, XLA or not) is measured for this CPU on
+first use: see :mod:`bert_hub.calibration`.
 
 Keys:
 
@@ -33,7 +36,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -43,12 +46,15 @@ from bert_hub.interface import check_output_key, layer_index, select
 from bert_hub.outputs import atomic_path, check_output_file
 from bert_hub.inputs import check_texts
 from bert_hub.pipeline import BertPipeline, load_pipeline
-from bert_hub.precision import bf16_scope, use_bf16
+from bert_hub.calibration import LENGTH, Mode, allowed_modes, calibration_key, choose, time_calls
+from bert_hub.precision import bf16_scope
 
 #: One vector per text.
 VECTOR_KEYS = ("pooled_output", "cls", "mean")
 #: Keys besides ``encoder_outputs[i]`` that ``embed`` takes (``sequence_output`` is per token).
 KEYS = VECTOR_KEYS + ("sequence_output",)
+#: Default bucket step with XLA: 4 compilations up to 128 tokens instead of 16 (a one-shot job pays each).
+XLA_BUCKET_STEP = 32
 
 
 def check_key(key: str, num_layers: int) -> str:
@@ -96,22 +102,26 @@ class Embedder:
         batch_size: texts per encoder call.
         bucketing: sort by length and pack to the smallest bucket; ``False``
             is the notebook's fixed-``seq_length`` path, in input order.
-        buckets: the allowed packed lengths (default: multiples of 8).
+        buckets: the allowed packed lengths (default: multiples of 8; with XLA, of 32).
         seq_length: the longest packing (default: the config's).
-        jit_compile: compile each bucket's function with XLA (partial batches
-            are padded to ``batch_size`` so each bucket compiles once).
-            ``None`` (default): on in float32, off with ``bf16`` (XLA would
-            bypass the bfloat16 rewrite). Measured faster here in float32.
-        bf16: run on bfloat16 where the CPU supports it (TensorFlow's oneDNN
-            auto-mixed-precision, switched on only around this embedder's own
-            calls: the rest of the process stays in float32).
+        precision: ``auto`` (default), ``float32`` or ``bfloat16``.
+        jit_compile: compile the encoder with XLA (one compilation per
+            bucket; partial batches are padded to ``batch_size`` so each bucket
+            compiles once); ``None`` (default) lets calibration decide.
+            The mode (precision and XLA) left open by these two is chosen by
+            :mod:`bert_hub.calibration` on first use: measured once per CPU,
+            TensorFlow version and model shape, then read from the cache.
+            bfloat16 is TensorFlow's oneDNN auto-mixed-precision, switched on
+            only around this embedder's own calls (the rest of the process
+            stays in float32).
         chunk_size: texts tokenized and sorted together (bounds memory).
+        notify: told (one line) when a calibration is about to run.
     """
 
     def __init__(self, bert: BertPipeline, key: str = "pooled_output", batch_size: int = 32,
                  bucketing: bool = True, buckets: Sequence[int] | None = None,
-                 seq_length: int | None = None, jit_compile: bool | None = None, bf16: bool = False,
-                 chunk_size: int = 4096):
+                 seq_length: int | None = None, precision: str = "auto", jit_compile: bool | None = None,
+                 chunk_size: int = 4096, notify: Callable[[str], None] | None = None):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch size must be a positive integer, got {batch_size!r}")
         if chunk_size < batch_size:
@@ -121,21 +131,25 @@ class Embedder:
         self.batch_size = batch_size
         self.seq_length = bert.check_seq_length(seq_length)
         self.bucketing = bucketing
-        self.buckets = batching.check_buckets(buckets, self.seq_length) if bucketing else (self.seq_length,)
-        self.bf16 = bf16
-        self.jit_compile = (not bf16) if jit_compile is None else jit_compile
+        self._buckets = batching.check_buckets(buckets, self.seq_length) if buckets is not None else None
+        self.allowed = allowed_modes(precision, jit_compile)
         self.chunk_size = chunk_size
+        self.notify = notify
         self.traces = 0
-        self._functions: dict[int, Any] = {}
+        self.speeds: dict[str, float] = {}
+        self.calibration_seconds = 0.0
+        self._mode: Mode | None = None
+        self._functions: dict[tuple[str, int | None], Any] = {}
 
     @classmethod
-    def from_config(cls, config: Any = "default", *, key: str = "pooled_output", precision: str = "auto",
-                    **kwargs: Any) -> "Embedder":
-        """Loads ``config`` and builds an Embedder; ``precision`` is ``auto``, ``float32`` or ``bfloat16``
-        (``auto``: bfloat16 on CPUs with native bf16)."""
-        bf16 = use_bf16(precision)
+    def from_config(cls, config: Any = "default", *, key: str = "pooled_output", **kwargs: Any) -> "Embedder":
+        """Loads ``config`` (a name, YAML file, bundle folder or loaded pipeline) and builds an Embedder.
+
+        Keyword arguments are the constructor's; ``precision`` is checked before the model loads.
+        """
+        allowed_modes(kwargs.get("precision", "auto"), kwargs.get("jit_compile"))
         bert = config if isinstance(config, BertPipeline) else load_pipeline(config)
-        return cls(bert, key=key, bf16=bf16, **kwargs)
+        return cls(bert, key=key, **kwargs)
 
     @property
     def per_token(self) -> bool:
@@ -145,13 +159,64 @@ class Embedder:
     def width(self) -> int:
         return self.bert.config.architecture.hidden
 
-    # -- the compiled encoder call, one per bucket length ------------------
-    def _function(self, length: int) -> Any:
+    # -- the execution mode, calibrated on first use -----------------------
+    def resolve_mode(self) -> Mode:
+        """The mode this embedder runs in (measuring the candidates first, if no one has on this CPU)."""
+        if self._mode is None:
+            arch = self.bert.config.architecture
+            shape = f"L={arch.layers} H={arch.hidden} A={arch.heads} I={arch.intermediate}"
+            started = time.perf_counter()
+            self._mode, self.speeds = choose(calibration_key(shape, self.batch_size), self.allowed,
+                                             self._measure, self.notify)
+            self.calibration_seconds = time.perf_counter() - started
+        return self._mode
+
+    def _measure(self, mode: Mode) -> float:
+        """Seconds per full batch of ``LENGTH`` tokens in ``mode`` (its function is kept for real work)."""
         import tensorflow as tf
 
-        if length in self._functions:
-            return self._functions[length]
-        spec = tf.TensorSpec([None, length], tf.int32)
+        length = min(LENGTH, self.seq_length)
+        vocab = self.bert.config.architecture.vocab_size
+        ids = tf.constant(np.random.default_rng(0).integers(vocab // 4, vocab, (self.batch_size, length)), tf.int32)
+        ones, zeros = tf.ones_like(ids), tf.zeros_like(ids)
+        fn = self._function(mode, length)
+
+        def call() -> None:
+            with bf16_scope(mode.bf16):
+                fn(ids, ones, zeros).numpy()
+        return time_calls(call)
+
+    @property
+    def buckets(self) -> tuple[int, ...]:
+        """The packed lengths: as given, else every multiple of 8 (one graph serves them all), or
+        with XLA, which compiles each length on first use, every multiple of :data:`XLA_BUCKET_STEP`."""
+        if not self.bucketing:
+            return (self.seq_length,)
+        if self._buckets is not None:
+            return self._buckets
+        return batching.check_buckets(None, self.seq_length, XLA_BUCKET_STEP if self.jit_compile else 8)
+
+    @property
+    def jit_compile(self) -> bool:
+        return self.resolve_mode().xla
+
+    @property
+    def precision(self) -> str:
+        return self.resolve_mode().precision
+
+    # -- the compiled encoder call -----------------------------------------
+    def _function(self, mode: Mode, length: int) -> Any:
+        """The encoder call reduced to the key, as a ``tf.function``.
+
+        With XLA, one function per bucket length (XLA compiles static shapes);
+        without, one function for every length (traced once).
+        """
+        import tensorflow as tf
+
+        slot = (mode.name, length if mode.xla else None)
+        if slot in self._functions:
+            return self._functions[slot]
+        spec = tf.TensorSpec([None, slot[1]], tf.int32)
         encoder, key = self.bert.encoder, self.key
 
         def run(ids, mask, type_ids):
@@ -165,9 +230,8 @@ class Embedder:
                 return tf.reduce_sum(out["sequence_output"] * m, axis=1) / tf.reduce_sum(m, axis=1)
             return select(out, key)  # pooled_output, sequence_output, encoder_outputs[i]
 
-        fn = tf.function(run, input_signature=[spec, spec, spec], jit_compile=self.jit_compile,
-                         reduce_retracing=False)
-        self._functions[length] = fn
+        fn = tf.function(run, input_signature=[spec, spec, spec], jit_compile=mode.xla, reduce_retracing=False)
+        self._functions[slot] = fn
         return fn
 
     # -- embedding ---------------------------------------------------------
@@ -179,6 +243,7 @@ class Embedder:
         (``[sum(lengths), H]``); otherwise ``[n, H]``.
         """
         stats = stats if stats is not None else EmbedStats()
+        self.resolve_mode()  # a calibration, when one runs, is not counted in the stats
         chunk: list[str] = []
         for text in texts:
             chunk.append(text)
@@ -202,16 +267,17 @@ class Embedder:
         else:  # the notebook's path: input order, every batch packed to seq_length
             batches = [np.arange(i, min(i + self.batch_size, len(texts))) for i in range(0, len(texts), self.batch_size)]
         results: list[np.ndarray | None] = [None] * len(texts)
+        mode = self.resolve_mode()
         for idx in batches:
             rows = idx
-            if self.jit_compile and len(idx) < self.batch_size:
+            if mode.xla and len(idx) < self.batch_size:
                 # One XLA compilation per bucket: keep the batch dimension constant.
                 rows = np.concatenate([idx, np.repeat(idx[-1:], self.batch_size - len(idx))])
             packed = batching.pack_to_bucket(preprocessor, tf.gather(tok.tokens, rows), buckets)
             length = int(packed["input_word_ids"].shape[1])
-            with bf16_scope(self.bf16):
-                out = self._function(length)(packed["input_word_ids"], packed["input_mask"],
-                                             packed["input_type_ids"]).numpy()
+            with bf16_scope(mode.bf16):
+                out = self._function(mode, length)(packed["input_word_ids"], packed["input_mask"],
+                                                   packed["input_type_ids"]).numpy()
             for row, i in enumerate(idx):
                 results[i] = out[row, :lengths[i]] if self.per_token else out[row]
             stats.batches += 1
@@ -249,6 +315,7 @@ class Embedder:
         """
         input_path, output_path = check_embed_paths(input_path, output_path, overwrite=overwrite)
         n = count_lines(input_path)
+        self.resolve_mode()  # before the progress bar: a first-use calibration says so on stderr
         stats = EmbedStats()
         bar = None
         if progress:
@@ -287,6 +354,8 @@ class Embedder:
             lengths_path.unlink()  # checked above: an .npy of an earlier run, and overwrite is on
         report = {"input": str(input_path), "output": str(output_path), "key": self.key,
                   "width": self.width, "bucketing": self.bucketing, "batch_size": self.batch_size,
+                  "mode": self.resolve_mode().name, "precision": self.precision, "xla": self.jit_compile,
+                  "calibration_seconds": round(self.calibration_seconds, 2),
                   **stats.as_dict()}
         if self.per_token:
             report["lengths"] = str(lengths_path)
