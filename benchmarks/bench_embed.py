@@ -275,12 +275,6 @@ def child(engine: str, model: Path, checkpoint: Path, texts_file: Path) -> dict:
 
 
 # -- the parent: runs every engine, prints one table ---------------------------
-def cpu_name() -> str:
-    from bert_hub.calibration import cpu_signature
-
-    return cpu_signature()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default=".bench", help="folder for the model, texts and vectors")
@@ -299,6 +293,7 @@ def main() -> None:
 
     import numpy as np
 
+    from bert_hub.calibration import cpu_signature
     from bert_hub.precision import cpu_supports_bf16
 
     work = Path(args.work).absolute()
@@ -323,7 +318,7 @@ def main() -> None:
         results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
 
     source = f"real messages of {args.data.name}" if args.data else "random vocab words"
-    lines = [f"CPU: {cpu_name()}; {os.cpu_count()} cores; texts: {source}; batch {BATCH}",
+    lines = [f"CPU: {cpu_signature()}; {os.cpu_count()} cores; texts: {source}; batch {BATCH}",
              f"bert_hub's default mode here: {results.get('bert_hub', {}).get('mode', '-')} "
              f"(calibrated in {results.get('bert_hub', {}).get('calibration_seconds', 0):.1f} s, once per CPU, "
              "TensorFlow version and model shape)", ""]
@@ -344,7 +339,7 @@ def main() -> None:
                          f"{x['first_pass_texts_per_second']:.1f} | {ratio} | {cos.min():.5f} |")
     print("\n".join(lines))
     if args.json:
-        Path(args.json).write_text(json.dumps({"cpu": cpu_name(), "results": results}, indent=1))
+        Path(args.json).write_text(json.dumps({"cpu": cpu_signature(), "results": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any, Callable
 from bert_hub.embedded import cache_root
 from bert_hub.errors import InputError
 from bert_hub.outputs import atomic_write_text
-from bert_hub.precision import PRECISIONS, cpu_flags, cpu_supports_bf16, onednn_isa_cap
+from bert_hub.precision import PRECISIONS, cpu_flags, cpu_model, cpu_supports_bf16, onednn_isa_cap
 
 #: The cache file, in :func:`bert_hub.embedded.cache_root`.
 CACHE_NAME = "calibration.json"
@@ -96,18 +95,9 @@ def allowed_modes(precision: str = "auto", xla: bool | None = None, *,
 
 def cpu_signature() -> str:
     """The CPU's model name and the features that change which mode is fastest."""
-    name = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    name = name or platform.processor() or platform.machine()
     features = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "asimd", "sve") if f in cpu_flags()]
     cap = onednn_isa_cap()
-    return f"{name} [{' '.join(features) or 'no vector features read'}]" + (f" capped at {cap}" if cap else "")
+    return f"{cpu_model()} [{' '.join(features) or 'no vector features read'}]" + (f" capped at {cap}" if cap else "")
 
 
 def calibration_key(shape: str, batch_size: int) -> str:
@@ -129,9 +119,9 @@ def _read_cache() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def measured(key: str) -> dict[str, float]:
+def measured(key: str, cache: dict[str, Any] | None = None) -> dict[str, float]:
     """Seconds per batch of each mode measured for ``key`` (empty when not yet calibrated)."""
-    entry = _read_cache().get(key, {})
+    entry = (_read_cache() if cache is None else cache).get(key, {})
     speeds = entry.get("seconds_per_batch", {}) if isinstance(entry, dict) else {}
     return {k: float(v) for k, v in speeds.items() if k in MODES and isinstance(v, (int, float))}
 
@@ -175,7 +165,7 @@ def choose(key: str, allowed: list[Mode], measure: Callable[[Mode], float],
         for m in missing:
             speeds[m.name] = measure(m)
         cache = _read_cache()  # re-read: another process may have added other keys meanwhile
-        cache[key] = {"seconds_per_batch": {**measured(key), **speeds}, "length": LENGTH,
+        cache[key] = {"seconds_per_batch": {**measured(key, cache), **speeds}, "length": LENGTH,
                       "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
         try:
             atomic_write_text(cache_path(), json.dumps(cache, indent=1, sort_keys=True) + "\n")

@@ -192,7 +192,7 @@ class _Run:
             saved = self.saved_epochs(self.dir)
             message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')} of {epochs}: continue it "
                        "with the same command and --resume")
-        return Interrupted(message) if interrupted else error
+        return Interrupted(message) if interrupted else _no_answer(error)
 
 
 def _splits(data: LabelledTexts | tuple[LabelledTexts, LabelledTexts, LabelledTexts], cfg: TrainConfig
@@ -391,9 +391,7 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
     try:
         dist = _distribution(strategy, worker_timeout)
     except Exception as e:
-        if not chief:
-            run.close()
-        raise _no_answer(e) from None
+        raise run.failed(e, cfg.epochs) from None  # nothing opened yet: a worker's scratch folder goes
     model_config = config if isinstance(config, ModelConfig) else load_config(config)
     if cfg.seq_length > model_config.architecture.max_position_embeddings:
         raise InputError(f"seq_length {cfg.seq_length} exceeds the model's max_position_embeddings "
