@@ -30,8 +30,9 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/bert-hub demo
 
+# Two workers (the machines have 2 cores; each worker loads TensorFlow), one test file per worker.
 test: install-test
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,12 +1,14 @@
 """Session fixtures: small models built once, caches isolated, network blocked.
 
 Every cache bert_hub touches (its own, kagglehub's, tensorflow_hub's) points
-into a per-session temporary folder, and HTTP(S) goes to a closed local port,
-so the suite behaves the same with or without internet.
+into a per-session temporary folder (removed at exit; one per xdist worker),
+and HTTP(S) goes to a closed local port, so the suite behaves the same with or
+without internet.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import json
@@ -18,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="bert_hub_tests_"))
+atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)  # models and caches: hundreds of MB
 os.environ["BERT_HUB_CACHE"] = str(_SESSION_DIR / "bert_hub_cache")
 os.environ["KAGGLEHUB_CACHE"] = str(_SESSION_DIR / "kagglehub")
 os.environ["TFHUB_CACHE_DIR"] = str(_SESSION_DIR / "tfhub")
