@@ -13,7 +13,8 @@ above it in this list:
   (the embedded default) -> :mod:`bert_hub.resolution` (handle -> folder);
 * :mod:`bert_hub.loading` -> :mod:`bert_hub.pipeline` (the ``tf_keras``
   model) -> :mod:`bert_hub.batching` (length bucketing);
-* :mod:`bert_hub.tasks` (inspect, layers, fill-mask, embed, train, classify)
+* :mod:`bert_hub.tasks` (inspect, layers, fill-mask, embed; fine-tuning for
+  text classification, token classification and question answering)
   -> :mod:`bert_hub.cli`.
 
 The names below are loaded on first use, so ``import bert_hub`` does not
@@ -56,6 +57,14 @@ _PUBLIC = {
     "load_pipeline": "bert_hub.pipeline",
     "Embedder": "bert_hub.tasks.embed",
     "run_demo": "bert_hub.tasks.demo",
+    "train": "bert_hub.tasks.train",
+    "TrainConfig": "bert_hub.tasks.train_config",
+    "Classifier": "bert_hub.tasks.classifier",
+    "TokenClassifier": "bert_hub.tasks.token_classification",
+    "QuestionAnswerer": "bert_hub.tasks.question_answering",
+    "read_labelled": "bert_hub.tasks.data",
+    "read_conll": "bert_hub.tasks.token_classification",
+    "read_squad": "bert_hub.tasks.question_answering",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -64,47 +64,70 @@ def check_buckets(buckets: Sequence[int] | None, seq_length: int, step: int = 8)
 
 @dataclasses.dataclass
 class Tokenized:
-    """Wordpiece ids of many texts, with what batching needs to know of them.
+    """Wordpiece ids of many texts (or text pairs), with what batching needs to know of them.
 
     Attributes:
-        tokens: ``int32`` RaggedTensor ``[n, (pieces)]`` (words merged).
-        lengths: ``int64 [n]``: the packed length of each text
-            (pieces + ``[CLS]`` + ``[SEP]``, at most ``seq_length``).
-        truncated: how many texts were longer than ``seq_length``.
+        tokens: ``int32`` RaggedTensor ``[n, (pieces)]`` (words merged); for
+            pairs, the first texts'.
+        lengths: ``int64 [n]``: the packed length of each example
+            (pieces + ``[CLS]`` + one ``[SEP]`` per segment, at most ``seq_length``).
+        truncated: how many examples were longer than ``seq_length``.
+        segments: every segment's tokens (one for single texts, two for pairs).
     """
 
     tokens: Any
     lengths: np.ndarray
     truncated: int
+    segments: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.segments = self.segments or (self.tokens,)
 
     def __len__(self) -> int:
         return len(self.lengths)
 
 
-def tokenize(preprocessor: Any, texts: Sequence[str], seq_length: int) -> Tokenized:
-    """Tokenizes ``texts`` once with the preprocess model (see :class:`Tokenized`)."""
+def specials(segments: int) -> int:
+    """Special tokens ``bert_pack_inputs`` adds to ``segments`` segments: ``[CLS]`` and one ``[SEP]`` each."""
+    return SPECIALS_PER_SEGMENT + segments - 1
+
+
+def word_pieces(preprocessor: Any, texts: Sequence[str]) -> Any:
+    """The wordpiece ids of ``texts`` (``int32`` RaggedTensor ``[n, (pieces)]``), tokenized in chunks."""
     import tensorflow as tf
 
+    if not len(texts):
+        return tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))
     parts = [preprocessor.tokenize(tf.constant(list(texts[i:i + TOKENIZE_CHUNK]))).merge_dims(1, -1)
              for i in range(0, len(texts), TOKENIZE_CHUNK)]
-    tokens = tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
-    full = tokens.row_lengths().numpy() + SPECIALS_PER_SEGMENT
-    return Tokenized(tokens, np.minimum(full, seq_length).astype(np.int64), int((full > seq_length).sum()))
+    return tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
-def pack_to_bucket(preprocessor: Any, segment: Any, buckets: Any) -> dict[str, Any]:
-    """Packs one batch (``RaggedTensor [batch, (pieces)]``) to the smallest bucket that holds it.
+def tokenize(preprocessor: Any, texts: Sequence[str], seq_length: int, pairs: Sequence[str] | None = None
+             ) -> Tokenized:
+    """Tokenizes ``texts`` (and the second texts ``pairs``) once with the preprocess model."""
+    segments = tuple(word_pieces(preprocessor, part) for part in ([texts] if pairs is None else [texts, pairs]))
+    full = sum(s.row_lengths().numpy() for s in segments) + specials(len(segments))
+    return Tokenized(segments[0], np.minimum(full, seq_length).astype(np.int64), int((full > seq_length).sum()),
+                     segments)
 
-    ``buckets`` is sorted and ends at ``seq_length``; longer texts are cut
-    to it (round-robin, as ``bert_pack_inputs`` does). Runs eagerly or in a
-    graph.
+
+def pack_to_bucket(preprocessor: Any, segments: Any, buckets: Any) -> dict[str, Any]:
+    """Packs one batch to the smallest bucket that holds it.
+
+    ``segments``: one RaggedTensor ``[batch, (pieces)]`` or a list of them
+    (sentence pairs: ``input_type_ids`` 0 then 1). ``buckets`` is sorted and
+    ends at ``seq_length``; longer examples are cut to it (round-robin between
+    the segments, as ``bert_pack_inputs`` does). Runs eagerly or in a graph.
     """
     import tensorflow as tf
 
+    segments = list(segments) if isinstance(segments, (list, tuple)) else [segments]
     buckets = tf.constant(buckets, tf.int32) if not isinstance(buckets, tf.Tensor) else buckets
-    longest = tf.cast(tf.reduce_max(segment.row_lengths()), tf.int32) + SPECIALS_PER_SEGMENT
+    total = tf.add_n([tf.cast(s.row_lengths(), tf.int32) for s in segments])
+    longest = tf.reduce_max(tf.concat([total, [0]], 0)) + specials(len(segments))
     slot = tf.minimum(tf.searchsorted(buckets, tf.reshape(longest, [1]))[0], tf.size(buckets) - 1)
-    return preprocessor.bert_pack_inputs([segment], seq_length=tf.gather(buckets, slot))
+    return preprocessor.bert_pack_inputs(segments, seq_length=tf.gather(buckets, slot))
 
 
 def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -150,25 +173,33 @@ def at_least(batches: Sequence[np.ndarray], size: int) -> list[np.ndarray]:
     return out
 
 
-def dataset(preprocessor: Any, tokenized: Tokenized, batches: Sequence[np.ndarray], buckets: Sequence[int],
-            labels: np.ndarray | None = None) -> Any:
-    """A ``tf.data.Dataset`` of packed batches (with ``[batch, 1]`` labels when given), prefetched.
+def dataset(batches: Sequence[np.ndarray], to_batch: Any) -> Any:
+    """A ``tf.data.Dataset`` of ``to_batch(index)`` for each index batch, prefetched.
 
-    Auto-sharding is off: under a distribution strategy each replica's share
-    is split from the batch, not from the file.
+    ``to_batch`` is TensorFlow code (traced once) mapping an ``int64 [batch]``
+    index to the packed inputs (and targets). Auto-sharding is off: under a
+    distribution strategy each replica's share is split from the batch, not
+    from the file.
     """
     import tensorflow as tf
 
-    tokens = tokenized.tokens
-    bucket_t = tf.constant(list(buckets), tf.int32)
-    label_t = tf.constant(labels, tf.float32) if labels is not None else None
     index = [np.asarray(b, np.int64) for b in batches]
-
-    def to_inputs(idx):
-        x = pack_to_bucket(preprocessor, tf.gather(tokens, idx), bucket_t)
-        return x if label_t is None else (x, tf.reshape(tf.gather(label_t, idx), [-1, 1]))
-
     ds = tf.data.Dataset.from_generator(lambda: iter(index), output_signature=tf.TensorSpec([None], tf.int64))
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return ds.with_options(options).map(to_inputs).prefetch(tf.data.AUTOTUNE)
+    return ds.with_options(options).map(to_batch).prefetch(tf.data.AUTOTUNE)
+
+
+def text_dataset(preprocessor: Any, tokenized: Tokenized, batches: Sequence[np.ndarray], buckets: Sequence[int],
+                 labels: np.ndarray | None = None) -> Any:
+    """:func:`dataset` of packed texts (or pairs), with ``[batch, 1]`` float labels when given."""
+    import tensorflow as tf
+
+    bucket_t = tf.constant(list(buckets), tf.int32)
+    label_t = tf.constant(labels, tf.float32) if labels is not None else None
+
+    def to_inputs(idx):
+        x = pack_to_bucket(preprocessor, [tf.gather(s, idx) for s in tokenized.segments], bucket_t)
+        return x if label_t is None else (x, tf.reshape(tf.gather(label_t, idx), [-1, 1]))
+
+    return dataset(batches, to_inputs)

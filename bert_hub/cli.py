@@ -13,9 +13,10 @@ bert_hub's own bugs.
     bert-hub compare-layers [--config C] [--plot out.png] TEXT...
     bert-hub fill-mask [--config C] [--top-k K] TEXT...
     bert-hub embed --config C --input texts.txt --output out.npy [--key K]
-    bert-hub train --config C --data sms.tsv --out runs/spam
+    bert-hub train [--task T] --config C --data sms.tsv --out runs/spam
     bert-hub evaluate --model runs/spam --data test.tsv
     bert-hub predict --model runs/spam TEXT...
+    bert-hub predict --model runs/qa --question Q --context C
     bert-hub build --layers L --hidden H --heads A --out DIR
     bert-hub convert --from CHECKPOINT_DIR --out DIR
 """
@@ -34,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 from bert_hub.errors import BertHubError, Interrupted
 from bert_hub.precision import PRECISIONS
-from bert_hub.tasks.train_config import STRATEGIES, WORKER_TIMEOUT, TrainConfig
+from bert_hub.tasks.train_config import STRATEGIES, TASK_NAMES, WORKER_TIMEOUT, TrainConfig
 
 DEFAULT_CONFIG_HELP = "config name or YAML file (default: the embedded all-MiniLM-L6-v2)"
 
@@ -208,8 +209,10 @@ def _embed_parser(sub: Any, common: Any) -> None:
 def _data_args() -> argparse.ArgumentParser:
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--format", choices=("auto", "sms", "csv", "tsv"), default="auto",
-                      help="sms: label<TAB>text, no header; csv/tsv: with a header (default: auto)")
+                      help="text classification: sms: label<TAB>text, no header; csv/tsv: with a header "
+                           "(default: auto). Token classification reads CoNLL, question answering SQuAD JSON")
     data.add_argument("--text-col", default="text", help="text column of CSV/TSV data")
+    data.add_argument("--pair-col", help="second text column of CSV/TSV data: classify sentence pairs")
     data.add_argument("--label-col", default="label", help="label column of CSV/TSV data")
     data.add_argument("--positive", help="the positive label (default: spam when present, else required)")
     return data
@@ -229,10 +232,13 @@ def _add_train_config_flags(p: argparse.ArgumentParser) -> None:
 
 def _classify_parsers(sub: Any, common: Any) -> None:
     data = _data_args()
-    p = sub.add_parser("train", parents=[common, data], help="fine-tune a spam (binary) classifier",
-                       description="Fine-tune the encoder with a dropout + dense head on labelled texts; "
-                                   "checkpoint every epoch, evaluate, export for serving. Settings come from "
-                                   "--train-config YAML, then the flags.")
+    p = sub.add_parser("train", parents=[common, data], help="fine-tune a classifier, tagger or question answerer",
+                       description="Fine-tune the encoder with a task head: text classification (labelled texts "
+                                   "or pairs, the default), token classification (CoNLL) or question answering "
+                                   "(SQuAD JSON); checkpoint every epoch, evaluate, export for serving. Settings "
+                                   "come from --train-config YAML, then the flags.")
+    p.add_argument("--task", choices=TASK_NAMES, default=TASK_NAMES[0],
+                   help=f"what to fine-tune for (default {TASK_NAMES[0]})")
     p.add_argument("--config", default="default", help="model config (default: the embedded model)")
     p.add_argument("--data", required=True, help="labelled data (split into train/validation/test)")
     p.add_argument("--validation-data", help="separate validation file (with --test-data)")
@@ -253,16 +259,22 @@ def _classify_parsers(sub: Any, common: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(command_name="train")
 
-    p = sub.add_parser("evaluate", parents=[common, data], help="metrics of a trained classifier on data")
+    p = sub.add_parser("evaluate", parents=[common, data], help="metrics of a trained model on data",
+                       description="Classifier: accuracy, precision, recall, F1, ROC-AUC; tagger: entity-level "
+                                   "precision / recall / F1 per type (CoNLL rules) and token accuracy; question "
+                                   "answerer: exact match and F1 (SQuAD rules).")
     p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
-    p.add_argument("--data", required=True, help="labelled data")
+    p.add_argument("--data", required=True, help="data in the model's task format")
     p.add_argument("--plot", help="write the confusion matrix and the precision-recall curve to this file")
     _add_overwrite(p, "--plot file")
     p.set_defaults(command_name="evaluate")
 
-    p = sub.add_parser("predict", parents=[common], help="classify texts with a trained classifier")
+    p = sub.add_parser("predict", parents=[common], help="classify, tag or answer with a trained model")
     p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
     p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--pair", action="store_true", help="sentence-pair classifier: read TEXTs two by two")
+    p.add_argument("--question", action="append", help="question answerer: a question (repeat for several)")
+    p.add_argument("--context", help="question answerer: the text the answers come from")
     p.add_argument("--input", help="with --runner: text files, one text per line (a path or a glob)")
     p.add_argument("--output", help="with --runner: the output folder (Parquet shards, errors, summary)")
     _add_overwrite(p, "--output folder")

@@ -28,8 +28,12 @@ from bert_hub.loading import root_attributes
 from bert_hub.outputs import check_image_path, check_output_dir
 from bert_hub.pipeline import load_pipeline
 from bert_hub.resolution import resolve
-from bert_hub.tasks.classifier import Classifier
+from bert_hub.tasks.classifier import Classifier, model_task
 from bert_hub.tasks.data import read_labelled
+from bert_hub.tasks.entities import format_entity_metrics
+from bert_hub.tasks.question_answering import QuestionAnswerer, format_answers, read_squad
+from bert_hub.tasks.squad_eval import format_squad_metrics
+from bert_hub.tasks.token_classification import TokenClassifier, format_predictions, read_conll
 from bert_hub.tasks.demo import format_demo, run_demo
 from bert_hub.tasks.embed import Embedder, check_embed_paths
 from bert_hub.tasks.fill_mask import fill_mask, format_fill_mask
@@ -134,9 +138,14 @@ def cmd_embed(args: argparse.Namespace) -> None:
     emit(args, report, text)
 
 
-def read_data(args: argparse.Namespace, path: str) -> Any:
+def read_data(args: argparse.Namespace, path: str, task: str = "text-classification") -> Any:
+    """The data file of ``task``: labelled texts (or pairs), CoNLL sentences or SQuAD JSON."""
+    if task == "token-classification":
+        return read_conll(path)
+    if task == "question-answering":
+        return read_squad(path)
     return read_labelled(path, fmt=args.format, text_col=args.text_col, label_col=args.label_col,
-                         positive=args.positive)
+                         positive=args.positive, pair_col=args.pair_col)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -145,34 +154,56 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.cpu_replicas:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_replicas)
-    data = read_data(args, args.data)
+    data = read_data(args, args.data, args.task)
     if args.validation_data or args.test_data:
         if not (args.validation_data and args.test_data):
             raise InputError("give both --validation-data and --test-data, or neither (then --data is split)")
-        data = (data, read_data(args, args.validation_data), read_data(args, args.test_data))
-    summary = train(args.config, data, args.out, cfg, resume=args.resume, overwrite=args.overwrite,
+        data = (data, read_data(args, args.validation_data, args.task), read_data(args, args.test_data, args.task))
+    summary = train(args.config, data, args.out, cfg, task=args.task, resume=args.resume, overwrite=args.overwrite,
                     strategy=args.strategy, worker_timeout=args.worker_timeout,
                     progress=not args.no_progress and not args.json and sys.stdout.isatty())
     if not summary["chief"]:
         return emit(args, summary, f"Worker done: {plural(summary['steps'], 'step')} of a multi-worker run; "
                                    f"the chief writes the run in {summary['run']}")
-    lines = [f"Trained {summary['model']} for {plural(summary['epochs_done'], 'epoch')} "
+    lines = [f"Trained {summary['model']} ({summary['task']}) for {plural(summary['epochs_done'], 'epoch')} "
              f"({plural(summary['steps'], 'step')}, {summary['replicas']} replica(s)); run in {summary['run']}"]
     if summary["history"]:
         eps = [h["examples_per_second"] for h in summary["history"]]
         lines.append(f"  training speed: {sum(eps) / len(eps):.1f} examples/s")
-    if "test_metrics" in summary:
-        lines += ["", "Test split:", format_metrics(summary["test_metrics"], summary["label_names"])]
+    for split in ("validation", "test"):
+        if f"{split}_metrics" in summary:
+            lines += ["", f"{split.capitalize()} split:",
+                      format_task_metrics(summary["task"], summary[f"{split}_metrics"], summary)]
     if "export" in summary:
-        lines += ["", f"Exported for serving: {summary['export']}  (bert-hub predict --model {args.out} TEXT)"]
+        example = {"question-answering": '--question "..." --context "..."'}.get(summary["task"], "TEXT")
+        lines += ["", f"Exported for serving: {summary['export']}  (bert-hub predict --model {args.out} {example})"]
     emit(args, summary, "\n".join(lines))
 
 
+def format_task_metrics(task: str, metrics: dict[str, Any], info: dict[str, Any]) -> str:
+    if task == "token-classification":
+        return format_entity_metrics(metrics)
+    if task == "question-answering":
+        return format_squad_metrics(metrics)
+    return format_metrics(metrics, info["label_names"])
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    clf = Classifier(args.model)
-    args.positive = args.positive or clf.info["positive_label"]
-    metrics = clf.evaluate(read_data(args, args.data), plot=args.plot, overwrite=args.overwrite)
-    emit(args, {"model": str(clf.path), "data": args.data, **metrics}, format_metrics(metrics, clf.label_names))
+    task = model_task(args.model)
+    if task == "text-classification":
+        clf = Classifier(args.model)
+        args.positive = args.positive or clf.info["positive_label"]
+        if clf.pairs and not args.pair_col:
+            raise InputError(f"{clf.path} classifies sentence pairs: name the second text's column with --pair-col")
+        metrics = clf.evaluate(read_data(args, args.data), plot=args.plot, overwrite=args.overwrite)
+        return emit(args, {"model": str(clf.path), "data": args.data, **metrics},
+                    format_metrics(metrics, clf.label_names))
+    if args.plot:
+        raise InputError("--plot draws a classifier's confusion matrix; this model is a " + task)
+    model = TokenClassifier(args.model) if task == "token-classification" else QuestionAnswerer(args.model)
+    metrics = model.evaluate(read_data(args, args.data, task))
+    emit(args, {"model": str(model.path), "data": args.data, "task": task, **metrics},
+         format_task_metrics(task, metrics, model.info))
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -185,12 +216,34 @@ def cmd_predict(args: argparse.Namespace) -> None:
         summary = run_predict(args.input, args.output, model=args.model,
                               pipeline_args=["--runner", args.runner, *args.pipeline_args], overwrite=args.overwrite)
         return _beam_summary(args, summary, "Scored")
-    if not args.texts or args.input or args.output:
+    if args.input or args.output:
+        raise InputError("--input and --output go with --runner; without it, give TEXT arguments")
+    task = model_task(args.model)
+    if (task == "question-answering") != bool(args.question or args.context):
+        raise InputError("--question and --context go with a question-answering model; "
+                         + ("give both" if task == "question-answering" else f"{args.model} is a {task} model"))
+    if task == "question-answering":
+        if not (args.question and args.context) or args.texts:
+            raise InputError("a question answerer takes --question Q (repeatable) and --context C, no TEXT")
+        qa = QuestionAnswerer(args.model)
+        rows = qa.predict(args.question, [args.context] * len(args.question))
+        return emit(args, {"model": str(qa.path), "context": args.context, "answers": rows}, format_answers(rows))
+    if not args.texts:
         raise InputError("predict takes TEXT arguments (or --runner with --input FILES and --output FOLDER)")
+    if task == "token-classification":
+        ner = TokenClassifier(args.model)
+        rows = ner.predict(args.texts)
+        return emit(args, {"model": str(ner.path), "predictions": rows}, format_predictions(rows))
     clf = Classifier(args.model)
-    rows = clf.predict(args.texts)
+    texts, pairs = args.texts, None
+    if args.pair:
+        if len(texts) % 2:
+            raise InputError(f"--pair takes texts two by two (first, second, ...); got {plural(len(texts), 'text')}")
+        texts, pairs = texts[0::2], texts[1::2]
+    rows = clf.predict(texts, pairs=pairs)
     width = max(len(r["label"]) for r in rows)
-    text = "\n".join(f"{r['label']:<{width}}  {r['probability']:.4f}  {r['text']}" for r in rows)
+    text = "\n".join(f"{r['label']:<{width}}  {r['probability']:.4f}  {r['text']}"
+                     + (f"  ||  {r['text_pair']}" if "text_pair" in r else "") for r in rows)
     emit(args, {"model": str(clf.path), "positive_label": clf.info["positive_label"], "predictions": rows}, text)
 
 

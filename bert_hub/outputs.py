@@ -58,6 +58,7 @@ DIR_KINDS: dict[str, frozenset[str]] = {
     "bundle": frozenset({"preprocess", "encoder", "bert_hub.yaml"}),
     "run": frozenset({"checkpoints", "history.json", "curves.png", "metrics.json", "summary.json",
                       "train_config.yaml", "model"}),
+    # every exported model (classifier, tagger, question answerer)
     "classifier": frozenset({"saved_model.pb", "variables", "assets", "fingerprint.pb",
                              "bert_hub_classifier.json"}),
     "beam": frozenset({"data", "errors", "summary.json"}),

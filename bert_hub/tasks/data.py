@@ -5,7 +5,9 @@ Two formats:
 * the SMS Spam Collection format: ``label<TAB>text`` per line, no header
   (labels ``ham`` / ``spam``);
 * CSV or TSV with a header row, naming the text and label columns
-  (``text_col`` / ``label_col``, default ``text`` and ``label``).
+  (``text_col`` / ``label_col``, default ``text`` and ``label``), and for
+  sentence pairs the second text's column (``pair_col``: the pair is packed
+  as ``[CLS] text [SEP] second [SEP]``, ``input_type_ids`` 0 then 1).
 
 Any two label names work, in both formats, kept as the file spells them;
 ``positive`` names the positive class (matched exactly, else ignoring case).
@@ -29,7 +31,7 @@ import csv
 import dataclasses
 import io
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -38,12 +40,13 @@ from bert_hub.errors import InputError
 
 @dataclasses.dataclass
 class LabelledTexts:
-    """Texts with 0/1 labels; ``label_names[1]`` is the positive class."""
+    """Texts (or text pairs: ``pairs`` holds the second texts) with 0/1 labels; ``label_names[1]`` is positive."""
 
     texts: list[str]
     labels: list[int]
     label_names: tuple[str, str]
     source: str = "<memory>"
+    pairs: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -54,7 +57,8 @@ class LabelledTexts:
 
     def subset(self, index: Sequence[int]) -> "LabelledTexts":
         return LabelledTexts([self.texts[i] for i in index], [self.labels[i] for i in index],
-                             self.label_names, self.source)
+                             self.label_names, self.source,
+                             None if self.pairs is None else [self.pairs[i] for i in index])
 
     def describe(self) -> str:
         c = self.counts()
@@ -62,8 +66,21 @@ class LabelledTexts:
         return ", ".join(f"{k} {v} ({100 * v / n:.1f}%)" for k, v in c.items())
 
 
+def read_data_file(path: Path) -> str:
+    """The text of a data file; a missing file or bad UTF-8 is one line naming the file (and the line)."""
+    if not path.is_file():
+        raise InputError(f"data file {path} does not exist")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line} is not valid UTF-8; re-encode the file as UTF-8") from None
+
+
 def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
-                  positive: str | None = None, label_names: Sequence[str] | None = None) -> LabelledTexts:
+                  positive: str | None = None, label_names: Sequence[str] | None = None,
+                  pair_col: str | None = None) -> LabelledTexts:
     """Reads a labelled data file (see the module docstring).
 
     Args:
@@ -73,16 +90,11 @@ def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text"
             (default: ``spam`` when present, see :func:`choose_positive`).
         label_names: the two allowed labels; a row with another label is an
             error. Default: any two labels.
+        pair_col: CSV/TSV only: the column of the second text of sentence
+            pairs (e.g. a question and its answer, two sentences).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"data file {path} does not exist")
-    raw = path.read_bytes()
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise InputError(f"{path}: line {line} is not valid UTF-8; re-encode the file as UTF-8") from None
+    content = read_data_file(path)
     if not content.strip():
         raise InputError(f"data file {path} is empty")
     first = content.split("\n", 1)[0].rstrip("\r")
@@ -95,7 +107,11 @@ def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text"
             fmt = "sms"
     if fmt not in ("sms", "csv", "tsv"):
         raise InputError(f"unknown data format {fmt!r}; use auto, sms, csv or tsv")
+    if pair_col is not None and fmt == "sms":
+        raise InputError(f"{path}: sentence pairs (--pair-col {pair_col}) need a CSV/TSV file with a header "
+                         "naming the columns")
     rows: list[tuple[int, str, str]] = []  # (line, label, text)
+    seconds: list[str] = []
     if fmt == "sms":
         for number, line in enumerate(content.split("\n"), start=1):
             line = line.rstrip("\r")
@@ -111,18 +127,20 @@ def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text"
             header = next(reader)
         except StopIteration:
             raise InputError(f"data file {path} is empty") from None
-        for col, flag in ((text_col, "--text-col"), (label_col, "--label-col")):
-            if col not in header:
+        for col, flag in ((text_col, "--text-col"), (label_col, "--label-col"), (pair_col, "--pair-col")):
+            if col is not None and col not in header:
                 raise InputError(f"{path}: line 1 (header) has no column {col!r} (columns: "
                                  f"{', '.join(header)}); choose it with {flag}")
         ti, li = header.index(text_col), header.index(label_col)
+        pi = header.index(pair_col) if pair_col is not None else ti
         for row in reader:
             number = reader.line_num
             if not row or not any(c.strip() for c in row):
                 continue
-            if len(row) <= max(ti, li):
+            if len(row) <= max(ti, li, pi):
                 raise InputError(f"{path}: line {number} has {len(row)} columns, the header has {len(header)}")
             rows.append((number, row[li].strip(), row[ti]))
+            seconds.append(row[pi])
     if not rows:
         raise InputError(f"data file {path} has no data rows")
     if label_names is not None:
@@ -141,7 +159,7 @@ def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text"
     positive = choose_positive(found, positive, str(path))
     negative = found[0] if found[1] == positive else found[1]
     return LabelledTexts([t for _, _, t in rows], [int(label == positive) for _, label, _ in rows],
-                         (negative, positive), str(path))
+                         (negative, positive), str(path), seconds if pair_col is not None else None)
 
 
 def choose_positive(found: Sequence[str], positive: str | None, source: str) -> str:
@@ -182,8 +200,8 @@ def stratified_split(data: LabelledTexts, *, validation: float = 0.1, test: floa
 
 def overlapping_texts(*splits: LabelledTexts) -> int:
     """How many distinct texts occur in more than one split."""
-    seen: dict[str, int] = {}
+    seen: dict[Any, int] = {}
     for k, split in enumerate(splits):
-        for t in set(split.texts):
+        for t in set(split.texts if split.pairs is None else zip(split.texts, split.pairs)):
             seen[t] = seen.get(t, 0) | (1 << k)
     return sum(1 for mask in seen.values() if mask & (mask - 1))

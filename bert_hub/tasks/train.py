@@ -1,14 +1,16 @@
-"""Fine-tuning a text classifier (spam first): data pipeline, schedule, loop, checkpoints.
+"""Fine-tuning: one loop for every task (text, token, question answering); schedule, checkpoints, resume.
 
-The model is the TensorFlow "classify text with BERT" one: preprocess ->
-encoder (trainable) -> ``pooled_output`` -> dropout -> dense (one logit). It
-trains with AdamW (weight decay off for LayerNorm and biases), a linear
-warm-up over the first 10% of steps and a linear decay to zero.
+What a task adds (data splits, head, loss, export) is a
+:class:`~bert_hub.tasks.task.Task`: text classification (spam first; the
+default), token classification (NER) and extractive question answering.
+Every model fine-tunes the encoder with AdamW (weight decay off for LayerNorm
+and biases), a linear warm-up over the first 10% of steps and a linear decay
+to zero.
 
-Training does not pad every message to 128 tokens: it batches with
-:mod:`bert_hub.batching` (texts tokenized once, each epoch's batches grouping
-texts of similar length, seeded, and ``tf.data`` packing each batch to the
-smallest bucket that holds it, with prefetching).
+Training does not pad every example to ``seq_length``: it batches with
+:mod:`bert_hub.batching` (examples tokenized once, each epoch's batches
+grouping examples of similar length, seeded, and ``tf.data`` packing each
+batch to the smallest bucket that holds it, with prefetching).
 A checkpoint is written after every epoch; ``resume=True`` continues from the
 last one and ends with the same number of steps as an uninterrupted run.
 
@@ -48,11 +50,11 @@ from bert_hub.outputs import (
     staging_directory,
     swap_in,
 )
-from bert_hub.interface import INPUT_KEYS
 from bert_hub.pipeline import BertPipeline
-from bert_hub.tasks.classifier import export_classifier
-from bert_hub.tasks.data import LabelledTexts, overlapping_texts, stratified_split
-from bert_hub.tasks.metrics import best_f1_threshold, binary_metrics
+from bert_hub.tasks.classifier import TextClassification
+from bert_hub.tasks.question_answering import QuestionAnswering
+from bert_hub.tasks.task import Examples, Task
+from bert_hub.tasks.token_classification import TokenClassification
 from bert_hub.tasks.train_config import STRATEGIES, WORKER_TIMEOUT, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -83,49 +85,29 @@ def warmup_linear_decay(peak: float, total: int, warmup: int):
     return WarmupLinearDecay()
 
 
-class _Examples:
-    """Labelled texts tokenized once (see :mod:`bert_hub.batching`), ready to be batched."""
-
-    def __init__(self, bert: Any, data: LabelledTexts, seq_length: int):
-        self.tokenized = batching.tokenize(bert.preprocessor, data.texts, seq_length)
-        self.lengths = self.tokenized.lengths
-        self.labels = np.asarray(data.labels, np.float32)
-
-    def dataset(self, bert: Any, batches: Sequence[np.ndarray], buckets: Sequence[int]) -> Any:
-        return batching.dataset(bert.preprocessor, self.tokenized, batches, buckets, labels=self.labels)
+#: ``--task`` name -> the task; text classification is the default.
+TASKS: dict[str, type[Task]] = {t.name: t for t in (TextClassification, TokenClassification, QuestionAnswering)}
 
 
-def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output"):
-    """text vector -> dropout -> dense(1), on the encoder's three inputs (any length).
-
-    The text vector is ``pooled_output`` (the tutorial's) or the mean of
-    ``sequence_output`` over the real tokens (what sentence encoders such as
-    all-MiniLM-L6-v2 are trained for).
-    """
-    import tensorflow as tf
-    import tf_keras
-
-    inputs = {k: tf_keras.layers.Input(shape=(None,), dtype=tf.int32, name=k) for k in INPUT_KEYS}
-    outputs = bert.encoder_layer(inputs)
-    if pooling == "pooled_output":
-        vector = outputs["pooled_output"]
+def task_for(data: Any, task: str | Task | None = None) -> Task:
+    """The task named ``task``, else the one whose data ``data`` is (checked against each other)."""
+    if isinstance(task, Task):
+        chosen = task
+    elif task is not None:
+        if task not in TASKS:
+            raise InputError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+        chosen = TASKS[task]()
     else:
-        mask = tf_keras.layers.Lambda(lambda m: tf.cast(m, tf.float32)[:, :, tf.newaxis], name="real_tokens")(
-            inputs["input_mask"])
-        summed = tf_keras.layers.Dot(axes=1, name="sum_over_tokens")([mask, outputs["sequence_output"]])
-        count = tf_keras.layers.Lambda(lambda m: tf.reduce_sum(m, axis=1), name="token_count")(mask)
-        vector = tf_keras.layers.Lambda(lambda a: a[0][:, 0] / a[1], name="mean_pooling")([summed, count])
-    logits = tf_keras.layers.Dense(1, name="classifier")(tf_keras.layers.Dropout(dropout)(vector))
-    return tf_keras.Model(inputs, logits, name="bert_classifier")
-
-
-def predict_probabilities(model: Any, examples: _Examples, bert: Any, cfg: TrainConfig) -> np.ndarray:
-    """Positive-class probabilities in input order (length-bucketed batches)."""
-    batches = batching.length_sorted_batches(examples.lengths, cfg.batch_size)
-    out = np.zeros(len(examples.lengths), np.float32)
-    for (x, _), idx in zip(examples.dataset(bert, batches, buckets_for(cfg)), batches):
-        out[idx] = 1.0 / (1.0 + np.exp(-model(x, training=False).numpy()[:, 0]))
-    return out
+        first = data[0] if isinstance(data, (tuple, list)) else data
+        kinds = [t for t in TASKS.values() if isinstance(first, t.data_type)]
+        if not kinds:
+            raise InputError(f"no task trains on {type(first).__name__}; give the data of one of {', '.join(TASKS)}")
+        chosen = kinds[0]()
+    parts = data if isinstance(data, (tuple, list)) else [data]
+    for part in parts:
+        if not isinstance(part, chosen.data_type):
+            raise InputError(f"task {chosen.name} trains on {chosen.data_type.__name__}, not {type(part).__name__}")
+    return chosen
 
 
 class _Run:
@@ -193,20 +175,6 @@ class _Run:
             message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')} of {epochs}: continue it "
                        "with the same command and --resume")
         return Interrupted(message) if interrupted else _no_answer(error)
-
-
-def _splits(data: LabelledTexts | tuple[LabelledTexts, LabelledTexts, LabelledTexts], cfg: TrainConfig
-            ) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
-    """Train / validation / test data, checked: both classes in training, a non-empty validation split."""
-    if isinstance(data, LabelledTexts):
-        splits = stratified_split(data, validation=cfg.validation_fraction, test=cfg.test_fraction, seed=cfg.seed)
-    else:
-        splits = tuple(data)  # type: ignore[assignment]
-    for name, split in zip(("train", "validation"), splits[:2]):
-        if len(split) == 0 or len(set(split.labels)) < 2 and name == "train":
-            raise InputError(f"the {name} split has {len(split)} examples ({split.describe()}); "
-                             "it needs examples of both classes: give more data or change the fractions")
-    return splits  # type: ignore[return-value]
 
 
 def _tf_config() -> dict[str, Any]:
@@ -318,15 +286,15 @@ class _ScratchRun:
         return _no_answer(error)
 
 
-def _compile(model: Any, cfg: TrainConfig, total_steps: int) -> Any:
-    """AdamW with warm-up and linear decay, binary cross-entropy on logits."""
+def _compile(model: Any, task: Task, cfg: TrainConfig, total_steps: int) -> Any:
+    """AdamW with warm-up and linear decay, the task's loss and metrics."""
     import tf_keras
 
     schedule = warmup_linear_decay(cfg.learning_rate, total_steps, int(cfg.warmup_fraction * total_steps))
     optimizer = tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=WEIGHT_DECAY_EXCLUDE)
-    model.compile(optimizer=optimizer, loss=tf_keras.losses.BinaryCrossentropy(from_logits=True),
-                  metrics=[tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
+    loss, metrics = task.loss_and_metrics()
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     optimizer.build(model.trainable_variables)
     return optimizer
 
@@ -346,8 +314,8 @@ def seed_everything(seed: int, encoder: Any = None, step: int = 0) -> None:
         encoder.dropout_seed.assign([seed, step])
 
 
-def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts, LabelledTexts],
-          out: str | Path, cfg: TrainConfig = TrainConfig(), *, resume: bool = False,
+def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfig(), *,
+          task: str | Task | None = None, resume: bool = False,
           overwrite: bool = False, strategy: str = "default", progress: bool = False,
           stop_after_epochs: int | None = None, callbacks: Sequence[Any] = (),
           worker_timeout: float = WORKER_TIMEOUT) -> dict[str, Any]:
@@ -360,8 +328,12 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
 
     Args:
         config: a model config (name, path or ModelConfig).
-        data: labelled texts (split into train/validation/test with
-            ``cfg``'s fractions) or a ready (train, validation, test) triple.
+        data: the task's data (split into train/validation/test with
+            ``cfg``'s fractions) or a ready (train, validation, test) triple:
+            :class:`~bert_hub.tasks.data.LabelledTexts`,
+            :class:`~bert_hub.tasks.token_classification.TaggedSentences` or
+            :class:`~bert_hub.tasks.question_answering.SquadData`.
+        task: a name of :data:`TASKS`; default: the task of ``data``.
         out: the run directory: ``checkpoints/``, ``history.json``,
             ``curves.png``, ``metrics.json``, ``train_config.yaml`` and the
             exported ``model/``.
@@ -380,10 +352,11 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
         callbacks: extra ``tf_keras`` callbacks for ``fit``.
 
     Returns:
-        A summary: data counts, examples/second, per-epoch history, test
-        metrics and the export path.
+        A summary: data counts, examples/second, per-epoch history, the
+        task's metrics and the export path.
     """
     out = Path(out).expanduser().absolute()
+    chosen = task_for(data, task)
     chief = _writes_the_run(strategy)
     # The chief checks --out first: refused, it never joins the cluster. Then the strategy,
     # before any other TensorFlow work (a multi-worker strategy must come first).
@@ -396,22 +369,22 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
     if cfg.seq_length > model_config.architecture.max_position_embeddings:
         raise InputError(f"seq_length {cfg.seq_length} exceeds the model's max_position_embeddings "
                          f"({model_config.architecture.max_position_embeddings})")
-    splits = _splits(data, cfg)
-    dup = overlapping_texts(*splits)
-    log.info("data: %d train (%s), %d validation, %d test; positive label %r", len(splits[0]),
-             splits[0].describe(), len(splits[1]), len(splits[2]), splits[0].label_names[1])
+    splits = chosen.split(data, cfg)
+    chosen.prepare(splits)
+    dup = chosen.overlap(splits)
+    log.info("%s", chosen.describe(splits))
     if dup:
-        log.warning("warning: %d distinct texts occur in more than one split (duplicates in the data)", dup)
+        log.warning("warning: %d distinct examples occur in more than one split (duplicates in the data)", dup)
     workdir = run.open()
     try:
-        summary = _train_in(workdir, model_config, splits, cfg, dist, resume=resume, progress=progress,
+        summary = _train_in(workdir, model_config, chosen, splits, cfg, dist, resume=resume, progress=progress,
                             stop_after_epochs=stop_after_epochs, callbacks=callbacks,
                             restore_from=workdir if chief else out)
         run.close()
     except BaseException as e:
         raise run.failed(e, cfg.epochs) from None
     summary.update(run=str(out), strategy=strategy, chief=chief,
-                   data={**summary["data"], "overlapping_texts": dup})
+                   data={**summary["data"], "overlapping_examples": dup})
     if not chief:
         summary.pop("export", None)  # a worker's copy was temporary
     elif "export" in summary:
@@ -420,10 +393,10 @@ def train(config: Any, data: LabelledTexts | tuple[LabelledTexts, LabelledTexts,
     return summary
 
 
-def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...], cfg: TrainConfig,
+def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, Any, Any], cfg: TrainConfig,
               dist: Any, *, resume: bool, progress: bool, stop_after_epochs: int | None,
               callbacks: Sequence[Any], restore_from: Path) -> dict[str, Any]:
-    """The training itself, in ``workdir``: model, fit with checkpoints, evaluation, export.
+    """The training itself, in ``workdir``: model, fit with checkpoints, then the task's export and metrics.
 
     ``restore_from`` is where ``resume`` reads the checkpoint (the chief's
     run folder, for every worker of a multi-worker run).
@@ -434,10 +407,10 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
     seed_everything(cfg.seed)
     with dist.scope():
         bert = BertPipeline(model_config, trainable=True)
-        model = build_classifier(bert, cfg.dropout, cfg.pooling)
-        train_ex = _Examples(bert, train_data, cfg.seq_length)
+        model = task.build_model(bert, cfg)
+        train_ex = task.examples(bert, train_data, cfg)
         steps_per_epoch = len(_epoch_batches(train_ex, cfg, 0, dist))
-        optimizer = _compile(model, cfg, steps_per_epoch * cfg.epochs)
+        optimizer = _compile(model, task, cfg, steps_per_epoch * cfg.epochs)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epochs_done=epoch_var)
     manager = tf.train.CheckpointManager(ckpt, str(workdir / "checkpoints"), max_to_keep=2)
@@ -449,15 +422,11 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
         log.info("resuming after epoch %d (step %d)", int(epoch_var.numpy()), int(optimizer.iterations.numpy()))
     seed_everything(cfg.seed, bert.encoder, step=int(optimizer.iterations.numpy()))
     atomic_write_text(workdir / "train_config.yaml", yaml.safe_dump(
-        {"model": model_config.source, **dataclasses.asdict(cfg)}, sort_keys=False))
+        {"model": model_config.source, "task": task.name, **dataclasses.asdict(cfg)}, sort_keys=False))
 
-    class_weight = None
-    if cfg.class_weight:
-        pos = float(train_ex.labels.mean())
-        class_weight = {0: 0.5 / (1 - pos), 1: 0.5 / pos}
-    val_ex = _Examples(bert, val_data, cfg.seq_length)
+    val_ex = task.examples(bert, val_data, cfg)
     buckets = buckets_for(cfg)
-    val_ds = val_ex.dataset(bert, batching.length_sorted_batches(val_ex.lengths, cfg.batch_size), buckets)
+    val_ds = val_ex.dataset(batching.length_sorted_batches(val_ex.lengths, cfg.batch_size), buckets)
     start_epoch = int(epoch_var.numpy())
     last_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, start_epoch + stop_after_epochs)
     if start_epoch < last_epoch:
@@ -467,14 +436,15 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
         best = best_checkpoint(model)
         after_epoch = _EpochEnd(
             lambda epoch, logs, seconds: _end_epoch(epoch, logs, seconds, optimizer, epoch_var, manager, history,
-                                                    workdir, len(train_ex.labels), cfg.epochs, best))
-        model.fit(_training_data(dist, bert, train_ex, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
-                  steps_per_epoch=steps_per_epoch, validation_data=val_ds, class_weight=class_weight,
+                                                    workdir, len(train_ex), cfg.epochs, best))
+        model.fit(_training_data(dist, train_ex, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
+                  steps_per_epoch=steps_per_epoch, validation_data=val_ds,
+                  class_weight=task.class_weight(train_ex, cfg),
                   verbose=1 if progress else 0, callbacks=[after_epoch, *callbacks])
     summary: dict[str, Any] = {
-        "model": model_config.name, "replicas": dist.num_replicas_in_sync,
-        "label_names": list(train_data.label_names),
-        "data": {"train": train_data.counts(), "validation": val_data.counts(), "test": test_data.counts()},
+        "model": model_config.name, "task": task.name, "replicas": dist.num_replicas_in_sync, **task.info(),
+        "data": {"train": task.counts(train_data), "validation": task.counts(val_data),
+                 "test": task.counts(test_data)},
         "steps_per_epoch": steps_per_epoch, "steps": int(optimizer.iterations.numpy()),
         "epochs_done": int(epoch_var.numpy()), "history": history,
     }
@@ -485,19 +455,9 @@ def _train_in(workdir: Path, model_config: Any, splits: tuple[LabelledTexts, ...
     if cfg.keep_best and history and (workdir / "checkpoints" / "best.index").exists():
         best_checkpoint(model).read(str(workdir / "checkpoints" / "best")).expect_partial()
         summary["best_epoch"] = min(history, key=lambda h: h.get("val_loss", math.inf))["epoch"]
-    threshold = cfg.threshold
-    if cfg.tune_threshold:
-        threshold = best_f1_threshold(val_data.labels, predict_probabilities(model, val_ex, bert, cfg))
-    summary["threshold"] = threshold
-    if len(test_data):
-        test_ex = _Examples(bert, test_data, cfg.seq_length)
-        probs = predict_probabilities(model, test_ex, bert, cfg)
-        summary["test_metrics"] = binary_metrics(test_data.labels, probs, threshold)
+    summary.update(task.finish(model, bert, workdir / "model", splits, cfg, {"model": model_config.name}))
+    if "test_metrics" in summary:
         _write_json(workdir / "metrics.json", summary["test_metrics"])
-    summary["export"] = str(export_classifier(model, bert, workdir / "model", label_names=train_data.label_names,
-                                              threshold=threshold, seq_length=cfg.seq_length,
-                                              metadata={"model": model_config.name,
-                                                        "test_metrics": summary.get("test_metrics")}))
     return summary
 
 
@@ -507,14 +467,13 @@ def _multi_worker(dist: Any) -> bool:
     return isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy)
 
 
-def _epoch_batches(train_ex: _Examples, cfg: TrainConfig, epoch: int, dist: Any) -> list[np.ndarray]:
+def _epoch_batches(train_ex: Examples, cfg: TrainConfig, epoch: int, dist: Any) -> list[np.ndarray]:
     """One epoch's global batches; on several workers none smaller than the number of workers."""
     batches = batching.shuffled_batches(train_ex.lengths, cfg.batch_size, cfg.seed, epoch, cfg.bucketing)
     return batching.at_least(batches, dist.num_replicas_in_sync) if _multi_worker(dist) else batches
 
 
-def _training_data(dist: Any, bert: Any, train_ex: _Examples, batches: Sequence[np.ndarray],
-                   buckets: Sequence[int]) -> Any:
+def _training_data(dist: Any, train_ex: Examples, batches: Sequence[np.ndarray], buckets: Sequence[int]) -> Any:
     """The training input: global batches; on several workers, worker i takes every N-th example of each.
 
     Every worker draws the same global batches (same seed), so a step of a
@@ -522,12 +481,12 @@ def _training_data(dist: Any, bert: Any, train_ex: _Examples, batches: Sequence[
     single-process run, and the learning-rate schedule counts global steps.
     """
     if not _multi_worker(dist):
-        return train_ex.dataset(bert, batches, buckets)
+        return train_ex.dataset(batches, buckets)
     import tf_keras
 
     def per_worker(context: Any) -> Any:
         share = [b[context.input_pipeline_id::context.num_input_pipelines] for b in batches]
-        return train_ex.dataset(bert, share, buckets)
+        return train_ex.dataset(share, buckets)
 
     return tf_keras.utils.experimental.DatasetCreator(per_worker)
 
@@ -564,9 +523,8 @@ def _end_epoch(epoch: int, logs: dict, seconds: float, optimizer: Any, epoch_var
     if record.get("val_loss", math.inf) <= min(h.get("val_loss", math.inf) for h in history):
         best.write(str(out / "checkpoints" / "best"))
     manager.save(checkpoint_number=epoch + 1)
-    log.info("epoch %d/%d: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f (%s examples/s)",
-             epoch + 1, epochs, record["loss"], record["accuracy"], record.get("val_loss", math.nan),
-             record.get("val_accuracy", math.nan), record["examples_per_second"])
+    log.info("epoch %d/%d: %s (%s examples/s)", epoch + 1, epochs,
+             " ".join(f"{k} {float(v):.4f}" for k, v in logs.items()), record["examples_per_second"])
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -26,6 +26,9 @@ from bert_hub.errors import ConfigError
 #: How a text becomes one vector for the classifier.
 POOLINGS = ("pooled_output", "mean")
 
+#: ``bert-hub train --task`` choices (the first is the default); see :data:`bert_hub.tasks.train.TASKS`.
+TASK_NAMES = ("text-classification", "token-classification", "question-answering")
+
 #: ``--strategy`` choices of ``bert-hub train``.
 STRATEGIES = ("default", "mirrored", "multi-worker")
 #: Seconds a worker of a multi-worker run waits for the others at a synchronisation point.
@@ -61,10 +64,15 @@ class TrainConfig:
     pooling: str = _setting("pooled_output", "text vector for the classifier: pooled_output or mean (of "
                                              "sequence_output over the real tokens)")
     keep_best: bool = _setting(False, "export the epoch with the lowest validation loss, not the last")
+    doc_stride: int = _setting(64, "question answering: wordpieces between the starts of a long context's "
+                                   "overlapping windows")
+    max_query_length: int = _setting(32, "question answering: wordpieces kept of a question")
+    max_answer_length: int = _setting(30, "question answering: longest answer, in wordpieces")
 
     def problems(self) -> list[tuple[str, str]]:
         out = []
-        for name in ("epochs", "batch_size", "bucket_step", "seq_length"):
+        for name in ("epochs", "batch_size", "bucket_step", "seq_length", "doc_stride", "max_query_length",
+                     "max_answer_length"):
             if getattr(self, name) < 1:
                 out.append((name, "must be at least 1"))
         if self.learning_rate <= 0:
@@ -79,6 +87,17 @@ class TrainConfig:
         if self.pooling not in POOLINGS:
             out.append(("pooling", f"must be one of {', '.join(POOLINGS)}"))
         return out
+
+    def window_problems(self) -> list[tuple[str, str]]:
+        """Question answering only: the windows must hold context and overlap (or touch)."""
+        room = self.seq_length - 3 - self.max_query_length
+        if room < 1:
+            return [("max_query_length", f"leaves no room for the context in seq_length {self.seq_length} "
+                                         "(a question pair needs 3 special tokens): lower it")]
+        if self.doc_stride > room:
+            return [("doc_stride", f"must be at most seq_length - 3 - max_query_length = {room}, or the "
+                                   "windows would skip context")]
+        return []
 
     def replace(self, **changes: Any) -> "TrainConfig":
         changes = {k: v for k, v in changes.items() if v is not None}
