@@ -28,7 +28,8 @@ from bert_hub.loading import root_attributes
 from bert_hub.outputs import check_image_path, check_output_dir
 from bert_hub.pipeline import load_pipeline
 from bert_hub.resolution import resolve
-from bert_hub.tasks.classifier import Classifier, model_task
+from bert_hub.tasks.classifier import Classifier
+from bert_hub.tasks.exported import model_task
 from bert_hub.tasks.data import read_labelled
 from bert_hub.tasks.entities import format_entity_metrics
 from bert_hub.tasks.question_answering import QuestionAnswerer, format_answers, read_squad

@@ -322,6 +322,10 @@ def test_task_errors_are_one_line(tmp_path, ner_run, qa_run):
     assert "--question and --context go with a question-answering model; give both" in one_error_line(err)
     err = run("evaluate", "--model", str(qa_run[0]), "--data", str(ner_run[2]), check_rc=2).stderr
     assert "not valid JSON" in one_error_line(err)
+    sms = write(tmp_path / "sms.tsv", "ham\thello\nspam\twin\n" * 10)
+    err = run("train", "--data", str(sms), "--out", str(ner_run[0]), "--resume", check_rc=2).stderr
+    assert f"{ner_run[0]} is a token-classification run, and this is text-classification: resume it with " \
+           "--task token-classification" in one_error_line(err)
 
 
 # -- sentence pairs -----------------------------------------------------------------------------------------------

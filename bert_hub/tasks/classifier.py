@@ -26,24 +26,22 @@ Example (after ``bert-hub train ... --out runs/spam``)::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from bert_hub import batching
-from bert_hub.errors import InputError, ModelFormatError
+from bert_hub.errors import InputError
 from bert_hub.inputs import check_texts
 from bert_hub.interface import INPUT_KEYS
-from bert_hub.outputs import atomic_directory, check_image_path, save_figure
+from bert_hub.outputs import check_image_path, save_figure
 from bert_hub.tasks.data import LabelledTexts, overlapping_texts, stratified_split
+from bert_hub.tasks.exported import DEFAULT_TASK, load_export, save_export
 from bert_hub.tasks.metrics import best_f1_threshold, binary_metrics, precision_recall_curve
-from bert_hub.tasks.task import Examples, Task, check_splits
+from bert_hub.tasks.task import Examples, Task, buckets_for, check_splits
 
-#: The file beside every exported bert_hub model saying what it is (its ``task`` key; classifiers have none).
-METADATA = "bert_hub_classifier.json"
-TASK_NAME = "text-classification"
+TASK_NAME = DEFAULT_TASK
 
 
 class TextExamples(Examples):
@@ -150,8 +148,6 @@ class TextClassification(Task):
 
     def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
                metadata: dict[str, Any]) -> dict[str, Any]:
-        from bert_hub.tasks.train import buckets_for
-
         summary: dict[str, Any] = {}
         threshold = cfg.threshold
         if cfg.tune_threshold:
@@ -206,53 +202,10 @@ def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Se
             return classify(self, [pieces(self, text), pieces(self, text_pair)])
 
     module = Serving()
-    out = Path(out)
-    with atomic_directory(out, kind="classifier", overwrite=overwrite, what="export") as tmp:
-        tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve_pairs if pairs
-                                                          else module.serve})
-        info = {"task": TASK_NAME, "label_names": list(label_names), "positive_label": label_names[1],
-                "threshold": threshold, "seq_length": seq_length, "pairs": pairs, **(metadata or {})}
-        (tmp / METADATA).write_text(json.dumps(info, indent=1))
-    return out
-
-
-def find_model_dir(path: str | Path) -> Path:
-    """A run directory (``runs/spam``) or the exported model directory itself."""
-    path = Path(path).expanduser()
-    for candidate in (path / "model", path):
-        if (candidate / "saved_model.pb").is_file() and (candidate / METADATA).is_file():
-            return candidate
-    if (path / "checkpoints").is_dir():
-        raise ModelFormatError(f"{path} has checkpoints but no exported model/: the run did not finish; "
-                               "continue it with `bert-hub train ... --resume`")
-    raise ModelFormatError(f"{path} is not a trained classifier (no saved_model.pb and {METADATA}); "
-                           "give the --out directory of `bert-hub train`")
-
-
-def model_task(path: str | Path) -> str:
-    """The task of an exported bert_hub model (``text-classification`` for classifiers of older releases)."""
-    info = json.loads((find_model_dir(path) / METADATA).read_text())
-    return str(info.get("task", TASK_NAME))
-
-
-def load_export(path: str | Path, task: str) -> tuple[Path, dict[str, Any], Any]:
-    """An exported model of ``task``: its folder, its metadata and the loaded SavedModel.
-
-    Plain TensorFlow (after ``import tensorflow_text`` for the tokenizer's
-    ops); a model of another task, or one that does not load, is one line.
-    """
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401 - the tokenizer's ops
-
-    folder = find_model_dir(path)
-    info = json.loads((folder / METADATA).read_text())
-    found = info.get("task", TASK_NAME)
-    if found != task:
-        raise ModelFormatError(f"{folder} is a {found} model, not a {task} model")
-    try:
-        return folder, info, tf.saved_model.load(str(folder))
-    except Exception as e:  # noqa: BLE001 - TensorFlow raises many types
-        raise ModelFormatError(f"cannot load {folder}: {str(e).splitlines()[0][:200]}") from None
+    return save_export(module, out, {"serving_default": module.serve_pairs if pairs else module.serve},
+                       {"task": TASK_NAME, "label_names": list(label_names), "positive_label": label_names[1],
+                        "threshold": threshold, "seq_length": seq_length, "pairs": pairs, **(metadata or {})},
+                       overwrite=overwrite)
 
 
 class Classifier:

@@ -47,11 +47,10 @@ from bert_hub import batching
 from bert_hub.errors import ConfigError, InputError
 from bert_hub.inputs import check_texts
 from bert_hub.interface import INPUT_KEYS
-from bert_hub.outputs import atomic_directory
-from bert_hub.tasks.classifier import METADATA, load_export
+from bert_hub.tasks.exported import load_export, save_export
 from bert_hub.tasks.data import read_data_file
 from bert_hub.tasks.squad_eval import squad_metrics
-from bert_hub.tasks.task import Examples, Task, check_splits, masked_scalar_loss, split_groups
+from bert_hub.tasks.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, split_groups
 from bert_hub.tasks.words import split_words, word_pieces
 
 log = logging.getLogger(__name__)
@@ -316,11 +315,7 @@ class QuestionAnswering(Task):
         export_answerer(model, bert, out, seq_length=cfg.seq_length, doc_stride=cfg.doc_stride,
                         max_query_length=cfg.max_query_length, max_answer_length=cfg.max_answer_length,
                         no_answer=self.no_answer, metadata=metadata)
-        answerer = QuestionAnswerer(out)
-        summary: dict[str, Any] = {"export": str(out), "validation_metrics": answerer.evaluate(splits[1])}
-        if len(splits[2]):
-            summary["test_metrics"] = answerer.evaluate(splits[2])
-        return summary
+        return export_metrics(QuestionAnswerer(out), out, splits)
 
 
 def best_answers(logits: Any, example: Any, question_length: Any, context_length: Any, context_start: Any,
@@ -394,14 +389,10 @@ def export_answerer(model: Any, bert: Any, out: str | Path, *, seq_length: int, 
                     "score": tf.where(has_span, score, 0.0)}
 
     module = Serving()
-    out = Path(out)
-    with atomic_directory(out, kind="classifier", overwrite=overwrite, what="export") as tmp:
-        tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
-        info = {"task": TASK_NAME, "seq_length": seq_length, "doc_stride": doc_stride,
-                "max_query_length": max_query_length, "max_answer_length": max_answer_length,
-                "no_answer": no_answer, **(metadata or {})}
-        (tmp / METADATA).write_text(json.dumps(info, indent=1))
-    return out
+    return save_export(module, out, {"serving_default": module.serve},
+                       {"task": TASK_NAME, "seq_length": seq_length, "doc_stride": doc_stride,
+                        "max_query_length": max_query_length, "max_answer_length": max_answer_length,
+                        "no_answer": no_answer, **(metadata or {})}, overwrite=overwrite)
 
 
 def _at(ragged: Any, index: Any) -> Any:

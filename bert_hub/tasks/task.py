@@ -105,6 +105,11 @@ class Task:
         raise NotImplementedError
 
 
+def buckets_for(cfg: Any) -> tuple[int, ...]:
+    """The packed lengths batches may take: every ``bucket_step`` when bucketing, else ``seq_length``."""
+    return batching.default_buckets(cfg.seq_length, cfg.bucket_step) if cfg.bucketing else (cfg.seq_length,)
+
+
 def check_splits(splits: tuple[Any, Any, Any], what: str = "examples") -> tuple[Any, Any, Any]:
     """Refuses an empty training or validation split, in one line."""
     for name, split in zip(("train", "validation"), splits[:2]):
@@ -133,6 +138,14 @@ def split_groups(groups: Sequence[Hashable], *, validation: float, test: float, 
     for i, g in enumerate(groups):
         out[part[g]].append(i)
     return out
+
+
+def export_metrics(export: Any, out: Path, splits: tuple[Any, Any, Any]) -> dict[str, Any]:
+    """The loaded ``export`` at ``out`` scored on the validation split (and the test split, if any)."""
+    summary: dict[str, Any] = {"export": str(out), "validation_metrics": export.evaluate(splits[1])}
+    if len(splits[2]):
+        summary["test_metrics"] = export.evaluate(splits[2])
+    return summary
 
 
 def masked_scalar_loss(per_position: Any, mask: Any) -> Any:

@@ -30,7 +30,6 @@ Example (after ``bert-hub train --task token-classification ... --out runs/ner``
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,11 +40,10 @@ from bert_hub import batching
 from bert_hub.errors import InputError
 from bert_hub.inputs import check_texts
 from bert_hub.interface import INPUT_KEYS
-from bert_hub.outputs import atomic_directory
-from bert_hub.tasks.classifier import METADATA, load_export
+from bert_hub.tasks.exported import load_export, save_export
 from bert_hub.tasks.data import read_data_file
 from bert_hub.tasks.entities import OUTSIDE, entity_metrics, entity_spans, tag_problem
-from bert_hub.tasks.task import Examples, Task, check_splits, masked_scalar_loss, split_groups
+from bert_hub.tasks.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, split_groups
 from bert_hub.tasks.words import first_pieces, split_words, word_pieces
 
 log = logging.getLogger(__name__)
@@ -229,11 +227,7 @@ class TokenClassification(Task):
     def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
                metadata: dict[str, Any]) -> dict[str, Any]:
         export_tagger(model, bert, out, tags=self.tags, seq_length=cfg.seq_length, metadata=metadata)
-        tagger = TokenClassifier(out)
-        summary: dict[str, Any] = {"export": str(out), "validation_metrics": tagger.evaluate(splits[1])}
-        if len(splits[2]):
-            summary["test_metrics"] = tagger.evaluate(splits[2])
-        return summary
+        return export_metrics(TokenClassifier(out), out, splits)
 
 
 def export_tagger(model: Any, bert: Any, out: str | Path, *, tags: Sequence[str], seq_length: int = 128,
@@ -276,13 +270,9 @@ def export_tagger(model: Any, bert: Any, out: str | Path, *, tags: Sequence[str]
             return self.tag(tf.RaggedTensor.from_tensor(words, padding=""))
 
     module = Serving()
-    out = Path(out)
-    with atomic_directory(out, kind="classifier", overwrite=overwrite, what="export") as tmp:
-        tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve,
-                                                          "tag_words": module.tag_words})
-        info = {"task": TASK_NAME, "tags": list(tags), "seq_length": seq_length, **(metadata or {})}
-        (tmp / METADATA).write_text(json.dumps(info, indent=1))
-    return out
+    return save_export(module, out, {"serving_default": module.serve, "tag_words": module.tag_words},
+                       {"task": TASK_NAME, "tags": list(tags), "seq_length": seq_length, **(metadata or {})},
+                       overwrite=overwrite)
 
 
 class TokenClassifier:

@@ -53,18 +53,13 @@ from bert_hub.outputs import (
 from bert_hub.pipeline import BertPipeline
 from bert_hub.tasks.classifier import TextClassification
 from bert_hub.tasks.question_answering import QuestionAnswering
-from bert_hub.tasks.task import Examples, Task
+from bert_hub.tasks.task import Examples, Task, buckets_for
 from bert_hub.tasks.token_classification import TokenClassification
 from bert_hub.tasks.train_config import STRATEGIES, WORKER_TIMEOUT, TrainConfig
 
 log = logging.getLogger(__name__)
 
 WEIGHT_DECAY_EXCLUDE = ["layer_norm", "LayerNorm", "bias", "beta", "gamma"]
-
-
-def buckets_for(cfg: TrainConfig) -> tuple[int, ...]:
-    """The packed lengths batches may take: every ``bucket_step`` when bucketing, else ``seq_length``."""
-    return batching.default_buckets(cfg.seq_length, cfg.bucket_step) if cfg.bucketing else (cfg.seq_length,)
 
 
 def warmup_linear_decay(peak: float, total: int, warmup: int):
@@ -175,6 +170,18 @@ class _Run:
             message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')} of {epochs}: continue it "
                        "with the same command and --resume")
         return Interrupted(message) if interrupted else _no_answer(error)
+
+
+def _check_resumed_task(out: Path, task: str) -> None:
+    """Refuses to resume a run of another task (its checkpoint would not fit the model)."""
+    try:
+        recorded = (yaml.safe_load((out / "train_config.yaml").read_text(encoding="utf-8")) or {}).get(
+            "task", TextClassification.name)  # runs of earlier releases were all text classification
+    except (OSError, yaml.YAMLError, AttributeError):
+        return
+    if recorded != task:
+        raise InputError(f"{out} is a {recorded} run, and this is {task}: resume it with --task {recorded} "
+                         "and its data")
 
 
 def _tf_config() -> dict[str, Any]:
@@ -361,6 +368,8 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
     # The chief checks --out first: refused, it never joins the cluster. Then the strategy,
     # before any other TensorFlow work (a multi-worker strategy must come first).
     run: _Run | _ScratchRun = _Run(out, resume=resume, overwrite=overwrite) if chief else _ScratchRun(out)
+    if resume and chief:
+        _check_resumed_task(out, chosen.name)
     try:
         dist = _distribution(strategy, worker_timeout)
     except Exception as e:
