@@ -24,6 +24,7 @@ from bert_hub.tasks.question_answering import (
     SquadData,
     SquadExamples,
     best_answers,
+    max_context,
     read_squad,
     windows,
 )
@@ -213,6 +214,25 @@ def test_best_span_is_valid_and_chosen_over_windows():
     empty = best_answers(tf.constant(logits[:1]), tf.constant([0], tf.int64), tf.constant([1], tf.int64),
                          tf.constant([0], tf.int64), tf.constant([0], tf.int64), 1, 3)
     assert empty["score"].numpy()[0] == NO_SPAN
+
+
+def test_a_start_counts_only_in_the_window_where_it_has_most_context():
+    logits = np.full((2, 8, 2), -5.0, np.float32)
+    # one example, two windows of 4 context pieces (positions 3..6) starting at pieces 0 and 2: piece 3 is the
+    # last of window 0 (no context after it) and the second of window 1 (context on both sides)
+    logits[0, 6, 0], logits[0, 6, 1] = 10.0, 10.0   # piece 3 from window 0: an edge start, not counted
+    logits[1, 4, 0], logits[1, 4, 1] = 5.0, 5.0     # piece 3 from window 1
+    args = (tf.constant([0, 0], tf.int64), tf.constant([1, 1], tf.int64), tf.constant([4, 4], tf.int64),
+            tf.constant([0, 2], tf.int64))
+    best = best_answers(tf.constant(logits), *args, 1, 3)
+    assert best["first"].numpy().tolist() == [3] and best["score"].numpy().tolist() == [10.0]
+    offset = tf.range(8, dtype=tf.int64)[tf.newaxis] - 3
+    in_context = (offset >= 0) & (offset < 4)
+    is_max = (max_context(offset, in_context, *args[:1], args[2], args[3]) & in_context).numpy()
+    # context score min(before, after) + 0.01 * 4: piece 2 has 1.04 in window 0, 0.04 in window 1; piece 3 has
+    # 0.04 in window 0, 1.04 in window 1; pieces 0-1 and 4-5 are in one window only
+    assert is_max[0, 3:7].tolist() == [True, True, True, False]
+    assert is_max[1, 3:7].tolist() == [False, True, True, True]
 
 
 def test_qa_settings_are_checked_for_question_answering_only():

@@ -14,8 +14,10 @@ window is that window's target; a window without it (and every window of an
 unanswerable question) targets ``[CLS]``.
 
 **Answers.** In every window, the best span is the context span (end >=
-start, at most ``max_answer_length`` wordpieces) with the highest start +
-end logit; the question's answer is the best span over its windows, widened
+start, at most ``max_answer_length`` wordpieces, starting at a piece that
+has in this window more context than in any other: ``run_squad``'s
+"max context" rule) with the highest start + end logit; the question's
+answer is the best span over its windows, widened
 to whole words and returned as the context's own characters (with character
 offsets). With SQuAD v2.0 data (questions marked ``is_impossible``), the
 model also learns "no answer": it answers only when its best span scores
@@ -322,9 +324,14 @@ def best_answers(logits: Any, example: Any, question_length: Any, context_length
                  examples: Any, max_answer_length: int) -> dict[str, Any]:
     """Each example's best span over its windows, as context wordpiece indexes (TensorFlow).
 
-    ``logits``: ``[windows, seq, 2]``. Returns ``first``, ``last`` (context
-    pieces), ``score`` (start + end logit; :data:`NO_SPAN` when no window
-    has context) and ``null`` (the lowest ``[CLS]`` score over the windows).
+    ``logits``: ``[windows, seq, 2]``. A span may start only at a piece of
+    its window's context that has there its *maximum context* (of all the
+    windows holding the piece, the one where it is farthest from both
+    edges: BERT's ``run_squad`` rule), so overlapping windows do not
+    propose the same start twice from less context. Returns ``first``,
+    ``last`` (context pieces), ``score`` (start + end logit;
+    :data:`NO_SPAN` when no window has context) and ``null`` (the lowest
+    ``[CLS]`` score over the windows).
     """
     import tensorflow as tf
 
@@ -334,9 +341,11 @@ def best_answers(logits: Any, example: Any, question_length: Any, context_length
     low = question_length + 2
     in_context = (position[tf.newaxis] >= low[:, tf.newaxis]) & \
                  (position[tf.newaxis] < (low + context_length)[:, tf.newaxis])
+    may_start = in_context & max_context(position[tf.newaxis] - low[:, tf.newaxis], in_context, example,
+                                         context_length, context_start)
     span = start[:, :, tf.newaxis] + end[:, tf.newaxis, :]  # [window, first, last]
     width = position[tf.newaxis, :] - position[:, tf.newaxis]
-    valid = (in_context[:, :, tf.newaxis] & in_context[:, tf.newaxis, :] & (width >= 0)[tf.newaxis]
+    valid = (may_start[:, :, tf.newaxis] & in_context[:, tf.newaxis, :] & (width >= 0)[tf.newaxis]
              & (width < max_answer_length)[tf.newaxis])
     span = tf.where(valid, span, NO_SPAN)
     flat = tf.reshape(span, [tf.shape(span)[0], -1])
@@ -351,6 +360,28 @@ def best_answers(logits: Any, example: Any, question_length: Any, context_length
     chosen = tf.math.unsorted_segment_min(best_of_example, example, examples)  # the first best window
     null = tf.math.unsorted_segment_min(start[:, 0] + end[:, 0], example, examples)
     return {"first": tf.gather(first, chosen), "last": tf.gather(last, chosen), "score": top, "null": null}
+
+
+def max_context(offset: Any, in_context: Any, example: Any, context_length: Any, context_start: Any) -> Any:
+    """Whether each window position holds its context piece with the most context (``[window, seq]``).
+
+    ``offset`` is the position's index in its window's context. A piece's
+    context in a window is ``min(pieces before it, pieces after it) + 0.01 *
+    window size``, as in BERT's ``run_squad``; ties go to every window that
+    has the maximum.
+    """
+    import tensorflow as tf
+
+    size = tf.cast(context_length, tf.float32)[:, tf.newaxis]
+    here = tf.cast(offset, tf.float32)
+    score = tf.minimum(here, size - 1.0 - here) + 0.01 * size
+    score = tf.where(in_context, score, -1.0)
+    zero = tf.zeros([1], tf.int64)  # (no windows: an empty batch)
+    span = tf.reduce_max(tf.concat([context_start, zero], 0)) + tf.cast(tf.shape(offset)[1], tf.int64) + 1
+    piece = tf.where(in_context, example[:, tf.newaxis] * span + context_start[:, tf.newaxis] + offset, 0)
+    count = (tf.reduce_max(tf.concat([example, zero], 0)) + 1) * span  # span: pieces per example, at most
+    best = tf.math.unsorted_segment_max(tf.reshape(score, [-1]), tf.reshape(piece, [-1]), count)
+    return score >= tf.gather(best, piece)
 
 
 def export_answerer(model: Any, bert: Any, out: str | Path, *, seq_length: int, doc_stride: int,
