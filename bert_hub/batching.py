@@ -67,21 +67,21 @@ class Tokenized:
     """Wordpiece ids of many texts (or text pairs), with what batching needs to know of them.
 
     Attributes:
-        tokens: ``int32`` RaggedTensor ``[n, (pieces)]`` (words merged); for
-            pairs, the first texts'.
+        segments: every segment's ``int32`` RaggedTensor ``[n, (pieces)]``
+            (words merged): one for single texts, two for pairs.
         lengths: ``int64 [n]``: the packed length of each example
             (pieces + ``[CLS]`` + one ``[SEP]`` per segment, at most ``seq_length``).
         truncated: how many examples were longer than ``seq_length``.
-        segments: every segment's tokens (one for single texts, two for pairs).
     """
 
-    tokens: Any
+    segments: tuple[Any, ...]
     lengths: np.ndarray
     truncated: int
-    segments: tuple[Any, ...] = ()
 
-    def __post_init__(self) -> None:
-        self.segments = self.segments or (self.tokens,)
+    @property
+    def tokens(self) -> Any:
+        """The (first) texts' pieces: ``segments[0]``."""
+        return self.segments[0]
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -108,8 +108,7 @@ def tokenize(preprocessor: Any, texts: Sequence[str], seq_length: int, pairs: Se
     """Tokenizes ``texts`` (and the second texts ``pairs``) once with the preprocess model."""
     segments = tuple(word_pieces(preprocessor, part) for part in ([texts] if pairs is None else [texts, pairs]))
     full = sum(s.row_lengths().numpy() for s in segments) + specials(len(segments))
-    return Tokenized(segments[0], np.minimum(full, seq_length).astype(np.int64), int((full > seq_length).sum()),
-                     segments)
+    return Tokenized(segments, np.minimum(full, seq_length).astype(np.int64), int((full > seq_length).sum()))
 
 
 def pack_to_bucket(preprocessor: Any, segments: Any, buckets: Any) -> dict[str, Any]:
@@ -189,17 +188,3 @@ def dataset(batches: Sequence[np.ndarray], to_batch: Any) -> Any:
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options).map(to_batch).prefetch(tf.data.AUTOTUNE)
 
-
-def text_dataset(preprocessor: Any, tokenized: Tokenized, batches: Sequence[np.ndarray], buckets: Sequence[int],
-                 labels: np.ndarray | None = None) -> Any:
-    """:func:`dataset` of packed texts (or pairs), with ``[batch, 1]`` float labels when given."""
-    import tensorflow as tf
-
-    bucket_t = tf.constant(list(buckets), tf.int32)
-    label_t = tf.constant(labels, tf.float32) if labels is not None else None
-
-    def to_inputs(idx):
-        x = pack_to_bucket(preprocessor, [tf.gather(s, idx) for s in tokenized.segments], bucket_t)
-        return x if label_t is None else (x, tf.reshape(tf.gather(label_t, idx), [-1, 1]))
-
-    return dataset(batches, to_inputs)

@@ -53,8 +53,17 @@ class TextExamples(Examples):
         self.lengths = self.tokenized.lengths
         self.labels = np.asarray(data.labels, np.float32)
 
-    def dataset(self, batches: Sequence[np.ndarray], buckets: Sequence[int]) -> Any:
-        return batching.text_dataset(self.preprocessor, self.tokenized, batches, buckets, labels=self.labels)
+    def to_batch(self, buckets: Any) -> Any:
+        import tensorflow as tf
+
+        labels = tf.constant(self.labels)
+
+        def batch(idx):
+            x = batching.pack_to_bucket(self.preprocessor, [tf.gather(s, idx) for s in self.tokenized.segments],
+                                        buckets)
+            return x, tf.reshape(tf.gather(labels, idx), [-1, 1])
+
+        return batch
 
 
 def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output"):
@@ -147,13 +156,12 @@ class TextClassification(Task):
         return {"label_names": list(self.label_names), "pairs": self.pairs}
 
     def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
-               metadata: dict[str, Any]) -> dict[str, Any]:
+               metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
         summary: dict[str, Any] = {}
         threshold = cfg.threshold
         if cfg.tune_threshold:
-            val = TextExamples(bert, splits[1], cfg.seq_length)
-            threshold = best_f1_threshold(splits[1].labels,
-                                          predict_probabilities(model, val, buckets_for(cfg), cfg.batch_size))
+            threshold = best_f1_threshold(splits[1].labels, predict_probabilities(
+                model, validation, buckets_for(cfg), cfg.batch_size))  # type: ignore[arg-type]
         summary["threshold"] = threshold
         if len(splits[2]):
             test = TextExamples(bert, splits[2], cfg.seq_length)

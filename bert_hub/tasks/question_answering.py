@@ -199,12 +199,13 @@ class SquadExamples(Examples):
         spans = answer_pieces(data, piece_word, starts, ends)
         start = start.numpy()
         size = self.context.row_lengths().numpy()
-        offset = self.question.row_lengths().numpy() + 2 - start  # packed position of context piece i: i + offset
+        question = self.question.row_lengths().numpy()
+        offset = question + 2 - start  # packed position of context piece i: i + offset
         self.targets = np.zeros((len(self.example), 2), np.int32)
         for w, e in enumerate(self.example):
             if spans[e] is not None and start[w] <= spans[e][0] and spans[e][1] < start[w] + size[w]:
                 self.targets[w] = np.asarray(spans[e]) + offset[w]
-        self.lengths = (self.question.row_lengths().numpy() + size + batching.specials(2)).astype(np.int64)
+        self.lengths = (question + size + batching.specials(2)).astype(np.int64)
         self.skipped = sum(1 for s, a in zip(spans, data.answers) if s is None and a)
 
     def to_batch(self, buckets: Any) -> Any:
@@ -223,17 +224,23 @@ class SquadExamples(Examples):
 def answer_pieces(data: SquadData, piece_word: Any, starts: Any, ends: Any) -> list[tuple[int, int] | None]:
     """Each question's first answer as (first, last) context wordpiece, or None (no answer, or no piece)."""
     out: list[tuple[int, int] | None] = []
-    for k, answers in enumerate(data.answers):
+    # NumPy rows converted at once, not a tensor slice per question
+    for answers, s, e, words in zip(data.answers, _rows(starts), _rows(ends), _rows(piece_word)):
         if not answers:
             out.append(None)
             continue
         text, a = answers[0]
         b = a + len(text)
-        s, e, words = starts[k].numpy(), ends[k].numpy(), piece_word[k].numpy()
         inside = np.flatnonzero((s < b) & (e > a))
         hit = np.flatnonzero(np.isin(words, inside))
         out.append((int(hit[0]), int(hit[-1])) if len(hit) else None)
     return out
+
+
+def _rows(ragged: Any) -> list[np.ndarray]:
+    """The rows of a 2-D RaggedTensor as NumPy arrays."""
+    values, splits = ragged.flat_values.numpy(), ragged.row_splits.numpy()
+    return [values[a:b] for a, b in zip(splits[:-1], splits[1:])]
 
 
 def build_span_model(bert: Any) -> Any:
@@ -313,7 +320,7 @@ class QuestionAnswering(Task):
         return {"no_answer": self.no_answer}
 
     def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
-               metadata: dict[str, Any]) -> dict[str, Any]:
+               metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
         export_answerer(model, bert, out, seq_length=cfg.seq_length, doc_stride=cfg.doc_stride,
                         max_query_length=cfg.max_query_length, max_answer_length=cfg.max_answer_length,
                         no_answer=self.no_answer, metadata=metadata)

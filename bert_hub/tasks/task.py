@@ -64,7 +64,8 @@ class Task:
     data_type: type = object
 
     def split(self, data: Any, cfg: Any) -> tuple[Any, Any, Any]:
-        """Seeded train / validation / test splits of ``data`` (``cfg``'s fractions)."""
+        """Seeded train / validation / test splits of ``data`` (``cfg``'s fractions), checked; the task
+        learns from them what its head needs (labels, tags)."""
         raise NotImplementedError
 
     def describe(self, splits: tuple[Any, Any, Any]) -> str:
@@ -78,9 +79,6 @@ class Task:
     def counts(self, split: Any) -> dict[str, int]:
         """How many examples ``split`` has (per class, where there are classes)."""
         return {"examples": len(split)}
-
-    def prepare(self, splits: tuple[Any, Any, Any]) -> None:
-        """Learns what the head needs from all the data (label set), before the model is built."""
 
     def examples(self, bert: Any, data: Any, cfg: Any) -> Examples:
         raise NotImplementedError
@@ -100,8 +98,11 @@ class Task:
         return {}
 
     def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
-               metadata: dict[str, Any]) -> dict[str, Any]:
-        """After the last epoch: export to ``out`` and evaluate; returns summary entries (``export`` included)."""
+               metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
+        """After the last epoch: export to ``out`` and evaluate; returns summary entries (``export`` included).
+
+        ``validation`` is the validation split as :meth:`examples` made it for training.
+        """
         raise NotImplementedError
 
 

@@ -192,14 +192,12 @@ class TokenClassification(Task):
             splits = tuple(data.subset(i) for i in index)
         else:
             splits = tuple(data)
-        return check_splits(splits, "sentences")  # type: ignore[return-value]
-
-    def prepare(self, splits: tuple[Any, Any, Any]) -> None:
         found = {t for s in splits for t in s.tag_set()}
         self.tags = [OUTSIDE, *sorted(found - {OUTSIDE})]
+        return check_splits(splits, "sentences")  # type: ignore[return-value]
 
     def describe(self, splits: tuple[Any, Any, Any]) -> str:
-        words = sum(len(w) for w in splits[0].words)
+        words = self.counts(splits[0])["words"]
         return (f"data: {len(splits[0])} train sentences ({words} words), {len(splits[1])} validation, "
                 f"{len(splits[2])} test; {len(self.tags)} tags: {', '.join(self.tags)}")
 
@@ -225,7 +223,7 @@ class TokenClassification(Task):
         return {"tags": self.tags}
 
     def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
-               metadata: dict[str, Any]) -> dict[str, Any]:
+               metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
         export_tagger(model, bert, out, tags=self.tags, seq_length=cfg.seq_length, metadata=metadata)
         return export_metrics(TokenClassifier(out), out, splits)
 

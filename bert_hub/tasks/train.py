@@ -379,7 +379,6 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
         raise InputError(f"seq_length {cfg.seq_length} exceeds the model's max_position_embeddings "
                          f"({model_config.architecture.max_position_embeddings})")
     splits = chosen.split(data, cfg)
-    chosen.prepare(splits)
     dup = chosen.overlap(splits)
     log.info("%s", chosen.describe(splits))
     if dup:
@@ -464,7 +463,7 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
     if cfg.keep_best and history and (workdir / "checkpoints" / "best.index").exists():
         best_checkpoint(model).read(str(workdir / "checkpoints" / "best")).expect_partial()
         summary["best_epoch"] = min(history, key=lambda h: h.get("val_loss", math.inf))["epoch"]
-    summary.update(task.finish(model, bert, workdir / "model", splits, cfg, {"model": model_config.name}))
+    summary.update(task.finish(model, bert, workdir / "model", splits, cfg, {"model": model_config.name}, val_ex))
     if "test_metrics" in summary:
         _write_json(workdir / "metrics.json", summary["test_metrics"])
     return summary
