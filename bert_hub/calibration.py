@@ -9,7 +9,8 @@ measures: the first time a model shape runs on a CPU, each candidate mode
 embeds a few batches (seconds; the compiled function of the winner is then
 used for real work), and the result is kept in bert_hub's cache
 (``calibration.json``) under the CPU's model name and features, the
-TensorFlow version, the model shape and the batch size. Later runs read it.
+TensorFlow version, the model shape, the batch size and whether the process
+keeps packed weights (see :mod:`bert_hub.precision`). Later runs read it.
 Flags narrow the candidates (``--precision float32`` measures only float32
 modes); a single candidate is not measured at all.
 
@@ -36,7 +37,7 @@ from typing import Any, Callable
 from bert_hub.embedded import cache_root
 from bert_hub.errors import InputError
 from bert_hub.outputs import atomic_write_text
-from bert_hub.precision import PRECISIONS, cpu_flags, cpu_model, cpu_supports_bf16, onednn_isa_cap
+from bert_hub.precision import PRECISIONS, cpu_flags, cpu_model, cpu_supports_bf16, onednn_isa_cap, weights_frozen
 
 #: The cache file, in :func:`bert_hub.embedded.cache_root`.
 CACHE_NAME = "calibration.json"
@@ -101,10 +102,12 @@ def cpu_signature() -> str:
 
 
 def calibration_key(shape: str, batch_size: int) -> str:
-    """The cache key: CPU, TensorFlow version, model shape, batch size."""
+    """The cache key: CPU, TensorFlow version, model shape, batch size, and whether this process's
+    oneDNN matmuls keep packed weights (:func:`bert_hub.precision.weights_frozen`: much faster bf16)."""
     import tensorflow as tf
 
-    return f"{cpu_signature()} | tensorflow {tf.__version__} | {shape} | batch {batch_size}"
+    frozen = " | frozen weights" if weights_frozen() else ""
+    return f"{cpu_signature()} | tensorflow {tf.__version__} | {shape} | batch {batch_size}{frozen}"
 
 
 def cache_path() -> Path:

@@ -34,10 +34,13 @@ import warnings
 from typing import Any, Callable, Sequence
 
 from bert_hub.errors import BertHubError, Interrupted
-from bert_hub.precision import PRECISIONS
+from bert_hub.precision import PRECISIONS, assume_frozen_weights
 from bert_hub.tasks.train_config import STRATEGIES, TASK_NAMES, WORKER_TIMEOUT, TrainConfig
 
 DEFAULT_CONFIG_HELP = "config name or YAML file (default: the embedded all-MiniLM-L6-v2)"
+#: Commands that only run models, never change weights: as a program of their own, they let
+#: oneDNN pack each weight matrix once (see :mod:`bert_hub.precision`, "Frozen weights").
+INFERENCE_COMMANDS = frozenset({"demo", "inspect", "compare-layers", "fill-mask", "embed", "evaluate", "predict"})
 
 
 # -- running ------------------------------------------------------------------
@@ -366,7 +369,14 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, standalone: bool | None = None) -> int:
+    """Runs one ``bert-hub`` command; returns the exit status.
+
+    ``standalone`` (default: ``argv is None``, i.e. run as the ``bert-hub``
+    program) says the process runs nothing else: the inference commands
+    then set ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS`` before TensorFlow starts,
+    which a process that goes on to train must not have.
+    """
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -375,6 +385,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.pipeline_args = extra  # with --runner: Beam pipeline options, passed through unchanged
     except SystemExit as e:  # --help, or an argument error already printed in one line
         return int(e.code or 0)
+    if (argv is None if standalone is None else standalone) and args.command in INFERENCE_COMMANDS:
+        assume_frozen_weights()
     _quiet_tensorflow(args.verbose)
     _show_progress_lines(args.verbose)
     return _run(args)

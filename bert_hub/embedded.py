@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "bert_hub_manifest.json"
 #: Bumped when the bundle layout or the converter's output changes.
-FORMAT_VERSION = 5  # 5: the encoder graph in the form oneDNN fuses (MatMul + BiasAdd + GELU)
+FORMAT_VERSION = 6  # 5: MatMul + BiasAdd + GELU in the form oneDNN fuses; 6: LayerNorm as one fused kernel
 
 
 @dataclasses.dataclass(frozen=True)

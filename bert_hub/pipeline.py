@@ -77,6 +77,7 @@ class BertPipeline:
         self.preprocess_model = tf_keras.Model(text, encoder_inputs, name="bert_preprocess")
         self.model = tf_keras.Model(text, outputs, name="bert_pipeline")
         self._vocab: list[str] | None = None
+        self._inference_encoders: dict[tuple[bool, bool], Any] = {}
 
     # -- preprocessing -----------------------------------------------------
     def tokenize(self, texts: Iterable[str | bytes] | str) -> Any:
@@ -144,6 +145,46 @@ class BertPipeline:
         out = self.encoder(feed, training=training)
         return {"encoder_outputs": [t.numpy() for t in out["encoder_outputs"]],
                 **{k: out[k].numpy() for k in ("sequence_output", "pooled_output", "default")}}
+
+    def inference_encoder(self, *, bf16: bool = False, xla: bool = False) -> Any:
+        """The encoder to run in an execution mode: ``encoder(inputs, training=False)`` like :attr:`encoder`.
+
+        For a SavedModel bert_hub wrote (:mod:`bert_hub.builder.encoder`) and a
+        bfloat16 or XLA mode, the same forward pass over the SavedModel's own
+        variables in the op forms fastest there
+        (:meth:`~bert_hub.builder.encoder.EncoderModule.for_inference`:
+        bfloat16 copies of the matmul kernels, made once, so no weight casts at
+        every call; layer norm as XLA compiles it best); built on first use,
+        for inference only. Otherwise (float32 without XLA, or a Kaggle / TF
+        Hub download) :attr:`encoder` itself.
+
+        Example:
+
+        >>> from bert_hub import load_pipeline
+        >>> bert = load_pipeline("default")
+        >>> bert.inference_encoder() is bert.encoder
+        True
+        >>> bert.inference_encoder(bf16=True) is bert.inference_encoder(bf16=True)
+        True
+        """
+        if not (bf16 or xla):
+            return self.encoder
+        if (bf16, xla) not in self._inference_encoders:
+            from bert_hub.builder.encoder import EncoderModule
+            from bert_hub.builder.weights import weight_shapes
+
+            arch = self.config.architecture
+            weights = getattr(getattr(self.encoder, "encoder", None), "weights", None)
+            shapes = weight_shapes(arch)
+            if weights is None or any(n not in weights or tuple(weights[n].shape) != s for n, s in shapes.items()):
+                encoder = self.encoder  # not a bert_hub SavedModel: its own graph
+            else:
+                module = EncoderModule.for_inference(arch, {n: weights[n] for n in shapes}, bf16=bf16, xla=xla)
+
+                def encoder(inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
+                    return module.encode(inputs, training)
+            self._inference_encoders[(bf16, xla)] = encoder
+        return self._inference_encoders[(bf16, xla)]
 
     def encode(self, texts: Iterable[str | bytes] | str, seq_length: int | None = None
                ) -> dict[str, Any]:

@@ -5,6 +5,19 @@ process-wide option; :func:`bf16_scope` turns it on only around the calls
 that want it. Whether bfloat16 is worth it on a CPU is measured, not
 assumed: see :mod:`bert_hub.calibration`.
 
+*Frozen weights.* oneDNN computes a matmul fastest (AMX's tiles) with its
+weight matrix packed in a blocked layout; TensorFlow packs (and, in
+bfloat16, converts) the weights again at every call unless they are
+graph constants, or unless ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS`` was set
+when the process first ran a oneDNN matmul: then every matmul-with-bias
+kernel packs its weights once and keeps them. That is 1.4-1.5x faster in
+bfloat16 on an AMX CPU, but it is process-wide and permanent, and wrong for
+a process that changes weights: training would keep using the first step's
+weights. So the ``bert-hub`` inference commands (``embed``, ``predict``,
+``evaluate``, ...) set it at start-up (:func:`assume_frozen_weights`), the
+Python API leaves it to the caller, and training refuses to run where it is
+on (:func:`weights_frozen`).
+
 Example:
 
 >>> from bert_hub.precision import PRECISIONS, cpu_supports_bf16
@@ -26,6 +39,48 @@ from typing import Iterator
 
 #: ``--precision`` choices.
 PRECISIONS = ("auto", "float32", "bfloat16")
+#: TensorFlow's switch for oneDNN weight caching (read once per process).
+FROZEN_WEIGHTS_VARIABLE = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
+
+
+def assume_frozen_weights() -> None:
+    """Lets oneDNN pack each matmul's weights once, for a process that only runs inference.
+
+    Sets ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` unless the environment already
+    says otherwise (``=0`` keeps it off). TensorFlow reads the variable once,
+    when the process first runs a oneDNN matmul, so call this before any
+    TensorFlow work; afterwards it changes nothing (:func:`weights_frozen`
+    tells). Never in a process that trains or changes weights.
+
+    Example (an inference-only script)::
+
+        from bert_hub.precision import assume_frozen_weights
+        assume_frozen_weights()          # first, before TensorFlow runs anything
+        from bert_hub.tasks.embed import Embedder
+        vectors = Embedder.from_config("default").embed(texts)
+    """
+    os.environ.setdefault(FROZEN_WEIGHTS_VARIABLE, "1")
+
+
+@functools.lru_cache(maxsize=1)
+def weights_frozen() -> bool:
+    """True when this process's oneDNN matmuls keep the weights they first saw.
+
+    Measured, not read from the environment (what counts is the value
+    TensorFlow read at its first oneDNN matmul, and whether oneDNN runs at
+    all): a matmul with bias is run, its weight changed and run again. A
+    process that calls this before any other TensorFlow work fixes the
+    setting as the environment has it then.
+    """
+    import tensorflow as tf
+
+    size = 8  # smaller matmuls do not go through oneDNN
+    kernel, bias = tf.Variable(tf.eye(size)), tf.Variable(tf.zeros([size]))
+    probe = tf.function(lambda x: tf.nn.bias_add(tf.matmul(x, kernel), bias))
+    ones = tf.ones([size, size])
+    first = float(probe(ones)[0, 0])
+    kernel.assign(2.0 * tf.eye(size))
+    return float(probe(ones)[0, 0]) == first
 
 
 @contextlib.contextmanager

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 
 import numpy as np
 import pytest
@@ -10,10 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bert_hub.errors import InputError
-from bert_hub.precision import cpu_supports_bf16
+from bert_hub.precision import bf16_scope, cpu_supports_bf16
 from bert_hub.tasks.embed import Embedder, count_lines
 from conftest import run
 
+#: Where TensorFlow runs its matmuls through oneDNN (x86 Linux builds, unless switched off).
+ONEDNN = platform.machine() in ("x86_64", "AMD64") and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
 #: Exact comparisons run in one fixed mode (the automatic one may be bfloat16 on this CPU).
 F32 = {"precision": "float32", "jit_compile": False}
 
@@ -232,3 +236,42 @@ def test_cli_embed_reports_its_mode(tmp_path, tiny_bundle):
                             str(tmp_path / "v.npy"), "--json").stdout)
     assert report["mode"] in ("fp32", "fp32+xla", "bf16") and report["calibration_seconds"] >= 0
     assert report["precision"] in ("float32", "bfloat16") and report["xla"] == report["mode"].endswith("xla")
+
+
+# -- an inference-only program packs its weights once; bfloat16 reads bfloat16 kernels -----
+def test_the_embed_program_packs_weights_once_and_gives_the_same_vectors(tmp_path, minilm):
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS * 5))  # several bucket lengths through the same kernels, in any order
+    bf16 = cpu_supports_bf16()
+    args = ["embed", "--input", src, "--key", "mean", "--precision", "bfloat16" if bf16 else "float32",
+            "--no-xla", "--no-progress", "--json"]
+    program = json.loads(run(*args, "--output", tmp_path / "program.npy", process=True).stdout)
+    here = json.loads(run(*args, "--output", tmp_path / "here.npy").stdout)  # main([...]): not standalone
+    assert program["frozen_weights"] is ONEDNN and here["frozen_weights"] is False
+    a, b = np.load(tmp_path / "program.npy"), np.load(tmp_path / "here.npy")
+    assert np.abs(a - b).max() <= (2e-2 if bf16 else 1e-5)
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cosine.min() >= 0.9999
+
+
+@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bfloat16")
+def test_the_bf16_kernel_copy_is_as_close_to_float32_as_the_savedmodel_in_bf16(minilm):
+    import tensorflow as tf
+
+    copy = minilm.inference_encoder(bf16=True)
+    assert copy is not minilm.encoder and minilm.inference_encoder(bf16=True) is copy  # copied once
+    feed = {k: tf.constant(v) for k, v in minilm.preprocess(TEXTS, 64).items()}
+    fp32 = tf.function(lambda f: minilm.encoder(f))(feed)
+    with bf16_scope():
+        ours = tf.function(lambda f: copy(f))(feed)
+        theirs = tf.function(lambda f: minilm.encoder(f))(feed)  # the rewrite casts the kernels per call
+    real = feed["input_mask"].numpy().astype(bool)
+
+    def min_cosine(x, y):
+        x, y = x["sequence_output"].numpy()[real], y["sequence_output"].numpy()[real]
+        return ((x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)).min()
+    # Two roundings of the same computation: each as close to float32 as the other (measured:
+    # 0.99982 and 0.99983 for the worst token), and close to each other.
+    assert min_cosine(ours, fp32) >= min_cosine(theirs, fp32) - 1e-4
+    assert min_cosine(ours, fp32) >= 0.999 and min_cosine(ours, theirs) >= 0.999
+    np.testing.assert_allclose(ours["pooled_output"].numpy(), fp32["pooled_output"].numpy(), atol=2e-2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -185,6 +186,16 @@ def test_cli_train_errors(tmp_path, sms_file, trained):
     bad = write(tmp_path / "bad.tsv", "ham\thello\nspam\n")
     err = run("train", "--data", str(bad), "--out", str(tmp_path / "x"), check_rc=2).stderr
     assert "line 2 has no tab" in err and not (tmp_path / "x").exists()
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="oneDNN matmuls are x86 only")
+def test_training_refuses_a_process_whose_weights_are_frozen(tmp_path, tiny_bundle, sms_file, monkeypatch):
+    # Set by an inference script or a shell profile: training would keep the first step's weights.
+    monkeypatch.setenv("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "1")
+    err = run("train", "--config", str(tiny_bundle), "--data", str(sms_file), "--out", str(tmp_path / "r"),
+              check_rc=2, process=True).stderr
+    assert err.startswith("error: TF_ONEDNN_ASSUME_FROZEN_WEIGHTS is on in this process")
+    assert "unset it" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_bundle, sms_file):

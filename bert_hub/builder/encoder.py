@@ -57,7 +57,25 @@ def _gelu(x: tf.Tensor) -> tf.Tensor:
     return ((tf.math.erf(x * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5) * x
 
 
-def _layer_norm(x: tf.Tensor, gamma: tf.Variable, beta: tf.Variable) -> tf.Tensor:
+def _layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
+    # (x - mean) / sqrt(var + 1e-12) * gamma + beta over the last axis, written as
+    # Keras writes its fused LayerNormalization: each row a "channel" of a
+    # training-mode FusedBatchNormV3 (biased variance, as BERT's), then scale and
+    # offset. TensorFlow's oneDNN remapper turns this subgraph into one
+    # _MklLayerNorm kernel (one pass instead of seven element-wise kernels);
+    # elsewhere it runs as the batch-norm kernel. The raw op keeps BERT's
+    # epsilon, which tf.nn.fused_batch_norm would raise to 1.001e-5.
+    shape = tf.shape(x)
+    rows = tf.reduce_prod(shape[:-1])
+    normed, *_ = tf.raw_ops.FusedBatchNormV3(
+        x=tf.reshape(x, [1, rows, x.shape[-1], 1]), scale=tf.fill([rows], tf.constant(1.0, x.dtype)),
+        offset=tf.fill([rows], tf.constant(0.0, x.dtype)), mean=tf.constant([], x.dtype),
+        variance=tf.constant([], x.dtype), epsilon=LAYER_NORM_EPSILON, data_format="NCHW", is_training=True)
+    return tf.reshape(normed, shape) * gamma + beta
+
+
+def _layer_norm_for_xla(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
+    # The same, in the plain form XLA fuses best (its batch-norm expansion is ~13% slower here).
     mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
     return (x - mean) * tf.math.rsqrt(var + LAYER_NORM_EPSILON) * gamma + beta
 
@@ -65,19 +83,50 @@ def _layer_norm(x: tf.Tensor, gamma: tf.Variable, beta: tf.Variable) -> tf.Tenso
 class EncoderModule(tf.Module):
     """BERT's forward pass over named ``tf.Variable`` weights."""
 
-    def __init__(self, arch: Architecture, weights: Mapping[str, np.ndarray],
+    def __init__(self, arch: Architecture, weights: Mapping[str, np.ndarray | tf.Variable],
                  dropout_rate: float = 0.1, attention_dropout_rate: float = 0.1):
         super().__init__(name="bert_encoder")
         self.arch = arch
         self.dropout_rate = dropout_rate
         self.attention_dropout_rate = attention_dropout_rate
         with_mlm = has_mlm(weights)
-        self.weights = {name: tf.Variable(np.asarray(weights[name], np.float32), name=name,
-                                          trainable=True)
+        self.weights = {name: weights[name] if isinstance(weights[name], tf.Variable)
+                        else tf.Variable(np.asarray(weights[name], np.float32), name=name, trainable=True)
                         for name in weight_shapes(arch, with_mlm=with_mlm)}
         self.with_mlm = with_mlm
+        self.layer_norm = _layer_norm
         self.dropout_seed = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="dropout_seed",
                                         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+    @classmethod
+    def for_inference(cls, arch: Architecture, weights: Mapping[str, tf.Variable], *, bf16: bool = False,
+                      xla: bool = False) -> "EncoderModule":
+        """The forward pass over existing ``weights`` (e.g. a loaded SavedModel's), in the op forms
+        fastest for a mode; the same numbers as the SavedModel's graph in that mode.
+
+        ``bf16``: the matmul kernels are copied once to bfloat16. Under oneDNN's
+        bfloat16 rewrite (:func:`bert_hub.precision.bf16_scope`) the
+        SavedModel's own graph casts every float32 kernel to bfloat16 at every
+        call; this reads the copies (their cast back to float32 and the
+        rewrite's cast to bfloat16 cancel out), so a call costs no casts: the
+        same rounding of the same weights. The copies are a snapshot: changes
+        to ``weights`` later are not seen. Embeddings, biases and layer-norm
+        parameters are shared, not copied.
+
+        ``xla``: layer norm in the plain form XLA compiles best.
+        """
+        kernels = {}
+        if bf16:
+            kernels = {name: tf.Variable(tf.cast(v, tf.bfloat16), trainable=False, name=f"{name}_bf16")
+                       for name, v in weights.items() if name.endswith("/kernel") and not name.startswith("mlm/")}
+        module = cls(arch, {**weights, **kernels}, dropout_rate=0.0, attention_dropout_rate=0.0)
+        module.layer_norm = _layer_norm_for_xla if xla else _layer_norm
+        return module
+
+    def _w(self, name: str) -> tf.Tensor:
+        """A weight as float32 (bfloat16 copies are cast back: the cast is undone by the bf16 rewrite)."""
+        v = self.weights[name]
+        return v if v.dtype == tf.float32 else tf.cast(v, tf.float32)
 
     def core_variables(self) -> list[tf.Variable]:
         return [v for k, v in self.weights.items() if not k.startswith("mlm/")]
@@ -87,7 +136,7 @@ class EncoderModule(tf.Module):
 
     def _dense_rows(self, rows: tf.Tensor, prefix: str) -> tf.Tensor:
         """``rows [n, in] -> [n, out]``: MatMul + BiasAdd, the form oneDNN fuses with what follows."""
-        return tf.nn.bias_add(tf.matmul(rows, self.weights[f"{prefix}/kernel"]), self.weights[f"{prefix}/bias"])
+        return tf.nn.bias_add(tf.matmul(rows, self._w(f"{prefix}/kernel")), self._w(f"{prefix}/bias"))
 
     def _dense(self, x: tf.Tensor, prefix: str) -> tf.Tensor:
         # A 2-D matmul (not an einsum with "..."): its gradient is a matmul too,
@@ -123,12 +172,12 @@ class EncoderModule(tf.Module):
         p = f"transformer/layer_{i}"
         w = self.weights
         attn = self._dropout(self._attention(x, bias, f"{p}/attention", training), self.dropout_rate, training)
-        x = _layer_norm(x + attn, w[f"{p}/attention_layer_norm/gamma"], w[f"{p}/attention_layer_norm/beta"])
+        x = self.layer_norm(x + attn, w[f"{p}/attention_layer_norm/gamma"], w[f"{p}/attention_layer_norm/beta"])
         rows = tf.reshape(x, [-1, self.arch.hidden])  # the feed-forward part stays 2-D, so GELU fuses
         h = tf.reshape(self._dense_rows(_gelu(self._dense_rows(rows, f"{p}/intermediate")), f"{p}/output"),
                        tf.shape(x))
         h = self._dropout(h, self.dropout_rate, training)
-        return _layer_norm(x + h, w[f"{p}/output_layer_norm/gamma"], w[f"{p}/output_layer_norm/beta"])
+        return self.layer_norm(x + h, w[f"{p}/output_layer_norm/gamma"], w[f"{p}/output_layer_norm/beta"])
 
     def encode(self, inputs: Mapping[str, tf.Tensor], training: bool = False) -> dict:
         w = self.weights
@@ -142,7 +191,7 @@ class EncoderModule(tf.Module):
         x = (tf.gather(w["embeddings/word_embeddings"], ids)
              + w["embeddings/position_embeddings"][tf.newaxis, :length]
              + tf.gather(w["embeddings/type_embeddings"], type_ids))
-        x = _layer_norm(x, w["embeddings/layer_norm/gamma"], w["embeddings/layer_norm/beta"])
+        x = self.layer_norm(x, w["embeddings/layer_norm/gamma"], w["embeddings/layer_norm/beta"])
         x = self._dropout(x, self.dropout_rate, training)
         bias = (1.0 - mask)[:, tf.newaxis, tf.newaxis, :] * MASK_BIAS
         layers = []
@@ -159,7 +208,7 @@ class EncoderModule(tf.Module):
         del out["default"]
         positions = tf.cast(inputs[MLM_POSITIONS_KEY], tf.int32)
         h = tf.gather(out["sequence_output"], positions, batch_dims=1)
-        h = _layer_norm(_gelu(self._dense(h, "mlm/transform")), w["mlm/layer_norm/gamma"], w["mlm/layer_norm/beta"])
+        h = self.layer_norm(_gelu(self._dense(h, "mlm/transform")), w["mlm/layer_norm/gamma"], w["mlm/layer_norm/beta"])
         logits = tf.matmul(tf.reshape(h, [-1, self.arch.hidden]), w["embeddings/word_embeddings"],
                            transpose_b=True) + w["mlm/output_bias"]
         out["mlm_logits"] = tf.reshape(logits, [tf.shape(h)[0], tf.shape(h)[1], self.arch.vocab_size])

@@ -51,6 +51,7 @@ from bert_hub.outputs import (
     swap_in,
 )
 from bert_hub.pipeline import BertPipeline
+from bert_hub.precision import FROZEN_WEIGHTS_VARIABLE, weights_frozen
 from bert_hub.tasks.classifier import TextClassification
 from bert_hub.tasks.question_answering import QuestionAnswering
 from bert_hub.tasks.task import Examples, Task, buckets_for
@@ -374,6 +375,10 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
         dist = _distribution(strategy, worker_timeout)
     except Exception as e:
         raise run.failed(e, cfg.epochs) from None  # nothing opened yet: a worker's scratch folder goes
+    if weights_frozen():
+        raise InputError(f"{FROZEN_WEIGHTS_VARIABLE} is on in this process: TensorFlow's oneDNN matmuls would "
+                         "keep the weights of the first step and the model would not learn; unset it (it is "
+                         "for processes that only run inference)")
     model_config = config if isinstance(config, ModelConfig) else load_config(config)
     if cfg.seq_length > model_config.architecture.max_position_embeddings:
         raise InputError(f"seq_length {cfg.seq_length} exceeds the model's max_position_embeddings "
