@@ -3,7 +3,7 @@
 A *mode* is a precision (float32, or bfloat16 through oneDNN's rewrite, see
 :mod:`bert_hub.precision`) and whether XLA compiles the encoder. Which mode
 is fastest depends on the CPU, not on its flag names: on an Intel Xeon with
-AMX, bfloat16 is about twice float32; on one with AVX512-BF16 but no AMX it
+AMX, bfloat16 is about four times float32; on one with AVX512-BF16 but no AMX it
 is slower than float32, and XLA there costs more than it gains. So ``auto``
 measures: the first time a model shape runs on a CPU, each candidate mode
 embeds a few batches (seconds; the compiled function of the winner is then

@@ -254,6 +254,15 @@ def test_the_embed_program_packs_weights_once_and_gives_the_same_vectors(tmp_pat
     assert cosine.min() >= 0.9999
 
 
+def test_an_explicit_zero_keeps_weights_unpacked(tmp_path, tiny_bundle, monkeypatch):
+    monkeypatch.setenv("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "0")  # the user's choice wins over the program's
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\n")
+    report = json.loads(run("embed", "--config", tiny_bundle, "--input", src, "--output", tmp_path / "v.npy",
+                            "--precision", "float32", "--no-xla", "--json", process=True).stdout)
+    assert report["frozen_weights"] is False
+
+
 @pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bfloat16")
 def test_the_bf16_kernel_copy_is_as_close_to_float32_as_the_savedmodel_in_bf16(minilm):
     import tensorflow as tf
