@@ -171,6 +171,14 @@ def cli():
     return call
 
 
+def python_json(script: str) -> dict:
+    """Runs ``script`` in a fresh Python (nothing of the tests imported) and returns the JSON of its
+    last output line: how an export is checked to serve with plain TensorFlow."""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def one_error_line(err: str) -> str:
     """The single ``error: ...`` line of a failed command (asserting there is only that)."""
     lines = err.strip().splitlines()

@@ -4,8 +4,6 @@ decoding, the standard metrics on hand-computed cases, and fine-tuning runs that
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +31,7 @@ from bert_hub.tasks.token_classification import NO_LABEL, TaggedSentences, Token
 from bert_hub.tasks.train import TASKS
 from bert_hub.tasks.train_config import TASK_NAMES, TrainConfig
 from bert_hub.tasks.words import first_pieces, split_words, word_pieces
-from conftest import one_error_line, run
+from conftest import one_error_line, python_json, run
 from token_tasks_sample import squad_examples, write_conll, write_squad
 
 
@@ -324,9 +322,7 @@ def test_exports_serve_raw_strings_without_bert_hub(ner_run, qa_run):
         " context=tf.constant(['Ada Lovelace lives in Oslo. Isaac Newton lives in Cairo.']))\n"
         "print(json.dumps({'tags': [t.decode() for t in r['tags'].numpy()[0]], 'start': r['start'].numpy()[0].tolist(),"
         " 'answer': a['answer'].numpy()[0].decode(), 'bert_hub': 'bert_hub' in sys.modules}))\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res = python_json(script)
     assert res["bert_hub"] is False and res["start"] == [0, 7, 14, 22]
     assert res["tags"][:2] == ["B-PER", "I-PER"] and res["answer"] == "Oslo"
 

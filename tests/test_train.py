@@ -20,7 +20,7 @@ from sms_sample import sms_rows, write_sms_file
 from bert_hub.batching import shuffled_batches
 from bert_hub.tasks.train import train
 from bert_hub.tasks.train_config import TrainConfig, load_train_config
-from conftest import run
+from conftest import python_json, run
 
 FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, test_fraction=0.1, tune_threshold=True, keep_best=True)
 
@@ -156,9 +156,7 @@ def test_export_loads_with_plain_tensorflow(trained):
         "r = m.signatures['serving_default'](text=tf.constant(['WINNER!! Claim your prize now', 'see you at lunch']))\n"
         "print(json.dumps({'p': r['probability'].numpy().tolist(), 'l': [x.decode() for x in r['label'].numpy()],\n"
         "  'bert_hub': 'bert_hub' in sys.modules}))\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res = python_json(script)
     assert res["bert_hub"] is False and len(res["p"]) == 2 and all(0 <= p <= 1 for p in res["p"])
     assert set(res["l"]) <= {"ham", "spam"}
     cli = Path(sys.executable).with_name("saved_model_cli")
