@@ -41,6 +41,8 @@ Example:
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import json
 import logging
 import shutil
@@ -48,8 +50,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from bert_hub.errors import InputError
-from bert_hub.outputs import check_output_dir, staging_directory, swap_in
+from bert_hub.errors import InputError, Interrupted
+from bert_hub.outputs import check_output_dir, output_lock, staging_directory, swap_in
 from bert_hub.tasks.classifier import Classifier
 from bert_hub.tasks.embed import Embedder
 
@@ -158,11 +160,19 @@ def _read_lines(readable: Any) -> Iterator[Any]:
     try:
         with readable.open() as f:
             for number, raw in enumerate(f, start=1):
+                if number == 1:
+                    raw = raw.removeprefix(codecs.BOM_UTF8)
                 try:
-                    yield name, number, raw.decode("utf-8").rstrip("\n").rstrip("\r")
+                    text = raw.decode("utf-8").rstrip("\n").rstrip("\r")
                 except UnicodeDecodeError as e:
                     yield beam.pvalue.TaggedOutput("errors", {"file": name, "line": number,
                                                               "error": f"not valid UTF-8 (byte {e.start})"})
+                    continue
+                if "\0" in text:
+                    yield beam.pvalue.TaggedOutput("errors", {"file": name, "line": number,
+                                                              "error": "holds a NUL byte (is the file UTF-16?)"})
+                    continue
+                yield name, number, text
     except OSError as e:
         yield beam.pvalue.TaggedOutput("errors", {"file": name, "line": None, "error": f"cannot read: {e}"})
 
@@ -199,37 +209,130 @@ def _build(p: Any, kind: str, handler: Any, input_pattern: str, where: str, key:
             | "WriteErrors" >> beam.io.WriteToText(f"{where}/errors/part", file_name_suffix=".jsonl"))
 
 
+def check_pipeline_args(args: Sequence[str], command: str, own_options: Sequence[str] = ()) -> None:
+    """Refuses options that neither ``bert-hub COMMAND`` nor any Apache Beam pipeline option knows.
+
+    Beam itself only warns about them and runs with the defaults, so a typo
+    such as ``--kye cls`` would embed with another key.
+    """
+    import argparse
+    import difflib
+
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    seen: dict[str, Any] = {}
+    stack = list(PipelineOptions.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack += cls.__subclasses__()
+        seen.setdefault(f"{cls.__module__}.{cls.__qualname__}", cls)
+    for cls in seen.values():
+        try:
+            cls._add_argparse_args(parser)  # the hook every Beam options class defines its flags in
+        except argparse.ArgumentError:
+            pass  # two classes declaring one flag: it is known either way
+    _, unknown = parser.parse_known_args(list(args))
+    flags = [a for a in unknown if a.startswith("-")]
+    if flags or unknown:
+        name = (flags or unknown)[0].split("=", 1)[0]
+        beams = [o for action in parser._actions for o in action.option_strings]
+        close = difflib.get_close_matches(name, list(own_options), n=1) or difflib.get_close_matches(name, beams, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise InputError(f"unknown option {name}{hint}: neither `bert-hub {command}` nor Apache Beam knows it; "
+                         f"see `bert-hub {command} --help`")
+
+
+def _input_pattern(pattern: str) -> str:
+    """The input pattern, absolute when local, checked to match at least one file."""
+    local = "://" not in pattern
+    absolute = str(Path(pattern).expanduser().absolute()) if local else pattern
+    try:
+        matched = FileSystems.match([absolute])[0].metadata_list
+    except Exception as e:  # noqa: BLE001 - each filesystem raises its own errors
+        raise InputError(f"--input {pattern}: cannot list it ({str(e).splitlines()[0][:200]})") from None
+    if not [m for m in matched if not (local and Path(m.path).is_dir())]:
+        if not any(c in pattern for c in "*?["):
+            kind = "is a folder, not a file" if local and Path(absolute).is_dir() else "no such file"
+            raise InputError(f"--input {pattern}: {kind}; give a text file (one text per line) or a glob")
+        where = f" (looked in {Path.cwd()})" if local and not Path(pattern).expanduser().is_absolute() else ""
+        raise InputError(f"--input {pattern} matches no file{where}; give an existing file or a glob "
+                         "such as 'texts/*.txt' (quoted, so that the shell leaves it to bert-hub)")
+    return absolute
+
+
 def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeline_args: Sequence[str],
          key: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Runs the pipeline; returns (and writes as ``output/summary.json``) the job's counts.
 
-    A local ``output`` follows :mod:`bert_hub.outputs` (checked first, written
-    beside and swapped in when the job succeeds). A remote one (``gs://...``)
-    is written by Beam's filesystems directly.
+    ``input_pattern`` must match at least one file (a relative one is taken
+    from the current folder). A local ``output`` follows
+    :mod:`bert_hub.outputs` (locked, checked first, written beside and
+    swapped in when the job succeeds; Ctrl-C or SIGTERM cancel the job and
+    leave it as it was). A remote one (``gs://...``) is written by Beam's
+    filesystems directly.
     """
+    pattern = _input_pattern(input_pattern)
     local = "://" not in str(output)
-    out = check_output_dir(output, kind="beam", overwrite=overwrite, what="--output") if local else str(output)
-    work = staging_directory(out, "beam") if local else None
-    started = time.perf_counter()
-    try:
-        options = PipelineOptions(list(pipeline_args))
-        p = beam.Pipeline(options=options)
-        _build(p, kind, handler, input_pattern, str(work or out), key)
-        result = p.run()
-        result.wait_until_finish()
-        counters = {c.key.metric.name: c.committed or c.attempted
-                    for c in result.metrics().query(MetricsFilter().with_namespace("bert_hub"))["counters"]}
-        summary = {"input": input_pattern, "output": str(out), "runner": options.get_all_options().get("runner"),
-                   "rows": counters.get("rows", 0), "errors": counters.get("errors", 0),
-                   "seconds": round(time.perf_counter() - started, 2)}
-        with FileSystems.create(f"{work or out}/summary.json") as f:
-            f.write((json.dumps(summary, indent=1) + "\n").encode("utf-8"))
-        if work is not None:
-            swap_in(work, Path(out), "--output")
-    except BaseException:
-        if work is not None:
+    if not local:
+        return _run_in(kind, handler, pattern, input_pattern, str(output), None, pipeline_args, key)
+    out = check_output_dir(output, kind="beam", overwrite=overwrite, what="--output")
+    with output_lock(out, what="--output"):
+        out = check_output_dir(out, kind="beam", overwrite=overwrite, what="--output")
+        work = staging_directory(out, "beam")
+        try:
+            summary = _run_in(kind, handler, pattern, input_pattern, str(out), work, pipeline_args, key)
+            swap_in(work, out, "--output")
+        except KeyboardInterrupt:
             shutil.rmtree(work, ignore_errors=True)
+            state = f"{out} is as it was" if out.exists() else "nothing was written"
+            raise Interrupted(f"interrupted; the Beam job was stopped and {state}") from None
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    return summary
+
+
+def _run_in(kind: str, handler: Any, pattern: str, as_given: str, out: str, work: Path | None,
+            pipeline_args: Sequence[str], key: str | None) -> dict[str, Any]:
+    """Builds and runs the job, writing into ``work`` (or ``out`` when remote); returns its summary.
+
+    The job runs in a thread of its own while this one waits, so that Ctrl-C
+    reaches bert_hub (a runner waiting for its workers may not see it) and
+    cancels the job.
+    """
+    import threading
+
+    started = time.perf_counter()
+    options = PipelineOptions(list(pipeline_args))
+    p = beam.Pipeline(options=options)
+    _build(p, kind, handler, pattern, str(work or out), key)
+    outcome: dict[str, Any] = {}
+
+    def job() -> None:
+        try:
+            outcome["result"] = result = p.run()
+            result.wait_until_finish()
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+            outcome["error"] = e
+
+    thread = threading.Thread(target=job, name="bert_hub-beam-job", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            outcome["result"].cancel()
         raise
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
+    counters = {c.key.metric.name: c.committed or c.attempted
+                for c in result.metrics().query(MetricsFilter().with_namespace("bert_hub"))["counters"]}
+    summary = {"input": as_given, "output": out, "runner": options.get_all_options().get("runner"),
+               "rows": counters.get("rows", 0), "errors": counters.get("errors", 0),
+               "seconds": round(time.perf_counter() - started, 2)}
+    with FileSystems.create(f"{work or out}/summary.json") as f:
+        f.write((json.dumps(summary, indent=1) + "\n").encode("utf-8"))
     return summary
 
 

@@ -34,12 +34,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bert_hub.embedded import cache_root
+from bert_hub.caches import cache_root
 from bert_hub.errors import InputError
 from bert_hub.outputs import atomic_write_text
 from bert_hub.precision import PRECISIONS, cpu_flags, cpu_model, cpu_supports_bf16, onednn_isa_cap, weights_frozen
 
-#: The cache file, in :func:`bert_hub.embedded.cache_root`.
+#: The cache file, in :func:`bert_hub.caches.cache_root`.
 CACHE_NAME = "calibration.json"
 #: Measured calls per candidate (after one warm-up call), and the time after which a candidate stops early.
 CALLS, BUDGET_SECONDS = 3, 2.0

@@ -21,6 +21,7 @@ import dataclasses
 import importlib.util
 from typing import Any
 
+from bert_hub.caches import kagglehub_cache_dir, tfhub_cache_dir, untrusted_reason
 from bert_hub.config import ModelConfig, load_config, shipped_configs
 from bert_hub.embedded import EMBEDDED_MODELS
 from bert_hub.handles import Handle, kagglehub_cached_path, tfhub_cached_path
@@ -49,17 +50,26 @@ def catalog() -> list[CatalogEntry]:
 
 
 def availability(handle: Handle) -> str | None:
-    """Where a handle is served from offline (``kagglehub cache``, ...), or None."""
+    """Where a handle is served from offline (``kagglehub cache``, ...), or None.
+
+    A cached model that :func:`bert_hub.caches.check_trusted` would refuse
+    (another user could have put it there) is not available.
+    """
     if handle.kind == "local":
-        return "local directory" if handle.path is not None and handle.path.is_dir() else None
+        ok = handle.path is not None and handle.path.is_dir() and untrusted_reason(handle.path) is None
+        return "local directory" if ok else None
     if handle.kind == "embedded":
         name = handle.text.removeprefix("embedded:").split("/")[0]
         model = EMBEDDED_MODELS.get(name)
         return "embedded package" if model and importlib.util.find_spec(model.package) else None
-    if handle.kaggle is not None and kagglehub_cached_path(handle.kaggle) is not None:
-        return "kagglehub cache"
-    if handle.kind != "kaggle" and tfhub_cached_path(handle.text) is not None:
-        return "tensorflow_hub cache"
+    if handle.kaggle is not None:
+        cached = kagglehub_cached_path(handle.kaggle)
+        if cached is not None and untrusted_reason(cached, cache=kagglehub_cache_dir()) is None:
+            return "kagglehub cache"
+    if handle.kind != "kaggle":
+        cached = tfhub_cached_path(handle.text)
+        if cached is not None and untrusted_reason(cached, cache=tfhub_cache_dir()) is None:
+            return "tensorflow_hub cache"
     return None
 
 

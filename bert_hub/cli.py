@@ -3,7 +3,8 @@
 Every command takes ``--json`` for machine-readable output and ``--verbose``
 to get TensorFlow's own logging back (it is silenced by default). Bad input
 ends with ``error: <one line>`` and exit status 2 (argument errors too);
-Ctrl-C ends with a line saying what was left on disk and status 130; a
+Ctrl-C ends with a line saying what was left on disk and status 130 (SIGTERM
+the same, status 143); a full disk is one line, status 2; a
 closed pipe (``bert-hub models | head``) ends quietly. Status 1 is kept for
 bert_hub's own bugs.
 
@@ -27,13 +28,17 @@ import argparse
 import dataclasses
 import importlib
 import logging
+import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import warnings
 from typing import Any, Callable, Sequence
 
 from bert_hub.errors import BertHubError, Interrupted
+from bert_hub.outputs import track_written
 from bert_hub.precision import PRECISIONS, assume_frozen_weights
 from bert_hub.tasks.train_config import STRATEGIES, TASK_NAMES, WORKER_TIMEOUT, TrainConfig
 
@@ -60,6 +65,7 @@ def _quiet_tensorflow(verbose: bool) -> None:
         pass
     for name in ("tensorflow", "kagglehub", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger().setLevel(logging.ERROR)  # Apache Beam warns on the root logger
     # TensorFlow's native libraries log at load time, before absl's logging is
     # initialised, ignoring TF_CPP_MIN_LOG_LEVEL; hold file descriptor 2 while
     # they load, and replay what was written only if the import fails.
@@ -122,6 +128,23 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
     return value
 
 
@@ -229,7 +252,8 @@ def _add_train_config_flags(p: argparse.ArgumentParser) -> None:
         if isinstance(f.default, bool):
             p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            kind = _positive_int if f.default.__class__ is int and f.name != "seed" else f.default.__class__
+            kinds = {int: _positive_int, float: _finite_float}
+            kind = int if f.name == "seed" else kinds.get(f.default.__class__, f.default.__class__)
             p.add_argument(flag, dest=f.name, type=kind, help=help_text)
 
 
@@ -252,7 +276,7 @@ def _classify_parsers(sub: Any, common: Any) -> None:
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
                    help="mirrored: all local devices; multi-worker: MultiWorkerMirroredStrategy over the cluster "
                         "in TF_CONFIG (the chief writes --out)")
-    p.add_argument("--worker-timeout", type=float, default=WORKER_TIMEOUT, metavar="SECONDS",
+    p.add_argument("--worker-timeout", type=_positive_float, default=WORKER_TIMEOUT, metavar="SECONDS",
                    help="multi-worker: give up when the other workers do not answer for this long "
                         f"(default {WORKER_TIMEOUT:g})")
     p.add_argument("--cpu-replicas", type=_positive_int,
@@ -337,22 +361,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so that the same clean-up runs (exit status 143)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+#: Words in an OS or TensorFlow error that mean the disk (or a size limit) refused a write.
+_NO_ROOM = ("No space left on device", "Disk quota exceeded", "File too large")
+
+
+def _interrupted_status(error: BaseException | None) -> int:
+    return 143 if isinstance(error, Terminated) or isinstance(getattr(error, "__context__", None), Terminated) \
+        else 130
+
+
 def _run(args: argparse.Namespace) -> int:
+    written: list = []
     try:
-        # The commands load TensorFlow: imported only now, once its logging is silenced.
-        commands = importlib.import_module("bert_hub.commands")
-        func: Callable[[argparse.Namespace], None] = getattr(commands, f"cmd_{args.command_name}")
-        func(args)
-        sys.stdout.flush()
+        with track_written() as written:
+            # The commands load TensorFlow: imported only now, once its logging is silenced.
+            commands = importlib.import_module("bert_hub.commands")
+            func: Callable[[argparse.Namespace], None] = getattr(commands, f"cmd_{args.command_name}")
+            func(args)
+            sys.stdout.flush()
     except Interrupted as e:
         print(str(e), file=sys.stderr)
-        return 130
+        return _interrupted_status(e)
     except BertHubError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; no partial output was left behind", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        if written:
+            done = ", ".join(str(p) for p in written)
+            print(f"interrupted after writing {done} (complete)", file=sys.stderr)
+        else:
+            print("interrupted; nothing was written (existing outputs are as they were)", file=sys.stderr)
+        return _interrupted_status(e)
     except BrokenPipeError:
         # The reader went away (`bert-hub models | head`): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -360,9 +407,15 @@ def _run(args: argparse.Namespace) -> int:
         os.close(devnull)
         return 0
     except Exception as e:  # noqa: BLE001 - last resort: one line unless --verbose
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        if any(words in str(e) for words in _NO_ROOM) and not args.verbose:
+            where = f" {e.filename}" if isinstance(e, OSError) and e.filename else ""
+            first = e.strerror if isinstance(e, OSError) and e.strerror else first
+            print(f"error: cannot write{where}: {first}; free some space (or raise the limit) and run the command "
+                  "again (nothing half-written was left in place of an output)", file=sys.stderr)
+            return 2
         if args.verbose:
             raise
-        first = (str(e).strip().splitlines() or [""])[0][:300]
         print(f"error: unexpected {type(e).__name__}: {first} (a bert_hub bug; run again with --verbose "
               "for details)", file=sys.stderr)
         return 1
@@ -382,14 +435,39 @@ def main(argv: Sequence[str] | None = None, *, standalone: bool | None = None) -
         args, extra = parser.parse_known_args(argv)
         if extra and not getattr(args, "runner", None):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.pipeline_args = extra  # with --runner: Beam pipeline options, passed through unchanged
+        args.pipeline_args = extra  # with --runner: Beam pipeline options, checked, then passed to Beam
+        sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+        args.own_options = [o for action in sub._actions for o in action.option_strings]
     except SystemExit as e:  # --help, or an argument error already printed in one line
         return int(e.code or 0)
     if (argv is None if standalone is None else standalone) and args.command in INFERENCE_COMMANDS:
         assume_frozen_weights()
     _quiet_tensorflow(args.verbose)
     _show_progress_lines(args.verbose)
-    return _run(args)
+    on_term = signal.signal(signal.SIGTERM, _raise_terminated) if _main_thread() else None
+    try:
+        status = _run(args)
+    finally:
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
+    if (argv is None if standalone is None else standalone) and (status in (130, 143) or _abandoned_work()):
+        # Interrupted: every output is already as the last line says. Work that the interrupt cut
+        # short may still run in threads (a Beam job, gRPC) and crash the interpreter's shutdown
+        # under it; the program ends here instead.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _abandoned_work() -> bool:
+    """Whether a thread bert_hub started (``bert_hub-*``) still runs: a job left behind by an interrupt."""
+    return any(t.is_alive() and t.name.startswith("bert_hub-") for t in threading.enumerate()
+               if t is not threading.current_thread())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,7 +42,7 @@ from bert_hub.tasks.inspect import format_inspection, inspect_texts
 from bert_hub.tasks.layers import compare_layers, find_pooler, format_layers, plot_layer_similarity
 from bert_hub.tasks.metrics import format_metrics
 from bert_hub.tasks.train import train
-from bert_hub.tasks.train_config import TrainConfig, load_train_config
+from bert_hub.tasks.train_config import TrainConfig, load_train_config, recorded_train_config
 
 log = logging.getLogger("bert_hub")
 
@@ -110,8 +110,9 @@ def _beam_summary(args: argparse.Namespace, summary: dict[str, Any], what: str) 
 def cmd_embed(args: argparse.Namespace) -> None:
     buckets = parse_buckets(args.buckets)
     if args.runner:
-        from bert_hub.beam import run_embed  # Apache Beam: an optional extra
+        from bert_hub.beam import check_pipeline_args, run_embed  # Apache Beam: an optional extra
 
+        check_pipeline_args(args.pipeline_args, "embed", args.own_options)
         summary = run_embed(args.input, args.output, config=args.config, key=args.key, precision=args.precision,
                             jit_compile=args.xla, batch_size=args.batch_size, seq_length=args.seq_length,
                             bucketing=not args.no_bucketing, buckets=buckets,
@@ -150,7 +151,9 @@ def read_data(args: argparse.Namespace, path: str, task: str = "text-classificat
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    cfg = load_train_config(args.train_config).replace(
+    # A resumed run starts from its own settings; the YAML and flags given must not change them.
+    base = recorded_train_config(args.out) if args.resume else None
+    cfg = load_train_config(args.train_config, base).replace(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     if args.cpu_replicas:
         cpu = tf.config.list_physical_devices("CPU")[0]
@@ -212,8 +215,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
         if not (args.input and args.output) or args.texts:
             raise InputError("predict --runner reads --input FILES and writes --output FOLDER; give both, "
                              "and no TEXT arguments")
-        from bert_hub.beam import run_predict  # Apache Beam: an optional extra
+        from bert_hub.beam import check_pipeline_args, run_predict  # Apache Beam: an optional extra
 
+        check_pipeline_args(args.pipeline_args, "predict", args.own_options)
         summary = run_predict(args.input, args.output, model=args.model,
                               pipeline_args=["--runner", args.runner, *args.pipeline_args], overwrite=args.overwrite)
         return _beam_summary(args, summary, "Scored")

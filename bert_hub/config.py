@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -300,6 +301,8 @@ def check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str,
         if not ok:
             raise ConfigError(f"{source}: field '{prefix}{key}': expected {_TYPE_NAMES[typ]}, "
                               f"got {value!r}")
+        if typ is float and not math.isfinite(value):
+            raise ConfigError(f"{source}: field '{prefix}{key}': expected a finite number, got {value!r}")
     return dict(raw)
 
 

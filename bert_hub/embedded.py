@@ -31,8 +31,9 @@ import tempfile
 from pathlib import Path
 
 from bert_hub.builder.bundle import convert_checkpoint_bundle
+from bert_hub.caches import cache_root, check_trusted
 from bert_hub.errors import ResolveError
-from bert_hub.outputs import atomic_write_text
+from bert_hub.outputs import atomic_write_text, mark_directory, output_lock
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,6 @@ EMBEDDED_MODELS = {
 }
 
 
-def cache_root() -> Path:
-    """bert_hub's own cache folder (``$BERT_HUB_CACHE`` or ``~/.cache/bert_hub``)."""
-    return Path(os.environ.get("BERT_HUB_CACHE") or Path.home() / ".cache" / "bert_hub").expanduser()
-
-
 def checkpoint_dir(name: str) -> Path:
     """Where the installed package keeps the checkpoint of embedded model ``name``."""
     model = _lookup(name)
@@ -87,9 +83,11 @@ def checkpoint_dir(name: str) -> Path:
 def embedded_bundle_dir(name: str) -> Path:
     """The cached bundle of embedded model ``name``, converting it on first use.
 
-    The conversion is written to a temporary folder beside the cache entry
-    and renamed into place complete, so two processes converting at once both
-    succeed: the second rename finds a complete entry and uses it.
+    The conversion holds the cache entry's lock (a second process waits for
+    it, then uses the entry the first one wrote), is written to a temporary
+    folder beside the entry and renamed into place complete. An entry that
+    is incomplete or damaged (a file missing, or of another size than its
+    manifest says) is converted again.
     """
     model = _lookup(name)
     try:
@@ -97,43 +95,29 @@ def embedded_bundle_dir(name: str) -> Path:
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
     target = cache_root() / "embedded" / f"{name}-{version}-f{FORMAT_VERSION}"
-    if bundle_is_complete(target):
-        return target
-    source = checkpoint_dir(name)
+    if not bundle_is_complete(target):
+        source = checkpoint_dir(name)
+        with output_lock(target, what="the embedded cache entry", wait=True):
+            if not bundle_is_complete(target):  # another process may have converted it meanwhile
+                _convert(name, source, target)
+    return check_trusted(target, handle=f"embedded:{name}", cache=cache_root(), env="BERT_HUB_CACHE")
+
+
+def _convert(name: str, source: Path, target: Path) -> None:
+    """Converts the checkpoint into ``target`` (lock held): aside first, then renamed into place."""
     log.info("bert_hub: converting the embedded %s checkpoint into %s (first use)...", name, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    mark_directory(work, "bundle")  # bert_hub's: removed by the next conversion if this one is killed
     try:
         bundle = work / "bundle"
         convert_checkpoint_bundle(source, bundle, name=name)
         atomic_write_text(bundle / MANIFEST, json.dumps(_file_sizes(bundle), indent=1, sort_keys=True))
-        _install(bundle, target)
+        if target.exists() or target.is_symlink():
+            log.warning("bert_hub: the cached %s in %s was incomplete or damaged; replaced it", name, target)
+            os.replace(target, work / "damaged")
+        os.rename(bundle, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return target
-
-
-def _install(bundle: Path, target: Path) -> None:
-    """Renames the complete ``bundle`` to ``target``, unless another process already did."""
-    try:
-        os.rename(bundle, target)
-        return
-    except OSError:
-        if bundle_is_complete(target):
-            return  # another process won the race: use its entry
-    # A damaged entry (left by an older bert_hub or a crash): set it aside, then install ours.
-    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    try:
-        os.replace(target, aside / "old")
-    except OSError:
-        pass  # gone meanwhile
-    try:
-        os.rename(bundle, target)
-    except OSError:
-        if not bundle_is_complete(target):
-            raise
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
 
 
 def embedded_model_dir(handle: str) -> Path:

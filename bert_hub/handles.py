@@ -9,7 +9,8 @@ local SavedModel directory (downloading, converting the embedded model) is
   default ``~/.cache/kagglehub``; a cached, versioned handle needs no network);
 * an ``https://`` URL: a Kaggle model page URL (short or long form, mapped to
   the Kaggle handle) or a tfhub.dev URL, fetched through tensorflow_hub's
-  resolver (its cache is ``$TFHUB_CACHE_DIR``);
+  resolver (its cache is ``$TFHUB_CACHE_DIR``, default
+  ``~/.cache/tfhub_modules``: see :mod:`bert_hub.caches`);
 * a local directory (absolute, or starting with ``./``, ``../`` or ``~``),
   used as it is;
 * ``embedded:<name>/<role>``, a model bert_hub builds from weights that a
@@ -30,6 +31,8 @@ import hashlib
 import os
 import re
 from pathlib import Path
+
+from bert_hub.caches import kagglehub_cache_dir, tfhub_cache_dir
 
 
 _PART = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
@@ -109,20 +112,6 @@ def parse_handle(text: str, base_dir: str | os.PathLike[str] | None = None) -> H
         f"{text!r} is not a handle: use a Kaggle handle owner/model/framework/variation/version, "
         "an https:// Kaggle or tfhub.dev URL, a local directory starting with / ./ ../ or ~, "
         "or embedded:NAME/ROLE")
-
-
-def kagglehub_cache_dir() -> Path:
-    """The kagglehub cache folder (``$KAGGLEHUB_CACHE`` or its default)."""
-    from kagglehub.config import get_cache_folder
-
-    return Path(get_cache_folder())
-
-
-def tfhub_cache_dir() -> Path:
-    """The tensorflow_hub cache folder (``$TFHUB_CACHE_DIR`` or its default)."""
-    from tensorflow_hub import resolver
-
-    return Path(resolver.tfhub_cache_dir(use_temp=True))
 
 
 def kagglehub_cached_path(kaggle: str) -> Path | None:

@@ -13,7 +13,9 @@ The layer above :mod:`bert_hub.handles` (parsing, cache look-ups) and
 
 There is never a silent fallback to another model: a handle that is neither
 cached nor reachable raises :class:`~bert_hub.errors.ResolveError` naming the
-handle, the caches looked in and the ways out.
+handle, the caches looked in and the ways out. A SavedModel is a program, so
+every directory returned has passed :func:`bert_hub.caches.check_trusted`: a
+model from a cache that another user could have written is refused.
 
 Example:
 
@@ -24,18 +26,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
+from typing import Iterator
 
+from bert_hub.caches import check_trusted, kagglehub_cache_dir, tfhub_cache_dir
 from bert_hub.embedded import embedded_model_dir
 from bert_hub.errors import ResolveError
-from bert_hub.handles import (
-    Handle,
-    kagglehub_cache_dir,
-    kagglehub_cached_path,
-    parse_handle,
-    tfhub_cache_dir,
-    tfhub_cached_path,
-)
+from bert_hub.handles import Handle, kagglehub_cached_path, parse_handle, tfhub_cached_path
 
 
 def resolve(handle: Handle | str) -> Path:
@@ -55,21 +54,44 @@ def resolve(handle: Handle | str) -> Path:
         if not handle.path.is_dir():
             raise ResolveError(f"model directory {handle.path} (from {handle.text!r}) does not exist; "
                                "build one with `bert-hub build` or `bert-hub convert`")
-        return handle.path
+        return check_trusted(handle.path, handle=handle.text)
     if handle.kind == "embedded":
         return embedded_model_dir(handle.text)
     if handle.kind in ("kaggle", "kaggle_url"):
         assert handle.kaggle is not None
         cached = kagglehub_cached_path(handle.kaggle)
         if cached is not None:
-            return _kagglehub_download(cached)
+            return _from_kagglehub(handle, _kagglehub_download(cached))
         if handle.kind == "kaggle_url":
             cached = tfhub_cached_path(handle.text)
             if cached is not None:
-                return cached
+                return _from_tfhub(handle, cached)
         return _fetch(handle)
     cached = tfhub_cached_path(handle.text)
-    return cached if cached is not None else _fetch(handle)
+    return _from_tfhub(handle, cached) if cached is not None else _fetch(handle)
+
+
+def _from_kagglehub(handle: Handle, path: Path) -> Path:
+    return check_trusted(path, handle=handle.text, cache=kagglehub_cache_dir(), env="KAGGLEHUB_CACHE")
+
+
+def _from_tfhub(handle: Handle, path: Path) -> Path:
+    return check_trusted(path, handle=handle.text, cache=tfhub_cache_dir(), env="TFHUB_CACHE_DIR")
+
+
+@contextlib.contextmanager
+def _tfhub_cache() -> Iterator[None]:
+    """Points tensorflow_hub at :func:`~bert_hub.caches.tfhub_cache_dir` for one download (its own
+    default, when ``TFHUB_CACHE_DIR`` is unset, is a predictable folder in the shared temp folder)."""
+    before = os.environ.get("TFHUB_CACHE_DIR")
+    os.environ["TFHUB_CACHE_DIR"] = str(tfhub_cache_dir())
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TFHUB_CACHE_DIR"]
+        else:
+            os.environ["TFHUB_CACHE_DIR"] = before
 
 
 def _fetch_errors() -> tuple[type[BaseException], ...]:
@@ -99,10 +121,11 @@ def _fetch(handle: Handle) -> Path:
         if handle.kaggle is not None:
             import kagglehub
 
-            return Path(kagglehub.model_download(handle.kaggle))
+            return _from_kagglehub(handle, Path(kagglehub.model_download(handle.kaggle)))
         import tensorflow_hub as hub
 
-        return Path(hub.resolve(handle.text))
+        with _tfhub_cache():
+            return _from_tfhub(handle, Path(hub.resolve(handle.text)))
     except _fetch_errors() as e:
         raise ResolveError(_not_available_message(handle, e)) from None
 

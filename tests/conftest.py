@@ -179,6 +179,22 @@ def python_json(script: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+_PACKING: list[bool] = []
+
+
+def onednn_packs_weights() -> bool:
+    """Whether TensorFlow on this CPU honours ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS`` (measured once in a fresh
+    process). TensorFlow runs its matmuls through oneDNN only on some x86 CPUs (with AVX-512 and up), so
+    weights can be frozen there alone."""
+    if not _PACKING:
+        script = "from bert_hub.precision import weights_frozen; print(weights_frozen())"
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        _PACKING.append(proc.stdout.strip().splitlines()[-1] == "True")
+    return _PACKING[0]
+
+
 def one_error_line(err: str) -> str:
     """The single ``error: ...`` line of a failed command (asserting there is only that)."""
     lines = err.strip().splitlines()

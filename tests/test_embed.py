@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 
 import numpy as np
 import pytest
@@ -13,11 +11,10 @@ from hypothesis import strategies as st
 
 from bert_hub.errors import InputError
 from bert_hub.precision import bf16_scope, cpu_supports_bf16
-from bert_hub.tasks.embed import Embedder, count_lines
-from conftest import run
+from bert_hub.tasks.embed import Embedder, scan_text_file
+from conftest import onednn_packs_weights, run
 
 #: Where TensorFlow runs its matmuls through oneDNN (x86 Linux builds, unless switched off).
-ONEDNN = platform.machine() in ("x86_64", "AMD64") and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
 #: Exact comparisons run in one fixed mode (the automatic one may be bfloat16 on this CPU).
 F32 = {"precision": "float32", "jit_compile": False}
 
@@ -105,7 +102,7 @@ def test_embed_file_streams_in_order_with_blank_lines(tmp_path, tiny):
     lines = ["the cat sat", "", "a dog on the mat", "", "hello"] * 7
     src = tmp_path / "in.txt"
     src.write_text("\n".join(lines))  # no final newline: the last line still counts
-    assert count_lines(src) == len(lines)
+    assert scan_text_file(src) == len(lines)
     out = tmp_path / "out.npy"
     report = Embedder(tiny, batch_size=4, chunk_size=8, **F32).embed_file(src, out)
     got = np.load(out)
@@ -247,7 +244,7 @@ def test_the_embed_program_packs_weights_once_and_gives_the_same_vectors(tmp_pat
             "--no-xla", "--no-progress", "--json"]
     program = json.loads(run(*args, "--output", tmp_path / "program.npy", process=True).stdout)
     here = json.loads(run(*args, "--output", tmp_path / "here.npy").stdout)  # main([...]): not standalone
-    assert program["frozen_weights"] is ONEDNN and here["frozen_weights"] is False
+    assert program["frozen_weights"] is onednn_packs_weights() and here["frozen_weights"] is False
     a, b = np.load(tmp_path / "program.npy"), np.load(tmp_path / "here.npy")
     assert np.abs(a - b).max() <= (2e-2 if bf16 else 1e-5)
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)

@@ -27,6 +27,7 @@ from bert_hub.builder.weights import check_weights, random_weights
 from bert_hub.config import Architecture, ModelConfig, config_from_dict, write_config
 from bert_hub.errors import InputError
 from bert_hub.outputs import atomic_directory
+from bert_hub.pause import pause_point
 
 CONFIG_NAME = "bert_hub.yaml"
 
@@ -51,6 +52,7 @@ def write_bundle(out: str | Path, *, name: str, architecture: Architecture,
     with atomic_directory(out, kind="bundle", overwrite=overwrite) as tmp:
         write_preprocess_savedmodel(vocab_file, tmp / "preprocess", lower_case=lower_case,
                                     seq_length=seq_length)
+        pause_point("converting")
         write_encoder_savedmodel(architecture, weights, tmp / "encoder", vocab_file=vocab_file,
                                  lower_case=lower_case, dropout_rate=dropout_rate,
                                  attention_dropout_rate=attention_dropout_rate)

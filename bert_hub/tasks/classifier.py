@@ -35,7 +35,7 @@ from bert_hub import batching
 from bert_hub.errors import InputError
 from bert_hub.inputs import check_texts
 from bert_hub.interface import INPUT_KEYS
-from bert_hub.outputs import check_image_path, save_figure
+from bert_hub.outputs import check_image_path, save_plot
 from bert_hub.tasks.data import LabelledTexts, overlapping_texts, stratified_split
 from bert_hub.tasks.exported import DEFAULT_TASK, load_export, save_export
 from bert_hub.tasks.metrics import best_f1_threshold, binary_metrics, precision_recall_curve
@@ -274,12 +274,13 @@ class Classifier:
         probs = np.array([r["probability"] for r in self.predict(data.texts, batch_size, pairs=data.pairs)])
         metrics = binary_metrics(y, probs, self.info.get("threshold", 0.5))
         if plot is not None:
-            metrics["plot"] = str(plot_evaluation(y, probs, metrics, self.label_names, plot))
+            metrics["plot"] = str(plot_evaluation(y, probs, metrics, self.label_names, plot,
+                                                      overwrite=overwrite))
         return metrics
 
 
 def plot_evaluation(labels: Sequence[int], probabilities: Sequence[float], metrics: dict[str, Any],
-                    label_names: Sequence[str], path: Path) -> Path:
+                    label_names: Sequence[str], path: Path, overwrite: bool = False) -> Path:
     """The confusion matrix and the precision-recall curve, the operating point marked (atomically)."""
     import matplotlib
 
@@ -308,4 +309,4 @@ def plot_evaluation(labels: Sequence[int], probabilities: Sequence[float], metri
     right.legend(loc="lower left")
     right.set_title(f"F1 {metrics['f1']:.3f}, accuracy {metrics['accuracy']:.3f}")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_plot(fig, path, overwrite=overwrite)

@@ -67,10 +67,16 @@ class LabelledTexts:
 
 
 def read_data_file(path: Path) -> str:
-    """The text of a data file; a missing file or bad UTF-8 is one line naming the file (and the line)."""
+    """The text of a data file; a missing file, bad UTF-8 or a NUL byte is one line naming the file and line.
+
+    A UTF-8 byte-order mark is skipped.
+    """
     if not path.is_file():
         raise InputError(f"data file {path} does not exist")
     raw = path.read_bytes()
+    if b"\0" in raw:
+        line = raw[: raw.index(b"\0")].count(b"\n") + 1
+        raise InputError(f"{path}: line {line} holds a NUL byte (is the file UTF-16?); re-encode it as UTF-8")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -43,8 +43,9 @@ import numpy as np
 from bert_hub import batching
 from bert_hub.errors import InputError
 from bert_hub.interface import check_output_key, layer_index, select
-from bert_hub.outputs import atomic_path, check_output_file
+from bert_hub.outputs import atomic_outputs, check_output_file, output_lock
 from bert_hub.inputs import check_texts
+from bert_hub.pause import pause_point
 from bert_hub.pipeline import BertPipeline, load_pipeline
 from bert_hub.calibration import LENGTH, Mode, allowed_modes, calibration_key, choose, time_calls
 from bert_hub.precision import bf16_scope, weights_frozen
@@ -323,44 +324,10 @@ class Embedder:
         earlier per-token run is removed, so no stale file stays beside.
         """
         input_path, output_path = check_embed_paths(input_path, output_path, overwrite=overwrite)
-        n = count_lines(input_path)
-        self.resolve_mode()  # before the progress bar: a first-use calibration says so on stderr
-        stats = EmbedStats()
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=n, unit="text", file=sys.stderr, dynamic_ncols=True, desc="embedding")
+        with output_lock(output_path, what="--output"):
+            input_path, output_path = check_embed_paths(input_path, output_path, overwrite=overwrite)
+            stats = self._embed_file(input_path, output_path, progress)
         lengths_path = lengths_path_for(output_path)
-        try:
-            with contextlib.ExitStack() as outputs:  # each renamed into place only on success
-                out_tmp = outputs.enter_context(atomic_path(output_path))
-                if self.per_token:
-                    len_tmp = outputs.enter_context(atomic_path(lengths_path))
-                    lengths_mm = np.lib.format.open_memmap(len_tmp, mode="w+", dtype=np.int32, shape=(n,))
-                    with _GrowingNpy(out_tmp, self.width) as writer:
-                        done = 0
-                        for vectors, lengths in self.iter_chunks(read_lines(input_path), stats, bar):
-                            writer.append(vectors)
-                            lengths_mm[done:done + len(lengths)] = lengths
-                            done += len(lengths)
-                    lengths_mm.flush()
-                    del lengths_mm
-                else:
-                    mm = np.lib.format.open_memmap(out_tmp, mode="w+", dtype=np.float32, shape=(n, self.width))
-                    done = 0
-                    for vectors, _ in self.iter_chunks(read_lines(input_path), stats, bar):
-                        mm[done:done + len(vectors)] = vectors
-                        done += len(vectors)
-                    mm.flush()
-                    del mm
-                if done != n:
-                    raise InputError(f"{input_path} changed while it was read ({n} lines, then {done})")
-        finally:
-            if bar is not None:
-                bar.close()
-        if not self.per_token and lengths_path.exists():
-            lengths_path.unlink()  # checked above: an .npy of an earlier run, and overwrite is on
         report = {"input": str(input_path), "output": str(output_path), "key": self.key,
                   "width": self.width, "bucketing": self.bucketing, "batch_size": self.batch_size,
                   "mode": self.resolve_mode().name, "precision": self.precision, "xla": self.jit_compile,
@@ -369,6 +336,49 @@ class Embedder:
         if self.per_token:
             report["lengths"] = str(lengths_path)
         return report
+
+    def _embed_file(self, input_path: Path, output_path: Path, progress: bool) -> EmbedStats:
+        """:meth:`embed_file` once its paths are checked and locked."""
+        n = scan_text_file(input_path)
+        self.resolve_mode()  # before the progress bar: a first-use calibration says so on stderr
+        stats = EmbedStats()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n, unit="text", file=sys.stderr, dynamic_ncols=True, desc="embedding")
+        lengths_path = lengths_path_for(output_path)
+        outputs = (output_path, lengths_path) if self.per_token else (output_path,)
+        # a .lengths.npy of an earlier per-token run (checked: bert_hub's, and overwrite is on) goes too
+        stale = [lengths_path] if not self.per_token and lengths_path.exists() else []
+        try:
+            with atomic_outputs(*outputs, remove=stale) as tmps:  # renamed into place together, only on success
+                if self.per_token:
+                    lengths_mm = np.lib.format.open_memmap(tmps[1], mode="w+", dtype=np.int32, shape=(n,))
+                    with _GrowingNpy(tmps[0], self.width) as writer:
+                        done = 0
+                        for vectors, lengths in self.iter_chunks(read_lines(input_path), stats, bar):
+                            writer.append(vectors)
+                            lengths_mm[done:done + len(lengths)] = lengths
+                            done += len(lengths)
+                            pause_point("embedding")
+                    lengths_mm.flush()
+                    del lengths_mm
+                else:
+                    mm = np.lib.format.open_memmap(tmps[0], mode="w+", dtype=np.float32, shape=(n, self.width))
+                    done = 0
+                    for vectors, _ in self.iter_chunks(read_lines(input_path), stats, bar):
+                        mm[done:done + len(vectors)] = vectors
+                        done += len(vectors)
+                        pause_point("embedding")
+                    mm.flush()
+                    del mm
+                if done != n:
+                    raise InputError(f"{input_path} changed while it was read ({n} lines, then {done})")
+        finally:
+            if bar is not None:
+                bar.close()
+        return stats
 
 
 def lengths_path_for(output_path: Path) -> Path:
@@ -399,18 +409,43 @@ def check_embed_paths(input_path: str | Path, output_path: str | Path, *, overwr
     return input_path, output_path
 
 
-def count_lines(path: Path) -> int:
-    """Lines in a file, counting a last line without a newline."""
+def scan_text_file(path: Path) -> int:
+    """Checks a text file before any work and returns its number of lines (a last line without a
+    newline counts).
+
+    Raises:
+        InputError: naming the file and the line, for bytes that are not
+            UTF-8 or a NUL byte (a UTF-16 file reads as text with a NUL after
+            every letter). A UTF-8 byte-order mark at the start is allowed.
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
     n, last = 0, b"\n"
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
+            if b"\0" in block:
+                line = n + block[:block.index(b"\0")].count(b"\n") + 1
+                raise InputError(f"{path}: line {line} holds a NUL byte (is the file UTF-16?); "
+                                 "re-encode it as UTF-8")
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as e:
+                line = n + block[:max(e.start, 0)].count(b"\n") + 1
+                raise InputError(f"{path}: line {line} is not valid UTF-8; re-encode the file as UTF-8") from None
             n += block.count(b"\n")
             last = block[-1:]
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        line = n + (last != b"\n")
+        raise InputError(f"{path}: line {line} ends in the middle of a UTF-8 character; "
+                         "re-encode the file as UTF-8") from None
     return n + (last != b"\n")
 
 
 def read_lines(path: Path) -> Iterator[str]:
-    """The lines of a UTF-8 file, lazily; blank lines are kept as empty texts."""
+    """The lines of a UTF-8 file, lazily; blank lines are kept as empty texts, a byte-order mark is skipped."""
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
@@ -418,6 +453,11 @@ def read_lines(path: Path) -> Iterator[str]:
             except UnicodeDecodeError as e:
                 raise InputError(f"{path}: line {number} is not valid UTF-8 (byte {e.start}); "
                                  "re-encode the file as UTF-8") from None
+            if "\0" in line:
+                raise InputError(f"{path}: line {number} holds a NUL byte (is the file UTF-16?); "
+                                 "re-encode it as UTF-8")
+            if number == 1:
+                line = line.removeprefix("\ufeff")
             yield line.rstrip("\n").rstrip("\r")
 
 

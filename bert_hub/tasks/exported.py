@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bert_hub.caches import check_trusted
 from bert_hub.errors import ModelFormatError
 from bert_hub.outputs import atomic_directory
 
@@ -63,11 +64,13 @@ def load_export(path: str | Path, task: str) -> tuple[Path, dict[str, Any], Any]
 
     Plain TensorFlow (after ``import tensorflow_text`` for the tokenizer's
     ops); a model of another task, or one that does not load, is one line.
+    A SavedModel is a program: a folder other users can write to is refused
+    (:func:`bert_hub.caches.check_trusted`).
     """
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 - the tokenizer's ops
 
-    folder = find_model_dir(path)
+    folder = check_trusted(find_model_dir(path), handle=str(path))
     info = json.loads((folder / METADATA).read_text())
     found = info.get("task", DEFAULT_TASK)
     if found != task:

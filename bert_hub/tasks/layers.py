@@ -34,7 +34,7 @@ import numpy as np
 
 from bert_hub.errors import InputError
 from bert_hub.interface import check_output_key, select
-from bert_hub.outputs import check_image_path, save_figure
+from bert_hub.outputs import check_image_path, save_plot
 
 #: The outputs a layer comparison can take as its reference.
 SELECTABLE = ("sequence_output", "pooled_output", "default")
@@ -136,8 +136,8 @@ def plot_layer_similarity(matrix: Sequence[Sequence[float]], path: str | Path, t
                           overwrite: bool = False) -> Path:
     """Writes the L x L similarity heatmap (atomically; png, pdf, svg or jpg by the suffix).
 
-    An existing file is replaced only with ``overwrite`` and only if it is an
-    image (see :mod:`bert_hub.outputs`).
+    An existing file is replaced only with ``overwrite`` and only if bert_hub
+    wrote it (see :mod:`bert_hub.outputs`).
     """
     import matplotlib
 
@@ -159,7 +159,7 @@ def plot_layer_similarity(matrix: Sequence[Sequence[float]], path: str | Path, t
                     color="black" if m[i, j] > 0.6 else "white")
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_plot(fig, path, overwrite=overwrite)
 
 
 def format_layers(report: dict[str, Any]) -> str:

@@ -45,18 +45,22 @@ from bert_hub.errors import InputError, Interrupted, plural
 from bert_hub.outputs import (
     atomic_write_text,
     check_output_dir,
+    deferred_interrupts,
     make_directory,
+    mark_directory,
+    output_lock,
     save_figure,
     staging_directory,
     swap_in,
 )
+from bert_hub.pause import pause_point
 from bert_hub.pipeline import BertPipeline
 from bert_hub.precision import FROZEN_WEIGHTS_VARIABLE, weights_frozen
 from bert_hub.tasks.classifier import TextClassification
 from bert_hub.tasks.question_answering import QuestionAnswering
 from bert_hub.tasks.task import Examples, Task, buckets_for
 from bert_hub.tasks.token_classification import TokenClassification
-from bert_hub.tasks.train_config import STRATEGIES, WORKER_TIMEOUT, TrainConfig
+from bert_hub.tasks.train_config import STRATEGIES, WORKER_TIMEOUT, TrainConfig, recorded_train_config
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +113,12 @@ def task_for(data: Any, task: str | Task | None = None) -> Task:
 class _Run:
     """Where a training run is written, and what an interruption leaves.
 
-    A new run is written in place (so it can be resumed after a crash); a run
-    replacing an old one (``--overwrite``) is written beside it and swapped in
-    when complete, so the old run survives a failure.
+    The run holds ``out``'s lock (:func:`~bert_hub.outputs.output_lock`) from
+    its checks to its end: a second run writing the same folder is refused. A
+    new run is written in place (so it can be resumed after a crash), its
+    manifest brought up to date after every epoch; a run replacing an old one
+    (``--overwrite``) is written beside it and exchanged with it when
+    complete, so the old run survives any failure or interrupt before that.
     """
 
     def __init__(self, out: Path, *, resume: bool, overwrite: bool):
@@ -119,7 +126,27 @@ class _Run:
             raise InputError("give --resume or --overwrite, not both")
         self.out = out
         self.resume = resume
-        if resume:
+        self.dir = out
+        self.fresh = self.existed = self.swapped = False
+        self._lock = output_lock(out, what="--out")
+        self._lock.__enter__()
+        try:
+            self._check(overwrite)
+        except BaseException:
+            self.release()
+            raise
+        self.replacing = not resume and out.is_dir() and any(out.iterdir())
+
+    def check_unfinished(self, epochs: int) -> None:
+        """A resumed run must have epochs left (of ``epochs``) or no export yet."""
+        saved = self.saved_epochs(self.out)
+        if saved >= epochs and (self.out / "model").is_dir():
+            raise InputError(f"{self.out} is finished ({plural(saved, 'epoch')} of {epochs}, exported): nothing "
+                             "to resume; pass a larger --epochs to train on, or --overwrite to start again")
+
+    def _check(self, overwrite: bool) -> None:
+        out = self.out
+        if self.resume:
             if not out.is_dir():
                 raise InputError(f"nothing to resume: run directory {out} does not exist")
             if self.saved_epochs(out) == 0:
@@ -128,9 +155,12 @@ class _Run:
         else:
             check_output_dir(out, kind="run", overwrite=overwrite,
                              exists_hint="pass --resume to continue it or --overwrite to replace it")
-        self.replacing = not resume and out.is_dir() and any(out.iterdir())
-        self.dir = out
-        self.fresh = self.existed = False
+
+    def release(self) -> None:
+        """Lets go of ``out``'s lock (once)."""
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.__exit__(None, None, None)
 
     @staticmethod
     def saved_epochs(path: Path) -> int:
@@ -151,26 +181,56 @@ class _Run:
         return self.dir
 
     def close(self) -> None:
+        """The run is complete: swap it in (``--overwrite``) or bring its manifest up to date."""
         if self.dir != self.out:
-            swap_in(self.dir, self.out)
+            swap_in(self.dir, self.out, on_swapped=self._swapped)
+        else:
+            with deferred_interrupts():
+                mark_directory(self.dir, "run")
+                self.swapped = True
+
+    def _swapped(self) -> None:
+        self.swapped = True
 
     def failed(self, error: BaseException, epochs: int) -> BaseException:
-        """Cleans up after ``error``; returns what to raise (an :class:`Interrupted` for Ctrl-C)."""
+        """Cleans up after ``error``; returns what to raise (an :class:`Interrupted` for Ctrl-C).
+
+        A second Ctrl-C during the clean-up waits for it to end.
+        """
         interrupted = isinstance(error, KeyboardInterrupt)
-        if self.dir != self.out:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            message = f"interrupted; {self.out} is as it was (the new run was discarded)"
-        elif self.saved_epochs(self.dir) == 0 and not self.resume:
-            if self.fresh:
+        with deferred_interrupts(redeliver=False):
+            if self.swapped:
+                message = f"interrupted after the run was complete; {self.out} holds the new run"
+            elif self.dir != self.out:
                 shutil.rmtree(self.dir, ignore_errors=True)
-                if self.existed:
-                    self.dir.mkdir()
-            message = "interrupted before the first epoch was saved; nothing was left behind"
-        else:
-            saved = self.saved_epochs(self.dir)
-            message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')} of {epochs}: continue it "
-                       "with the same command and --resume")
+                message = f"interrupted; {self.out} is as it was (the new run was discarded)"
+            elif self.saved_epochs(self.dir) == 0 and not self.resume:
+                if self.fresh:
+                    shutil.rmtree(self.dir, ignore_errors=True)
+                    if self.existed:
+                        self.dir.mkdir()
+                message = "interrupted before the first epoch was saved; nothing was left behind"
+            else:
+                mark_directory(self.dir, "run")
+                saved = self.saved_epochs(self.dir)
+                message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')} of {epochs}: continue it "
+                           "with the same command and --resume")
         return Interrupted(message) if interrupted else _no_answer(error)
+
+
+def _check_resumed_settings(out: Path, cfg: TrainConfig) -> None:
+    """Refuses to resume with settings other than the run's own (the number of epochs may change)."""
+    recorded = recorded_train_config(out)
+    if recorded is None:
+        return
+    differ = [f.name for f in dataclasses.fields(TrainConfig)
+              if f.name != "epochs" and getattr(cfg, f.name) != getattr(recorded, f.name)]
+    if differ:
+        given = ", ".join(f"{name} {getattr(cfg, name)!r}" for name in differ[:4])
+        kept = ", ".join(f"{getattr(recorded, name)!r}" for name in differ[:4])
+        raise InputError(f"--resume continues {out} with the settings it started with; {given} differ from its "
+                         f"train_config.yaml ({kept}): leave them out (only --epochs may change), or start a "
+                         "new run with --overwrite or another --out")
 
 
 def _check_resumed_task(out: Path, task: str) -> None:
@@ -286,6 +346,9 @@ class _ScratchRun:
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def release(self) -> None:
+        pass
+
     def failed(self, error: BaseException, epochs: int) -> BaseException:
         self.close()
         if isinstance(error, KeyboardInterrupt):
@@ -330,9 +393,11 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
     """Fine-tunes the encoder of ``config`` on ``data`` and writes the run to ``out``.
 
     Everything is checked (run folder, data, splits) before anything is
-    written. Interrupting (Ctrl-C) at any moment leaves either nothing, the
-    previous run untouched (``overwrite``), or a run that ``resume=True``
-    continues; the :class:`~bert_hub.errors.Interrupted` raised says which.
+    written. Interrupting (Ctrl-C, or SIGTERM in the CLI) at any moment
+    leaves either nothing, the previous run untouched (``overwrite``), the
+    complete new run, or a run that ``resume=True`` continues; the
+    :class:`~bert_hub.errors.Interrupted` raised says which. One process at a
+    time writes ``out`` (a second is refused, naming the first).
 
     Args:
         config: a model config (name, path or ModelConfig).
@@ -345,7 +410,9 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
         out: the run directory: ``checkpoints/``, ``history.json``,
             ``curves.png``, ``metrics.json``, ``train_config.yaml`` and the
             exported ``model/``.
-        resume: continue from the last checkpoint in ``out``.
+        resume: continue from the last checkpoint in ``out``, with the run's
+            own settings: ``cfg`` must equal its ``train_config.yaml`` but for
+            ``epochs`` (refused otherwise); a finished run is refused.
         overwrite: replace an existing run in ``out`` (only a bert_hub run).
         strategy: ``default``, ``mirrored`` (all visible CPU/GPU devices) or
             ``multi-worker`` (``MultiWorkerMirroredStrategy``, the cluster from
@@ -369,8 +436,23 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
     # The chief checks --out first: refused, it never joins the cluster. Then the strategy,
     # before any other TensorFlow work (a multi-worker strategy must come first).
     run: _Run | _ScratchRun = _Run(out, resume=resume, overwrite=overwrite) if chief else _ScratchRun(out)
+    try:
+        return _train_run(run, config, data, out, cfg, chosen, chief, resume=resume, strategy=strategy,
+                          progress=progress, stop_after_epochs=stop_after_epochs, callbacks=callbacks,
+                          worker_timeout=worker_timeout)
+    finally:
+        run.release()
+
+
+def _train_run(run: Any, config: Any, data: Any, out: Path, cfg: TrainConfig, chosen: Task, chief: bool, *,
+               resume: bool, strategy: str, progress: bool, stop_after_epochs: int | None,
+               callbacks: Sequence[Any], worker_timeout: float) -> dict[str, Any]:
+    """:func:`train` once ``run`` holds the output."""
+    pause_point("train-start")
     if resume and chief:
         _check_resumed_task(out, chosen.name)
+        _check_resumed_settings(out, cfg)
+        run.check_unfinished(cfg.epochs)
     try:
         dist = _distribution(strategy, worker_timeout)
     except Exception as e:
@@ -393,16 +475,16 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
         summary = _train_in(workdir, model_config, chosen, splits, cfg, dist, resume=resume, progress=progress,
                             stop_after_epochs=stop_after_epochs, callbacks=callbacks,
                             restore_from=workdir if chief else out)
+        summary.update(run=str(out), strategy=strategy, chief=chief,
+                       data={**summary["data"], "overlapping_examples": dup})
+        if not chief:
+            summary.pop("export", None)  # a worker's copy was temporary
+        elif "export" in summary:
+            summary["export"] = str(out / "model")
+            _write_json(workdir / "summary.json", summary)  # in the run before it is put in place
         run.close()
     except BaseException as e:
         raise run.failed(e, cfg.epochs) from None
-    summary.update(run=str(out), strategy=strategy, chief=chief,
-                   data={**summary["data"], "overlapping_examples": dup})
-    if not chief:
-        summary.pop("export", None)  # a worker's copy was temporary
-    elif "export" in summary:
-        summary["export"] = str(out / "model")
-        _write_json(out / "summary.json", summary)
     return summary
 
 
@@ -429,7 +511,13 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
     manager = tf.train.CheckpointManager(ckpt, str(workdir / "checkpoints"), max_to_keep=2)
     history: list[dict[str, Any]] = []
     if resume:
-        ckpt.restore(tf.train.latest_checkpoint(str(restore_from / "checkpoints"))).assert_existing_objects_matched()
+        latest = tf.train.latest_checkpoint(str(restore_from / "checkpoints"))
+        try:
+            ckpt.restore(latest).assert_existing_objects_matched()
+        except Exception as e:  # noqa: BLE001 - a damaged file raises OpError, IndexError, ValueError, ...
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise InputError(f"cannot resume {restore_from}: its checkpoint {latest} is damaged or does not fit "
+                             f"this model ({first}); start the run again with --overwrite") from None
         saved = restore_from / "history.json"
         history = json.loads(saved.read_text()) if saved.exists() else []
         log.info("resuming after epoch %d (step %d)", int(epoch_var.numpy()), int(optimizer.iterations.numpy()))
@@ -464,6 +552,7 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
     summary["finished"] = summary["epochs_done"] >= cfg.epochs
     if not summary["finished"]:
         return summary
+    pause_point("training-done")
     plot_curves(history, workdir / "curves.png")
     if cfg.keep_best and history and (workdir / "checkpoints" / "best.index").exists():
         best_checkpoint(model).read(str(workdir / "checkpoints" / "best")).expect_partial()
@@ -536,6 +625,8 @@ def _end_epoch(epoch: int, logs: dict, seconds: float, optimizer: Any, epoch_var
     if record.get("val_loss", math.inf) <= min(h.get("val_loss", math.inf) for h in history):
         best.write(str(out / "checkpoints" / "best"))
     manager.save(checkpoint_number=epoch + 1)
+    mark_directory(out, "run")  # the manifest lists what this epoch wrote
+    pause_point("epoch-end")
     log.info("epoch %d/%d: %s (%s examples/s)", epoch + 1, epochs,
              " ".join(f"{k} {float(v):.4f}" for k, v in logs.items()), record["examples_per_second"])
 

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,10 @@ class TrainConfig:
 
     def problems(self) -> list[tuple[str, str]]:
         out = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                return [(f.name, f"must be a finite number, not {value}")]
         for name in ("epochs", "batch_size", "bucket_step", "seq_length", "doc_stride", "max_query_length",
                      "max_answer_length"):
             if getattr(self, name) < 1:
@@ -114,10 +119,12 @@ def validate_train_config(cfg: TrainConfig, source: str) -> TrainConfig:
     return cfg
 
 
-def load_train_config(path: str | Path | None) -> TrainConfig:
-    """Reads a training YAML (fields of :class:`TrainConfig`); ``None`` gives the defaults."""
+def load_train_config(path: str | Path | None, base: TrainConfig | None = None) -> TrainConfig:
+    """Reads a training YAML (fields of :class:`TrainConfig`) over ``base`` (default: the defaults);
+    ``None`` gives ``base``."""
+    base = base or TrainConfig()
     if path is None:
-        return TrainConfig()
+        return base
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -126,5 +133,16 @@ def load_train_config(path: str | Path | None) -> TrainConfig:
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML ({getattr(e, 'problem', e)})") from None
     fields = check_fields(raw, TRAIN_FIELDS, str(path))
-    cfg = TrainConfig(**{k: (float(v) if TRAIN_FIELDS[k][0] is float else v) for k, v in fields.items()})
+    cfg = dataclasses.replace(base, **{k: (float(v) if TRAIN_FIELDS[k][0] is float else v)
+                                       for k, v in fields.items()})
     return validate_train_config(cfg, str(path))
+
+
+def recorded_train_config(run: str | Path) -> TrainConfig | None:
+    """The settings a run was trained with (its ``train_config.yaml``), or None when it has none readable."""
+    try:
+        raw = yaml.safe_load((Path(run) / "train_config.yaml").read_text(encoding="utf-8")) or {}
+        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        return TrainConfig(**{k: v for k, v in raw.items() if k in names})
+    except (OSError, yaml.YAMLError, AttributeError, TypeError):
+        return None
