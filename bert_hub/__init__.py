@@ -1,20 +1,24 @@
 """bert_hub: Kaggle / TF Hub BERT models from Keras.
 
 Load a preprocess + encoder pair by config, run the notebook workflow, embed
-texts fast, fine-tune a classifier, build or convert models in the TF Hub
+texts fast, fine-tune a classifier (two labels or more), a regressor, a
+tagger or a question answerer, build or convert models in the TF Hub
 SavedModel format. The modules read top-down, each importing only from those
 above it in this list:
 
-* :mod:`bert_hub.errors`, :mod:`bert_hub.interface` (the SavedModel
-  interface as data), :mod:`bert_hub.outputs` (how anything is written);
-* :mod:`bert_hub.handles` (handle syntax, caches) -> :mod:`bert_hub.config`
+* :mod:`bert_hub.errors`, :mod:`bert_hub.pause`, :mod:`bert_hub.caches`
+  (where models are cached, which places are trusted),
+  :mod:`bert_hub.interface` (the SavedModel interface as data),
+  :mod:`bert_hub.outputs` (how anything is written);
+* :mod:`bert_hub.handles` (handle syntax, cache look-ups) -> :mod:`bert_hub.config`
   (YAML configs, shipped in ``bert_hub.configs``);
 * :mod:`bert_hub.builder` (writing SavedModels) -> :mod:`bert_hub.embedded`
   (the embedded default) -> :mod:`bert_hub.resolution` (handle -> folder);
 * :mod:`bert_hub.loading` -> :mod:`bert_hub.pipeline` (the ``tf_keras``
   model) -> :mod:`bert_hub.batching` (length bucketing);
 * :mod:`bert_hub.tasks` (inspect, layers, fill-mask, embed; fine-tuning for
-  text classification, token classification and question answering)
+  text classification, text regression, token classification and question
+  answering)
   -> :mod:`bert_hub.cli`.
 
 The names below are loaded on first use, so ``import bert_hub`` does not
@@ -63,6 +67,10 @@ _PUBLIC = {
     "TokenClassifier": "bert_hub.tasks.token_classification",
     "QuestionAnswerer": "bert_hub.tasks.question_answering",
     "read_labelled": "bert_hub.tasks.data",
+    "LabelledTexts": "bert_hub.tasks.data",
+    "Regressor": "bert_hub.tasks.regression",
+    "ScoredTexts": "bert_hub.tasks.regression",
+    "read_scored": "bert_hub.tasks.regression",
     "read_conll": "bert_hub.tasks.token_classification",
     "read_squad": "bert_hub.tasks.question_answering",
 }

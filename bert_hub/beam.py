@@ -8,7 +8,8 @@ DirectRunner here and on Dataflow, Flink or Spark. Install it with
 * :class:`EmbeddingModelHandler`: texts -> vectors with an
   :class:`~bert_hub.tasks.embed.Embedder` (any config, any ``embed`` key).
 * :class:`ClassifierModelHandler`: texts -> probability and label with an
-  exported classifier (``bert-hub train``'s ``model/``).
+  exported classifier (``bert-hub train``'s ``model/``, binary or multi-class).
+* :class:`RegressorModelHandler`: texts -> score with an exported regressor.
 
 Each worker process loads the model once (``RunInference`` shares it across
 the bundles and threads of the process). ``RunInference`` hands the model
@@ -46,14 +47,18 @@ import contextlib
 import json
 import logging
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from bert_hub.errors import InputError, Interrupted
-from bert_hub.outputs import check_output_dir, output_lock, staging_directory, swap_in
+from bert_hub.outputs import check_output_dir, lock_path, output_lock, staging_directory, swap_in
 from bert_hub.tasks.classifier import Classifier
 from bert_hub.tasks.embed import Embedder
+from bert_hub.tasks.exported import model_task
+from bert_hub.tasks.regression import TASK_NAME as REGRESSION, Regressor
 
 
 def require_beam() -> Any:
@@ -152,6 +157,25 @@ class ClassifierModelHandler(ModelHandler):
         return {"min_batch_size": MIN_BATCH, "max_batch_size": MAX_BATCH}
 
 
+class RegressorModelHandler(ModelHandler):
+    """``RunInference`` handler: ``str`` texts -> ``PredictionResult(text, {"score"})`` with an exported
+    regressor (``bert-hub train --task text-regression``'s ``model/``)."""
+
+    def __init__(self, model: str):
+        super().__init__()
+        self.model = str(model)
+
+    def load_model(self) -> Any:
+        return Regressor(self.model)
+
+    def run_inference(self, batch: Sequence[str], model: Any, inference_args: dict | None = None
+                      ) -> Iterable[Any]:
+        return [PredictionResult(text, {"score": float(s)}) for text, s in zip(batch, model.scores(list(batch)))]
+
+    def batch_elements_kwargs(self) -> dict[str, int]:
+        return {"min_batch_size": MIN_BATCH, "max_batch_size": MAX_BATCH}
+
+
 # -- the pipelines behind --runner -------------------------------------------------
 
 def _read_lines(readable: Any) -> Iterator[Any]:
@@ -183,6 +207,8 @@ def _schema(kind: str, key: str | None = None) -> Any:
         per_token = key == "sequence_output" or (key or "").startswith("encoder_outputs[")
         vector = pa.list_(pa.list_(pa.float32())) if per_token else pa.list_(pa.float32())
         return pa.schema(where + [("vector", vector)])
+    if kind == "score":
+        return pa.schema(where + [("text", pa.string()), ("score", pa.float32())])
     return pa.schema(where + [("text", pa.string()), ("label", pa.string()), ("probability", pa.float32())])
 
 
@@ -218,7 +244,11 @@ def check_pipeline_args(args: Sequence[str], command: str, own_options: Sequence
     import argparse
     import difflib
 
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    class OneLine(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:  # a Beam option with a bad value: one line, not a usage dump
+            raise InputError(f"{message} (an Apache Beam option of `bert-hub {command}`)")
+
+    parser = OneLine(add_help=False, allow_abbrev=False)
     seen: dict[str, Any] = {}
     stack = list(PipelineOptions.__subclasses__())
     while stack:
@@ -260,7 +290,7 @@ def _input_pattern(pattern: str) -> str:
 
 
 def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeline_args: Sequence[str],
-         key: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+         key: str | None = None, overwrite: bool = False, exit_on_interrupt: Any = None) -> dict[str, Any]:
     """Runs the pipeline; returns (and writes as ``output/summary.json``) the job's counts.
 
     ``input_pattern`` must match at least one file (a relative one is taken
@@ -269,6 +299,11 @@ def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeli
     swapped in when the job succeeds; Ctrl-C or SIGTERM cancel the job and
     leave it as it was). A remote one (``gs://...``) is written by Beam's
     filesystems directly.
+
+    ``exit_on_interrupt(message, signum)`` (a program's, not a library's
+    choice): on Ctrl-C or SIGTERM the staging folder is removed and it is
+    called at once, from the signal handler, instead of unwinding a
+    ``KeyboardInterrupt`` through the runner's threads (which can crash them).
     """
     pattern = _input_pattern(input_pattern)
     local = "://" not in str(output)
@@ -278,10 +313,22 @@ def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeli
     with output_lock(out, what="--output"):
         out = check_output_dir(out, kind="beam", overwrite=overwrite, what="--output")
         work = staging_directory(out, "beam")
+        swapped: list[bool] = []
+
+        def stop(signum: int) -> None:
+            shutil.rmtree(work, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                lock_path(out).unlink()
+            state = f"{out} is as it was" if out.exists() else "nothing was written"
+            exit_on_interrupt(f"interrupted; the Beam job was stopped and {state}", signum)
+
         try:
-            summary = _run_in(kind, handler, pattern, input_pattern, str(out), work, pipeline_args, key)
-            swap_in(work, out, "--output")
+            summary = _run_in(kind, handler, pattern, input_pattern, str(out), work, pipeline_args, key,
+                              stop if exit_on_interrupt else None)
+            swap_in(work, out, "--output", on_swapped=lambda: swapped.append(True))
         except KeyboardInterrupt:
+            if swapped:
+                raise Interrupted(f"interrupted after the job was complete; {out} holds its output") from None
             shutil.rmtree(work, ignore_errors=True)
             state = f"{out} is as it was" if out.exists() else "nothing was written"
             raise Interrupted(f"interrupted; the Beam job was stopped and {state}") from None
@@ -291,41 +338,58 @@ def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeli
     return summary
 
 
+@contextlib.contextmanager
+def _noticing_interrupts(stop: Any = None) -> Iterator[list[int]]:
+    """Records SIGINT / SIGTERM received in the block, then calls ``stop(signum)`` or handles them as
+    before: some runners turn the ``KeyboardInterrupt`` of Ctrl-C into an error of their own."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def make(previous: Any) -> Any:
+        def handler(signum: int, frame: Any) -> None:
+            seen.append(signum)
+            if stop is not None:
+                stop(signum)
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:
+                raise KeyboardInterrupt
+        return handler
+
+    installed = []
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            installed.append((sig, signal.signal(sig, make(signal.getsignal(sig)))))
+        yield seen
+    finally:
+        for sig, previous in installed:
+            with contextlib.suppress(Exception):
+                signal.signal(sig, previous)
+
+
 def _run_in(kind: str, handler: Any, pattern: str, as_given: str, out: str, work: Path | None,
-            pipeline_args: Sequence[str], key: str | None) -> dict[str, Any]:
+            pipeline_args: Sequence[str], key: str | None, stop: Any = None) -> dict[str, Any]:
     """Builds and runs the job, writing into ``work`` (or ``out`` when remote); returns its summary.
 
-    The job runs in a thread of its own while this one waits, so that Ctrl-C
-    reaches bert_hub (a runner waiting for its workers may not see it) and
-    cancels the job.
+    The job runs in this (the main) thread: portable runners (Prism, Flink,
+    Spark) install signal handlers, which Python allows only there. Ctrl-C
+    or SIGTERM stop it as a ``KeyboardInterrupt``, also when the runner
+    turned it into an error of its own.
     """
-    import threading
-
     started = time.perf_counter()
     options = PipelineOptions(list(pipeline_args))
     p = beam.Pipeline(options=options)
     _build(p, kind, handler, pattern, str(work or out), key)
-    outcome: dict[str, Any] = {}
-
-    def job() -> None:
+    with _noticing_interrupts(stop) as seen:
         try:
-            outcome["result"] = result = p.run()
+            result = p.run()
             result.wait_until_finish()
-        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
-            outcome["error"] = e
-
-    thread = threading.Thread(target=job, name="bert_hub-beam-job", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.2)
-    except KeyboardInterrupt:
-        with contextlib.suppress(Exception):
-            outcome["result"].cancel()
-        raise
-    if "error" in outcome:
-        raise outcome["error"]
-    result = outcome["result"]
+        except Exception as e:
+            if seen:
+                raise KeyboardInterrupt from e
+            raise
     counters = {c.key.metric.name: c.committed or c.attempted
                 for c in result.metrics().query(MetricsFilter().with_namespace("bert_hub"))["counters"]}
     summary = {"input": as_given, "output": out, "runner": options.get_all_options().get("runner"),
@@ -353,18 +417,28 @@ def _failed_rows(item: Any) -> Iterator[dict[str, Any]]:
 def run_embed(input_pattern: str, output: str | Path, *, config: str = "default", key: str = "pooled_output",
               precision: str = "auto", jit_compile: bool | None = None, batch_size: int = 32,
               seq_length: int | None = None, bucketing: bool = True, buckets: Sequence[int] | None = None,
-              pipeline_args: Sequence[str] = ("--runner", "DirectRunner"), overwrite: bool = False) -> dict[str, Any]:
-    """``bert-hub embed --runner``: embeds every line of ``input_pattern`` into Parquet shards."""
+              pipeline_args: Sequence[str] = ("--runner", "DirectRunner"), overwrite: bool = False,
+              exit_on_interrupt: Any = None) -> dict[str, Any]:
+    """``bert-hub embed --runner``: embeds every line of ``input_pattern`` into Parquet shards
+    (``exit_on_interrupt``: see :func:`_run`)."""
     handler = EmbeddingModelHandler(config=config, key=key, precision=precision, jit_compile=jit_compile,
                                     batch_size=batch_size, seq_length=seq_length, bucketing=bucketing,
                                     buckets=buckets)
-    return _run("embed", handler, input_pattern, output, pipeline_args, key=key, overwrite=overwrite)
+    return _run("embed", handler, input_pattern, output, pipeline_args, key=key, overwrite=overwrite,
+                exit_on_interrupt=exit_on_interrupt)
 
 
 def run_predict(input_pattern: str, output: str | Path, *, model: str,
-                pipeline_args: Sequence[str] = ("--runner", "DirectRunner"), overwrite: bool = False) -> dict[str, Any]:
-    """``bert-hub predict --runner``: scores every line of ``input_pattern`` into Parquet shards."""
-    return _run("predict", ClassifierModelHandler(model), input_pattern, output, pipeline_args, overwrite=overwrite)
+                pipeline_args: Sequence[str] = ("--runner", "DirectRunner"), overwrite: bool = False,
+                exit_on_interrupt: Any = None) -> dict[str, Any]:
+    """``bert-hub predict --runner``: scores every line of ``input_pattern`` into Parquet shards.
+
+    A classifier's rows get ``label`` and ``probability``; a regressor's, ``score``.
+    """
+    kind, handler = (("score", RegressorModelHandler(model)) if model_task(model) == REGRESSION
+                     else ("predict", ClassifierModelHandler(model)))
+    return _run(kind, handler, input_pattern, output, pipeline_args, overwrite=overwrite,
+                exit_on_interrupt=exit_on_interrupt)
 
 
 def read_output(output: str | Path) -> list[dict[str, Any]]:

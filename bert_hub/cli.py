@@ -66,6 +66,7 @@ def _quiet_tensorflow(verbose: bool) -> None:
     for name in ("tensorflow", "kagglehub", "absl"):
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger().setLevel(logging.ERROR)  # Apache Beam warns on the root logger
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)  # its failures reach us as exceptions
     # TensorFlow's native libraries log at load time, before absl's logging is
     # initialised, ignoring TF_CPP_MIN_LOG_LEVEL; hold file descriptor 2 while
     # they load, and replay what was written only if the import fails.
@@ -77,10 +78,11 @@ def _quiet_tensorflow(verbose: bool) -> None:
             import tensorflow  # noqa: F401
             import tensorflow_hub  # noqa: F401
             import tensorflow_text  # noqa: F401
-        except BaseException:
+        except BaseException as e:
             os.dup2(saved, 2)
-            held.seek(0)
-            sys.stderr.write(held.read().decode("utf-8", "replace"))
+            if not isinstance(e, KeyboardInterrupt):  # a failed import: show what TensorFlow said
+                held.seek(0)
+                sys.stderr.write(held.read().decode("utf-8", "replace"))
             raise
         finally:
             os.dup2(saved, 2)
@@ -240,7 +242,15 @@ def _data_args() -> argparse.ArgumentParser:
     data.add_argument("--text-col", default="text", help="text column of CSV/TSV data")
     data.add_argument("--pair-col", help="second text column of CSV/TSV data: classify sentence pairs")
     data.add_argument("--label-col", default="label", help="label column of CSV/TSV data")
-    data.add_argument("--positive", help="the positive label (default: spam when present, else required)")
+    data.add_argument("--positive", help="two labels: the positive one (default: spam when present, else "
+                                          "required)")
+    data.add_argument("--multi-class", action="store_true",
+                      help="train a softmax over the labels even when there are two (more than two labels "
+                           "always are multi-class)")
+    data.add_argument("--multi-label", action="store_true",
+                      help="each label field holds none, one or several labels (files,network): a sigmoid and "
+                           "a threshold per label")
+    data.add_argument("--label-sep", default=",", help="--multi-label: what separates a text's labels (default ,)")
     return data
 
 
@@ -261,7 +271,8 @@ def _classify_parsers(sub: Any, common: Any) -> None:
     data = _data_args()
     p = sub.add_parser("train", parents=[common, data], help="fine-tune a classifier, tagger or question answerer",
                        description="Fine-tune the encoder with a task head: text classification (labelled texts "
-                                   "or pairs, the default), token classification (CoNLL) or question answering "
+                                   "or pairs, the default; two labels or more), text regression (a score per "
+                                   "text or pair), token classification (CoNLL) or question answering "
                                    "(SQuAD JSON); checkpoint every epoch, evaluate, export for serving. Settings "
                                    "come from --train-config YAML, then the flags.")
     p.add_argument("--task", choices=TASK_NAMES, default=TASK_NAMES[0],
@@ -287,7 +298,9 @@ def _classify_parsers(sub: Any, common: Any) -> None:
     p.set_defaults(command_name="train")
 
     p = sub.add_parser("evaluate", parents=[common, data], help="metrics of a trained model on data",
-                       description="Classifier: accuracy, precision, recall, F1, ROC-AUC; tagger: entity-level "
+                       description="Binary classifier: accuracy, precision, recall, F1, ROC-AUC; multi-class: "
+                                   "accuracy, macro / micro / weighted F1, MCC, per class; regressor: Pearson, "
+                                   "Spearman, MSE, MAE; tagger: entity-level "
                                    "precision / recall / F1 per type (CoNLL rules) and token accuracy; question "
                                    "answerer: exact match and F1 (SQuAD rules).")
     p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
@@ -300,6 +313,8 @@ def _classify_parsers(sub: Any, common: Any) -> None:
     p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
     p.add_argument("texts", nargs="*", metavar="TEXT")
     p.add_argument("--pair", action="store_true", help="sentence-pair classifier: read TEXTs two by two")
+    p.add_argument("--top-k", type=_positive_int, default=1,
+                   help="multi-class classifier: show the K most probable labels of each text (default 1)")
     p.add_argument("--question", action="append", help="question answerer: a question (repeat for several)")
     p.add_argument("--context", help="question answerer: the text the answers come from")
     p.add_argument("--input", help="with --runner: text files, one text per line (a path or a glob)")
@@ -440,20 +455,26 @@ def main(argv: Sequence[str] | None = None, *, standalone: bool | None = None) -
         args.own_options = [o for action in sub._actions for o in action.option_strings]
     except SystemExit as e:  # --help, or an argument error already printed in one line
         return int(e.code or 0)
-    if (argv is None if standalone is None else standalone) and args.command in INFERENCE_COMMANDS:
+    args.standalone = argv is None if standalone is None else standalone
+    if args.standalone and args.command in INFERENCE_COMMANDS:
         assume_frozen_weights()
-    _quiet_tensorflow(args.verbose)
-    _show_progress_lines(args.verbose)
-    on_term = signal.signal(signal.SIGTERM, _raise_terminated) if _main_thread() else None
     try:
-        status = _run(args)
-    finally:
-        if on_term is not None:
-            signal.signal(signal.SIGTERM, on_term)
-    if (argv is None if standalone is None else standalone) and (status in (130, 143) or _abandoned_work()):
+        _quiet_tensorflow(args.verbose)
+    except KeyboardInterrupt:  # Ctrl-C while TensorFlow loads: nothing has started
+        print("interrupted; nothing was written (existing outputs are as they were)", file=sys.stderr)
+        status = 130
+    else:
+        _show_progress_lines(args.verbose)
+        on_term = signal.signal(signal.SIGTERM, _raise_terminated) if _main_thread() else None
+        try:
+            status = _run(args)
+        finally:
+            if on_term is not None:
+                signal.signal(signal.SIGTERM, on_term)
+    if args.standalone and status in (130, 143):
         # Interrupted: every output is already as the last line says. Work that the interrupt cut
-        # short may still run in threads (a Beam job, gRPC) and crash the interpreter's shutdown
-        # under it; the program ends here instead.
+        # short may still run in threads (a Beam runner's, gRPC's) and crash the interpreter's
+        # shutdown under it; the program ends here instead.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
@@ -463,11 +484,6 @@ def main(argv: Sequence[str] | None = None, *, standalone: bool | None = None) -
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
-
-def _abandoned_work() -> bool:
-    """Whether a thread bert_hub started (``bert_hub-*``) still runs: a job left behind by an interrupt."""
-    return any(t.is_alive() and t.name.startswith("bert_hub-") for t in threading.enumerate()
-               if t is not threading.current_thread())
 
 
 if __name__ == "__main__":  # pragma: no cover

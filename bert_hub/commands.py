@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -40,7 +41,13 @@ from bert_hub.tasks.embed import Embedder, check_embed_paths
 from bert_hub.tasks.fill_mask import fill_mask, format_fill_mask
 from bert_hub.tasks.inspect import format_inspection, inspect_texts
 from bert_hub.tasks.layers import compare_layers, find_pooler, format_layers, plot_layer_similarity
-from bert_hub.tasks.metrics import format_metrics
+from bert_hub.tasks.metrics import (
+    format_metrics,
+    format_multiclass_metrics,
+    format_multilabel_metrics,
+    format_regression_metrics,
+)
+from bert_hub.tasks.regression import Regressor, read_scored
 from bert_hub.tasks.train import train
 from bert_hub.tasks.train_config import TrainConfig, load_train_config, recorded_train_config
 
@@ -107,6 +114,13 @@ def _beam_summary(args: argparse.Namespace, summary: dict[str, Any], what: str) 
     emit(args, summary, text)
 
 
+def _exit_now(message: str, signum: int) -> None:
+    """A program interrupted during a Beam job (its output already cleaned up): says so and ends at once."""
+    print(message, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(128 + signum)
+
+
 def cmd_embed(args: argparse.Namespace) -> None:
     buckets = parse_buckets(args.buckets)
     if args.runner:
@@ -116,7 +130,8 @@ def cmd_embed(args: argparse.Namespace) -> None:
         summary = run_embed(args.input, args.output, config=args.config, key=args.key, precision=args.precision,
                             jit_compile=args.xla, batch_size=args.batch_size, seq_length=args.seq_length,
                             bucketing=not args.no_bucketing, buckets=buckets,
-                            pipeline_args=["--runner", args.runner, *args.pipeline_args], overwrite=args.overwrite)
+                            pipeline_args=["--runner", args.runner, *args.pipeline_args], overwrite=args.overwrite,
+                            exit_on_interrupt=_exit_now if args.standalone else None)
         return _beam_summary(args, summary, "Embedded")
     check_embed_paths(args.input, args.output, overwrite=args.overwrite)
     embedder = Embedder.from_config(args.config, key=args.key, batch_size=args.batch_size,
@@ -140,19 +155,25 @@ def cmd_embed(args: argparse.Namespace) -> None:
     emit(args, report, text)
 
 
-def read_data(args: argparse.Namespace, path: str, task: str = "text-classification") -> Any:
-    """The data file of ``task``: labelled texts (or pairs), CoNLL sentences or SQuAD JSON."""
+def read_data(args: argparse.Namespace, path: str, task: str = "text-classification",
+              label_names: Any = None) -> Any:
+    """The data file of ``task``: labelled texts (or pairs), scores, CoNLL sentences or SQuAD JSON;
+    ``label_names``: the labels a binary model knows (another one is an error naming its line)."""
     if task == "token-classification":
         return read_conll(path)
     if task == "question-answering":
         return read_squad(path)
+    if task == "text-regression":
+        return read_scored(path, fmt=args.format, text_col=args.text_col, label_col=args.label_col,
+                           pair_col=args.pair_col)
     return read_labelled(path, fmt=args.format, text_col=args.text_col, label_col=args.label_col,
-                         positive=args.positive, pair_col=args.pair_col)
+                         positive=args.positive, pair_col=args.pair_col, multi_class=args.multi_class,
+                         multi_label=args.multi_label, label_sep=args.label_sep, label_names=label_names)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     # A resumed run starts from its own settings; the YAML and flags given must not change them.
-    base = recorded_train_config(args.out) if args.resume else None
+    base = recorded_train_config(Path(args.out).expanduser()) if args.resume else None
     cfg = load_train_config(args.train_config, base).replace(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     if args.cpu_replicas:
@@ -189,6 +210,12 @@ def format_task_metrics(task: str, metrics: dict[str, Any], info: dict[str, Any]
         return format_entity_metrics(metrics)
     if task == "question-answering":
         return format_squad_metrics(metrics)
+    if task == "text-regression":
+        return format_regression_metrics(metrics)
+    if info.get("multi_class"):
+        return format_multiclass_metrics(metrics)
+    if info.get("multi_label"):
+        return format_multilabel_metrics(metrics)
     return format_metrics(metrics, info["label_names"])
 
 
@@ -196,14 +223,28 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     task = model_task(args.model)
     if task == "text-classification":
         clf = Classifier(args.model)
-        args.positive = args.positive or clf.info["positive_label"]
+        if clf.multi_class:
+            args.multi_class = True
+        elif clf.multi_label:
+            args.multi_label = True
+        else:
+            args.positive = args.positive or clf.info["positive_label"]
         if clf.pairs and not args.pair_col:
             raise InputError(f"{clf.path} classifies sentence pairs: name the second text's column with --pair-col")
-        metrics = clf.evaluate(read_data(args, args.data), plot=args.plot, overwrite=args.overwrite)
+        known = None if clf.multi_class or clf.multi_label else clf.label_names
+        metrics = clf.evaluate(read_data(args, args.data, label_names=known), plot=args.plot,
+                               overwrite=args.overwrite)
         return emit(args, {"model": str(clf.path), "data": args.data, **metrics},
-                    format_metrics(metrics, clf.label_names))
+                    format_task_metrics(task, metrics, clf.info))
+    if task == "text-regression":
+        reg = Regressor(args.model)
+        if reg.pairs and not args.pair_col:
+            raise InputError(f"{reg.path} scores sentence pairs: name the second text's column with --pair-col")
+        metrics = reg.evaluate(read_data(args, args.data, task), plot=args.plot, overwrite=args.overwrite)
+        return emit(args, {"model": str(reg.path), "data": args.data, "task": task, **metrics},
+                    format_regression_metrics(metrics))
     if args.plot:
-        raise InputError("--plot draws a classifier's confusion matrix; this model is a " + task)
+        raise InputError("--plot draws a classifier's or regressor's figures; this model is a " + task)
     model = TokenClassifier(args.model) if task == "token-classification" else QuestionAnswerer(args.model)
     metrics = model.evaluate(read_data(args, args.data, task))
     emit(args, {"model": str(model.path), "data": args.data, "task": task, **metrics},
@@ -219,7 +260,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
         check_pipeline_args(args.pipeline_args, "predict", args.own_options)
         summary = run_predict(args.input, args.output, model=args.model,
-                              pipeline_args=["--runner", args.runner, *args.pipeline_args], overwrite=args.overwrite)
+                              pipeline_args=["--runner", args.runner, *args.pipeline_args], overwrite=args.overwrite,
+                              exit_on_interrupt=_exit_now if args.standalone else None)
         return _beam_summary(args, summary, "Scored")
     if args.input or args.output:
         raise InputError("--input and --output go with --runner; without it, give TEXT arguments")
@@ -235,21 +277,39 @@ def cmd_predict(args: argparse.Namespace) -> None:
         return emit(args, {"model": str(qa.path), "context": args.context, "answers": rows}, format_answers(rows))
     if not args.texts:
         raise InputError("predict takes TEXT arguments (or --runner with --input FILES and --output FOLDER)")
-    if task == "token-classification":
-        ner = TokenClassifier(args.model)
-        rows = ner.predict(args.texts)
-        return emit(args, {"model": str(ner.path), "predictions": rows}, format_predictions(rows))
-    clf = Classifier(args.model)
     texts, pairs = args.texts, None
     if args.pair:
         if len(texts) % 2:
             raise InputError(f"--pair takes texts two by two (first, second, ...); got {plural(len(texts), 'text')}")
         texts, pairs = texts[0::2], texts[1::2]
-    rows = clf.predict(texts, pairs=pairs)
+    if task == "text-regression":
+        reg = Regressor(args.model)
+        rows = reg.predict(texts, pairs=pairs)
+        text = "\n".join(f"{r['score']:>9.4f}  {r['text']}" + (f"  ||  {r['text_pair']}" if "text_pair" in r else "")
+                         for r in rows)
+        return emit(args, {"model": str(reg.path), "predictions": rows}, text)
+    if task == "token-classification":
+        ner = TokenClassifier(args.model)
+        rows = ner.predict(args.texts)
+        return emit(args, {"model": str(ner.path), "predictions": rows}, format_predictions(rows))
+    clf = Classifier(args.model)
+    rows = clf.predict(texts, pairs=pairs, top_k=args.top_k)
+    if clf.multi_label:
+        width = max([len(r["label"] or "(none)") for r in rows])
+        text = "\n".join(f"{r['label'] or '(none)':<{width}}  {r['text']}"
+                         + (f"  ||  {r['text_pair']}" if "text_pair" in r else "") for r in rows)
+        return emit(args, {"model": str(clf.path), "label_names": list(clf.label_names), "multi_label": True,
+                           "thresholds": clf.info["thresholds"], "predictions": rows}, text)
     width = max(len(r["label"]) for r in rows)
+
+    def others(r: dict[str, Any]) -> str:
+        rest = r.get("top", [])[1:]
+        return "  (" + ", ".join(f"{t['label']} {t['probability']:.4f}" for t in rest) + ")" if rest else ""
+
     text = "\n".join(f"{r['label']:<{width}}  {r['probability']:.4f}  {r['text']}"
-                     + (f"  ||  {r['text_pair']}" if "text_pair" in r else "") for r in rows)
-    emit(args, {"model": str(clf.path), "positive_label": clf.info["positive_label"], "predictions": rows}, text)
+                     + (f"  ||  {r['text_pair']}" if "text_pair" in r else "") + others(r) for r in rows)
+    emit(args, {"model": str(clf.path), "positive_label": clf.info["positive_label"],
+                "label_names": list(clf.label_names), "multi_class": clf.multi_class, "predictions": rows}, text)
 
 
 def cmd_models(args: argparse.Namespace) -> None:

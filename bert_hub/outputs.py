@@ -58,6 +58,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -130,21 +131,29 @@ def deferred_interrupts(redeliver: bool = True) -> Iterator[None]:
         yield
         return
     pending: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
-    previous = {}
-    for sig in held:
-        previous[sig] = signal.signal(sig, lambda signum, frame: pending.append(signum))
+    previous: dict[int, Any] = {}
     try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: pending.append(signum))
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore_handlers(list(previous.items()))
         if pending and redeliver:
             handler = previous[pending[0]]
             if callable(handler):
                 handler(pending[0], None)
             elif handler == signal.SIG_DFL:
                 signal.raise_signal(pending[0])
+
+
+def _restore_handlers(handlers: list[tuple[int, Any]]) -> None:
+    """Puts back signal handlers, each in its own ``finally``: a signal handled between two of them
+    cannot leave the others replaced."""
+    if handlers:
+        try:
+            signal.signal(*handlers[0])
+        finally:
+            _restore_handlers(handlers[1:])
 
 
 # -- permissions ------------------------------------------------------------------------
@@ -251,6 +260,12 @@ def _marker(path: Path) -> dict[str, Any] | None:
     return data
 
 
+#: What bert_hub leaves inside a folder when it is killed while writing there: a lock, a staged or
+#: set-aside folder, a temporary file (``.NAME.lock``, ``.NAME.tmp-XXXXXXXX``, ``.NAME.old-XXXXXXXX``,
+#: ``.NAME.XXXXXXXX.tmp``). They are bert_hub's, whatever the manifest says.
+_LEFTOVER = re.compile(r"^\..+\.(lock|tmp-[A-Za-z0-9_]{8}|old-[A-Za-z0-9_]{8}|[A-Za-z0-9_]{8}\.tmp)$")
+
+
 def foreign_entries(path: Path) -> tuple[list[str], list[str]]:
     """Files under folder ``path`` that bert_hub did not write, and those it wrote that changed since.
 
@@ -263,7 +278,7 @@ def foreign_entries(path: Path) -> tuple[list[str], list[str]]:
     new, changed = [], []
     for p in _tree_files(path):
         rel = p.relative_to(path).as_posix()
-        if rel == MARKER:
+        if rel == MARKER or any(_LEFTOVER.match(part) for part in Path(rel).parts):
             continue
         if p.is_dir() and not p.is_symlink():
             if rel not in empty and not any(name.startswith(rel + "/") for name in listed):
@@ -305,13 +320,14 @@ def _record_path(path: Path) -> Path:
     return cache_root() / "written" / f"{key}.json"
 
 
-def record_written_file(path: Path) -> None:
-    """Notes that bert_hub wrote the single file ``path`` (as it is now), for a later ``--overwrite``."""
+def record_written_file(path: Path, entry: list[Any] | None = None) -> None:
+    """Notes that bert_hub wrote the single file ``path`` (as it is now, or as ``entry`` says), for a
+    later ``--overwrite``."""
     path = Path(path).absolute()
     record = _record_path(path)
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(record, json.dumps({"path": str(path), "file": _entry(path)}) + "\n")
+        atomic_write_text(record, json.dumps({"path": str(path), "file": entry or _entry(path)}) + "\n")
     except OSError as e:  # the output itself is complete: say what a later --overwrite will do
         log.warning("bert_hub: wrote %s but could not record it in %s (%s); a later --overwrite will refuse "
                     "to replace it", path, record.parent, e.strerror)
@@ -466,7 +482,7 @@ def clean_stale(out: Path) -> list[str]:
         if not p.name.startswith(prefix) or p.is_symlink():
             continue
         rest = p.name[len(prefix):]
-        if p.is_dir() and rest.startswith("old-"):
+        if p.is_dir() and re.fullmatch(r"old-[A-Za-z0-9_]{8}", rest):
             inner = p / out.name
             if inner.is_dir() and not out.exists() and _marker(inner) is not None:
                 os.rename(inner, out)
@@ -476,11 +492,11 @@ def clean_stale(out: Path) -> list[str]:
                 size = _size(p)
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(f"{p.name} ({_megabytes(size)})")
-        elif p.is_dir() and rest.startswith("tmp-") and _marker(p) is not None:
+        elif p.is_dir() and re.fullmatch(r"tmp-[A-Za-z0-9_]{8}", rest) and _marker(p) is not None:
             size = _size(p)
             shutil.rmtree(p, ignore_errors=True)
             removed.append(f"{p.name} ({_megabytes(size)})")
-        elif p.is_file() and rest.endswith(".tmp"):
+        elif p.is_file() and re.fullmatch(r"[A-Za-z0-9_]{8}\.tmp", rest):
             size = _size(p)
             p.unlink()
             removed.append(f"{p.name} ({_megabytes(size)})")
@@ -534,7 +550,13 @@ def swap_in(tmp: Path, out: Path, what: str = "--out", on_swapped: Callable[[], 
     with deferred_interrupts():
         pause_point(f"swap:{out.name}")
         if out.is_dir():
-            owned_directory(out, what)  # checked again: it may have changed during the work
+            try:
+                owned_directory(out, what)  # checked again: it may have changed during the work
+            except InputError as e:  # keep the finished work where the user can see it
+                kept = out.with_name(f"{out.name}.new-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+                os.rename(tmp, kept)
+                raise InputError(f"{e}; the new output was kept as {kept}: rename it once the folder is "
+                                 "cleared") from None
             if _exchange(tmp, out):
                 old = tmp
             else:
@@ -615,15 +637,17 @@ def atomic_outputs(*paths: Path, remove: Sequence[Path] = ()) -> Iterator[list[P
         yield list(tmps)
         for tmp in tmps:
             set_normal_mode(tmp)
+        entries = [_entry(tmp) for tmp in tmps]  # hashed before: the renames below are instants
         with deferred_interrupts():
             pause_point("commit-files")
             for tmp, path in zip(tmps, paths):
                 os.replace(tmp, path)
-                record_written_file(path)
             for path in remove:
                 remove_output_file(path)
             for path in paths:
                 _completed(path)
+        for path, entry in zip(paths, entries):
+            record_written_file(path, entry)
     finally:
         for tmp in tmps:
             with contextlib.suppress(OSError):

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="bert_hub_tests_"))
 atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)  # models and caches: hundreds of MB
@@ -193,6 +194,21 @@ def onednn_packs_weights() -> bool:
         assert proc.returncode == 0, proc.stderr[-2000:]
         _PACKING.append(proc.stdout.strip().splitlines()[-1] == "True")
     return _PACKING[0]
+
+
+#: Words of the tiny vocab by topic: texts for the multi-class and multi-label tests.
+TOPICS = {"animals": ["cat", "dog", "mat", "sat"], "greet": ["hello", "world", "!"],
+          "mail": ["spam", "mail", "is", "this"]}
+
+
+def train_tiny(tmp_path_factory: Any, name: str, bundle: Path, data: Path, *flags: str) -> tuple[Path, dict]:
+    """A short run on the tiny model with settings that learn the small tasks of the tests (lr 3e-3,
+    mean pooling, batch 8, a 20% test split): its folder and its ``--json`` report."""
+    out = tmp_path_factory.mktemp("runs") / name
+    report = json.loads(run("train", "--config", bundle, "--data", data, "--out", out, "--batch-size", "8",
+                            "--learning-rate", "0.003", "--pooling", "mean", "--seq-length", "32",
+                            "--test-fraction", "0.2", "--json", *flags).stdout)
+    return out, report
 
 
 def one_error_line(err: str) -> str:

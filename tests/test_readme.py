@@ -3,7 +3,7 @@
 Python blocks run offline on the embedded default. Bash blocks run in order in
 one new, empty folder (so ``evaluate`` finds what ``train`` wrote), with small
 stand-ins for the files a user would bring (``texts.txt``, ``sms.tsv``,
-``test.tsv``, ``path/to/checkpoint``, ``path/to/vocab.txt``). ``bert-hub``
+``test.tsv``, ``topics.tsv``, ``ratings.tsv``, ``path/to/checkpoint``, ``path/to/vocab.txt``). ``bert-hub``
 commands run in this process; anything else in a shell with the venv's
 ``bin`` first on ``PATH``. The two set-up commands (``make demo``, ``make
 test``) are what CI itself runs, so they are not run again here.
@@ -72,6 +72,11 @@ def fresh_folder(tmp_path_factory, minilm_checkpoint):
     (folder / "texts.txt").write_text("This is a spam mail\nsee you at lunch\n\nWINNER!! Claim your prize\n")
     write_sms_file(folder / "sms.tsv", 60, seed=11)
     write_sms_file(folder / "test.tsv", 20, seed=12)
+    topics = ["animals\tthe cat sat on the mat", "animals\ta dog runs in the park", "food\tsee you at lunch",
+              "food\tthe soup was hot", "travel\tthe train leaves at noon", "travel\tour flight was late"]
+    (folder / "topics.tsv").write_text("\n".join(topics * 5) + "\n")
+    ratings = ["4.5\ta lovely film", "4\tgreat acting", "1\ta dull film", "0.5\tI walked out", "3\tfine"]
+    (folder / "ratings.tsv").write_text("\n".join(ratings * 6) + "\n")
     shutil.copytree(minilm_checkpoint, folder / "path" / "to" / "checkpoint")
     shutil.copy(minilm_checkpoint / "vocab.txt", folder / "path" / "to" / "vocab.txt")
     return folder

@@ -46,7 +46,8 @@ def test_reads_sms_format_and_header_formats(tmp_path):
     ("ham\thi\nspam no tab here\n", {}, r"line 2 has no tab"),
     ("ham\thi\neggs\tbad\n", {}, r"which label is the positive class\? The labels are 'eggs', 'ham'"),
     ("ham\thi\nham\tho\n", {}, "a classifier needs two classes"),
-    ("label,text\na,x\nb,y\nc,z\n", {"fmt": "csv"}, r"line 4 has a third label 'c'"),
+    ("label,text\na,x\nb,y\nc,z\n", {"fmt": "csv", "positive": "a"},
+     r"--positive names the positive class of two labels; these 3 labels \(a, b, c\) are a multi-class task"),
     ("kind,body\na,x\n", {"fmt": "csv"}, "has no column 'text'"),
     ("ham\thi\nspam\tyo\n", {"positive": "eggs"}, "positive label 'eggs' does not occur"),
 ])

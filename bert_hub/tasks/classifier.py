@@ -3,15 +3,20 @@
 :class:`TextClassification` is the task ``bert-hub train`` runs by default:
 the TensorFlow "classify text with BERT" model (preprocess -> encoder,
 trainable -> ``pooled_output`` or the mean of ``sequence_output`` -> dropout
--> dense, one logit), trained with binary cross-entropy on two labels. Texts
-may be sentence pairs (two text columns): they are packed as
+-> dense). Two labels train one logit with binary cross-entropy (a positive
+class, a threshold); more labels (or ``multi_class`` data) train one logit
+per label with a softmax and sparse categorical cross-entropy. Texts may be
+sentence pairs (two text columns): they are packed as
 ``[CLS] first [SEP] second [SEP]`` with ``input_type_ids`` 0 then 1, which is
 how BERT was pre-trained for next-sentence prediction.
 
 :func:`export_classifier` saves the fine-tuned model with its preprocess
 model as one SavedModel whose ``serving_default`` signature takes
-``text: tf.string [batch]`` and returns ``probability`` (of the positive
-class, ``float32 [batch]``) and ``label`` (``tf.string [batch]``). It loads
+``text: tf.string [batch]`` and returns ``probability`` (``float32
+[batch]``: of the positive class; multi-class: of the predicted label) and
+``label`` (``tf.string [batch]``); a multi-class export also returns
+``probabilities`` (``float32 [batch, labels]``, in the order of the
+metadata's ``label_names``). It loads
 with plain ``tf.saved_model.load`` after ``import tensorflow_text``, with no
 bert_hub import, and ``saved_model_cli show`` describes it. Each batch is
 packed to the smallest length bucket that holds its longest text (the rule of
@@ -26,6 +31,7 @@ Example (after ``bert-hub train ... --out runs/spam``)::
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,7 +44,13 @@ from bert_hub.interface import INPUT_KEYS
 from bert_hub.outputs import check_image_path, save_plot
 from bert_hub.tasks.data import LabelledTexts, overlapping_texts, stratified_split
 from bert_hub.tasks.exported import DEFAULT_TASK, load_export, save_export
-from bert_hub.tasks.metrics import best_f1_threshold, binary_metrics, precision_recall_curve
+from bert_hub.tasks.metrics import (
+    best_f1_threshold,
+    binary_metrics,
+    multiclass_metrics,
+    multilabel_metrics,
+    precision_recall_curve,
+)
 from bert_hub.tasks.task import Examples, Task, buckets_for, check_splits
 
 TASK_NAME = DEFAULT_TASK
@@ -51,23 +63,27 @@ class TextExamples(Examples):
         self.preprocessor = bert.preprocessor
         self.tokenized = batching.tokenize(bert.preprocessor, data.texts, seq_length, pairs=data.pairs)
         self.lengths = self.tokenized.lengths
-        self.labels = np.asarray(data.labels, np.float32)
+        multi_label = getattr(data, "multi_label", False)
+        self.labels = data.label_matrix() if multi_label else np.asarray(data.labels, np.float32)
 
     def to_batch(self, buckets: Any) -> Any:
         import tensorflow as tf
 
         labels = tf.constant(self.labels)
 
+        rank = len(self.labels.shape)
+
         def batch(idx):
             x = batching.pack_to_bucket(self.preprocessor, [tf.gather(s, idx) for s in self.tokenized.segments],
                                         buckets)
-            return x, tf.reshape(tf.gather(labels, idx), [-1, 1])
+            y = tf.gather(labels, idx)
+            return x, (tf.reshape(y, [-1, 1]) if rank == 1 else y)
 
         return batch
 
 
-def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output"):
-    """text vector -> dropout -> dense(1), on the encoder's three inputs (any length).
+def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output", logits: int = 1):
+    """text vector -> dropout -> dense(``logits``), on the encoder's three inputs (any length).
 
     The text vector is ``pooled_output`` (the tutorial's) or the mean of
     ``sequence_output`` over the real tokens (what sentence encoders such as
@@ -86,22 +102,37 @@ def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output"):
         summed = tf_keras.layers.Dot(axes=1, name="sum_over_tokens")([mask, outputs["sequence_output"]])
         count = tf_keras.layers.Lambda(lambda m: tf.reduce_sum(m, axis=1), name="token_count")(mask)
         vector = tf_keras.layers.Lambda(lambda a: a[0][:, 0] / a[1], name="mean_pooling")([summed, count])
-    logits = tf_keras.layers.Dense(1, name="classifier")(tf_keras.layers.Dropout(dropout)(vector))
-    return tf_keras.Model(inputs, logits, name="bert_classifier")
+    scores = tf_keras.layers.Dense(logits, name="classifier")(tf_keras.layers.Dropout(dropout)(vector))
+    return tf_keras.Model(inputs, scores, name="bert_classifier")
 
 
 def predict_probabilities(model: Any, examples: TextExamples, buckets: Sequence[int], batch_size: int
                           ) -> np.ndarray:
-    """Positive-class probabilities in input order (length-bucketed batches)."""
+    """Probabilities in input order (length-bucketed batches): of the positive class ``[n]`` for a
+    binary model, of every label ``[n, labels]`` (softmax) for a multi-class one."""
     batches = batching.length_sorted_batches(examples.lengths, batch_size)
-    out = np.zeros(len(examples.lengths), np.float32)
+    width = int(model.outputs[0].shape[-1])
+    sigmoid = width == 1 or len(examples.labels.shape) == 2  # binary, or multi-label: a sigmoid per label
+    out = np.zeros((len(examples.lengths), width), np.float32)
     for (x, _), idx in zip(examples.dataset(batches, buckets), batches):
-        out[idx] = 1.0 / (1.0 + np.exp(-model(x, training=False).numpy()[:, 0]))
-    return out
+        logits = model(x, training=False).numpy()
+        if sigmoid:
+            out[idx] = 1.0 / (1.0 + np.exp(-logits))
+        else:
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            out[idx] = e / e.sum(axis=1, keepdims=True)
+    return out[:, 0] if width == 1 and not len(examples.labels.shape) == 2 else out
+
+
+def on_common_labels(splits: Sequence[LabelledTexts], **kind: bool) -> tuple[LabelledTexts, ...]:
+    """The splits (perhaps from separate files) with their labels as indices into the union of their label
+    names, sorted; ``kind`` is ``multi_class=True`` or ``multi_label=True``."""
+    names = sorted(set().union(*(part.label_names for part in splits)))
+    return tuple(dataclasses.replace(part.relabelled(names), **kind) for part in splits)
 
 
 class TextClassification(Task):
-    """Two-class text (or text-pair) classification; see the module docstring."""
+    """Binary or multi-class text (or text-pair) classification; see the module docstring."""
 
     name = TASK_NAME
     data_type = LabelledTexts
@@ -113,9 +144,30 @@ class TextClassification(Task):
         else:
             splits = tuple(data)  # type: ignore[assignment]
         check_splits(splits)
-        if len(set(splits[0].labels)) < 2:
+        self.multi_class = any(part.multi_class for part in splits)
+        self.multi_label = any(part.multi_label for part in splits)
+        if self.multi_label:
+            if cfg.class_weight:
+                raise InputError("--class-weight weights the classes of single-label data; multi-label data "
+                                 "has label sets: leave it out")
+            splits = on_common_labels(splits, multi_label=True)
+            if not any(splits[0].labels):
+                raise InputError(f"no text of the train split ({len(splits[0])} examples) has a label: give "
+                                 "more data or change the fractions")
+        elif self.multi_class:
+            if cfg.tune_threshold:
+                raise InputError("--tune-threshold chooses the threshold of a binary classifier; a multi-class "
+                                 "one predicts its most probable label: leave it out")
+            splits = on_common_labels(splits, multi_class=True)
+            names = splits[0].label_names
+            missing = [names[i] for i in range(len(names)) if i not in set(splits[0].labels)]
+            if missing:
+                raise InputError(f"the label {missing[0]!r} has no example in the train split "
+                                 f"({len(splits[0])} examples): a class the model never sees cannot be learnt; "
+                                 "give more data of it or change the fractions")
+        if not self.multi_label and len(set(splits[0].labels)) < 2:
             raise InputError(f"the train split has {len(splits[0])} examples ({splits[0].describe()}); "
-                             "it needs examples of both classes: give more data or change the fractions")
+                             "it needs examples of at least two classes: give more data or change the fractions")
         if len({s.pairs is None for s in splits if len(s)}) > 1:
             raise InputError("some data files are sentence pairs and some are not: give every file the same "
                              "columns (--pair-col)")
@@ -127,9 +179,11 @@ class TextClassification(Task):
         return split.counts()
 
     def describe(self, splits: tuple[Any, Any, Any]) -> str:
+        kind = (f"{len(self.label_names)} labels, multi-class" if self.multi_class
+                else f"{len(self.label_names)} labels, multi-label" if self.multi_label
+                else f"positive label {splits[0].label_names[1]!r}")
         return (f"data: {len(splits[0])} train ({splits[0].describe()}), {len(splits[1])} validation, "
-                f"{len(splits[2])} test; positive label {splits[0].label_names[1]!r}"
-                + ("; sentence pairs" if self.pairs else ""))
+                f"{len(splits[2])} test; {kind}" + ("; sentence pairs" if self.pairs else ""))
 
     def overlap(self, splits: tuple[Any, Any, Any]) -> int:
         return overlapping_texts(*splits)
@@ -138,26 +192,60 @@ class TextClassification(Task):
         return TextExamples(bert, data, cfg.seq_length)
 
     def build_model(self, bert: Any, cfg: Any) -> Any:
-        return build_classifier(bert, cfg.dropout, cfg.pooling)
+        many = self.multi_class or self.multi_label
+        return build_classifier(bert, cfg.dropout, cfg.pooling, len(self.label_names) if many else 1)
 
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         import tf_keras
 
+        if self.multi_class:
+            return (tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
         return (tf_keras.losses.BinaryCrossentropy(from_logits=True),
                 [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
 
     def class_weight(self, examples: Examples, cfg: Any) -> dict[int, float] | None:
         if not cfg.class_weight:
             return None
-        pos = float(examples.labels.mean())  # type: ignore[attr-defined]
+        labels = examples.labels  # type: ignore[attr-defined]
+        if self.multi_class:  # inverse frequency, as for two classes: n / (classes x count)
+            counts = np.bincount(labels.astype(np.int64), minlength=len(self.label_names))
+            return {c: len(labels) / (len(counts) * n) for c, n in enumerate(counts) if n}
+        pos = float(labels.mean())
         return {0: 0.5 / (1 - pos), 1: 0.5 / pos}
 
     def info(self) -> dict[str, Any]:
-        return {"label_names": list(self.label_names), "pairs": self.pairs}
+        return {"label_names": list(self.label_names), "pairs": self.pairs, "multi_class": self.multi_class,
+                "multi_label": self.multi_label}
 
     def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
                metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
         summary: dict[str, Any] = {}
+        if self.multi_label:
+            thresholds = [cfg.threshold] * len(self.label_names)
+            if cfg.tune_threshold:  # each label's best F1 on the validation split
+                probs = predict_probabilities(model, validation, buckets_for(cfg), cfg.batch_size)  # type: ignore
+                truth = splits[1].label_matrix()
+                thresholds = [best_f1_threshold(truth[:, j], probs[:, j]) for j in range(len(self.label_names))]
+            summary["thresholds"] = dict(zip(self.label_names, thresholds))
+            if len(splits[2]):
+                test = TextExamples(bert, splits[2], cfg.seq_length)
+                probs = predict_probabilities(model, test, buckets_for(cfg), cfg.batch_size)
+                summary["test_metrics"] = multilabel_metrics(splits[2].label_matrix(), probs, thresholds,
+                                                             self.label_names)
+            summary["export"] = str(export_classifier(
+                model, bert, out, label_names=self.label_names, seq_length=cfg.seq_length, pairs=self.pairs,
+                thresholds=thresholds, metadata={**metadata, "test_metrics": summary.get("test_metrics")}))
+            return summary
+        if self.multi_class:
+            if len(splits[2]):
+                test = TextExamples(bert, splits[2], cfg.seq_length)
+                probs = predict_probabilities(model, test, buckets_for(cfg), cfg.batch_size)
+                summary["test_metrics"] = multiclass_metrics(splits[2].labels, probs, self.label_names)
+            summary["export"] = str(export_classifier(
+                model, bert, out, label_names=self.label_names, seq_length=cfg.seq_length, pairs=self.pairs,
+                multi_class=True, metadata={**metadata, "test_metrics": summary.get("test_metrics")}))
+            return summary
         threshold = cfg.threshold
         if cfg.tune_threshold:
             threshold = best_f1_threshold(splits[1].labels, predict_probabilities(
@@ -175,45 +263,83 @@ class TextClassification(Task):
 
 def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Sequence[str],
                       threshold: float = 0.5, seq_length: int = 128, metadata: dict | None = None,
-                      overwrite: bool = True, pairs: bool = False) -> Path:
+                      overwrite: bool = True, pairs: bool = False, multi_class: bool = False,
+                      thresholds: Sequence[float] | None = None) -> Path:
     """Saves ``model`` + ``bert``'s preprocess model as a serving SavedModel (atomically).
 
     ``pairs``: the signature takes ``text`` and ``text_pair`` (sentence pairs).
+    ``multi_class``: ``model`` has one logit per label (softmax); the
+    signature also returns ``probabilities`` ``[batch, labels]``.
+    ``thresholds`` (one per label) makes a multi-label export: a sigmoid per
+    label; ``probabilities`` ``[batch, labels]``, ``predicted`` (``bool
+    [batch, labels]``, probability >= the label's threshold) and ``label``
+    (the predicted labels joined by ``,``; empty for none).
     """
+    multi_label = thresholds is not None
     import tensorflow as tf
 
-    def classify(module, segments):
-        inputs = batching.pack_to_bucket(module.preprocessor, segments, module.buckets)
-        probability = tf.sigmoid(module.classifier(inputs, training=False)[:, 0])
+    def classify(module: Any, inputs: Any) -> dict[str, Any]:
+        logits = module.model(inputs, training=False)
+        if multi_label:
+            probabilities = tf.sigmoid(logits)
+            predicted = probabilities >= module.thresholds
+            names = tf.broadcast_to(module.labels, tf.shape(predicted))
+            return {"probabilities": probabilities, "predicted": predicted,
+                    "label": tf.strings.reduce_join(tf.ragged.boolean_mask(names, predicted), axis=1,
+                                                    separator=",")}
+        if multi_class:
+            probabilities = tf.nn.softmax(logits, axis=-1)
+            best = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+            return {"probabilities": probabilities, "probability": tf.reduce_max(probabilities, axis=-1),
+                    "label": tf.gather(module.labels, best)}
+        probability = tf.sigmoid(logits[:, 0])
         positive = tf.cast(probability >= module.threshold, tf.int32)
         return {"probability": probability, "label": tf.gather(module.labels, positive)}
 
-    def pieces(module, text):
+    module = serving_module(model, bert, seq_length, classify, labels=[str(n) for n in label_names],
+                            threshold=float(threshold),
+                            thresholds=[float(t) for t in thresholds] if multi_label else [0.5])
+    single = not (multi_class or multi_label)
+    return save_export(module, out, {"serving_default": module.serve_pairs if pairs else module.serve},
+                       {"task": TASK_NAME, "label_names": list(label_names), "multi_class": multi_class,
+                        "multi_label": multi_label, "positive_label": label_names[1] if single else None,
+                        "threshold": threshold if single else None,
+                        "thresholds": [float(t) for t in thresholds] if multi_label else None,
+                        "seq_length": seq_length, "pairs": pairs, **(metadata or {})},
+                       overwrite=overwrite)
+
+
+def serving_module(model: Any, bert: Any, seq_length: int, head: Any, **constants: Any) -> Any:
+    """A ``tf.Module`` that serves raw strings with ``model``: ``serve(text)`` and ``serve_pairs(text,
+    text_pair)`` tokenize with ``bert``'s preprocess model, pack each batch to its length bucket (at most
+    ``seq_length``) and return ``head(module, inputs)``; ``constants`` become tensors of the module."""
+    import tensorflow as tf
+
+    def pieces(module: Any, text: Any) -> Any:
         return module.preprocessor.tokenize(text).merge_dims(1, -1)
 
+    def run(module: Any, segments: list[Any]) -> Any:
+        return head(module, batching.pack_to_bucket(module.preprocessor, segments, module.buckets))
+
     class Serving(tf.Module):
-        def __init__(self):
+        def __init__(self) -> None:
             super().__init__()
-            self.classifier = model
+            self.model = model
             self.preprocessor = bert.preprocessor
-            self.labels = tf.constant([str(n) for n in label_names])
-            self.threshold = tf.constant(threshold, tf.float32)
             self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
+            for name, value in constants.items():
+                setattr(self, name, tf.constant(value))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serve(self, text):
-            return classify(self, [pieces(self, text)])
+            return run(self, [pieces(self, text)])
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
                                       tf.TensorSpec([None], tf.string, name="text_pair")])
         def serve_pairs(self, text, text_pair):
-            return classify(self, [pieces(self, text), pieces(self, text_pair)])
+            return run(self, [pieces(self, text), pieces(self, text_pair)])
 
-    module = Serving()
-    return save_export(module, out, {"serving_default": module.serve_pairs if pairs else module.serve},
-                       {"task": TASK_NAME, "label_names": list(label_names), "positive_label": label_names[1],
-                        "threshold": threshold, "seq_length": seq_length, "pairs": pairs, **(metadata or {})},
-                       overwrite=overwrite)
+    return Serving()
 
 
 class Classifier:
@@ -224,59 +350,176 @@ class Classifier:
         self._serve = loaded.signatures["serving_default"]
 
     @property
-    def label_names(self) -> tuple[str, str]:
-        return tuple(self.info["label_names"])  # type: ignore[return-value]
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(self.info["label_names"])
+
+    @property
+    def multi_class(self) -> bool:
+        """Whether the model predicts one of several labels (softmax), not a positive class."""
+        return bool(self.info.get("multi_class", False))
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether the model predicts a set of labels per text (a sigmoid and a threshold per label)."""
+        return bool(self.info.get("multi_label", False))
 
     @property
     def pairs(self) -> bool:
         """Whether the model classifies sentence pairs (``predict(texts, pairs=...)``)."""
         return bool(self.info.get("pairs", False))
 
-    def predict(self, texts: Sequence[str], batch_size: int = 64, pairs: Sequence[str] | None = None
-                ) -> list[dict[str, Any]]:
-        """``[{"text", "label", "probability"}]`` in input order (``"text_pair"`` too for pairs)."""
-        import tensorflow as tf
+    def predict(self, texts: Sequence[str], batch_size: int = 64, pairs: Sequence[str] | None = None,
+                top_k: int = 1) -> list[dict[str, Any]]:
+        """``[{"text", "label", "probability"}]`` in input order (``"text_pair"`` too for pairs).
 
+        A multi-class model's rows also hold ``top``: the ``top_k`` most
+        probable labels, ``[{"label", "probability"}]``, most probable first.
+        A multi-label model's rows hold ``labels`` (the predicted set, in the
+        model's label order), ``label`` (them joined by ``,``),
+        ``probability`` None and ``probabilities`` (every label's).
+        """
+        texts, pairs = self._checked(texts, pairs)
+        if top_k < 1:
+            raise InputError(f"top_k {top_k}: give at least 1")
+        out = []
+        for i, res in self._batches(texts, pairs, batch_size):
+            if self.multi_label:
+                for k, (probs, chosen) in enumerate(zip(res["probabilities"].numpy(), res["predicted"].numpy())):
+                    labels = [n for n, c in zip(self.label_names, chosen) if c]
+                    out.append({"text": texts[i + k], **({"text_pair": pairs[i + k]} if pairs is not None else {}),
+                                "labels": labels, "label": ",".join(labels), "probability": None,
+                                "probabilities": {n: float(p) for n, p in zip(self.label_names, probs)}})
+                continue
+            for k, (p, lab) in enumerate(zip(res["probability"].numpy(), res["label"].numpy())):
+                row = {"text": texts[i + k], **({"text_pair": pairs[i + k]} if pairs is not None else {})}
+                row.update(label=lab.decode(), probability=float(p))
+                if self.multi_class:
+                    probs = res["probabilities"].numpy()[k]
+                    order = np.argsort(-probs, kind="stable")[:top_k]
+                    row["top"] = [{"label": self.label_names[j], "probability": float(probs[j])} for j in order]
+                out.append(row)
+        return out
+
+    def _checked(self, texts: Sequence[str], pairs: Sequence[str] | None) -> tuple[list[str], list[str] | None]:
+        """The texts (and second texts) checked against each other and against the model's kind."""
         texts = check_texts(texts)
         if self.pairs and pairs is None:
             raise InputError(f"{self.path} classifies sentence pairs: give each text's second text")
         if pairs is not None and not self.pairs:
             raise InputError(f"{self.path} classifies single texts, not pairs")
-        if pairs is not None:
-            pairs = check_texts(pairs, "pairs")
-        if pairs is not None and len(pairs) != len(texts):
-            raise InputError(f"{len(texts)} texts but {len(pairs)} second texts: give one pair per text")
-        out = []
+        if pairs is None:
+            return texts, None
+        checked = check_texts(pairs, "pairs")
+        if len(checked) != len(texts):
+            raise InputError(f"{len(texts)} texts but {len(checked)} second texts: give one pair per text")
+        return texts, checked
+
+    def _batches(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> Any:
+        """``(start, serving outputs)`` for each batch of ``batch_size`` texts."""
+        import tensorflow as tf
+
         for i in range(0, len(texts), batch_size):
-            feed = {"text": tf.constant(texts[i:i + batch_size])}
+            feed = {"text": tf.constant(list(texts[i:i + batch_size]))}
             if pairs is not None:
                 feed["text_pair"] = tf.constant(list(pairs[i:i + batch_size]))
-            res = self._serve(**feed)
-            for k, (p, lab) in enumerate(zip(res["probability"].numpy(), res["label"].numpy())):
-                row = {"text": texts[i + k], **({"text_pair": pairs[i + k]} if pairs is not None else {})}
-                out.append({**row, "label": lab.decode(), "probability": float(p)})
-        return out
+            yield i, self._serve(**feed)
+
+    def probabilities(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
+                      ) -> np.ndarray:
+        """``[n]`` positive-class probabilities (binary) or ``[n, labels]`` (multi-class), in input order."""
+        key = "probabilities" if self.multi_class or self.multi_label else "probability"
+        texts, pairs = self._checked(texts, pairs)
+        parts = [res[key].numpy() for _, res in self._batches(texts, pairs, batch_size)]
+        return np.concatenate(parts)
 
     def evaluate(self, data: Any, batch_size: int = 64, plot: str | Path | None = None,
                  overwrite: bool = False) -> dict[str, Any]:
-        """Metrics on labelled data whose labels are this classifier's two labels, at its stored threshold.
+        """Metrics on labelled data with this classifier's labels.
 
-        ``plot``: also write the confusion matrix and the precision-recall
-        curve, with the operating point marked (png, pdf, svg or jpg).
+        Binary: accuracy, precision / recall / F1, ROC-AUC at its stored
+        threshold; ``plot`` draws the confusion matrix and the
+        precision-recall curve, with the operating point marked. Multi-class:
+        accuracy, macro / micro / weighted F1, MCC and per-class figures
+        (:func:`~bert_hub.tasks.metrics.multiclass_metrics`); ``plot`` draws
+        the confusion matrix, normalised by true class and in counts. Plots
+        are png, pdf, svg or jpg by the suffix.
         """
         if plot is not None:
             plot = check_image_path(plot, overwrite=overwrite)
+        if self.multi_label:
+            data = data.relabelled(self.label_names)
+            probs = self.probabilities(data.texts, data.pairs, batch_size)
+            metrics = multilabel_metrics(data.label_matrix(), probs, self.info["thresholds"], self.label_names)
+            if plot is not None:
+                metrics["plot"] = str(plot_per_label(metrics["per_label"], plot, overwrite=overwrite))
+            return metrics
+        if self.multi_class:
+            data = data.relabelled(self.label_names)
+            probs = self.probabilities(data.texts, data.pairs, batch_size)
+            metrics = multiclass_metrics(data.labels, probs, self.label_names)
+            if plot is not None:
+                metrics["plot"] = str(plot_confusion(metrics["confusion_matrix"], self.label_names, plot,
+                                                     overwrite=overwrite))
+            return metrics
         if set(data.label_names) != set(self.label_names):
             raise InputError(f"{data.source}: labels {sorted(data.label_names)} differ from the model's "
                              f"{sorted(self.label_names)}")
         positive = self.label_names[1]
         y = [int(data.label_names[lab] == positive) for lab in data.labels]
-        probs = np.array([r["probability"] for r in self.predict(data.texts, batch_size, pairs=data.pairs)])
+        probs = self.probabilities(data.texts, data.pairs, batch_size)
         metrics = binary_metrics(y, probs, self.info.get("threshold", 0.5))
         if plot is not None:
             metrics["plot"] = str(plot_evaluation(y, probs, metrics, self.label_names, plot,
-                                                      overwrite=overwrite))
+                                                  overwrite=overwrite))
         return metrics
+
+
+def plot_per_label(per_label: dict[str, dict[str, Any]], path: Path, overwrite: bool = False) -> Path:
+    """Precision, recall and F1 of each label of a multi-label classifier, as grouped bars."""
+    from matplotlib.figure import Figure
+
+    names = list(per_label)
+    x = np.arange(len(names))
+    fig = Figure(figsize=(2.5 + 0.9 * len(names), 4), dpi=100)
+    ax = fig.subplots()
+    for offset, key in zip((-0.27, 0, 0.27), ("precision", "recall", "f1")):
+        ax.bar(x + offset, [per_label[n][key] for n in names], width=0.27, label=key)
+    ax.set_xticks(x, [f"{n}\n({per_label[n]['support']})" for n in names])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score")
+    ax.set_title("per label (support in brackets)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return save_plot(fig, path, overwrite=overwrite)
+
+
+def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str], path: Path,
+                   overwrite: bool = False) -> Path:
+    """The N x N confusion matrix of a multi-class classifier: normalised by true class, and in counts."""
+    from matplotlib.figure import Figure
+
+    matrix = np.asarray(confusion, np.float64)
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    n = len(label_names)
+    size = 2.5 + 0.55 * n
+    fig = Figure(figsize=(2 * size + 1, size), dpi=100)
+    for ax, values, title, fmt in zip(fig.subplots(1, 2), (normalised, matrix),
+                                      ("normalised by true class (recall on the diagonal)", "counts"),
+                                      ("{:.2f}", "{:.0f}")):
+        ax.imshow(values, cmap="Blues", vmin=0)
+        top = values.max() or 1
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=8,
+                    color="white" if v > top / 2 else "black")
+        ax.set_xticks(range(n), label_names, rotation=45, ha="right")
+        ax.set_yticks(range(n), label_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title)
+    fig.tight_layout()
+    return save_plot(fig, path, overwrite=overwrite)
 
 
 def plot_evaluation(labels: Sequence[int], probabilities: Sequence[float], metrics: dict[str, Any],

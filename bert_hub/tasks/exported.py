@@ -49,7 +49,7 @@ def find_model_dir(path: str | Path) -> Path:
     if (path / "checkpoints").is_dir():
         raise ModelFormatError(f"{path} has checkpoints but no exported model/: the run did not finish; "
                                "continue it with `bert-hub train ... --resume`")
-    raise ModelFormatError(f"{path} is not a trained classifier, tagger or question answerer (no saved_model.pb "
+    raise ModelFormatError(f"{path} is not a trained classifier, regressor, tagger or question answerer (no saved_model.pb "
                            f"and {METADATA}); give the --out directory of `bert-hub train`")
 
 

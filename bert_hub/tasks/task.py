@@ -7,7 +7,8 @@ particular to one:
 =======================  ==========================================  ==============================
 task                     data                                        head on the encoder
 =======================  ==========================================  ==============================
-text-classification      :class:`~bert_hub.tasks.data.LabelledTexts`  ``pooled_output`` -> dense(1)
+text-classification      :class:`~bert_hub.tasks.data.LabelledTexts`  ``pooled_output`` -> dense(1, or labels)
+text-regression          :class:`~bert_hub.tasks.regression.ScoredTexts`  ``pooled_output`` -> dense(1), linear
 token-classification     CoNLL sentences (words and tags)            ``sequence_output`` -> dense(tags)
 question-answering       SQuAD questions and contexts                ``sequence_output`` -> dense(2)
 =======================  ==========================================  ==============================

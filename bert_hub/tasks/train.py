@@ -58,6 +58,7 @@ from bert_hub.pipeline import BertPipeline
 from bert_hub.precision import FROZEN_WEIGHTS_VARIABLE, weights_frozen
 from bert_hub.tasks.classifier import TextClassification
 from bert_hub.tasks.question_answering import QuestionAnswering
+from bert_hub.tasks.regression import TextRegression
 from bert_hub.tasks.task import Examples, Task, buckets_for
 from bert_hub.tasks.token_classification import TokenClassification
 from bert_hub.tasks.train_config import STRATEGIES, WORKER_TIMEOUT, TrainConfig, recorded_train_config
@@ -86,7 +87,8 @@ def warmup_linear_decay(peak: float, total: int, warmup: int):
 
 
 #: ``--task`` name -> the task; text classification is the default.
-TASKS: dict[str, type[Task]] = {t.name: t for t in (TextClassification, TokenClassification, QuestionAnswering)}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (TextClassification, TextRegression, TokenClassification,
+                                                    QuestionAnswering)}
 
 
 def task_for(data: Any, task: str | Task | None = None) -> Task:
@@ -636,15 +638,18 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
-    """Training and validation loss / accuracy per epoch, as a PNG (atomically)."""
+    """Training and validation loss and the task's metric (accuracy; MAE for scores) per epoch, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [h["epoch"] for h in history]
+    skip = {"epoch", "steps", "seconds", "examples_per_second", "loss"}
+    second = next((k for k in (history[0] if history else {}) if k not in skip and not k.startswith("val_")),
+                  "accuracy")  # accuracy, or a regressor's mae
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), dpi=100)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", second)):
         ax.plot(epochs, [h.get(metric, math.nan) for h in history], "o-", label="training")
         ax.plot(epochs, [h.get(f"val_{metric}", math.nan) for h in history], "s--", label="validation")
         ax.set_xlabel("epoch")

@@ -28,7 +28,7 @@ from bert_hub.errors import ConfigError
 POOLINGS = ("pooled_output", "mean")
 
 #: ``bert-hub train --task`` choices (the first is the default); see :data:`bert_hub.tasks.train.TASKS`.
-TASK_NAMES = ("text-classification", "token-classification", "question-answering")
+TASK_NAMES = ("text-classification", "text-regression", "token-classification", "question-answering")
 
 #: ``--strategy`` choices of ``bert-hub train``.
 STRATEGIES = ("default", "mirrored", "multi-worker")
