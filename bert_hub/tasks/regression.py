@@ -37,7 +37,7 @@ from bert_hub.tasks.classifier import TextExamples, build_classifier, serving_mo
 from bert_hub.tasks.data import overlapping_texts, read_rows
 from bert_hub.tasks.exported import load_export, save_export
 from bert_hub.tasks.metrics import regression_metrics
-from bert_hub.tasks.task import Task, buckets_for, check_splits, split_groups
+from bert_hub.tasks.task import Task, buckets_for, check_splits, seeded_splits
 
 TASK_NAME = "text-regression"
 
@@ -94,12 +94,7 @@ class TextRegression(Task):
     data_type = ScoredTexts
 
     def split(self, data: Any, cfg: Any) -> tuple[ScoredTexts, ScoredTexts, ScoredTexts]:
-        if isinstance(data, ScoredTexts):
-            parts = split_groups(range(len(data)), validation=cfg.validation_fraction, test=cfg.test_fraction,
-                                 seed=cfg.seed)
-            splits = tuple(data.subset(p) for p in parts)
-        else:
-            splits = tuple(data)
+        splits = seeded_splits(data, cfg, ScoredTexts)
         check_splits(splits)
         if len({s.pairs is None for s in splits if len(s)}) > 1:
             raise InputError("some data files are sentence pairs and some are not: give every file the same "

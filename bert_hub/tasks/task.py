@@ -120,6 +120,16 @@ def check_splits(splits: tuple[Any, Any, Any], what: str = "examples") -> tuple[
     return splits
 
 
+def seeded_splits(data: Any, cfg: Any, data_type: type) -> tuple[Any, Any, Any]:
+    """``data`` (a ``data_type``) split by example into train / validation / test with ``cfg``'s fractions
+    and seed, or a ready (train, validation, test) triple as it is."""
+    if isinstance(data, data_type):
+        parts = split_groups(range(len(data)), validation=cfg.validation_fraction, test=cfg.test_fraction,
+                             seed=cfg.seed)
+        return tuple(data.subset(p) for p in parts)  # type: ignore[return-value]
+    return tuple(data)  # type: ignore[return-value]
+
+
 def split_groups(groups: Sequence[Hashable], *, validation: float, test: float, seed: int
                  ) -> tuple[list[int], list[int], list[int]]:
     """Seeded train / validation / test index lists; examples of one group stay together.

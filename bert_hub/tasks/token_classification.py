@@ -43,7 +43,7 @@ from bert_hub.interface import INPUT_KEYS
 from bert_hub.tasks.exported import load_export, save_export
 from bert_hub.tasks.data import read_data_file
 from bert_hub.tasks.entities import OUTSIDE, entity_metrics, entity_spans, tag_problem
-from bert_hub.tasks.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, split_groups
+from bert_hub.tasks.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, seeded_splits
 from bert_hub.tasks.words import first_pieces, split_words, word_pieces
 
 log = logging.getLogger(__name__)
@@ -186,12 +186,7 @@ class TokenClassification(Task):
     data_type = TaggedSentences
 
     def split(self, data: Any, cfg: Any) -> tuple[TaggedSentences, TaggedSentences, TaggedSentences]:
-        if isinstance(data, TaggedSentences):
-            index = split_groups(range(len(data)), validation=cfg.validation_fraction, test=cfg.test_fraction,
-                                 seed=cfg.seed)
-            splits = tuple(data.subset(i) for i in index)
-        else:
-            splits = tuple(data)
+        splits = seeded_splits(data, cfg, TaggedSentences)
         found = {t for s in splits for t in s.tag_set()}
         self.tags = [OUTSIDE, *sorted(found - {OUTSIDE})]
         return check_splits(splits, "sentences")  # type: ignore[return-value]
