@@ -342,12 +342,49 @@ def serving_module(model: Any, bert: Any, seq_length: int, head: Any, **constant
     return Serving()
 
 
-class Classifier:
-    """A loaded exported classifier (plain TensorFlow; bert_hub adds batching and checks)."""
+class ServedTexts:
+    """An exported model that takes raw strings (or pairs), loaded with plain TensorFlow: the checks of
+    texts and pairs and the batching that the classifier and the regressor share."""
+
+    task = TASK_NAME
+    verb = "classifies"
 
     def __init__(self, path: str | Path):
-        self.path, self.info, loaded = load_export(path, TASK_NAME)
+        self.path, self.info, loaded = load_export(path, self.task)
         self._serve = loaded.signatures["serving_default"]
+
+    @property
+    def pairs(self) -> bool:
+        """Whether the model takes sentence pairs (``text`` and ``text_pair``)."""
+        return bool(self.info.get("pairs", False))
+
+    def _checked(self, texts: Sequence[str], pairs: Sequence[str] | None) -> tuple[list[str], list[str] | None]:
+        """The texts (and second texts) checked against each other and against the model's kind."""
+        texts = check_texts(texts)
+        if self.pairs and pairs is None:
+            raise InputError(f"{self.path} {self.verb} sentence pairs: give each text's second text")
+        if pairs is not None and not self.pairs:
+            raise InputError(f"{self.path} {self.verb} single texts, not pairs")
+        if pairs is None:
+            return texts, None
+        checked = check_texts(pairs, "pairs")
+        if len(checked) != len(texts):
+            raise InputError(f"{len(texts)} texts but {len(checked)} second texts: give one pair per text")
+        return texts, checked
+
+    def _batches(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> Any:
+        """``(start, serving outputs)`` for each batch of ``batch_size`` texts."""
+        import tensorflow as tf
+
+        for i in range(0, len(texts), batch_size):
+            feed = {"text": tf.constant(list(texts[i:i + batch_size]))}
+            if pairs is not None:
+                feed["text_pair"] = tf.constant(list(pairs[i:i + batch_size]))
+            yield i, self._serve(**feed)
+
+
+class Classifier(ServedTexts):
+    """A loaded exported classifier (plain TensorFlow; bert_hub adds batching and checks)."""
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -363,10 +400,6 @@ class Classifier:
         """Whether the model predicts a set of labels per text (a sigmoid and a threshold per label)."""
         return bool(self.info.get("multi_label", False))
 
-    @property
-    def pairs(self) -> bool:
-        """Whether the model classifies sentence pairs (``predict(texts, pairs=...)``)."""
-        return bool(self.info.get("pairs", False))
 
     def predict(self, texts: Sequence[str], batch_size: int = 64, pairs: Sequence[str] | None = None,
                 top_k: int = 1) -> list[dict[str, Any]]:
@@ -399,30 +432,6 @@ class Classifier:
                     row["top"] = [{"label": self.label_names[j], "probability": float(probs[j])} for j in order]
                 out.append(row)
         return out
-
-    def _checked(self, texts: Sequence[str], pairs: Sequence[str] | None) -> tuple[list[str], list[str] | None]:
-        """The texts (and second texts) checked against each other and against the model's kind."""
-        texts = check_texts(texts)
-        if self.pairs and pairs is None:
-            raise InputError(f"{self.path} classifies sentence pairs: give each text's second text")
-        if pairs is not None and not self.pairs:
-            raise InputError(f"{self.path} classifies single texts, not pairs")
-        if pairs is None:
-            return texts, None
-        checked = check_texts(pairs, "pairs")
-        if len(checked) != len(texts):
-            raise InputError(f"{len(texts)} texts but {len(checked)} second texts: give one pair per text")
-        return texts, checked
-
-    def _batches(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> Any:
-        """``(start, serving outputs)`` for each batch of ``batch_size`` texts."""
-        import tensorflow as tf
-
-        for i in range(0, len(texts), batch_size):
-            feed = {"text": tf.constant(list(texts[i:i + batch_size]))}
-            if pairs is not None:
-                feed["text_pair"] = tf.constant(list(pairs[i:i + batch_size]))
-            yield i, self._serve(**feed)
 
     def probabilities(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
                       ) -> np.ndarray:

@@ -31,11 +31,10 @@ import numpy as np
 
 from bert_hub import batching
 from bert_hub.errors import InputError
-from bert_hub.inputs import check_texts
 from bert_hub.outputs import check_image_path, save_plot
-from bert_hub.tasks.classifier import TextExamples, build_classifier, serving_module
+from bert_hub.tasks.classifier import ServedTexts, TextExamples, build_classifier, serving_module
 from bert_hub.tasks.data import overlapping_texts, read_rows
-from bert_hub.tasks.exported import load_export, save_export
+from bert_hub.tasks.exported import save_export
 from bert_hub.tasks.metrics import regression_metrics
 from bert_hub.tasks.task import Task, buckets_for, check_splits, seeded_splits
 
@@ -159,42 +158,22 @@ def export_regressor(model: Any, bert: Any, out: str | Path, *, seq_length: int 
                        overwrite=overwrite)
 
 
-class Regressor:
+class Regressor(ServedTexts):
     """A loaded exported regressor (plain TensorFlow; bert_hub adds batching and checks)."""
 
-    def __init__(self, path: str | Path):
-        self.path, self.info, loaded = load_export(path, TASK_NAME)
-        self._serve = loaded.signatures["serving_default"]
-
-    @property
-    def pairs(self) -> bool:
-        return bool(self.info.get("pairs", False))
+    task = TASK_NAME
+    verb = "scores"
 
     def scores(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
                ) -> np.ndarray:
         """``[n]`` scores in input order."""
-        import tensorflow as tf
-
-        texts = check_texts(texts)
-        if self.pairs != (pairs is not None):
-            what = "sentence pairs: give each text its second text" if self.pairs else "single texts, not pairs"
-            raise InputError(f"{self.path} scores {what}")
-        if pairs is not None:
-            pairs = check_texts(pairs, "pairs")
-            if len(pairs) != len(texts):
-                raise InputError(f"{len(texts)} texts but {len(pairs)} second texts: give one pair per text")
-        parts = []
-        for i in range(0, len(texts), batch_size):
-            feed = {"text": tf.constant(list(texts[i:i + batch_size]))}
-            if pairs is not None:
-                feed["text_pair"] = tf.constant(list(pairs[i:i + batch_size]))
-            parts.append(self._serve(**feed)["score"].numpy())
-        return np.concatenate(parts)
+        texts, pairs = self._checked(texts, pairs)
+        return np.concatenate([res["score"].numpy() for _, res in self._batches(texts, pairs, batch_size)])
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
                 ) -> list[dict[str, Any]]:
         """``[{"text", "score"}]`` in input order (``"text_pair"`` too for pairs)."""
-        texts = check_texts(texts)
+        texts, pairs = self._checked(texts, pairs)
         scores = self.scores(texts, pairs, batch_size)
         return [{"text": t, **({"text_pair": pairs[i]} if pairs is not None else {}), "score": float(scores[i])}
                 for i, t in enumerate(texts)]
