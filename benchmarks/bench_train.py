@@ -1,7 +1,7 @@
 """Training throughput with and without length bucketing, on the same data, in one run.
 
 Fine-tunes the embedded default (all-MiniLM-L6-v2, real weights) for one
-epoch on generated SMS-style messages (tests/sms_sample.py), once
+epoch on generated SMS-style messages (bert_hub.explore.samples), once
 packing every batch to 128 tokens (the tutorial's way) and once packing each
 batch to its length bucket (multiples of 8). Reports examples/second of the
 epoch (tracing included in both) and the ratio.
@@ -15,12 +15,10 @@ import argparse
 import io
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the generated SMS-style data
 
 
 def main() -> None:
@@ -30,10 +28,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
 
-    from bert_hub.tasks.data import LabelledTexts
-    from sms_sample import sms_rows
-    from bert_hub.tasks.train import train
-    from bert_hub.tasks.train_config import TrainConfig
+    from bert_hub.finetune.data import LabelledTexts
+    from bert_hub.explore.samples import sms_rows
+    from bert_hub.finetune.train import train
+    from bert_hub.finetune.train_config import TrainConfig
 
     rows = sms_rows(args.examples, seed=7)
     data = LabelledTexts([t for _, t in rows], [int(lab == "spam") for lab, _ in rows], ("ham", "spam"))

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,21 +44,29 @@ def folds(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     return [np.sort(np.asarray(p)) for p in parts]
 
 
-def baseline(train_texts: list[str], train_y: np.ndarray, test_texts: list[str]) -> np.ndarray:
+def tfidf_svm(multi_label: bool = False) -> Any:
+    """The baseline: TF-IDF of word 1-2-grams and char 2-5-grams, then a linear SVM (one per label for
+    label sets)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline, make_union
     from sklearn.svm import LinearSVC
 
-    model = make_pipeline(
+    svm = LinearSVC(C=1.0)
+    return make_pipeline(
         make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
                    TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
-        LinearSVC(C=1.0))
+        OneVsRestClassifier(svm) if multi_label else svm)
+
+
+def baseline(train_texts: list[str], train_y: np.ndarray, test_texts: list[str]) -> np.ndarray:
+    model = tfidf_svm()
     model.fit(train_texts, train_y)
     return model.predict(test_texts)
 
 
 def scores(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    from bert_hub.tasks.metrics import binary_metrics
+    from bert_hub.finetune.metrics import binary_metrics
 
     m = binary_metrics(y, predicted.astype(float), 0.5)
     return {"accuracy": m["accuracy"], "f1": m["f1"], "precision": m["precision"], "recall": m["recall"]}
@@ -77,10 +86,10 @@ def main() -> int:
     parser.add_argument("--limit", type=int, help="use only the first N folds (quicker, less certain)")
     args = parser.parse_args()
 
-    from bert_hub.tasks.classifier import Classifier
-    from bert_hub.tasks.data import LabelledTexts, read_labelled, stratified_split
-    from bert_hub.tasks.train import train
-    from bert_hub.tasks.train_config import TrainConfig
+    from bert_hub.finetune.tasks.classification import Classifier
+    from bert_hub.finetune.data import LabelledTexts, read_labelled, stratified_split
+    from bert_hub.finetune.train import train
+    from bert_hub.finetune.train_config import TrainConfig
 
     data = read_labelled(args.data)
     labels = np.asarray(data.labels)

@@ -3,23 +3,24 @@
 Load a preprocess + encoder pair by config, run the notebook workflow, embed
 texts fast, fine-tune a classifier (two labels or more), a regressor, a
 tagger or a question answerer, build or convert models in the TF Hub
-SavedModel format. The modules read top-down, each importing only from those
-above it in this list:
+SavedModel format. The package is built in layers, each folder importing
+only from those above it in this list:
 
-* :mod:`bert_hub.errors`, :mod:`bert_hub.pause`, :mod:`bert_hub.caches`
-  (where models are cached, which places are trusted),
-  :mod:`bert_hub.interface` (the SavedModel interface as data),
-  :mod:`bert_hub.outputs` (how anything is written);
-* :mod:`bert_hub.handles` (handle syntax, cache look-ups) -> :mod:`bert_hub.config`
-  (YAML configs, shipped in ``bert_hub.configs``);
-* :mod:`bert_hub.builder` (writing SavedModels) -> :mod:`bert_hub.embedded`
-  (the embedded default) -> :mod:`bert_hub.resolution` (handle -> folder);
-* :mod:`bert_hub.loading` -> :mod:`bert_hub.pipeline` (the ``tf_keras``
-  model) -> :mod:`bert_hub.batching` (length bucketing);
-* :mod:`bert_hub.tasks` (inspect, layers, fill-mask, embed; fine-tuning for
-  text classification, text regression, token classification and question
-  answering)
-  -> :mod:`bert_hub.cli`.
+* :mod:`bert_hub.core`: errors, the SavedModel interface as data, model
+  handles and YAML configs, caches and trusted places, how anything is
+  written (``outputs``), text input checks;
+* :mod:`bert_hub.builder`: writes TF Hub SavedModels (random, or converted
+  from a checkpoint);
+* :mod:`bert_hub.hub`: finds a model (resolution, the embedded default, the
+  catalog), loads it and wraps it as a ``tf_keras`` model (``pipeline``);
+* :mod:`bert_hub.runtime`: fast inference: length batching, precision and
+  its calibration, the ``Embedder``;
+* :mod:`bert_hub.explore`: the notebook's looks at a model: demo, inspect,
+  layers, fill-mask;
+* :mod:`bert_hub.finetune`: the training loop, run folders, distribution,
+  export, and one module per task in :mod:`bert_hub.finetune.tasks`;
+* :mod:`bert_hub.integrations`: Apache Beam;
+* :mod:`bert_hub.cli`: the ``bert-hub`` command, one module per command group.
 
 The names below are loaded on first use, so ``import bert_hub`` does not
 load TensorFlow.
@@ -42,37 +43,39 @@ __version__ = "0.1.0"
 
 #: Public name -> the module that defines it.
 _PUBLIC = {
-    "Architecture": "bert_hub.config",
-    "ModelConfig": "bert_hub.config",
-    "load_config": "bert_hub.config",
-    "BertHubError": "bert_hub.errors",
-    "CheckpointError": "bert_hub.errors",
-    "ConfigError": "bert_hub.errors",
-    "InputError": "bert_hub.errors",
-    "Interrupted": "bert_hub.errors",
-    "ModelFormatError": "bert_hub.errors",
-    "ResolveError": "bert_hub.errors",
-    "VocabError": "bert_hub.errors",
-    "parse_handle": "bert_hub.handles",
-    "resolve": "bert_hub.resolution",
+    "Architecture": "bert_hub.core.config",
+    "ModelConfig": "bert_hub.core.config",
+    "load_config": "bert_hub.core.config",
+    "BertHubError": "bert_hub.core.errors",
+    "CheckpointError": "bert_hub.core.errors",
+    "ConfigError": "bert_hub.core.errors",
+    "InputError": "bert_hub.core.errors",
+    "Interrupted": "bert_hub.core.errors",
+    "ModelFormatError": "bert_hub.core.errors",
+    "ResolveError": "bert_hub.core.errors",
+    "VocabError": "bert_hub.core.errors",
+    "parse_handle": "bert_hub.core.handles",
+    "resolve": "bert_hub.hub.resolution",
     "build_random_bundle": "bert_hub.builder.bundle",
     "convert_checkpoint_bundle": "bert_hub.builder.bundle",
-    "BertPipeline": "bert_hub.pipeline",
-    "load_pipeline": "bert_hub.pipeline",
-    "Embedder": "bert_hub.tasks.embed",
-    "run_demo": "bert_hub.tasks.demo",
-    "train": "bert_hub.tasks.train",
-    "TrainConfig": "bert_hub.tasks.train_config",
-    "Classifier": "bert_hub.tasks.classifier",
-    "TokenClassifier": "bert_hub.tasks.token_classification",
-    "QuestionAnswerer": "bert_hub.tasks.question_answering",
-    "read_labelled": "bert_hub.tasks.data",
-    "LabelledTexts": "bert_hub.tasks.data",
-    "Regressor": "bert_hub.tasks.regression",
-    "ScoredTexts": "bert_hub.tasks.regression",
-    "read_scored": "bert_hub.tasks.regression",
-    "read_conll": "bert_hub.tasks.token_classification",
-    "read_squad": "bert_hub.tasks.question_answering",
+    "BertPipeline": "bert_hub.hub.pipeline",
+    "load_pipeline": "bert_hub.hub.pipeline",
+    "Embedder": "bert_hub.runtime.embedder",
+    "EmbedOptions": "bert_hub.runtime.embedder",
+    "run_demo": "bert_hub.explore.demo",
+    "train": "bert_hub.finetune.train",
+    "TrainConfig": "bert_hub.finetune.train_config",
+    "Classifier": "bert_hub.finetune.tasks.classification",
+    "TokenClassifier": "bert_hub.finetune.tasks.token_classification",
+    "QuestionAnswerer": "bert_hub.finetune.tasks.question_answering",
+    "read_labelled": "bert_hub.finetune.data",
+    "LabelledTexts": "bert_hub.finetune.data",
+    "Regressor": "bert_hub.finetune.tasks.regression",
+    "ScoredTexts": "bert_hub.finetune.tasks.regression",
+    "read_scored": "bert_hub.finetune.tasks.regression",
+    "read_conll": "bert_hub.finetune.tasks.token_classification",
+    "read_squad": "bert_hub.finetune.tasks.question_answering",
+    "load_model": "bert_hub.finetune.tasks",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,7 +83,7 @@ def tiny(tiny_bundle: Path):
 @pytest.fixture(scope="session")
 def minilm_checkpoint() -> Path:
     """The real all-MiniLM-L6-v2 checkpoint inside the installed package."""
-    from bert_hub.embedded import checkpoint_dir
+    from bert_hub.hub.embedded import checkpoint_dir
 
     return checkpoint_dir("all-MiniLM-L6-v2")
 
@@ -188,7 +190,7 @@ def onednn_packs_weights() -> bool:
     process). TensorFlow runs its matmuls through oneDNN only on some x86 CPUs (with AVX-512 and up), so
     weights can be frozen there alone."""
     if not _PACKING:
-        script = "from bert_hub.precision import weights_frozen; print(weights_frozen())"
+        script = "from bert_hub.runtime.precision import weights_frozen; print(weights_frozen())"
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                               env={**os.environ, "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"})
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -221,13 +223,54 @@ def one_error_line(err: str) -> str:
 @pytest.fixture(scope="session")
 def trained_classifier(tiny_bundle: Path, session_dir: Path) -> Path:
     """A spam classifier fine-tuned for one epoch on the tiny model (its run folder)."""
-    from bert_hub.tasks.data import read_labelled
-    from bert_hub.tasks.train import train
-    from bert_hub.tasks.train_config import TrainConfig
-    from sms_sample import write_sms_file
+    from bert_hub.finetune.data import read_labelled
+    from bert_hub.finetune.train import train
+    from bert_hub.finetune.train_config import TrainConfig
+    from bert_hub.explore.samples import write_sms_file
 
     data = write_sms_file(session_dir / "sms_for_classifier.tsv", 120, seed=4)
     out = session_dir / "classifier_run"
     train(tiny_bundle, read_labelled(data), out, TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3,
                                                                seq_length=64))
     return out
+
+
+# -- markers: `pytest -m "not slow"` is the quick loop; `make test` runs everything --------------------
+
+#: Work that takes seconds to minutes: fine-tuning, converting or building a model, a Beam job, a notebook, a
+#: package build, a real process. The session's shared models (tiny, minilm) are the quick loop's baseline.
+_SLOW_WORK = re.compile(r'run\(\s*"(train|build|convert)"|\btrain\(|"--runner"|run_embed\(|run_predict\(|'
+                        r'beam\.Pipeline|train_tiny\(|build_random_bundle\(|convert_checkpoint|nbclient|'
+                        r'NotebookClient|"build"|Popen|process=True|python_json\(|subprocess\.run|'
+                        r'sys\.executable|\.fit\(')
+#: Starting bert-hub or Python as a process of its own.
+_PROCESS = re.compile(r"Popen|process=True|python_json\(|subprocess\.run|sys\.executable")
+#: Session fixtures that are part of the baseline (built once, used by most tests).
+_BASELINE = {"session_dir", "tiny_vocab", "tiny_bundle", "tiny", "minilm_checkpoint", "minilm_tensors", "minilm",
+             "minilm_vocab"}
+
+
+def _sources(item: pytest.Item) -> list[str]:
+    """The source of a test and of every fixture it uses, directly or through other fixtures."""
+    sources = []
+    try:
+        sources.append(inspect.getsource(item.function))  # type: ignore[attr-defined]
+    except (OSError, TypeError, AttributeError):
+        pass
+    for name, defs in getattr(item, "_fixtureinfo").name2fixturedefs.items():
+        if name in _BASELINE:
+            continue
+        for fixture in defs:
+            if "pytest" not in fixture.func.__module__:
+                with contextlib.suppress(OSError, TypeError):
+                    sources.append(inspect.getsource(fixture.func))
+    return sources
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        sources = "\n".join(_sources(item))
+        if _PROCESS.search(sources):
+            item.add_marker(pytest.mark.subprocess)
+        if _SLOW_WORK.search(sources):
+            item.add_marker(pytest.mark.slow)

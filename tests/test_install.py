@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bert_hub.embedded import EMBEDDED_MODELS
+from bert_hub.hub.embedded import EMBEDDED_MODELS
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]  # builds the package and installs it into a new environment
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.yaml"))

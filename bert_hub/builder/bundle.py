@@ -24,10 +24,10 @@ from bert_hub.builder.encoder import write_encoder_savedmodel
 from bert_hub.builder.preprocess import write_preprocess_savedmodel
 from bert_hub.builder.vocab import read_vocab, special_token_ids
 from bert_hub.builder.weights import check_weights, random_weights
-from bert_hub.config import Architecture, ModelConfig, config_from_dict, write_config
-from bert_hub.errors import InputError
-from bert_hub.outputs import atomic_directory
-from bert_hub.pause import pause_point
+from bert_hub.core.config import Architecture, ModelConfig, config_from_dict, write_config
+from bert_hub.core.errors import InputError
+from bert_hub.core.outputs import atomic_directory
+from bert_hub.core.pause import pause_point
 
 CONFIG_NAME = "bert_hub.yaml"
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from bert_hub.builder.vocab import read_vocab, special_token_ids
 from bert_hub.builder.weights import check_weights, weight_shapes
-from bert_hub.config import Architecture
-from bert_hub.errors import CheckpointError
+from bert_hub.core.config import Architecture
+from bert_hub.core.errors import CheckpointError
 
 _EXACT_GELU = ("gelu",)
 _HF_DENSE = {  # our name suffix -> Hugging Face name suffix (Linear: weight is [out, in])

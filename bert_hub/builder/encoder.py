@@ -16,12 +16,12 @@ The SavedModel has the interface of ``bert_en_uncased_L-12_H-768_A-12/4``:
   model: inputs ``input_word_ids``, ``input_mask``, ``input_type_ids``
   (``int32 [batch, seq_length]``, both free), one output tensor per output,
   named ``bert_encoder``, ``bert_encoder_1``, ... (see
-  :func:`bert_hub.interface.serving_output_names`), for TF Serving,
+  :func:`bert_hub.core.interface.serving_output_names`), for TF Serving,
   ``saved_model_cli run`` and Keras 3's ``TFSMLayer``;
 * ``dropout_seed`` (``int64 [2]`` Variable, not among ``variables``): a
   bert_hub addition. Dropout is stateless, drawn from ``dropout_seed``, which
   every ``training=True`` call advances by one step, so fine-tuning repeats
-  exactly when it is set (``bert_hub.tasks.train`` sets it from ``--seed``).
+  exactly when it is set (``bert_hub.finetune.train`` sets it from ``--seed``).
 
 The computation follows the original BERT: embeddings (word + position +
 type) -> LayerNorm(1e-12) -> dropout -> L x [self-attention -> dropout ->
@@ -45,8 +45,8 @@ import numpy as np
 import tensorflow as tf
 
 from bert_hub.builder.weights import check_weights, has_mlm, weight_shapes
-from bert_hub.config import Architecture
-from bert_hub.interface import INPUT_KEYS, MLM_POSITIONS_KEY, select, serving_output_names
+from bert_hub.core.config import Architecture
+from bert_hub.core.interface import INPUT_KEYS, MLM_POSITIONS_KEY, select, serving_output_names
 
 LAYER_NORM_EPSILON = 1e-12
 MASK_BIAS = -10000.0
@@ -105,7 +105,7 @@ class EncoderModule(tf.Module):
         fastest for a mode; the same numbers as the SavedModel's graph in that mode.
 
         ``bf16``: the matmul kernels are copied once to bfloat16. Under oneDNN's
-        bfloat16 rewrite (:func:`bert_hub.precision.bf16_scope`) the
+        bfloat16 rewrite (:func:`bert_hub.runtime.precision.precision_scope`) the
         SavedModel's own graph casts every float32 kernel to bfloat16 at every
         call; this reads the copies (their cast back to float32 and the
         rewrite's cast to bfloat16 cancel out), so a call costs no casts: the
@@ -221,7 +221,7 @@ def _input_spec(extra: tuple[str, ...] = ()) -> dict[str, tf.TensorSpec]:
 
 def serving_function(module: EncoderModule) -> tf.types.experimental.PolymorphicFunction:
     """``serving_default``: the dict of three int32 ``[batch, seq_length]`` inputs -> one tensor per
-    output, named as Keras names them (see :func:`bert_hub.interface.serving_output_names`).
+    output, named as Keras names them (see :func:`bert_hub.core.interface.serving_output_names`).
 
     Saved twice, as Keras 3's own export does: as the ``serving_default``
     signature (keyword arguments: TF Serving, ``saved_model_cli run``) and as

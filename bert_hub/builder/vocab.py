@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bert_hub.errors import VocabError
-from bert_hub.interface import REQUIRED_SPECIAL_TOKENS, SPECIAL_TOKENS
+from bert_hub.core.errors import VocabError
+from bert_hub.core.interface import REQUIRED_SPECIAL_TOKENS, SPECIAL_TOKENS
 
 
 def read_vocab(path: str | Path) -> list[str]:

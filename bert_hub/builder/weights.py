@@ -24,8 +24,8 @@ from typing import Mapping
 
 import numpy as np
 
-from bert_hub.config import Architecture
-from bert_hub.errors import CheckpointError
+from bert_hub.core.config import Architecture
+from bert_hub.core.errors import CheckpointError
 
 _MLM_NAMES = ("mlm/transform/kernel", "mlm/transform/bias", "mlm/layer_norm/gamma",
               "mlm/layer_norm/beta", "mlm/output_bias")

@@ -1,0 +1,7 @@
+"""``python -m bert_hub``: the ``bert-hub`` command."""
+
+import sys
+
+from bert_hub.cli import main
+
+sys.exit(main())

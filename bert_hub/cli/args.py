@@ -1,0 +1,124 @@
+"""What every ``bert-hub`` command shares: the parser class, value types, common flags and printing.
+
+Example:
+
+>>> from bert_hub.cli.args import positive_int
+>>> positive_int("8")
+8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Any, Callable
+
+from bert_hub.core.errors import plural
+
+DEFAULT_CONFIG_HELP = "config name or YAML file (default: the embedded all-MiniLM-L6-v2)"
+
+#: A command's handler: reads its parsed arguments, calls the Python API and prints.
+Handler = Callable[[argparse.Namespace], None]
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the command's --help."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def command(sub: Any, name: str, handler: Handler, *, common: Any, help: str, description: str | None = None,
+            parents: tuple[Any, ...] = (), frozen_weights: bool = False) -> Parser:
+    """Declares the command ``name`` run by ``handler``.
+
+    ``frozen_weights``: the command only runs models, never changes
+    weights; as a program of its own it lets oneDNN pack each weight matrix
+    once (see :mod:`bert_hub.runtime.precision`, "Frozen weights").
+    """
+    p = sub.add_parser(name, parents=[common, *parents], help=help, description=description or help)
+    p.set_defaults(handler=handler, frozen_weights=frozen_weights)
+    return p
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """``--config``, ``--seq-length`` and the TEXT arguments of the commands that look at a model."""
+    p.add_argument("--config", default="default", help=DEFAULT_CONFIG_HELP)
+    p.add_argument("--seq-length", type=positive_int,
+                   help="pack to this many tokens (default: the config's seq_length)")
+    p.add_argument("texts", nargs="+", metavar="TEXT")
+
+
+def add_overwrite(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace an existing {what} (only one bert_hub wrote; anything else is refused)")
+
+
+def add_runner(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runner", help="run as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
+                                    "FlinkRunner, ...): --input is a file or glob, --output a folder; other "
+                                    "options go to Beam unchanged (needs `pip install bert_hub[beam]`)")
+
+
+def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    """Prints ``text`` for people, or ``data`` as one JSON object with ``--json``."""
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=False))
+    else:
+        print(text)
+
+
+def beam_summary(args: argparse.Namespace, summary: dict[str, Any], what: str) -> None:
+    """The last lines of a Beam job (``embed`` or ``predict`` with ``--runner``)."""
+    text = (f"{what} {plural(summary['rows'], 'line')} of {summary['input']} on {summary['runner']} in "
+            f"{summary['seconds']} s: Parquet shards in {summary['output']}/data"
+            + (f"\n  {plural(summary['errors'], 'line')} failed: see {summary['output']}/errors"
+               if summary["errors"] else ""))
+    emit(args, summary, text)
+
+
+def exit_now(message: str, signum: int) -> None:
+    """A program interrupted during a Beam job (its output already cleaned up): says so and ends at once."""
+    print(message, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(128 + signum)
+
+
+def beam_job_args(args: argparse.Namespace, command_name: str) -> dict[str, Any]:
+    """What a Beam job of ``command_name`` takes from the command line: its options (checked) and how an
+    interrupt ends it."""
+    from bert_hub.integrations.beam import check_pipeline_args  # Apache Beam: an optional extra
+
+    check_pipeline_args(args.pipeline_args, command_name, args.own_options)
+    return {"pipeline_args": ["--runner", args.runner, *args.pipeline_args], "overwrite": args.overwrite,
+            "exit_on_interrupt": exit_now if args.standalone else None}

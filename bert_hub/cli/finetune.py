@@ -1,0 +1,278 @@
+"""``bert-hub train | evaluate | predict``: fine-tuning and using what it exports, for every task.
+
+Nothing here knows a task by name: each one comes from the registry
+(:mod:`bert_hub.finetune.tasks`), which says which data flags and training
+settings apply to it, how it reads its data and which model serves its
+exports. ``bert-hub train --task T --help`` shows T's flags only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from bert_hub.cli.args import (
+    add_overwrite,
+    add_runner,
+    beam_job_args,
+    beam_summary,
+    command,
+    emit,
+    finite_float,
+    positive_float,
+    positive_int,
+)
+from bert_hub.cli.explore import pairs_of
+from bert_hub.core.errors import InputError, plural
+from bert_hub.finetune.data import FORMATS
+from bert_hub.finetune.tasks import DEFAULT_TASK, TASKS, get_task, own_settings
+from bert_hub.finetune.train_config import STRATEGIES, WORKER_TIMEOUT, TrainConfig
+
+#: The data flags, by the keyword argument of ``Task.read`` they give; each task declares those it reads.
+DATA_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "fmt": (("--format",), dict(dest="fmt", choices=("auto", *FORMATS), default="auto",
+                                help="sms: label<TAB>text, no header; csv/tsv: with a header; jsonl: JSON Lines, "
+                                     '{"text": ..., "label": ...} a line (default: auto, by suffix and content)')),
+    "text_col": (("--text-col",), dict(default="text", help="text column (CSV/TSV) or field (JSON Lines)")),
+    "pair_col": (("--pair-col",), dict(help="second text column of CSV/TSV data: sentence pairs (JSON Lines: "
+                                            "a text_pair field is found by itself)")),
+    "label_col": (("--label-col",), dict(default="label", help="label column or field (JSON Lines: label, or "
+                                                              "labels for a list)")),
+    "positive": (("--positive",), dict(help="two labels: the positive one (default: spam when present, else "
+                                            "required)")),
+    "multi_class": (("--multi-class",), dict(action="store_true",
+                                             help="a softmax over the labels even when there are two (more than "
+                                                  "two labels always are multi-class)")),
+    "multi_label": (("--multi-label",), dict(action="store_true",
+                                             help="each label field holds none, one or several labels "
+                                                  "(files,network): a sigmoid and a threshold per label")),
+    "label_sep": (("--label-sep",), dict(default=",", help="--multi-label: what separates a text's labels "
+                                                           "(default ,)")),
+}
+
+
+def register(sub: Any, common: Any, argv: Sequence[str] = ()) -> None:
+    # An unknown --task is refused by the parser (its choices); its help shows the default task's flags.
+    task = TASKS.get(_task_in(argv) or DEFAULT_TASK, get_task(DEFAULT_TASK))
+    _train_parser(sub, common, task)
+    _evaluate_parser(sub, common)
+    _predict_parser(sub, common)
+
+
+def _task_in(argv: Sequence[str]) -> str | None:
+    """The ``--task`` of a ``train`` command line, read before parsing (it decides which flags exist)."""
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == "--task" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--task="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _add_data_flags(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    for name in names:
+        flags, kwargs = DATA_FLAGS[name]
+        p.add_argument(*flags, **kwargs)
+
+
+def _setting_flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_settings(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """One flag per :class:`TrainConfig` field named (``--batch-size``, ``--class-weight``/``--no-...``)."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for name in names:
+        f = fields[name]
+        help_text = f"{f.metadata.get('help', '')} (default {f.default})"
+        if isinstance(f.default, bool):
+            p.add_argument(_setting_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None,
+                           help=help_text)
+        else:
+            kinds = {int: positive_int, float: finite_float}
+            kind = int if name == "seed" else kinds.get(f.default.__class__, f.default.__class__)
+            p.add_argument(_setting_flag(name), dest=name, type=kind, help=help_text)
+
+
+def _train_parser(sub: Any, common: Any, task: Any) -> None:
+    tasks = "\n".join(f"  {t.name:<22} {t.summary}" for t in TASKS.values())
+    p = command(sub, "train", run_train, common=common, help="fine-tune a classifier, regressor, tagger or "
+                                                              "question answerer",
+                description=f"Fine-tune the encoder with a task head; checkpoint every epoch, evaluate, export "
+                            f"for serving. Settings come from --train-config YAML, then the flags.\n\nTasks:\n"
+                            f"{tasks}\n\nThe flags below are those of {task.name}; `bert-hub train --task T "
+                            "--help` shows another task's.")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("--task", choices=tuple(TASKS), default=DEFAULT_TASK,
+                   help=f"what to fine-tune for (default {DEFAULT_TASK})")
+    p.add_argument("--config", default="default", help="model config (default: the embedded model)")
+    p.add_argument("--data", required=True, help="the task's data (split into train/validation/test)")
+    p.add_argument("--validation-data", help="separate validation file (with --test-data)")
+    p.add_argument("--test-data", help="separate test file (with --validation-data)")
+    p.add_argument("--out", required=True, help="run directory (created, parents included)")
+    p.add_argument("--train-config", help="training YAML (epochs, batch_size, learning_rate, ...)")
+    data = p.add_argument_group(f"data ({task.name})")
+    _add_data_flags(data, task.data_options)
+    common_settings = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in own_settings()]
+    _add_settings(p.add_argument_group("training settings (every task)"), common_settings)
+    if task.settings:
+        _add_settings(p.add_argument_group(f"training settings ({task.name})"), task.settings)
+    p.add_argument("--strategy", choices=STRATEGIES, default="default",
+                   help="mirrored: all local devices; multi-worker: MultiWorkerMirroredStrategy over the cluster "
+                        "in TF_CONFIG (the chief writes --out)")
+    p.add_argument("--worker-timeout", type=positive_float, default=WORKER_TIMEOUT, metavar="SECONDS",
+                   help="multi-worker: give up when the other workers do not answer for this long "
+                        f"(default {WORKER_TIMEOUT:g})")
+    p.add_argument("--cpu-replicas", type=positive_int,
+                   help="split the CPU into this many logical devices (for --strategy mirrored)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    add_overwrite(p, "--out run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(task_type=task, explain_unknown=_belongs_to_another_task)
+
+
+def _belongs_to_another_task(args: argparse.Namespace, unknown: Sequence[str]) -> str | None:
+    """Why a train flag is unknown, when it is another task's (``--doc-stride`` without ``--task``)."""
+    flags = {arg.split("=", 1)[0] for arg in unknown if arg.startswith("--")}
+    for t in TASKS.values():
+        theirs = {_setting_flag(n) for n in t.settings} | {f for n in t.data_options for f in DATA_FLAGS[n][0]}
+        hit = sorted(flags & theirs)
+        if hit and t is not args.task_type:
+            return f"{hit[0]} is a setting of {t.name}, not of {args.task_type.name}: add --task {t.name}"
+    return None
+
+
+def _evaluate_parser(sub: Any, common: Any) -> None:
+    p = command(sub, "evaluate", run_evaluate, common=common, frozen_weights=True,
+                help="metrics of a trained model on data",
+                description="Binary classifier: accuracy, precision, recall, F1, ROC-AUC; multi-class: accuracy, "
+                            "macro / micro / weighted F1, MCC, per class; multi-label: micro / macro / samples "
+                            "F1, subset accuracy, Hamming loss, per label; regressor: Pearson, Spearman, MSE, "
+                            "MAE; tagger: entity-level precision / recall / F1 per type (CoNLL rules) and token "
+                            "accuracy; question answerer: exact match and F1 (SQuAD rules).")
+    p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
+    p.add_argument("--data", required=True, help="data in the model's task format")
+    _add_data_flags(p.add_argument_group("data (text classification and regression)"),
+                    [n for n in DATA_FLAGS if n not in ("multi_class", "multi_label")])
+    p.add_argument("--plot", help="write the model's figures to this file (classifiers: confusion matrix and "
+                                  "precision-recall curve or per-label bars; regressors: predicted vs true)")
+    add_overwrite(p, "--plot file")
+
+
+def _predict_parser(sub: Any, common: Any) -> None:
+    p = command(sub, "predict", run_predict, common=common, frozen_weights=True,
+                help="classify, score, tag or answer with a trained model")
+    p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--pair", action="store_true", help="sentence-pair model: read TEXTs two by two")
+    p.add_argument("--top-k", type=positive_int, default=1,
+                   help="multi-class classifier: show the K most probable labels of each text (default 1)")
+    p.add_argument("--question", action="append", help="question answerer: a question (repeat for several)")
+    p.add_argument("--context", help="question answerer: the text the answers come from")
+    p.add_argument("--input", help="a UTF-8 text file, one text per line (- for standard input); with --runner, "
+                                   "text files (a path or a glob)")
+    p.add_argument("--output", help="with --runner: the output folder (Parquet shards, errors, summary)")
+    add_overwrite(p, "--output folder")
+    add_runner(p)
+
+
+def _task_data(args: argparse.Namespace, task: Any, path: str) -> Any:
+    return task.read(path, **{name: getattr(args, name) for name in task.data_options})
+
+
+def run_train(args: argparse.Namespace) -> None:
+    import tensorflow as tf
+
+    from bert_hub.finetune.train import train
+    from bert_hub.finetune.train_config import load_train_config, recorded_train_config
+
+    task = args.task_type
+    # A resumed run starts from its own settings; the YAML and flags given must not change them.
+    base = recorded_train_config(Path(args.out).expanduser()) if args.resume else None
+    cfg = load_train_config(args.train_config, base).replace(
+        **{f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)})
+    if args.cpu_replicas:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_replicas)
+    data = _task_data(args, task, args.data)
+    if args.validation_data or args.test_data:
+        if not (args.validation_data and args.test_data):
+            raise InputError("give both --validation-data and --test-data, or neither (then --data is split)")
+        data = (data, _task_data(args, task, args.validation_data), _task_data(args, task, args.test_data))
+    summary = train(args.config, data, args.out, cfg, task=task.name, resume=args.resume, overwrite=args.overwrite,
+                    strategy=args.strategy, worker_timeout=args.worker_timeout,
+                    progress=not args.no_progress and not args.json and sys.stdout.isatty())
+    if not summary["chief"]:
+        return emit(args, summary, f"Worker done: {plural(summary['steps'], 'step')} of a multi-worker run; "
+                                   f"the chief writes the run in {summary['run']}")
+    lines = [f"Trained {summary['model']} ({summary['task']}) for {plural(summary['epochs_done'], 'epoch')} "
+             f"({plural(summary['steps'], 'step')}, {summary['replicas']} replica(s)); run in {summary['run']}"]
+    if summary["history"]:
+        eps = [h["examples_per_second"] for h in summary["history"]]
+        lines.append(f"  training speed: {sum(eps) / len(eps):.1f} examples/s")
+    for split in ("validation", "test"):
+        if f"{split}_metrics" in summary:
+            lines += ["", f"{split.capitalize()} split:",
+                      task.model_type().format_metrics(summary[f"{split}_metrics"], summary)]
+    if "export" in summary:
+        lines += ["", f"Exported for serving: {summary['export']}  "
+                      f"(bert-hub predict --model {args.out} {task.predict_example})"]
+    emit(args, summary, "\n".join(lines))
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from bert_hub.finetune.tasks import load_model
+
+    model = load_model(args.model)
+    data = model.read_data(args.data, **{name: getattr(args, name, None) for name in DATA_FLAGS
+                                         if hasattr(args, name)})
+    metrics = model.evaluate(data, plot=args.plot, overwrite=args.overwrite)
+    emit(args, {"model": str(model.path), "data": args.data, "task": model.task, **metrics},
+         model.format_metrics(metrics, model.info))
+
+
+def run_predict(args: argparse.Namespace) -> None:
+    if args.runner:
+        from bert_hub.integrations.beam import run_predict as run_beam_predict
+
+        if not (args.input and args.output) or args.texts or args.input == "-":
+            raise InputError("predict --runner reads --input FILES and writes --output FOLDER; give both, "
+                             "and no TEXT arguments")
+        summary = run_beam_predict(args.input, args.output, model=args.model, **beam_job_args(args, "predict"))
+        return beam_summary(args, summary, "Scored")
+    if args.output:
+        raise InputError("--output goes with --runner (a folder of Parquet shards); without it, predictions "
+                         "are printed (--json for machine-readable output)")
+    from bert_hub.finetune.exported import PredictRequest
+    from bert_hub.finetune.tasks import load_model
+
+    texts = list(args.texts)
+    if args.input:
+        if texts:
+            raise InputError("give TEXT arguments or --input FILE, not both")
+        texts = _lines_of(args.input)
+    pairs = None
+    if args.pair:
+        texts, pairs = pairs_of(texts)
+    model = load_model(args.model)
+    report = model.predict_request(PredictRequest(texts=texts, pairs=pairs, questions=args.question or (),
+                                                  context=args.context, top_k=args.top_k))
+    emit(args, report, model.format_report(report))
+
+
+def _lines_of(source: str) -> list[str]:
+    """The texts of ``--input`` (one per line; ``-`` reads standard input), checked first."""
+    from bert_hub.core.inputs import read_lines, scan_text_file
+
+    if source == "-":
+        return [line.rstrip("\r\n").removeprefix("\ufeff") if i == 0 else line.rstrip("\r\n")
+                for i, line in enumerate(sys.stdin)]
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise InputError(f"--input {source}: no such file; give a text file, one text per line")
+    scan_text_file(path)
+    return list(read_lines(path))

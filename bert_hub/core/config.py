@@ -1,0 +1,319 @@
+"""Model configs: YAML files that name a preprocess and an encoder model.
+
+A config is data. It names the two SavedModels (by Kaggle handle, URL, local
+directory or ``embedded:`` name), the default sequence length, whether the
+encoder is fine-tuned, and the architecture the encoder is expected to have::
+
+    name: bert_en_uncased_L-12_H-768_A-12
+    preprocess: tensorflow/bert/tensorFlow2/en-uncased-preprocess/3
+    encoder: tensorflow/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/4
+    seq_length: 128
+    trainable: false
+    architecture:
+      layers: 12
+      hidden: 768
+      heads: 12
+      intermediate: 3072
+      vocab_size: 30522
+      cased: false
+
+Loading validates every field; each error names the file and the field.
+
+Example:
+
+>>> from bert_hub.core.config import load_config
+>>> cfg = load_config("default")
+>>> cfg.architecture.layers, cfg.seq_length
+(6, 128)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from bert_hub.core.errors import ConfigError
+from bert_hub.core.handles import Handle, parse_handle
+from bert_hub.core.outputs import atomic_write_text
+
+#: The package the shipped configs are installed as (the repository's ``configs/`` folder).
+CONFIG_PACKAGE = "bert_hub.configs"
+
+#: The config used when none is given: the embedded all-MiniLM-L6-v2.
+DEFAULT_CONFIG = "default"
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """The shape of a BERT encoder.
+
+    Attributes:
+        layers: number of Transformer blocks (L).
+        hidden: hidden size (H).
+        heads: attention heads (A); ``hidden`` must divide by it.
+        intermediate: feed-forward size (defaults to ``4 * hidden``).
+        vocab_size: number of WordPiece ids.
+        cased: False for an uncased (lower-casing) vocab.
+        max_position_embeddings: the longest sequence the encoder takes.
+        type_vocab_size: number of segment (type) ids.
+    """
+
+    layers: int
+    hidden: int
+    heads: int
+    vocab_size: int
+    intermediate: int = 0
+    cased: bool = dataclasses.field(default=False, metadata={"required": True})  # YAML must say
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    embedding_size: int = 0
+    shared_layers: bool = False
+    gated_ffn: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.intermediate:
+            object.__setattr__(self, "intermediate", 4 * self.hidden)
+        if not self.embedding_size:
+            object.__setattr__(self, "embedding_size", self.hidden)
+
+    @property
+    def is_plain_bert(self) -> bool:
+        """True for the original BERT layout, which bert_hub's builder writes."""
+        return self.embedding_size == self.hidden and not self.shared_layers and not self.gated_ffn
+
+    def param_count(self) -> int:
+        """Parameters of the encoder (embeddings, Transformer blocks, pooler; no MLM head).
+
+        Covers ALBERT's factorized embeddings (``embedding_size`` < ``hidden``,
+        projected up) and shared layers, and gated feed-forward blocks.
+        """
+        H, I, E = self.hidden, self.intermediate, self.embedding_size
+        embeddings = (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * E + 2 * E
+        if E != H:
+            embeddings += E * H + H
+        ffn = (2 if self.gated_ffn else 1) * (H * I + I) + I * H + H
+        block = 4 * (H * H + H) + 2 * H + ffn + 2 * H
+        return embeddings + (1 if self.shared_layers else self.layers) * block + H * H + H
+
+    @property
+    def head_size(self) -> int:
+        return self.hidden // self.heads
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(field, message) pairs for values that cannot make a BERT."""
+        out = []
+        for name in ("layers", "hidden", "heads", "vocab_size", "intermediate",
+                     "max_position_embeddings", "type_vocab_size", "embedding_size"):
+            if getattr(self, name) < 1:
+                out.append((name, f"must be a positive integer, got {getattr(self, name)}"))
+        if self.heads >= 1 and self.hidden % self.heads:
+            out.append(("heads", f"hidden size {self.hidden} must be divisible by heads={self.heads}"))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        if self.embedding_size == self.hidden:
+            del out["embedding_size"]
+        for flag in ("shared_layers", "gated_ffn"):
+            if not out[flag]:
+                del out[flag]
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """A validated model config (see the module docstring for the YAML form)."""
+
+    name: str
+    preprocess: Handle
+    encoder: Handle
+    architecture: Architecture
+    seq_length: int = 128
+    trainable: bool = False
+    description: str = ""
+    family: str = ""
+    params: int = 0
+    notes: str = ""
+    source: str = dataclasses.field(default="<memory>", metadata={"yaml": False})  # where it was read
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        """The YAML mapping that :func:`load_config` reads back to this config."""
+        out: dict[str, Any] = {"name": self.name}
+        for key in ("description", "family", "params", "notes"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        out.update(preprocess=self.preprocess.text, encoder=self.encoder.text,
+                   seq_length=self.seq_length, trainable=self.trainable,
+                   architecture=self.architecture.to_dict())
+        return out
+
+
+#: How the type of a config dataclass field is written in YAML (annotations are strings here).
+_YAML_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool,
+                                "Handle": str, "Architecture": dict}
+
+
+def yaml_schema(cls: type) -> dict[str, tuple[type, bool]]:
+    """``{field: (YAML type, required)}`` of a config dataclass, in field order.
+
+    A field is required when it has no default, or when its metadata says
+    ``required``; metadata ``yaml=False`` keeps a field out of the YAML.
+    """
+    return {f.name: (_YAML_TYPES[str(f.type)], f.default is dataclasses.MISSING or f.metadata.get("required", False))
+            for f in dataclasses.fields(cls) if f.metadata.get("yaml", True)}
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a mapping",
+               float: "a number"}
+
+
+def shipped_config_dir() -> Path:
+    """The folder of the shipped configs, read as package data (works from a checkout or a wheel)."""
+    return Path(str(importlib.resources.files(CONFIG_PACKAGE)))
+
+
+def shipped_configs() -> list[Path]:
+    """Every shipped config file, sorted by name."""
+    return sorted(shipped_config_dir().glob("*.yaml"))
+
+
+def find_config(name_or_path: str | os.PathLike[str]) -> Path:
+    """Turns a config name (``default``) or a path into an existing file path."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir() and (path / "bert_hub.yaml").is_file():
+        return path / "bert_hub.yaml"
+    text = str(name_or_path)
+    if os.sep not in text and "/" not in text:
+        folder = shipped_config_dir()
+        for candidate in (folder / text, folder / f"{text}.yaml"):
+            if candidate.is_file():
+                return candidate
+        for candidate in shipped_configs():  # the model's name, as `bert-hub models` shows it
+            if _declared_name(candidate) == text:
+                return candidate
+    raise ConfigError(
+        f"config {text!r} not found: give a YAML file path, a directory with bert_hub.yaml, "
+        f"or a shipped config name such as 'default' (`bert-hub models` lists them)")
+
+
+def _declared_name(path: Path) -> str | None:
+    """The ``name:`` field of a config file, read without validating the rest."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return raw.get("name") if isinstance(raw, dict) else None
+
+
+def load_config(name_or_path: str | os.PathLike[str] = DEFAULT_CONFIG) -> ModelConfig:
+    """Loads and validates a config file.
+
+    Args:
+        name_or_path: a path to a YAML file, a directory holding
+            ``bert_hub.yaml`` (as written by ``bert-hub build``/``convert``), or
+            a shipped config in ``configs/``, by file name (``default``) or by
+            model name (``all-MiniLM-L6-v2``, as ``bert-hub models`` lists it).
+
+    Raises:
+        ConfigError: naming the file and the field at fault.
+    """
+    path = find_config(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}:{where}: {problem}; fix the YAML syntax") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the config ({e})") from None
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: Any, source: str = "<memory>") -> ModelConfig:
+    """Validates a mapping (as read from YAML) into a :class:`ModelConfig`.
+
+    Relative local handles (``./encoder``) are taken relative to the folder of
+    ``source`` when it is a file.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: the config must be a YAML mapping of fields, "
+                          f"got {type(raw).__name__}")
+    top = check_fields(raw, yaml_schema(ModelConfig), source, prefix="")
+    arch_raw = check_fields(top["architecture"], yaml_schema(Architecture), source, prefix="architecture.")
+    arch = Architecture(**arch_raw)
+    for field, message in arch.problems():
+        raise ConfigError(f"{source}: field 'architecture.{field}': {message}")
+    base = Path(source).parent if source != "<memory>" else Path.cwd()
+    handles = {}
+    for field in ("preprocess", "encoder"):
+        try:
+            handles[field] = parse_handle(top[field], base_dir=base)
+        except ValueError as e:
+            raise ConfigError(f"{source}: field '{field}': {e}") from None
+    seq_length = top.get("seq_length", 128)
+    if not 3 <= seq_length <= arch.max_position_embeddings:
+        raise ConfigError(
+            f"{source}: field 'seq_length': must be between 3 and "
+            f"architecture.max_position_embeddings={arch.max_position_embeddings}, got {seq_length}")
+    if not top["name"].strip():
+        raise ConfigError(f"{source}: field 'name': must not be empty")
+    return ModelConfig(name=top["name"], preprocess=handles["preprocess"],
+                       encoder=handles["encoder"], architecture=arch,
+                       seq_length=seq_length, trainable=top.get("trainable", False),
+                       description=top.get("description", ""), family=top.get("family", ""),
+                       params=top.get("params", 0), notes=top.get("notes", ""), source=source)
+
+
+def check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str,
+                 prefix: str = "") -> dict[str, Any]:
+    """Checks a mapping against ``{field: (type, required)}``; errors name source and field.
+
+    A ``float`` field also takes an integer; an ``int`` field refuses booleans.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: field '{prefix.rstrip('.')}': expected a mapping, "
+                          f"got {type(raw).__name__}")
+    for key in raw:
+        if key not in spec:
+            allowed = ", ".join(spec)
+            raise ConfigError(f"{source}: unknown field '{prefix}{key}'; allowed fields: {allowed}")
+    for key, (typ, required) in spec.items():
+        if key not in raw:
+            if required:
+                raise ConfigError(f"{source}: missing required field '{prefix}{key}'")
+            continue
+        value = raw[key]
+        if typ is float and isinstance(value, str):
+            value = _yaml_number(value, value)  # YAML 1.1 reads 3e-5 (no dot) as a string
+            raw = {**raw, key: value}
+        # bool is a subclass of int: `layers: true` must not pass as 1.
+        ok = (isinstance(value, typ) or (typ is float and isinstance(value, int))) and not (
+            typ in (int, float) and isinstance(value, bool))
+        if not ok:
+            raise ConfigError(f"{source}: field '{prefix}{key}': expected {_TYPE_NAMES[typ]}, "
+                              f"got {value!r}")
+        if typ is float and not math.isfinite(value):
+            raise ConfigError(f"{source}: field '{prefix}{key}': expected a finite number, got {value!r}")
+    return dict(raw)
+
+
+def _yaml_number(text: str, default: Any) -> Any:
+    """``3e-5`` as a float (YAML 1.1 wants ``3.0e-5``); ``default`` when it is not a number."""
+    try:
+        return float(text.strip()) if text.strip().lower() not in ("nan", "inf", "-inf", "+inf") else default
+    except ValueError:
+        return default
+
+
+def write_config(config: ModelConfig, path: str | os.PathLike[str]) -> None:
+    """Writes ``config`` as YAML to ``path`` atomically."""
+    atomic_write_text(Path(path), yaml.safe_dump(config.to_yaml_dict(), sort_keys=False))

@@ -1,0 +1,105 @@
+"""Checking the texts a user hands to bert_hub, in memory or in text files.
+
+Texts may be ``str`` or UTF-8 ``bytes``. An empty batch, a non-text item or
+bytes that are not UTF-8 get a one-line :class:`~bert_hub.core.errors.InputError`
+naming the item. An empty string is a valid text (it packs to
+``[CLS] [SEP]``); a text longer than ``seq_length`` is truncated, never an
+error.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from bert_hub.core.errors import InputError
+
+
+def check_texts(texts: Iterable[str | bytes] | str, what: str = "texts") -> list[str]:
+    """Returns the texts as a list of ``str``, or raises ``InputError``."""
+    if isinstance(texts, (str, bytes)):
+        texts = [texts]
+    out = []
+    for i, t in enumerate(texts):
+        if isinstance(t, bytes):
+            try:
+                t = t.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"{what}[{i}] is not valid UTF-8 (bad byte at offset {e.start}); "
+                                 "decode or clean the text first") from None
+        if not isinstance(t, str):
+            raise InputError(f"{what}[{i}] is a {type(t).__name__}, not a string")
+        try:
+            t.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InputError(f"{what}[{i}] holds characters that are not valid Unicode "
+                             f"(offset {e.start}); decode the input as UTF-8") from None
+        out.append(t)
+    if not out:
+        raise InputError(f"no {what} given; pass at least one text")
+    return out
+
+
+def scan_text_file(path: Path) -> int:
+    """Checks a text file before any work and returns its number of lines (a last line without a
+    newline counts).
+
+    Raises:
+        InputError: naming the file and the line, for bytes that are not
+            UTF-8 or a NUL byte (a UTF-16 file reads as text with a NUL after
+            every letter). A UTF-8 byte-order mark at the start is allowed.
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    n, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            if b"\0" in block:
+                line = n + block[:block.index(b"\0")].count(b"\n") + 1
+                raise InputError(f"{path}: line {line} holds a NUL byte (is the file UTF-16?); "
+                                 "re-encode it as UTF-8")
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as e:
+                line = n + block[:max(e.start, 0)].count(b"\n") + 1
+                raise InputError(f"{path}: line {line} is not valid UTF-8; re-encode the file as UTF-8") from None
+            n += block.count(b"\n")
+            last = block[-1:]
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        line = n + (last != b"\n")
+        raise InputError(f"{path}: line {line} ends in the middle of a UTF-8 character; "
+                         "re-encode the file as UTF-8") from None
+    return n + (last != b"\n")
+
+
+def read_lines(path: Path) -> Iterator[str]:
+    """The lines of a UTF-8 file, lazily; blank lines are kept as empty texts, a byte-order mark is skipped."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"{path}: line {number} is not valid UTF-8 (byte {e.start}); "
+                                 "re-encode the file as UTF-8") from None
+            if "\0" in line:
+                raise InputError(f"{path}: line {number} holds a NUL byte (is the file UTF-16?); "
+                                 "re-encode it as UTF-8")
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            yield line.rstrip("\n").rstrip("\r")
+
+
+def stdin_file(folder: str | Path | None = None) -> Path:
+    """Standard input copied to a private file named ``stdin`` (for ``--input -``): text files are read
+    twice (checked, then used), a pipe only once."""
+    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="bert_hub-"))
+    path = folder / "stdin"
+    with open(path, "wb") as f:
+        while block := sys.stdin.buffer.read(1 << 20):
+            f.write(block)
+    return path

@@ -1,0 +1,157 @@
+"""Exported models: the serving SavedModels ``bert-hub train`` writes, for every task.
+
+An export is a SavedModel folder (``RUN/model``) plus ``bert_hub_classifier.json``,
+which says what it is: its ``task`` (``text-classification`` when absent, as
+in exports of earlier releases) and what serving needs (labels, tags,
+window settings). :func:`save_export` writes one atomically;
+:func:`load_export` loads one with plain TensorFlow and checks its task.
+
+Example (after ``bert-hub train ... --out runs/spam``)::
+
+    from bert_hub.finetune.exported import load_export
+    folder, info, model = load_export("runs/spam", "text-classification")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from bert_hub.core.caches import check_trusted
+from bert_hub.core.errors import InputError, ModelFormatError
+from bert_hub.core.outputs import atomic_directory
+
+#: The file beside every exported bert_hub model saying what it is.
+METADATA = "bert_hub_classifier.json"
+#: The task of exports whose metadata names none.
+DEFAULT_TASK = "text-classification"
+
+
+def save_export(module: Any, out: str | Path, signatures: dict[str, Any], info: dict[str, Any], *,
+                overwrite: bool = True) -> Path:
+    """Saves ``module`` with ``signatures`` and its metadata ``info`` to ``out``, built aside and swapped in."""
+    import tensorflow as tf
+
+    out = Path(out)
+    with atomic_directory(out, kind="classifier", overwrite=overwrite, what="export") as tmp:
+        tf.saved_model.save(module, str(tmp), signatures=signatures)
+        (tmp / METADATA).write_text(json.dumps(info, indent=1))
+    return out
+
+
+def find_model_dir(path: str | Path) -> Path:
+    """A run directory (``runs/spam``) or the exported model directory itself."""
+    path = Path(path).expanduser()
+    for candidate in (path / "model", path):
+        if (candidate / "saved_model.pb").is_file() and (candidate / METADATA).is_file():
+            return candidate
+    if (path / "checkpoints").is_dir():
+        raise ModelFormatError(f"{path} has checkpoints but no exported model/: the run did not finish; "
+                               "continue it with `bert-hub train ... --resume`")
+    raise ModelFormatError(f"{path} is not a trained classifier, regressor, tagger or question answerer (no saved_model.pb "
+                           f"and {METADATA}); give the --out directory of `bert-hub train`")
+
+
+def model_task(path: str | Path) -> str:
+    """The task of the exported model at ``path`` (a run folder or the export)."""
+    info = json.loads((find_model_dir(path) / METADATA).read_text())
+    return str(info.get("task", DEFAULT_TASK))
+
+
+def load_export(path: str | Path, task: str) -> tuple[Path, dict[str, Any], Any]:
+    """An exported model of ``task``: its folder, its metadata and the loaded SavedModel.
+
+    Plain TensorFlow (after ``import tensorflow_text`` for the tokenizer's
+    ops); a model of another task, or one that does not load, is one line.
+    A SavedModel is a program: a folder other users can write to is refused
+    (:func:`bert_hub.core.caches.check_trusted`).
+    """
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401 - the tokenizer's ops
+
+    folder = check_trusted(find_model_dir(path), handle=str(path))
+    info = json.loads((folder / METADATA).read_text())
+    found = info.get("task", DEFAULT_TASK)
+    if found != task:
+        raise ModelFormatError(f"{folder} is a {found} model, not a {task} model")
+    try:
+        return folder, info, tf.saved_model.load(str(folder))
+    except Exception as e:  # noqa: BLE001 - TensorFlow raises many types
+        raise ModelFormatError(f"cannot load {folder}: {str(e).splitlines()[0][:200]}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictRequest:
+    """What ``bert-hub predict`` was given: texts (and their second texts), or questions and a context."""
+
+    texts: Sequence[str] = ()
+    pairs: Sequence[str] | None = None
+    questions: Sequence[str] = ()
+    context: str | None = None
+    top_k: int = 1
+
+
+class ExportedModel:
+    """An export loaded for use: the interface every task's model shares (evaluate, predict, describe).
+
+    The CLI and Beam only use this interface; what is particular to a task
+    (its data, its outputs, its metrics) is in the subclass.
+    """
+
+    #: The task name this class loads (checked against the export's metadata).
+    task: str = DEFAULT_TASK
+    #: What ``predict --runner`` writes for each input line besides ``file``, ``line`` and ``text``: column
+    #: name -> type (``string``, ``float32``, ``int64``, ``bool``, ``list<string>``, ``list<span>``).
+    beam_columns: dict[str, str] = {}
+
+    def __init__(self, path: str | Path):
+        self.path, self.info, self.loaded = load_export(path, self.task)
+
+    def read_data(self, path: str | Path, **options: Any) -> Any:
+        """Evaluation data for this model from a file (``options``: the data flags of ``bert-hub evaluate``)."""
+        raise NotImplementedError
+
+    def evaluate(self, data: Any, plot: str | Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @staticmethod
+    def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
+        """``metrics`` of a model described by ``info`` (its metadata, or a training summary), for people."""
+        raise NotImplementedError
+
+    def predict_request(self, request: PredictRequest) -> dict[str, Any]:
+        """Predictions for ``request`` as one JSON-ready report (``model``, ``predictions``, ...)."""
+        raise NotImplementedError
+
+    def format_report(self, report: dict[str, Any]) -> str:
+        """:meth:`predict_request`'s report, for people."""
+        raise NotImplementedError
+
+    @staticmethod
+    def check_line(line: str) -> None:
+        """Refuses (``InputError``) an input line of ``predict --runner`` this kind of model cannot read."""
+
+    def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:
+        """One row of :attr:`beam_columns` per input line (``predict --runner``), in input order."""
+        raise NotImplementedError
+
+    def _refuse_plot(self, plot: str | Path | None) -> None:
+        if plot is not None:
+            raise InputError(f"--plot draws a classifier's or regressor's figures; {self.path} is a {self.task} "
+                             "model")
+
+    def _texts_only(self, request: PredictRequest) -> None:
+        """Refuses questions and a context (a question answerer's inputs) and a request without texts."""
+        if request.questions or request.context:
+            raise InputError(f"--question and --context go with a question-answering model; {self.path} is a "
+                             f"{self.task} model")
+        if not request.texts:
+            raise InputError("predict takes TEXT arguments (or --input FILE; or --runner with --input FILES and "
+                             "--output FOLDER)")
+
+
+def with_pairs(rows: Sequence[dict[str, Any]], line: Any, after: Any = lambda r: "") -> str:
+    """One line per row: ``line(row)``, ``  ||  second text`` for pairs, then ``after(row)``."""
+    return "\n".join(line(r) + (f"  ||  {r['text_pair']}" if "text_pair" in r else "") + after(r) for r in rows)

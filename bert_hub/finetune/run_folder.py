@@ -1,0 +1,198 @@
+"""A training run's folder: created aside, locked, checked on resume, swapped in whole at the end.
+
+:class:`RunFolder` is the run of the process that writes it (the only one, or a multi-worker run's
+chief); :class:`ScratchRun` is a folder of its own for the other workers, which take part in every save
+but whose copies nobody needs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bert_hub.core.errors import InputError, Interrupted, plural
+from bert_hub.core.outputs import (
+    atomic_write_text,
+    check_output_dir,
+    deferred_interrupts,
+    make_directory,
+    mark_directory,
+    output_lock,
+    staging_directory,
+    swap_in,
+)
+from bert_hub.finetune.distribution import no_answer
+from bert_hub.finetune.tasks import DEFAULT_TASK
+from bert_hub.finetune.train_config import TrainConfig, recorded_train_config
+
+
+class RunFolder:
+    """Where a training run is written, and what an interruption leaves.
+
+    The run holds ``out``'s lock (:func:`~bert_hub.core.outputs.output_lock`) from
+    its checks to its end: a second run writing the same folder is refused. A
+    new run is written in place (so it can be resumed after a crash), its
+    manifest brought up to date after every epoch; a run replacing an old one
+    (``--overwrite``) is written beside it and exchanged with it when
+    complete, so the old run survives any failure or interrupt before that.
+    """
+
+    def __init__(self, out: Path, *, resume: bool, overwrite: bool):
+        if resume and overwrite:
+            raise InputError("give --resume or --overwrite, not both")
+        self.out = out
+        self.resume = resume
+        self.dir = out
+        self.fresh = self.existed = self.swapped = False
+        self._lock = output_lock(out, what="--out")
+        self._lock.__enter__()
+        try:
+            self._check(overwrite)
+        except BaseException:
+            self.release()
+            raise
+        self.replacing = not resume and out.is_dir() and any(out.iterdir())
+
+    def check_unfinished(self, epochs: int) -> None:
+        """A resumed run must have epochs left (of ``epochs``) or no export yet."""
+        saved = self.saved_epochs(self.out)
+        if saved >= epochs and (self.out / "model").is_dir():
+            raise InputError(f"{self.out} is finished ({plural(saved, 'epoch')} of {epochs}, exported): nothing "
+                             "to resume; pass a larger --epochs to train on, or --overwrite to start again")
+
+    def _check(self, overwrite: bool) -> None:
+        out = self.out
+        if self.resume:
+            if not out.is_dir():
+                raise InputError(f"nothing to resume: run directory {out} does not exist")
+            if self.saved_epochs(out) == 0:
+                raise InputError(f"nothing to resume in {out}: no checkpoint was saved (the run stopped "
+                                 "before its first epoch ended); start it again with --overwrite")
+        else:
+            check_output_dir(out, kind="run", overwrite=overwrite,
+                             exists_hint="pass --resume to continue it or --overwrite to replace it")
+
+    def release(self) -> None:
+        """Lets go of ``out``'s lock (once)."""
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.__exit__(None, None, None)
+
+    @staticmethod
+    def saved_epochs(path: Path) -> int:
+        """Epochs saved in ``path/checkpoints`` (checkpoint ``ckpt-N`` is epoch N)."""
+        import tensorflow as tf
+
+        latest = tf.train.latest_checkpoint(str(path / "checkpoints")) if (path / "checkpoints").is_dir() else None
+        return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+    def open(self) -> Path:
+        """Creates the folder the run is written to (called once every check has passed)."""
+        if self.replacing:
+            self.dir = staging_directory(self.out, "run")
+        elif not self.resume:
+            self.existed = self.out.is_dir()  # an empty folder: keep it, but nothing in it
+            make_directory(self.out, "run")
+            self.fresh = True
+        return self.dir
+
+    def close(self) -> None:
+        """The run is complete: swap it in (``--overwrite``) or bring its manifest up to date."""
+        if self.dir != self.out:
+            swap_in(self.dir, self.out, on_swapped=self._swapped)
+        else:
+            with deferred_interrupts():
+                mark_directory(self.dir, "run")
+                self.swapped = True
+
+    def _swapped(self) -> None:
+        self.swapped = True
+
+    def failed(self, error: BaseException, epochs: int) -> BaseException:
+        """Cleans up after ``error``; returns what to raise (an :class:`Interrupted` for Ctrl-C).
+
+        A second Ctrl-C during the clean-up waits for it to end.
+        """
+        interrupted = isinstance(error, KeyboardInterrupt)
+        with deferred_interrupts(redeliver=False):
+            if self.swapped:
+                message = f"interrupted after the run was complete; {self.out} holds the new run"
+            elif self.dir != self.out:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                message = f"interrupted; {self.out} is as it was (the new run was discarded)"
+            elif self.saved_epochs(self.dir) == 0 and not self.resume:
+                if self.fresh:
+                    shutil.rmtree(self.dir, ignore_errors=True)
+                    if self.existed:
+                        self.dir.mkdir()
+                message = "interrupted before the first epoch was saved; nothing was left behind"
+            else:
+                mark_directory(self.dir, "run")
+                saved = self.saved_epochs(self.dir)
+                message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')} of {epochs}: continue it "
+                           "with the same command and --resume")
+        return Interrupted(message) if interrupted else no_answer(error)
+
+
+def check_resumed_settings(out: Path, cfg: TrainConfig) -> None:
+    """Refuses to resume with settings other than the run's own (the number of epochs may change)."""
+    recorded = recorded_train_config(out)
+    if recorded is None:
+        return
+    differ = [f.name for f in dataclasses.fields(TrainConfig)
+              if f.name != "epochs" and getattr(cfg, f.name) != getattr(recorded, f.name)]
+    if differ:
+        given = ", ".join(f"{name} {getattr(cfg, name)!r}" for name in differ[:4])
+        kept = ", ".join(f"{getattr(recorded, name)!r}" for name in differ[:4])
+        raise InputError(f"--resume continues {out} with the settings it started with; {given} differ from its "
+                         f"train_config.yaml ({kept}): leave them out (only --epochs may change), or start a "
+                         "new run with --overwrite or another --out")
+
+
+def check_resumed_task(out: Path, task: str) -> None:
+    """Refuses to resume a run of another task (its checkpoint would not fit the model)."""
+    try:
+        recorded = (yaml.safe_load((out / "train_config.yaml").read_text(encoding="utf-8")) or {}).get(
+            "task", DEFAULT_TASK)  # runs of earlier releases were all text classification
+    except (OSError, yaml.YAMLError, AttributeError):
+        return
+    if recorded != task:
+        raise InputError(f"{out} is a {recorded} run, and this is {task}: resume it with --task {recorded} "
+                         "and its data")
+
+
+class ScratchRun:
+    """Where a non-chief worker of a multi-worker run writes: a temporary folder, removed at the end.
+
+    Every worker must take part in saving checkpoints and the export
+    (collective operations); only the chief's copies are the user's.
+    """
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.dir = Path(tempfile.mkdtemp(prefix="bert_hub_worker_"))
+
+    def open(self) -> Path:
+        return self.dir
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def release(self) -> None:
+        pass
+
+    def failed(self, error: BaseException, epochs: int) -> BaseException:
+        self.close()
+        if isinstance(error, KeyboardInterrupt):
+            return Interrupted("interrupted (a worker of a multi-worker run: the chief's run folder says "
+                               "what was kept)")
+        return no_answer(error)
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=1))

@@ -1,0 +1,560 @@
+"""Text classification (spam first): the task, and the exported classifier that takes raw strings.
+
+:class:`TextClassification` is the task ``bert-hub train`` runs by default:
+the TensorFlow "classify text with BERT" model (preprocess -> encoder,
+trainable -> ``pooled_output`` or the mean of ``sequence_output`` -> dropout
+-> dense). Two labels train one logit with binary cross-entropy (a positive
+class, a threshold); more labels (or ``multi_class`` data) train one logit
+per label with a softmax and sparse categorical cross-entropy. Texts may be
+sentence pairs (two text columns): they are packed as
+``[CLS] first [SEP] second [SEP]`` with ``input_type_ids`` 0 then 1, which is
+how BERT was pre-trained for next-sentence prediction.
+
+:func:`export_classifier` saves the fine-tuned model with its preprocess
+model as one SavedModel whose ``serving_default`` signature takes
+``text: tf.string [batch]`` and returns ``probability`` (``float32
+[batch]``: of the positive class; multi-class: of the predicted label) and
+``label`` (``tf.string [batch]``); a multi-class export also returns
+``probabilities`` (``float32 [batch, labels]``, in the order of the
+metadata's ``label_names``). It loads
+with plain ``tf.saved_model.load`` after ``import tensorflow_text``, with no
+bert_hub import, and ``saved_model_cli show`` describes it. Each batch is
+packed to the smallest length bucket that holds its longest text (the rule of
+:mod:`bert_hub.runtime.batching`, at most ``seq_length``).
+
+Example (after ``bert-hub train ... --out runs/spam``)::
+
+    import tensorflow as tf, tensorflow_text  # registers the tokenizer ops
+    serve = tf.saved_model.load("runs/spam/model").signatures["serving_default"]
+    serve(text=tf.constant(["WINNER!! Claim your prize now"]))["probability"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bert_hub.runtime import batching
+from bert_hub.core.errors import InputError
+from bert_hub.core.inputs import check_texts
+from bert_hub.core.interface import INPUT_KEYS
+from bert_hub.core.outputs import check_image_path
+from bert_hub.finetune.data import LabelledTexts, overlapping_texts, read_labelled, stratified_split
+from bert_hub.finetune.exported import DEFAULT_TASK, ExportedModel, PredictRequest, save_export, with_pairs
+from bert_hub.finetune.metrics import (
+    best_f1_threshold,
+    binary_metrics,
+    format_metrics,
+    format_multiclass_metrics,
+    format_multilabel_metrics,
+    multiclass_metrics,
+    multilabel_metrics,
+)
+from bert_hub.finetune.plots import plot_confusion, plot_evaluation, plot_per_label
+from bert_hub.finetune.task import Examples, Task, buckets_for, check_splits
+
+TASK_NAME = DEFAULT_TASK
+
+
+class TextExamples(Examples):
+    """Labelled texts (or pairs) tokenized once, ready to be batched."""
+
+    def __init__(self, bert: Any, data: LabelledTexts, seq_length: int):
+        self.preprocessor = bert.preprocessor
+        self.tokenized = batching.tokenize(bert.preprocessor, data.texts, seq_length, pairs=data.pairs)
+        self.lengths = self.tokenized.lengths
+        multi_label = getattr(data, "multi_label", False)
+        self.labels = data.label_matrix() if multi_label else np.asarray(data.labels, np.float32)
+
+    def to_batch(self, buckets: Any) -> Any:
+        import tensorflow as tf
+
+        labels = tf.constant(self.labels)
+
+        rank = len(self.labels.shape)
+
+        def batch(idx):
+            x = batching.pack_to_bucket(self.preprocessor, [tf.gather(s, idx) for s in self.tokenized.segments],
+                                        buckets)
+            y = tf.gather(labels, idx)
+            return x, (tf.reshape(y, [-1, 1]) if rank == 1 else y)
+
+        return batch
+
+
+def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output", logits: int = 1):
+    """text vector -> dropout -> dense(``logits``), on the encoder's three inputs (any length).
+
+    The text vector is ``pooled_output`` (the tutorial's) or the mean of
+    ``sequence_output`` over the real tokens (what sentence encoders such as
+    all-MiniLM-L6-v2 are trained for).
+    """
+    import tensorflow as tf
+    import tf_keras
+
+    inputs = {k: tf_keras.layers.Input(shape=(None,), dtype=tf.int32, name=k) for k in INPUT_KEYS}
+    outputs = bert.encoder_layer(inputs)
+    if pooling == "pooled_output":
+        vector = outputs["pooled_output"]
+    else:
+        mask = tf_keras.layers.Lambda(lambda m: tf.cast(m, tf.float32)[:, :, tf.newaxis], name="real_tokens")(
+            inputs["input_mask"])
+        summed = tf_keras.layers.Dot(axes=1, name="sum_over_tokens")([mask, outputs["sequence_output"]])
+        count = tf_keras.layers.Lambda(lambda m: tf.reduce_sum(m, axis=1), name="token_count")(mask)
+        vector = tf_keras.layers.Lambda(lambda a: a[0][:, 0] / a[1], name="mean_pooling")([summed, count])
+    scores = tf_keras.layers.Dense(logits, name="classifier")(tf_keras.layers.Dropout(dropout)(vector))
+    return tf_keras.Model(inputs, scores, name="bert_classifier")
+
+
+def predict_probabilities(model: Any, examples: TextExamples, buckets: Sequence[int], batch_size: int
+                          ) -> np.ndarray:
+    """Probabilities in input order (length-bucketed batches): of the positive class ``[n]`` for a
+    binary model, of every label ``[n, labels]`` (softmax) for a multi-class one."""
+    batches = batching.length_sorted_batches(examples.lengths, batch_size)
+    width = int(model.outputs[0].shape[-1])
+    sigmoid = width == 1 or len(examples.labels.shape) == 2  # binary, or multi-label: a sigmoid per label
+    out = np.zeros((len(examples.lengths), width), np.float32)
+    for (x, _), idx in zip(examples.dataset(batches, buckets), batches):
+        logits = model(x, training=False).numpy()
+        if sigmoid:
+            out[idx] = 1.0 / (1.0 + np.exp(-logits))
+        else:
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            out[idx] = e / e.sum(axis=1, keepdims=True)
+    return out[:, 0] if width == 1 and not len(examples.labels.shape) == 2 else out
+
+
+def on_common_labels(splits: Sequence[LabelledTexts], **kind: bool) -> tuple[LabelledTexts, ...]:
+    """The splits (perhaps from separate files) with their labels as indices into the union of their label
+    names, sorted; ``kind`` is ``multi_class=True`` or ``multi_label=True``."""
+    names = sorted(set().union(*(part.label_names for part in splits)))
+    return tuple(dataclasses.replace(part.relabelled(names), **kind) for part in splits)
+
+
+class TextClassification(Task):
+    """Binary or multi-class text (or text-pair) classification; see the module docstring."""
+
+    name = TASK_NAME
+    data_type = LabelledTexts
+    summary = "labelled texts or pairs: two labels, more (softmax) or a set per text (--multi-label)"
+    data_options = ("fmt", "text_col", "label_col", "pair_col", "positive", "multi_class", "multi_label",
+                    "label_sep")
+    settings = ("class_weight", "threshold", "tune_threshold", "pooling")
+
+    @staticmethod
+    def read(path: str | Path, **options: Any) -> LabelledTexts:
+        return read_labelled(path, **options)
+
+    @staticmethod
+    def model_type() -> type["Classifier"]:
+        return Classifier
+
+    def split(self, data: Any, cfg: Any) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
+        if isinstance(data, LabelledTexts):
+            splits = stratified_split(data, validation=cfg.validation_fraction, test=cfg.test_fraction,
+                                      seed=cfg.seed)
+        else:
+            splits = tuple(data)  # type: ignore[assignment]
+        check_splits(splits)
+        self.multi_class = any(part.multi_class for part in splits)
+        self.multi_label = any(part.multi_label for part in splits)
+        if self.multi_label:
+            if cfg.class_weight:
+                raise InputError("--class-weight weights the classes of single-label data; multi-label data "
+                                 "has label sets: leave it out")
+            splits = on_common_labels(splits, multi_label=True)
+            if not any(splits[0].labels):
+                raise InputError(f"no text of the train split ({len(splits[0])} examples) has a label: give "
+                                 "more data or change the fractions")
+        elif self.multi_class:
+            if cfg.tune_threshold:
+                raise InputError("--tune-threshold chooses the threshold of a binary classifier; a multi-class "
+                                 "one predicts its most probable label: leave it out")
+            splits = on_common_labels(splits, multi_class=True)
+            names = splits[0].label_names
+            missing = [names[i] for i in range(len(names)) if i not in set(splits[0].labels)]
+            if missing:
+                raise InputError(f"the label {missing[0]!r} has no example in the train split "
+                                 f"({len(splits[0])} examples): a class the model never sees cannot be learnt; "
+                                 "give more data of it or change the fractions")
+        if not self.multi_label and len(set(splits[0].labels)) < 2:
+            raise InputError(f"the train split has {len(splits[0])} examples ({splits[0].describe()}); "
+                             "it needs examples of at least two classes: give more data or change the fractions")
+        if len({s.pairs is None for s in splits if len(s)}) > 1:
+            raise InputError("some data files are sentence pairs and some are not: give every file the same "
+                             "columns (--pair-col)")
+        self.label_names = splits[0].label_names
+        self.pairs = splits[0].pairs is not None
+        return splits  # type: ignore[return-value]
+
+    def counts(self, split: LabelledTexts) -> dict[str, int]:
+        return split.counts()
+
+    def describe(self, splits: tuple[Any, Any, Any]) -> str:
+        kind = (f"{len(self.label_names)} labels, multi-class" if self.multi_class
+                else f"{len(self.label_names)} labels, multi-label" if self.multi_label
+                else f"positive label {splits[0].label_names[1]!r}")
+        return (f"data: {len(splits[0])} train ({splits[0].describe()}), {len(splits[1])} validation, "
+                f"{len(splits[2])} test; {kind}" + ("; sentence pairs" if self.pairs else ""))
+
+    def overlap(self, splits: tuple[Any, Any, Any]) -> int:
+        return overlapping_texts(*splits)
+
+    def examples(self, bert: Any, data: LabelledTexts, cfg: Any) -> TextExamples:
+        return TextExamples(bert, data, cfg.seq_length)
+
+    def build_model(self, bert: Any, cfg: Any) -> Any:
+        many = self.multi_class or self.multi_label
+        return build_classifier(bert, cfg.dropout, cfg.pooling, len(self.label_names) if many else 1)
+
+    def loss_and_metrics(self) -> tuple[Any, list[Any]]:
+        import tf_keras
+
+        if self.multi_class:
+            return (tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        return (tf_keras.losses.BinaryCrossentropy(from_logits=True),
+                [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
+
+    def class_weight(self, examples: Examples, cfg: Any) -> dict[int, float] | None:
+        if not cfg.class_weight:
+            return None
+        labels = examples.labels  # type: ignore[attr-defined]
+        if self.multi_class:  # inverse frequency, as for two classes: n / (classes x count)
+            counts = np.bincount(labels.astype(np.int64), minlength=len(self.label_names))
+            return {c: len(labels) / (len(counts) * n) for c, n in enumerate(counts) if n}
+        pos = float(labels.mean())
+        return {0: 0.5 / (1 - pos), 1: 0.5 / pos}
+
+    def info(self) -> dict[str, Any]:
+        return {"label_names": list(self.label_names), "pairs": self.pairs, "multi_class": self.multi_class,
+                "multi_label": self.multi_label}
+
+    def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
+               metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
+        summary: dict[str, Any] = {}
+        if self.multi_label:
+            thresholds = [cfg.threshold] * len(self.label_names)
+            if cfg.tune_threshold:  # each label's best F1 on the validation split
+                probs = predict_probabilities(model, validation, buckets_for(cfg), cfg.batch_size)  # type: ignore
+                truth = splits[1].label_matrix()
+                thresholds = [best_f1_threshold(truth[:, j], probs[:, j]) for j in range(len(self.label_names))]
+            summary["thresholds"] = dict(zip(self.label_names, thresholds))
+            if len(splits[2]):
+                test = TextExamples(bert, splits[2], cfg.seq_length)
+                probs = predict_probabilities(model, test, buckets_for(cfg), cfg.batch_size)
+                summary["test_metrics"] = multilabel_metrics(splits[2].label_matrix(), probs, thresholds,
+                                                             self.label_names)
+            summary["export"] = str(export_classifier(
+                model, bert, out, label_names=self.label_names, seq_length=cfg.seq_length, pairs=self.pairs,
+                thresholds=thresholds, metadata={**metadata, "test_metrics": summary.get("test_metrics")}))
+            return summary
+        if self.multi_class:
+            if len(splits[2]):
+                test = TextExamples(bert, splits[2], cfg.seq_length)
+                probs = predict_probabilities(model, test, buckets_for(cfg), cfg.batch_size)
+                summary["test_metrics"] = multiclass_metrics(splits[2].labels, probs, self.label_names)
+            summary["export"] = str(export_classifier(
+                model, bert, out, label_names=self.label_names, seq_length=cfg.seq_length, pairs=self.pairs,
+                multi_class=True, metadata={**metadata, "test_metrics": summary.get("test_metrics")}))
+            return summary
+        threshold = cfg.threshold
+        if cfg.tune_threshold:
+            threshold = best_f1_threshold(splits[1].labels, predict_probabilities(
+                model, validation, buckets_for(cfg), cfg.batch_size))  # type: ignore[arg-type]
+        summary["threshold"] = threshold
+        if len(splits[2]):
+            test = TextExamples(bert, splits[2], cfg.seq_length)
+            probs = predict_probabilities(model, test, buckets_for(cfg), cfg.batch_size)
+            summary["test_metrics"] = binary_metrics(splits[2].labels, probs, threshold)
+        summary["export"] = str(export_classifier(
+            model, bert, out, label_names=self.label_names, threshold=threshold, seq_length=cfg.seq_length,
+            pairs=self.pairs, metadata={**metadata, "test_metrics": summary.get("test_metrics")}))
+        return summary
+
+
+def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Sequence[str],
+                      threshold: float = 0.5, seq_length: int = 128, metadata: dict | None = None,
+                      overwrite: bool = True, pairs: bool = False, multi_class: bool = False,
+                      thresholds: Sequence[float] | None = None) -> Path:
+    """Saves ``model`` + ``bert``'s preprocess model as a serving SavedModel (atomically).
+
+    ``pairs``: the signature takes ``text`` and ``text_pair`` (sentence pairs).
+    ``multi_class``: ``model`` has one logit per label (softmax); the
+    signature also returns ``probabilities`` ``[batch, labels]``.
+    ``thresholds`` (one per label) makes a multi-label export: a sigmoid per
+    label; ``probabilities`` ``[batch, labels]``, ``predicted`` (``bool
+    [batch, labels]``, probability >= the label's threshold) and ``label``
+    (the predicted labels joined by ``,``; empty for none).
+    """
+    multi_label = thresholds is not None
+    import tensorflow as tf
+
+    def classify(module: Any, inputs: Any) -> dict[str, Any]:
+        logits = module.model(inputs, training=False)
+        if multi_label:
+            probabilities = tf.sigmoid(logits)
+            predicted = probabilities >= module.thresholds
+            names = tf.broadcast_to(module.labels, tf.shape(predicted))
+            return {"probabilities": probabilities, "predicted": predicted,
+                    "label": tf.strings.reduce_join(tf.ragged.boolean_mask(names, predicted), axis=1,
+                                                    separator=",")}
+        if multi_class:
+            probabilities = tf.nn.softmax(logits, axis=-1)
+            best = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+            return {"probabilities": probabilities, "probability": tf.reduce_max(probabilities, axis=-1),
+                    "label": tf.gather(module.labels, best)}
+        probability = tf.sigmoid(logits[:, 0])
+        positive = tf.cast(probability >= module.threshold, tf.int32)
+        return {"probability": probability, "label": tf.gather(module.labels, positive)}
+
+    module = serving_module(model, bert, seq_length, classify, labels=[str(n) for n in label_names],
+                            threshold=float(threshold),
+                            thresholds=[float(t) for t in thresholds] if multi_label else [0.5])
+    single = not (multi_class or multi_label)
+    return save_export(module, out, {"serving_default": module.serve_pairs if pairs else module.serve},
+                       {"task": TASK_NAME, "label_names": list(label_names), "multi_class": multi_class,
+                        "multi_label": multi_label, "positive_label": label_names[1] if single else None,
+                        "threshold": threshold if single else None,
+                        "thresholds": [float(t) for t in thresholds] if multi_label else None,
+                        "seq_length": seq_length, "pairs": pairs, **(metadata or {})},
+                       overwrite=overwrite)
+
+
+def serving_module(model: Any, bert: Any, seq_length: int, head: Any, **constants: Any) -> Any:
+    """A ``tf.Module`` that serves raw strings with ``model``: ``serve(text)`` and ``serve_pairs(text,
+    text_pair)`` tokenize with ``bert``'s preprocess model, pack each batch to its length bucket (at most
+    ``seq_length``) and return ``head(module, inputs)``; ``constants`` become tensors of the module."""
+    import tensorflow as tf
+
+    def pieces(module: Any, text: Any) -> Any:
+        return module.preprocessor.tokenize(text).merge_dims(1, -1)
+
+    def run(module: Any, segments: list[Any]) -> Any:
+        return head(module, batching.pack_to_bucket(module.preprocessor, segments, module.buckets))
+
+    class Serving(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.preprocessor = bert.preprocessor
+            self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
+            for name, value in constants.items():
+                setattr(self, name, tf.constant(value))
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(self, text):
+            return run(self, [pieces(self, text)])
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+                                      tf.TensorSpec([None], tf.string, name="text_pair")])
+        def serve_pairs(self, text, text_pair):
+            return run(self, [pieces(self, text), pieces(self, text_pair)])
+
+    return Serving()
+
+
+class ServedTexts(ExportedModel):
+    """An exported model that takes raw strings (or pairs), loaded with plain TensorFlow: the checks of
+    texts and pairs and the batching that the classifier and the regressor share."""
+
+    task = TASK_NAME
+    verb = "classifies"
+
+    def __init__(self, path: str | Path):
+        super().__init__(path)
+        self._serve = self.loaded.signatures["serving_default"]
+
+    def _checked_pairs(self, data: Any) -> Any:
+        """``data`` as read, refused when it has no second texts and the model takes pairs."""
+        if self.pairs and data.pairs is None:
+            raise InputError(f"{self.path} {self.verb} sentence pairs: name the second text's column with "
+                             "--pair-col (in JSON Lines, a \"text_pair\" field is found by itself)")
+        return data
+
+    def _request_texts(self, request: PredictRequest) -> tuple[Sequence[str], Sequence[str] | None]:
+        self._texts_only(request)
+        return request.texts, request.pairs
+
+    @property
+    def pairs(self) -> bool:
+        """Whether the model takes sentence pairs (``text`` and ``text_pair``)."""
+        return bool(self.info.get("pairs", False))
+
+    def _checked(self, texts: Sequence[str], pairs: Sequence[str] | None) -> tuple[list[str], list[str] | None]:
+        """The texts (and second texts) checked against each other and against the model's kind."""
+        texts = check_texts(texts)
+        if self.pairs and pairs is None:
+            raise InputError(f"{self.path} {self.verb} sentence pairs: give each text's second text")
+        if pairs is not None and not self.pairs:
+            raise InputError(f"{self.path} {self.verb} single texts, not pairs")
+        if pairs is None:
+            return texts, None
+        checked = check_texts(pairs, "pairs")
+        if len(checked) != len(texts):
+            raise InputError(f"{len(texts)} texts but {len(checked)} second texts: give one pair per text")
+        return texts, checked
+
+    def _batches(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> Any:
+        """``(start, serving outputs)`` for each batch of ``batch_size`` texts."""
+        import tensorflow as tf
+
+        for i in range(0, len(texts), batch_size):
+            feed = {"text": tf.constant(list(texts[i:i + batch_size]))}
+            if pairs is not None:
+                feed["text_pair"] = tf.constant(list(pairs[i:i + batch_size]))
+            yield i, self._serve(**feed)
+
+
+class Classifier(ServedTexts):
+    """A loaded exported classifier (plain TensorFlow; bert_hub adds batching and checks)."""
+
+    beam_columns = {"label": "string", "probability": "float32"}
+
+    def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:
+        """``label`` and ``probability`` (a label set joined with ``,`` and no probability for multi-label)."""
+        return [{"label": r["label"], "probability": r["probability"]} for r in self.predict(list(lines))]
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(self.info["label_names"])
+
+    @property
+    def multi_class(self) -> bool:
+        """Whether the model predicts one of several labels (softmax), not a positive class."""
+        return bool(self.info.get("multi_class", False))
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether the model predicts a set of labels per text (a sigmoid and a threshold per label)."""
+        return bool(self.info.get("multi_label", False))
+
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64, pairs: Sequence[str] | None = None,
+                top_k: int = 1) -> list[dict[str, Any]]:
+        """``[{"text", "label", "probability"}]`` in input order (``"text_pair"`` too for pairs).
+
+        A multi-class model's rows also hold ``top``: the ``top_k`` most
+        probable labels, ``[{"label", "probability"}]``, most probable first.
+        A multi-label model's rows hold ``labels`` (the predicted set, in the
+        model's label order), ``label`` (them joined by ``,``),
+        ``probability`` None and ``probabilities`` (every label's).
+        """
+        texts, pairs = self._checked(texts, pairs)
+        if top_k < 1:
+            raise InputError(f"top_k {top_k}: give at least 1")
+        out = []
+        for i, res in self._batches(texts, pairs, batch_size):
+            if self.multi_label:
+                for k, (probs, chosen) in enumerate(zip(res["probabilities"].numpy(), res["predicted"].numpy())):
+                    labels = [n for n, c in zip(self.label_names, chosen) if c]
+                    out.append({"text": texts[i + k], **({"text_pair": pairs[i + k]} if pairs is not None else {}),
+                                "labels": labels, "label": ",".join(labels), "probability": None,
+                                "probabilities": {n: float(p) for n, p in zip(self.label_names, probs)}})
+                continue
+            for k, (p, lab) in enumerate(zip(res["probability"].numpy(), res["label"].numpy())):
+                row = {"text": texts[i + k], **({"text_pair": pairs[i + k]} if pairs is not None else {})}
+                row.update(label=lab.decode(), probability=float(p))
+                if self.multi_class:
+                    probs = res["probabilities"].numpy()[k]
+                    order = np.argsort(-probs, kind="stable")[:top_k]
+                    row["top"] = [{"label": self.label_names[j], "probability": float(probs[j])} for j in order]
+                out.append(row)
+        return out
+
+    def read_data(self, path: str | Path, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
+                  pair_col: str | None = None, positive: str | None = None, label_sep: str = ",",
+                  **_: Any) -> LabelledTexts:
+        """Labelled data read as this classifier's kind (binary with its positive label, multi-class or
+        multi-label); a binary model refuses labels it does not know, naming the line."""
+        kind = {"multi_class": self.multi_class, "multi_label": self.multi_label}
+        binary = not (self.multi_class or self.multi_label)
+        return self._checked_pairs(read_labelled(
+            path, fmt=fmt, text_col=text_col, label_col=label_col, pair_col=pair_col,
+            positive=(positive or self.info["positive_label"]) if binary else positive, label_sep=label_sep,
+            label_names=self.label_names if binary else None, **kind))
+
+    @staticmethod
+    def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
+        if info.get("multi_class"):
+            return format_multiclass_metrics(metrics)
+        if info.get("multi_label"):
+            return format_multilabel_metrics(metrics)
+        return format_metrics(metrics, info["label_names"])
+
+    def predict_request(self, request: PredictRequest) -> dict[str, Any]:
+        texts, pairs = self._request_texts(request)
+        rows = self.predict(texts, pairs=pairs, top_k=request.top_k)
+        if self.multi_label:
+            return {"model": str(self.path), "label_names": list(self.label_names), "multi_label": True,
+                    "thresholds": self.info["thresholds"], "predictions": rows}
+        return {"model": str(self.path), "positive_label": self.info["positive_label"],
+                "label_names": list(self.label_names), "multi_class": self.multi_class, "predictions": rows}
+
+    def format_report(self, report: dict[str, Any]) -> str:
+        rows = report["predictions"]
+        if report.get("multi_label"):
+            width = max(len(r["label"] or "(none)") for r in rows)
+            return with_pairs(rows, lambda r: f"{r['label'] or '(none)':<{width}}  {r['text']}")
+        width = max(len(r["label"]) for r in rows)
+
+        def others(r: dict[str, Any]) -> str:
+            rest = r.get("top", [])[1:]
+            return "  (" + ", ".join(f"{t['label']} {t['probability']:.4f}" for t in rest) + ")" if rest else ""
+
+        return with_pairs(rows, lambda r: f"{r['label']:<{width}}  {r['probability']:.4f}  {r['text']}",
+                          after=others)
+
+    def probabilities(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
+                      ) -> np.ndarray:
+        """``[n]`` positive-class probabilities (binary) or ``[n, labels]`` (multi-class), in input order."""
+        key = "probabilities" if self.multi_class or self.multi_label else "probability"
+        texts, pairs = self._checked(texts, pairs)
+        parts = [res[key].numpy() for _, res in self._batches(texts, pairs, batch_size)]
+        return np.concatenate(parts)
+
+    def evaluate(self, data: Any, batch_size: int = 64, plot: str | Path | None = None,
+                 overwrite: bool = False) -> dict[str, Any]:
+        """Metrics on labelled data with this classifier's labels.
+
+        Binary: accuracy, precision / recall / F1, ROC-AUC at its stored
+        threshold; ``plot`` draws the confusion matrix and the
+        precision-recall curve, with the operating point marked. Multi-class:
+        accuracy, macro / micro / weighted F1, MCC and per-class figures
+        (:func:`~bert_hub.finetune.metrics.multiclass_metrics`); ``plot`` draws
+        the confusion matrix, normalised by true class and in counts. Plots
+        are png, pdf, svg or jpg by the suffix.
+        """
+        if plot is not None:
+            plot = check_image_path(plot, overwrite=overwrite)
+        if self.multi_label:
+            data = data.relabelled(self.label_names)
+            probs = self.probabilities(data.texts, data.pairs, batch_size)
+            metrics = multilabel_metrics(data.label_matrix(), probs, self.info["thresholds"], self.label_names)
+            if plot is not None:
+                metrics["plot"] = str(plot_per_label(metrics["per_label"], plot, overwrite=overwrite))
+            return metrics
+        if self.multi_class:
+            data = data.relabelled(self.label_names)
+            probs = self.probabilities(data.texts, data.pairs, batch_size)
+            metrics = multiclass_metrics(data.labels, probs, self.label_names)
+            if plot is not None:
+                metrics["plot"] = str(plot_confusion(metrics["confusion_matrix"], self.label_names, plot,
+                                                     overwrite=overwrite))
+            return metrics
+        if set(data.label_names) != set(self.label_names):
+            raise InputError(f"{data.source}: labels {sorted(data.label_names)} differ from the model's "
+                             f"{sorted(self.label_names)}")
+        positive = self.label_names[1]
+        y = [int(data.label_names[lab] == positive) for lab in data.labels]
+        probs = self.probabilities(data.texts, data.pairs, batch_size)
+        metrics = binary_metrics(y, probs, self.info.get("threshold", 0.5))
+        if plot is not None:
+            metrics["plot"] = str(plot_evaluation(y, probs, metrics, self.label_names, plot,
+                                                  overwrite=overwrite))
+        return metrics
+
+

@@ -1,0 +1,538 @@
+"""Extractive question answering (SQuAD v1.1 / v2.0): data, windows, the span head, its export.
+
+A question and its context are packed as a sentence pair:
+``[CLS] question [SEP] context window [SEP]`` with ``input_type_ids`` 0 for
+the question and 1 for the context. A dense layer on ``sequence_output``
+gives each position a start and an end logit (the encoder fine-tuned).
+
+**Windows.** The question keeps at most ``max_query_length`` wordpieces; the
+context fills the rest of ``seq_length``. A longer context is read in
+overlapping windows whose starts are ``doc_stride`` wordpieces apart (BERT's
+``run_squad`` rule; the defaults 128 / 64 make consecutive windows share
+about a third of their context). A training answer that lies wholly in a
+window is that window's target; a window without it (and every window of an
+unanswerable question) targets ``[CLS]``.
+
+**Answers.** In every window, the best span is the context span (end >=
+start, at most ``max_answer_length`` wordpieces, starting at a piece that
+has in this window more context than in any other: ``run_squad``'s
+"max context" rule) with the highest start + end logit; the question's
+answer is the best span over its windows, widened
+to whole words and returned as the context's own characters (with character
+offsets). With SQuAD v2.0 data (questions marked ``is_impossible``), the
+model also learns "no answer": it answers only when its best span scores
+above the ``[CLS]`` score (start + end logit of ``[CLS]``, the lowest over
+the windows), as BERT's ``run_squad`` does with a null threshold of 0.
+
+The export takes raw strings: ``serving_default(question, context)`` returns
+``answer``, ``start`` / ``end`` (characters, ``-1`` for none), ``score`` and
+``has_answer``, with TensorFlow and tensorflow_text only.
+
+Example (after ``bert-hub train --task question-answering ... --out runs/qa``)::
+
+    from bert_hub.finetune.tasks.question_answering import QuestionAnswerer
+    qa = QuestionAnswerer("runs/qa")
+    qa.predict(["Where did she go?"], ["Angela Merkel visited Paris in May."])[0]["answer"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bert_hub.runtime import batching
+from bert_hub.core.errors import ConfigError, InputError
+from bert_hub.core.inputs import check_texts
+from bert_hub.core.interface import INPUT_KEYS
+from bert_hub.finetune.exported import ExportedModel, PredictRequest, save_export
+from bert_hub.finetune.data import read_data_file
+from bert_hub.finetune.tasks.squad_eval import format_squad_metrics, squad_metrics
+from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, split_groups
+from bert_hub.finetune.tasks.words import split_words, word_pieces
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "question-answering"
+#: Added to the span logits of positions that are padding (never an answer).
+_PADDING_LOGIT = -10000.0
+#: The score of "no valid span" (the lowest float32, which segment maxima start from).
+NO_SPAN = float(np.finfo(np.float32).min)
+
+
+@dataclasses.dataclass
+class SquadData:
+    """Questions on contexts, with their gold answers (SQuAD's fields).
+
+    Attributes:
+        ids, questions, contexts: one per question.
+        answers: each question's gold answers as ``(text, start character)``;
+            empty for an unanswerable question (SQuAD v2.0 ``is_impossible``).
+    """
+
+    ids: list[str]
+    questions: list[str]
+    contexts: list[str]
+    answers: list[list[tuple[str, int]]]
+    source: str = "<memory>"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, index: Sequence[int]) -> "SquadData":
+        return SquadData([self.ids[i] for i in index], [self.questions[i] for i in index],
+                         [self.contexts[i] for i in index], [self.answers[i] for i in index], self.source)
+
+    @property
+    def unanswerable(self) -> int:
+        return sum(1 for a in self.answers if not a)
+
+
+def _field(obj: Any, key: str, kind: type, where: str, path: Path) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise InputError(f"{path}: {where} has no field {key!r} (SQuAD JSON: data[].paragraphs[].qas[])")
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise InputError(f"{path}: {where}.{key} is a {type(value).__name__}, expected a {kind.__name__}")
+    return value
+
+
+def read_squad(path: str | Path) -> SquadData:
+    """Reads SQuAD v1.1 or v2.0 JSON; errors name the file and the field (``data[0].paragraphs[1]...``).
+
+    Every answer's ``answer_start`` must point at its ``text`` in the
+    context (the SQuAD files satisfy this).
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(read_data_file(path))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+    data = SquadData([], [], [], [], str(path))
+    for a, article in enumerate(_field(raw, "data", list, "the file", path)):
+        for p, paragraph in enumerate(_field(article, "paragraphs", list, f"data[{a}]", path)):
+            where = f"data[{a}].paragraphs[{p}]"
+            context = _field(paragraph, "context", str, where, path)
+            for q, qa in enumerate(_field(paragraph, "qas", list, where, path)):
+                at = f"{where}.qas[{q}]"
+                question = _field(qa, "question", str, at, path)
+                impossible = bool(qa.get("is_impossible", False))
+                answers = []
+                for k, answer in enumerate([] if impossible else _field(qa, "answers", list, at, path)):
+                    text = _field(answer, "text", str, f"{at}.answers[{k}]", path)
+                    start = _field(answer, "answer_start", int, f"{at}.answers[{k}]", path)
+                    if context[start:start + len(text)] != text:
+                        raise InputError(f"{path}: {at}.answers[{k}]: answer_start {start} does not point at "
+                                         f"its text {text!r} in the context (found "
+                                         f"{context[start:start + len(text)]!r})")
+                    answers.append((text, start))
+                if not impossible and not answers:
+                    raise InputError(f"{path}: {at} has no answers and is not marked is_impossible "
+                                     "(SQuAD v2.0 marks unanswerable questions)")
+                data.ids.append(str(qa.get("id", f"{a}.{p}.{q}")))
+                data.questions.append(question)
+                data.contexts.append(context)
+                data.answers.append(answers)
+    if not data.ids:
+        raise InputError(f"data file {path} has no questions")
+    return data
+
+
+def context_pieces(preprocessor: Any, contexts: Any) -> tuple[Any, Any, Any, Any]:
+    """The contexts' wordpieces, each piece's word and the words' character offsets.
+
+    Returns ``(pieces [n, (pieces)], piece_word [n, (pieces)], starts [n, (words)], ends)``:
+    ``piece_word`` indexes the context's words, whose offsets are ``starts`` / ``ends``.
+    """
+    import tensorflow as tf
+
+    words, starts, ends = split_words(contexts)
+    nested = word_pieces(preprocessor, words)
+    pieces = nested.merge_dims(1, 2)
+    word = nested.values.value_rowids()  # each piece's word among all contexts' words
+    piece_word = pieces.with_flat_values(word - tf.gather(words.row_starts(), pieces.value_rowids()))
+    return pieces, piece_word, starts, ends
+
+
+def windows(question: Any, context: Any, *, seq_length: int, stride: int, max_query: int
+            ) -> tuple[Any, Any, Any, Any]:
+    """Splits each question + context into windows (see the module docstring).
+
+    ``question``, ``context``: wordpiece RaggedTensors ``[n, (pieces)]``.
+    Returns ``(example, question_pieces, context_pieces, context_start)``:
+    for every window, the index of its example, its two segments and the
+    index of its first context piece in the whole context.
+    """
+    import tensorflow as tf
+
+    question = question[:, :max_query]
+    room = tf.constant(seq_length - batching.specials(2), tf.int64) - question.row_lengths()
+    length = context.row_lengths()
+    stride = tf.constant(stride, tf.int64)
+    zero = tf.constant(0, tf.int64)
+    count = 1 + tf.maximum(zero, (length - room + stride - 1) // stride)
+    example = tf.repeat(tf.range(tf.size(length, out_type=tf.int64)), count)
+    start = tf.ragged.range(count).flat_values * stride
+    size = tf.maximum(zero, tf.minimum(tf.gather(room, example), tf.gather(length, example) - start))
+    first = tf.gather(context.row_starts(), example) + start
+    pieces = tf.gather(context.flat_values, tf.ragged.range(first, first + size).flat_values)
+    return (example, tf.gather(question, example), tf.RaggedTensor.from_row_lengths(pieces, size, validate=False),
+            start)
+
+
+class SquadExamples(Examples):
+    """Questions tokenized and cut into windows once; each window's start/end target."""
+
+    def __init__(self, bert: Any, data: SquadData, cfg: Any):
+        import tensorflow as tf
+
+        self.preprocessor = bert.preprocessor
+        q = batching.word_pieces(bert.preprocessor, data.questions)
+        c, piece_word, starts, ends = context_pieces(bert.preprocessor, tf.constant(data.contexts, tf.string))
+        example, self.question, self.context, start = windows(q, c, seq_length=cfg.seq_length,
+                                                              stride=cfg.doc_stride, max_query=cfg.max_query_length)
+        self.example = example.numpy()
+        spans = answer_pieces(data, piece_word, starts, ends)
+        start = start.numpy()
+        size = self.context.row_lengths().numpy()
+        question = self.question.row_lengths().numpy()
+        offset = question + 2 - start  # packed position of context piece i: i + offset
+        self.targets = np.zeros((len(self.example), 2), np.int32)
+        for w, e in enumerate(self.example):
+            if spans[e] is not None and start[w] <= spans[e][0] and spans[e][1] < start[w] + size[w]:
+                self.targets[w] = np.asarray(spans[e]) + offset[w]
+        self.lengths = (question + size + batching.specials(2)).astype(np.int64)
+        self.skipped = sum(1 for s, a in zip(spans, data.answers) if s is None and a)
+
+    def to_batch(self, buckets: Any) -> Any:
+        import tensorflow as tf
+
+        targets = tf.constant(self.targets)
+
+        def batch(idx):
+            x = batching.pack_to_bucket(self.preprocessor, [tf.gather(self.question, idx),
+                                                            tf.gather(self.context, idx)], buckets)
+            return x, tf.gather(targets, idx)
+
+        return batch
+
+
+def answer_pieces(data: SquadData, piece_word: Any, starts: Any, ends: Any) -> list[tuple[int, int] | None]:
+    """Each question's first answer as (first, last) context wordpiece, or None (no answer, or no piece)."""
+    out: list[tuple[int, int] | None] = []
+    # NumPy rows converted at once, not a tensor slice per question
+    for answers, s, e, words in zip(data.answers, _rows(starts), _rows(ends), _rows(piece_word)):
+        if not answers:
+            out.append(None)
+            continue
+        text, a = answers[0]
+        b = a + len(text)
+        inside = np.flatnonzero((s < b) & (e > a))
+        hit = np.flatnonzero(np.isin(words, inside))
+        out.append((int(hit[0]), int(hit[-1])) if len(hit) else None)
+    return out
+
+
+def _rows(ragged: Any) -> list[np.ndarray]:
+    """The rows of a 2-D RaggedTensor as NumPy arrays."""
+    values, splits = ragged.flat_values.numpy(), ragged.row_splits.numpy()
+    return [values[a:b] for a, b in zip(splits[:-1], splits[1:])]
+
+
+def build_span_model(bert: Any) -> Any:
+    """``sequence_output`` -> dense(2): start and end logits ``[batch, seq, 2]``, padding pushed down."""
+    import tensorflow as tf
+    import tf_keras
+
+    inputs = {k: tf_keras.layers.Input(shape=(None,), dtype=tf.int32, name=k) for k in INPUT_KEYS}
+    sequence = bert.encoder_layer(inputs)["sequence_output"]
+    logits = tf_keras.layers.Dense(2, name="span")(sequence)
+    masked = tf_keras.layers.Lambda(
+        lambda a: a[0] + (1.0 - tf.cast(a[1], a[0].dtype))[:, :, tf.newaxis] * _PADDING_LOGIT,
+        name="mask_padding")([logits, inputs["input_mask"]])
+    return tf_keras.Model(inputs, masked, name="bert_span")
+
+
+def _span_loss(targets: Any, logits: Any) -> Any:
+    """Mean of the start and end cross-entropies over positions."""
+    import tensorflow as tf
+
+    targets = tf.cast(targets, tf.int32)
+    per_end = [tf.nn.sparse_softmax_cross_entropy_with_logits(targets[:, k], logits[:, :, k]) for k in (0, 1)]
+    return masked_scalar_loss((per_end[0] + per_end[1]) / 2, tf.ones_like(per_end[0], tf.bool))
+
+
+def _span_accuracy(targets: Any, logits: Any) -> Any:
+    """The share of start and end positions predicted exactly (each on its own)."""
+    import tensorflow as tf
+
+    best = tf.argmax(logits, axis=1, output_type=tf.int32)  # [batch, 2]
+    return tf.reduce_mean(tf.cast(tf.equal(best, tf.cast(targets, tf.int32)), tf.float32))
+
+
+class QuestionAnswering(Task):
+    """Extractive question answering; see the module docstring."""
+
+    name = TASK_NAME
+    data_type = SquadData
+    summary = "extractive answers from a context, from SQuAD v1.1 / v2.0 JSON"
+    settings = ("doc_stride", "max_query_length", "max_answer_length")
+    predict_example = '--question "..." --context "..."'
+
+    @staticmethod
+    def read(path: str | Path, **options: Any) -> SquadData:
+        return read_squad(path)
+
+    @staticmethod
+    def model_type() -> type["QuestionAnswerer"]:
+        return QuestionAnswerer
+
+    def split(self, data: Any, cfg: Any) -> tuple[SquadData, SquadData, SquadData]:
+        for field, message in cfg.window_problems():
+            raise ConfigError(f"settings: field '{field}': {message}")
+        if isinstance(data, SquadData):
+            index = split_groups(data.contexts, validation=cfg.validation_fraction, test=cfg.test_fraction,
+                                 seed=cfg.seed)  # a context's questions stay together
+            splits = tuple(data.subset(i) for i in index)
+        else:
+            splits = tuple(data)
+        self.no_answer = any(s.unanswerable for s in splits)
+        return check_splits(splits, "questions")  # type: ignore[return-value]
+
+    def describe(self, splits: tuple[Any, Any, Any]) -> str:
+        return (f"data: {len(splits[0])} train questions ({splits[0].unanswerable} unanswerable), "
+                f"{len(splits[1])} validation, {len(splits[2])} test"
+                + ("; SQuAD v2.0: the model learns to say no answer" if self.no_answer else ""))
+
+    def counts(self, split: SquadData) -> dict[str, int]:
+        return {"questions": len(split), "unanswerable": split.unanswerable}
+
+    def examples(self, bert: Any, data: SquadData, cfg: Any) -> SquadExamples:
+        examples = SquadExamples(bert, data, cfg)
+        if examples.skipped:
+            log.warning("warning: %d answers of %s have no wordpiece (only characters the tokenizer drops) "
+                        "and train as no answer", examples.skipped, data.source)
+        log.info("%s: %d questions in %d windows", data.source, len(data), len(examples))
+        return examples
+
+    def build_model(self, bert: Any, cfg: Any) -> Any:
+        return build_span_model(bert)
+
+    def loss_and_metrics(self) -> tuple[Any, list[Any]]:
+        import tf_keras
+
+        return _span_loss, [tf_keras.metrics.MeanMetricWrapper(_span_accuracy, name="accuracy")]
+
+    def info(self) -> dict[str, Any]:
+        return {"no_answer": self.no_answer}
+
+    def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
+               metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
+        export_answerer(model, bert, out, seq_length=cfg.seq_length, doc_stride=cfg.doc_stride,
+                        max_query_length=cfg.max_query_length, max_answer_length=cfg.max_answer_length,
+                        no_answer=self.no_answer, metadata=metadata)
+        return export_metrics(QuestionAnswerer(out), out, splits)
+
+
+def best_answers(logits: Any, example: Any, question_length: Any, context_length: Any, context_start: Any,
+                 examples: Any, max_answer_length: int) -> dict[str, Any]:
+    """Each example's best span over its windows, as context wordpiece indexes (TensorFlow).
+
+    ``logits``: ``[windows, seq, 2]``. A span may start only at a piece of
+    its window's context that has there its *maximum context* (of all the
+    windows holding the piece, the one where it is farthest from both
+    edges: BERT's ``run_squad`` rule), so overlapping windows do not
+    propose the same start twice from less context. Returns ``first``,
+    ``last`` (context pieces), ``score`` (start + end logit;
+    :data:`NO_SPAN` when no window has context) and ``null`` (the lowest
+    ``[CLS]`` score over the windows).
+    """
+    import tensorflow as tf
+
+    start, end = logits[:, :, 0], logits[:, :, 1]
+    seq = tf.shape(logits)[1]
+    position = tf.range(seq, dtype=tf.int64)
+    low = question_length + 2
+    in_context = (position[tf.newaxis] >= low[:, tf.newaxis]) & \
+                 (position[tf.newaxis] < (low + context_length)[:, tf.newaxis])
+    may_start = in_context & max_context(position[tf.newaxis] - low[:, tf.newaxis], in_context, example,
+                                         context_length, context_start)
+    span = start[:, :, tf.newaxis] + end[:, tf.newaxis, :]  # [window, first, last]
+    width = position[tf.newaxis, :] - position[:, tf.newaxis]
+    valid = (may_start[:, :, tf.newaxis] & in_context[:, tf.newaxis, :] & (width >= 0)[tf.newaxis]
+             & (width < max_answer_length)[tf.newaxis])
+    span = tf.where(valid, span, NO_SPAN)
+    flat = tf.reshape(span, [tf.shape(span)[0], -1])
+    best = tf.argmax(flat, axis=1, output_type=tf.int64)
+    score = tf.reduce_max(flat, axis=1)
+    seq64 = tf.cast(seq, tf.int64)
+    shift = context_start - low
+    first, last = best // seq64 + shift, best % seq64 + shift
+    top = tf.math.unsorted_segment_max(score, example, examples)
+    window = tf.range(tf.size(example, out_type=tf.int64))
+    best_of_example = tf.where(score >= tf.gather(top, example), window, tf.size(window, out_type=tf.int64))
+    chosen = tf.math.unsorted_segment_min(best_of_example, example, examples)  # the first best window
+    null = tf.math.unsorted_segment_min(start[:, 0] + end[:, 0], example, examples)
+    return {"first": tf.gather(first, chosen), "last": tf.gather(last, chosen), "score": top, "null": null}
+
+
+def max_context(offset: Any, in_context: Any, example: Any, context_length: Any, context_start: Any) -> Any:
+    """Whether each window position holds its context piece with the most context (``[window, seq]``).
+
+    ``offset`` is the position's index in its window's context. A piece's
+    context in a window is ``min(pieces before it, pieces after it) + 0.01 *
+    window size``, as in BERT's ``run_squad``; ties go to every window that
+    has the maximum.
+    """
+    import tensorflow as tf
+
+    size = tf.cast(context_length, tf.float32)[:, tf.newaxis]
+    here = tf.cast(offset, tf.float32)
+    score = tf.minimum(here, size - 1.0 - here) + 0.01 * size
+    score = tf.where(in_context, score, -1.0)
+    zero = tf.zeros([1], tf.int64)  # (no windows: an empty batch)
+    span = tf.reduce_max(tf.concat([context_start, zero], 0)) + tf.cast(tf.shape(offset)[1], tf.int64) + 1
+    piece = tf.where(in_context, example[:, tf.newaxis] * span + context_start[:, tf.newaxis] + offset, 0)
+    count = (tf.reduce_max(tf.concat([example, zero], 0)) + 1) * span  # span: pieces per example, at most
+    best = tf.math.unsorted_segment_max(tf.reshape(score, [-1]), tf.reshape(piece, [-1]), count)
+    return score >= tf.gather(best, piece)
+
+
+def export_answerer(model: Any, bert: Any, out: str | Path, *, seq_length: int, doc_stride: int,
+                    max_query_length: int, max_answer_length: int, no_answer: bool,
+                    metadata: dict | None = None, overwrite: bool = True) -> Path:
+    """Saves the span model + ``bert``'s preprocess model as a SavedModel answering raw strings (atomically)."""
+    import tensorflow as tf
+
+    class Serving(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.spans = model
+            self.preprocessor = bert.preprocessor
+            self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question"),
+                                      tf.TensorSpec([None], tf.string, name="context")])
+        def serve(self, question, context):
+            q = self.preprocessor.tokenize(question).merge_dims(1, -1)
+            c, piece_word, starts, ends = context_pieces(self.preprocessor, context)
+            example, q_win, c_win, c_start = windows(q, c, seq_length=seq_length, stride=doc_stride,
+                                                     max_query=max_query_length)
+            logits = self.spans(batching.pack_to_bucket(self.preprocessor, [q_win, c_win], self.buckets),
+                                training=False)
+            n = tf.size(question, out_type=tf.int64)
+            best = best_answers(logits, example, q_win.row_lengths(), c_win.row_lengths(), c_start, n,
+                                max_answer_length)
+            has_span = best["score"] > NO_SPAN
+            found = has_span & (best["score"] > best["null"]) if no_answer else has_span
+            start = tf.where(found, _at(starts, _at(piece_word, best["first"])), -1)
+            end = tf.where(found, _at(ends, _at(piece_word, best["last"])), -1)
+            answer = tf.where(found, tf.strings.substr(context, tf.maximum(start, 0), end - start,
+                                                       unit="UTF8_CHAR"), "")
+            score = best["score"] - best["null"] if no_answer else best["score"]
+            return {"answer": answer, "start": start, "end": end, "has_answer": found,
+                    "score": tf.where(has_span, score, 0.0)}
+
+    module = Serving()
+    return save_export(module, out, {"serving_default": module.serve},
+                       {"task": TASK_NAME, "seq_length": seq_length, "doc_stride": doc_stride,
+                        "max_query_length": max_query_length, "max_answer_length": max_answer_length,
+                        "no_answer": no_answer, **(metadata or {})}, overwrite=overwrite)
+
+
+def _at(ragged: Any, index: Any) -> Any:
+    """``ragged[i][index[i]]`` for every row ``i`` (0 where the index is outside the row)."""
+    import tensorflow as tf
+
+    dense = tf.pad(ragged.to_tensor(0), [[0, 0], [0, 1]])
+    safe = tf.clip_by_value(index, 0, tf.cast(tf.shape(dense)[1], tf.int64) - 1)
+    return tf.gather(dense, safe[:, tf.newaxis], batch_dims=1)[:, 0]
+
+
+class QuestionAnswerer(ExportedModel):
+    """A loaded exported question answerer (plain TensorFlow; bert_hub adds batching and checks)."""
+
+    task = TASK_NAME
+    beam_columns = {"question": "string", "answer": "string", "start": "int64", "end": "int64", "score": "float32",
+                    "has_answer": "bool"}
+
+    def __init__(self, path: str | Path):
+        super().__init__(path)
+        self._serve = self.loaded.signatures["serving_default"]
+
+    @staticmethod
+    def check_line(line: str) -> None:
+        """A line must be a JSON object with a "question" and a "context" string."""
+        try:
+            item = json.loads(line)
+        except ValueError:
+            item = None
+        if not (isinstance(item, dict) and isinstance(item.get("question"), str)
+                and isinstance(item.get("context"), str)):
+            raise InputError('not a JSON object with a "question" and a "context" (strings)')
+
+    def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:
+        """Each line is a JSON object ``{"question": ..., "context": ...}`` (see :meth:`check_line`); its answer."""
+        items = [json.loads(line) for line in lines]
+        return self.predict([i["question"] for i in items], [i["context"] for i in items])
+
+    def read_data(self, path: str | Path, **_: Any) -> "SquadData":
+        return read_squad(path)
+
+    @staticmethod
+    def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
+        return format_squad_metrics(metrics)
+
+    def predict_request(self, request: PredictRequest) -> dict[str, Any]:
+        if not (request.questions and request.context):
+            raise InputError("--question and --context go with a question-answering model; give both")
+        if request.texts:
+            raise InputError("a question answerer takes --question Q (repeatable) and --context C, no TEXT")
+        rows = self.predict(request.questions, [request.context] * len(request.questions))
+        return {"model": str(self.path), "context": request.context, "answers": rows}
+
+    def format_report(self, report: dict[str, Any]) -> str:
+        return format_answers(report["answers"])
+
+    def predict(self, questions: Sequence[str], contexts: Sequence[str], batch_size: int = 16
+                ) -> list[dict[str, Any]]:
+        """``[{"question", "answer", "start", "end", "score", "has_answer"}]`` in input order.
+
+        ``start`` / ``end`` are character offsets into the context (``end``
+        exclusive; -1 and answer ``""`` when there is no answer).
+        """
+        import tensorflow as tf
+
+        questions, contexts = check_texts(questions, "questions"), check_texts(contexts, "contexts")
+        if len(questions) != len(contexts):
+            raise InputError(f"{len(questions)} questions but {len(contexts)} contexts: give one context per "
+                             "question")
+        out = []
+        for i in range(0, len(questions), batch_size):
+            res = {k: v.numpy() for k, v in self._serve(question=tf.constant(questions[i:i + batch_size]),
+                                                        context=tf.constant(contexts[i:i + batch_size])).items()}
+            for k, question in enumerate(questions[i:i + batch_size]):
+                out.append({"question": question, "answer": res["answer"][k].decode(),
+                            "start": int(res["start"][k]), "end": int(res["end"][k]),
+                            "score": round(float(res["score"][k]), 4), "has_answer": bool(res["has_answer"][k])})
+        return out
+
+    def evaluate(self, data: SquadData, plot: str | Path | None = None, overwrite: bool = False,
+                 batch_size: int = 16) -> dict[str, Any]:
+        """Exact match and F1 (percent, the SQuAD scripts' definitions) on ``data``."""
+        self._refuse_plot(plot)
+        predictions = self.predict(data.questions, data.contexts, batch_size)
+        return squad_metrics([[text for text, _ in a] for a in data.answers], [p["answer"] for p in predictions])
+
+
+def format_answers(rows: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in rows:
+        answer = f"{r['answer']}  (characters {r['start']}-{r['end']}, score {r['score']:.3f})" \
+            if r["has_answer"] else "(no answer)"
+        lines.append(f"Q: {r['question']}\nA: {answer}")
+    return "\n".join(lines)

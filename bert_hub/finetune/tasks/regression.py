@@ -1,0 +1,225 @@
+"""Text regression: a score per text (or text pair), such as a 0-5 similarity (GLUE's STS-B) or a rating.
+
+:class:`TextRegression` is ``bert-hub train --task text-regression``: the
+classifier's model (preprocess -> encoder, trainable -> ``pooled_output`` or
+the mean of ``sequence_output`` -> dropout -> dense) with one linear output,
+trained with mean squared error on a numeric label column. The data files
+are those of classification (``label<TAB>text``, CSV/TSV with a header,
+``--pair-col`` for sentence pairs) with numbers as labels.
+
+:func:`export_regressor` writes a SavedModel whose ``serving_default``
+signature takes ``text`` (and ``text_pair`` for pairs) and returns ``score``
+(``float32 [batch]``), loadable with plain TensorFlow after ``import
+tensorflow_text``. :class:`Regressor` loads it for ``predict`` and
+``evaluate`` (Pearson, Spearman, MSE, MAE).
+
+Example:
+
+>>> from bert_hub.finetune.tasks.regression import ScoredTexts
+>>> ScoredTexts(["a fine day", "awful"], [4.5, 0.5]).describe()
+'scores 0.5 to 4.5, mean 2.5'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bert_hub.runtime import batching
+from bert_hub.core.errors import InputError
+from bert_hub.core.outputs import check_image_path
+from bert_hub.finetune.tasks.classification import ServedTexts, TextExamples, build_classifier, serving_module
+from bert_hub.finetune.data import overlapping_texts, read_rows
+from bert_hub.finetune.exported import PredictRequest, save_export, with_pairs
+from bert_hub.finetune.metrics import format_regression_metrics, regression_metrics
+from bert_hub.finetune.plots import plot_scores
+from bert_hub.finetune.task import Task, buckets_for, check_splits, seeded_splits
+
+TASK_NAME = "text-regression"
+
+
+@dataclasses.dataclass
+class ScoredTexts:
+    """Texts (or text pairs: ``pairs`` holds the second texts) with a number each."""
+
+    texts: list[str]
+    scores: list[float]
+    source: str = "<memory>"
+    pairs: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def labels(self) -> list[float]:
+        """The scores, under the name the shared batching code reads."""
+        return self.scores
+
+    def subset(self, index: Sequence[int]) -> "ScoredTexts":
+        return ScoredTexts([self.texts[i] for i in index], [self.scores[i] for i in index], self.source,
+                           None if self.pairs is None else [self.pairs[i] for i in index])
+
+    def describe(self) -> str:
+        if not self.scores:
+            return "no scores"
+        return f"scores {min(self.scores):g} to {max(self.scores):g}, mean {float(np.mean(self.scores)):.3g}"
+
+
+def read_scored(path: str | Path, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
+                pair_col: str | None = None) -> ScoredTexts:
+    """Reads a data file whose labels are numbers; a label that is not a finite number names its line."""
+    path = Path(path)
+    rows, seconds = read_rows(path, fmt=fmt, text_col=text_col, label_col=label_col, pair_col=pair_col)
+    scores = []
+    for number, label, _ in rows:
+        try:
+            value = float(label)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise InputError(f"{path}: line {number} has the label {label!r}, not a finite number; text "
+                             "regression needs a number per text (for classes, leave out --task)")
+        scores.append(value)
+    return ScoredTexts([t for _, _, t in rows], scores, str(path), seconds)
+
+
+class TextRegression(Task):
+    """A score per text (or pair): linear head, mean squared error; see the module docstring."""
+
+    name = TASK_NAME
+    data_type = ScoredTexts
+    summary = "a score per text or pair (0-5 similarity, a rating): linear head, mean squared error"
+    data_options = ("fmt", "text_col", "label_col", "pair_col")
+    settings = ("pooling",)
+
+    @staticmethod
+    def read(path: str | Path, **options: Any) -> ScoredTexts:
+        return read_scored(path, **options)
+
+    @staticmethod
+    def model_type() -> type["Regressor"]:
+        return Regressor
+
+    def split(self, data: Any, cfg: Any) -> tuple[ScoredTexts, ScoredTexts, ScoredTexts]:
+        splits = seeded_splits(data, cfg, ScoredTexts)
+        check_splits(splits)
+        if len({s.pairs is None for s in splits if len(s)}) > 1:
+            raise InputError("some data files are sentence pairs and some are not: give every file the same "
+                             "columns (--pair-col)")
+        if len(set(splits[0].scores)) < 2:
+            raise InputError(f"every training example has the score {splits[0].scores[0]:g}: there is nothing "
+                             "to learn; give data with different scores")
+        self.pairs = splits[0].pairs is not None
+        return splits  # type: ignore[return-value]
+
+    def describe(self, splits: tuple[Any, Any, Any]) -> str:
+        return (f"data: {len(splits[0])} train ({splits[0].describe()}), {len(splits[1])} validation, "
+                f"{len(splits[2])} test; regression" + ("; sentence pairs" if self.pairs else ""))
+
+    def overlap(self, splits: tuple[Any, Any, Any]) -> int:
+        return overlapping_texts(*splits)
+
+    def examples(self, bert: Any, data: ScoredTexts, cfg: Any) -> TextExamples:
+        return TextExamples(bert, data, cfg.seq_length)  # type: ignore[arg-type]
+
+    def build_model(self, bert: Any, cfg: Any) -> Any:
+        return build_classifier(bert, cfg.dropout, cfg.pooling, 1)
+
+    def loss_and_metrics(self) -> tuple[Any, list[Any]]:
+        import tf_keras
+
+        return tf_keras.losses.MeanSquaredError(), [tf_keras.metrics.MeanAbsoluteError(name="mae")]
+
+    def info(self) -> dict[str, Any]:
+        return {"pairs": self.pairs}
+
+    def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
+               metadata: dict[str, Any], validation: Any) -> dict[str, Any]:
+        summary: dict[str, Any] = {}
+        if len(splits[2]):
+            test = TextExamples(bert, splits[2], cfg.seq_length)  # type: ignore[arg-type]
+            summary["test_metrics"] = regression_metrics(splits[2].scores, predict_scores(
+                model, test, buckets_for(cfg), cfg.batch_size))
+        summary["export"] = str(export_regressor(model, bert, out, seq_length=cfg.seq_length, pairs=self.pairs,
+                                                 metadata={**metadata, "test_metrics": summary.get("test_metrics")}))
+        return summary
+
+
+def predict_scores(model: Any, examples: TextExamples, buckets: Sequence[int], batch_size: int) -> np.ndarray:
+    """The model's scores in input order (length-bucketed batches)."""
+    batches = batching.length_sorted_batches(examples.lengths, batch_size)
+    out = np.zeros(len(examples.lengths), np.float32)
+    for (x, _), idx in zip(examples.dataset(batches, buckets), batches):
+        out[idx] = model(x, training=False).numpy()[:, 0]
+    return out
+
+
+def export_regressor(model: Any, bert: Any, out: str | Path, *, seq_length: int = 128, pairs: bool = False,
+                     metadata: dict | None = None, overwrite: bool = True) -> Path:
+    """Saves ``model`` + ``bert``'s preprocess model as a serving SavedModel returning ``score`` (atomically)."""
+    def score(module: Any, inputs: Any) -> dict[str, Any]:
+        return {"score": module.model(inputs, training=False)[:, 0]}
+
+    module = serving_module(model, bert, seq_length, score)
+    return save_export(module, out, {"serving_default": module.serve_pairs if pairs else module.serve},
+                       {"task": TASK_NAME, "seq_length": seq_length, "pairs": pairs, **(metadata or {})},
+                       overwrite=overwrite)
+
+
+class Regressor(ServedTexts):
+    """A loaded exported regressor (plain TensorFlow; bert_hub adds batching and checks)."""
+
+    task = TASK_NAME
+    verb = "scores"
+    beam_columns = {"score": "float32"}
+
+    def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:
+        return [{"score": float(s)} for s in self.scores(list(lines))]
+
+    def scores(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
+               ) -> np.ndarray:
+        """``[n]`` scores in input order."""
+        texts, pairs = self._checked(texts, pairs)
+        return np.concatenate([res["score"].numpy() for _, res in self._batches(texts, pairs, batch_size)])
+
+    def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
+                ) -> list[dict[str, Any]]:
+        """``[{"text", "score"}]`` in input order (``"text_pair"`` too for pairs)."""
+        texts, pairs = self._checked(texts, pairs)
+        scores = self.scores(texts, pairs, batch_size)
+        return [{"text": t, **({"text_pair": pairs[i]} if pairs is not None else {}), "score": float(scores[i])}
+                for i, t in enumerate(texts)]
+
+    def read_data(self, path: str | Path, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
+                  pair_col: str | None = None, **_: Any) -> ScoredTexts:
+        """Scored data for this regressor (pairs for a pair model)."""
+        return self._checked_pairs(read_scored(path, fmt=fmt, text_col=text_col, label_col=label_col,
+                                               pair_col=pair_col))
+
+    @staticmethod
+    def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
+        return format_regression_metrics(metrics)
+
+    def predict_request(self, request: PredictRequest) -> dict[str, Any]:
+        texts, pairs = self._request_texts(request)
+        return {"model": str(self.path), "predictions": self.predict(texts, pairs=pairs)}
+
+    def format_report(self, report: dict[str, Any]) -> str:
+        return with_pairs(report["predictions"], lambda r: f"{r['score']:>9.4f}  {r['text']}")
+
+    def evaluate(self, data: ScoredTexts, batch_size: int = 64, plot: str | Path | None = None,
+                 overwrite: bool = False) -> dict[str, Any]:
+        """Pearson, Spearman, MSE and MAE on scored data; ``plot``: predicted against true scores."""
+        if plot is not None:
+            plot = check_image_path(plot, overwrite=overwrite)
+        predicted = self.scores(data.texts, data.pairs, batch_size)
+        metrics = regression_metrics(data.scores, predicted)
+        if plot is not None:
+            metrics["plot"] = str(plot_scores(data.scores, predicted, metrics, plot, overwrite=overwrite))
+        return metrics
+
+

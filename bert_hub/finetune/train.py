@@ -1,0 +1,366 @@
+"""Fine-tuning: one loop for every task (text, token, question answering); schedule, checkpoints, resume.
+
+What a task adds (data splits, head, loss, export) is a
+:class:`~bert_hub.finetune.task.Task`: text classification (spam first; the
+default), token classification (NER) and extractive question answering.
+Every model fine-tunes the encoder with AdamW (weight decay off for LayerNorm
+and biases), a linear warm-up over the first 10% of steps and a linear decay
+to zero.
+
+Training does not pad every example to ``seq_length``: it batches with
+:mod:`bert_hub.runtime.batching` (examples tokenized once, each epoch's batches
+grouping examples of similar length, seeded, and ``tf.data`` packing each
+batch to the smallest bucket that holds it, with prefetching).
+A checkpoint is written after every epoch; ``resume=True`` continues from the
+last one and ends with the same number of steps as an uninterrupted run.
+
+Example (a tiny run on the embedded default):
+
+>>> from bert_hub.finetune.data import LabelledTexts
+>>> from bert_hub.finetune.train import train
+>>> from bert_hub.finetune.train_config import STRATEGIES, TrainConfig
+>>> data = LabelledTexts(["win cash now", "lunch?"] * 8, [1, 0] * 8, ("ham", "spam"))
+>>> result = train("default", data, "runs/doc", TrainConfig(epochs=1), overwrite=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import yaml
+
+from bert_hub.runtime import batching
+from bert_hub.core.config import ModelConfig, load_config
+from bert_hub.core.errors import ConfigError, InputError
+from bert_hub.core.outputs import (
+    atomic_write_text,
+    mark_directory,
+)
+from bert_hub.core.pause import pause_point
+from bert_hub.hub.pipeline import BertPipeline
+from bert_hub.runtime.precision import FROZEN_WEIGHTS_VARIABLE, weights_frozen
+from bert_hub.finetune.distribution import distribution_strategy, is_multi_worker, training_data, writes_the_run
+from bert_hub.finetune.plots import plot_curves
+from bert_hub.finetune.run_folder import (
+    RunFolder,
+    ScratchRun,
+    check_resumed_settings,
+    check_resumed_task,
+    write_json,
+)
+from bert_hub.finetune.task import Examples, Task, buckets_for
+from bert_hub.finetune.tasks import TASKS, get_task
+from bert_hub.finetune.train_config import WORKER_TIMEOUT, TrainConfig
+
+log = logging.getLogger(__name__)
+
+WEIGHT_DECAY_EXCLUDE = ["layer_norm", "LayerNorm", "bias", "beta", "gamma"]
+
+
+def warmup_linear_decay(peak: float, total: int, warmup: int):
+    """A schedule: linear warm-up to ``peak`` over ``warmup`` steps, then linear decay to 0 at ``total``."""
+    import tensorflow as tf
+    import tf_keras
+
+    class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            step = tf.cast(step, tf.float32)
+            warm = peak * step / max(warmup, 1)
+            decay = peak * tf.maximum(0.0, (total - step) / max(total - warmup, 1))
+            return tf.where(step < warmup, warm, decay)
+
+        def get_config(self):
+            return {"peak": peak, "total": total, "warmup": warmup}
+
+    return WarmupLinearDecay()
+
+
+def check_task_settings(cfg: TrainConfig, task: Task) -> None:
+    """Refuses a setting of another task changed from its default (``doc_stride`` for a classifier)."""
+    defaults = TrainConfig()
+    for other in TASKS.values():
+        if other.name == task.name:
+            continue
+        for name in other.settings:
+            if name not in task.settings and getattr(cfg, name) != getattr(defaults, name):
+                raise ConfigError(f"training setting '{name}' is one of {other.name}, not of {task.name}: leave it "
+                                  f"out, or train with task {other.name}")
+
+
+def task_for(data: Any, task: str | Task | None = None) -> Task:
+    """The task named ``task``, else the one whose data ``data`` is (checked against each other)."""
+    if isinstance(task, Task):
+        chosen = task
+    elif task is not None:
+        chosen = get_task(task)()
+    else:
+        first = data[0] if isinstance(data, (tuple, list)) else data
+        kinds = [t for t in TASKS.values() if isinstance(first, t.data_type)]
+        if not kinds:
+            raise InputError(f"no task trains on {type(first).__name__}; give the data of one of {', '.join(TASKS)}")
+        chosen = kinds[0]()
+    parts = data if isinstance(data, (tuple, list)) else [data]
+    for part in parts:
+        if not isinstance(part, chosen.data_type):
+            raise InputError(f"task {chosen.name} trains on {chosen.data_type.__name__}, not {type(part).__name__}")
+    return chosen
+
+
+def _compile(model: Any, task: Task, cfg: TrainConfig, total_steps: int) -> Any:
+    """AdamW with warm-up and linear decay, the task's loss and metrics."""
+    import tf_keras
+
+    schedule = warmup_linear_decay(cfg.learning_rate, total_steps, int(cfg.warmup_fraction * total_steps))
+    optimizer = tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
+    optimizer.exclude_from_weight_decay(var_names=WEIGHT_DECAY_EXCLUDE)
+    loss, metrics = task.loss_and_metrics()
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    optimizer.build(model.trainable_variables)
+    return optimizer
+
+
+def seed_everything(seed: int, encoder: Any = None, step: int = 0) -> None:
+    """Seeds Python, NumPy and TensorFlow, and the dropout of bert_hub-built encoders.
+
+    Encoders bert_hub writes carry ``dropout_seed`` (``int64 [2]``): their
+    dropout is stateless, drawn from ``(seed, training step)``, so a run and
+    its resumed continuation repeat exactly. Kaggle / TF Hub encoders have no
+    such variable; their dropout ops were saved unseeded.
+    """
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(seed)
+    if encoder is not None and hasattr(encoder, "dropout_seed"):
+        encoder.dropout_seed.assign([seed, step])
+
+
+def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfig(), *,
+          task: str | Task | None = None, resume: bool = False,
+          overwrite: bool = False, strategy: str = "default", progress: bool = False,
+          stop_after_epochs: int | None = None, callbacks: Sequence[Any] = (),
+          worker_timeout: float = WORKER_TIMEOUT) -> dict[str, Any]:
+    """Fine-tunes the encoder of ``config`` on ``data`` and writes the run to ``out``.
+
+    Everything is checked (run folder, data, splits) before anything is
+    written. Interrupting (Ctrl-C, or SIGTERM in the CLI) at any moment
+    leaves either nothing, the previous run untouched (``overwrite``), the
+    complete new run, or a run that ``resume=True`` continues; the
+    :class:`~bert_hub.core.errors.Interrupted` raised says which. One process at a
+    time writes ``out`` (a second is refused, naming the first).
+
+    Args:
+        config: a model config (name, path or ModelConfig).
+        data: the task's data (split into train/validation/test with
+            ``cfg``'s fractions) or a ready (train, validation, test) triple:
+            :class:`~bert_hub.finetune.data.LabelledTexts`,
+            :class:`~bert_hub.finetune.tasks.token_classification.TaggedSentences` or
+            :class:`~bert_hub.finetune.tasks.question_answering.SquadData`.
+        task: a name of :data:`TASKS`; default: the task of ``data``.
+        out: the run directory: ``checkpoints/``, ``history.json``,
+            ``curves.png``, ``metrics.json``, ``train_config.yaml`` and the
+            exported ``model/``.
+        resume: continue from the last checkpoint in ``out``, with the run's
+            own settings: ``cfg`` must equal its ``train_config.yaml`` but for
+            ``epochs`` (refused otherwise); a finished run is refused.
+        overwrite: replace an existing run in ``out`` (only a bert_hub run).
+        strategy: ``default``, ``mirrored`` (all visible CPU/GPU devices) or
+            ``multi-worker`` (``MultiWorkerMirroredStrategy``, the cluster from
+            ``TF_CONFIG``; the chief writes the run, other workers nothing).
+        worker_timeout: multi-worker only: seconds a worker waits for the
+            others at a synchronisation point (the first one included) before
+            it gives up with an error, so that a worker whose chief refused to
+            start does not wait forever.
+        progress: show Keras' progress bar (else one log line per epoch).
+        stop_after_epochs: stop (as if interrupted) after this many epochs of
+            this call; the run can be resumed.
+        callbacks: extra ``tf_keras`` callbacks for ``fit``.
+
+    Returns:
+        A summary: data counts, examples/second, per-epoch history, the
+        task's metrics and the export path.
+    """
+    out = Path(out).expanduser().absolute()
+    chosen = task_for(data, task)
+    check_task_settings(cfg, chosen)
+    chief = writes_the_run(strategy)
+    # The chief checks --out first: refused, it never joins the cluster. Then the strategy,
+    # before any other TensorFlow work (a multi-worker strategy must come first).
+    run: RunFolder | ScratchRun = RunFolder(out, resume=resume, overwrite=overwrite) if chief else ScratchRun(out)
+    try:
+        return _train_run(run, config, data, out, cfg, chosen, chief, resume=resume, strategy=strategy,
+                          progress=progress, stop_after_epochs=stop_after_epochs, callbacks=callbacks,
+                          worker_timeout=worker_timeout)
+    finally:
+        run.release()
+
+
+def _train_run(run: Any, config: Any, data: Any, out: Path, cfg: TrainConfig, chosen: Task, chief: bool, *,
+               resume: bool, strategy: str, progress: bool, stop_after_epochs: int | None,
+               callbacks: Sequence[Any], worker_timeout: float) -> dict[str, Any]:
+    """:func:`train` once ``run`` holds the output."""
+    pause_point("train-start")
+    if resume and chief:
+        check_resumed_task(out, chosen.name)
+        check_resumed_settings(out, cfg)
+        run.check_unfinished(cfg.epochs)
+    try:
+        dist = distribution_strategy(strategy, worker_timeout)
+    except Exception as e:
+        raise run.failed(e, cfg.epochs) from None  # nothing opened yet: a worker's scratch folder goes
+    if weights_frozen():
+        raise InputError(f"{FROZEN_WEIGHTS_VARIABLE} is on in this process: TensorFlow's oneDNN matmuls would "
+                         "keep the weights of the first step and the model would not learn; unset it (it is "
+                         "for processes that only run inference)")
+    model_config = config if isinstance(config, ModelConfig) else load_config(config)
+    if cfg.seq_length > model_config.architecture.max_position_embeddings:
+        raise InputError(f"seq_length {cfg.seq_length} exceeds the model's max_position_embeddings "
+                         f"({model_config.architecture.max_position_embeddings})")
+    splits = chosen.split(data, cfg)
+    dup = chosen.overlap(splits)
+    log.info("%s", chosen.describe(splits))
+    if dup:
+        log.warning("warning: %d distinct examples occur in more than one split (duplicates in the data)", dup)
+    workdir = run.open()
+    try:
+        summary = _train_in(workdir, model_config, chosen, splits, cfg, dist, resume=resume, progress=progress,
+                            stop_after_epochs=stop_after_epochs, callbacks=callbacks,
+                            restore_from=workdir if chief else out)
+        summary.update(run=str(out), strategy=strategy, chief=chief,
+                       data={**summary["data"], "overlapping_examples": dup})
+        if not chief:
+            summary.pop("export", None)  # a worker's copy was temporary
+        elif "export" in summary:
+            summary["export"] = str(out / "model")
+            write_json(workdir / "summary.json", summary)  # in the run before it is put in place
+        run.close()
+    except BaseException as e:
+        raise run.failed(e, cfg.epochs) from None
+    return summary
+
+
+def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, Any, Any], cfg: TrainConfig,
+              dist: Any, *, resume: bool, progress: bool, stop_after_epochs: int | None,
+              callbacks: Sequence[Any], restore_from: Path) -> dict[str, Any]:
+    """The training itself, in ``workdir``: model, fit with checkpoints, then the task's export and metrics.
+
+    ``restore_from`` is where ``resume`` reads the checkpoint (the chief's
+    run folder, for every worker of a multi-worker run).
+    """
+    import tensorflow as tf
+
+    train_data, val_data, test_data = splits
+    seed_everything(cfg.seed)
+    with dist.scope():
+        bert = BertPipeline(model_config, trainable=True)
+        model = task.build_model(bert, cfg)
+        train_ex = task.examples(bert, train_data, cfg)
+        steps_per_epoch = len(_epoch_batches(train_ex, cfg, 0, dist))
+        optimizer = _compile(model, task, cfg, steps_per_epoch * cfg.epochs)
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
+        ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epochs_done=epoch_var)
+    manager = tf.train.CheckpointManager(ckpt, str(workdir / "checkpoints"), max_to_keep=2)
+    history: list[dict[str, Any]] = []
+    if resume:
+        latest = tf.train.latest_checkpoint(str(restore_from / "checkpoints"))
+        try:
+            ckpt.restore(latest).assert_existing_objects_matched()
+        except Exception as e:  # noqa: BLE001 - a damaged file raises OpError, IndexError, ValueError, ...
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise InputError(f"cannot resume {restore_from}: its checkpoint {latest} is damaged or does not fit "
+                             f"this model ({first}); start the run again with --overwrite") from None
+        saved = restore_from / "history.json"
+        history = json.loads(saved.read_text()) if saved.exists() else []
+        log.info("resuming after epoch %d (step %d)", int(epoch_var.numpy()), int(optimizer.iterations.numpy()))
+    seed_everything(cfg.seed, bert.encoder, step=int(optimizer.iterations.numpy()))
+    atomic_write_text(workdir / "train_config.yaml", yaml.safe_dump(
+        {"model": model_config.source, "task": task.name, **dataclasses.asdict(cfg)}, sort_keys=False))
+
+    val_ex = task.examples(bert, val_data, cfg)
+    buckets = buckets_for(cfg)
+    val_ds = val_ex.dataset(batching.length_sorted_batches(val_ex.lengths, cfg.batch_size), buckets)
+    start_epoch = int(epoch_var.numpy())
+    last_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, start_epoch + stop_after_epochs)
+    if start_epoch < last_epoch:
+        # One fit() over the remaining epochs (so Keras shows "Epoch 2/3"); each epoch
+        # draws its own batches, and the iterator runs on from epoch to epoch.
+        batches = [b for epoch in range(start_epoch, last_epoch) for b in _epoch_batches(train_ex, cfg, epoch, dist)]
+        best = best_checkpoint(model)
+        after_epoch = _EpochEnd(
+            lambda epoch, logs, seconds: _end_epoch(epoch, logs, seconds, optimizer, epoch_var, manager, history,
+                                                    workdir, len(train_ex), cfg.epochs, best))
+        model.fit(training_data(dist, train_ex, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
+                  steps_per_epoch=steps_per_epoch, validation_data=val_ds,
+                  class_weight=task.class_weight(train_ex, cfg),
+                  verbose=1 if progress else 0, callbacks=[after_epoch, *callbacks])
+    summary: dict[str, Any] = {
+        "model": model_config.name, "task": task.name, "replicas": dist.num_replicas_in_sync, **task.info(),
+        "data": {"train": task.counts(train_data), "validation": task.counts(val_data),
+                 "test": task.counts(test_data)},
+        "steps_per_epoch": steps_per_epoch, "steps": int(optimizer.iterations.numpy()),
+        "epochs_done": int(epoch_var.numpy()), "history": history,
+    }
+    summary["finished"] = summary["epochs_done"] >= cfg.epochs
+    if not summary["finished"]:
+        return summary
+    pause_point("training-done")
+    plot_curves(history, workdir / "curves.png")
+    if cfg.keep_best and history and (workdir / "checkpoints" / "best.index").exists():
+        best_checkpoint(model).read(str(workdir / "checkpoints" / "best")).expect_partial()
+        summary["best_epoch"] = min(history, key=lambda h: h.get("val_loss", math.inf))["epoch"]
+    summary.update(task.finish(model, bert, workdir / "model", splits, cfg, {"model": model_config.name}, val_ex))
+    if "test_metrics" in summary:
+        write_json(workdir / "metrics.json", summary["test_metrics"])
+    return summary
+
+
+def _epoch_batches(train_ex: Examples, cfg: TrainConfig, epoch: int, dist: Any) -> list[np.ndarray]:
+    """One epoch's global batches; on several workers none smaller than the number of workers."""
+    batches = batching.shuffled_batches(train_ex.lengths, cfg.batch_size, cfg.seed, epoch, cfg.bucketing)
+    return batching.at_least(batches, dist.num_replicas_in_sync) if is_multi_worker(dist) else batches
+
+
+def _EpochEnd(on_end: Any) -> Any:
+    """A Keras callback calling ``on_end(epoch, logs, seconds)`` after every epoch."""
+    import tf_keras
+
+    class EpochEnd(tf_keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            on_end(epoch, logs or {}, time.perf_counter() - self.started)
+
+    return EpochEnd()
+
+
+def best_checkpoint(model: Any) -> Any:
+    """The weights of the best epoch so far (``checkpoints/best``; the model only)."""
+    import tensorflow as tf
+
+    return tf.train.Checkpoint(model=model)
+
+
+def _end_epoch(epoch: int, logs: dict, seconds: float, optimizer: Any, epoch_var: Any, manager: Any,
+               history: list, out: Path, examples: int, epochs: int, best: Any) -> None:
+    """Records an epoch: history, checkpoint (and the best one by validation loss), one progress line."""
+    record = {"epoch": epoch + 1, "steps": int(optimizer.iterations.numpy()), "seconds": round(seconds, 2),
+              "examples_per_second": round(examples / seconds, 2), **{k: float(v) for k, v in logs.items()}}
+    history.append(record)
+    epoch_var.assign(epoch + 1)
+    write_json(out / "history.json", history)
+    if record.get("val_loss", math.inf) <= min(h.get("val_loss", math.inf) for h in history):
+        best.write(str(out / "checkpoints" / "best"))
+    manager.save(checkpoint_number=epoch + 1)
+    mark_directory(out, "run")  # the manifest lists what this epoch wrote
+    pause_point("epoch-end")
+    log.info("epoch %d/%d: %s (%s examples/s)", epoch + 1, epochs,
+             " ".join(f"{k} {float(v):.4f}" for k, v in logs.items()), record["examples_per_second"])
+
+

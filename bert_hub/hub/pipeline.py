@@ -1,0 +1,216 @@
+"""The notebook pipeline as a ``tf_keras`` model: text -> preprocess -> encoder.
+
+``hub.KerasLayer(preprocess)`` and ``hub.KerasLayer(encoder, trainable=...)``
+are chained into a ``tf_keras`` functional model whose input is a batch of
+strings and whose output is the encoder's dict (``encoder_outputs``,
+``sequence_output``, ``pooled_output``, ``default``). The preprocess outputs
+are a model of their own (``preprocess_model``). The same code serves the
+real Kaggle / TF Hub models and the ones bert_hub builds.
+
+Example:
+
+>>> from bert_hub import load_pipeline
+>>> bert = load_pipeline("default")
+>>> inputs = bert.preprocess(["This is a spam mail"])
+>>> int(inputs["input_mask"].sum())
+8
+>>> outputs = bert.encode(["This is a spam mail"])
+>>> outputs["pooled_output"].shape
+(1, 384)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from bert_hub.builder.vocab import read_vocab
+from bert_hub.core.config import ModelConfig, load_config
+from bert_hub.core.errors import InputError
+from bert_hub.core.inputs import check_texts
+from bert_hub.core.interface import INPUT_KEYS
+from bert_hub.hub.loading import load_encoder, load_preprocess
+from bert_hub.hub.resolution import resolve
+
+
+class BertPipeline:
+    """A preprocess model and an encoder model, loaded from a config.
+
+    Attributes:
+        config: the :class:`~bert_hub.core.config.ModelConfig`.
+        preprocess_dir, encoder_dir: the resolved SavedModel directories.
+        preprocessor, encoder: the loaded SavedModels (``tf.saved_model.load``).
+        preprocess_layer, encoder_layer: their ``hub.KerasLayer`` wrappers.
+        preprocess_model: ``tf_keras.Model``: strings -> the three input tensors.
+        model: ``tf_keras.Model``: strings -> the four encoder outputs.
+    """
+
+    def __init__(self, config: ModelConfig, trainable: bool | None = None):
+        import tensorflow as tf
+        import tensorflow_hub as hub
+        import tf_keras
+
+        self.config = config
+        self.seq_length = config.seq_length
+        self.preprocess_dir = resolve(config.preprocess)
+        self.encoder_dir = resolve(config.encoder)
+        self.preprocessor = load_preprocess(self.preprocess_dir)
+        self.encoder = load_encoder(self.encoder_dir)
+        trainable = config.trainable if trainable is None else trainable
+
+        text = tf_keras.layers.Input(shape=(), dtype=tf.string, name="text")
+        if self.seq_length == 128:
+            # The notebook's path: the preprocess model's root packs to 128.
+            self.preprocess_layer = hub.KerasLayer(self.preprocessor, name="preprocessing")
+            encoder_inputs = self.preprocess_layer(text)
+        else:
+            # Upstream's recipe for other lengths: tokenize, then bert_pack_inputs.
+            self.preprocess_layer = hub.KerasLayer(self.preprocessor.tokenize, name="tokenize")
+            pack = hub.KerasLayer(self.preprocessor.bert_pack_inputs,
+                                  arguments=dict(seq_length=self.seq_length), name="bert_pack_inputs")
+            encoder_inputs = pack([self.preprocess_layer(text)])
+        self.encoder_layer = hub.KerasLayer(self.encoder, trainable=trainable, name="BERT_encoder")
+        outputs = self.encoder_layer(encoder_inputs)
+        self.preprocess_model = tf_keras.Model(text, encoder_inputs, name="bert_preprocess")
+        self.model = tf_keras.Model(text, outputs, name="bert_pipeline")
+        self._vocab: list[str] | None = None
+        self._inference_encoders: dict[tuple[bool, bool], Any] = {}
+
+    # -- preprocessing -----------------------------------------------------
+    def tokenize(self, texts: Iterable[str | bytes] | str) -> Any:
+        """Wordpiece ids as a ``tf.RaggedTensor [batch, (words), (pieces)]``."""
+        import tensorflow as tf
+
+        return self.preprocessor.tokenize(tf.constant(check_texts(texts)))
+
+    def pack(self, segments: list[Any], seq_length: int | None = None) -> dict[str, np.ndarray]:
+        """``bert_pack_inputs`` over 1 or 2 segments (sentence pairs: type ids 0, then 1).
+
+        Each segment is either the output of :meth:`tokenize` or the texts
+        themselves (a string or a list of strings), tokenized here; both
+        segments must have the same number of rows.
+
+        Example:
+
+        >>> bert = load_pipeline("default")
+        >>> type_ids = bert.pack(["how old are you?", "I am six"], seq_length=16)["input_type_ids"]
+        >>> type_ids[0, :10].tolist()
+        [0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+        """
+        import tensorflow as tf
+
+        seq_length = self.check_seq_length(seq_length)
+        if not isinstance(segments, (list, tuple)) or len(segments) not in (1, 2):
+            count = len(segments) if isinstance(segments, (list, tuple)) else type(segments).__name__
+            raise InputError(f"pack takes a list of 1 or 2 segments, got {count}")
+        segments = [s if isinstance(s, (tf.RaggedTensor, tf.Tensor)) else
+                    self.tokenize(check_texts(s, what=f"segment {i + 1}")) for i, s in enumerate(segments)]
+        rows = [int(s.nrows()) if isinstance(s, tf.RaggedTensor) else int(s.shape[0]) for s in segments]
+        if len(set(rows)) > 1:
+            raise InputError(f"the two segments have {rows[0]} and {rows[1]} rows; pair them one to one")
+        out = self.preprocessor.bert_pack_inputs(list(segments), seq_length=tf.constant(seq_length))
+        return {k: out[k].numpy() for k in INPUT_KEYS}
+
+    def preprocess(self, texts: Iterable[str | bytes] | str, seq_length: int | None = None
+                   ) -> dict[str, np.ndarray]:
+        """The three encoder inputs for single sentences (``int32 [batch, seq_length]``)."""
+        import tensorflow as tf
+
+        texts = check_texts(texts)
+        seq_length = self.check_seq_length(seq_length)
+        if seq_length == self.seq_length:
+            out = self.preprocess_model(tf.constant(texts))
+            return {k: out[k].numpy() for k in INPUT_KEYS}
+        return self.pack([self.tokenize(texts)], seq_length)
+
+    def special_tokens(self) -> dict[str, int]:
+        """``tokenize.get_special_tokens_dict()`` as Python ints."""
+        return {k: int(v) for k, v in self.preprocessor.tokenize.get_special_tokens_dict().items()}
+
+    def vocab(self) -> list[str]:
+        """The wordpieces, read from the preprocess model's ``assets/vocab.txt``."""
+        if self._vocab is None:
+            self._vocab = read_vocab(Path(self.preprocess_dir) / "assets" / "vocab.txt")
+        return self._vocab
+
+    # -- encoding ----------------------------------------------------------
+    def encode_inputs(self, inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
+        """Runs the encoder on the three input tensors; returns NumPy arrays.
+
+        ``encoder_outputs`` is a list with one array per Transformer block.
+        """
+        import tensorflow as tf
+
+        feed = {k: tf.constant(np.asarray(inputs[k], np.int32)) for k in INPUT_KEYS}
+        out = self.encoder(feed, training=training)
+        return {"encoder_outputs": [t.numpy() for t in out["encoder_outputs"]],
+                **{k: out[k].numpy() for k in ("sequence_output", "pooled_output", "default")}}
+
+    def inference_encoder(self, *, bf16: bool = False, xla: bool = False) -> Any:
+        """The encoder to run in an execution mode: ``encoder(inputs, training=False)`` like :attr:`encoder`.
+
+        For a SavedModel bert_hub wrote (:mod:`bert_hub.builder.encoder`) and a
+        bfloat16 or XLA mode, the same forward pass over the SavedModel's own
+        variables in the op forms fastest there
+        (:meth:`~bert_hub.builder.encoder.EncoderModule.for_inference`:
+        bfloat16 copies of the matmul kernels, made once, so no weight casts at
+        every call; layer norm as XLA compiles it best); built on first use,
+        for inference only. Otherwise (float32 without XLA, or a Kaggle / TF
+        Hub download) :attr:`encoder` itself.
+
+        Example:
+
+        >>> from bert_hub import load_pipeline
+        >>> bert = load_pipeline("default")
+        >>> bert.inference_encoder() is bert.encoder
+        True
+        >>> bert.inference_encoder(bf16=True) is bert.inference_encoder(bf16=True)
+        True
+        """
+        if not (bf16 or xla):
+            return self.encoder
+        if (bf16, xla) not in self._inference_encoders:
+            from bert_hub.builder.encoder import EncoderModule
+            from bert_hub.builder.weights import weight_shapes
+
+            arch = self.config.architecture
+            weights = getattr(getattr(self.encoder, "encoder", None), "weights", None)
+            shapes = weight_shapes(arch)
+            if weights is None or any(n not in weights or tuple(weights[n].shape) != s for n, s in shapes.items()):
+                encoder = self.encoder  # not a bert_hub SavedModel: its own graph
+            else:
+                module = EncoderModule.for_inference(arch, {n: weights[n] for n in shapes}, bf16=bf16, xla=xla)
+
+                def encoder(inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
+                    return module.encode(inputs, training)
+            self._inference_encoders[(bf16, xla)] = encoder
+        return self._inference_encoders[(bf16, xla)]
+
+    def encode(self, texts: Iterable[str | bytes] | str, seq_length: int | None = None
+               ) -> dict[str, Any]:
+        """Preprocesses and encodes texts: the four encoder outputs as NumPy."""
+        return self.encode_inputs(self.preprocess(texts, seq_length))
+
+    def __call__(self, texts: Iterable[str | bytes] | str) -> dict[str, Any]:
+        return self.encode(texts)
+
+    def check_seq_length(self, seq_length: int | None) -> int:
+        """``seq_length`` checked against the model (3 .. max_position_embeddings); None -> the config's."""
+        if seq_length is None:
+            return self.seq_length
+        limit = self.config.architecture.max_position_embeddings
+        if not isinstance(seq_length, int) or not 3 <= seq_length <= limit:
+            raise InputError(f"seq_length must be an integer from 3 to the model's "
+                             f"max_position_embeddings ({limit}), got {seq_length!r}")
+        return seq_length
+
+
+def load_pipeline(config: ModelConfig | str | os.PathLike[str] = "default",
+                  trainable: bool | None = None) -> BertPipeline:
+    """Loads the preprocess and encoder models a config names (see :class:`BertPipeline`)."""
+    if not isinstance(config, ModelConfig):
+        config = load_config(config)
+    return BertPipeline(config, trainable=trainable)

@@ -1,0 +1,164 @@
+"""Numeric precision: float32, or bfloat16 through oneDNN, and what the CPU computes natively.
+
+TensorFlow's bfloat16 path is oneDNN's auto-mixed-precision rewrite, a
+process-wide option; :func:`precision_scope` sets it instead in the
+calling thread's own function-call options, only around the calls that want
+it, so threads embedding at once never see each other's choice. Whether
+bfloat16 is worth it on a CPU is measured, not assumed: see
+:mod:`bert_hub.runtime.calibration`.
+
+*Frozen weights.* oneDNN computes a matmul fastest (AMX's tiles) with its
+weight matrix packed in a blocked layout; TensorFlow packs (and, in
+bfloat16, converts) the weights again at every call unless they are
+graph constants, or unless ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS`` was set
+when the process first ran a oneDNN matmul: then every matmul-with-bias
+kernel packs its weights once and keeps them. That is 1.4-1.5x faster in
+bfloat16 on an AMX CPU, but it is process-wide and permanent, and wrong for
+a process that changes weights: training would keep using the first step's
+weights. So the ``bert-hub`` inference commands (``embed``, ``predict``,
+``evaluate``, ...) set it at start-up (:func:`assume_frozen_weights`), the
+Python API leaves it to the caller, and training refuses to run where it is
+on (:func:`weights_frozen`).
+
+Example:
+
+>>> from bert_hub.runtime.precision import PRECISIONS, cpu_supports_bf16
+>>> PRECISIONS
+('auto', 'float32', 'bfloat16')
+>>> isinstance(cpu_supports_bf16(), bool)
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import platform
+from pathlib import Path
+from typing import Iterator
+
+
+#: ``--precision`` choices.
+PRECISIONS = ("auto", "float32", "bfloat16")
+#: TensorFlow's switch for oneDNN weight caching (read once per process).
+FROZEN_WEIGHTS_VARIABLE = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
+
+
+def assume_frozen_weights() -> None:
+    """Lets oneDNN pack each matmul's weights once, for a process that only runs inference.
+
+    Sets ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` unless the environment already
+    says otherwise (``=0`` keeps it off). TensorFlow reads the variable once,
+    when the process first runs a oneDNN matmul, so call this before any
+    TensorFlow work; afterwards it changes nothing (:func:`weights_frozen`
+    tells). Never in a process that trains or changes weights.
+
+    Example (an inference-only script)::
+
+        from bert_hub.runtime.precision import assume_frozen_weights
+        assume_frozen_weights()          # first, before TensorFlow runs anything
+        from bert_hub.runtime.embedder import Embedder
+        vectors = Embedder.from_config("default").embed(texts)
+    """
+    os.environ.setdefault(FROZEN_WEIGHTS_VARIABLE, "1")
+
+
+@functools.lru_cache(maxsize=1)
+def weights_frozen() -> bool:
+    """True when this process's oneDNN matmuls keep the weights they first saw.
+
+    Measured, not read from the environment (what counts is the value
+    TensorFlow read at its first oneDNN matmul, and whether oneDNN runs at
+    all): a matmul with bias is run, its weight changed and run again. A
+    process that calls this before any other TensorFlow work fixes the
+    setting as the environment has it then.
+    """
+    import tensorflow as tf
+
+    size = 8  # smaller matmuls do not go through oneDNN
+    kernel, bias = tf.Variable(tf.eye(size)), tf.Variable(tf.zeros([size]))
+    probe = tf.function(lambda x: tf.nn.bias_add(tf.matmul(x, kernel), bias))
+    ones = tf.ones([size, size])
+    first = float(probe(ones)[0, 0])
+    kernel.assign(2.0 * tf.eye(size))
+    return float(probe(ones)[0, 0]) == first
+
+
+@contextlib.contextmanager
+def precision_scope(bf16: bool) -> Iterator[None]:
+    """Runs the block's TensorFlow function calls in bfloat16 (oneDNN's auto-mixed-precision rewrite) or in
+    float32, in this thread only.
+
+    TensorFlow hands each function call the graph-optimizer settings of the
+    calling thread (``FunctionCallOptions``, kept per thread and built from
+    the process's settings); this sets the bfloat16 rewrite in those of the
+    current thread for the block and puts them back after. No process-wide
+    option changes, so threads sharing an embedder (Beam's ``RunInference``
+    in multi-threaded mode) each run at the precision they asked for, and
+    code outside the block, in this thread or another, is not rewritten.
+    """
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.python.eager import context  # the per-thread call options have no public API
+
+    ctx = context.context()
+    saved = ctx.function_call_options
+    config = config_pb2.ConfigProto()
+    config.ParseFromString(saved.config_proto_serialized)
+    toggle = rewriter_config_pb2.RewriterConfig.ON if bf16 else rewriter_config_pb2.RewriterConfig.OFF
+    config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = toggle
+    ctx.function_call_options = context.FunctionCallOptions(executor_type=saved.executor_type, config_proto=config)
+    try:
+        yield
+    finally:
+        ctx.function_call_options = saved
+
+
+def thread_uses_bf16() -> bool:
+    """Whether function calls made now, in this thread, are rewritten to bfloat16 (see :func:`precision_scope`)."""
+    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.python.eager import context
+
+    config = config_pb2.ConfigProto()
+    config.ParseFromString(context.context().function_call_options.config_proto_serialized)
+    toggle = config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16
+    return toggle == rewriter_config_pb2.RewriterConfig.ON
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of ``/proc/cpuinfo`` (empty where there is none), read once."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n", 1)[0].splitlines():
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    return fields
+
+
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it (else what the platform module says)."""
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux reports them (empty elsewhere)."""
+    info = _cpuinfo()
+    return set((info.get("flags") or info.get("Features") or "").split())
+
+
+def onednn_isa_cap() -> str | None:
+    """``$ONEDNN_MAX_CPU_ISA``: oneDNN uses no instructions beyond it (set to try an older CPU's paths)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return cap if cap and cap not in ("ALL", "DEFAULT") else None
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bfloat16 (AVX512_BF16 or AMX-BF16) and oneDNN may use it."""
+    cap = onednn_isa_cap()
+    if cap is not None and not any(part in cap for part in ("BF16", "AMX", "FP16", "AVX10")):
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

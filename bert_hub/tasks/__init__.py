@@ -1,1 +1,0 @@
-"""Tasks built on the pipeline: the notebook demo, inspection, embedding, classification."""

@@ -1,0 +1,157 @@
+"""The bert-hub command as a user runs it: output, --json, errors, quiet logs.
+
+Commands run in this process through ``cli.main`` (the same code path as the
+``bert-hub`` script, without starting TensorFlow again); the tests that must
+see a real process (quiet start-up logs, exit codes, Ctrl-C, logical devices)
+start one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run
+
+NOISE = ("I0000", "oneDNN", "absl::InitializeLog", "cudart_stub", "Traceback")
+
+
+@pytest.fixture(scope="module")
+def demo_json(minilm):  # minilm: the embedded model is converted in this session's cache
+    return run("demo", "--json", process=True)
+
+
+def test_demo_json_on_the_embedded_default(demo_json):
+    report = json.loads(demo_json.stdout)
+    pre, enc = report["preprocess"], report["encoder"]
+    assert pre["shapes"] == {k: [2, 128] for k in ("input_word_ids", "input_mask", "input_type_ids")}
+    assert pre["real_tokens"] == [8, 8]
+    assert pre["first_ids"] == [101, 101] and pre["last_real_ids"] == [102, 102]
+    assert pre["cls_positions"] == [[0], [0]] and pre["sep_positions"] == [[7], [7]]
+    assert enc["keys"] == ["default", "encoder_outputs", "pooled_output", "sequence_output"]
+    assert enc["num_encoder_outputs"] == enc["num_layers"] == 6
+    assert enc["last_encoder_output_equals_sequence_output"] is True
+    assert len(enc["pooled_output_preview"]) == 2
+
+
+def test_cli_is_quiet_by_default(demo_json):
+    assert not [line for line in demo_json.stderr.splitlines() if any(n in line for n in NOISE)]
+
+
+def test_demo_text_output(minilm):
+    out = run("demo").stdout
+    assert "real tokens: 8" in out and "[CLS]=101" in out and "encoder_outputs[-1] == sequence_output: True" in out
+
+
+def test_build_then_demo_on_the_built_bundle(tmp_path, tiny_vocab):
+    out = tmp_path / "m"
+    built = json.loads(run("build", "--layers", "2", "--hidden", "16", "--heads", "2", "--vocab",
+                           str(tiny_vocab), "--out", str(out), "--json").stdout)
+    assert built["architecture"]["layers"] == 2 and built["has_mlm"] is True
+    assert Path(built["config"]) == out / "bert_hub.yaml"
+    report = json.loads(run("demo", "--config", str(out / "bert_hub.yaml"), "--json").stdout)
+    assert report["encoder"]["num_encoder_outputs"] == 2
+    assert report["encoder"]["shapes"]["pooled_output"] == [2, 16]
+    refused = run("build", "--layers", "2", "--hidden", "16", "--heads", "2", "--vocab",
+                  str(tiny_vocab), "--out", str(out), check_rc=2)
+    assert refused.stderr.startswith(f"error: --out {out} already exists") and "--overwrite" in refused.stderr
+
+
+def test_convert_contract(tmp_path, minilm_checkpoint):
+    out = tmp_path / "converted"
+    report = json.loads(run("convert", "--from", str(minilm_checkpoint), "--out", str(out), "--json").stdout)
+    assert report["architecture"]["hidden"] == 384 and report["has_mlm"] is False
+    assert {p.name for p in out.iterdir()} == {"preprocess", "encoder", "bert_hub.yaml", ".bert_hub_output.json"}
+
+
+@pytest.mark.parametrize("args, words", [
+    (["convert", "--from", "/no/such/dir", "--out", "/tmp/bert_hub_never"], "checkpoint directory /no/such/dir does not exist"),
+    (["demo", "--config", "/no/such.yaml"], "config '/no/such.yaml' not found"),
+    (["build", "--layers", "2", "--hidden", "10", "--heads", "3", "--vocab", "/no/vocab.txt", "--out", "/tmp/bert_hub_never"],
+     "cannot read vocab file /no/vocab.txt"),
+])
+def test_errors_are_one_line(args, words):
+    proc = run(*args, check_rc=2)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], proc.stderr
+    assert not Path("/tmp/bert_hub_never").exists()
+
+
+def test_bad_number_is_an_argparse_error():
+    proc = run("build", "--layers", "0", "--hidden", "8", "--heads", "2", "--vocab", "v", "--out", "o", check_rc=2)
+    assert "--layers: must be at least 1" in proc.stderr
+
+
+# -- the conventions users expect of a command line ------------------------------------------------------
+
+def test_version_and_argument_errors_point_at_the_subcommands_help(capsys):
+    from bert_hub import __version__
+    from bert_hub.cli import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"bert-hub {__version__}"
+    assert main(["embed", "--input", "x.txt"]) == 2
+    assert capsys.readouterr().err.strip().endswith("(see `bert-hub embed --help`)")
+    assert main(["embed", "--input", "x.txt", "--output", "x.npy", "--nonsense"]) == 2
+    assert "unrecognized arguments: --nonsense (see `bert-hub embed --help`)" in capsys.readouterr().err
+
+
+def test_every_command_is_declared_once_in_the_table():
+    from bert_hub.cli import build_parser
+    from bert_hub.cli.program import COMMAND_GROUPS
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert set(commands) == {"models", "demo", "inspect", "compare-layers", "fill-mask", "samples", "embed", "train",
+                             "evaluate", "predict", "build", "convert"}
+    owners = {c: p.get_default("handler").__module__ for c, p in commands.items()}
+    assert set(owners.values()) == {g.__name__ for g in COMMAND_GROUPS}  # each group runs its own commands
+
+
+def test_samples_are_written_whole_and_never_over_a_users_files(tmp_path):
+    report = json.loads(run("samples", "--out", tmp_path / "s", "--json").stdout)
+    assert set(report["files"]) == {"texts.txt", "sms.tsv", "test.tsv", "topics.tsv", "topics.jsonl", "tags.tsv",
+                                    "ratings.tsv", "ner.conll", "squad.json"}
+    lines = (tmp_path / "s" / "sms.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == report["files"]["sms.tsv"] and {line.split("\t")[0] for line in lines} == {"ham", "spam"}
+    json.loads((tmp_path / "s" / "squad.json").read_text(encoding="utf-8"))
+    err = run("samples", "--out", tmp_path / "s", check_rc=2).stderr
+    assert "--overwrite" in err
+    run("samples", "--out", tmp_path / "s", "--overwrite")  # its own files: replaced
+    (tmp_path / "s" / "sms.tsv").write_text("mine\tedited\n", encoding="utf-8")
+    err = run("samples", "--out", tmp_path / "s", "--overwrite", check_rc=2).stderr
+    assert "sms.tsv" in err and (tmp_path / "s" / "sms.tsv").read_text() == "mine\tedited\n"
+
+
+def test_embed_reads_standard_input(tmp_path, tiny_bundle, monkeypatch):
+    import io
+    import sys
+
+    import numpy as np
+
+    texts = "the cat sat\n\nhello world\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(texts.encode("utf-8"))))
+    report = json.loads(run("embed", "--config", tiny_bundle, "--input", "-", "--output", tmp_path / "v.npy",
+                            "--precision", "float32", "--no-xla", "--json").stdout)
+    assert report["input"] == "-" and report["texts"] == 3
+    (tmp_path / "t.txt").write_text(texts, encoding="utf-8")
+    run("embed", "--config", tiny_bundle, "--input", tmp_path / "t.txt", "--output", tmp_path / "f.npy",
+        "--precision", "float32", "--no-xla")
+    assert np.abs(np.load(tmp_path / "v.npy") - np.load(tmp_path / "f.npy")).max() <= 1e-6
+
+
+def test_predict_reads_a_file_or_standard_input_without_beam(tmp_path, trained_classifier, monkeypatch):
+    import io
+    import sys
+
+    texts = ["WINNER!! Claim your prize now", "see you at lunch", ""]
+    (tmp_path / "t.txt").write_text("\ufeff" + "\n".join(texts) + "\n", encoding="utf-8")
+    from_file = json.loads(run("predict", "--model", trained_classifier, "--input", tmp_path / "t.txt",
+                               "--json").stdout)["predictions"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(texts) + "\n"))
+    from_stdin = json.loads(run("predict", "--model", trained_classifier, "--input", "-", "--json").stdout)
+    args = json.loads(run("predict", "--model", trained_classifier, *texts, "--json").stdout)["predictions"]
+    assert [r["text"] for r in from_file] == texts and from_file == from_stdin["predictions"] == args
+    err = run("predict", "--model", trained_classifier, "--input", tmp_path / "t.txt", "a text", check_rc=2).stderr
+    assert "give TEXT arguments or --input FILE, not both" in err

@@ -1,0 +1,54 @@
+"""The notebooks run top to bottom, offline, on the embedded default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]  # runs the notebooks in a kernel of their own
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "bert_hub_demo.ipynb"
+SPAM_NOTEBOOK = NOTEBOOK.with_name("spam_finetune.ipynb")
+
+
+def test_notebook_is_committed_without_outputs():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.outputs == [] and c.execution_count is None for c in code)
+    assert code[0].source.startswith('CONFIG = "default"')
+
+
+def test_notebook_executes_without_errors(minilm, tmp_path):
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    # Raises CellExecutionError on the first failing cell.
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "len(encoder_outputs) = 6 (L = 6)" in text
+    assert "encoder_outputs[-1] == sequence_output: True" in text
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1
+
+
+def test_spam_notebook_fine_tunes_evaluates_exports_and_serves(minilm, tmp_path):
+    """On a 200-message generated sample for one epoch (the first cell says how to run the full data)."""
+    from bert_hub.explore.samples import write_sms_file
+
+    nb = nbformat.read(SPAM_NOTEBOOK, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code)
+    data = write_sms_file(tmp_path / "sms.tsv", 400, seed=5)
+    first = code[0].source
+    assert first.startswith('DATA = "SMSSpamCollection"') and "SAMPLE = None" in first and "EPOCHS = 3" in first
+    code[0].source = (first.replace('DATA = "SMSSpamCollection"', f"DATA = {str(data)!r}")
+                      .replace("SAMPLE = None", "SAMPLE = 200").replace("EPOCHS = 3", "EPOCHS = 1"))
+    NotebookClient(nb, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "200 messages" in text and "threshold" in text and "F1" in text
+    assert text.count("served: ") == 2
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 3  # class balance, training curves, confusion matrix + precision-recall
