@@ -36,6 +36,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--learning-rate", type=float)
     ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--pooling", choices=("pooled_output", "mean"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -65,7 +66,8 @@ def main() -> int:
         svm = multiclass_metrics(test_data.labels, np.eye(len(names))[predicted], names)
     svm_seconds = time.perf_counter() - started
 
-    cfg = TrainConfig().replace(epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size)
+    cfg = TrainConfig().replace(epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
+                                pooling=args.pooling)
     with tempfile.TemporaryDirectory(prefix="bert_hub_topics_") as tmp:
         started = time.perf_counter()
         summary = train(args.config, train_data, Path(tmp) / "run", cfg, progress=False)
@@ -76,14 +78,14 @@ def main() -> int:
         ["accuracy", "macro_f1", "micro_f1", "weighted_f1"]
     report = {"data": str(folder), "train": len(train_data), "test": len(test_data), "labels": list(names),
               "settings": {"epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
-                           "steps": summary["steps"]},
+                           "pooling": cfg.pooling, "steps": summary["steps"]},
               "bert_hub": {k: ours[k] for k in keys} | {"training_seconds": round(train_seconds, 1)},
               "TF-IDF + LinearSVC": {k: svm[k] for k in keys} | {"training_seconds": round(svm_seconds, 1)}}
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
     print(f"{folder}: {len(train_data)} train / {len(test_data)} test, {len(names)} labels; bert_hub: "
-          f"{cfg.epochs} epochs ({summary['steps']} steps), learning rate {cfg.learning_rate}")
+          f"{cfg.epochs} epochs ({summary['steps']} steps), learning rate {cfg.learning_rate}, {cfg.pooling}")
     print(f"{'model':<22}" + "".join(f"{k:>16}" for k in keys) + f"{'train s':>10}")
     for name in ("bert_hub", "TF-IDF + LinearSVC"):
         row = report[name]
