@@ -237,14 +237,13 @@ def trained_classifier(tiny_bundle: Path, session_dir: Path) -> Path:
 
 # -- markers: `pytest -m "not slow"` is the quick loop; `make test` runs everything --------------------
 
+#: Starting bert-hub or Python as a process of its own.
+_PROCESS = re.compile(r"Popen|process=True|python_json\(|subprocess\.run|sys\.executable")
 #: Work that takes seconds to minutes: fine-tuning, converting or building a model, a Beam job, a notebook, a
 #: package build, a real process. The session's shared models (tiny, minilm) are the quick loop's baseline.
 _SLOW_WORK = re.compile(r'run\(\s*"(train|build|convert)"|\btrain\(|"--runner"|run_embed\(|run_predict\(|'
                         r'beam\.Pipeline|train_tiny\(|build_random_bundle\(|convert_checkpoint|nbclient|'
-                        r'NotebookClient|"build"|Popen|process=True|python_json\(|subprocess\.run|'
-                        r'sys\.executable|\.fit\(')
-#: Starting bert-hub or Python as a process of its own.
-_PROCESS = re.compile(r"Popen|process=True|python_json\(|subprocess\.run|sys\.executable")
+                        r'NotebookClient|"build"|\.fit\(|' + _PROCESS.pattern)
 #: Session fixtures that are part of the baseline (built once, used by most tests).
 _BASELINE = {"session_dir", "tiny_vocab", "tiny_bundle", "tiny", "minilm_checkpoint", "minilm_tensors", "minilm",
              "minilm_vocab"}

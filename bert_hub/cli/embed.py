@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from typing import Any
 
 from bert_hub.cli.args import add_overwrite, add_runner, beam_job_args, beam_summary, command, emit, positive_int
@@ -66,12 +65,10 @@ def run_embed(args: argparse.Namespace) -> None:
         summary = run_beam_embed(args.input, args.output, config=args.config, options=options,
                                  **beam_job_args(args, "embed"))
         return beam_summary(args, summary, "Embedded")
-    if args.input == "-":
-        with tempfile.TemporaryDirectory(prefix="bert_hub-") as folder:
-            from bert_hub.core.inputs import stdin_file
+    from bert_hub.core.inputs import input_file
 
-            return _embed_file(args, options, str(stdin_file(folder)))
-    _embed_file(args, options, args.input)
+    with input_file(args.input) as source:
+        _embed_file(args, options, str(source))
 
 
 def _embed_file(args: argparse.Namespace, options: Any, source: str) -> None:

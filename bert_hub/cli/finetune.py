@@ -266,13 +266,10 @@ def run_predict(args: argparse.Namespace) -> None:
 
 def _lines_of(source: str) -> list[str]:
     """The texts of ``--input`` (one per line; ``-`` reads standard input), checked first."""
-    from bert_hub.core.inputs import read_lines, scan_text_file
+    from bert_hub.core.inputs import input_file, read_lines, scan_text_file
 
-    if source == "-":
-        return [line.rstrip("\r\n").removeprefix("\ufeff") if i == 0 else line.rstrip("\r\n")
-                for i, line in enumerate(sys.stdin)]
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise InputError(f"--input {source}: no such file; give a text file, one text per line")
-    scan_text_file(path)
-    return list(read_lines(path))
+    with input_file(source) as path:
+        if not path.is_file():
+            raise InputError(f"--input {source}: no such file; give a text file, one text per line")
+        scan_text_file(path)
+        return list(read_lines(path))

@@ -9,6 +9,7 @@ error.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
@@ -94,12 +95,16 @@ def read_lines(path: Path) -> Iterator[str]:
             yield line.rstrip("\n").rstrip("\r")
 
 
-def stdin_file(folder: str | Path | None = None) -> Path:
-    """Standard input copied to a private file named ``stdin`` (for ``--input -``): text files are read
-    twice (checked, then used), a pipe only once."""
-    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="bert_hub-"))
-    path = folder / "stdin"
-    with open(path, "wb") as f:
-        while block := sys.stdin.buffer.read(1 << 20):
-            f.write(block)
-    return path
+@contextlib.contextmanager
+def input_file(source: str) -> Iterator[Path]:
+    """``--input``: the file named, or for ``-`` standard input copied to a private temporary file named
+    ``stdin`` (removed after the block): text files are read twice (checked, then used), a pipe only once."""
+    if source != "-":
+        yield Path(source).expanduser()
+        return
+    with tempfile.TemporaryDirectory(prefix="bert_hub-") as folder:
+        path = Path(folder) / "stdin"
+        with open(path, "wb") as f:
+            while block := sys.stdin.buffer.read(1 << 20):
+                f.write(block)
+        yield path

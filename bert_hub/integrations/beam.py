@@ -148,9 +148,11 @@ class ExportedModelHandler(ModelHandler):
     def __init__(self, model: str):
         super().__init__()
         self.model = str(model)
+        #: The exported model's class (its task's): what a line is and which columns come out.
+        self.model_type = get_task(model_task(self.model)).model_type()
         #: Refuses a line the model cannot read (a question answerer's must be a JSON object): the pipeline
         #: sends such lines to the errors one by one, before the model sees a batch.
-        self.check_line = get_task(model_task(self.model)).model_type().check_line
+        self.check_line = self.model_type.check_line
 
     def load_model(self) -> Any:
         return load_model(self.model)
@@ -444,9 +446,10 @@ def run_predict(input_pattern: str, output: str | Path, *, model: str,
                 exit_on_interrupt: Any = None) -> dict[str, Any]:
     """``bert-hub predict --runner``: every line of ``input_pattern`` through the exported ``model``, into
     Parquet shards whose columns the model's task says (see :class:`ExportedModelHandler`)."""
-    columns = get_task(model_task(model)).model_type().beam_columns
-    return _run("predict", ExportedModelHandler(model), input_pattern, output, pipeline_args,
-                _schema("predict", columns=columns), overwrite=overwrite, exit_on_interrupt=exit_on_interrupt)
+    handler = ExportedModelHandler(model)
+    return _run("predict", handler, input_pattern, output, pipeline_args,
+                _schema("predict", columns=handler.model_type.beam_columns), overwrite=overwrite,
+                exit_on_interrupt=exit_on_interrupt)
 
 
 def read_output(output: str | Path) -> list[dict[str, Any]]:

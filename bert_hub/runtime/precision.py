@@ -36,7 +36,7 @@ import functools
 import os
 import platform
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 
 #: ``--precision`` choices.
@@ -98,13 +98,12 @@ def precision_scope(bf16: bool) -> Iterator[None]:
     in multi-threaded mode) each run at the precision they asked for, and
     code outside the block, in this thread or another, is not rewritten.
     """
-    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.core.protobuf import rewriter_config_pb2
     from tensorflow.python.eager import context  # the per-thread call options have no public API
 
     ctx = context.context()
     saved = ctx.function_call_options
-    config = config_pb2.ConfigProto()
-    config.ParseFromString(saved.config_proto_serialized)
+    config = _call_config(saved)
     toggle = rewriter_config_pb2.RewriterConfig.ON if bf16 else rewriter_config_pb2.RewriterConfig.OFF
     config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = toggle
     ctx.function_call_options = context.FunctionCallOptions(executor_type=saved.executor_type, config_proto=config)
@@ -116,13 +115,20 @@ def precision_scope(bf16: bool) -> Iterator[None]:
 
 def thread_uses_bf16() -> bool:
     """Whether function calls made now, in this thread, are rewritten to bfloat16 (see :func:`precision_scope`)."""
-    from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+    from tensorflow.core.protobuf import rewriter_config_pb2
     from tensorflow.python.eager import context
 
+    toggle = _call_config(context.context().function_call_options).graph_options.rewrite_options
+    return toggle.auto_mixed_precision_onednn_bfloat16 == rewriter_config_pb2.RewriterConfig.ON
+
+
+def _call_config(options: Any) -> Any:
+    """The ``ConfigProto`` a thread's ``FunctionCallOptions`` carry (a copy: changing it changes nothing)."""
+    from tensorflow.core.protobuf import config_pb2
+
     config = config_pb2.ConfigProto()
-    config.ParseFromString(context.context().function_call_options.config_proto_serialized)
-    toggle = config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16
-    return toggle == rewriter_config_pb2.RewriterConfig.ON
+    config.ParseFromString(options.config_proto_serialized)
+    return config
 
 
 @functools.lru_cache(maxsize=1)

@@ -149,7 +149,7 @@ def test_predict_reads_a_file_or_standard_input_without_beam(tmp_path, trained_c
     (tmp_path / "t.txt").write_text("\ufeff" + "\n".join(texts) + "\n", encoding="utf-8")
     from_file = json.loads(run("predict", "--model", trained_classifier, "--input", tmp_path / "t.txt",
                                "--json").stdout)["predictions"]
-    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(texts) + "\n"))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\n".join(texts) + "\n").encode("utf-8"))))
     from_stdin = json.loads(run("predict", "--model", trained_classifier, "--input", "-", "--json").stdout)
     args = json.loads(run("predict", "--model", trained_classifier, *texts, "--json").stdout)["predictions"]
     assert [r["text"] for r in from_file] == texts and from_file == from_stdin["predictions"] == args
