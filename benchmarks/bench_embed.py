@@ -16,6 +16,13 @@ bundle, so every engine runs the same weights on the same texts:
                    ``bert_hub`` with the mode forced (bf16 only where the CPU has native bf16)
   notebook         hub.KerasLayer preprocess -> encoder in a tf_keras model, fixed 128
                    tokens, eager calls (the notebook's path)
+  kaggle graph     (--upstream) ``bert_hub`` on the same weights exported by tensorflow/models' own
+                   TF Hub code (``../shared/tools/upstream_bert``: the Kaggle graph, tanh GELU), placed
+                   under the real Kaggle handles in a kagglehub cache and loaded by the shipped
+                   config ``bert_en_uncased_L-12_H-768_A-12``: bert_hub's fast path on upstream's
+                   variables. It also reports how far the fast path is from the export's own graph
+                   (every output, 128-token texts and pairs).
+  kaggle own graph (--upstream) the same, running the export's own graph (no fast path: as before)
   torch fp32 / torch bf16 / onnxruntime fp32   (--peers, when installed)
                    Hugging Face tokenizers (BertWordPieceTokenizer on the same vocab.txt),
                    batches sorted by length and padded to their longest; PyTorch
@@ -32,7 +39,7 @@ With ``--data`` (``label<TAB>text``, e.g. the SMS Spam Collection) the short
 texts are real messages of 8-48 tokens and the full ones real messages joined
 until they pass 128 tokens; else random words of the vocab.
 
-    .venv/bin/python benchmarks/bench_embed.py [--peers] [--data FILE] [--texts-short 1024]
+    .venv/bin/python benchmarks/bench_embed.py [--peers] [--upstream] [--data FILE] [--texts-short 1024]
         [--texts-full 256] [--engines a,b,...] [--json out.json]
 
 Peers are benchmark-only: ``pip install torch==2.13.0 transformers onnx onnxscript onnxruntime``
@@ -44,6 +51,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,8 +67,15 @@ SEQ = 128
 OURS = ("bert_hub", "bert_hub api", "bert_hub fp32", "bert_hub fp32+xla", "bert_hub bf16", "bert_hub bf16+xla",
         "notebook")
 #: Engines whose mode ``auto`` chooses (calibrated first, in a child of their own).
-AUTO = ("bert_hub", "bert_hub api")
+AUTO = ("bert_hub", "bert_hub api", "kaggle graph", "kaggle own graph")
 PEERS = ("torch fp32", "torch bf16", "onnxruntime fp32")
+#: The upstream export (the Kaggle graph) under bert_hub.
+UPSTREAM = ("kaggle graph", "kaggle own graph")
+#: The Kaggle handles the export is placed under, and the shipped config that names them.
+KAGGLE_CONFIG = "bert_en_uncased_L-12_H-768_A-12"
+KAGGLE_HANDLES = {"preprocess": "tensorflow/bert/tensorFlow2/en-uncased-preprocess/3",
+                  "encoder": "tensorflow/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/4"}
+UPSTREAM_TOOL = Path(__file__).resolve().parents[2] / "shared" / "tools" / "upstream_bert"
 
 
 # -- the shared model ---------------------------------------------------------
@@ -117,6 +132,48 @@ def bundle(work: Path, checkpoint: Path) -> Path:
     return out
 
 
+def kaggle_cache(work: Path, checkpoint: Path, tool: Path) -> Path:
+    """The same weights exported by tensorflow/models (tanh GELU, as the Kaggle BERTs), placed under the
+    real handles in a kagglehub cache folder (returned)."""
+    cache = work / "kagglehub"
+    if all((cache / "models" / f"{h}.complete").is_file() for h in KAGGLE_HANDLES.values()):
+        return cache
+    tanh = work / "bert_base_hf_tanh"  # the checkpoint with Hugging Face's name for the tanh GELU
+    tanh.mkdir(exist_ok=True)
+    for f in ("vocab.txt", "model.safetensors", "tokenizer_config.json"):
+        if not (tanh / f).exists():
+            (tanh / f).symlink_to(checkpoint / f)
+    config = json.loads((checkpoint / "config.json").read_text())
+    (tanh / "config.json").write_text(json.dumps({**config, "hidden_act": "gelu_new"}))
+    print(f"setting up {tool} and exporting the checkpoint with tensorflow/models' code (minutes) ...",
+          file=sys.stderr, flush=True)
+    python = subprocess.run(["bash", str(tool / "setup.sh")], check=True, capture_output=True,
+                            text=True).stdout.strip().splitlines()[-1]
+    export = work / "upstream_export"
+    shutil.rmtree(export, ignore_errors=True)
+    subprocess.run([python, str(tool / "export.py"), "--hf-dir", str(tanh), "--out", str(export)], check=True,
+                   capture_output=True)
+    for role, handle in KAGGLE_HANDLES.items():
+        target = cache / "models" / handle
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(export / role, target)
+        (target.parent / f"{target.name}.complete").touch()
+    return cache
+
+
+def upstream_fidelity(bert, texts: list[str]) -> float:
+    """The fast path against the export's own graph: the largest difference over every output, on
+    128-token texts and on pairs."""
+    from bert_hub.hub.fast_path import difference
+
+    worst = 0.0
+    for inputs in (bert.preprocess(texts[:8]), bert.pack([texts[:8], texts[8:16]])):
+        fast = bert.inference_encoder()(inputs, training=False)
+        worst = max(worst, difference(fast, bert.encoder(inputs, training=False), inputs["input_mask"]))
+    return worst
+
+
 # -- the texts ----------------------------------------------------------------
 def workloads(vocab_file: Path, data: Path | None, n_short: int, n_full: int, seed: int = 0) -> dict[str, list[str]]:
     import numpy as np
@@ -171,8 +228,12 @@ def ours(engine: str, model: Path) -> tuple[dict, object]:
     from bert_hub.runtime.embedder import Embedder
 
     started = time.perf_counter()
-    bert = bert_hub.load_pipeline(model)
+    bert = bert_hub.load_pipeline(KAGGLE_CONFIG if engine.removeprefix("calibrate ") in UPSTREAM else model)
     info = {"load_seconds": time.perf_counter() - started}
+    if engine.endswith("kaggle own graph"):
+        from bert_hub.hub.fast_path import FastPath
+
+        bert._fast_path = FastPath(None, "tanh", "benchmark: the export's own graph")  # as before the fast path
     if engine == "notebook":
         import tensorflow as tf
 
@@ -188,6 +249,7 @@ def ours(engine: str, model: Path) -> tuple[dict, object]:
     started = time.perf_counter()
     info["mode"] = embedder.resolve_mode().name  # calibrates on first use when mode is auto
     info["calibration_seconds"] = time.perf_counter() - started
+    info["encoder_path"] = bert.fast_path().as_dict()
     return info, embedder.embed
 
 
@@ -267,7 +329,8 @@ def peer(engine: str, checkpoint: Path, work: Path) -> tuple[dict, object]:
 
 
 def child(engine: str, model: Path, checkpoint: Path, texts_file: Path) -> dict:
-    if engine.removeprefix("calibrate ").startswith("bert_hub") and not engine.endswith(" api"):
+    name = engine.removeprefix("calibrate ")
+    if (name.startswith("bert_hub") or name in UPSTREAM) and not name.endswith(" api"):
         from bert_hub.runtime.precision import assume_frozen_weights
 
         assume_frozen_weights()  # what `bert-hub embed` does at start-up (an inference-only process)
@@ -278,12 +341,18 @@ def child(engine: str, model: Path, checkpoint: Path, texts_file: Path) -> dict:
     results = dict(info)
     if engine.startswith("calibrate "):
         return results  # the mode is chosen and cached: nothing to time
-    for name, texts in json.loads(texts_file.read_text()).items():
+    workloads = json.loads(texts_file.read_text())
+    for name, texts in workloads.items():
         first, warm, vectors = timed_passes(run, texts)
         np.save(work / f"vectors_{engine.replace(' ', '_')}_{name}.npy", vectors)
         results[name] = {"texts": len(texts), "first_pass_seconds": first, "warm_seconds": warm,
                          "texts_per_second": len(texts) / statistics.median(warm),
                          "first_pass_texts_per_second": len(texts) / first}
+    if engine == "kaggle graph":
+        import bert_hub
+
+        results["max_difference_from_own_graph"] = upstream_fidelity(bert_hub.load_pipeline(KAGGLE_CONFIG),
+                                                                     workloads["full"])
     return results
 
 
@@ -295,7 +364,10 @@ def main() -> None:
     parser.add_argument("--texts-short", type=int, default=1024)
     parser.add_argument("--texts-full", type=int, default=256)
     parser.add_argument("--peers", action="store_true", help="also run PyTorch and ONNX Runtime")
-    parser.add_argument("--engines", help="comma-separated subset of: " + ", ".join(OURS + PEERS))
+    parser.add_argument("--upstream", action="store_true",
+                        help="also run the Kaggle graph (the same weights exported by tensorflow/models)")
+    parser.add_argument("--upstream-tool", type=Path, default=UPSTREAM_TOOL, help="the upstream export tool's folder")
+    parser.add_argument("--engines", help="comma-separated subset of: " + ", ".join(OURS + UPSTREAM + PEERS))
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--child", nargs=4, metavar=("ENGINE", "MODEL", "CHECKPOINT", "TEXTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -316,14 +388,19 @@ def main() -> None:
     texts_file = work / "texts.json"
     data = workloads(checkpoint / "vocab.txt", args.data, args.texts_short, args.texts_full)
     texts_file.write_text(json.dumps(data))
-    engines = args.engines.split(",") if args.engines else list(OURS) + (list(PEERS) if args.peers else [])
-    if not cpu_supports_bf16():
-        engines = [e for e in engines if "bf16" not in e or e.startswith("torch")]
+    engines = args.engines.split(",") if args.engines else (
+        list(OURS) + (list(UPSTREAM) if args.upstream else []) + (list(PEERS) if args.peers else []))
+    kagglehub = kaggle_cache(work, checkpoint, args.upstream_tool) if set(engines) & set(UPSTREAM) else None
+    if not cpu_supports_bf16():  # emulated bf16 is many times slower than float32: no peer would choose it
+        print("this CPU has no native bfloat16: the bf16 engines are left out", file=sys.stderr)
+        engines = [e for e in engines if "bf16" not in e]
     results, calibrations = {}, {}
     calibration_cache = tempfile.mkdtemp(prefix="bert_hub_bench_cache_")  # auto calibrates from scratch
     for engine in [f"calibrate {e}" for e in engines if e in AUTO] + engines:
         print(f"running {engine} ...", file=sys.stderr, flush=True)
         env = dict(os.environ, BERT_HUB_CACHE=calibration_cache)
+        if kagglehub is not None:
+            env["KAGGLEHUB_CACHE"] = str(kagglehub)
         proc = subprocess.run([sys.executable, __file__, "--child", engine, str(model), str(checkpoint),
                                str(texts_file)], capture_output=True, text=True, env=env)
         if proc.returncode:

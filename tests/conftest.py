@@ -27,7 +27,9 @@ atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)  # models and c
 os.environ["BERT_HUB_CACHE"] = str(_SESSION_DIR / "bert_hub_cache")
 os.environ["KAGGLEHUB_CACHE"] = str(_SESSION_DIR / "kagglehub")
 os.environ["TFHUB_CACHE_DIR"] = str(_SESSION_DIR / "tfhub")
-for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+#: The proxy settings the suite started with: for a helper that must reach the package registries.
+REGISTRY_PROXIES = {var: os.environ.get(var) for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
+for var in REGISTRY_PROXIES:
     os.environ[var] = "http://127.0.0.1:9"  # nothing listens there: connections fail at once
 # Loopback stays direct: Beam's DirectRunner talks gRPC to its own workers on localhost.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "localhost,127.0.0.1"

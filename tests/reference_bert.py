@@ -25,12 +25,17 @@ def _gelu(x):
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
 
+def _gelu_tanh(x):
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
 def _linear(t, prefix, x):
     return x @ t[prefix + ".weight"].astype(np.float64).T + t[prefix + ".bias"]
 
 
-def bert_forward(t: dict[str, np.ndarray], ids, mask, type_ids, heads: int):
-    """Returns (sequence_output, pooled_output, per-layer outputs) in float64."""
+def bert_forward(t: dict[str, np.ndarray], ids, mask, type_ids, heads: int, gelu: str = "exact"):
+    """Returns (sequence_output, pooled_output, per-layer outputs) in float64; ``gelu``: exact or tanh."""
+    act = _gelu if gelu == "exact" else _gelu_tanh
     t = {k.removeprefix("bert."): v.astype(np.float64) for k, v in t.items()}
     ids, mask, type_ids = (np.asarray(a) for a in (ids, mask, type_ids))
     b, s = ids.shape
@@ -59,7 +64,7 @@ def bert_forward(t: dict[str, np.ndarray], ids, mask, type_ids, heads: int):
         ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, s, hidden)
         x = _ln(x + _linear(t, p + "attention.output.dense", ctx),
                 t[p + "attention.output.LayerNorm.weight"], t[p + "attention.output.LayerNorm.bias"])
-        h = _linear(t, p + "output.dense", _gelu(_linear(t, p + "intermediate.dense", x)))
+        h = _linear(t, p + "output.dense", act(_linear(t, p + "intermediate.dense", x)))
         x = _ln(x + h, t[p + "output.LayerNorm.weight"], t[p + "output.LayerNorm.bias"])
         layers.append(x)
         i += 1

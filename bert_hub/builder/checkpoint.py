@@ -24,7 +24,8 @@ from bert_hub.builder.weights import check_weights, weight_shapes
 from bert_hub.core.config import Architecture
 from bert_hub.core.errors import CheckpointError
 
-_EXACT_GELU = ("gelu",)
+#: Hugging Face's names of the GELU forms (``hidden_act``): "gelu" is the exact one.
+_HF_GELU = {"gelu": "exact", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
 _HF_DENSE = {  # our name suffix -> Hugging Face name suffix (Linear: weight is [out, in])
     "attention/query": "attention.self.query",
     "attention/key": "attention.self.key",
@@ -76,9 +77,9 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
             f"{config_path}: model_type is {model_type or 'missing'!r}; only the BERT architecture converts "
             "(RoBERTa, DistilBERT, ALBERT, ELECTRA, BART, T5 differ in layout or tokenizer)")
     hidden_act = config.get("hidden_act", "gelu")
-    if hidden_act not in _EXACT_GELU:
+    if hidden_act not in _HF_GELU:
         raise CheckpointError(f"{config_path}: hidden_act {hidden_act!r} is not supported; "
-                              "TF Hub BERT encoders use the exact (erf) 'gelu'")
+                              f"BERT encoders use GELU ({', '.join(repr(k) for k in _HF_GELU)})")
     if config.get("position_embedding_type", "absolute") != "absolute":
         raise CheckpointError(f"{config_path}: position_embedding_type must be 'absolute'")
     try:
@@ -88,7 +89,7 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
             intermediate=int(config.get("intermediate_size", 4 * int(config["hidden_size"]))),
             max_position_embeddings=int(config.get("max_position_embeddings", 512)),
             type_vocab_size=int(config.get("type_vocab_size", 2)),
-            cased=False)
+            cased=False, gelu=_HF_GELU[hidden_act])
     except KeyError as e:
         raise CheckpointError(f"{config_path}: missing field {e.args[0]!r}") from None
     except (TypeError, ValueError) as e:

@@ -35,6 +35,7 @@ and so on); those names are also the SavedModel's variable names.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import tempfile
@@ -55,6 +56,39 @@ def _gelu(x: tf.Tensor) -> tf.Tensor:
     # The exact (erf) GELU, written in the op order TensorFlow's oneDNN remapper
     # fuses into the matmul before it (MatMul + BiasAdd + GeluExact: one pass).
     return ((tf.math.erf(x * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5) * x
+
+
+def _gelu_tanh(x: tf.Tensor) -> tf.Tensor:
+    # The tanh approximation, as tensorflow/models computes it (tf.nn.gelu with
+    # approximate=True, the op graph the remapper fuses as GeluApproximate).
+    return tf.nn.gelu(x, approximate=True)
+
+
+#: The GELU of each form an Architecture may name.
+GELU = {"exact": _gelu, "tanh": _gelu_tanh}
+
+
+@dataclasses.dataclass(frozen=True)
+class Reshaped:
+    """A weight stored in another shape: ``tf.reshape(variable, shape)`` at each read (no copy).
+
+    tensorflow/models stores attention kernels per head (``[H, heads, head_size]``);
+    the forward pass reads them as ``[H, H]`` matrices through this.
+    """
+
+    variable: tf.Variable
+    shape: tuple[int, ...]
+
+    @property
+    def dtype(self) -> tf.DType:
+        return self.variable.dtype
+
+    def read(self) -> tf.Tensor:
+        return tf.reshape(self.variable, self.shape)
+
+
+def _read(weight: "tf.Variable | Reshaped") -> tf.Tensor:
+    return weight.read() if isinstance(weight, Reshaped) else weight
 
 
 def _layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
@@ -90,19 +124,21 @@ class EncoderModule(tf.Module):
         self.dropout_rate = dropout_rate
         self.attention_dropout_rate = attention_dropout_rate
         with_mlm = has_mlm(weights)
-        self.weights = {name: weights[name] if isinstance(weights[name], tf.Variable)
+        self.weights = {name: weights[name] if isinstance(weights[name], (tf.Variable, Reshaped))
                         else tf.Variable(np.asarray(weights[name], np.float32), name=name, trainable=True)
                         for name in weight_shapes(arch, with_mlm=with_mlm)}
         self.with_mlm = with_mlm
         self.layer_norm = _layer_norm
+        self.gelu = GELU[arch.gelu]
         self.dropout_seed = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="dropout_seed",
                                         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
     @classmethod
-    def for_inference(cls, arch: Architecture, weights: Mapping[str, tf.Variable], *, bf16: bool = False,
-                      xla: bool = False) -> "EncoderModule":
+    def for_inference(cls, arch: Architecture, weights: Mapping[str, "tf.Variable | Reshaped"], *,
+                      bf16: bool = False, xla: bool = False) -> "EncoderModule":
         """The forward pass over existing ``weights`` (e.g. a loaded SavedModel's), in the op forms
-        fastest for a mode; the same numbers as the SavedModel's graph in that mode.
+        fastest for a mode; the same numbers as the SavedModel's graph in that mode. ``weights``
+        may be :class:`Reshaped` views of variables stored in another layout (tensorflow/models').
 
         ``bf16``: the matmul kernels are copied once to bfloat16. Under oneDNN's
         bfloat16 rewrite (:func:`bert_hub.runtime.precision.precision_scope`) the
@@ -117,7 +153,8 @@ class EncoderModule(tf.Module):
         """
         kernels = {}
         if bf16:
-            kernels = {name: tf.Variable(tf.cast(v, tf.bfloat16), trainable=False, name=f"{name}_bf16")
+            kernels = {name: tf.Variable(tf.cast(_read(v), tf.bfloat16), trainable=False,
+                                         name=f"{name}_bf16")
                        for name, v in weights.items() if name.endswith("/kernel") and not name.startswith("mlm/")}
         module = cls(arch, {**weights, **kernels}, dropout_rate=0.0, attention_dropout_rate=0.0)
         module.layer_norm = _layer_norm_for_xla if xla else _layer_norm
@@ -125,7 +162,7 @@ class EncoderModule(tf.Module):
 
     def _w(self, name: str) -> tf.Tensor:
         """A weight as float32 (bfloat16 copies are cast back: the cast is undone by the bf16 rewrite)."""
-        v = self.weights[name]
+        v = _read(self.weights[name])
         return v if v.dtype == tf.float32 else tf.cast(v, tf.float32)
 
     def core_variables(self) -> list[tf.Variable]:
@@ -174,7 +211,7 @@ class EncoderModule(tf.Module):
         attn = self._dropout(self._attention(x, bias, f"{p}/attention", training), self.dropout_rate, training)
         x = self.layer_norm(x + attn, w[f"{p}/attention_layer_norm/gamma"], w[f"{p}/attention_layer_norm/beta"])
         rows = tf.reshape(x, [-1, self.arch.hidden])  # the feed-forward part stays 2-D, so GELU fuses
-        h = tf.reshape(self._dense_rows(_gelu(self._dense_rows(rows, f"{p}/intermediate")), f"{p}/output"),
+        h = tf.reshape(self._dense_rows(self.gelu(self._dense_rows(rows, f"{p}/intermediate")), f"{p}/output"),
                        tf.shape(x))
         h = self._dropout(h, self.dropout_rate, training)
         return self.layer_norm(x + h, w[f"{p}/output_layer_norm/gamma"], w[f"{p}/output_layer_norm/beta"])
@@ -208,7 +245,7 @@ class EncoderModule(tf.Module):
         del out["default"]
         positions = tf.cast(inputs[MLM_POSITIONS_KEY], tf.int32)
         h = tf.gather(out["sequence_output"], positions, batch_dims=1)
-        h = self.layer_norm(_gelu(self._dense(h, "mlm/transform")), w["mlm/layer_norm/gamma"], w["mlm/layer_norm/beta"])
+        h = self.layer_norm(self.gelu(self._dense(h, "mlm/transform")), w["mlm/layer_norm/gamma"], w["mlm/layer_norm/beta"])
         logits = tf.matmul(tf.reshape(h, [-1, self.arch.hidden]), w["embeddings/word_embeddings"],
                            transpose_b=True) + w["mlm/output_bias"]
         out["mlm_logits"] = tf.reshape(logits, [tf.shape(h)[0], tf.shape(h)[1], self.arch.vocab_size])

@@ -49,6 +49,10 @@ CONFIG_PACKAGE = "bert_hub.configs"
 DEFAULT_CONFIG = "default"
 
 
+#: The forms of GELU an encoder may compute (``Architecture.gelu``).
+GELU_FORMS = ("exact", "tanh")
+
+
 @dataclasses.dataclass(frozen=True)
 class Architecture:
     """The shape of a BERT encoder.
@@ -62,6 +66,10 @@ class Architecture:
         cased: False for an uncased (lower-casing) vocab.
         max_position_embeddings: the longest sequence the encoder takes.
         type_vocab_size: number of segment (type) ids.
+        gelu: the feed-forward activation's form: ``exact`` (erf, the
+            original BERT's and Hugging Face's ``gelu``) or ``tanh`` (the
+            approximation tensorflow/models computes, so every Kaggle / TF Hub
+            BERT exported by it; Hugging Face's ``gelu_new``).
     """
 
     layers: int
@@ -75,6 +83,7 @@ class Architecture:
     embedding_size: int = 0
     shared_layers: bool = False
     gated_ffn: bool = False
+    gelu: str = "exact"
 
     def __post_init__(self) -> None:
         if not self.intermediate:
@@ -114,6 +123,8 @@ class Architecture:
                 out.append((name, f"must be a positive integer, got {getattr(self, name)}"))
         if self.heads >= 1 and self.hidden % self.heads:
             out.append(("heads", f"hidden size {self.hidden} must be divisible by heads={self.heads}"))
+        if self.gelu not in GELU_FORMS:
+            out.append(("gelu", f"must be one of {', '.join(GELU_FORMS)}, got {self.gelu!r}"))
         return out
 
     def to_dict(self) -> dict[str, Any]:

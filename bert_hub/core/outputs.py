@@ -670,6 +670,27 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def read_cache_file(path: Path) -> dict[str, Any]:
+    """A JSON cache file (an object of entries) as a dict; empty when absent or unreadable: a cache is
+    only an optimisation, what it held is measured again."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_cache_entry(path: Path, key: str, entry: Any) -> None:
+    """Sets ``key`` in the JSON cache file at ``path``, re-read first (another process may have added other
+    keys meanwhile), written atomically; a read-only cache is left as it is (measured again next time)."""
+    cache = read_cache_file(path)
+    cache[key] = entry
+    try:
+        atomic_write_text(path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
+    except OSError:
+        pass
+
+
 #: Image formats ``--plot`` writes, by file suffix.
 IMAGE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg")
 

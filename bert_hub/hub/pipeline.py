@@ -21,9 +21,10 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from bert_hub.core.config import ModelConfig, load_config
 from bert_hub.core.errors import InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
+from bert_hub.hub.fast_path import FastPath, find_fast_path
 from bert_hub.hub.loading import load_encoder, load_preprocess
 from bert_hub.hub.resolution import resolve
 
@@ -78,6 +80,7 @@ class BertPipeline:
         self.model = tf_keras.Model(text, outputs, name="bert_pipeline")
         self._vocab: list[str] | None = None
         self._inference_encoders: dict[tuple[bool, bool], Any] = {}
+        self._fast_path: FastPath | None = None
 
     # -- preprocessing -----------------------------------------------------
     def tokenize(self, texts: Iterable[str | bytes] | str) -> Any:
@@ -149,17 +152,25 @@ class BertPipeline:
         return {"encoder_outputs": [t.numpy() for t in out["encoder_outputs"]],
                 **{k: out[k].numpy() for k in ("sequence_output", "pooled_output", "default")}}
 
+    def fast_path(self, notify: Callable[[str], None] | None = None) -> FastPath:
+        """Whether and how inference runs this encoder on bert_hub's fast path (found once; see
+        :mod:`bert_hub.hub.fast_path`). ``notify`` is told when a first-use probe runs."""
+        if self._fast_path is None:
+            self._fast_path = find_fast_path(self, notify)
+        return self._fast_path
+
     def inference_encoder(self, *, bf16: bool = False, xla: bool = False) -> Any:
         """The encoder to run in an execution mode: ``encoder(inputs, training=False)`` like :attr:`encoder`.
 
-        For a SavedModel bert_hub wrote (:mod:`bert_hub.builder.encoder`) and a
-        bfloat16 or XLA mode, the same forward pass over the SavedModel's own
-        variables in the op forms fastest there
+        When the encoder's layout is one bert_hub reads (:meth:`fast_path`),
+        the same forward pass over the SavedModel's own variables in the op
+        forms fastest in that mode
         (:meth:`~bert_hub.builder.encoder.EncoderModule.for_inference`:
         bfloat16 copies of the matmul kernels, made once, so no weight casts at
         every call; layer norm as XLA compiles it best); built on first use,
-        for inference only. Otherwise (float32 without XLA, or a Kaggle / TF
-        Hub download) :attr:`encoder` itself.
+        for inference only. An encoder bert_hub wrote runs its own graph in
+        float32 without XLA (it is that forward pass); one in another layout
+        always does.
 
         Example:
 
@@ -170,22 +181,17 @@ class BertPipeline:
         >>> bert.inference_encoder(bf16=True) is bert.inference_encoder(bf16=True)
         True
         """
-        if not (bf16 or xla):
+        path = self.fast_path()
+        if path.layout is None or (path.layout == "bert_hub" and not (bf16 or xla)):
             return self.encoder
         if (bf16, xla) not in self._inference_encoders:
             from bert_hub.builder.encoder import EncoderModule
-            from bert_hub.builder.weights import weight_shapes
 
-            arch = self.config.architecture
-            weights = getattr(getattr(self.encoder, "encoder", None), "weights", None)
-            shapes = weight_shapes(arch)
-            if weights is None or any(n not in weights or tuple(weights[n].shape) != s for n, s in shapes.items()):
-                encoder = self.encoder  # not a bert_hub SavedModel: its own graph
-            else:
-                module = EncoderModule.for_inference(arch, {n: weights[n] for n in shapes}, bf16=bf16, xla=xla)
+            arch = dataclasses.replace(self.config.architecture, gelu=path.gelu)
+            module = EncoderModule.for_inference(arch, path.weights, bf16=bf16, xla=xla)
 
-                def encoder(inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
-                    return module.encode(inputs, training)
+            def encoder(inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
+                return module.encode(inputs, training)
             self._inference_encoders[(bf16, xla)] = encoder
         return self._inference_encoders[(bf16, xla)]
 

@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 from bert_hub.core.caches import cache_root
 from bert_hub.core.errors import InputError
-from bert_hub.core.outputs import atomic_write_text
+from bert_hub.core.outputs import read_cache_file, write_cache_entry
 from bert_hub.runtime.precision import PRECISIONS, cpu_flags, cpu_model, cpu_supports_bf16, onednn_isa_cap, weights_frozen
 
 #: The cache file, in :func:`bert_hub.core.caches.cache_root`.
@@ -114,17 +114,9 @@ def cache_path() -> Path:
     return cache_root() / CACHE_NAME
 
 
-def _read_cache() -> dict[str, Any]:
-    try:
-        data = json.loads(cache_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # absent or unreadable: measure again (the cache is only an optimisation)
-    return data if isinstance(data, dict) else {}
-
-
 def measured(key: str, cache: dict[str, Any] | None = None) -> dict[str, float]:
     """Seconds per batch of each mode measured for ``key`` (empty when not yet calibrated)."""
-    entry = (_read_cache() if cache is None else cache).get(key, {})
+    entry = (read_cache_file(cache_path()) if cache is None else cache).get(key, {})
     speeds = entry.get("seconds_per_batch", {}) if isinstance(entry, dict) else {}
     return {k: float(v) for k, v in speeds.items() if k in MODES and isinstance(v, (int, float))}
 
@@ -167,11 +159,6 @@ def choose(key: str, allowed: list[Mode], measure: Callable[[Mode], float],
                    f"(once per CPU and model shape; kept in {cache_path()})")
         for m in missing:
             speeds[m.name] = measure(m)
-        cache = _read_cache()  # re-read: another process may have added other keys meanwhile
-        cache[key] = {"seconds_per_batch": {**measured(key, cache), **speeds}, "length": LENGTH,
-                      "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
-        try:
-            atomic_write_text(cache_path(), json.dumps(cache, indent=1, sort_keys=True) + "\n")
-        except OSError:
-            pass  # a read-only cache: the choice stands for this run, measured again next time
+        write_cache_entry(cache_path(), key, {"seconds_per_batch": {**measured(key), **speeds}, "length": LENGTH,
+                                              "measured": time.strftime("%Y-%m-%d %H:%M:%S")})
     return min(allowed, key=lambda m: speeds[m.name]), speeds

@@ -216,8 +216,13 @@ class Embedder:
 
     def _resolve_mode(self) -> Mode:
         if self._mode is None:
+            path = self.bert.fast_path(self.notify)
+            if path.layout is None and self.notify is not None:
+                self.notify(path.reason)
             arch = self.bert.config.architecture
             shape = f"L={arch.layers} H={arch.hidden} A={arch.heads} I={arch.intermediate}"
+            if path.layout is None:
+                shape += " | saved graph"  # another graph: its own speeds
             started = time.perf_counter()
             self._mode, self.speeds = choose(calibration_key(shape, self.batch_size), self.allowed,
                                              self._measure, self.notify)
@@ -379,7 +384,7 @@ class Embedder:
                   "width": self.width, "bucketing": self.bucketing, "batch_size": self.batch_size,
                   "mode": self.resolve_mode().name, "precision": self.precision, "xla": self.jit_compile,
                   "calibration_seconds": round(self.calibration_seconds, 2),
-                  "frozen_weights": weights_frozen(), **stats.as_dict()}
+                  "frozen_weights": weights_frozen(), **self.bert.fast_path().as_dict(), **stats.as_dict()}
         if self.per_token:
             report["lengths"] = str(lengths_path)
         return report

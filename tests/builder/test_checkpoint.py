@@ -51,7 +51,7 @@ def test_reads_minilm(minilm_checkpoint):
      r"weight 'pooler/bias' has shape \(7,\), expected \(384,\)"),
     (None, lambda c: c.update(model_type="roberta"), r"model_type is 'roberta'; only the BERT architecture"),
     (None, lambda c: c.update(model_type="distilbert"), r"model_type is 'distilbert'"),
-    (None, lambda c: c.update(hidden_act="gelu_new"), r"hidden_act 'gelu_new' is not supported"),
+    (None, lambda c: c.update(hidden_act="relu"), r"hidden_act 'relu' is not supported"),
     (None, lambda c: c.pop("hidden_size"), r"missing field 'hidden_size'"),
     (None, lambda c: c.update(vocab_size=100), r"has 30522 tokens but .* vocab_size=100"),
 ])
@@ -94,3 +94,29 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path, minilm_checkpoint
     assert config.architecture.layers == 1
     assert {p.name for p in (tmp_path / "new").iterdir()} == {"preprocess", "encoder", "bert_hub.yaml",
                                                              ".bert_hub_output.json"}
+
+
+@pytest.mark.parametrize("hidden_act, gelu", [("gelu", "exact"), ("gelu_new", "tanh"), ("gelu_pytorch_tanh", "tanh")])
+def test_the_gelu_form_is_kept_and_recorded(tmp_path, minilm_checkpoint, minilm_tensors, hidden_act, gelu):
+    from reference_bert import bert_forward
+
+    from bert_hub import load_pipeline
+    from bert_hub.core.config import load_config
+
+    ckpt = small_checkpoint(tmp_path, minilm_checkpoint, minilm_tensors,
+                            config_edit=lambda c: c.update(hidden_act=hidden_act))
+    convert_checkpoint_bundle(ckpt, tmp_path / "out")
+    assert load_config(tmp_path / "out").architecture.gelu == gelu  # recorded in bert_hub.yaml
+    bert = load_pipeline(tmp_path / "out")
+    inputs = bert.preprocess(["the quick brown fox jumps over the lazy dog", "spam"], seq_length=16)
+    ours = bert.encode_inputs(inputs)
+    tensors = {k: v for k, v in minilm_tensors.items()
+               if not k.startswith("encoder.layer.") or k.startswith("encoder.layer.0.")}
+    seq, pooled, _ = bert_forward(tensors, inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"],
+                                  heads=12, gelu=gelu)
+    other, _, _ = bert_forward(tensors, inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"],
+                               heads=12, gelu="tanh" if gelu == "exact" else "exact")
+    real = inputs["input_mask"].astype(bool)
+    assert np.abs(ours["pooled_output"] - pooled).max() <= 1e-4
+    assert np.abs(ours["sequence_output"][real] - seq[real]).max() <= 1e-4
+    assert np.abs(ours["sequence_output"][real] - other[real]).max() > 1e-3  # the forms differ on real weights

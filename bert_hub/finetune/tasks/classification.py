@@ -43,7 +43,7 @@ from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
 from bert_hub.core.outputs import check_image_path
 from bert_hub.finetune.data import LabelledTexts, overlapping_texts, read_labelled, stratified_split
-from bert_hub.finetune.exported import DEFAULT_TASK, ExportedModel, PredictRequest, save_export, with_pairs
+from bert_hub.finetune.exported import DEFAULT_TASK, ExportedModel, PredictRequest, ServedModel, save_export, with_pairs
 from bert_hub.finetune.metrics import (
     best_f1_threshold,
     binary_metrics,
@@ -339,7 +339,7 @@ def serving_module(model: Any, bert: Any, seq_length: int, head: Any, **constant
     class Serving(tf.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.model = model
+            ServedModel(model, bert).attach(self, "model")
             self.preprocessor = bert.preprocessor
             self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
             for name, value in constants.items():

@@ -49,7 +49,7 @@ from bert_hub.runtime import batching
 from bert_hub.core.errors import ConfigError, InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.finetune.exported import ExportedModel, PredictRequest, save_export
+from bert_hub.finetune.exported import ExportedModel, PredictRequest, ServedModel, save_export
 from bert_hub.finetune.data import read_data_file
 from bert_hub.finetune.tasks.squad_eval import format_squad_metrics, squad_metrics
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, split_groups
@@ -411,7 +411,7 @@ def export_answerer(model: Any, bert: Any, out: str | Path, *, seq_length: int, 
     class Serving(tf.Module):
         def __init__(self):
             super().__init__()
-            self.spans = model
+            ServedModel(model, bert).attach(self, "spans")
             self.preprocessor = bert.preprocessor
             self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
 

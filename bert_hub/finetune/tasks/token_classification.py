@@ -40,7 +40,7 @@ from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.finetune.exported import ExportedModel, PredictRequest, save_export
+from bert_hub.finetune.exported import ExportedModel, PredictRequest, ServedModel, save_export
 from bert_hub.finetune.data import read_data_file
 from bert_hub.finetune.tasks.entities import OUTSIDE, entity_metrics, entity_spans, format_entity_metrics, tag_problem
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, seeded_splits
@@ -240,7 +240,7 @@ def export_tagger(model: Any, bert: Any, out: str | Path, *, tags: Sequence[str]
     class Serving(tf.Module):
         def __init__(self):
             super().__init__()
-            self.tagger = model
+            ServedModel(model, bert).attach(self, "tagger")
             self.preprocessor = bert.preprocessor
             self.tags = tf.constant(list(tags))
             self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
