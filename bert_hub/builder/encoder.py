@@ -79,10 +79,6 @@ class Reshaped:
     variable: tf.Variable
     shape: tuple[int, ...]
 
-    @property
-    def dtype(self) -> tf.DType:
-        return self.variable.dtype
-
     def read(self) -> tf.Tensor:
         return tf.reshape(self.variable, self.shape)
 
