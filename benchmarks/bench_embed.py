@@ -331,9 +331,10 @@ def peer(engine: str, checkpoint: Path, work: Path) -> tuple[dict, object]:
 def child(engine: str, model: Path, checkpoint: Path, texts_file: Path) -> dict:
     name = engine.removeprefix("calibrate ")
     if (name.startswith("bert_hub") or name in UPSTREAM) and not name.endswith(" api"):
-        from bert_hub.runtime.precision import assume_frozen_weights
+        from bert_hub.runtime.precision import assume_frozen_weights, enable_onednn
 
-        assume_frozen_weights()  # what `bert-hub embed` does at start-up (an inference-only process)
+        enable_onednn()  # what `bert-hub embed` does at start-up: oneDNN on an AVX2 CPU,
+        assume_frozen_weights()  # and weights packed once (an inference-only process)
     import numpy as np
 
     work = texts_file.parent

@@ -12,7 +12,6 @@ epoch (tracing included in both) and the ratio.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import tempfile
@@ -28,6 +27,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
 
+    from bert_hub.runtime.precision import enable_onednn
+
+    enable_onednn()  # as `bert-hub train` does at start-up, before TensorFlow loads
+
     from bert_hub.finetune.data import LabelledTexts
     from bert_hub.explore.samples import sms_rows
     from bert_hub.finetune.train import train
@@ -41,7 +44,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, bucketing in (("fixed 128", False), ("bucketed", True)):
             cfg = TrainConfig(epochs=1, batch_size=args.batch_size, bucketing=bucketing)
-            summary = train(args.config, splits, Path(tmp) / name.replace(" ", "_"), cfg, log=io.StringIO())
+            summary = train(args.config, splits, Path(tmp) / name.replace(" ", "_"), cfg)
             h = summary["history"][0]
             results[name] = {"examples_per_second": h["examples_per_second"], "seconds": h["seconds"],
                              "steps": h["steps"]}

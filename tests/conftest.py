@@ -34,6 +34,10 @@ for var in REGISTRY_PROXIES:
 # Loopback stays direct: Beam's DirectRunner talks gRPC to its own workers on localhost.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "localhost,127.0.0.1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# What the bert-hub program does at start-up, for the code the tests run in this process (before TensorFlow loads).
+from bert_hub.runtime.precision import enable_onednn  # noqa: E402
+
+enable_onednn()
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -119,19 +119,23 @@ def main(argv: Sequence[str] | None = None, *, standalone: bool | None = None) -
     """Runs one ``bert-hub`` command; returns the exit status.
 
     ``standalone`` (default: ``argv is None``, i.e. run as the ``bert-hub``
-    program) says the process runs nothing else: the commands that only run
-    models then set ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS`` before TensorFlow
-    starts, which a process that goes on to train must not have.
+    program) says the process runs nothing else: before TensorFlow starts,
+    every command turns on its oneDNN kernels on an AVX2 CPU where it would
+    leave them off (:func:`~bert_hub.runtime.precision.enable_onednn`), and the
+    commands that only run models set ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS``,
+    which a process that goes on to train must not have.
     """
     try:
         args = _parse(sys.argv[1:] if argv is None else list(argv))
     except SystemExit as e:  # --help, --version, or an argument error already printed in one line
         return int(e.code or 0)
     args.standalone = argv is None if standalone is None else standalone
-    if args.standalone and args.frozen_weights:
-        from bert_hub.runtime.precision import assume_frozen_weights
+    if args.standalone:
+        from bert_hub.runtime.precision import assume_frozen_weights, enable_onednn
 
-        assume_frozen_weights()
+        enable_onednn()
+        if args.frozen_weights:
+            assume_frozen_weights()
     try:
         quiet_tensorflow(args.verbose)
     except KeyboardInterrupt:  # Ctrl-C while TensorFlow loads: nothing has started

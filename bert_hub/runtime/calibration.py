@@ -9,7 +9,7 @@ measures: the first time a model shape runs on a CPU, each candidate mode
 embeds a few batches (seconds; the compiled function of the winner is then
 used for real work), and the result is kept in bert_hub's cache
 (``calibration.json``) under the CPU's model name and features, the
-TensorFlow version, the model shape, the batch size and whether the process
+TensorFlow version and kernels (oneDNN or Eigen), the model shape, the batch size and whether the process
 keeps packed weights (see :mod:`bert_hub.runtime.precision`). Later runs read it.
 Flags narrow the candidates (``--precision float32`` measures only float32
 modes); a single candidate is not measured at all.
@@ -36,14 +36,25 @@ from typing import Any, Callable
 from bert_hub.core.caches import cache_root
 from bert_hub.core.errors import InputError
 from bert_hub.core.outputs import read_cache_file, write_cache_entry
-from bert_hub.runtime.precision import PRECISIONS, cpu_flags, cpu_model, cpu_supports_bf16, onednn_isa_cap, weights_frozen
+from bert_hub.runtime.precision import (
+    PRECISIONS,
+    cpu_flags,
+    cpu_model,
+    cpu_supports_bf16,
+    onednn_enabled,
+    onednn_isa_cap,
+    weights_frozen,
+)
 
 #: The cache file, in :func:`bert_hub.core.caches.cache_root`.
 CACHE_NAME = "calibration.json"
 #: Measured calls per candidate (after one warm-up call), and the time after which a candidate stops early.
 CALLS, BUDGET_SECONDS = 3, 2.0
-#: The packed length calibration measures at: the common short text.
-LENGTH = 32
+#: The length of the texts calibration measures with: a common short text. Each mode packs them to its
+#: own bucket (XLA, which compiles each length, to 32: its buckets are coarser), so the measure charges XLA
+#: the padding it costs on real texts; at an aligned length (32) it chose XLA where float32 without it
+#: embeds real short texts faster.
+LENGTH = 24
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,12 +112,14 @@ def cpu_signature() -> str:
 
 
 def calibration_key(shape: str, batch_size: int) -> str:
-    """The cache key: CPU, TensorFlow version, model shape, batch size, and whether this process's
-    oneDNN matmuls keep packed weights (:func:`bert_hub.runtime.precision.weights_frozen`: much faster bf16)."""
+    """The cache key: CPU, TensorFlow version and kernels (oneDNN or Eigen), model shape, batch size, and
+    whether this process's oneDNN matmuls keep packed weights
+    (:func:`bert_hub.runtime.precision.weights_frozen`: much faster bf16)."""
     import tensorflow as tf
 
+    kernels = " | oneDNN" if onednn_enabled() else " | Eigen"
     frozen = " | frozen weights" if weights_frozen() else ""
-    return f"{cpu_signature()} | tensorflow {tf.__version__} | {shape} | batch {batch_size}{frozen}"
+    return f"{cpu_signature()} | tensorflow {tf.__version__}{kernels} | {shape} | batch {batch_size}{frozen}"
 
 
 def cache_path() -> Path:

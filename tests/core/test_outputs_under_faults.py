@@ -393,7 +393,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, tiny_bundle, tiny_
     texts = tmp_path / "t.txt"
     texts.write_text("hello world\n" * 20_000)  # 20,000 x 32 floats: 2.5 MB
     proc = spawn("embed", "--config", tiny_bundle, "--input", texts, "--output", tmp_path / "v.npy",
-                 "--no-progress", limit_file_size=1 << 20)
+                 "--no-progress", "--precision", "float32", "--no-xla", limit_file_size=1 << 20)  # no calibration
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2, err
     line = one_error_line(err)

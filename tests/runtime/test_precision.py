@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import platform
+import subprocess
+import sys
 import threading
 import time
 
+import pytest
 import tensorflow as tf
 
-from bert_hub.runtime.precision import precision_scope, thread_uses_bf16
+from bert_hub.runtime.precision import cpu_flags, enable_onednn, onednn_enabled, precision_scope, thread_uses_bf16
 
 KEY = "auto_mixed_precision_onednn_bfloat16"
 
@@ -55,3 +61,38 @@ def test_a_function_called_in_a_scope_gets_the_rewrite_in_its_call_options():
     config = config_pb2.ConfigProto()
     config.ParseFromString(attrs["config_proto"])
     assert config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 == 1  # ON
+
+
+# -- oneDNN where TensorFlow would leave it off -----------------------------------------------------------------
+
+X86_AVX2 = platform.machine().lower() in ("x86_64", "amd64") and "avx2" in cpu_flags()
+
+
+@pytest.mark.skipif(not X86_AVX2, reason="bert-hub turns oneDNN on on x86 CPUs with AVX2 only")
+def test_the_program_runs_onednn_kernels_unless_told_not_to(tmp_path, tiny_bundle):
+    src = tmp_path / "in.txt"
+    src.write_text("the cat sat\n")
+
+    def kernels(setting: str | None) -> str:
+        env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL")}
+        env.update({} if setting is None else {"TF_ENABLE_ONEDNN_OPTS": setting})
+        proc = subprocess.run([sys.executable, "-m", "bert_hub.cli", "embed", "--config", str(tiny_bundle),
+                               "--input", str(src), "--output", str(tmp_path / "v.npy"), "--overwrite",
+                               "--precision", "float32", "--no-xla", "--no-progress", "--json"],
+                              capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-2000:]
+        return json.loads(proc.stdout)["kernels"]
+
+    assert kernels(None) == "oneDNN"  # the program turned it on
+    assert kernels("0") == "Eigen"   # the user's explicit choice wins
+
+
+def test_enable_onednn_changes_nothing_once_tensorflow_is_loaded_or_the_user_chose(monkeypatch):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert enable_onednn() is False and "TF_ENABLE_ONEDNN_OPTS" not in os.environ  # tensorflow is imported here
+    monkeypatch.delitem(sys.modules, "tensorflow")  # as before it loaded (put back after the test)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert enable_onednn() is False and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    assert enable_onednn() is X86_AVX2 and os.environ.get("TF_ENABLE_ONEDNN_OPTS") == ("1" if X86_AVX2 else None)
+    assert onednn_enabled() in (True, False)
