@@ -86,6 +86,10 @@ def main() -> int:
     parser.add_argument("--limit", type=int, help="use only the first N folds (quicker, less certain)")
     args = parser.parse_args()
 
+    from bert_hub.runtime.precision import enable_onednn
+
+    enable_onednn()  # as `bert-hub train` does at start-up, before TensorFlow loads
+
     from bert_hub.finetune.tasks.classification import Classifier
     from bert_hub.finetune.data import LabelledTexts, read_labelled, stratified_split
     from bert_hub.finetune.train import train
@@ -117,11 +121,12 @@ def main() -> int:
             rows["bert_hub"].append(scores(y, probs >= summary["threshold"]))
         rows["TF-IDF + LinearSVC"].append(scores(y, baseline(rest.texts, np.asarray(rest.labels), test.texts)))
         print(json.dumps({"fold": i, "seconds": round(time.perf_counter() - started, 1),
-                          "threshold": summary["threshold"], "best_epoch": summary.get("best_epoch"),
+                          "epochs": summary["epochs"], "threshold": summary["threshold"],
+                          "best_epoch": summary.get("best_epoch"),
                           **{name: r[-1] for name, r in rows.items()}}), flush=True)
     n = len(rows["TF-IDF + LinearSVC"])
     print(f"\n{n} of {args.folds} stratified folds of {args.data} ({len(labels)} messages, "
-          f"{labels.mean():.1%} spam); bert_hub: {args.config}, {cfg.epochs} epochs, learning rate "
+          f"{labels.mean():.1%} spam); bert_hub: {args.config}, {cfg.epochs or 'default'} epochs, learning rate "
           f"{cfg.learning_rate:g}, pooling {cfg.pooling}, keep_best {cfg.keep_best}, tune_threshold "
           f"{cfg.tune_threshold}, class_weight {cfg.class_weight}\n")
     print("| model | accuracy | spam F1 | precision | recall |\n|---|---:|---:|---:|---:|")

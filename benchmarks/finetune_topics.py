@@ -37,8 +37,13 @@ def main() -> int:
     ap.add_argument("--learning-rate", type=float)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--pooling", choices=("pooled_output", "mean"))
+    ap.add_argument("--seed", type=int, help="seed of bert_hub's split, batches and initialisation (default 0)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+
+    from bert_hub.runtime.precision import enable_onednn
+
+    enable_onednn()  # as `bert-hub train` does at start-up, before TensorFlow loads
 
     import numpy as np
 
@@ -67,7 +72,7 @@ def main() -> int:
     svm_seconds = time.perf_counter() - started
 
     cfg = TrainConfig().replace(epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
-                                pooling=args.pooling)
+                                pooling=args.pooling, seed=args.seed)
     with tempfile.TemporaryDirectory(prefix="bert_hub_topics_") as tmp:
         started = time.perf_counter()
         summary = train(args.config, train_data, Path(tmp) / "run", cfg, progress=False)
@@ -77,15 +82,15 @@ def main() -> int:
     keys = ["micro_f1", "macro_f1", "samples_f1", "subset_accuracy"] if args.multi_label else \
         ["accuracy", "macro_f1", "micro_f1", "weighted_f1"]
     report = {"data": str(folder), "train": len(train_data), "test": len(test_data), "labels": list(names),
-              "settings": {"epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
-                           "pooling": cfg.pooling, "steps": summary["steps"]},
+              "settings": {"epochs": summary["epochs"], "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
+                           "pooling": cfg.pooling, "seed": cfg.seed, "steps": summary["steps"]},
               "bert_hub": {k: ours[k] for k in keys} | {"training_seconds": round(train_seconds, 1)},
               "TF-IDF + LinearSVC": {k: svm[k] for k in keys} | {"training_seconds": round(svm_seconds, 1)}}
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
     print(f"{folder}: {len(train_data)} train / {len(test_data)} test, {len(names)} labels; bert_hub: "
-          f"{cfg.epochs} epochs ({summary['steps']} steps), learning rate {cfg.learning_rate}, {cfg.pooling}")
+          f"{summary['epochs']} epochs ({summary['steps']} steps), learning rate {cfg.learning_rate}, {cfg.pooling}")
     print(f"{'model':<22}" + "".join(f"{k:>16}" for k in keys) + f"{'train s':>10}")
     for name in ("bert_hub", "TF-IDF + LinearSVC"):
         row = report[name]

@@ -88,13 +88,13 @@ def _add_settings(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     for name in names:
         f = fields[name]
-        help_text = f"{f.metadata.get('help', '')} (default {f.default})"
+        help_text = f.metadata.get("help", "") + ("" if f.default is None else f" (default {f.default})")
         if isinstance(f.default, bool):
             p.add_argument(_setting_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None,
                            help=help_text)
         else:
-            kinds = {int: positive_int, float: finite_float}
-            kind = int if name == "seed" else kinds.get(f.default.__class__, f.default.__class__)
+            kinds = {"int": positive_int, "int | None": positive_int, "float": finite_float, "str": str}
+            kind = int if name == "seed" else kinds[str(f.type)]
             p.add_argument(_setting_flag(name), dest=name, type=kind, help=help_text)
 
 

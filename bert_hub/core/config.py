@@ -166,7 +166,7 @@ class ModelConfig:
 
 
 #: How the type of a config dataclass field is written in YAML (annotations are strings here).
-_YAML_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool,
+_YAML_TYPES: dict[str, type] = {"str": str, "int": int, "int | None": int, "float": float, "bool": bool,
                                 "Handle": str, "Architecture": dict}
 
 

@@ -58,10 +58,10 @@ class RunFolder:
             raise
         self.replacing = not resume and out.is_dir() and any(out.iterdir())
 
-    def check_unfinished(self, epochs: int) -> None:
-        """A resumed run must have epochs left (of ``epochs``) or no export yet."""
+    def check_unfinished(self, epochs: int | None) -> None:
+        """A resumed run must have epochs left (of ``epochs``, when known) or no export yet."""
         saved = self.saved_epochs(self.out)
-        if saved >= epochs and (self.out / "model").is_dir():
+        if epochs is not None and saved >= epochs and (self.out / "model").is_dir():
             raise InputError(f"{self.out} is finished ({plural(saved, 'epoch')} of {epochs}, exported): nothing "
                              "to resume; pass a larger --epochs to train on, or --overwrite to start again")
 
@@ -113,7 +113,7 @@ class RunFolder:
     def _swapped(self) -> None:
         self.swapped = True
 
-    def failed(self, error: BaseException, epochs: int) -> BaseException:
+    def failed(self, error: BaseException, epochs: int | None) -> BaseException:
         """Cleans up after ``error``; returns what to raise (an :class:`Interrupted` for Ctrl-C).
 
         A second Ctrl-C during the clean-up waits for it to end.
@@ -134,7 +134,8 @@ class RunFolder:
             else:
                 mark_directory(self.dir, "run")
                 saved = self.saved_epochs(self.dir)
-                message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')} of {epochs}: continue it "
+                of = "" if epochs is None else f" of {epochs}"
+                message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')}{of}: continue it "
                            "with the same command and --resume")
         return Interrupted(message) if interrupted else no_answer(error)
 
@@ -186,7 +187,7 @@ class ScratchRun:
     def release(self) -> None:
         pass
 
-    def failed(self, error: BaseException, epochs: int) -> BaseException:
+    def failed(self, error: BaseException, epochs: int | None) -> BaseException:
         self.close()
         if isinstance(error, KeyboardInterrupt):
             return Interrupted("interrupted (a worker of a multi-worker run: the chief's run folder says "

@@ -38,7 +38,7 @@ import yaml
 
 from bert_hub.runtime import batching
 from bert_hub.core.config import ModelConfig, load_config
-from bert_hub.core.errors import ConfigError, InputError
+from bert_hub.core.errors import ConfigError, InputError, plural
 from bert_hub.core.outputs import (
     atomic_write_text,
     mark_directory,
@@ -57,7 +57,7 @@ from bert_hub.finetune.run_folder import (
 )
 from bert_hub.finetune.task import Examples, Task, buckets_for
 from bert_hub.finetune.tasks import TASKS, get_task
-from bert_hub.finetune.train_config import WORKER_TIMEOUT, TrainConfig
+from bert_hub.finetune.train_config import WORKER_TIMEOUT, TrainConfig, recorded_train_config
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,9 @@ def _train_run(run: Any, config: Any, data: Any, out: Path, cfg: TrainConfig, ch
                callbacks: Sequence[Any], worker_timeout: float) -> dict[str, Any]:
     """:func:`train` once ``run`` holds the output."""
     pause_point("train-start")
+    if resume and cfg.epochs is None:  # a resumed run keeps the epochs it planned
+        recorded = recorded_train_config(out)
+        cfg = cfg.replace(epochs=recorded.epochs if recorded else None)
     if resume and chief:
         check_resumed_task(out, chosen.name)
         check_resumed_settings(out, cfg)
@@ -262,6 +265,10 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
         model = task.build_model(bert, cfg)
         train_ex = task.examples(bert, train_data, cfg)
         steps_per_epoch = len(_epoch_batches(train_ex, cfg, 0, dist))
+        if cfg.epochs is None:
+            cfg = cfg.replace(epochs=cfg.planned_epochs(steps_per_epoch))
+            log.info("%s of %d steps (the default for %s; --epochs to choose)", plural(cfg.epochs, "epoch"),
+                     steps_per_epoch, plural(len(train_ex), "training example"))
         optimizer = _compile(model, task, cfg, steps_per_epoch * cfg.epochs)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epochs_done=epoch_var)
@@ -303,7 +310,7 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
         "model": model_config.name, "task": task.name, "replicas": dist.num_replicas_in_sync, **task.info(),
         "data": {"train": task.counts(train_data), "validation": task.counts(val_data),
                  "test": task.counts(test_data)},
-        "steps_per_epoch": steps_per_epoch, "steps": int(optimizer.iterations.numpy()),
+        "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "steps": int(optimizer.iterations.numpy()),
         "epochs_done": int(epoch_var.numpy()), "history": history,
     }
     summary["finished"] = summary["epochs_done"] >= cfg.epochs

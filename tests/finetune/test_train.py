@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import subprocess
@@ -19,7 +20,8 @@ from bert_hub.finetune.metrics import binary_metrics, roc_auc
 from bert_hub.explore.samples import sms_rows, write_sms_file
 from bert_hub.runtime.batching import shuffled_batches
 from bert_hub.finetune.train import train
-from bert_hub.finetune.train_config import TrainConfig, load_train_config
+from bert_hub.finetune.train_config import DEFAULT_EPOCHS, MAX_AUTO_EPOCHS, MIN_STEPS, TrainConfig, load_train_config, \
+    recorded_train_config
 from conftest import onednn_packs_weights, python_json, run
 
 FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, test_fraction=0.1, tune_threshold=True, keep_best=True)
@@ -147,6 +149,21 @@ def test_resume_ends_with_the_same_steps(tmp_path, tiny_bundle, sms_file, traine
     resumed = train(tiny_bundle, data, tmp_path / "r", FAST, resume=True)
     assert resumed["finished"] and resumed["steps"] == trained[1]["steps"]
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+
+
+def test_a_small_set_gets_more_epochs_unless_epochs_is_given(tmp_path, tiny_bundle, sms_file):
+    data = read_labelled(sms_file)  # 120 rows, 10% held out: 14 batches of 8 an epoch
+    quick = FAST.replace(tune_threshold=False, keep_best=False)
+    planned = dataclasses.replace(quick, epochs=None)
+    partial = train(tiny_bundle, data, tmp_path / "r", planned, stop_after_epochs=1)
+    steps = partial["steps_per_epoch"]
+    assert partial["epochs"] == min(MAX_AUTO_EPOCHS, -(-MIN_STEPS // steps)) > DEFAULT_EPOCHS
+    assert recorded_train_config(tmp_path / "r").epochs == partial["epochs"]
+    again = train(tiny_bundle, data, tmp_path / "r", planned, resume=True, stop_after_epochs=1)
+    assert again["epochs"] == partial["epochs"] and again["epochs_done"] == 2
+    assert train(tiny_bundle, data, tmp_path / "two", quick, stop_after_epochs=1)["epochs"] == 2
+    big = TrainConfig()
+    assert big.planned_epochs(-(-MIN_STEPS // DEFAULT_EPOCHS)) == DEFAULT_EPOCHS  # the SMS spam set: 4 epochs
 
 
 def test_export_loads_with_plain_tensorflow(trained):
