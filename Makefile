@@ -31,9 +31,10 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/bert-hub demo
 
-# Two workers (the machines have 2 cores; each worker loads TensorFlow), one test file per worker.
+# Two workers (the machines have 2 cores; each worker loads TensorFlow), one test file per worker, the
+# longest files first (tests/conftest.py orders them; xdist keeps that order).
 test: install-test
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 docs: install-test
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict

@@ -272,7 +272,8 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
         optimizer = _compile(model, task, cfg, steps_per_epoch * cfg.epochs)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epochs_done=epoch_var)
-    manager = tf.train.CheckpointManager(ckpt, str(workdir / "checkpoints"), max_to_keep=2)
+    # Resuming needs the last epoch's checkpoint only (the manager writes a new one before it drops the old).
+    manager = tf.train.CheckpointManager(ckpt, str(workdir / "checkpoints"), max_to_keep=1)
     history: list[dict[str, Any]] = []
     if resume:
         latest = tf.train.latest_checkpoint(str(restore_from / "checkpoints"))
@@ -298,7 +299,7 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
         # One fit() over the remaining epochs (so Keras shows "Epoch 2/3"); each epoch
         # draws its own batches, and the iterator runs on from epoch to epoch.
         batches = [b for epoch in range(start_epoch, last_epoch) for b in _epoch_batches(train_ex, cfg, epoch, dist)]
-        best = best_checkpoint(model)
+        best = best_checkpoint(model) if cfg.keep_best else None
         after_epoch = _EpochEnd(
             lambda epoch, logs, seconds: _end_epoch(epoch, logs, seconds, optimizer, epoch_var, manager, history,
                                                     workdir, len(train_ex), cfg.epochs, best))
@@ -355,14 +356,15 @@ def best_checkpoint(model: Any) -> Any:
 
 
 def _end_epoch(epoch: int, logs: dict, seconds: float, optimizer: Any, epoch_var: Any, manager: Any,
-               history: list, out: Path, examples: int, epochs: int, best: Any) -> None:
-    """Records an epoch: history, checkpoint (and the best one by validation loss), one progress line."""
+               history: list, out: Path, examples: int, epochs: int, best: Any | None) -> None:
+    """Records an epoch: history, checkpoint (and with ``best``, the best weights by validation loss), one
+    progress line."""
     record = {"epoch": epoch + 1, "steps": int(optimizer.iterations.numpy()), "seconds": round(seconds, 2),
               "examples_per_second": round(examples / seconds, 2), **{k: float(v) for k, v in logs.items()}}
     history.append(record)
     epoch_var.assign(epoch + 1)
     write_json(out / "history.json", history)
-    if record.get("val_loss", math.inf) <= min(h.get("val_loss", math.inf) for h in history):
+    if best is not None and record.get("val_loss", math.inf) <= min(h.get("val_loss", math.inf) for h in history):
         best.write(str(out / "checkpoints" / "best"))
     manager.save(checkpoint_number=epoch + 1)
     mark_directory(out, "run")  # the manifest lists what this epoch wrote
