@@ -10,8 +10,9 @@ bundle, so every engine runs the same weights on the same texts:
                    bert_hub.runtime.precision). The calibration ``auto`` makes on a new CPU runs
                    first, in a process of its own and a fresh cache, and is reported
                    apart: the engine's first pass is what every later run pays.
-  bert_hub api     the same from a Python script that does not call
-                   ``assume_frozen_weights()`` (weights packed again at every call)
+  bert_hub api     the same from a Python script that calls neither ``enable_onednn()`` nor
+                   ``assume_frozen_weights()`` (Eigen kernels on an AVX2 CPU; elsewhere oneDNN with
+                   weights packed again at every call)
   bert_hub fp32 / fp32+xla / bf16 / bf16+xla
                    ``bert_hub`` with the mode forced (bf16 only where the CPU has native bf16)
   notebook         hub.KerasLayer preprocess -> encoder in a tf_keras model, fixed 128

@@ -10,7 +10,9 @@ bert_hub's default recipe.
   bert_hub            ``bert-hub train --epochs 1 --json`` as a user runs it (its own process)
   bert_hub fixed 128  the same with ``--no-bucketing`` (every batch packed to 128 tokens)
   torch fp32          a plain PyTorch loop over ``transformers.BertModel`` from the same checkpoint,
-                      the same batches as bert_hub's (grouped by length), each padded to its longest text
+                      batches grouped by length by bert_hub's own function (from the Hugging Face
+                      tokenizer's lengths: the same groups but for texts whose pieces differ), each
+                      padded to its longest text
   torch bf16          the same under CPU autocast to bfloat16 (left out on a CPU without native bf16)
 
 For each: examples/s in the epoch (the trainer's own clock), seconds of the

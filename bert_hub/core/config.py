@@ -166,11 +166,11 @@ class ModelConfig:
 
 
 #: How the type of a config dataclass field is written in YAML (annotations are strings here).
-_YAML_TYPES: dict[str, type] = {"str": str, "int": int, "int | None": int, "float": float, "bool": bool,
-                                "Handle": str, "Architecture": dict}
+_YAML_TYPES: dict[str, Any] = {"str": str, "int": int, "int | None": (int, type(None)), "float": float,
+                               "bool": bool, "Handle": str, "Architecture": dict}
 
 
-def yaml_schema(cls: type) -> dict[str, tuple[type, bool]]:
+def yaml_schema(cls: type) -> dict[str, tuple[Any, bool]]:
     """``{field: (YAML type, required)}`` of a config dataclass, in field order.
 
     A field is required when it has no default, or when its metadata says
@@ -181,7 +181,7 @@ def yaml_schema(cls: type) -> dict[str, tuple[type, bool]]:
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a mapping",
-               float: "a number"}
+               float: "a number", (int, type(None)): "an integer or null"}
 
 
 def shipped_config_dir() -> Path:
@@ -308,7 +308,7 @@ def check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str,
             raw = {**raw, key: value}
         # bool is a subclass of int: `layers: true` must not pass as 1.
         ok = (isinstance(value, typ) or (typ is float and isinstance(value, int))) and not (
-            typ in (int, float) and isinstance(value, bool))
+            typ in (int, float, (int, type(None))) and isinstance(value, bool))
         if not ok:
             raise ConfigError(f"{source}: field '{prefix}{key}': expected {_TYPE_NAMES[typ]}, "
                               f"got {value!r}")

@@ -134,7 +134,8 @@ class RunFolder:
             else:
                 mark_directory(self.dir, "run")
                 saved = self.saved_epochs(self.dir)
-                of = "" if epochs is None else f" of {epochs}"
+                planned = epochs if epochs is not None else getattr(recorded_train_config(self.dir), "epochs", None)
+                of = "" if planned is None else f" of {planned}"
                 message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')}{of}: continue it "
                            "with the same command and --resume")
         return Interrupted(message) if interrupted else no_answer(error)

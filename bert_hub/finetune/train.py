@@ -57,7 +57,7 @@ from bert_hub.finetune.run_folder import (
 )
 from bert_hub.finetune.task import Examples, Task, buckets_for
 from bert_hub.finetune.tasks import TASKS, get_task
-from bert_hub.finetune.train_config import WORKER_TIMEOUT, TrainConfig, recorded_train_config
+from bert_hub.finetune.train_config import DEFAULT_EPOCHS, WORKER_TIMEOUT, TrainConfig, recorded_train_config
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +206,9 @@ def _train_run(run: Any, config: Any, data: Any, out: Path, cfg: TrainConfig, ch
                callbacks: Sequence[Any], worker_timeout: float) -> dict[str, Any]:
     """:func:`train` once ``run`` holds the output."""
     pause_point("train-start")
-    if resume and cfg.epochs is None:  # a resumed run keeps the epochs it planned
-        recorded = recorded_train_config(out)
-        cfg = cfg.replace(epochs=recorded.epochs if recorded else None)
+    if resume and cfg.epochs is None:  # a resumed run keeps the epochs it planned (the CLI reads them too;
+        recorded = recorded_train_config(out)  # the Python API may be given the bare defaults)
+        cfg = cfg.replace(epochs=getattr(recorded, "epochs", None) or DEFAULT_EPOCHS)  # older runs: always 4
     if resume and chief:
         check_resumed_task(out, chosen.name)
         check_resumed_settings(out, cfg)

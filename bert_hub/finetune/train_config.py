@@ -106,13 +106,13 @@ class TrainConfig:
     def planned_epochs(self, steps_per_epoch: int) -> int:
         """The epochs a run takes: ``epochs`` when set, else chosen from the size of the data.
 
-        Four epochs are enough on thousands of examples (the SMS spam set: 92
+        Four epochs are enough on thousands of examples (the SMS spam set: 102
         steps an epoch), but on a few hundred they are fewer than a hundred
         steps and a fine-tuned BERT stays behind a linear TF-IDF model on topic
         data; so a small set gets the epochs that make ``MIN_STEPS`` steps, at
         most ``MAX_AUTO_EPOCHS``.
 
-        >>> TrainConfig().planned_epochs(92), TrainConfig().planned_epochs(29), TrainConfig().planned_epochs(2)
+        >>> TrainConfig().planned_epochs(102), TrainConfig().planned_epochs(29), TrainConfig().planned_epochs(2)
         (4, 12, 16)
         >>> TrainConfig(epochs=2).planned_epochs(2)
         2

@@ -41,7 +41,7 @@ from bert_hub.runtime.precision import (
     cpu_flags,
     cpu_model,
     cpu_supports_bf16,
-    onednn_enabled,
+    kernels,
     onednn_isa_cap,
     weights_frozen,
 )
@@ -117,9 +117,8 @@ def calibration_key(shape: str, batch_size: int) -> str:
     (:func:`bert_hub.runtime.precision.weights_frozen`: much faster bf16)."""
     import tensorflow as tf
 
-    kernels = " | oneDNN" if onednn_enabled() else " | Eigen"
     frozen = " | frozen weights" if weights_frozen() else ""
-    return f"{cpu_signature()} | tensorflow {tf.__version__}{kernels} | {shape} | batch {batch_size}{frozen}"
+    return f"{cpu_signature()} | tensorflow {tf.__version__} | {kernels()} | {shape} | batch {batch_size}{frozen}"
 
 
 def cache_path() -> Path:

@@ -48,7 +48,7 @@ from bert_hub.core.inputs import check_texts, read_lines, scan_text_file
 from bert_hub.core.pause import pause_point
 from bert_hub.hub.pipeline import BertPipeline, load_pipeline
 from bert_hub.runtime.calibration import LENGTH, Mode, allowed_modes, calibration_key, choose, time_calls
-from bert_hub.runtime.precision import onednn_enabled, precision_scope, weights_frozen
+from bert_hub.runtime.precision import kernels, precision_scope, weights_frozen
 
 #: One vector per text.
 VECTOR_KEYS = ("pooled_output", "cls", "mean")
@@ -230,11 +230,12 @@ class Embedder:
         return self._mode
 
     def _measure(self, mode: Mode) -> float:
-        """Seconds per full batch of ``LENGTH``-token texts in ``mode``, packed to the mode's own bucket
-        (its function is kept for real work)."""
+        """Seconds per full batch of ``LENGTH``-token texts in ``mode``, packed as the mode packs them by
+        default (its function is kept for real work)."""
         import tensorflow as tf
 
-        length = next(b for b in self._buckets_for(mode) if b >= min(LENGTH, self.seq_length))
+        step = XLA_BUCKET_STEP if mode.xla else 8  # the default grid, whatever this embedder's buckets: the
+        length = min(self.seq_length, -(-LENGTH // step) * step)  # cached speeds hold for every embedder
         vocab = self.bert.config.architecture.vocab_size
         ids = tf.constant(np.random.default_rng(0).integers(vocab // 4, vocab, (self.batch_size, length)), tf.int32)
         ones, zeros = tf.ones_like(ids), tf.zeros_like(ids)
@@ -249,14 +250,11 @@ class Embedder:
     def buckets(self) -> tuple[int, ...]:
         """The packed lengths: as given, else every multiple of 8 (one graph serves them all), or
         with XLA, which compiles each length on first use, every multiple of :data:`XLA_BUCKET_STEP`."""
-        return self._buckets_for(self.resolve_mode())
-
-    def _buckets_for(self, mode: Mode) -> tuple[int, ...]:
         if not self.bucketing:
             return (self.seq_length,)
         if self._buckets is not None:
             return self._buckets
-        return batching.check_buckets(None, self.seq_length, XLA_BUCKET_STEP if mode.xla else 8)
+        return batching.check_buckets(None, self.seq_length, XLA_BUCKET_STEP if self.jit_compile else 8)
 
     @property
     def jit_compile(self) -> bool:
@@ -388,7 +386,7 @@ class Embedder:
                   "width": self.width, "bucketing": self.bucketing, "batch_size": self.batch_size,
                   "mode": self.resolve_mode().name, "precision": self.precision, "xla": self.jit_compile,
                   "calibration_seconds": round(self.calibration_seconds, 2),
-                  "kernels": "oneDNN" if onednn_enabled() else "Eigen", "frozen_weights": weights_frozen(),
+                  "kernels": kernels(), "frozen_weights": weights_frozen(),
                   **self.bert.fast_path().as_dict(), **stats.as_dict()}
         if self.per_token:
             report["lengths"] = str(lengths_path)

@@ -55,10 +55,10 @@ def enable_onednn() -> bool:
     VNNI, AVX-VNNI, bfloat16 or AMX; on the others (AVX2 CPUs: many AMD
     EPYC and older Xeons) it runs its Eigen kernels, which are slower at
     BERT's float32 matmuls: on a 2-core AMD EPYC, oneDNN fine-tunes
-    all-MiniLM-L6-v2 about 1.6x faster and embeds short texts about 1.2x
+    all-MiniLM-L6-v2 about 1.5x faster and embeds short texts about 1.2x
     faster (``docs/benchmarks.md``). Sets ``TF_ENABLE_ONEDNN_OPTS=1`` on an
     x86 CPU with AVX2 unless the environment already says otherwise (``=0``
-    keeps Eigen). It must run before TensorFlow is imported (it returns
+    keeps Eigen; an empty value counts as unset). It must run before TensorFlow is imported (it returns
     False, changing nothing, when TensorFlow already is); the ``bert-hub``
     program calls it at start-up. Returns whether it set the variable.
 
@@ -68,7 +68,7 @@ def enable_onednn() -> bool:
         enable_onednn()
         import tensorflow as tf
     """
-    if "tensorflow" in sys.modules or ONEDNN_VARIABLE in os.environ:
+    if "tensorflow" in sys.modules or os.environ.get(ONEDNN_VARIABLE, "").strip():
         return False
     if platform.machine().lower() not in ("x86_64", "amd64") or "avx2" not in cpu_flags():
         return False
@@ -81,6 +81,11 @@ def onednn_enabled() -> bool:
     from tensorflow.python.util import _pywrap_util_port  # the only place TensorFlow says so
 
     return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def kernels() -> str:
+    """``oneDNN`` or ``Eigen``: the kernels this process's TensorFlow runs (in reports and cache keys)."""
+    return "oneDNN" if onednn_enabled() else "Eigen"
 
 
 def assume_frozen_weights() -> None:

@@ -111,8 +111,11 @@ def test_train_config_yaml(tmp_path):
         load_train_config(write(tmp_path / "t2.yaml", "epoch: 4\n"))
     with pytest.raises(ConfigError, match=r"field 'dropout': must be in \[0, 1\)"):
         load_train_config(write(tmp_path / "t3.yaml", "dropout: 1.5\n"))
-    with pytest.raises(ConfigError, match="expected an integer"):
+    with pytest.raises(ConfigError, match="expected an integer or null"):
         load_train_config(write(tmp_path / "t4.yaml", "epochs: many\n"))
+    with pytest.raises(ConfigError, match="expected an integer or null"):
+        load_train_config(write(tmp_path / "t5.yaml", "epochs: true\n"))
+    assert load_train_config(write(tmp_path / "t6.yaml", "epochs: null\n")).epochs is None  # planned from the data
 
 
 @pytest.fixture(scope="module")
@@ -158,9 +161,15 @@ def test_a_small_set_gets_more_epochs_unless_epochs_is_given(tmp_path, tiny_bund
     partial = train(tiny_bundle, data, tmp_path / "r", planned, stop_after_epochs=1)
     steps = partial["steps_per_epoch"]
     assert partial["epochs"] == min(MAX_AUTO_EPOCHS, -(-MIN_STEPS // steps)) > DEFAULT_EPOCHS
+    recorded = tmp_path / "r" / "train_config.yaml"
     assert recorded_train_config(tmp_path / "r").epochs == partial["epochs"]
+    # as if planned on other data: resuming keeps the recorded number, it does not plan again
+    recorded.write_text(recorded.read_text().replace(f"epochs: {partial['epochs']}\n", "epochs: 3\n"))
     again = train(tiny_bundle, data, tmp_path / "r", planned, resume=True, stop_after_epochs=1)
-    assert again["epochs"] == partial["epochs"] and again["epochs_done"] == 2
+    assert again["epochs"] == 3 and again["epochs_done"] == 2
+    # resuming needs the last checkpoint only; the best epoch's weights are kept with keep_best alone
+    assert sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir()) == [
+        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
     assert quick.planned_epochs(steps) == 2  # --epochs given: exactly that
     assert TrainConfig().planned_epochs(-(-MIN_STEPS // DEFAULT_EPOCHS)) == DEFAULT_EPOCHS  # a large set: 4
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bert_hub.core.errors import InputError
-from bert_hub.runtime.precision import precision_scope, cpu_supports_bf16
+from bert_hub.runtime.precision import cpu_supports_bf16, kernels, precision_scope
 from bert_hub.core.inputs import scan_text_file
 from bert_hub.runtime.embedder import Embedder
 from conftest import onednn_packs_weights, run
@@ -202,7 +202,8 @@ def test_auto_mode_is_measured_once_then_read_from_the_cache(tiny, fresh_cache):
     assert len(told) == 1 and "measuring" in told[0] and str(fresh_cache) in told[0]
     entry = json.loads(fresh_cache.read_text())
     (key, saved), = entry.items()
-    assert "tensorflow" in key and "L=2 H=32" in key and "batch 32" in key
+    assert "tensorflow" in key and "L=2 H=32" in key and "batch 32" in key and f"| {kernels()} |" in key
+    assert ("fp32+xla", 32) in first._functions  # 24-token texts, timed as XLA would pack them: to its 32
     assert saved["seconds_per_batch"] == first.speeds
     again = Embedder(tiny, notify=told.append)
     assert again.resolve_mode() == mode and len(told) == 1  # read, not measured

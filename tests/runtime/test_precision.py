@@ -13,7 +13,14 @@ import time
 import pytest
 import tensorflow as tf
 
-from bert_hub.runtime.precision import cpu_flags, enable_onednn, onednn_enabled, precision_scope, thread_uses_bf16
+from bert_hub.runtime.precision import (
+    cpu_flags,
+    enable_onednn,
+    kernels,
+    onednn_enabled,
+    precision_scope,
+    thread_uses_bf16,
+)
 
 KEY = "auto_mixed_precision_onednn_bfloat16"
 
@@ -83,11 +90,15 @@ def test_the_program_runs_onednn_kernels(tmp_path, tiny_bundle):
 
 
 def test_enable_onednn_changes_nothing_once_tensorflow_is_loaded_or_the_user_chose(monkeypatch):
+    chosen = os.environ.get("TF_ENABLE_ONEDNN_OPTS")  # as this process loaded TensorFlow (conftest: "1" on AVX2)
+    if chosen in ("0", "1"):
+        assert onednn_enabled() is (chosen == "1") and kernels() == ("oneDNN" if chosen == "1" else "Eigen")
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     assert enable_onednn() is False and "TF_ENABLE_ONEDNN_OPTS" not in os.environ  # tensorflow is imported here
     monkeypatch.delitem(sys.modules, "tensorflow")  # as before it loaded (put back after the test)
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     assert enable_onednn() is False and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", " ")  # empty: TensorFlow ignores it, so it counts as unset
+    assert enable_onednn() is X86_AVX2 and os.environ["TF_ENABLE_ONEDNN_OPTS"] == ("1" if X86_AVX2 else " ")
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
     assert enable_onednn() is X86_AVX2 and os.environ.get("TF_ENABLE_ONEDNN_OPTS") == ("1" if X86_AVX2 else None)
-    assert onednn_enabled() in (True, False)
