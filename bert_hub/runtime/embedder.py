@@ -234,8 +234,9 @@ class Embedder:
         default (its function is kept for real work)."""
         import tensorflow as tf
 
-        step = XLA_BUCKET_STEP if mode.xla else 8  # the default grid, whatever this embedder's buckets: the
-        length = min(self.seq_length, -(-LENGTH // step) * step)  # cached speeds hold for every embedder
+        # The mode's default buckets, whatever this embedder's own: the cached speeds hold for every embedder.
+        grid = batching.check_buckets(None, self.seq_length, XLA_BUCKET_STEP if mode.xla else 8)
+        length = next(b for b in grid if b >= min(LENGTH, self.seq_length))
         vocab = self.bert.config.architecture.vocab_size
         ids = tf.constant(np.random.default_rng(0).integers(vocab // 4, vocab, (self.batch_size, length)), tf.int32)
         ones, zeros = tf.ones_like(ids), tf.zeros_like(ids)
