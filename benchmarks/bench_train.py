@@ -15,7 +15,9 @@ bert_hub's default recipe.
                       padded to its longest text
   torch bf16          the same under CPU autocast to bfloat16 (left out on a CPU without native bf16)
 
-For each: examples/s in the epoch (the trainer's own clock), seconds of the
+For each: examples/s in the epoch (the trainer's own clock: training examples
+over the seconds of the epoch, its validation pass included, as Keras' ``fit``
+counts an epoch and as ``bert-hub train`` reports it), seconds of the
 whole process, validation accuracy on the same 10%, and peak memory (the
 process's maximum resident set, from the operating system); for bert_hub
 also the size of the run folder it leaves.
@@ -122,7 +124,6 @@ def torch_child(engine: str, checkpoint: Path, data_file: Path) -> dict:
         loss.backward()
         optimizer.step()
         schedule.step()
-    seconds = time.perf_counter() - started
     model.eval()
     val_ids, correct = encode(val.texts), 0
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -130,6 +131,7 @@ def torch_child(engine: str, checkpoint: Path, data_file: Path) -> dict:
             word, mask = padded(val_ids[i:i + BATCH])
             predicted = (model(word, mask).float() > 0).numpy()
             correct += int((predicted == np.asarray(val.labels[i:i + BATCH], bool)).sum())
+    seconds = time.perf_counter() - started  # the epoch with its validation pass, as Keras' fit() counts it
     return {"examples": len(ids), "steps": len(batches), "epoch_seconds": seconds,
             "examples_per_second": len(ids) / seconds, "val_accuracy": correct / len(val_ids),
             "torch": torch.__version__, "threads": torch.get_num_threads()}

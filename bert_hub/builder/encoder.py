@@ -189,12 +189,13 @@ class EncoderModule(tf.Module):
         batch, length = tf.shape(x)[0], tf.shape(x)[1]
         heads, size = self.arch.heads, self.arch.head_size
 
-        def split(t):
-            return tf.transpose(tf.reshape(t, [batch, length, heads, size]), [0, 2, 1, 3])
-
-        q = split(self._dense(x, f"{prefix}/query"))
-        k = split(self._dense(x, f"{prefix}/key"))
-        v = split(self._dense(x, f"{prefix}/value"))
+        # Query, key and value as one matmul on the three kernels side by side (one [H, 3H] product
+        # runs faster than three [H, H] ones), then one transpose to [3, batch, heads, length, size].
+        names = [f"{prefix}/{part}" for part in ("query", "key", "value")]
+        kernel = tf.concat([self._w(f"{n}/kernel") for n in names], axis=1)
+        qkv_bias = tf.concat([self._w(f"{n}/bias") for n in names], axis=0)
+        qkv = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, self.arch.hidden]), kernel), qkv_bias)
+        q, k, v = tf.unstack(tf.transpose(tf.reshape(qkv, [batch, length, 3, heads, size]), [2, 0, 3, 1, 4]))
         scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(size)) + bias
         probs = self._dropout(tf.nn.softmax(scores, axis=-1), self.attention_dropout_rate, training)
         context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]),

@@ -25,6 +25,8 @@ from bert_hub.core.outputs import track_written
 #: The command groups, in the order ``bert-hub --help`` lists them: each module declares its commands'
 #: parsers and runs them (``register(sub, common)``).
 COMMAND_GROUPS = (catalog, explore, embed, finetune, build)
+#: TensorFlow's switch making ``tf.keras`` the Keras 2 package ``tf_keras`` (read when TensorFlow is imported).
+LEGACY_KERAS_VARIABLE = "TF_USE_LEGACY_KERAS"
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -115,13 +117,26 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def keras_2_only() -> None:
+    """Sets ``TF_USE_LEGACY_KERAS=1`` (unless the environment has a value) before TensorFlow is imported.
+
+    The program runs Keras 2 alone (``tf_keras``: what ``hub.KerasLayer``
+    needs); without the variable, importing TensorFlow (and TensorFlow Hub's
+    look at ``tf.keras``) also imports Keras 3 and scikit-learn: about 1.5 s
+    of every command's start-up.
+    """
+    if "tensorflow" not in sys.modules and not os.environ.get(LEGACY_KERAS_VARIABLE, "").strip():
+        os.environ[LEGACY_KERAS_VARIABLE] = "1"
+
+
 def main(argv: Sequence[str] | None = None, *, standalone: bool | None = None) -> int:
     """Runs one ``bert-hub`` command; returns the exit status.
 
     ``standalone`` (default: ``argv is None``, i.e. run as the ``bert-hub``
     program) says the process runs nothing else: before TensorFlow starts,
     every command turns on its oneDNN kernels on an AVX2 CPU where it would
-    leave them off (:func:`~bert_hub.runtime.precision.enable_onednn`), and the
+    leave them off (:func:`~bert_hub.runtime.precision.enable_onednn`), makes
+    ``tf.keras`` Keras 2 (:func:`keras_2_only`), and the
     commands that only run models set ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS``,
     which a process that goes on to train must not have.
     """
@@ -134,6 +149,7 @@ def main(argv: Sequence[str] | None = None, *, standalone: bool | None = None) -
         from bert_hub.runtime.precision import assume_frozen_weights, enable_onednn
 
         enable_onednn()
+        keras_2_only()
         if args.frozen_weights:
             assume_frozen_weights()
     try:

@@ -3,7 +3,7 @@
 What a task adds (data splits, head, loss, export) is a
 :class:`~bert_hub.finetune.task.Task`: text classification (spam first; the
 default), token classification (NER) and extractive question answering.
-Every model fine-tunes the encoder with AdamW (weight decay off for LayerNorm
+Every model fine-tunes the encoder with AdamW (:mod:`bert_hub.finetune.optimizer`: weight decay off for LayerNorm
 and biases), a linear warm-up over the first 10% of steps and a linear decay
 to zero.
 
@@ -47,6 +47,7 @@ from bert_hub.core.pause import pause_point
 from bert_hub.hub.pipeline import BertPipeline
 from bert_hub.runtime.precision import FROZEN_WEIGHTS_VARIABLE, weights_frozen
 from bert_hub.finetune.distribution import distribution_strategy, is_multi_worker, training_data, writes_the_run
+from bert_hub.finetune.optimizer import adamw
 from bert_hub.finetune.plots import plot_curves
 from bert_hub.finetune.run_folder import (
     RunFolder,
@@ -60,27 +61,6 @@ from bert_hub.finetune.tasks import TASKS, get_task
 from bert_hub.finetune.train_config import DEFAULT_EPOCHS, WORKER_TIMEOUT, TrainConfig, recorded_train_config
 
 log = logging.getLogger(__name__)
-
-WEIGHT_DECAY_EXCLUDE = ["layer_norm", "LayerNorm", "bias", "beta", "gamma"]
-
-
-def warmup_linear_decay(peak: float, total: int, warmup: int):
-    """A schedule: linear warm-up to ``peak`` over ``warmup`` steps, then linear decay to 0 at ``total``."""
-    import tensorflow as tf
-    import tf_keras
-
-    class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
-        def __call__(self, step):
-            step = tf.cast(step, tf.float32)
-            warm = peak * step / max(warmup, 1)
-            decay = peak * tf.maximum(0.0, (total - step) / max(total - warmup, 1))
-            return tf.where(step < warmup, warm, decay)
-
-        def get_config(self):
-            return {"peak": peak, "total": total, "warmup": warmup}
-
-    return WarmupLinearDecay()
-
 
 def check_task_settings(cfg: TrainConfig, task: Task) -> None:
     """Refuses a setting of another task changed from its default (``doc_stride`` for a classifier)."""
@@ -115,11 +95,7 @@ def task_for(data: Any, task: str | Task | None = None) -> Task:
 
 def _compile(model: Any, task: Task, cfg: TrainConfig, total_steps: int) -> Any:
     """AdamW with warm-up and linear decay, the task's loss and metrics."""
-    import tf_keras
-
-    schedule = warmup_linear_decay(cfg.learning_rate, total_steps, int(cfg.warmup_fraction * total_steps))
-    optimizer = tf_keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
-    optimizer.exclude_from_weight_decay(var_names=WEIGHT_DECAY_EXCLUDE)
+    optimizer = adamw(cfg.learning_rate, total_steps, int(cfg.warmup_fraction * total_steps), cfg.weight_decay)
     loss, metrics = task.loss_and_metrics()
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     optimizer.build(model.trainable_variables)

@@ -155,3 +155,20 @@ def test_predict_reads_a_file_or_standard_input_without_beam(tmp_path, trained_c
     assert [r["text"] for r in from_file] == texts and from_file == from_stdin["predictions"] == args
     err = run("predict", "--model", trained_classifier, "--input", tmp_path / "t.txt", "a text", check_rc=2).stderr
     assert "give TEXT arguments or --input FILE, not both" in err
+
+
+def test_the_program_runs_without_keras_3_unless_told_otherwise():
+    from conftest import python_json
+
+    script = ("import contextlib, io, json, os, sys\n"
+              "from bert_hub.cli.program import main\n"
+              "with contextlib.redirect_stdout(io.StringIO()):\n"
+              "    rc = main(['models', '--json'], standalone=True)\n"
+              "import tensorflow as tf\n"
+              "print(json.dumps({'rc': rc, 'keras_3': 'keras' in sys.modules, 'tf_keras': tf.keras.__name__,\n"
+              "                  'variable': os.environ.get('TF_USE_LEGACY_KERAS')}))\n")
+    report = python_json(script)
+    assert report["rc"] == 0 and report["variable"] == "1"
+    assert not report["keras_3"] and report["tf_keras"].startswith("tf_keras")
+    chosen = python_json("import os; os.environ['TF_USE_LEGACY_KERAS'] = '0'\n" + script)  # the user's value wins
+    assert chosen["variable"] == "0" and chosen["keras_3"]
