@@ -125,8 +125,9 @@ def keras_2_only() -> None:
     look at ``tf.keras``) also imports Keras 3 and scikit-learn: about 1.5 s
     of every command's start-up.
     """
-    if "tensorflow" not in sys.modules and not os.environ.get(LEGACY_KERAS_VARIABLE, "").strip():
-        os.environ[LEGACY_KERAS_VARIABLE] = "1"
+    from bert_hub.runtime.precision import set_before_tensorflow
+
+    set_before_tensorflow(LEGACY_KERAS_VARIABLE)
 
 
 def main(argv: Sequence[str] | None = None, *, standalone: bool | None = None) -> int:

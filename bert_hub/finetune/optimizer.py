@@ -18,9 +18,11 @@ what ``tf_keras``' sparse branch computes too.
 
 Example:
 
->>> opt = adamw(peak=1e-4, total=100, warmup=10, weight_decay=0.01)
->>> tuple(round(float(opt.learning_rate_at(s)), 7) for s in (0, 5, 10, 55, 100))
+>>> schedule = warmup_linear_decay(peak=1e-4, total=100, warmup=10)
+>>> tuple(round(float(schedule(s)), 7) for s in (0, 5, 10, 55, 100))
 (0.0, 5e-05, 0.0001, 5e-05, 0.0)
+>>> type(adamw(peak=1e-4, total=100, warmup=10, weight_decay=0.01)).__name__
+'FusedAdamW'
 """
 
 from __future__ import annotations
@@ -71,11 +73,6 @@ def _fused_adamw_class() -> type:
         """``tf_keras.optimizers.AdamW`` updating each variable with one ``ResourceApplyAdam`` kernel."""
 
         _step_scalars: tuple[Any, Any, Any] | None = None
-
-        def learning_rate_at(self, step: int) -> Any:
-            """The scheduled learning rate at ``step`` (a scalar tensor)."""
-            rate = self._learning_rate
-            return rate(step) if callable(rate) else tf.constant(rate)
 
         def _apply_weight_decay(self, variables):
             pass  # in update_step, just before the variable's Adam update (tf_keras' order)

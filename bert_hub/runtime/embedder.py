@@ -235,8 +235,7 @@ class Embedder:
         import tensorflow as tf
 
         # The mode's default buckets, whatever this embedder's own: the cached speeds hold for every embedder.
-        grid = batching.check_buckets(None, self.seq_length, XLA_BUCKET_STEP if mode.xla else 8)
-        length = next(b for b in grid if b >= min(LENGTH, self.seq_length))
+        length = next(b for b in self._default_buckets(mode.xla) if b >= min(LENGTH, self.seq_length))
         vocab = self.bert.config.architecture.vocab_size
         ids = tf.constant(np.random.default_rng(0).integers(vocab // 4, vocab, (self.batch_size, length)), tf.int32)
         ones, zeros = tf.ones_like(ids), tf.zeros_like(ids)
@@ -255,7 +254,10 @@ class Embedder:
             return (self.seq_length,)
         if self._buckets is not None:
             return self._buckets
-        return batching.check_buckets(None, self.seq_length, XLA_BUCKET_STEP if self.jit_compile else 8)
+        return self._default_buckets(self.jit_compile)
+
+    def _default_buckets(self, xla: bool) -> tuple[int, ...]:
+        return batching.check_buckets(None, self.seq_length, XLA_BUCKET_STEP if xla else 8)
 
     @property
     def jit_compile(self) -> bool:

@@ -68,11 +68,17 @@ def enable_onednn() -> bool:
         enable_onednn()
         import tensorflow as tf
     """
-    if "tensorflow" in sys.modules or os.environ.get(ONEDNN_VARIABLE, "").strip():
-        return False
     if platform.machine().lower() not in ("x86_64", "amd64") or "avx2" not in cpu_flags():
         return False
-    os.environ[ONEDNN_VARIABLE] = "1"
+    return set_before_tensorflow(ONEDNN_VARIABLE)
+
+
+def set_before_tensorflow(variable: str, value: str = "1") -> bool:
+    """Sets ``variable``, one TensorFlow reads once, when it is imported: only before that, and only
+    when the environment has no value for it (an empty one counts as none). Returns whether it set it."""
+    if "tensorflow" in sys.modules or os.environ.get(variable, "").strip():
+        return False
+    os.environ[variable] = value
     return True
 
 
