@@ -7,7 +7,11 @@ rate 1e-4 with a linear warm-up over 10% of the steps then a linear decay,
 dropout 0.1, one logit on ``pooled_output`` and binary cross-entropy:
 bert_hub's default recipe.
 
-  bert_hub            ``bert-hub train --epochs 1 --json`` as a user runs it (its own process)
+  bert_hub            ``bert-hub train --epochs 1 --json`` as a user runs it (its own process;
+                      ``--precision auto``: the table names the precision it chose)
+  bert_hub fp32       the same with ``--precision float32``
+  bert_hub bf16       the same with ``--precision bfloat16`` (oneDNN's mixed precision; left out on a
+                      CPU without native bf16)
   bert_hub fixed 128  the same with ``--no-bucketing`` (every batch packed to 128 tokens)
   torch fp32          a plain PyTorch loop over ``transformers.BertModel`` from the same checkpoint,
                       batches grouped by length by bert_hub's own function (from the Hugging Face
@@ -45,7 +49,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-OURS = ("bert_hub", "bert_hub fixed 128")
+OURS = ("bert_hub", "bert_hub fp32", "bert_hub bf16", "bert_hub fixed 128")
+#: The flags each of bert_hub's engines adds to ``bert-hub train``.
+FLAGS = {"bert_hub": [], "bert_hub fp32": ["--precision", "float32"], "bert_hub bf16": ["--precision", "bfloat16"],
+         "bert_hub fixed 128": ["--no-bucketing"]}
 PEERS = ("torch fp32", "torch bf16")
 SEQ, BATCH, LEARNING_RATE, WARMUP, WEIGHT_DECAY, DROPOUT = 128, 32, 1e-4, 0.1, 0.01, 0.1
 
@@ -180,10 +187,11 @@ def main() -> None:
     unknown = [e for e in engines if e not in OURS + PEERS]
     if unknown:
         sys.exit(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(OURS + PEERS)}")
-    if not cpu_supports_bf16() and "torch bf16" in engines:
-        print("this CPU has no native bfloat16: torch bf16 is left out (emulated, it is many times slower)",
+    emulated = [e for e in ("bert_hub bf16", "torch bf16") if e in engines] if not cpu_supports_bf16() else []
+    if emulated:
+        print(f"this CPU has no native bfloat16: {', '.join(emulated)} left out (emulated, it is slower)",
               file=sys.stderr)
-        engines.remove("torch bf16")
+        engines = [e for e in engines if e not in emulated]
     program = Path(sys.executable).with_name("bert-hub")
     examples = len(splits(args.data)[0])
     results: dict[str, dict] = {}
@@ -194,10 +202,10 @@ def main() -> None:
             if engine in OURS:
                 run = Path(tmp) / engine.replace(" ", "_")
                 command = [str(program), "train", "--config", args.config, "--data", str(args.data), "--out",
-                           str(run), "--epochs", "1", "--json"] + (["--no-bucketing"] if "fixed" in engine else [])
+                           str(run), "--epochs", "1", "--json", *FLAGS[engine]]
                 seconds, peak = measured(command, out)
                 epoch = json.loads(out.read_text())["history"][0]
-                results[engine] = {"examples": examples, "steps": epoch["steps"],
+                results[engine] = {"examples": examples, "steps": epoch["steps"], "precision": epoch["precision"],
                                    "examples_per_second": epoch["examples_per_second"],
                                    "val_accuracy": epoch.get("val_accuracy"), "process_seconds": seconds,
                                    "peak_gib": peak, "run_folder_mb": folder_size(run) / 1e6}
@@ -218,7 +226,8 @@ def main() -> None:
         ratio = f"{r['examples_per_second'] / best_peer:.2f}x" if best_peer else "—"
         folder = f"{r['run_folder_mb']:.0f}" if "run_folder_mb" in r else "—"
         accuracy = f"{r['val_accuracy']:.3f}" if r.get("val_accuracy") is not None else "—"
-        print(f"| {engine} | {r['examples_per_second']:.1f} | {r['process_seconds']:.1f} | {accuracy} | "
+        name = f"{engine} (auto: {r['precision']})" if engine == "bert_hub" else engine
+        print(f"| {name} | {r['examples_per_second']:.1f} | {r['process_seconds']:.1f} | {accuracy} | "
               f"{r['peak_gib']:.2f} | {folder} | {ratio} |")
     if args.json:
         args.json.write_text(json.dumps({"cpu": cpu_signature(), "results": results}, indent=1))

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/finetune_spam.py --data ../shared/data/sms_spam_train.tsv [--folds 5]
         [--config default] [--limit N] [--epochs N] [--learning-rate R] [--pooling mean]
-        [--keep-best] [--tune-threshold] [--class-weight]
+        [--keep-best] [--tune-threshold] [--class-weight] [--precision bfloat16]
 
 Stratified k folds (seeded). In each fold the other folds are the training
 rows: bert_hub trains on them exactly as ``bert-hub train --data`` would
@@ -81,6 +81,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, help="override the default of bert-hub train")
     parser.add_argument("--learning-rate", type=float, help="override the default of bert-hub train")
     parser.add_argument("--pooling", help="override the default of bert-hub train (pooled_output or mean)")
+    parser.add_argument("--precision", help="override the default of bert-hub train (auto, float32, bfloat16)")
     for flag in ("--keep-best", "--tune-threshold", "--class-weight"):
         parser.add_argument(flag, action="store_true", default=None, help="turn on (default: off)")
     parser.add_argument("--limit", type=int, help="use only the first N folds (quicker, less certain)")
@@ -99,7 +100,7 @@ def main() -> int:
     labels = np.asarray(data.labels)
     cfg = TrainConfig().replace(seed=args.seed, epochs=args.epochs, learning_rate=args.learning_rate,
                                 pooling=args.pooling, keep_best=args.keep_best, tune_threshold=args.tune_threshold,
-                                class_weight=args.class_weight)
+                                class_weight=args.class_weight, precision=args.precision)
     rows: dict[str, list[dict[str, float]]] = {"bert_hub": [], "TF-IDF + LinearSVC": []}
     if cfg.tune_threshold:
         rows = {"bert_hub (tuned threshold)": [], "bert_hub (threshold 0.5)": [], "TF-IDF + LinearSVC": []}
@@ -128,7 +129,7 @@ def main() -> int:
     print(f"\n{n} of {args.folds} stratified folds of {args.data} ({len(labels)} messages, "
           f"{labels.mean():.1%} spam); bert_hub: {args.config}, {cfg.epochs or 'default'} epochs, learning rate "
           f"{cfg.learning_rate:g}, pooling {cfg.pooling}, keep_best {cfg.keep_best}, tune_threshold "
-          f"{cfg.tune_threshold}, class_weight {cfg.class_weight}\n")
+          f"{cfg.tune_threshold}, class_weight {cfg.class_weight}, precision {summary['precision']}\n")
     print("| model | accuracy | spam F1 | precision | recall |\n|---|---:|---:|---:|---:|")
     for name, runs in rows.items():
         cells = [f"{np.mean([r[k] for r in runs]):.4f} ± {np.std([r[k] for r in runs]):.4f}"

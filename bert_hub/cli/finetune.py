@@ -95,7 +95,8 @@ def _add_settings(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
         else:
             kinds = {"int": positive_int, "int | None": positive_int, "float": finite_float, "str": str}
             kind = int if name == "seed" else kinds[str(f.type)]
-            p.add_argument(_setting_flag(name), dest=name, type=kind, help=help_text)
+            p.add_argument(_setting_flag(name), dest=name, type=kind, choices=f.metadata.get("choices"),
+                           help=help_text)
 
 
 def _train_parser(sub: Any, common: Any, task: Any) -> None:
@@ -210,7 +211,8 @@ def run_train(args: argparse.Namespace) -> None:
         return emit(args, summary, f"Worker done: {plural(summary['steps'], 'step')} of a multi-worker run; "
                                    f"the chief writes the run in {summary['run']}")
     lines = [f"Trained {summary['model']} ({summary['task']}) for {plural(summary['epochs_done'], 'epoch')} "
-             f"({plural(summary['steps'], 'step')}, {summary['replicas']} replica(s)); run in {summary['run']}"]
+             f"({plural(summary['steps'], 'step')}, {summary['replicas']} replica(s), {summary['precision']}); "
+             f"run in {summary['run']}"]
     if summary["history"]:
         eps = [h["examples_per_second"] for h in summary["history"]]
         lines.append(f"  training speed: {sum(eps) / len(eps):.1f} examples/s")

@@ -18,7 +18,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
     from matplotlib.figure import Figure
 
     epochs = [h["epoch"] for h in history]
-    skip = {"epoch", "steps", "seconds", "examples_per_second", "loss"}
+    skip = {"epoch", "steps", "seconds", "examples_per_second", "precision", "loss"}
     second = next((k for k in (history[0] if history else {}) if k not in skip and not k.startswith("val_")),
                   "accuracy")  # accuracy, or a regressor's mae
     fig = Figure(figsize=(9, 3.5), dpi=100)

@@ -141,19 +141,25 @@ class RunFolder:
         return Interrupted(message) if interrupted else no_answer(error)
 
 
+#: The settings a resumed run may change.
+RESUMABLE_CHANGES = ("epochs", "precision")
+
+
 def check_resumed_settings(out: Path, cfg: TrainConfig) -> None:
-    """Refuses to resume with settings other than the run's own (the number of epochs may change)."""
+    """Refuses to resume with settings other than the run's own (the number of epochs may change, and the
+    precision: the weights and the optimizer's state are float32 in either)."""
     recorded = recorded_train_config(out)
     if recorded is None:
         return
     differ = [f.name for f in dataclasses.fields(TrainConfig)
-              if f.name != "epochs" and getattr(cfg, f.name) != getattr(recorded, f.name)]
+              if f.name not in RESUMABLE_CHANGES and getattr(cfg, f.name) != getattr(recorded, f.name)]
     if differ:
         given = ", ".join(f"{name} {getattr(cfg, name)!r}" for name in differ[:4])
         kept = ", ".join(f"{getattr(recorded, name)!r}" for name in differ[:4])
         raise InputError(f"--resume continues {out} with the settings it started with; {given} differ from its "
-                         f"train_config.yaml ({kept}): leave them out (only --epochs may change), or start a "
-                         "new run with --overwrite or another --out")
+                         f"train_config.yaml ({kept}): leave them out (only "
+                         f"{' and '.join('--' + name for name in RESUMABLE_CHANGES)} may change), "
+                         "or start a new run with --overwrite or another --out")
 
 
 def check_resumed_task(out: Path, task: str) -> None:

@@ -5,7 +5,8 @@ What a task adds (data splits, head, loss, export) is a
 default), token classification (NER) and extractive question answering.
 Every model fine-tunes the encoder with AdamW (:mod:`bert_hub.finetune.optimizer`: weight decay off for LayerNorm
 and biases), a linear warm-up over the first 10% of steps and a linear decay
-to zero.
+to zero, in float32 or in mixed bfloat16 precision where the CPU computes it
+natively (:mod:`bert_hub.finetune.mixed_precision`).
 
 Training does not pad every example to ``seq_length``: it batches with
 :mod:`bert_hub.runtime.batching` (examples tokenized once, each epoch's batches
@@ -45,8 +46,10 @@ from bert_hub.core.outputs import (
 )
 from bert_hub.core.pause import pause_point
 from bert_hub.hub.pipeline import BertPipeline
+from bert_hub.runtime.calibration import model_shape
 from bert_hub.runtime.precision import FROZEN_WEIGHTS_VARIABLE, weights_frozen
 from bert_hub.finetune.distribution import distribution_strategy, is_multi_worker, training_data, writes_the_run
+from bert_hub.finetune.mixed_precision import choose_precision
 from bert_hub.finetune.optimizer import adamw
 from bert_hub.finetune.plots import plot_curves
 from bert_hub.finetune.run_folder import (
@@ -144,7 +147,8 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
             exported ``model/``.
         resume: continue from the last checkpoint in ``out``, with the run's
             own settings: ``cfg`` must equal its ``train_config.yaml`` but for
-            ``epochs`` (refused otherwise); a finished run is refused.
+            ``epochs`` and ``precision`` (refused otherwise; left at their
+            defaults, the run's own are kept); a finished run is refused.
         overwrite: replace an existing run in ``out`` (only a bert_hub run).
         strategy: ``default``, ``mirrored`` (all visible CPU/GPU devices) or
             ``multi-worker`` (``MultiWorkerMirroredStrategy``, the cluster from
@@ -182,9 +186,12 @@ def _train_run(run: Any, config: Any, data: Any, out: Path, cfg: TrainConfig, ch
                callbacks: Sequence[Any], worker_timeout: float) -> dict[str, Any]:
     """:func:`train` once ``run`` holds the output."""
     pause_point("train-start")
-    if resume and cfg.epochs is None:  # a resumed run keeps the epochs it planned (the CLI reads them too;
-        recorded = recorded_train_config(out)  # the Python API may be given the bare defaults)
-        cfg = cfg.replace(epochs=getattr(recorded, "epochs", None) or DEFAULT_EPOCHS)  # older runs: always 4
+    if resume:  # a resumed run keeps the epochs it planned and its precision unless told otherwise (the CLI
+        recorded = recorded_train_config(out)  # reads them too; the Python API may be given the bare defaults)
+        if cfg.epochs is None:
+            cfg = cfg.replace(epochs=getattr(recorded, "epochs", None) or DEFAULT_EPOCHS)  # older runs: always 4
+        if cfg.precision == "auto":
+            cfg = cfg.replace(precision=getattr(recorded, "precision", "auto"))
     if resume and chief:
         check_resumed_task(out, chosen.name)
         check_resumed_settings(out, cfg)
@@ -276,19 +283,26 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
         # draws its own batches, and the iterator runs on from epoch to epoch.
         batches = [b for epoch in range(start_epoch, last_epoch) for b in _epoch_batches(train_ex, cfg, epoch, dist)]
         best = best_checkpoint(model) if cfg.keep_best else None
+        shape = model_shape(model_config.architecture) + ("" if hasattr(bert.encoder, "dropout_seed")
+                                                          else " | saved graph")  # not bert_hub's: its own speeds
+        chosen = choose_precision(cfg.precision, model, train_ex, buckets, cfg.batch_size, shape, dist,
+                                  multi_worker=is_multi_worker(dist), notify=log.info)
+        log.info("%s", chosen.describe())
         after_epoch = _EpochEnd(
             lambda epoch, logs, seconds: _end_epoch(epoch, logs, seconds, optimizer, epoch_var, manager, history,
-                                                    workdir, len(train_ex), cfg.epochs, best))
-        model.fit(training_data(dist, train_ex, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
-                  steps_per_epoch=steps_per_epoch, validation_data=val_ds,
-                  class_weight=task.class_weight(train_ex, cfg),
-                  verbose=1 if progress else 0, callbacks=[after_epoch, *callbacks])
+                                                    workdir, len(train_ex), cfg.epochs, best, chosen.precision))
+        with chosen.steps(model):
+            model.fit(training_data(dist, train_ex, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
+                      steps_per_epoch=steps_per_epoch, validation_data=val_ds,
+                      class_weight=task.class_weight(train_ex, cfg),
+                      verbose=1 if progress else 0, callbacks=[after_epoch, *callbacks])
     summary: dict[str, Any] = {
         "model": model_config.name, "task": task.name, "replicas": dist.num_replicas_in_sync, **task.info(),
         "data": {"train": task.counts(train_data), "validation": task.counts(val_data),
                  "test": task.counts(test_data)},
         "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "steps": int(optimizer.iterations.numpy()),
         "epochs_done": int(epoch_var.numpy()), "history": history,
+        "precision": history[-1].get("precision", "float32") if history else None,
     }
     summary["finished"] = summary["epochs_done"] >= cfg.epochs
     if not summary["finished"]:
@@ -332,11 +346,12 @@ def best_checkpoint(model: Any) -> Any:
 
 
 def _end_epoch(epoch: int, logs: dict, seconds: float, optimizer: Any, epoch_var: Any, manager: Any,
-               history: list, out: Path, examples: int, epochs: int, best: Any | None) -> None:
+               history: list, out: Path, examples: int, epochs: int, best: Any | None, precision: str) -> None:
     """Records an epoch: history, checkpoint (and with ``best``, the best weights by validation loss), one
     progress line."""
     record = {"epoch": epoch + 1, "steps": int(optimizer.iterations.numpy()), "seconds": round(seconds, 2),
-              "examples_per_second": round(examples / seconds, 2), **{k: float(v) for k, v in logs.items()}}
+              "examples_per_second": round(examples / seconds, 2), "precision": precision,
+              **{k: float(v) for k, v in logs.items()}}
     history.append(record)
     epoch_var.assign(epoch + 1)
     write_json(out / "history.json", history)

@@ -22,6 +22,7 @@ import yaml
 
 from bert_hub.core.config import check_fields, yaml_schema
 from bert_hub.core.errors import ConfigError
+from bert_hub.runtime.precision import PRECISIONS
 
 
 #: How a text becomes one vector for the classifier.
@@ -42,9 +43,10 @@ STRATEGIES = ("default", "mirrored", "multi-worker")
 WORKER_TIMEOUT = 600.0
 
 
-def _setting(default: Any, help: str) -> Any:
-    """A :class:`TrainConfig` field; ``help`` is what ``bert-hub train --help`` says of it."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A :class:`TrainConfig` field; ``help`` is what ``bert-hub train --help`` says of it, ``choices`` the
+    values it takes (a string setting)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +73,10 @@ class TrainConfig:
     tune_threshold: bool = _setting(False, "choose the threshold on the validation split (best F1) and "
                                            "store it with the model")
     pooling: str = _setting("pooled_output", "text vector for the classifier: pooled_output or mean (of "
-                                             "sequence_output over the real tokens)")
+                                             "sequence_output over the real tokens)", POOLINGS)
+    precision: str = _setting("auto", "bfloat16: matmuls in bfloat16, weights, optimizer and loss in float32 "
+                                      "(oneDNN's mixed precision); auto: bfloat16 where the CPU computes it "
+                                      "natively and a measure finds it faster, else float32", PRECISIONS)
     keep_best: bool = _setting(False, "export the epoch with the lowest validation loss, not the last")
     doc_stride: int = _setting(64, "question answering: wordpieces between the starts of a long context's "
                                    "overlapping windows")
@@ -99,8 +104,10 @@ class TrainConfig:
             out.append(("weight_decay", "must not be negative"))
         if self.seq_length < 3:
             out.append(("seq_length", "must be at least 3"))
-        if self.pooling not in POOLINGS:
-            out.append(("pooling", f"must be one of {', '.join(POOLINGS)}"))
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                out.append((f.name, f"must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}"))
         return out
 
     def planned_epochs(self, steps_per_epoch: int) -> int:

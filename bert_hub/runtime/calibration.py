@@ -111,6 +111,12 @@ def cpu_signature() -> str:
     return f"{cpu_model()} [{' '.join(features) or 'no vector features read'}]" + (f" capped at {cap}" if cap else "")
 
 
+def model_shape(architecture: Any) -> str:
+    """A model's shape as calibration keys name it: ``L=6 H=384 A=12 I=1536``."""
+    a = architecture
+    return f"L={a.layers} H={a.hidden} A={a.heads} I={a.intermediate}"
+
+
 def calibration_key(shape: str, batch_size: int) -> str:
     """The cache key: CPU, TensorFlow version and kernels (oneDNN or Eigen), model shape, batch size, and
     whether this process's oneDNN matmuls keep packed weights
@@ -146,7 +152,8 @@ def time_calls(call: Callable[[], Any], calls: int = CALLS, budget: float = BUDG
 
 
 def choose(key: str, allowed: list[Mode], measure: Callable[[Mode], float],
-           notify: Callable[[str], None] | None = None) -> tuple[Mode, dict[str, float]]:
+           notify: Callable[[str], None] | None = None,
+           details: dict[str, Any] | None = None) -> tuple[Mode, dict[str, float]]:
     """The fastest of ``allowed`` for ``key``, measuring (and remembering) what is not known yet.
 
     Args:
@@ -154,6 +161,7 @@ def choose(key: str, allowed: list[Mode], measure: Callable[[Mode], float],
         allowed: from :func:`allowed_modes`; one mode is returned unmeasured.
         measure: seconds per batch of a mode on this machine.
         notify: told once, before measuring.
+        details: what the cache entry says of the measure (default: the embedder's text ``length``).
 
     Returns:
         The mode and the seconds per batch known for ``key``.
@@ -170,6 +178,7 @@ def choose(key: str, allowed: list[Mode], measure: Callable[[Mode], float],
                    f"(once per CPU and model shape; kept in {cache_path()})")
         for m in missing:
             speeds[m.name] = measure(m)
-        write_cache_entry(cache_path(), key, {"seconds_per_batch": {**measured(key), **speeds}, "length": LENGTH,
+        write_cache_entry(cache_path(), key, {"seconds_per_batch": {**measured(key), **speeds},
+                                              **(details or {"length": LENGTH}),
                                               "measured": time.strftime("%Y-%m-%d %H:%M:%S")})
     return min(allowed, key=lambda m: speeds[m.name]), speeds

@@ -47,7 +47,7 @@ from bert_hub.core.outputs import atomic_outputs, check_output_file, output_lock
 from bert_hub.core.inputs import check_texts, read_lines, scan_text_file
 from bert_hub.core.pause import pause_point
 from bert_hub.hub.pipeline import BertPipeline, load_pipeline
-from bert_hub.runtime.calibration import LENGTH, Mode, allowed_modes, calibration_key, choose, time_calls
+from bert_hub.runtime.calibration import LENGTH, Mode, allowed_modes, calibration_key, choose, model_shape, time_calls
 from bert_hub.runtime.precision import kernels, precision_scope, weights_frozen
 
 #: One vector per text.
@@ -219,8 +219,7 @@ class Embedder:
             path = self.bert.fast_path(self.notify)
             if path.layout is None and self.notify is not None:
                 self.notify(path.reason)
-            arch = self.bert.config.architecture
-            shape = f"L={arch.layers} H={arch.hidden} A={arch.heads} I={arch.intermediate}"
+            shape = model_shape(self.bert.config.architecture)
             if path.layout is None:
                 shape += " | saved graph"  # another graph: its own speeds
             started = time.perf_counter()

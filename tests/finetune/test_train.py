@@ -24,7 +24,8 @@ from bert_hub.finetune.train_config import DEFAULT_EPOCHS, MAX_AUTO_EPOCHS, MIN_
     recorded_train_config
 from conftest import onednn_packs_weights, python_json, run
 
-FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, test_fraction=0.1, tune_threshold=True, keep_best=True)
+FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, test_fraction=0.1, tune_threshold=True,
+                   keep_best=True, precision="float32")
 
 
 def write(path: Path, text: str) -> Path:
@@ -262,3 +263,34 @@ def test_pooling_is_a_setting(tmp_path, tiny_bundle, sms_file):
     summary = train(tiny_bundle, read_labelled(sms_file), tmp_path / "mean",
                     TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, seq_length=64, pooling="mean"))
     assert summary["finished"] and (tmp_path / "mean" / "model" / "saved_model.pb").is_file()
+
+
+def test_bfloat16_training_is_mixed_precision_repeatable_and_resumes_in_float32(tmp_path, tiny_bundle, sms_file,
+                                                                                 trained):
+    import tf_keras
+
+    from bert_hub.runtime.precision import thread_uses_bf16
+
+    class Rewritten(tf_keras.callbacks.Callback):  # what a user's callback sees: float32
+        seen: set = set()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen.add(thread_uses_bf16())
+
+    data = read_labelled(sms_file)
+    bf16 = FAST.replace(precision="bfloat16", tune_threshold=False, keep_best=False)  # the same steps as FAST's
+    first = train(tiny_bundle, data, tmp_path / "a", bf16, stop_after_epochs=1, callbacks=[Rewritten()])
+    again = train(tiny_bundle, data, tmp_path / "b", bf16, stop_after_epochs=1)
+    assert first["precision"] == "bfloat16" and first["history"][0]["precision"] == "bfloat16"
+    assert Rewritten.seen == {False}  # only the train and test steps are rewritten
+    assert again["history"][0]["loss"] == first["history"][0]["loss"]  # --seed repeats within a precision
+    float32 = trained[1]["history"][0]
+    assert float32["precision"] == "float32"
+    assert first["history"][0]["loss"] != float32["loss"]  # the rewrite ran: bfloat16 matmuls
+    assert first["history"][0]["loss"] == pytest.approx(float32["loss"], rel=0.05)
+    # the precision may change on --resume (weights and optimizer state are float32 either way)
+    resumed = train(tiny_bundle, data, tmp_path / "a", bf16.replace(precision="float32"), resume=True)
+    assert resumed["finished"] and [h["precision"] for h in resumed["history"]] == ["bfloat16", "float32"]
+    assert resumed["precision"] == "float32"
+    with pytest.raises(ConfigError, match="field 'precision': must be one of auto, float32, bfloat16, got 'fp16'"):
+        TrainConfig().replace(precision="fp16")
