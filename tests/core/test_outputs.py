@@ -151,8 +151,8 @@ def test_same_seed_gives_identical_runs(tmp_path, tiny_bundle, sms):
     ra, rb = (tf.train.load_checkpoint(str(tmp_path / r / "checkpoints")) for r in "ab")
     names = [n for n, _ in tf.train.list_variables(str(tmp_path / "a" / "checkpoints")) if "kernel" in n]
     assert names and all(np.array_equal(ra.get_tensor(n), rb.get_tensor(n)) for n in names)
-    c = train(tiny_bundle, data, tmp_path / "c", TrainConfig(**{**FAST.__dict__, "seed": 8}))
-    assert [h["loss"] for h in c["history"]] != [h["loss"] for h in a["history"]]
+    c = train(tiny_bundle, data, tmp_path / "c", TrainConfig(**{**FAST.__dict__, "seed": 8}), stop_after_epochs=1)
+    assert c["history"][0]["loss"] != a["history"][0]["loss"]
 
 
 def test_dropout_of_built_encoders_follows_the_seed(tiny):

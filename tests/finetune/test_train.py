@@ -143,18 +143,6 @@ def test_training_run_writes_everything(trained):
     assert all(h["examples_per_second"] > 0 for h in summary["history"])
 
 
-def test_resume_ends_with_the_same_steps(tmp_path, tiny_bundle, sms_file, trained):
-    data = read_labelled(sms_file)
-    partial = train(tiny_bundle, data, tmp_path / "r", FAST, stop_after_epochs=1)
-    assert partial["finished"] is False and partial["epochs_done"] == 1
-    assert not (tmp_path / "r" / "model").exists()
-    with pytest.raises(InputError, match="already exists; pass --resume"):
-        train(tiny_bundle, data, tmp_path / "r", FAST)
-    resumed = train(tiny_bundle, data, tmp_path / "r", FAST, resume=True)
-    assert resumed["finished"] and resumed["steps"] == trained[1]["steps"]
-    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
-
-
 def test_a_small_set_gets_more_epochs_unless_epochs_is_given(tmp_path, tiny_bundle, sms_file):
     data = read_labelled(sms_file)  # 120 rows, 10% held out: 14 batches of 8 an epoch
     quick = FAST.replace(tune_threshold=False, keep_best=False)
@@ -265,7 +253,7 @@ def test_pooling_is_a_setting(tmp_path, tiny_bundle, sms_file):
     assert summary["finished"] and (tmp_path / "mean" / "model" / "saved_model.pb").is_file()
 
 
-def test_bfloat16_training_is_mixed_precision_repeatable_and_resumes_in_float32(tmp_path, tiny_bundle, sms_file,
+def test_a_bfloat16_run_repeats_resumes_in_float32_and_ends_with_the_same_steps(tmp_path, tiny_bundle, sms_file,
                                                                                  trained):
     import tf_keras
 
@@ -278,19 +266,25 @@ def test_bfloat16_training_is_mixed_precision_repeatable_and_resumes_in_float32(
             self.seen.add(thread_uses_bf16())
 
     data = read_labelled(sms_file)
-    bf16 = FAST.replace(precision="bfloat16", tune_threshold=False, keep_best=False)  # the same steps as FAST's
-    first = train(tiny_bundle, data, tmp_path / "a", bf16, stop_after_epochs=1, callbacks=[Rewritten()])
-    again = train(tiny_bundle, data, tmp_path / "b", bf16, stop_after_epochs=1)
-    assert first["precision"] == "bfloat16" and first["history"][0]["precision"] == "bfloat16"
+    bf16 = FAST.replace(precision="bfloat16")  # the steps of FAST, in mixed precision
+    partial = train(tiny_bundle, data, tmp_path / "r", bf16, stop_after_epochs=1, callbacks=[Rewritten()])
+    assert partial["finished"] is False and partial["epochs_done"] == 1
+    assert not (tmp_path / "r" / "model").exists()
+    assert partial["precision"] == "bfloat16" and partial["history"][0]["precision"] == "bfloat16"
     assert Rewritten.seen == {False}  # only the train and test steps are rewritten
-    assert again["history"][0]["loss"] == first["history"][0]["loss"]  # --seed repeats within a precision
     float32 = trained[1]["history"][0]
     assert float32["precision"] == "float32"
-    assert first["history"][0]["loss"] != float32["loss"]  # the rewrite ran: bfloat16 matmuls
-    assert first["history"][0]["loss"] == pytest.approx(float32["loss"], rel=0.05)
-    # the precision may change on --resume (weights and optimizer state are float32 either way)
-    resumed = train(tiny_bundle, data, tmp_path / "a", bf16.replace(precision="float32"), resume=True)
-    assert resumed["finished"] and [h["precision"] for h in resumed["history"]] == ["bfloat16", "float32"]
+    assert partial["history"][0]["loss"] != float32["loss"]  # the rewrite ran: bfloat16 matmuls
+    assert partial["history"][0]["loss"] == pytest.approx(float32["loss"], rel=0.05)
+    again = train(tiny_bundle, data, tmp_path / "again", bf16, stop_after_epochs=1)
+    assert again["history"][0]["loss"] == partial["history"][0]["loss"]  # --seed repeats within a precision
+    with pytest.raises(InputError, match="already exists; pass --resume"):
+        train(tiny_bundle, data, tmp_path / "r", bf16)
+    # --resume ends with the steps of an uninterrupted run; the precision may change on the way (weights and
+    # optimizer state are float32 either way), no other setting may
+    resumed = train(tiny_bundle, data, tmp_path / "r", FAST, resume=True)
+    assert resumed["finished"] and resumed["steps"] == trained[1]["steps"]
+    assert [(h["epoch"], h["precision"]) for h in resumed["history"]] == [(1, "bfloat16"), (2, "float32")]
     assert resumed["precision"] == "float32"
     with pytest.raises(ConfigError, match="field 'precision': must be one of auto, float32, bfloat16, got 'fp16'"):
         TrainConfig().replace(precision="fp16")
