@@ -211,7 +211,7 @@ def run_train(args: argparse.Namespace) -> None:
         return emit(args, summary, f"Worker done: {plural(summary['steps'], 'step')} of a multi-worker run; "
                                    f"the chief writes the run in {summary['run']}")
     lines = [f"Trained {summary['model']} ({summary['task']}) for {plural(summary['epochs_done'], 'epoch')} "
-             f"({plural(summary['steps'], 'step')}, {summary['replicas']} replica(s), {summary['precision']}); "
+             f"({plural(summary['steps'], 'step')}, {summary['replicas']} replica(s), {_precisions(summary)}); "
              f"run in {summary['run']}"]
     if summary["history"]:
         eps = [h["examples_per_second"] for h in summary["history"]]
@@ -224,6 +224,16 @@ def run_train(args: argparse.Namespace) -> None:
         lines += ["", f"Exported for serving: {summary['export']}  "
                       f"(bert-hub predict --model {args.out} {task.predict_example})"]
     emit(args, summary, "\n".join(lines))
+
+
+def _precisions(summary: dict) -> str:
+    """The run's precision, or its precisions in order when a resumed run changed it.
+
+    >>> _precisions({"history": [{"precision": "bfloat16"}, {"precision": "float32"}], "precision": "float32"})
+    'bfloat16, then float32'
+    """
+    seen = [h.get("precision", "float32") for h in summary["history"]] or [summary["precision"]]
+    return ", then ".join(p for i, p in enumerate(seen) if p and (i == 0 or p != seen[i - 1])) or "no epoch trained"
 
 
 def run_evaluate(args: argparse.Namespace) -> None:

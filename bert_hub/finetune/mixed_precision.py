@@ -47,7 +47,7 @@ import numpy as np
 
 from bert_hub.runtime import batching
 from bert_hub.runtime.calibration import MODES, Mode, allowed_modes, calibration_key, choose, time_calls
-from bert_hub.runtime.precision import precision_scope
+from bert_hub.runtime.precision import cpu_supports_bf16, precision_scope
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +59,7 @@ class TrainingPrecision:
         requested: the setting: ``auto``, ``float32`` or ``bfloat16``.
         speeds: seconds of one forward and backward pass of each precision on this CPU (for ``auto``
             where it measures; empty otherwise).
-        reason: why ``auto`` chose without measuring (empty otherwise).
+        reason: why ``auto`` chose without measuring, or a warning about the precision set (else empty).
     """
 
     mode: Mode
@@ -74,7 +74,8 @@ class TrainingPrecision:
     def describe(self) -> str:
         """One line for the log: the precision and why."""
         if self.requested != "auto":
-            return f"training in {self.precision} (asked for)"
+            return f"training in {self.precision} (set: precision {self.requested}, not auto)" + (
+                f"; {self.reason}" if self.reason else "")
         if self.reason:
             return f"training in {self.precision} (auto: {self.reason})"
         return (f"training in {self.precision} (auto: a forward and backward pass took {self.speeds['bf16']:.3f} s "
@@ -129,6 +130,10 @@ def choose_precision(requested: str, model: Any, examples: Any, buckets: Any, ba
 
     dist = dist or tf.distribute.get_strategy()
     modes = training_modes(requested, native_bf16=native_bf16)
+    native = cpu_supports_bf16() if native_bf16 is None else native_bf16
+    if requested == "bfloat16" and not native:
+        return TrainingPrecision(modes[0], requested, {}, "this CPU has no native bfloat16: it is emulated, "
+                                 "slower than float32 (auto would train in float32)")
     if requested == "auto" and len(modes) == 1:
         return TrainingPrecision(modes[0], requested, {}, "this CPU has no native bfloat16")
     if requested == "auto" and multi_worker:

@@ -62,9 +62,12 @@ def test_auto_measures_both_precisions_once_where_bfloat16_is_native(tiny, fresh
     # measuring trained nothing: weights, optimizer state, step and the loss metric are as they were
     assert all((w.numpy() == before).all() for w, before in zip(model.variables, weights))
     assert int(model.optimizer.iterations.numpy()) == 0 and model.metrics[0].result().numpy() == 0
-    for requested in ("float32", "bfloat16"):  # asked for: taken as given
+    for requested in ("float32", "bfloat16"):  # set: taken as given
         fixed = choose(requested)
-        assert fixed.precision == requested and "asked for" in fixed.describe() and len(told) == 1
+        assert fixed.precision == requested and fixed.describe().endswith("(set: precision %s, not auto)" % requested)
+    assert len(told) == 1
+    emulated = choose("bfloat16", native=False)  # taken, with a warning
+    assert emulated.precision == "bfloat16" and "no native bfloat16: it is emulated" in emulated.describe()
 
 
 def test_auto_measures_through_a_distribution_strategy(tiny_bundle, fresh_cache):
