@@ -49,10 +49,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-OURS = ("bert_hub", "bert_hub fp32", "bert_hub bf16", "bert_hub fixed 128")
-#: The flags each of bert_hub's engines adds to ``bert-hub train``.
+#: bert_hub's engines and the flags each adds to ``bert-hub train``.
 FLAGS = {"bert_hub": [], "bert_hub fp32": ["--precision", "float32"], "bert_hub bf16": ["--precision", "bfloat16"],
          "bert_hub fixed 128": ["--no-bucketing"]}
+OURS = tuple(FLAGS)
 PEERS = ("torch fp32", "torch bf16")
 SEQ, BATCH, LEARNING_RATE, WARMUP, WEIGHT_DECAY, DROPOUT = 128, 32, 1e-4, 0.1, 0.01, 0.1
 

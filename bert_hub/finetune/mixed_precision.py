@@ -59,13 +59,15 @@ class TrainingPrecision:
         requested: the setting: ``auto``, ``float32`` or ``bfloat16``.
         speeds: seconds of one forward and backward pass of each precision on this CPU (for ``auto``
             where it measures; empty otherwise).
-        reason: why ``auto`` chose without measuring, or a warning about the precision set (else empty).
+        reason: why ``auto`` chose without measuring (else empty).
+        warning: what is wrong with the precision set (bfloat16 on a CPU that emulates it; else empty).
     """
 
     mode: Mode
     requested: str
     speeds: dict[str, float]
     reason: str = ""
+    warning: str = ""
 
     @property
     def precision(self) -> str:
@@ -75,7 +77,7 @@ class TrainingPrecision:
         """One line for the log: the precision and why."""
         if self.requested != "auto":
             return f"training in {self.precision} (set: precision {self.requested}, not auto)" + (
-                f"; {self.reason}" if self.reason else "")
+                f"; {self.warning}" if self.warning else "")
         if self.reason:
             return f"training in {self.precision} (auto: {self.reason})"
         return (f"training in {self.precision} (auto: a forward and backward pass took {self.speeds['bf16']:.3f} s "
@@ -129,14 +131,16 @@ def choose_precision(requested: str, model: Any, examples: Any, buckets: Any, ba
     import tensorflow as tf
 
     dist = dist or tf.distribute.get_strategy()
-    modes = training_modes(requested, native_bf16=native_bf16)
     native = cpu_supports_bf16() if native_bf16 is None else native_bf16
+    modes = training_modes(requested, native_bf16=native)
     if requested == "bfloat16" and not native:
-        return TrainingPrecision(modes[0], requested, {}, "this CPU has no native bfloat16: it is emulated, "
-                                 "slower than float32 (auto would train in float32)")
-    if requested == "auto" and len(modes) == 1:
-        return TrainingPrecision(modes[0], requested, {}, "this CPU has no native bfloat16")
-    if requested == "auto" and multi_worker:
+        return TrainingPrecision(modes[0], requested, {}, warning="this CPU has no native bfloat16: it is "
+                                 "emulated, slower than float32 (auto would train in float32)")
+    if requested != "auto":  # one mode: nothing to measure or read
+        return TrainingPrecision(modes[0], requested, {})
+    if not native:
+        return TrainingPrecision(MODES["fp32"], requested, {}, "this CPU has no native bfloat16")
+    if multi_worker:
         return TrainingPrecision(MODES["fp32"], requested, {}, "a multi-worker run does not measure; "
                                  "--precision bfloat16 asks for it")
     replicas = dist.num_replicas_in_sync
@@ -144,7 +148,7 @@ def choose_precision(requested: str, model: Any, examples: Any, buckets: Any, ba
                           batch_size)
     measure = _ForwardBackward(model, examples, buckets, batch_size, dist)
     mode, speeds = choose(key, modes, measure, notify, details={"length": measure.length})
-    return TrainingPrecision(mode, requested, speeds if len(modes) > 1 else {})
+    return TrainingPrecision(mode, requested, speeds)
 
 
 class _ForwardBackward:

@@ -287,7 +287,7 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
                                                           else " | saved graph")  # not bert_hub's: its own speeds
         chosen = choose_precision(cfg.precision, model, train_ex, buckets, cfg.batch_size, shape, dist,
                                   multi_worker=is_multi_worker(dist), notify=log.info)
-        (log.warning if chosen.requested == "bfloat16" and chosen.reason else log.info)("%s", chosen.describe())
+        (log.warning if chosen.warning else log.info)("%s", chosen.describe())
         after_epoch = _EpochEnd(
             lambda epoch, logs, seconds: _end_epoch(epoch, logs, seconds, optimizer, epoch_var, manager, history,
                                                     workdir, len(train_ex), cfg.epochs, best, chosen.precision))
