@@ -26,7 +26,8 @@ def register(sub: Any, common: Any) -> None:
                    help="pooled_output, cls, mean, sequence_output or encoder_outputs[i] (default pooled_output)")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--seq-length", type=positive_int, help="longest packing (default: the config's)")
-    p.add_argument("--buckets", help="comma-separated packed lengths (default: multiples of 8)")
+    p.add_argument("--buckets", help="comma-separated packed lengths (default: each batch's longest text; "
+                   "bfloat16: multiples of 8; XLA: of 32)")
     p.add_argument("--no-bucketing", action="store_true", help="the notebook's fixed-length path")
     p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
                    help="compile each bucket with XLA (default: whichever is faster on this CPU, measured)")

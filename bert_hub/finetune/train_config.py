@@ -67,7 +67,8 @@ class TrainConfig:
     test_fraction: float = _setting(0.0, "fraction of --data held out for the test metrics (default none: "
                                          "train on more rows, evaluate on a held-out file of your own)")
     bucketing: bool = _setting(True, "pack each batch to its length bucket (else to seq_length)")
-    bucket_step: int = _setting(8, "bucket lengths are multiples of this")
+    bucket_step: int = _setting(1, "bucket lengths are multiples of this (1: each batch is packed to its "
+                                   "longest text)")
     seq_length: int = _setting(128, "longest packing, in tokens")
     threshold: float = _setting(0.5, "probability from which a text is positive (see tune_threshold)")
     tune_threshold: bool = _setting(False, "choose the threshold on the validation split (best F1) and "

@@ -11,8 +11,10 @@ training and the exported serving model all batch the same way:
    padding, order restored by the caller) or :func:`shuffled_batches`
    (training: shuffled, sorted within windows, the same count every epoch);
 3. :func:`pack_to_bucket` packs a batch with ``bert_pack_inputs`` to the
-   smallest *bucket* (by default every multiple of 8 up to ``seq_length``)
-   that holds its longest text. It is TensorFlow code, so the same rule runs
+   smallest *bucket* that holds its longest text (by default every length for
+   training and float32 embedding, so each batch is packed to its longest
+   text; every multiple of 8 up to ``seq_length`` in the serving models; see
+   :mod:`bert_hub.runtime.embedder` for the other embedding modes). It is TensorFlow code, so the same rule runs
    eagerly (embedding), inside ``tf.data`` (:func:`dataset`, training) and
    inside the exported SavedModel (serving).
 

@@ -2,12 +2,13 @@
 
 The notebook pads every text to 128 tokens and calls the encoder eagerly.
 Here each chunk of texts goes through :mod:`bert_hub.runtime.batching`: tokenized
-once, sorted by length, cut into batches, and each batch packed to the
-smallest *bucket* (by default every multiple of 8 up to ``seq_length``) that
-holds its longest text. One ``tf.function``, traced once for every length,
-runs the encoder and reduces its output to the requested key inside the
-graph (with XLA, one compiled function per bucket, multiples of 32 by
-default); results go back to input order. On the real tokens the numbers
+once, sorted by length, cut into batches, and each batch packed to its
+longest text (bfloat16: to the next multiple of 8; or to the smallest of the
+``buckets`` given that holds it).
+One ``tf.function``, traced once for every length, runs the encoder and
+reduces its output to the requested key inside the graph (with XLA, one
+compiled function per bucket, multiples of 32 by default); results go back
+to input order. On the real tokens the numbers
 equal the fixed-128 path (padding is masked out of attention). How the
 encoder runs (float32 or bfloat16, XLA or not) is measured for this CPU on
 first use: see :mod:`bert_hub.runtime.calibration`.
@@ -54,8 +55,14 @@ from bert_hub.runtime.precision import kernels, precision_scope, weights_frozen
 VECTOR_KEYS = ("pooled_output", "cls", "mean")
 #: Keys besides ``encoder_outputs[i]`` that ``embed`` takes (``sequence_output`` is per token).
 KEYS = VECTOR_KEYS + ("sequence_output",)
-#: Default bucket step with XLA: 4 compilations up to 128 tokens instead of 16 (a one-shot job pays each).
-XLA_BUCKET_STEP = 32
+#: Default bucket step of each kind of mode. float32 without XLA: 1, each batch packed to its own longest
+#: text; one graph serves every length, and oneDNN's set-up for a new shape costs less than the padding of
+#: a coarser grid (multiples of 8 were 1.14x slower on 1,024 real short SMS with BERT-Base, 1.07x with
+#: MiniLM; see docs/benchmarks.md). bfloat16: multiples of 8, the grid its figures were measured with on
+#: an AMX CPU (every length is not measured there yet: a first use of each shape may cost more in its
+#: kernels). XLA, which compiles each length: 32, 4 compilations up to 128 tokens instead of 16 (a
+#: one-shot job pays each).
+BUCKET_STEP, BF16_BUCKET_STEP, XLA_BUCKET_STEP = 1, 8, 32
 
 
 def check_key(key: str, num_layers: int) -> str:
@@ -82,13 +89,15 @@ class Ragged:
 class EmbedStats:
     texts: int = 0
     real_tokens: int = 0
+    packed_tokens: int = 0  # what the encoder ran on: real tokens and padding
     seconds: float = 0.0
     batches: int = 0
     truncated: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         s = max(self.seconds, 1e-9)
-        return {"texts": self.texts, "real_tokens": self.real_tokens, "batches": self.batches,
+        return {"texts": self.texts, "real_tokens": self.real_tokens, "packed_tokens": self.packed_tokens,
+                "batches": self.batches,
                 "truncated_texts": self.truncated,
                 "seconds": round(self.seconds, 3), "texts_per_second": round(self.texts / s, 2),
                 "real_tokens_per_second": round(self.real_tokens / s, 1)}
@@ -104,7 +113,8 @@ class EmbedOptions:
         batch_size: texts per encoder call.
         bucketing: sort by length and pack to the smallest bucket; ``False``
             is the notebook's fixed-``seq_length`` path, in input order.
-        buckets: the allowed packed lengths (default: multiples of 8; with XLA, of 32).
+        buckets: the allowed packed lengths (default: every length, so each batch
+            is packed to its longest text; bfloat16: multiples of 8; with XLA, of 32).
         seq_length: the longest packing (default: the config's).
         precision: ``auto`` (default), ``float32`` or ``bfloat16``.
         jit_compile: compile the encoder with XLA (one compilation per
@@ -234,7 +244,7 @@ class Embedder:
         import tensorflow as tf
 
         # The mode's default buckets, whatever this embedder's own: the cached speeds hold for every embedder.
-        length = next(b for b in self._default_buckets(mode.xla) if b >= min(LENGTH, self.seq_length))
+        length = next(b for b in self._default_buckets(mode) if b >= min(LENGTH, self.seq_length))
         vocab = self.bert.config.architecture.vocab_size
         ids = tf.constant(np.random.default_rng(0).integers(vocab // 4, vocab, (self.batch_size, length)), tf.int32)
         ones, zeros = tf.ones_like(ids), tf.zeros_like(ids)
@@ -247,16 +257,18 @@ class Embedder:
 
     @property
     def buckets(self) -> tuple[int, ...]:
-        """The packed lengths: as given, else every multiple of 8 (one graph serves them all), or
-        with XLA, which compiles each length on first use, every multiple of :data:`XLA_BUCKET_STEP`."""
+        """The packed lengths: as given, else every length (float32: one graph serves them all, each
+        batch packed to its longest text), every multiple of 8 (bfloat16) or, with XLA, which compiles
+        each length on first use, every multiple of :data:`XLA_BUCKET_STEP`."""
         if not self.bucketing:
             return (self.seq_length,)
         if self._buckets is not None:
             return self._buckets
-        return self._default_buckets(self.jit_compile)
+        return self._default_buckets(self.resolve_mode())
 
-    def _default_buckets(self, xla: bool) -> tuple[int, ...]:
-        return batching.check_buckets(None, self.seq_length, XLA_BUCKET_STEP if xla else 8)
+    def _default_buckets(self, mode: Mode) -> tuple[int, ...]:
+        step = XLA_BUCKET_STEP if mode.xla else BF16_BUCKET_STEP if mode.bf16 else BUCKET_STEP
+        return batching.check_buckets(None, self.seq_length, step)
 
     @property
     def jit_compile(self) -> bool:
@@ -341,6 +353,7 @@ class Embedder:
                 rows = np.concatenate([idx, np.repeat(idx[-1:], self.batch_size - len(idx))])
             packed = batching.pack_to_bucket(preprocessor, tf.gather(tok.tokens, rows), buckets)
             length = int(packed["input_word_ids"].shape[1])
+            stats.packed_tokens += length * len(rows)
             with precision_scope(mode.bf16):
                 out = self._function(mode, length)(packed["input_word_ids"], packed["input_mask"],
                                                    packed["input_type_ids"]).numpy()

@@ -25,7 +25,7 @@ from bert_hub.finetune.tasks.question_answering import (
 from bert_hub.finetune.tasks.squad_eval import exact_match, f1_score, normalize_answer, squad_metrics
 from bert_hub.finetune.train_config import TrainConfig
 from conftest import one_error_line, python_json, run
-from bert_hub.explore.samples import squad_examples, write_squad
+from bert_hub.explore.samples import PEOPLE, PLACES, squad_examples, write_squad
 
 
 def write(path: Path, text: str) -> Path:
@@ -165,7 +165,10 @@ def test_qa_learns_answers_and_no_answer(qa_run):
 
 def test_qa_answers_from_long_non_ascii_contexts(qa_run):
     out, _, _ = qa_run
-    context = "Alan Turing lives in Lima. " * 12 + "Frida Kahlo lives in Zürich."
+    # Sentences like the training contexts' (each window holds other people), the answer only in the last
+    # window: 9 sentences do not fit one window of 64 wordpieces with the question.
+    others = [(p, c) for p, c in zip(PEOPLE, PLACES[::-1]) if p != "Frida Kahlo" and c != "Zürich"]
+    context = " ".join(f"{p} lives in {c}." for p, c in others) + " Frida Kahlo lives in Zürich."
     res = json.loads(run("predict", "--model", str(out), "--question", "Where does Frida Kahlo live?",
                          "--context", context, "--json").stdout)["answers"][0]
     assert res["has_answer"] and res["answer"] == "Zürich" == context[res["start"]:res["end"]]

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from bert_hub.core.errors import InputError
 from bert_hub.runtime.precision import cpu_supports_bf16, kernels, precision_scope
 from bert_hub.core.inputs import scan_text_file
-from bert_hub.runtime.embedder import Embedder
+from bert_hub.runtime import batching
+from bert_hub.runtime.embedder import Embedder, EmbedStats
 from conftest import onednn_packs_weights, run
 
 #: Where TensorFlow runs its matmuls through oneDNN (x86 Linux builds, unless switched off).
@@ -67,6 +68,23 @@ def test_xla_compiles_once_per_bucket_and_plain_graphs_trace_once(tiny):
     plain.embed(texts)
     plain.embed(list(reversed(texts)))
     assert plain.traces == 1  # one graph for every bucket length
+
+
+def test_batches_are_packed_to_their_longest_text_by_default(tiny):
+    texts = ["the cat sat", "a dog", "the cat sat on the mat", "hello"] * 3
+    counted = EmbedStats()
+    Embedder(tiny, batch_size=4, **F32).embed(texts, counted)
+    lengths = np.sort(batching.tokenize(tiny.preprocessor, texts, tiny.config.seq_length).lengths)
+    assert counted.packed_tokens == sum(4 * lengths[i:i + 4].max() for i in range(0, 12, 4))
+    on_grid = EmbedStats()
+    Embedder(tiny, batch_size=4, buckets=[8, 16], **F32).embed(texts, on_grid)
+    assert on_grid.packed_tokens == 12 * 8 and on_grid.as_dict()["packed_tokens"] == 96
+    xla = EmbedStats()
+    Embedder(tiny, batch_size=4, precision="float32", jit_compile=True).embed(texts, xla)
+    assert xla.packed_tokens == 12 * min(32, tiny.config.seq_length)  # with XLA: multiples of 32
+    bf16 = EmbedStats()
+    Embedder(tiny, batch_size=4, precision="bfloat16", jit_compile=False).embed(texts, bf16)
+    assert bf16.packed_tokens == 12 * 8  # bfloat16: multiples of 8
 
 
 def test_xla_matches(tiny):
