@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -104,27 +105,30 @@ def main() -> int:
     rows: dict[str, list[dict[str, float]]] = {"bert_hub": [], "TF-IDF + LinearSVC": []}
     if cfg.tune_threshold:
         rows = {"bert_hub (tuned threshold)": [], "bert_hub (threshold 0.5)": [], "TF-IDF + LinearSVC": []}
-    work = Path(tempfile.mkdtemp(prefix="bert_hub_cv_"))
     parts = folds(labels, args.folds, args.seed)
-    for i, test_idx in enumerate(parts[:args.limit or args.folds]):
-        train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
-        rest, test = data.subset(train_idx), data.subset(test_idx)
-        fit, val, _ = stratified_split(rest, validation=cfg.validation_fraction, test=0.0, seed=args.seed)
-        started = time.perf_counter()
-        summary = train(args.config, (fit, val, LabelledTexts([], [], data.label_names)), work / f"fold{i}", cfg)
-        clf = Classifier(work / f"fold{i}")
-        probs = np.array([r["probability"] for r in clf.predict(test.texts)])
-        y = np.asarray(test.labels)
-        if cfg.tune_threshold:
-            rows["bert_hub (tuned threshold)"].append(scores(y, probs >= summary["threshold"]))
-            rows["bert_hub (threshold 0.5)"].append(scores(y, probs >= 0.5))
-        else:
-            rows["bert_hub"].append(scores(y, probs >= summary["threshold"]))
-        rows["TF-IDF + LinearSVC"].append(scores(y, baseline(rest.texts, np.asarray(rest.labels), test.texts)))
-        print(json.dumps({"fold": i, "seconds": round(time.perf_counter() - started, 1),
-                          "epochs": summary["epochs"], "threshold": summary["threshold"],
-                          "best_epoch": summary.get("best_epoch"),
-                          **{name: r[-1] for name, r in rows.items()}}), flush=True)
+    with tempfile.TemporaryDirectory(prefix="bert_hub_cv_") as tmp:  # removed at the end, or on a failure
+        work = Path(tmp)
+        for i, test_idx in enumerate(parts[:args.limit or args.folds]):
+            train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
+            rest, test = data.subset(train_idx), data.subset(test_idx)
+            fit, val, _ = stratified_split(rest, validation=cfg.validation_fraction, test=0.0, seed=args.seed)
+            started = time.perf_counter()
+            summary = train(args.config, (fit, val, LabelledTexts([], [], data.label_names)), work / f"fold{i}", cfg)
+            clf = Classifier(work / f"fold{i}")
+            probs = np.array([r["probability"] for r in clf.predict(test.texts)])
+            del clf
+            shutil.rmtree(work / f"fold{i}")  # one fold's run (~360 MB) on disk at a time
+            y = np.asarray(test.labels)
+            if cfg.tune_threshold:
+                rows["bert_hub (tuned threshold)"].append(scores(y, probs >= summary["threshold"]))
+                rows["bert_hub (threshold 0.5)"].append(scores(y, probs >= 0.5))
+            else:
+                rows["bert_hub"].append(scores(y, probs >= summary["threshold"]))
+            rows["TF-IDF + LinearSVC"].append(scores(y, baseline(rest.texts, np.asarray(rest.labels), test.texts)))
+            print(json.dumps({"fold": i, "seconds": round(time.perf_counter() - started, 1),
+                              "epochs": summary["epochs"], "threshold": summary["threshold"],
+                              "best_epoch": summary.get("best_epoch"),
+                              **{name: r[-1] for name, r in rows.items()}}), flush=True)
     n = len(rows["TF-IDF + LinearSVC"])
     print(f"\n{n} of {args.folds} stratified folds of {args.data} ({len(labels)} messages, "
           f"{labels.mean():.1%} spam); bert_hub: {args.config}, {cfg.epochs or 'default'} epochs, learning rate "

@@ -50,5 +50,6 @@ def test_spam_notebook_fine_tunes_evaluates_exports_and_serves(minilm, tmp_path)
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "200 messages" in text and "threshold" in text and "F1" in text
     assert text.count("served: ") == 2
+    assert (tmp_path / "spam_model" / "saved_model.pb").is_file()  # beside the notebook, not left in /tmp
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(images) == 3  # class balance, training curves, confusion matrix + precision-recall

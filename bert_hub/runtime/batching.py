@@ -11,10 +11,10 @@ training and the exported serving model all batch the same way:
    padding, order restored by the caller) or :func:`shuffled_batches`
    (training: shuffled, sorted within windows, the same count every epoch);
 3. :func:`pack_to_bucket` packs a batch with ``bert_pack_inputs`` to the
-   smallest *bucket* that holds its longest text (by default every length for
-   training and float32 embedding, so each batch is packed to its longest
-   text; every multiple of 8 up to ``seq_length`` in the serving models; see
-   :mod:`bert_hub.runtime.embedder` for the other embedding modes). It is TensorFlow code, so the same rule runs
+   smallest *bucket* that holds its longest text (by default every length,
+   so each batch is packed to its longest text: one graph serves every
+   length, and padding costs more than oneDNN's set-up for a new shape; see
+   :mod:`bert_hub.runtime.embedder` for the embedding modes that keep a grid). It is TensorFlow code, so the same rule runs
    eagerly (embedding), inside ``tf.data`` (:func:`dataset`, training) and
    inside the exported SavedModel (serving).
 
@@ -31,7 +31,7 @@ Example:
 [3, 7]
 >>> packed = batching.pack_to_bucket(bert.preprocessor, tok.tokens, batching.default_buckets(128))
 >>> packed["input_word_ids"].shape.as_list()
-[2, 8]
+[2, 7]
 """
 
 from __future__ import annotations
@@ -48,12 +48,13 @@ from bert_hub.core.interface import SPECIALS_PER_SEGMENT
 TOKENIZE_CHUNK = 2048
 
 
-def default_buckets(seq_length: int, step: int = 8) -> tuple[int, ...]:
-    """Every multiple of ``step`` below ``seq_length``, and ``seq_length`` itself."""
+def default_buckets(seq_length: int, step: int = 1) -> tuple[int, ...]:
+    """Every multiple of ``step`` below ``seq_length``, and ``seq_length`` itself (by default every length:
+    each batch is packed to its longest text)."""
     return tuple(sorted({*range(step, seq_length, step), seq_length}))
 
 
-def check_buckets(buckets: Sequence[int] | None, seq_length: int, step: int = 8) -> tuple[int, ...]:
+def check_buckets(buckets: Sequence[int] | None, seq_length: int, step: int = 1) -> tuple[int, ...]:
     """Sorted buckets ending at ``seq_length`` (default: :func:`default_buckets`), each checked."""
     if buckets is None:
         return default_buckets(seq_length, step)
