@@ -389,6 +389,8 @@ def main() -> None:
     model = bundle(work, checkpoint)
     texts_file = work / "texts.json"
     data = workloads(checkpoint / "vocab.txt", args.data, args.texts_short, args.texts_full)
+    if not data:
+        sys.exit("no texts to embed: give --texts-short or --texts-full above 0")
     texts_file.write_text(json.dumps(data))
     engines = args.engines.split(",") if args.engines else (
         list(OURS) + (list(UPSTREAM) if args.upstream else []) + (list(PEERS) if args.peers else []))

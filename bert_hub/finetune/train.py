@@ -186,12 +186,14 @@ def _train_run(run: Any, config: Any, data: Any, out: Path, cfg: TrainConfig, ch
                callbacks: Sequence[Any], worker_timeout: float) -> dict[str, Any]:
     """:func:`train` once ``run`` holds the output."""
     pause_point("train-start")
-    if resume:  # a resumed run keeps the epochs it planned and its precision unless told otherwise (the CLI
+    if resume:  # a resumed run keeps its planned epochs, precision and bucket step unless told otherwise (the CLI
         recorded = recorded_train_config(out)  # reads them too; the Python API may be given the bare defaults)
         if cfg.epochs is None:
             cfg = cfg.replace(epochs=getattr(recorded, "epochs", None) or DEFAULT_EPOCHS)  # older runs: always 4
         if cfg.precision == "auto":
             cfg = cfg.replace(precision=getattr(recorded, "precision", "auto"))
+        if cfg.bucket_step == TrainConfig.bucket_step and recorded is not None:
+            cfg = cfg.replace(bucket_step=recorded.bucket_step)  # runs started before step 1 was the default
     if resume and chief:
         check_resumed_task(out, chosen.name)
         check_resumed_settings(out, cfg)

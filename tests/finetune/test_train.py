@@ -282,8 +282,11 @@ def test_a_bfloat16_run_repeats_resumes_in_float32_and_ends_with_the_same_steps(
         train(tiny_bundle, data, tmp_path / "r", bf16)
     # --resume ends with the steps of an uninterrupted run; the precision may change on the way (weights and
     # optimizer state are float32 either way), no other setting may
+    recorded = tmp_path / "r" / "train_config.yaml"  # as a run started when multiples of 8 were the default
+    recorded.write_text(recorded.read_text().replace("bucket_step: 1\n", "bucket_step: 8\n"))
     resumed = train(tiny_bundle, data, tmp_path / "r", FAST, resume=True)
     assert resumed["finished"] and resumed["steps"] == trained[1]["steps"]
+    assert "bucket_step: 8\n" in recorded.read_text()  # the API's default step did not replace the run's
     assert [(h["epoch"], h["precision"]) for h in resumed["history"]] == [(1, "bfloat16"), (2, "float32")]
     assert resumed["precision"] == "float32"  # the last epoch's; the CLI says "bfloat16, then float32"
     with pytest.raises(ConfigError, match="field 'precision': must be one of auto, float32, bfloat16, got 'fp16'"):
