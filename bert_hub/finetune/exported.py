@@ -187,6 +187,25 @@ class ExportedModel:
                              "--output FOLDER)")
 
 
+def batches_by_length(columns: Sequence[Sequence[str] | None], batch_size: int) -> list[Any]:
+    """Index batches of ``batch_size`` rows of similar length, for a serving model that packs each batch to
+    its longest text: rows sorted by their characters (every column's, e.g. text and text_pair), since the
+    tokens are counted inside the model. The caller puts each row's result back at its index.
+
+    >>> [b.tolist() for b in batches_by_length([["a long text", "hi", "a text", "yo"]], 2)]
+    [[1, 3], [2, 0]]
+    """
+    from bert_hub.runtime.batching import length_sorted_batches
+
+    import numpy as np
+
+    chars = np.zeros(len(columns[0]), np.int64)
+    for column in columns:
+        if column is not None:
+            chars += np.fromiter((len(t) for t in column), np.int64, len(column))
+    return length_sorted_batches(chars, batch_size)
+
+
 def with_pairs(rows: Sequence[dict[str, Any]], line: Any, after: Any = lambda r: "") -> str:
     """One line per row: ``line(row)``, ``  ||  second text`` for pairs, then ``after(row)``."""
     return "\n".join(line(r) + (f"  ||  {r['text_pair']}" if "text_pair" in r else "") + after(r) for r in rows)

@@ -4,7 +4,11 @@ The notebook pads every text to 128 tokens and calls the encoder eagerly.
 Here each chunk of texts goes through :mod:`bert_hub.runtime.batching`: tokenized
 once, sorted by length, cut into batches, and each batch packed to its
 longest text (bfloat16: to the next multiple of 8; or to the smallest of the
-``buckets`` given that holds it).
+``buckets`` given that holds it). The chunk is packed by one
+``bert_pack_inputs`` call, each batch being its rows cut to its width, and
+the encoder's first call (trace, graph optimisation, weight packing) runs in
+a thread while the first chunk is tokenized: most of what a one-shot run
+pays once.
 One ``tf.function``, traced once for every length, runs the encoder and
 reduces its output to the requested key inside the graph (with XLA, one
 compiled function per bucket, multiples of 32 by default); results go back
@@ -43,7 +47,7 @@ import numpy as np
 
 from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
-from bert_hub.core.interface import check_output_key, layer_index, select
+from bert_hub.core.interface import INPUT_KEYS, check_output_key, layer_index, select
 from bert_hub.core.outputs import atomic_outputs, check_output_file, output_lock
 from bert_hub.core.inputs import check_texts, read_lines, scan_text_file
 from bert_hub.core.pause import pause_point
@@ -191,6 +195,7 @@ class Embedder:
         self.calibration_seconds = 0.0
         self._mode: Mode | None = None
         self._functions: dict[tuple[str, int | None], Any] = {}
+        self._warm: set[tuple[str, int | None]] = set()  # functions that have run once
         self._lock = threading.RLock()  # one calibration and one function per slot, whichever thread asks
 
     @classmethod
@@ -253,7 +258,9 @@ class Embedder:
         def call() -> None:
             with precision_scope(mode.bf16):
                 fn(ids, ones, zeros).numpy()
-        return time_calls(call)
+        seconds = time_calls(call)
+        self._warm.add((mode.name, length if mode.xla else None))
+        return seconds
 
     @property
     def buckets(self) -> tuple[int, ...]:
@@ -335,28 +342,37 @@ class Embedder:
         import tensorflow as tf
 
         started = time.perf_counter()
+        mode = self.resolve_mode()
+        warming = self._start_warm_up(mode)  # the encoder's first call, while the texts are tokenized
         preprocessor = self.bert.preprocessor
         tok = batching.tokenize(preprocessor, texts, self.seq_length)
         lengths = tok.lengths
         stats.truncated += tok.truncated
-        buckets = tf.constant(self.buckets, tf.int32)
         if self.bucketing:
             batches = batching.length_sorted_batches(lengths, self.batch_size)
         else:  # the notebook's path: input order, every batch packed to seq_length
             batches = [np.arange(i, min(i + self.batch_size, len(texts))) for i in range(0, len(texts), self.batch_size)]
+        buckets = np.asarray(self.buckets)
+        widths = [int(buckets[min(np.searchsorted(buckets, lengths[idx].max()), len(buckets) - 1)]) for idx in batches]
+        # One bert_pack_inputs call for the chunk, in batch order, to its widest bucket: a batch is then its
+        # rows cut to its own bucket (the same ids, mask and type ids as packing it alone: padding goes last).
+        packed = preprocessor.bert_pack_inputs([tf.gather(tok.tokens, np.concatenate(batches))],
+                                               seq_length=tf.constant(max(widths), tf.int32))
+        packed = [packed[k].numpy() for k in INPUT_KEYS]
+        if warming is not None:
+            warming.join()
         results: list[np.ndarray | None] = [None] * len(texts)
-        mode = self.resolve_mode()
-        for idx in batches:
-            rows = idx
+        start = 0
+        for idx, width in zip(batches, widths):
+            rows = [a[start:start + len(idx), :width] for a in packed]
+            start += len(idx)
             if mode.xla and len(idx) < self.batch_size:
                 # One XLA compilation per bucket: keep the batch dimension constant.
-                rows = np.concatenate([idx, np.repeat(idx[-1:], self.batch_size - len(idx))])
-            packed = batching.pack_to_bucket(preprocessor, tf.gather(tok.tokens, rows), buckets)
-            length = int(packed["input_word_ids"].shape[1])
-            stats.packed_tokens += length * len(rows)
+                rows = [np.concatenate([a, np.repeat(a[-1:], self.batch_size - len(idx), axis=0)]) for a in rows]
+            stats.packed_tokens += width * len(rows[0])
             with precision_scope(mode.bf16):
-                out = self._function(mode, length)(packed["input_word_ids"], packed["input_mask"],
-                                                   packed["input_type_ids"]).numpy()
+                out = self._function(mode, width)(*rows).numpy()
+            self._warm.add((mode.name, width if mode.xla else None))
             for row, i in enumerate(idx):
                 results[i] = out[row, :lengths[i]] if self.per_token else out[row]
             stats.batches += 1
@@ -368,6 +384,28 @@ class Embedder:
         if self.per_token:
             return np.concatenate(results, axis=0).astype(np.float32, copy=False), lengths
         return np.stack(results).astype(np.float32, copy=False), lengths
+
+    def _start_warm_up(self, mode: Mode) -> threading.Thread | None:
+        """Makes the encoder function's first call (its trace, graph optimisation and, with frozen weights,
+        the packing of every weight matrix: most of a one-shot run's fixed cost) on one 3-token text, in a
+        thread, so that it runs while this thread tokenizes. None when there is nothing to warm: the
+        function has run, or XLA compiles each length apart (a 3-token compilation would be wasted)."""
+        if mode.xla or (mode.name, None) in self._warm:
+            return None
+        fn = self._function(mode, None)
+        ids = np.zeros([1, 3], np.int32)  # any ids: the call's output is thrown away
+
+        def first_call() -> None:
+            try:
+                with precision_scope(mode.bf16):  # the same graph options as the real calls, so theirs is reused
+                    fn(ids, np.ones_like(ids), ids).numpy()
+            except Exception:  # noqa: BLE001 - the real call that follows raises it where it can be reported
+                return
+            self._warm.add((mode.name, None))
+
+        thread = threading.Thread(target=first_call, name="bert_hub-encoder-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def embed(self, texts: Iterable[str | bytes] | str, stats: EmbedStats | None = None
               ) -> np.ndarray | Ragged:

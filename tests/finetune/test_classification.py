@@ -1,9 +1,12 @@
-"""Text classification of sentence pairs: packing with type ids, training, predicting and evaluating pairs."""
+"""Text classification: sentence pairs (packing with type ids, training, predicting and evaluating pairs), and
+the exported classifier's batches."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import numpy as np
 
 from bert_hub.runtime import batching
 from conftest import one_error_line, run
@@ -36,3 +39,18 @@ def test_pairs_pack_with_type_ids_and_train(tmp_path, tiny, tiny_bundle):
     ev = json.loads(run("evaluate", "--model", str(out), "--data", str(data), "--pair-col", "answer", "--text-col",
                         "question", "--json").stdout)
     assert ev["examples"] == 40
+
+
+def test_predict_batches_texts_of_similar_length_and_keeps_input_order(trained_classifier):
+    from bert_hub.finetune.tasks.classification import Classifier
+
+    classifier = Classifier(trained_classifier)
+    texts = ["win a free prize now " * 6, "ok", "call me later about the lunch plan", "", "hi there",
+             "URGENT! your account has won cash, reply YES to claim " * 2, "see you"]
+    batched = classifier.predict(texts, batch_size=2)  # sorted by length: no batch holds its input neighbours
+    assert [row["text"] for row in batched] == texts
+    for text, row in zip(texts, batched):
+        alone = classifier.predict([text])[0]
+        assert row["label"] == alone["label"] and abs(row["probability"] - alone["probability"]) <= 1e-5
+    assert np.abs(classifier.probabilities(texts, batch_size=3)
+                  - np.array([r["probability"] for r in batched])).max() <= 1e-5

@@ -43,7 +43,8 @@ from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
 from bert_hub.core.outputs import check_image_path
 from bert_hub.finetune.data import LabelledTexts, overlapping_texts, read_labelled, stratified_split
-from bert_hub.finetune.exported import DEFAULT_TASK, ExportedModel, PredictRequest, ServedModel, save_export, with_pairs
+from bert_hub.finetune.exported import (DEFAULT_TASK, ExportedModel, PredictRequest, ServedModel, batches_by_length,
+                                        save_export, with_pairs)
 from bert_hub.finetune.metrics import (
     best_f1_threshold,
     binary_metrics,
@@ -399,14 +400,25 @@ class ServedTexts(ExportedModel):
         return texts, checked
 
     def _batches(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> Any:
-        """``(start, serving outputs)`` for each batch of ``batch_size`` texts."""
+        """``(indices, serving outputs as NumPy)`` for each batch of at most ``batch_size`` texts of similar
+        length (:func:`~bert_hub.finetune.exported.batches_by_length`: little padding)."""
         import tensorflow as tf
 
-        for i in range(0, len(texts), batch_size):
-            feed = {"text": tf.constant(list(texts[i:i + batch_size]))}
+        for idx in batches_by_length([texts, pairs], batch_size):
+            feed = {"text": tf.constant([texts[i] for i in idx])}
             if pairs is not None:
-                feed["text_pair"] = tf.constant(list(pairs[i:i + batch_size]))
-            yield i, self._serve(**feed)
+                feed["text_pair"] = tf.constant([pairs[i] for i in idx])
+            yield idx, {k: v.numpy() for k, v in self._serve(**feed).items()}
+
+    def _outputs(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> dict[str, Any]:
+        """Every serving output for all the texts, in input order (``[n, ...]`` each)."""
+        out: dict[str, Any] = {}
+        for idx, res in self._batches(texts, pairs, batch_size):
+            for key, value in res.items():
+                if key not in out:
+                    out[key] = np.empty((len(texts),) + value.shape[1:], value.dtype)
+                out[key][idx] = value
+        return out
 
 
 class Classifier(ServedTexts):
@@ -446,23 +458,21 @@ class Classifier(ServedTexts):
         texts, pairs = self._checked(texts, pairs)
         if top_k < 1:
             raise InputError(f"top_k {top_k}: give at least 1")
+        res = self._outputs(texts, pairs, batch_size)
         out = []
-        for i, res in self._batches(texts, pairs, batch_size):
+        for i, text in enumerate(texts):
+            row = {"text": text, **({"text_pair": pairs[i]} if pairs is not None else {})}
             if self.multi_label:
-                for k, (probs, chosen) in enumerate(zip(res["probabilities"].numpy(), res["predicted"].numpy())):
-                    labels = [n for n, c in zip(self.label_names, chosen) if c]
-                    out.append({"text": texts[i + k], **({"text_pair": pairs[i + k]} if pairs is not None else {}),
-                                "labels": labels, "label": ",".join(labels), "probability": None,
-                                "probabilities": {n: float(p) for n, p in zip(self.label_names, probs)}})
-                continue
-            for k, (p, lab) in enumerate(zip(res["probability"].numpy(), res["label"].numpy())):
-                row = {"text": texts[i + k], **({"text_pair": pairs[i + k]} if pairs is not None else {})}
-                row.update(label=lab.decode(), probability=float(p))
+                labels = [n for n, c in zip(self.label_names, res["predicted"][i]) if c]
+                row.update(labels=labels, label=",".join(labels), probability=None,
+                           probabilities={n: float(p) for n, p in zip(self.label_names, res["probabilities"][i])})
+            else:
+                row.update(label=res["label"][i].decode(), probability=float(res["probability"][i]))
                 if self.multi_class:
-                    probs = res["probabilities"].numpy()[k]
+                    probs = res["probabilities"][i]
                     order = np.argsort(-probs, kind="stable")[:top_k]
                     row["top"] = [{"label": self.label_names[j], "probability": float(probs[j])} for j in order]
-                out.append(row)
+            out.append(row)
         return out
 
     def read_data(self, path: str | Path, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
@@ -513,8 +523,7 @@ class Classifier(ServedTexts):
         """``[n]`` positive-class probabilities (binary) or ``[n, labels]`` (multi-class), in input order."""
         key = "probabilities" if self.multi_class or self.multi_label else "probability"
         texts, pairs = self._checked(texts, pairs)
-        parts = [res[key].numpy() for _, res in self._batches(texts, pairs, batch_size)]
-        return np.concatenate(parts)
+        return self._outputs(texts, pairs, batch_size)[key]
 
     def evaluate(self, data: Any, batch_size: int = 64, plot: str | Path | None = None,
                  overwrite: bool = False) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from bert_hub.runtime import batching
 from bert_hub.core.errors import ConfigError, InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.finetune.exported import ExportedModel, PredictRequest, ServedModel, save_export
+from bert_hub.finetune.exported import ExportedModel, PredictRequest, ServedModel, batches_by_length, save_export
 from bert_hub.finetune.data import read_data_file
 from bert_hub.finetune.tasks.squad_eval import format_squad_metrics, squad_metrics
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, split_groups
@@ -511,14 +511,14 @@ class QuestionAnswerer(ExportedModel):
         if len(questions) != len(contexts):
             raise InputError(f"{len(questions)} questions but {len(contexts)} contexts: give one context per "
                              "question")
-        out = []
-        for i in range(0, len(questions), batch_size):
-            res = {k: v.numpy() for k, v in self._serve(question=tf.constant(questions[i:i + batch_size]),
-                                                        context=tf.constant(contexts[i:i + batch_size])).items()}
-            for k, question in enumerate(questions[i:i + batch_size]):
-                out.append({"question": question, "answer": res["answer"][k].decode(),
-                            "start": int(res["start"][k]), "end": int(res["end"][k]),
-                            "score": round(float(res["score"][k]), 4), "has_answer": bool(res["has_answer"][k])})
+        out: list[dict[str, Any]] = [{} for _ in questions]
+        for idx in batches_by_length([questions, contexts], batch_size):  # little padding in each batch
+            res = {k: v.numpy() for k, v in self._serve(question=tf.constant([questions[i] for i in idx]),
+                                                        context=tf.constant([contexts[i] for i in idx])).items()}
+            for k, i in enumerate(idx):
+                out[i] = {"question": questions[i], "answer": res["answer"][k].decode(),
+                          "start": int(res["start"][k]), "end": int(res["end"][k]),
+                          "score": round(float(res["score"][k]), 4), "has_answer": bool(res["has_answer"][k])}
         return out
 
     def evaluate(self, data: SquadData, plot: str | Path | None = None, overwrite: bool = False,

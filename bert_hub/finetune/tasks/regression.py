@@ -184,7 +184,7 @@ class Regressor(ServedTexts):
                ) -> np.ndarray:
         """``[n]`` scores in input order."""
         texts, pairs = self._checked(texts, pairs)
-        return np.concatenate([res["score"].numpy() for _, res in self._batches(texts, pairs, batch_size)])
+        return self._outputs(texts, pairs, batch_size)["score"]
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
                 ) -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.finetune.exported import ExportedModel, PredictRequest, ServedModel, save_export
+from bert_hub.finetune.exported import ExportedModel, PredictRequest, ServedModel, batches_by_length, save_export
 from bert_hub.finetune.data import read_data_file
 from bert_hub.finetune.tasks.entities import OUTSIDE, entity_metrics, entity_spans, format_entity_metrics, tag_problem
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, seeded_splits
@@ -325,30 +325,32 @@ class TokenClassifier(ExportedModel):
         import tensorflow as tf
 
         texts = check_texts(texts)
-        out = []
-        for i in range(0, len(texts), batch_size):
-            res = {k: v.numpy() for k, v in self._serve(text=tf.constant(texts[i:i + batch_size])).items()}
-            for k, text in enumerate(texts[i:i + batch_size]):
+        out: list[dict[str, Any]] = [{} for _ in texts]
+        for idx in batches_by_length([texts], batch_size):  # little padding in each batch
+            res = {k: v.numpy() for k, v in self._serve(text=tf.constant([texts[i] for i in idx])).items()}
+            for k, i in enumerate(idx):
+                text = texts[i]
                 n = int(res["word_count"][k])
                 words = [{"word": text[int(s):int(e)], "tag": t.decode(), "probability": round(float(p), 4),
                           "start": int(s), "end": int(e)}
                          for t, p, s, e in zip(res["tags"][k][:n], res["probability"][k][:n],
                                                res["start"][k][:n], res["end"][k][:n])]
-                out.append({"text": text, "words": words, "entities": _entities(text, words),
-                            "untagged_words": int(n - res["tagged"][k][:n].sum())})
+                out[i] = {"text": text, "words": words, "entities": _entities(text, words),
+                          "untagged_words": int(n - res["tagged"][k][:n].sum())}
         return out
 
     def tag_words(self, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
         """The tags of sentences given as words (CoNLL-style)."""
         import tensorflow as tf
 
-        out: list[list[str]] = []
-        for i in range(0, len(sentences), batch_size):
-            chunk = [list(s) for s in sentences[i:i + batch_size]]
+        out: list[list[str]] = [[] for _ in sentences]
+        for idx in batches_by_length([[" ".join(s) for s in sentences]], batch_size):  # little padding
+            chunk = [list(sentences[i]) for i in idx]
             width = max((len(s) for s in chunk), default=0)
             padded = np.array([s + [""] * (width - len(s)) for s in chunk], dtype=object).reshape(len(chunk), width)
             tags = self._tag_words(words=tf.constant(padded, tf.string))["tags"].numpy()
-            out += [[t.decode() for t in row[:len(s)]] for row, s in zip(tags, chunk)]
+            for i, row, s in zip(idx, tags, chunk):
+                out[i] = [t.decode() for t in row[:len(s)]]
         return out
 
     def evaluate(self, data: TaggedSentences, plot: str | Path | None = None, overwrite: bool = False,
