@@ -195,10 +195,12 @@ def batches_by_length(columns: Sequence[Sequence[str] | None], batch_size: int) 
     >>> [b.tolist() for b in batches_by_length([["a long text", "hi", "a text", "yo"]], 2)]
     [[1, 3], [2, 0]]
     """
-    from bert_hub.runtime.batching import length_sorted_batches
-
     import numpy as np
 
+    from bert_hub.runtime.batching import length_sorted_batches
+
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch size must be a positive integer, got {batch_size!r}")
     chars = np.zeros(len(columns[0]), np.int64)
     for column in columns:
         if column is not None:

@@ -15,8 +15,9 @@ training and the exported serving model all batch the same way:
    so each batch is packed to its longest text: one graph serves every
    length, and padding costs more than oneDNN's set-up for a new shape; see
    :mod:`bert_hub.runtime.embedder` for the embedding modes that keep a grid). It is TensorFlow code, so the same rule runs
-   eagerly (embedding), inside ``tf.data`` (:func:`dataset`, training) and
-   inside the exported SavedModel (serving).
+   inside ``tf.data`` (:func:`dataset`, training) and inside the exported
+   SavedModel (serving); embedding packs a whole chunk at once and cuts each
+   batch to :func:`bucket_of`, the same rule in NumPy.
 
 On the real tokens the numbers are those of the fixed-length path: padding is
 masked out of attention.
@@ -114,8 +115,19 @@ def tokenize(preprocessor: Any, texts: Sequence[str], seq_length: int, pairs: Se
     return Tokenized(segments, np.minimum(full, seq_length).astype(np.int64), int((full > seq_length).sum()))
 
 
+def bucket_of(lengths: np.ndarray, buckets: Sequence[int]) -> int:
+    """The smallest of ``buckets`` (sorted, ending at ``seq_length``) that holds the longest of ``lengths``
+    (packed lengths, at most ``seq_length``): :func:`pack_to_bucket`'s rule, in NumPy.
+
+    >>> bucket_of(np.array([5, 9, 7]), (8, 16, 32))
+    16
+    """
+    slot = int(np.searchsorted(np.asarray(buckets), int(np.max(lengths))))
+    return int(buckets[min(slot, len(buckets) - 1)])
+
+
 def pack_to_bucket(preprocessor: Any, segments: Any, buckets: Any) -> dict[str, Any]:
-    """Packs one batch to the smallest bucket that holds it.
+    """Packs one batch to the smallest bucket that holds it (:func:`bucket_of`, in TensorFlow).
 
     ``segments``: one RaggedTensor ``[batch, (pieces)]`` or a list of them
     (sentence pairs: ``input_type_ids`` 0 then 1). ``buckets`` is sorted and

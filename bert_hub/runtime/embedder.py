@@ -5,7 +5,7 @@ Here each chunk of texts goes through :mod:`bert_hub.runtime.batching`: tokenize
 once, sorted by length, cut into batches, and each batch packed to its
 longest text (bfloat16: to the next multiple of 8; or to the smallest of the
 ``buckets`` given that holds it). The chunk is packed by one
-``bert_pack_inputs`` call, each batch being its rows cut to its width, and
+``bert_pack_inputs`` call, each batch being its rows cut to its own length, and
 the encoder's first call (trace, graph optimisation, weight packing) runs in
 a thread while the first chunk is tokenized: most of what a one-shot run
 pays once.
@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 import threading
 import time
@@ -54,6 +55,8 @@ from bert_hub.core.pause import pause_point
 from bert_hub.hub.pipeline import BertPipeline, load_pipeline
 from bert_hub.runtime.calibration import LENGTH, Mode, allowed_modes, calibration_key, choose, model_shape, time_calls
 from bert_hub.runtime.precision import kernels, precision_scope, weights_frozen
+
+log = logging.getLogger(__name__)
 
 #: One vector per text.
 VECTOR_KEYS = ("pooled_output", "cls", "mean")
@@ -195,7 +198,7 @@ class Embedder:
         self.calibration_seconds = 0.0
         self._mode: Mode | None = None
         self._functions: dict[tuple[str, int | None], Any] = {}
-        self._warm: set[tuple[str, int | None]] = set()  # functions that have run once
+        self._warm: set[tuple[str, int | None]] = set()  # functions whose first call is made (or tried)
         self._lock = threading.RLock()  # one calibration and one function per slot, whichever thread asks
 
     @classmethod
@@ -259,7 +262,7 @@ class Embedder:
             with precision_scope(mode.bf16):
                 fn(ids, ones, zeros).numpy()
         seconds = time_calls(call)
-        self._warm.add((mode.name, length if mode.xla else None))
+        self._warm.add((mode.name, None))  # its first call is made: nothing to warm
         return seconds
 
     @property
@@ -344,23 +347,25 @@ class Embedder:
         started = time.perf_counter()
         mode = self.resolve_mode()
         warming = self._start_warm_up(mode)  # the encoder's first call, while the texts are tokenized
-        preprocessor = self.bert.preprocessor
-        tok = batching.tokenize(preprocessor, texts, self.seq_length)
-        lengths = tok.lengths
-        stats.truncated += tok.truncated
-        if self.bucketing:
-            batches = batching.length_sorted_batches(lengths, self.batch_size)
-        else:  # the notebook's path: input order, every batch packed to seq_length
-            batches = [np.arange(i, min(i + self.batch_size, len(texts))) for i in range(0, len(texts), self.batch_size)]
-        buckets = np.asarray(self.buckets)
-        widths = [int(buckets[min(np.searchsorted(buckets, lengths[idx].max()), len(buckets) - 1)]) for idx in batches]
-        # One bert_pack_inputs call for the chunk, in batch order, to its widest bucket: a batch is then its
-        # rows cut to its own bucket (the same ids, mask and type ids as packing it alone: padding goes last).
-        packed = preprocessor.bert_pack_inputs([tf.gather(tok.tokens, np.concatenate(batches))],
-                                               seq_length=tf.constant(max(widths), tf.int32))
-        packed = [packed[k].numpy() for k in INPUT_KEYS]
-        if warming is not None:
-            warming.join()
+        try:
+            preprocessor = self.bert.preprocessor
+            tok = batching.tokenize(preprocessor, texts, self.seq_length)
+            lengths = tok.lengths
+            stats.truncated += tok.truncated
+            if self.bucketing:
+                batches = batching.length_sorted_batches(lengths, self.batch_size)
+            else:  # the notebook's path: input order, every batch packed to seq_length
+                batches = [np.arange(i, min(i + self.batch_size, len(texts)))
+                           for i in range(0, len(texts), self.batch_size)]
+            widths = [batching.bucket_of(lengths[idx], self.buckets) for idx in batches]
+            # One bert_pack_inputs call for the chunk, in batch order, to its widest bucket: a batch is then its
+            # rows cut to its own bucket (the same ids, mask and type ids as packing it alone: padding goes last).
+            packed = preprocessor.bert_pack_inputs([tf.gather(tok.tokens, np.concatenate(batches))],
+                                                   seq_length=tf.constant(max(widths), tf.int32))
+            packed = [packed[k].numpy() for k in INPUT_KEYS]
+        finally:
+            if warming is not None:
+                warming.join()  # also when tokenizing failed or was interrupted: no thread left inside TensorFlow
         results: list[np.ndarray | None] = [None] * len(texts)
         start = 0
         for idx, width in zip(batches, widths):
@@ -372,7 +377,6 @@ class Embedder:
             stats.packed_tokens += width * len(rows[0])
             with precision_scope(mode.bf16):
                 out = self._function(mode, width)(*rows).numpy()
-            self._warm.add((mode.name, width if mode.xla else None))
             for row, i in enumerate(idx):
                 results[i] = out[row, :lengths[i]] if self.per_token else out[row]
             stats.batches += 1
@@ -387,21 +391,29 @@ class Embedder:
 
     def _start_warm_up(self, mode: Mode) -> threading.Thread | None:
         """Makes the encoder function's first call (its trace, graph optimisation and, with frozen weights,
-        the packing of every weight matrix: most of a one-shot run's fixed cost) on one 3-token text, in a
-        thread, so that it runs while this thread tokenizes. None when there is nothing to warm: the
-        function has run, or XLA compiles each length apart (a 3-token compilation would be wasted)."""
-        if mode.xla or (mode.name, None) in self._warm:
-            return None
+        the packing of every weight matrix: most of a one-shot run's fixed cost) in a thread, so that it runs
+        while this thread tokenizes. None when there is nothing to warm: the function has run (or its warm-up
+        was tried), or XLA compiles each length apart (a compilation for the warm-up would be wasted).
+
+        float32 warms on one 3-token text (measured: the first real batch then runs at warm speed). bfloat16
+        warms on a batch of ``batch_size`` 8-token texts, the smallest real batch: oneDNN keeps the weight
+        layout its first call chose, so the first call has the shape of real work (not measured on an AMX CPU
+        yet). A failed warm-up is logged at debug level; the real call then raises the error where it is
+        reported."""
+        slot = (mode.name, None)
+        with self._lock:
+            if mode.xla or slot in self._warm:
+                return None
+            self._warm.add(slot)  # tried once, whatever comes of it
         fn = self._function(mode, None)
-        ids = np.zeros([1, 3], np.int32)  # any ids: the call's output is thrown away
+        ids = np.zeros([self.batch_size, min(8, self.seq_length)] if mode.bf16 else [1, 3], np.int32)
 
         def first_call() -> None:
             try:
                 with precision_scope(mode.bf16):  # the same graph options as the real calls, so theirs is reused
                     fn(ids, np.ones_like(ids), ids).numpy()
             except Exception:  # noqa: BLE001 - the real call that follows raises it where it can be reported
-                return
-            self._warm.add((mode.name, None))
+                log.debug("the encoder's warm-up call failed", exc_info=True)
 
         thread = threading.Thread(target=first_call, name="bert_hub-encoder-warm-up", daemon=True)
         thread.start()

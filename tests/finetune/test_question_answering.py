@@ -175,6 +175,8 @@ def test_qa_answers_from_long_non_ascii_contexts(qa_run):
     empty = QuestionAnswerer(out).predict(["Where?"], [""])[0]
     assert empty == {"question": "Where?", "answer": "", "start": -1, "end": -1, "score": 0.0,
                      "has_answer": False}
+    both = QuestionAnswerer(out).predict(["Where does Frida Kahlo live?", "Where?"], [context, ""], batch_size=1)
+    assert both[0]["answer"] == "Zürich" and both[1] == empty  # batched shortest first, given in input order
 
 
 def test_export_answers_raw_strings_without_bert_hub(qa_run):

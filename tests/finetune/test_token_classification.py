@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
 from bert_hub.finetune.tasks.entities import entity_metrics, entity_spans, format_entity_metrics
-from bert_hub.finetune.tasks.token_classification import NO_LABEL, TaggedSentences, TokenExamples, format_predictions, read_conll
+from bert_hub.finetune.tasks.token_classification import (NO_LABEL, TaggedSentences, TokenClassifier, TokenExamples,
+                                                          format_predictions, read_conll)
 from bert_hub.finetune.tasks.words import first_pieces, split_words, word_pieces
 from conftest import one_error_line, python_json, run
 from bert_hub.explore.samples import write_conll
@@ -151,6 +152,10 @@ def test_ner_predicts_entities_with_character_offsets(ner_run):
     assert {(e["type"], e["text"]) for e in pred["entities"]} >= {("PER", "Frida Kahlo"), ("LOC", "Zürich")}
     shown = format_predictions([pred])
     assert "  PER        10-21   Frida Kahlo" in shown and "Zürich/B-LOC" in shown
+    rows = TokenClassifier(out).predict([text, "ok"], batch_size=1)  # batched shortest first
+    assert [r["text"] for r in rows] == [text, "ok"] and rows[0]["words"] == pred["words"]
+    with pytest.raises(InputError, match="batch size must be a positive integer"):
+        TokenClassifier(out).predict([text], batch_size=0)
 
 
 def test_export_tags_raw_strings_without_bert_hub(ner_run):
