@@ -198,7 +198,7 @@ class Embedder:
         self.calibration_seconds = 0.0
         self._mode: Mode | None = None
         self._functions: dict[tuple[str, int | None], Any] = {}
-        self._warm: set[tuple[str, int | None]] = set()  # functions whose first call is made (or tried)
+        self._warm: set[str] = set()  # modes whose (non-XLA) function has made its first call, or tried to
         self._lock = threading.RLock()  # one calibration and one function per slot, whichever thread asks
 
     @classmethod
@@ -262,7 +262,7 @@ class Embedder:
             with precision_scope(mode.bf16):
                 fn(ids, ones, zeros).numpy()
         seconds = time_calls(call)
-        self._warm.add((mode.name, None))  # its first call is made: nothing to warm
+        self._warm.add(mode.name)  # its first call is made: nothing to warm
         return seconds
 
     @property
@@ -357,7 +357,8 @@ class Embedder:
             else:  # the notebook's path: input order, every batch packed to seq_length
                 batches = [np.arange(i, min(i + self.batch_size, len(texts)))
                            for i in range(0, len(texts), self.batch_size)]
-            widths = [batching.bucket_of(lengths[idx], self.buckets) for idx in batches]
+            buckets = self.buckets  # once: a property that builds the tuple
+            widths = [batching.bucket_of(lengths[idx], buckets) for idx in batches]
             # One bert_pack_inputs call for the chunk, in batch order, to its widest bucket: a batch is then its
             # rows cut to its own bucket (the same ids, mask and type ids as packing it alone: padding goes last).
             packed = preprocessor.bert_pack_inputs([tf.gather(tok.tokens, np.concatenate(batches))],
@@ -400,11 +401,10 @@ class Embedder:
         layout its first call chose, so the first call has the shape of real work (not measured on an AMX CPU
         yet). A failed warm-up is logged at debug level; the real call then raises the error where it is
         reported."""
-        slot = (mode.name, None)
         with self._lock:
-            if mode.xla or slot in self._warm:
+            if mode.xla or mode.name in self._warm:
                 return None
-            self._warm.add(slot)  # tried once, whatever comes of it
+            self._warm.add(mode.name)  # tried once, whatever comes of it
         fn = self._function(mode, None)
         ids = np.zeros([self.batch_size, min(8, self.seq_length)] if mode.bf16 else [1, 3], np.int32)
 
