@@ -208,6 +208,18 @@ def batches_by_length(columns: Sequence[Sequence[str] | None], batch_size: int) 
     return length_sorted_batches(chars, batch_size)
 
 
+def served_batches(serve: Any, columns: dict[str, Sequence[str] | None], batch_size: int) -> Any:
+    """``(indices, outputs as NumPy)`` for each batch of :func:`batches_by_length` over ``columns``, served by
+    ``serve`` (a serving signature) with each column's strings of the batch under its name; a column that is
+    ``None`` is left out. The caller puts each row's result back at its index."""
+    import tensorflow as tf
+
+    given = {name: column for name, column in columns.items() if column is not None}
+    for idx in batches_by_length(list(given.values()), batch_size):
+        feed = {name: tf.constant([column[i] for i in idx]) for name, column in given.items()}
+        yield idx, {k: v.numpy() for k, v in serve(**feed).items()}
+
+
 def with_pairs(rows: Sequence[dict[str, Any]], line: Any, after: Any = lambda r: "") -> str:
     """One line per row: ``line(row)``, ``  ||  second text`` for pairs, then ``after(row)``."""
     return "\n".join(line(r) + (f"  ||  {r['text_pair']}" if "text_pair" in r else "") + after(r) for r in rows)

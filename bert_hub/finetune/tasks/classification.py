@@ -43,8 +43,8 @@ from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
 from bert_hub.core.outputs import check_image_path
 from bert_hub.finetune.data import LabelledTexts, overlapping_texts, read_labelled, stratified_split
-from bert_hub.finetune.exported import (DEFAULT_TASK, ExportedModel, PredictRequest, ServedModel, batches_by_length,
-                                        save_export, with_pairs)
+from bert_hub.finetune.exported import (DEFAULT_TASK, ExportedModel, PredictRequest, ServedModel, save_export,
+                                        served_batches, with_pairs)
 from bert_hub.finetune.metrics import (
     best_f1_threshold,
     binary_metrics,
@@ -402,13 +402,7 @@ class ServedTexts(ExportedModel):
     def _batches(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> Any:
         """``(indices, serving outputs as NumPy)`` for each batch of at most ``batch_size`` texts of similar
         length (:func:`~bert_hub.finetune.exported.batches_by_length`: little padding)."""
-        import tensorflow as tf
-
-        for idx in batches_by_length([texts, pairs], batch_size):
-            feed = {"text": tf.constant([texts[i] for i in idx])}
-            if pairs is not None:
-                feed["text_pair"] = tf.constant([pairs[i] for i in idx])
-            yield idx, {k: v.numpy() for k, v in self._serve(**feed).items()}
+        return served_batches(self._serve, {"text": texts, "text_pair": pairs}, batch_size)
 
     def _outputs(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> dict[str, Any]:
         """Every serving output for all the texts, in input order (``[n, ...]`` each)."""

@@ -49,7 +49,7 @@ from bert_hub.runtime import batching
 from bert_hub.core.errors import ConfigError, InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.finetune.exported import ExportedModel, PredictRequest, ServedModel, batches_by_length, save_export
+from bert_hub.finetune.exported import ExportedModel, PredictRequest, ServedModel, save_export, served_batches
 from bert_hub.finetune.data import read_data_file
 from bert_hub.finetune.tasks.squad_eval import format_squad_metrics, squad_metrics
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, split_groups
@@ -505,16 +505,12 @@ class QuestionAnswerer(ExportedModel):
         ``start`` / ``end`` are character offsets into the context (``end``
         exclusive; -1 and answer ``""`` when there is no answer).
         """
-        import tensorflow as tf
-
         questions, contexts = check_texts(questions, "questions"), check_texts(contexts, "contexts")
         if len(questions) != len(contexts):
             raise InputError(f"{len(questions)} questions but {len(contexts)} contexts: give one context per "
                              "question")
         out: list[dict[str, Any]] = [{} for _ in questions]
-        for idx in batches_by_length([questions, contexts], batch_size):  # little padding in each batch
-            res = {k: v.numpy() for k, v in self._serve(question=tf.constant([questions[i] for i in idx]),
-                                                        context=tf.constant([contexts[i] for i in idx])).items()}
+        for idx, res in served_batches(self._serve, {"question": questions, "context": contexts}, batch_size):
             for k, i in enumerate(idx):
                 out[i] = {"question": questions[i], "answer": res["answer"][k].decode(),
                           "start": int(res["start"][k]), "end": int(res["end"][k]),

@@ -40,7 +40,8 @@ from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.finetune.exported import ExportedModel, PredictRequest, ServedModel, batches_by_length, save_export
+from bert_hub.finetune.exported import (ExportedModel, PredictRequest, ServedModel, batches_by_length, save_export,
+                                       served_batches)
 from bert_hub.finetune.data import read_data_file
 from bert_hub.finetune.tasks.entities import OUTSIDE, entity_metrics, entity_spans, format_entity_metrics, tag_problem
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, seeded_splits
@@ -322,12 +323,9 @@ class TokenClassifier(ExportedModel):
         ``end`` is exclusive, offsets count characters of the text; words
         past ``seq_length`` are tagged ``O`` and counted in ``untagged_words``.
         """
-        import tensorflow as tf
-
         texts = check_texts(texts)
         out: list[dict[str, Any]] = [{} for _ in texts]
-        for idx in batches_by_length([texts], batch_size):  # little padding in each batch
-            res = {k: v.numpy() for k, v in self._serve(text=tf.constant([texts[i] for i in idx])).items()}
+        for idx, res in served_batches(self._serve, {"text": texts}, batch_size):  # little padding in each batch
             for k, i in enumerate(idx):
                 text = texts[i]
                 n = int(res["word_count"][k])
