@@ -22,7 +22,10 @@ from bert_hub.explore.samples import write_sms_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]  # worker processes training together
 
-SETTINGS = dict(epochs=1, batch_size=8, seq_length=64, learning_rate=1e-3, dropout=0.0, seed=3, test_fraction=0.1)
+# float32 on both sides: `auto` is float32 for a multi-worker run, but a single process on a CPU with
+# native bfloat16 may measure bfloat16 faster and take it (then the two differ by more than rounding).
+SETTINGS = dict(epochs=1, batch_size=8, seq_length=64, learning_rate=1e-3, dropout=0.0, seed=3, test_fraction=0.1,
+                precision="float32")
 TEXTS = ["WINNER!! Claim your prize now", "see you at lunch", "free entry call now", "ok then",
          "URGENT! call 0800 now to claim", "the meeting is moved to 3pm"]
 
