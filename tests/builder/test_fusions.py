@@ -1,0 +1,52 @@
+"""The encoder's ops are written in the forms TensorFlow's oneDNN remapper fuses.
+
+The fast path's speed rests on it: MatMul + BiasAdd + GELU as one oneDNN
+matmul with the activation as a post-op (one pass over the [tokens, 4H]
+activations instead of a dozen element-wise kernels). The remapper matches op
+graphs, not functions, so an equivalent formula in another op order runs
+unfused and silently slower (tf.nn.gelu's tanh form fused in float32 only, which
+left the Kaggle graph's fast path at 0.7x bert_hub's own encoders in bfloat16).
+The check reads the graph TensorFlow runs, after grappler, in a fresh process
+with oneDNN on (as every ``bert-hub`` command has it).
+"""
+
+from __future__ import annotations
+
+from conftest import python_json
+
+SCRIPT = """
+import json
+from bert_hub.runtime.precision import enable_onednn
+enable_onednn()
+import numpy as np, tensorflow as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
+from bert_hub.builder.encoder import GELU
+
+def fused_ops(gelu, bf16):
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 16])
+        w = tf.constant(np.random.default_rng(0).normal(size=(16, 64)).astype(np.float32))
+        b = tf.constant(np.random.default_rng(1).normal(size=64).astype(np.float32))
+        y = tf.reduce_sum(gelu(tf.nn.bias_add(tf.matmul(x, w), b)), axis=1)  # not the fetched node itself
+    config = tf.compat.v1.ConfigProto()
+    if bf16:
+        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+            rewriter_config_pb2.RewriterConfig.ON)
+    meta = tf.compat.v1.RunMetadata()
+    with tf.compat.v1.Session(graph=graph, config=config) as session:
+        session.run(y, {x: np.ones((4, 16), np.float32)}, run_metadata=meta,
+                    options=tf.compat.v1.RunOptions(output_partition_graphs=True))
+    return sorted({op.decode() for g in meta.partition_graphs for n in g.node if "fused_ops" in n.attr
+                   for op in n.attr["fused_ops"].list.s})
+
+print(json.dumps({f"{form} {'bf16' if bf16 else 'fp32'}": fused_ops(GELU[form], bf16)
+                  for form in GELU for bf16 in (False, True)}))
+"""
+
+
+def test_each_gelu_form_fuses_into_its_matmul_in_float32_and_bfloat16():
+    fused = python_json(SCRIPT)
+    for form, gelu_op in (("exact", "GeluExact"), ("tanh", "GeluApproximate")):
+        for precision in ("fp32", "bf16"):
+            assert fused[f"{form} {precision}"] == ["BiasAdd", gelu_op], fused
