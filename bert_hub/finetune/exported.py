@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from bert_hub.core.caches import check_trusted
 from bert_hub.core.errors import InputError, ModelFormatError
@@ -208,7 +208,8 @@ def batches_by_length(columns: Sequence[Sequence[str] | None], batch_size: int) 
     return length_sorted_batches(chars, batch_size)
 
 
-def served_batches(serve: Any, columns: dict[str, Sequence[str] | None], batch_size: int) -> Any:
+def served_batches(serve: Any, columns: dict[str, Sequence[str] | None], batch_size: int
+                   ) -> Iterator[tuple[Any, dict[str, Any]]]:
     """``(indices, outputs as NumPy)`` for each batch of :func:`batches_by_length` over ``columns``, served by
     ``serve`` (a serving signature) with each column's strings of the batch under its name; a column that is
     ``None`` is left out. The caller puts each row's result back at its index."""

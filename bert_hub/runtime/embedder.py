@@ -398,8 +398,9 @@ class Embedder:
 
         float32 warms on one 3-token text (measured: the first real batch then runs at warm speed). bfloat16
         warms on a batch of ``batch_size`` 8-token texts, the smallest real batch: oneDNN keeps the weight
-        layout its first call chose, so the first call has the shape of real work (not measured on an AMX CPU
-        yet). A failed warm-up is logged at debug level; the real call then raises the error where it is
+        layout its first call chose, so the first call has the shape of real work (on AMX, 2026-11-30, the warm
+        passes after it ran 1.29x / 1.76x PyTorch bf16 on short / full texts; not compared with a 3-token
+        warm-up). A failed warm-up is logged at debug level; the real call then raises the error where it is
         reported."""
         with self._lock:
             if mode.xla or mode.name in self._warm:

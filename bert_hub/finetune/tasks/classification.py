@@ -399,15 +399,11 @@ class ServedTexts(ExportedModel):
             raise InputError(f"{len(texts)} texts but {len(checked)} second texts: give one pair per text")
         return texts, checked
 
-    def _batches(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> Any:
-        """``(indices, serving outputs as NumPy)`` for each batch of at most ``batch_size`` texts of similar
-        length (:func:`~bert_hub.finetune.exported.batches_by_length`: little padding)."""
-        return served_batches(self._serve, {"text": texts, "text_pair": pairs}, batch_size)
-
     def _outputs(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> dict[str, Any]:
-        """Every serving output for all the texts, in input order (``[n, ...]`` each)."""
+        """Every serving output for all the texts, in input order (``[n, ...]`` each), served in batches of
+        similar length (:func:`~bert_hub.finetune.exported.served_batches`: little padding)."""
         out: dict[str, Any] = {}
-        for idx, res in self._batches(texts, pairs, batch_size):
+        for idx, res in served_batches(self._serve, {"text": texts, "text_pair": pairs}, batch_size):
             for key, value in res.items():
                 if key not in out:
                     out[key] = np.empty((len(texts),) + value.shape[1:], value.dtype)
