@@ -114,3 +114,25 @@ def test_encoder_graph_has_no_einsum(tiny_bundle):
     ops = {n.op for f in proto.meta_graphs[0].graph_def.library.function for n in f.node_def}
     assert "MatMul" in ops or "BatchMatMulV2" in ops
     assert "Einsum" not in ops
+
+
+def test_inference_module_traces_one_block_for_every_layer_and_matches_numpy_reference(minilm, minilm_tensors):
+    """The inference forward pass (the fast path's) traces its Transformer block once and calls it per
+    layer; the numbers are still BERT's, at every layer and length."""
+    from bert_hub.builder.encoder import EncoderModule
+    from bert_hub.hub.fast_path import bert_hub_weights
+
+    arch = minilm.config.architecture
+    module = EncoderModule.for_inference(arch, bert_hub_weights(minilm.encoder, arch))
+    spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ("input_word_ids", "input_mask", "input_type_ids")}
+    run = tf.function(lambda feed: module.encode(feed), input_signature=[spec])  # as the embedder calls it
+    for length in (8, 24):
+        inputs = minilm.preprocess(SENTENCES, seq_length=length)
+        ours = run({k: tf.constant(v, tf.int32) for k, v in inputs.items()})
+        _, pooled, layers = bert_forward(minilm_tensors, inputs["input_word_ids"], inputs["input_mask"],
+                                         inputs["input_type_ids"], heads=12)
+        mask = inputs["input_mask"].astype(bool)
+        for got, want in zip(ours["encoder_outputs"], layers):
+            assert np.abs(np.asarray(got)[mask] - want[mask]).max() <= 1e-4
+        assert np.abs(np.asarray(ours["pooled_output"]) - pooled).max() <= 1e-4
+    assert module._traced_block.experimental_get_tracing_count() == 1

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +217,32 @@ def test_an_export_fine_tuned_from_the_upstream_graph_serves_on_the_fast_path(up
     graph = loaded.signatures["serving_default"].graph.as_graph_def()
     ops = {n.op for f in graph.library.function for n in f.node_def} | {n.op for n in graph.node}
     assert "Einsum" not in ops and "MatMul" in ops
+
+
+def test_the_graph_embed_runs_on_the_export_has_every_matmul_fused(upstream_minilm, tmp_path):
+    """What ``bert-hub embed`` runs on the upstream export, read after graph optimisation (a fresh process,
+    TensorFlow's graph dump): every dense layer one fused matmul, each feed-forward one with its tanh GELU.
+    The fast path traces one Transformer block and calls it per layer; the calls are inlined before
+    grappler, and the GELU fusion must survive that (it did not with grappler cut to one pass)."""
+    from google.protobuf import text_format
+    from tensorflow.core.framework import graph_pb2
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("hello world\nthe cat sat on the mat\n")
+    dump = tmp_path / "dump"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bert_hub", "embed", "--config", str(upstream_config(upstream_minilm, tmp_path)),
+         "--input", str(texts), "--output", str(tmp_path / "v.npy"), "--precision", "float32", "--no-xla",
+         "--no-progress"],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TF_DUMP_GRAPH_PREFIX": str(dump), "TF_DUMP_GRAPH_NAME_FILTER": "*"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [path] = [p for p in dump.iterdir() if p.name.startswith("__inference_run_") and "after_partition_passes" in p.name]
+    graph = text_format.Parse(path.read_text(), graph_pb2.GraphDef())
+    fused = [[s.decode() for s in n.attr["fused_ops"].list.s] for n in graph.node if n.op.endswith("FusedMatMul")]
+    ops = [n.op for n in graph.node]
+    layers = MINILM["layers"]
+    assert len(fused) == 4 * layers + 1, ops  # query/key/value as one, attention output, two feed-forward, pooler
+    assert sum(f == ["BiasAdd", "GeluApproximate"] for f in fused) == layers, fused
+    assert ops.count("Tanh") == 1 and "MatMul" not in ops, ops  # the pooler's tanh; no unfused matmul
+    assert not [op for op in ops if op.endswith("PartitionedCall")], ops  # the per-layer calls were inlined
