@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -41,46 +42,72 @@ from bert_hub.hub.resolution import resolve
 class BertPipeline:
     """A preprocess model and an encoder model, loaded from a config.
 
+    The two SavedModels load at once; their Keras wrappers are built on first
+    use (a ``bert-hub embed`` or ``fill-mask`` never needs them: it calls the
+    SavedModels, and building the functional model costs about a second).
+
     Attributes:
         config: the :class:`~bert_hub.core.config.ModelConfig`.
         preprocess_dir, encoder_dir: the resolved SavedModel directories.
         preprocessor, encoder: the loaded SavedModels (``tf.saved_model.load``).
-        preprocess_layer, encoder_layer: their ``hub.KerasLayer`` wrappers.
-        preprocess_model: ``tf_keras.Model``: strings -> the three input tensors.
-        model: ``tf_keras.Model``: strings -> the four encoder outputs.
+        preprocess_layer, encoder_layer: their ``hub.KerasLayer`` wrappers (built on first use).
+        preprocess_model: ``tf_keras.Model``: strings -> the three input tensors (built on first use).
+        model: ``tf_keras.Model``: strings -> the four encoder outputs (built on first use).
+        trainable: whether :attr:`encoder_layer` fine-tunes the encoder.
     """
 
     def __init__(self, config: ModelConfig, trainable: bool | None = None):
-        import tensorflow as tf
-        import tensorflow_hub as hub
-        import tf_keras
-
         self.config = config
         self.seq_length = config.seq_length
         self.preprocess_dir = resolve(config.preprocess)
         self.encoder_dir = resolve(config.encoder)
         self.preprocessor = load_preprocess(self.preprocess_dir)
         self.encoder = load_encoder(self.encoder_dir)
-        trainable = config.trainable if trainable is None else trainable
-
-        text = tf_keras.layers.Input(shape=(), dtype=tf.string, name="text")
-        if self.seq_length == 128:
-            # The notebook's path: the preprocess model's root packs to 128.
-            self.preprocess_layer = hub.KerasLayer(self.preprocessor, name="preprocessing")
-            encoder_inputs = self.preprocess_layer(text)
-        else:
-            # Upstream's recipe for other lengths: tokenize, then bert_pack_inputs.
-            self.preprocess_layer = hub.KerasLayer(self.preprocessor.tokenize, name="tokenize")
-            pack = hub.KerasLayer(self.preprocessor.bert_pack_inputs,
-                                  arguments=dict(seq_length=self.seq_length), name="bert_pack_inputs")
-            encoder_inputs = pack([self.preprocess_layer(text)])
-        self.encoder_layer = hub.KerasLayer(self.encoder, trainable=trainable, name="BERT_encoder")
-        outputs = self.encoder_layer(encoder_inputs)
-        self.preprocess_model = tf_keras.Model(text, encoder_inputs, name="bert_preprocess")
-        self.model = tf_keras.Model(text, outputs, name="bert_pipeline")
+        self.trainable = config.trainable if trainable is None else trainable
         self._vocab: list[str] | None = None
         self._inference_encoders: dict[tuple[bool, bool], Any] = {}
         self._fast_path: FastPath | None = None
+
+    # -- the notebook's Keras model, built on first use ---------------------
+    @functools.cached_property
+    def preprocess_layer(self) -> Any:
+        """``hub.KerasLayer`` of the preprocess model's root (packs to 128) or, for another
+        ``seq_length``, of its ``tokenize`` (upstream's recipe: ``bert_pack_inputs`` follows)."""
+        import tensorflow_hub as hub
+
+        if self.seq_length == 128:
+            return hub.KerasLayer(self.preprocessor, name="preprocessing")
+        return hub.KerasLayer(self.preprocessor.tokenize, name="tokenize")
+
+    @functools.cached_property
+    def encoder_layer(self) -> Any:
+        """``hub.KerasLayer`` of the encoder, trainable as :attr:`trainable` says."""
+        import tensorflow_hub as hub
+
+        return hub.KerasLayer(self.encoder, trainable=self.trainable, name="BERT_encoder")
+
+    @functools.cached_property
+    def preprocess_model(self) -> Any:
+        """``tf_keras.Model``: a batch of strings -> the three encoder inputs."""
+        import tensorflow as tf
+        import tensorflow_hub as hub
+        import tf_keras
+
+        text = tf_keras.layers.Input(shape=(), dtype=tf.string, name="text")
+        encoder_inputs = self.preprocess_layer(text)
+        if self.seq_length != 128:
+            pack = hub.KerasLayer(self.preprocessor.bert_pack_inputs,
+                                  arguments=dict(seq_length=self.seq_length), name="bert_pack_inputs")
+            encoder_inputs = pack([encoder_inputs])
+        return tf_keras.Model(text, encoder_inputs, name="bert_preprocess")
+
+    @functools.cached_property
+    def model(self) -> Any:
+        """``tf_keras.Model``: a batch of strings -> the four encoder outputs (the notebook's pipeline)."""
+        import tf_keras
+
+        preprocess = self.preprocess_model
+        return tf_keras.Model(preprocess.input, self.encoder_layer(preprocess.output), name="bert_pipeline")
 
     # -- preprocessing -----------------------------------------------------
     def tokenize(self, texts: Iterable[str | bytes] | str) -> Any:
