@@ -64,6 +64,17 @@ class ServedModel:
             object.__setattr__(self.layer, "_callable", saved)
 
 
+def serving_function(*specs: Any) -> Any:
+    """The decorator of an export's serving function taking ``specs`` (``tf.TensorSpec``): ``tf.function``
+    with that input signature, traced without AutoGraph. The serving code is graph code already (no Python
+    ``if`` or ``for`` over tensors), and AutoGraph's conversion of every call it makes, the fine-tuned
+    model's Keras layers included, took 1.5 s of a 3.5 s question-answering export (all-MiniLM-L6-v2).
+    """
+    import tensorflow as tf
+
+    return tf.function(input_signature=list(specs), autograph=False)
+
+
 def save_export(module: Any, out: str | Path, signatures: dict[str, Any], info: dict[str, Any], *,
                 overwrite: bool = True) -> Path:
     """Saves ``module`` with ``signatures`` and its metadata ``info`` to ``out``, built aside and swapped in."""

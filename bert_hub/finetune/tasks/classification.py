@@ -44,7 +44,7 @@ from bert_hub.core.interface import INPUT_KEYS
 from bert_hub.core.outputs import check_image_path
 from bert_hub.finetune.data import LabelledTexts, overlapping_texts, read_labelled, stratified_split
 from bert_hub.finetune.exported import (DEFAULT_TASK, ExportedModel, PredictRequest, ServedModel, save_export,
-                                        served_batches, with_pairs)
+                                        served_batches, serving_function, with_pairs)
 from bert_hub.finetune.metrics import (
     best_f1_threshold,
     binary_metrics,
@@ -346,12 +346,12 @@ def serving_module(model: Any, bert: Any, seq_length: int, head: Any, **constant
             for name, value in constants.items():
                 setattr(self, name, tf.constant(value))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        @serving_function(tf.TensorSpec([None], tf.string, name="text"))
         def serve(self, text):
             return run(self, [pieces(self, text)])
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
-                                      tf.TensorSpec([None], tf.string, name="text_pair")])
+        @serving_function(tf.TensorSpec([None], tf.string, name="text"),
+                          tf.TensorSpec([None], tf.string, name="text_pair"))
         def serve_pairs(self, text, text_pair):
             return run(self, [pieces(self, text), pieces(self, text_pair)])
 

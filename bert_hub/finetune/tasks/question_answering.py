@@ -49,7 +49,8 @@ from bert_hub.runtime import batching
 from bert_hub.core.errors import ConfigError, InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.finetune.exported import ExportedModel, PredictRequest, ServedModel, save_export, served_batches
+from bert_hub.finetune.exported import (ExportedModel, PredictRequest, ServedModel, save_export, served_batches,
+                                        serving_function)
 from bert_hub.finetune.data import read_data_file
 from bert_hub.finetune.tasks.squad_eval import format_squad_metrics, squad_metrics
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, split_groups
@@ -415,8 +416,8 @@ def export_answerer(model: Any, bert: Any, out: str | Path, *, seq_length: int, 
             self.preprocessor = bert.preprocessor
             self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question"),
-                                      tf.TensorSpec([None], tf.string, name="context")])
+        @serving_function(tf.TensorSpec([None], tf.string, name="question"),
+                          tf.TensorSpec([None], tf.string, name="context"))
         def serve(self, question, context):
             q = self.preprocessor.tokenize(question).merge_dims(1, -1)
             c, piece_word, starts, ends = context_pieces(self.preprocessor, context)

@@ -41,7 +41,7 @@ from bert_hub.core.errors import InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
 from bert_hub.finetune.exported import (ExportedModel, PredictRequest, ServedModel, batches_by_length, save_export,
-                                       served_batches)
+                                       served_batches, serving_function)
 from bert_hub.finetune.data import read_data_file
 from bert_hub.finetune.tasks.entities import OUTSIDE, entity_metrics, entity_spans, format_entity_metrics, tag_problem
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, seeded_splits
@@ -262,13 +262,13 @@ def export_tagger(model: Any, bert: Any, out: str | Path, *, tags: Sequence[str]
                     "probability": tf.where(readable, tf.reduce_max(probabilities, -1), 0.0),
                     "tagged": readable, "word_count": tf.cast(words.row_lengths(), tf.int32)}
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        @serving_function(tf.TensorSpec([None], tf.string, name="text"))
         def serve(self, text):
             words, starts, ends = split_words(text)
             return {**self.tag(words), "words": words.to_tensor(""), "start": starts.to_tensor(-1),
                     "end": ends.to_tensor(-1)}
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="words")])
+        @serving_function(tf.TensorSpec([None, None], tf.string, name="words"))
         def tag_words(self, words):
             return self.tag(tf.RaggedTensor.from_tensor(words, padding=""))
 
