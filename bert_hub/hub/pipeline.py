@@ -44,7 +44,7 @@ class BertPipeline:
 
     The two SavedModels load at once; their Keras wrappers are built on first
     use (a ``bert-hub embed`` or ``fill-mask`` never needs them: it calls the
-    SavedModels, and building the functional model costs about a second).
+    SavedModels; building :attr:`model` took 0.57 s for all-MiniLM-L6-v2).
 
     Attributes:
         config: the :class:`~bert_hub.core.config.ModelConfig`.
