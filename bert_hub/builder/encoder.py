@@ -31,6 +31,9 @@ residual + LayerNorm]; padding gets a -10000 attention bias.
 Weights are a flat ``{name: array}`` dict named as in
 :mod:`bert_hub.builder.weights` (``transformer/layer_3/attention/query/kernel``
 and so on); those names are also the SavedModel's variable names.
+
+Every function is traced without AutoGraph: its ``if`` and ``for`` run over
+Python values only, so the graph is the same without the conversion's cost.
 """
 
 from __future__ import annotations
@@ -302,7 +305,7 @@ def serving_function(module: EncoderModule) -> tf.types.experimental.Polymorphic
     """
     names = serving_output_names(module.arch.layers)
 
-    @tf.function(input_signature=[_input_spec()])
+    @tf.function(input_signature=[_input_spec()], autograph=False)
     def serving_default(inputs):
         out = module.encode(inputs, training=False)
         return {name: select(out, key) for name, key in names.items()}
@@ -314,7 +317,7 @@ def build_export_root(module: EncoderModule, vocab_path: str, lower_case: bool) 
     """The object saved as the SavedModel root (see the module docstring)."""
     root = tf.train.Checkpoint()
     root.encoder = module
-    root.__call__ = tf.function(lambda inputs, training=False: module.encode(inputs, training))
+    root.__call__ = tf.function(lambda inputs, training=False: module.encode(inputs, training), autograph=False)
     for training in (False, True):
         root.__call__.get_concrete_function(_input_spec(), training=training)
     core = module.core_variables()
@@ -327,7 +330,8 @@ def build_export_root(module: EncoderModule, vocab_path: str, lower_case: bool) 
     root.serving_default = serving_function(module)
     if module.with_mlm:
         mlm = tf.train.Checkpoint()
-        mlm.__call__ = tf.function(lambda inputs, training=False: module.masked_lm(inputs, training))
+        mlm.__call__ = tf.function(lambda inputs, training=False: module.masked_lm(inputs, training),
+                                   autograph=False)
         for training in (False, True):
             mlm.__call__.get_concrete_function(_input_spec((MLM_POSITIONS_KEY,)), training=training)
         mlm.variables = module.mlm_variables()

@@ -11,6 +11,10 @@ The SavedModel has the interface of ``bert_en_uncased_preprocess/3``:
 * ``bert_pack_inputs(segments, seq_length=...)``: 1 or 2 ragged segments of
   rank 2 or 3 -> the three-key dict, with round-robin trimming.
 
+Its functions are traced without AutoGraph (the same graph: tensorflow-text
+is graph code), which spares converting the tokenizer's whole source each
+time a preprocess SavedModel is written.
+
 Example:
 
 >>> import tensorflow as tf, tensorflow_text  # doctest: +SKIP
@@ -69,9 +73,9 @@ class _Tokenize(tf.Module):
         self.get_special_tokens_dict = tf.Module()
         self.get_special_tokens_dict.__call__ = tf.function(
             lambda: {k: tf.constant(v, tf.int32) for k, v in specials.items()},
-            input_signature=[])
-        self.__call__ = tf.function(self._tokenize,
-                                    input_signature=[tf.TensorSpec([None], tf.string)])
+            input_signature=[], autograph=False)
+        self.__call__ = tf.function(self._tokenize, input_signature=[tf.TensorSpec([None], tf.string)],
+                                    autograph=False)
 
     def _tokenize(self, sentences: tf.Tensor) -> tf.RaggedTensor:
         tokens = tf.cast(self._tokenizer.tokenize(sentences), tf.int32)
@@ -108,7 +112,8 @@ class PreprocessModule(tf.Module):
         def preprocess(sentences):
             return pack_segments([self.tokenize._tokenize(sentences)], seq_length, **pack_ids)
 
-        self.__call__ = tf.function(preprocess, input_signature=[tf.TensorSpec([None], tf.string)])
+        self.__call__ = tf.function(preprocess, input_signature=[tf.TensorSpec([None], tf.string)],
+                                    autograph=False)
 
 
 def write_preprocess_savedmodel(vocab_file: str | Path, out_dir: str | Path, *,
