@@ -44,6 +44,8 @@ def pack_segments(segments: list[tf.RaggedTensor], seq_length: tf.Tensor | int, 
     example is trimmed round-robin to ``seq_length - (num_segments + 1)``
     tokens, laid out as ``[CLS] A [SEP] (B [SEP])`` and padded.
     """
+    # int32 splits: a check of int64 values is a cond (two functions to load), of int32 a plain assert.
+    segments = [s.with_row_splits_dtype(tf.int32) for s in segments]
     segments = [s.merge_dims(1, -1) if s.shape.rank > 2 else s for s in segments]
     budget = tf.cast(seq_length, tf.int32) - (len(segments) + 1)
     trimmed = text.RoundRobinTrimmer(budget).trim(segments)
@@ -80,9 +82,9 @@ class _Tokenize(tf.Module):
     def _tokenize(self, sentences: tf.Tensor) -> tf.RaggedTensor:
         tokens = tf.cast(self._tokenizer.tokenize(sentences), tf.int32)
         batch = tf.shape(sentences, out_type=tf.int64)[0]
-        # Restore the static batch dimension the tokenizer loses.
+        # Restore the static batch dimension the tokenizer loses (its splits need no second check).
         return tf.RaggedTensor.from_row_splits(
-            tokens.values, tf.reshape(tokens.row_splits, [batch + 1]))
+            tokens.values, tf.reshape(tokens.row_splits, [batch + 1]), validate=False)
 
 
 class PreprocessModule(tf.Module):
