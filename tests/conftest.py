@@ -1,9 +1,9 @@
 """Session fixtures: small models built once, caches isolated, network blocked.
 
 Every cache bert_hub touches (its own, kagglehub's, tensorflow_hub's) points
-into a per-session temporary folder (removed at exit; one per xdist worker),
-and HTTP(S) goes to a closed local port, so the suite behaves the same with or
-without internet.
+into a temporary folder (removed at exit; bert_hub's is one for the run, the
+others one per xdist worker), and HTTP(S) goes to a closed local port, so the
+suite behaves the same with or without internet.
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ from typing import Any
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="bert_hub_tests_"))
 atexit.register(shutil.rmtree, _SESSION_DIR, ignore_errors=True)  # models and caches: hundreds of MB
-os.environ["BERT_HUB_CACHE"] = str(_SESSION_DIR / "bert_hub_cache")
+# bert_hub's own cache is one for the whole run, the xdist workers included (they inherit the variable from
+# the process that starts them): the embedded model is converted, and each model shape measured, once, as
+# on a user's machine. A test of the cache itself points BERT_HUB_CACHE at a folder of its own.
+if "BERT_HUB_TESTS_CACHE" not in os.environ:
+    _shared = Path(tempfile.mkdtemp(prefix="bert_hub_tests_cache_"))
+    atexit.register(shutil.rmtree, _shared, ignore_errors=True)
+    os.environ["BERT_HUB_TESTS_CACHE"] = str(_shared / "bert_hub_cache")
+os.environ["BERT_HUB_CACHE"] = os.environ["BERT_HUB_TESTS_CACHE"]
 os.environ["KAGGLEHUB_CACHE"] = str(_SESSION_DIR / "kagglehub")
 os.environ["TFHUB_CACHE_DIR"] = str(_SESSION_DIR / "tfhub")
 #: The proxy settings the suite started with: for a helper that must reach the package registries.
