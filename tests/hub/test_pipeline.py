@@ -77,11 +77,15 @@ def test_missing_or_corrupt_savedmodel_directories(tmp_path, tiny_bundle):
         load_encoder(tiny_bundle / "preprocess")
 
 
-def test_embedded_cache_is_reused_and_rebuilt_when_damaged(minilm):
+def test_embedded_cache_is_reused_and_rebuilt_when_damaged(minilm, tmp_path, monkeypatch):
     from bert_hub.hub.embedded import MANIFEST, bundle_is_complete, embedded_bundle_dir
 
+    # A cache of its own to damage (the run's is shared with the other worker): a copy of the converted entry.
+    converted = Path(minilm.encoder_dir).parent
+    shutil.copytree(converted, tmp_path / "cache" / "embedded" / converted.name)
+    monkeypatch.setenv("BERT_HUB_CACHE", str(tmp_path / "cache"))
     bundle = embedded_bundle_dir("all-MiniLM-L6-v2")
-    assert bundle == Path(minilm.encoder_dir).parent and bundle_is_complete(bundle)
+    assert bundle == tmp_path / "cache" / "embedded" / converted.name and bundle_is_complete(bundle)
     manifest_time = (bundle / MANIFEST).stat().st_mtime_ns
     assert embedded_bundle_dir("all-MiniLM-L6-v2") == bundle
     assert (bundle / MANIFEST).stat().st_mtime_ns == manifest_time  # reused, not rebuilt
