@@ -16,6 +16,15 @@ a step, not once a variable. A sparse gradient (the word embeddings') is
 made dense first: Adam decays every row's moments each step anyway, which is
 what ``tf_keras``' sparse branch computes too.
 
+The weight decay is one pass too: ``variable * (1 - lr * decay)`` takes the
+variable's place (``assign_sub`` of the product reads and writes it twice
+more). And a gathered variable (the embeddings) is put back out of
+TensorFlow's copy-on-read mode before its update: the forward pass's gather
+sets it, after which every read and every in-place update of the variable
+first copies it whole. Together, for all-MiniLM-L6-v2 with its word
+embeddings' sparse gradient on a Xeon with AMX: the update of all 103
+variables 55.8 -> 40.5 ms a step (median of 10 alternating rounds).
+
 Example:
 
 >>> schedule = warmup_linear_decay(peak=1e-4, total=100, warmup=10)
@@ -88,18 +97,22 @@ def _fused_adamw_class() -> type:
                 self._step_scalars = None
 
         def update_step(self, gradient, variable):
+            sparse = isinstance(gradient, tf.IndexedSlices)
+            if sparse:  # gathered: out of copy-on-read mode, or the reads and the update below copy it whole
+                tf.raw_ops.DisableCopyOnRead(resource=variable.handle)  # (in place stays safe: refcounted)
+            lr = self.learning_rate if self._step_scalars is None else self._step_scalars[0]
             if self.weight_decay and self._use_weight_decay(variable):
-                variable.assign_sub(variable * tf.cast(self.weight_decay * self.learning_rate, variable.dtype))
+                # One pass: the product replaces the variable's buffer (assign_sub would be two more).
+                variable.assign(variable * tf.cast(1.0 - self.weight_decay * lr, variable.dtype), read_value=False)
             if self.amsgrad or variable.dtype != tf.float32 or self._step_scalars is None:
                 return super().update_step(gradient, variable)
-            lr, beta_1_power, beta_2_power = self._step_scalars
+            _, beta_1_power, beta_2_power = self._step_scalars
             index = self._index_dict[self._var_key(variable)]
-            if isinstance(gradient, tf.IndexedSlices):
-                gradient = tf.convert_to_tensor(gradient)
             tf.raw_ops.ResourceApplyAdam(
                 var=variable.handle, m=self._momentums[index].handle, v=self._velocities[index].handle,
                 beta1_power=beta_1_power, beta2_power=beta_2_power, lr=lr, beta1=tf.constant(self.beta_1),
-                beta2=tf.constant(self.beta_2), epsilon=tf.constant(self.epsilon), grad=gradient)
+                beta2=tf.constant(self.beta_2), epsilon=tf.constant(self.epsilon),
+                grad=tf.convert_to_tensor(gradient) if sparse else gradient)
 
     FusedAdamW.__name__ = FusedAdamW.__qualname__ = "FusedAdamW"
     _CLASS.append(FusedAdamW)
