@@ -78,6 +78,23 @@ def _gelu_tanh(x: tf.Tensor) -> tf.Tensor:
 GELU = {"exact": _gelu, "tanh": _gelu_tanh}
 
 
+def dropout_mask(shape: tf.Tensor, rate: float, seed: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
+    """Dropout's multiplier of ``shape``: 0 where an element is dropped, ``1 / P(kept)`` elsewhere.
+
+    Each element is decided by 16 random bits (dropped below ``round(rate * 2**16)``): one stateless
+    Philox draw of 32 bits decides two elements, half the random numbers of
+    ``tf.nn.experimental.stateless_dropout``, and the backward pass is one multiplication (no select).
+    The rate is met to 2**-17 (0.1 drops 6,554 of 65,536) and the scale keeps the expectation.
+    """
+    size = tf.reduce_prod(shape)
+    bits = tf.random.stateless_uniform(tf.reshape((size + 1) // 2, [1]), seed, minval=None, maxval=None,
+                                       dtype=tf.uint32)
+    halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:size]
+    dropped = min(round(rate * 65536), 65535)
+    kept = tf.where(halves >= dropped, tf.constant(65536 / (65536 - dropped), dtype), tf.constant(0, dtype))
+    return tf.reshape(kept, shape)
+
+
 @dataclasses.dataclass(frozen=True)
 class Reshaped:
     """A weight stored in another shape: ``tf.reshape(variable, shape)`` at each read (no copy).
@@ -145,6 +162,7 @@ class EncoderModule(tf.Module):
         self.dropout_seed = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="dropout_seed",
                                         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self._traced_block: tf.types.experimental.PolymorphicFunction | None = None  # see for_inference
+        self._training_block = self._trace_block_once()  # see _trace_block_once
 
     @classmethod
     def for_inference(cls, arch: Architecture, weights: Mapping[str, "tf.Variable | Reshaped"], *,
@@ -175,18 +193,23 @@ class EncoderModule(tf.Module):
         return module
 
     def _trace_block_once(self) -> tf.types.experimental.PolymorphicFunction:
-        """One Transformer block as a ``tf.function`` over its variables, traced once and called for
-        every layer (inference, inside a graph). Tracing the forward pass op by op cost 0.6-1.1 s for
-        BERT-Base in a fresh process, 0.16-0.27 s this way (2-core Xeon with AMX); TensorFlow inlines the
-        calls before optimising the graph, so the graph that runs, and its numbers, are the same.
-        Eager calls stay op by op: a function called eagerly runs its own kernels, one matmul kernel for
-        every layer, and with frozen weights
-        (:func:`~bert_hub.runtime.precision.assume_frozen_weights`) oneDNN would keep the first layer's."""
+        """One Transformer block as a ``tf.function`` over its variables (and, when training, its dropout
+        seed), traced once and called for every layer inside a graph.
+
+        Inference: tracing the forward pass op by op cost 0.6-1.1 s for BERT-Base in a fresh process,
+        0.16-0.27 s this way (2-core Xeon with AMX). Training: TensorFlow builds the gradient of a
+        called function once, in Python, op by op; with one block function called L times, a
+        fine-tuning step builds one block's gradient instead of L. TensorFlow inlines the calls before
+        optimising the graph, so the graph that runs, and its numbers, are the same. Eager calls stay
+        op by op: a function called eagerly runs its own kernels, one matmul kernel for every layer,
+        and with frozen weights (:func:`~bert_hub.runtime.precision.assume_frozen_weights`) oneDNN
+        would keep the first layer's."""
         shapes = {name: w.shape for name, w in self._layer_weights(0).items() if isinstance(w, Reshaped)}
 
-        def block(x: tf.Tensor, bias: tf.Tensor, variables: dict[str, tf.Variable]) -> tf.Tensor:
+        def block(x: tf.Tensor, bias: tf.Tensor, variables: dict[str, tf.Variable],
+                  seed: tf.Tensor | None = None) -> tf.Tensor:
             w = {name: Reshaped(v, shapes[name]) if name in shapes else v for name, v in variables.items()}
-            return self._block(x, bias, w, training=False)
+            return self._block(x, bias, w, seed)
 
         return tf.function(block, autograph=False)
 
@@ -213,15 +236,15 @@ class EncoderModule(tf.Module):
         out = self._dense_rows(tf.reshape(x, [-1, kernel.shape[0]]), w, prefix)
         return tf.reshape(out, tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], axis=0))
 
-    def _dropout(self, x: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
-        if not training or rate <= 0:
+    @staticmethod
+    def _dropout(x: tf.Tensor, rate: float, seed: tf.Tensor | None, site: int) -> tf.Tensor:
+        """Dropout when training (``seed`` given); each ``site`` of a seed draws its own stream."""
+        if seed is None or rate <= 0:
             return x
-        self._sites += 1  # each dropout site gets its own stream of the step's seed
-        seed = tf.random.experimental.stateless_fold_in(self._step_seed, self._sites)
-        return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seed)
+        return x * dropout_mask(tf.shape(x), rate, tf.random.experimental.stateless_fold_in(seed, site), x.dtype)
 
     def _attention(self, x: tf.Tensor, bias: tf.Tensor, w: Mapping[str, "tf.Variable | Reshaped"],
-                   training: bool) -> tf.Tensor:
+                   seed: tf.Tensor | None) -> tf.Tensor:
         batch, length = tf.shape(x)[0], tf.shape(x)[1]
         heads, size = self.arch.heads, self.arch.head_size
 
@@ -233,20 +256,21 @@ class EncoderModule(tf.Module):
         qkv = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, self.arch.hidden]), kernel), qkv_bias)
         q, k, v = tf.unstack(tf.transpose(tf.reshape(qkv, [batch, length, 3, heads, size]), [2, 0, 3, 1, 4]))
         scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(size)) + bias
-        probs = self._dropout(tf.nn.softmax(scores, axis=-1), self.attention_dropout_rate, training)
+        probs = self._dropout(tf.nn.softmax(scores, axis=-1), self.attention_dropout_rate, seed, 1)
         context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]),
                              [batch, length, self.arch.hidden])
         return self._dense(context, w, "attention/output")
 
-    def _block(self, x: tf.Tensor, bias: tf.Tensor, w: Mapping[str, "tf.Variable | Reshaped"], training: bool
-               ) -> tf.Tensor:
-        """One Transformer block over its weights ``w`` (named within the layer: :meth:`_layer_weights`)."""
-        attn = self._dropout(self._attention(x, bias, w, training), self.dropout_rate, training)
+    def _block(self, x: tf.Tensor, bias: tf.Tensor, w: Mapping[str, "tf.Variable | Reshaped"],
+               seed: tf.Tensor | None) -> tf.Tensor:
+        """One Transformer block over its weights ``w`` (named within the layer: :meth:`_layer_weights`);
+        dropout drawn from ``seed`` when training, none without it."""
+        attn = self._dropout(self._attention(x, bias, w, seed), self.dropout_rate, seed, 2)
         x = self.layer_norm(x + attn, w["attention_layer_norm/gamma"], w["attention_layer_norm/beta"])
         rows = tf.reshape(x, [-1, self.arch.hidden])  # the feed-forward part stays 2-D, so GELU fuses
         h = tf.reshape(self._dense_rows(self.gelu(self._dense_rows(rows, w, "intermediate")), w, "output"),
                        tf.shape(x))
-        h = self._dropout(h, self.dropout_rate, training)
+        h = self._dropout(h, self.dropout_rate, seed, 3)
         return self.layer_norm(x + h, w["output_layer_norm/gamma"], w["output_layer_norm/beta"])
 
     def encode(self, inputs: Mapping[str, tf.Tensor], training: bool = False) -> dict:
@@ -255,23 +279,24 @@ class EncoderModule(tf.Module):
         mask = tf.cast(inputs["input_mask"], tf.float32)
         type_ids = tf.cast(inputs["input_type_ids"], tf.int32)
         length = tf.shape(ids)[1]
-        if training:
-            self._step_seed = self.dropout_seed.assign_add(tf.constant([0, 1], tf.int64)) - [0, 1]
-            self._sites = 0
+        # This step's seed (then one for each layer): dropout_seed, which the step advances.
+        step_seed = self.dropout_seed.assign_add(tf.constant([0, 1], tf.int64)) - [0, 1] if training else None
         x = (tf.gather(w["embeddings/word_embeddings"], ids)
              + w["embeddings/position_embeddings"][tf.newaxis, :length]
              + tf.gather(w["embeddings/type_embeddings"], type_ids))
         x = self.layer_norm(x, w["embeddings/layer_norm/gamma"], w["embeddings/layer_norm/beta"])
-        x = self._dropout(x, self.dropout_rate, training)
+        x = self._dropout(x, self.dropout_rate, step_seed, 0)
         bias = (1.0 - mask)[:, tf.newaxis, tf.newaxis, :] * MASK_BIAS
         layers = []
         for i in range(self.arch.layers):
             w_i = self._layer_weights(i)
-            if training or self._traced_block is None or not tf.inside_function():
-                x = self._block(x, bias, w_i, training)
+            seed = None if step_seed is None else tf.random.experimental.stateless_fold_in(step_seed, i + 1)
+            traced = self._training_block if training else self._traced_block
+            if traced is None or not tf.inside_function():
+                x = self._block(x, bias, w_i, seed)
             else:
-                x = self._traced_block(x, bias, {k: v.variable if isinstance(v, Reshaped) else v
-                                                  for k, v in w_i.items()})
+                variables = {k: v.variable if isinstance(v, Reshaped) else v for k, v in w_i.items()}
+                x = traced(x, bias, variables, seed) if training else traced(x, bias, variables)
             layers.append(x)
         pooled = tf.tanh(self._dense(x[:, 0], w, "pooler"))
         return {"sequence_output": x, "pooled_output": pooled, "default": pooled,

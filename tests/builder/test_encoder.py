@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from reference_bert import bert_forward, mlm_logits
 
@@ -63,6 +64,20 @@ def test_training_flag_turns_dropout_on(tiny):
     assert not np.allclose(on1["sequence_output"], on2["sequence_output"])
     assert not np.allclose(on1["sequence_output"], off1["sequence_output"])
 
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
+def test_dropout_drops_its_rate_and_keeps_the_expectation(rate):
+    from bert_hub.builder.encoder import dropout_mask
+
+    seed = tf.constant([3, 4], tf.int64)
+    mask = dropout_mask(tf.constant([64, 128, 129]), rate, seed).numpy()  # an odd number of elements
+    assert mask.shape == (64, 128, 129) and set(np.unique(mask)) == {0.0, mask.max()}
+    assert abs((mask == 0).mean() - rate) < 0.005
+    assert abs(mask.mean() - 1.0) < 0.01  # the kept elements are scaled up by 1 / P(kept)
+    again = dropout_mask(tf.constant([64, 128, 129]), rate, seed).numpy()
+    other = dropout_mask(tf.constant([64, 128, 129]), rate, tf.constant([3, 5], tf.int64)).numpy()
+    assert np.array_equal(mask, again) and not np.array_equal(mask, other)  # the seed decides
 
 def test_reusable_savedmodel_attributes(tiny, minilm):
     enc = minilm.encoder
@@ -136,3 +151,50 @@ def test_inference_module_traces_one_block_for_every_layer_and_matches_numpy_ref
             assert np.abs(np.asarray(got)[mask] - want[mask]).max() <= 1e-4
         assert np.abs(np.asarray(ours["pooled_output"]) - pooled).max() <= 1e-4
     assert module._traced_block.experimental_get_tracing_count() == 1
+
+
+def test_training_through_the_saved_model_has_the_gradients_of_the_forward_pass(tmp_path, tiny_vocab):
+    """A written encoder's training function calls one traced block function per layer (so fine-tuning
+    builds one block's gradient, not one per layer): its gradients, restored as fine-tuning loads it, are
+    those of the forward pass written op by op (eager), at every weight."""
+    from bert_hub.builder.bundle import write_bundle
+    from bert_hub.builder.encoder import EncoderModule
+    from bert_hub.builder.vocab import read_vocab
+    from bert_hub.builder.weights import random_weights
+    from bert_hub.core.config import Architecture
+
+    arch = Architecture(layers=4, hidden=32, heads=4, intermediate=64, vocab_size=len(read_vocab(tiny_vocab)),
+                        max_position_embeddings=64)
+    weights = random_weights(arch, seed=4)
+    write_bundle(tmp_path / "b", name="tiny_no_dropout", architecture=arch, weights=weights, vocab_file=tiny_vocab,
+                 lower_case=True, seq_length=16, dropout_rate=0.0, attention_dropout_rate=0.0)
+    restored = tf.saved_model.load(str(tmp_path / "b" / "encoder"))
+    rng = np.random.default_rng(0)
+    inputs = {"input_word_ids": tf.constant(rng.integers(0, arch.vocab_size, (3, 9)), tf.int32),
+              "input_mask": tf.constant([[1] * 9, [1] * 5 + [0] * 4, [1] * 2 + [0] * 7], tf.int32),
+              "input_type_ids": tf.constant([[0] * 5 + [1] * 4] * 3, tf.int32)}
+
+    def loss(out):
+        return tf.reduce_sum(out["pooled_output"] ** 2) + tf.reduce_sum(out["sequence_output"][:, :2] ** 2)
+
+    @tf.function
+    def saved_gradients():
+        with tf.GradientTape() as tape:
+            value = loss(restored(inputs, training=True))
+        return tape.gradient(value, restored.trainable_variables)
+
+    module = EncoderModule(arch, weights, dropout_rate=0.0, attention_dropout_rate=0.0)
+    with tf.GradientTape() as tape:  # eager: each block op by op
+        value = loss(module.encode(inputs, training=True))
+    names = [v.name.removesuffix(":0") for v in restored.trainable_variables]
+    eager = dict(zip(names, tape.gradient(value, [module.weights[n] for n in names])))
+    got = dict(zip(names, saved_gradients()))
+    assert len(names) == 5 + 4 * 16 + 2
+    for name in names:
+        want = tf.convert_to_tensor(eager[name])
+        difference = float(tf.reduce_max(tf.abs(tf.convert_to_tensor(got[name]) - want)))
+        assert difference <= 1e-5 * (1.0 + float(tf.reduce_max(tf.abs(want)))), name  # float32 round-off
+    graph = saved_gradients.get_concrete_function().graph.as_graph_def()
+    blocks = sorted(f.signature.name for f in graph.library.function if "block" in f.signature.name)
+    # The block, the block with the intermediates its gradient needs, and its gradient: for any number of layers.
+    assert len(blocks) == 3, blocks

@@ -149,8 +149,11 @@ def qa_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("qa")
     data = write_squad(folder / "train.json", 300, seed=1, unanswerable=0.3)
     out = folder / "run"
+    # Four epochs: over three, whether the model finds the answers (the loss drops from ~1.3 to ~0.01 within an
+    # epoch) or is still looking depends on the dropout masks drawn (seeds 0-4: 3 of 5 runs at 97.5-100 exact
+    # match, 2 at 58-78); over four, it has found them.
     summary = json.loads(run("train", "--task", "question-answering", "--data", str(data), "--out", str(out),
-                             "--epochs", "3", "--batch-size", "8", "--seq-length", "64", "--max-query-length", "16",
+                             "--epochs", "4", "--batch-size", "8", "--seq-length", "64", "--max-query-length", "16",
                              "--doc-stride", "16", "--json").stdout)
     return out, summary, write_squad(folder / "test.json", 40, seed=9, unanswerable=0.3)
 
