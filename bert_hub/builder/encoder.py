@@ -143,6 +143,13 @@ def _layer_norm_for_xla(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.T
     return (x - mean) * tf.math.rsqrt(var + LAYER_NORM_EPSILON) * gamma + beta
 
 
+@dataclasses.dataclass(frozen=True)
+class _Unsaved:
+    """A function a ``tf.Module`` holds without tracking it (not saved with the module)."""
+
+    value: tf.types.experimental.PolymorphicFunction
+
+
 class EncoderModule(tf.Module):
     """BERT's forward pass over named ``tf.Variable`` weights."""
 
@@ -162,7 +169,9 @@ class EncoderModule(tf.Module):
         self.dropout_seed = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="dropout_seed",
                                         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self._traced_block: tf.types.experimental.PolymorphicFunction | None = None  # see for_inference
-        self._training_block = self._trace_block_once()  # see _trace_block_once
+        # See _trace_block_once. Held out of the SavedModel's objects: a tf.function attribute would be saved
+        # as a function of the module (its graph is in the training function's already).
+        self._training = _Unsaved(self._trace_block_once())
 
     @classmethod
     def for_inference(cls, arch: Architecture, weights: Mapping[str, "tf.Variable | Reshaped"], *,
@@ -291,7 +300,7 @@ class EncoderModule(tf.Module):
         for i in range(self.arch.layers):
             w_i = self._layer_weights(i)
             seed = None if step_seed is None else tf.random.experimental.stateless_fold_in(step_seed, i + 1)
-            traced = self._training_block if training else self._traced_block
+            traced = self._training.value if training else self._traced_block
             if traced is None or not tf.inside_function():
                 x = self._block(x, bias, w_i, seed)
             else:
