@@ -65,7 +65,6 @@ def test_training_flag_turns_dropout_on(tiny):
     assert not np.allclose(on1["sequence_output"], off1["sequence_output"])
 
 
-
 @pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
 def test_dropout_drops_its_rate_and_keeps_the_expectation(rate):
     from bert_hub.builder.encoder import dropout_mask
@@ -78,6 +77,7 @@ def test_dropout_drops_its_rate_and_keeps_the_expectation(rate):
     again = dropout_mask(tf.constant([64, 128, 129]), rate, seed).numpy()
     other = dropout_mask(tf.constant([64, 128, 129]), rate, tf.constant([3, 5], tf.int64)).numpy()
     assert np.array_equal(mask, again) and not np.array_equal(mask, other)  # the seed decides
+
 
 def test_reusable_savedmodel_attributes(tiny, minilm):
     enc = minilm.encoder
