@@ -234,15 +234,30 @@ class EncoderModule(tf.Module):
         return [v for k, v in self.weights.items() if k.startswith("mlm/")]
 
     @staticmethod
-    def _dense_rows(rows: tf.Tensor, w: Mapping[str, "tf.Variable | Reshaped"], prefix: str) -> tf.Tensor:
-        """``rows [n, in] -> [n, out]``: MatMul + BiasAdd, the form oneDNN fuses with what follows."""
-        return tf.nn.bias_add(tf.matmul(rows, _float32(w[f"{prefix}/kernel"])), _float32(w[f"{prefix}/bias"]))
+    def _linear(rows: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, shape: "tf.Tensor | list | None",
+                training: bool, bias_shape: "list[int] | None" = None) -> tf.Tensor:
+        """``rows [n, in] @ kernel + bias``, reshaped to ``shape`` (``None``: kept 2-D, inference only).
+
+        Inference: MatMul + BiasAdd, the form oneDNN fuses with what follows; its frozen weights get
+        oneDNN's blocked layout, and AMX in bfloat16. Training reads its kernels as variables, in plain
+        layout, where oneDNN's inner product (what a MatMul fused with its bias runs as) has no AMX
+        kernel for bfloat16 (x64:gemm:jit, 200 GFLOP/s on the project's Xeon) and a plain MatMul has
+        (brg_matmul, 265-307 GFLOP/s): the reshape between the product and the bias add keeps
+        TensorFlow's remapper from fusing them (``bias_shape``: the bias reshaped to match).
+        """
+        if not training:
+            out = tf.nn.bias_add(tf.matmul(rows, kernel), bias)
+            return out if shape is None else tf.reshape(out, shape)
+        return tf.reshape(tf.matmul(rows, kernel), shape) + (bias if bias_shape is None
+                                                             else tf.reshape(bias, bias_shape))
 
     def _dense(self, x: tf.Tensor, w: Mapping[str, "tf.Variable | Reshaped"], prefix: str) -> tf.Tensor:
         # A 2-D matmul (not an einsum with "..."): its gradient is a matmul too,
         # where einsum's would materialise a [batch, length, in, out] tensor.
+        # MatMul + BiasAdd, the form oneDNN fuses with what follows (the pooler, the MLM head).
         kernel = w[f"{prefix}/kernel"]
-        out = self._dense_rows(tf.reshape(x, [-1, kernel.shape[0]]), w, prefix)
+        out = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, kernel.shape[0]]), _float32(kernel)),
+                             _float32(w[f"{prefix}/bias"]))
         return tf.reshape(out, tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], axis=0))
 
     @staticmethod
@@ -262,13 +277,14 @@ class EncoderModule(tf.Module):
         names = [f"attention/{part}" for part in ("query", "key", "value")]
         kernel = tf.concat([_float32(w[f"{n}/kernel"]) for n in names], axis=1)
         qkv_bias = tf.concat([_float32(w[f"{n}/bias"]) for n in names], axis=0)
-        qkv = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, self.arch.hidden]), kernel), qkv_bias)
-        q, k, v = tf.unstack(tf.transpose(tf.reshape(qkv, [batch, length, 3, heads, size]), [2, 0, 3, 1, 4]))
+        qkv = self._linear(tf.reshape(x, [-1, self.arch.hidden]), kernel, qkv_bias,
+                           [batch, length, 3, heads, size], seed is not None, bias_shape=[3, heads, size])
+        q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))
         scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(size)) + bias
         probs = self._dropout(tf.nn.softmax(scores, axis=-1), self.attention_dropout_rate, seed, 1)
-        context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]),
-                             [batch, length, self.arch.hidden])
-        return self._dense(context, w, "attention/output")
+        context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, self.arch.hidden])
+        return self._linear(context, _float32(w["attention/output/kernel"]), _float32(w["attention/output/bias"]),
+                            [batch, length, self.arch.hidden], seed is not None)
 
     def _block(self, x: tf.Tensor, bias: tf.Tensor, w: Mapping[str, "tf.Variable | Reshaped"],
                seed: tf.Tensor | None) -> tf.Tensor:
@@ -276,9 +292,14 @@ class EncoderModule(tf.Module):
         dropout drawn from ``seed`` when training, none without it."""
         attn = self._dropout(self._attention(x, bias, w, seed), self.dropout_rate, seed, 2)
         x = self.layer_norm(x + attn, w["attention_layer_norm/gamma"], w["attention_layer_norm/beta"])
-        rows = tf.reshape(x, [-1, self.arch.hidden])  # the feed-forward part stays 2-D, so GELU fuses
-        h = tf.reshape(self._dense_rows(self.gelu(self._dense_rows(rows, w, "intermediate")), w, "output"),
-                       tf.shape(x))
+        # The feed-forward part stays 2-D for inference, so GELU fuses into its matmul (training: see _linear).
+        inner = w["intermediate/kernel"].shape[1]
+        training = seed is not None
+        g = self.gelu(self._linear(tf.reshape(x, [-1, self.arch.hidden]), _float32(w["intermediate/kernel"]),
+                                   _float32(w["intermediate/bias"]),
+                                   tf.concat([tf.shape(x)[:-1], [inner]], axis=0) if training else None, training))
+        h = self._linear(tf.reshape(g, [-1, inner]), _float32(w["output/kernel"]), _float32(w["output/bias"]),
+                         tf.shape(x), training)
         h = self._dropout(h, self.dropout_rate, seed, 3)
         return self.layer_norm(x + h, w["output_layer_norm/gamma"], w["output_layer_norm/beta"])
 

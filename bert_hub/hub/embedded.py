@@ -39,10 +39,11 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "bert_hub_manifest.json"
 #: Bumped when the bundle layout or the converter's output changes.
-FORMAT_VERSION = 8  # 5: MatMul + BiasAdd + GELU in the form oneDNN fuses; 6: LayerNorm as one fused kernel;
+FORMAT_VERSION = 9  # 5: MatMul + BiasAdd + GELU in the form oneDNN fuses; 6: LayerNorm as one fused kernel;
 #                     7: query, key and value as one matmul
 #                     8: dropout decided by 16 random bits an element, one multiplication; training calls
 #                        one traced Transformer block per layer
+#                     9: training's matmuls apart from their bias adds (oneDNN's AMX matmul, not its inner product)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -56,3 +56,56 @@ def test_each_gelu_form_fuses_into_its_matmul_in_float32_and_bfloat16():
     for form, gelu_op in (("exact", "GeluExact"), ("tanh", "GeluApproximate")):
         for precision in precisions:
             assert fused[f"{form} {precision}"] == ["BiasAdd", gelu_op], fused
+
+
+TRAINING_SCRIPT = """
+import json
+from bert_hub.runtime.precision import cpu_supports_bf16, enable_onednn
+enable_onednn()
+import numpy as np, tensorflow as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
+from bert_hub.builder.encoder import EncoderModule
+from bert_hub.builder.weights import random_weights
+from bert_hub.core.config import Architecture
+
+arch = Architecture(layers=2, hidden=32, heads=4, intermediate=64, vocab_size=50, max_position_embeddings=32)
+
+def matmuls(training, bf16):
+    graph = tf.Graph()
+    with graph.as_default():
+        module = EncoderModule(arch, random_weights(arch, seed=1))
+        inputs = {key: tf.compat.v1.placeholder(tf.int32, [None, None], name=key)
+                  for key in ("input_word_ids", "input_mask", "input_type_ids")}
+        out = module.encode(inputs, training=training)
+        loss = tf.reduce_sum(out["sequence_output"] ** 2) + tf.reduce_sum(out["pooled_output"] ** 2)
+        fetch = [g for g in tf.gradients(loss, module.core_variables()) if g is not None] if training else loss
+        init = tf.compat.v1.global_variables_initializer()
+    config = tf.compat.v1.ConfigProto()
+    if bf16:
+        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+            rewriter_config_pb2.RewriterConfig.ON)
+    meta = tf.compat.v1.RunMetadata()
+    feed = {inputs["input_word_ids"]: np.full((2, 8), 7), inputs["input_mask"]: np.ones((2, 8)),
+            inputs["input_type_ids"]: np.zeros((2, 8))}
+    with tf.compat.v1.Session(graph=graph, config=config) as session:
+        session.run(init)
+        session.run(fetch, feed, run_metadata=meta, options=tf.compat.v1.RunOptions(output_partition_graphs=True))
+    nodes = [n for g in meta.partition_graphs for n in g.node if "MatMul" in n.op]
+    return {"with bias": sum(b"BiasAdd" in n.attr["fused_ops"].list.s for n in nodes), "all": len(nodes)}
+
+print(json.dumps({f"{'training' if training else 'inference'} {'bf16' if bf16 else 'fp32'}": matmuls(training, bf16)
+                  for training in (False, True) for bf16 in ((False, True) if cpu_supports_bf16() else (False,))}))
+"""
+
+
+def test_training_keeps_its_matmuls_apart_from_their_bias_adds():
+    """Training reads its kernels as variables, where a MatMul fused with its bias runs as oneDNN's inner
+    product, which in bfloat16 does not use AMX; so the block keeps the two apart when training (every
+    block matmul plain, only the pooler's fused) and fuses them for inference (4 a layer and the pooler)."""
+    from bert_hub.runtime.precision import cpu_supports_bf16
+
+    counts = python_json(TRAINING_SCRIPT)
+    for precision in ("fp32", "bf16") if cpu_supports_bf16() else ("fp32",):
+        assert counts[f"inference {precision}"]["with bias"] == 4 * 2 + 1, counts
+        assert counts[f"training {precision}"]["with bias"] == 1, counts
+        assert counts[f"training {precision}"]["all"] > 3 * 4 * 2, counts  # forward and both gradients
