@@ -254,11 +254,10 @@ class EncoderModule(tf.Module):
     def _dense(self, x: tf.Tensor, w: Mapping[str, "tf.Variable | Reshaped"], prefix: str) -> tf.Tensor:
         # A 2-D matmul (not an einsum with "..."): its gradient is a matmul too,
         # where einsum's would materialise a [batch, length, in, out] tensor.
-        # MatMul + BiasAdd, the form oneDNN fuses with what follows (the pooler, the MLM head).
+        # In the fused form in training too (the pooler, the MLM head: one small matmul each).
         kernel = w[f"{prefix}/kernel"]
-        out = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, kernel.shape[0]]), _float32(kernel)),
-                             _float32(w[f"{prefix}/bias"]))
-        return tf.reshape(out, tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], axis=0))
+        return self._linear(tf.reshape(x, [-1, kernel.shape[0]]), _float32(kernel), _float32(w[f"{prefix}/bias"]),
+                            tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], axis=0), training=False)
 
     @staticmethod
     def _dropout(x: tf.Tensor, rate: float, seed: tf.Tensor | None, site: int) -> tf.Tensor:

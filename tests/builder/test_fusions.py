@@ -14,12 +14,28 @@ from __future__ import annotations
 
 from conftest import python_json
 
-SCRIPT = """
+RUN_GRAPH = """
 import json
 from bert_hub.runtime.precision import cpu_supports_bf16, enable_onednn
 enable_onednn()
 import numpy as np, tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
+
+def nodes_run(graph, fetch, feed, bf16, init=None):
+    # The nodes of the graph TensorFlow runs (after grappler, oneDNN's bfloat16 rewrite when bf16).
+    config = tf.compat.v1.ConfigProto()
+    if bf16:
+        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+            rewriter_config_pb2.RewriterConfig.ON)
+    meta = tf.compat.v1.RunMetadata()
+    with tf.compat.v1.Session(graph=graph, config=config) as session:
+        if init is not None:
+            session.run(init)
+        session.run(fetch, feed, run_metadata=meta, options=tf.compat.v1.RunOptions(output_partition_graphs=True))
+    return [n for g in meta.partition_graphs for n in g.node]
+"""
+
+SCRIPT = RUN_GRAPH + """
 from bert_hub.builder.encoder import GELU
 
 def fused_ops(gelu, bf16):
@@ -29,16 +45,8 @@ def fused_ops(gelu, bf16):
         w = tf.constant(np.random.default_rng(0).normal(size=(16, 64)).astype(np.float32))
         b = tf.constant(np.random.default_rng(1).normal(size=64).astype(np.float32))
         y = tf.reduce_sum(gelu(tf.nn.bias_add(tf.matmul(x, w), b)), axis=1)  # not the fetched node itself
-    config = tf.compat.v1.ConfigProto()
-    if bf16:
-        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
-            rewriter_config_pb2.RewriterConfig.ON)
-    meta = tf.compat.v1.RunMetadata()
-    with tf.compat.v1.Session(graph=graph, config=config) as session:
-        session.run(y, {x: np.ones((4, 16), np.float32)}, run_metadata=meta,
-                    options=tf.compat.v1.RunOptions(output_partition_graphs=True))
-    return sorted({op.decode() for g in meta.partition_graphs for n in g.node if "fused_ops" in n.attr
-                   for op in n.attr["fused_ops"].list.s})
+    return sorted({op.decode() for n in nodes_run(graph, y, {x: np.ones((4, 16), np.float32)}, bf16)
+                   if "fused_ops" in n.attr for op in n.attr["fused_ops"].list.s})
 
 # bfloat16 only where the CPU computes it natively, where `auto` can choose it (elsewhere oneDNN may not
 # make the bfloat16 kernels at all).
@@ -58,12 +66,7 @@ def test_each_gelu_form_fuses_into_its_matmul_in_float32_and_bfloat16():
             assert fused[f"{form} {precision}"] == ["BiasAdd", gelu_op], fused
 
 
-TRAINING_SCRIPT = """
-import json
-from bert_hub.runtime.precision import cpu_supports_bf16, enable_onednn
-enable_onednn()
-import numpy as np, tensorflow as tf
-from tensorflow.core.protobuf import rewriter_config_pb2
+TRAINING_SCRIPT = RUN_GRAPH + """
 from bert_hub.builder.encoder import EncoderModule
 from bert_hub.builder.weights import random_weights
 from bert_hub.core.config import Architecture
@@ -80,17 +83,9 @@ def matmuls(training, bf16):
         loss = tf.reduce_sum(out["sequence_output"] ** 2) + tf.reduce_sum(out["pooled_output"] ** 2)
         fetch = [g for g in tf.gradients(loss, module.core_variables()) if g is not None] if training else loss
         init = tf.compat.v1.global_variables_initializer()
-    config = tf.compat.v1.ConfigProto()
-    if bf16:
-        config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
-            rewriter_config_pb2.RewriterConfig.ON)
-    meta = tf.compat.v1.RunMetadata()
     feed = {inputs["input_word_ids"]: np.full((2, 8), 7), inputs["input_mask"]: np.ones((2, 8)),
             inputs["input_type_ids"]: np.zeros((2, 8))}
-    with tf.compat.v1.Session(graph=graph, config=config) as session:
-        session.run(init)
-        session.run(fetch, feed, run_metadata=meta, options=tf.compat.v1.RunOptions(output_partition_graphs=True))
-    nodes = [n for g in meta.partition_graphs for n in g.node if "MatMul" in n.op]
+    nodes = [n for n in nodes_run(graph, fetch, feed, bf16, init) if "MatMul" in n.op]
     return {"with bias": sum(b"BiasAdd" in n.attr["fused_ops"].list.s for n in nodes), "all": len(nodes)}
 
 print(json.dumps({f"{'training' if training else 'inference'} {'bf16' if bf16 else 'fp32'}": matmuls(training, bf16)
