@@ -5,7 +5,9 @@
 1. Batch size: the Embedder run on consecutive batches of B texts (what
    ``RunInference`` hands a model), for several B: inside each batch texts are
    sorted by length and packed to their buckets, so larger batches group
-   lengths better, up to the point where they only cost memory.
+   lengths better, up to the point where they only cost memory. Then batches
+   of varying sizes, as Beam's ``BatchElements`` hands them over while it
+   adapts its size (seeded, 64 to 256 texts; ``--batches-only`` stops there).
 2. The same input file embedded by ``bert-hub embed`` (one process) and by
    ``bert-hub embed --runner DirectRunner`` with 2 worker processes, each as
    a CLI run (start-up and model loading included), one after the other.
@@ -24,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -50,6 +54,12 @@ def batch_sizes(texts: list[str], sizes: list[int]) -> list[dict]:
             embedder.embed(texts[i:i + size])
         seconds = time.perf_counter() - started
         out.append({"batch": size, "texts_per_second": round(len(texts) / seconds, 1)})
+    rng, done, started = np.random.default_rng(0), 0, time.perf_counter()
+    while done < len(texts):
+        size = int(rng.integers(64, 257))
+        embedder.embed(texts[done:done + size])
+        done += size
+    out.append({"batch": "64-256, varying", "texts_per_second": round(len(texts) / (time.perf_counter() - started), 1)})
     return out
 
 
@@ -65,12 +75,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="label<TAB>text file of real messages")
     parser.add_argument("--texts", type=int, default=2048)
+    parser.add_argument("--batches-only", action="store_true", help="only part 1 (no CLI runs)")
     args = parser.parse_args()
     texts = texts_from(args.data, args.texts)
     print(f"{len(texts)} texts; CPU: {os.cpu_count()} cores")
     print("\n| RunInference batch (texts) | texts/s |\n|---:|---:|")
     for row in batch_sizes(texts, [32, 64, 128, 256, 512, 1024]):
         print(f"| {row['batch']} | {row['texts_per_second']} |")
+    if args.batches_only:
+        return
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         (work / "in").mkdir()

@@ -35,6 +35,7 @@ from bert_hub.core.errors import InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
 from bert_hub.hub.fast_path import FastPath, find_fast_path
+from bert_hub.hub import preprocess_calls
 from bert_hub.hub.loading import load_encoder, load_preprocess
 from bert_hub.hub.resolution import resolve
 
@@ -114,7 +115,7 @@ class BertPipeline:
         """Wordpiece ids as a ``tf.RaggedTensor [batch, (words), (pieces)]``."""
         import tensorflow as tf
 
-        return self.preprocessor.tokenize(tf.constant(check_texts(texts)))
+        return preprocess_calls.tokenize(self.preprocessor, tf.constant(check_texts(texts)))
 
     def pack(self, segments: list[Any], seq_length: int | None = None) -> dict[str, np.ndarray]:
         """``bert_pack_inputs`` over 1 or 2 segments (sentence pairs: type ids 0, then 1).
@@ -141,7 +142,7 @@ class BertPipeline:
         rows = [int(s.nrows()) if isinstance(s, tf.RaggedTensor) else int(s.shape[0]) for s in segments]
         if len(set(rows)) > 1:
             raise InputError(f"the two segments have {rows[0]} and {rows[1]} rows; pair them one to one")
-        out = self.preprocessor.bert_pack_inputs(list(segments), seq_length=tf.constant(seq_length))
+        out = preprocess_calls.bert_pack_inputs(self.preprocessor, list(segments), seq_length)
         return {k: out[k].numpy() for k in INPUT_KEYS}
 
     def preprocess(self, texts: Iterable[str | bytes] | str, seq_length: int | None = None

@@ -44,6 +44,7 @@ import numpy as np
 
 from bert_hub.core.errors import InputError
 from bert_hub.core.interface import SPECIALS_PER_SEGMENT
+from bert_hub.hub import preprocess_calls
 
 #: Texts handed to ``tokenize`` at once (bounds its memory).
 TOKENIZE_CHUNK = 2048
@@ -102,7 +103,7 @@ def word_pieces(preprocessor: Any, texts: Sequence[str]) -> Any:
 
     if not len(texts):
         return tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))
-    parts = [preprocessor.tokenize(tf.constant(list(texts[i:i + TOKENIZE_CHUNK]))).merge_dims(1, -1)
+    parts = [preprocess_calls.tokenize(preprocessor, tf.constant(list(texts[i:i + TOKENIZE_CHUNK]))).merge_dims(1, -1)
              for i in range(0, len(texts), TOKENIZE_CHUNK)]
     return tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
 
@@ -141,7 +142,7 @@ def pack_to_bucket(preprocessor: Any, segments: Any, buckets: Any) -> dict[str, 
     total = tf.add_n([tf.cast(s.row_lengths(), tf.int32) for s in segments])
     longest = tf.reduce_max(tf.concat([total, [0]], 0)) + specials(len(segments))
     slot = tf.minimum(tf.searchsorted(buckets, tf.reshape(longest, [1]))[0], tf.size(buckets) - 1)
-    return preprocessor.bert_pack_inputs(segments, seq_length=tf.gather(buckets, slot))
+    return preprocess_calls.bert_pack_inputs(preprocessor, segments, tf.gather(buckets, slot))
 
 
 def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:

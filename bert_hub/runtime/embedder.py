@@ -52,6 +52,7 @@ from bert_hub.core.interface import INPUT_KEYS, check_output_key, layer_index, s
 from bert_hub.core.outputs import atomic_outputs, check_output_file, output_lock
 from bert_hub.core.inputs import check_texts, read_lines, scan_text_file
 from bert_hub.core.pause import pause_point
+from bert_hub.hub import preprocess_calls
 from bert_hub.hub.pipeline import BertPipeline, load_pipeline
 from bert_hub.runtime.calibration import LENGTH, Mode, allowed_modes, calibration_key, choose, model_shape, time_calls
 from bert_hub.runtime.precision import kernels, precision_scope, weights_frozen
@@ -361,8 +362,8 @@ class Embedder:
             widths = [batching.bucket_of(lengths[idx], buckets) for idx in batches]
             # One bert_pack_inputs call for the chunk, in batch order, to its widest bucket: a batch is then its
             # rows cut to its own bucket (the same ids, mask and type ids as packing it alone: padding goes last).
-            packed = preprocessor.bert_pack_inputs([tf.gather(tok.tokens, np.concatenate(batches))],
-                                                   seq_length=tf.constant(max(widths), tf.int32))
+            packed = preprocess_calls.bert_pack_inputs(preprocessor, [tf.gather(tok.tokens, np.concatenate(batches))],
+                                                       max(widths))
             packed = [packed[k].numpy() for k in INPUT_KEYS]
         finally:
             if warming is not None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import REGISTRY_PROXIES
+from conftest import REGISTRY_PROXIES, check_preprocess_calls_trace_once
 from reference_bert import bert_forward
 
 from bert_hub.core.config import config_from_dict, load_config
@@ -116,6 +116,10 @@ def test_fast_path_equals_the_upstream_graph_for_every_output(upstream_bert, min
                                       feed["input_type_ids"], heads=12, gelu="tanh")
         assert np.abs(np.asarray(fast["sequence_output"])[mask] - seq[mask]).max() <= 1e-4
         assert np.abs(np.asarray(fast["pooled_output"]) - pooled).max() <= 1e-4
+
+
+def test_the_exports_preprocess_calls_trace_once_for_every_batch_size(upstream_bert):
+    check_preprocess_calls_trace_once(upstream_bert)  # its tokenize was traced again for every batch size
 
 
 def test_a_config_with_the_wrong_gelu_is_corrected_by_the_probe(upstream_bert):

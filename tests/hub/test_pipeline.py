@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
+from conftest import check_preprocess_calls_trace_once
 
 from bert_hub.core.errors import ModelFormatError
 
@@ -56,6 +57,11 @@ def test_other_sequence_length_uses_tokenize_and_pack(tiny_bundle, tiny):
     assert out["sequence_output"].shape == (2, 20, 32)
     np.testing.assert_allclose(out["pooled_output"].numpy(),
                                tiny.encode(["the cat sat", "a dog"], seq_length=20)["pooled_output"], atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["tiny", "minilm"])
+def test_tokenize_and_pack_trace_once_for_every_batch_size(model, request):
+    check_preprocess_calls_trace_once(request.getfixturevalue(model))
 
 
 def test_missing_or_corrupt_savedmodel_directories(tmp_path, tiny_bundle):
