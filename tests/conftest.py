@@ -211,29 +211,29 @@ def onednn_packs_weights() -> bool:
     return _PACKING[0]
 
 
-
 def check_preprocess_calls_trace_once(bert: Any) -> None:
-    """Tokenizing and packing batches of three sizes (single texts and pairs) through
-    :mod:`bert_hub.hub.preprocess_calls` gives the restored functions' own results and traces each call
-    once, however many sizes come."""
+    """Tokenizing and packing batches of three sizes (single texts and pairs; ``seq_length`` as a Python
+    int, a NumPy int and an int64 tensor) through :mod:`bert_hub.hub.preprocess_calls` gives the restored
+    functions' own results and traces each wrapper once, however many sizes come."""
     import numpy as np
     import tensorflow as tf
 
     from bert_hub.hub import preprocess_calls
 
     texts = ["This is a spam mail", "the cat sat on the mat", "", "hello world!", "Computers are not unique"]
-    for n in (5, 2, 3):
+    for n, length in ((5, 12), (2, np.int64(12)), (3, tf.constant(12, tf.int64))):
         batch = tf.constant(texts[:n])
         pieces = preprocess_calls.tokenize(bert.preprocessor, batch)
         assert pieces.to_list() == bert.preprocessor.tokenize(batch).to_list()
         for segments in ([pieces], [pieces, pieces[::-1]]):
-            ours = preprocess_calls.bert_pack_inputs(bert.preprocessor, segments, 12)
+            ours = preprocess_calls.bert_pack_inputs(bert.preprocessor, segments, length)
             theirs = bert.preprocessor.bert_pack_inputs(segments, seq_length=tf.constant(12))
             for key in ("input_word_ids", "input_mask", "input_type_ids"):
                 np.testing.assert_array_equal(ours[key].numpy(), theirs[key].numpy())
                 assert ours[key].shape == (n, 12)
     counts = preprocess_calls.traces(bert.preprocessor)
-    assert counts == {"tokenize": 1, "bert_pack_inputs": 1}, counts
+    assert counts == {"tokenize": 1, "bert_pack_inputs/1": 1, "bert_pack_inputs/2": 1}, counts
+
 
 #: Words of the tiny vocab by topic: texts for the multi-class and multi-label tests.
 TOPICS = {"animals": ["cat", "dog", "mat", "sat"], "greet": ["hello", "world", "!"],

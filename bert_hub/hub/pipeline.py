@@ -34,8 +34,8 @@ from bert_hub.core.config import ModelConfig, load_config
 from bert_hub.core.errors import InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.hub.fast_path import FastPath, find_fast_path
 from bert_hub.hub import preprocess_calls
+from bert_hub.hub.fast_path import FastPath, find_fast_path
 from bert_hub.hub.loading import load_encoder, load_preprocess
 from bert_hub.hub.resolution import resolve
 

@@ -47,12 +47,15 @@ def _wrapper(preprocessor: Any, key: tuple, make: Any) -> Any:
 
 
 def tokenize(preprocessor: Any, texts: Any) -> Any:
-    """``preprocessor.tokenize(texts)``: ``texts`` a string tensor ``[batch]``; a RaggedTensor
+    """``preprocessor.tokenize(texts)``: ``texts`` strings ``[batch]`` (a tensor, list or array); a RaggedTensor
     ``[batch, (words), (pieces)]``."""
     import tensorflow as tf
 
-    if not tf.executing_eagerly() or texts.shape.rank != 1:
+    if not tf.executing_eagerly():
         return preprocessor.tokenize(texts)
+    texts = tf.convert_to_tensor(texts)
+    if texts.dtype != tf.string or texts.shape.rank != 1:
+        return preprocessor.tokenize(texts)  # what the restored function says of it
 
     model = weakref.ref(preprocessor)  # the wrapper must not keep its model alive (a weak key)
 
@@ -65,30 +68,34 @@ def tokenize(preprocessor: Any, texts: Any) -> Any:
 def bert_pack_inputs(preprocessor: Any, segments: list[Any], seq_length: Any) -> dict[str, Any]:
     """``preprocessor.bert_pack_inputs(segments, seq_length=seq_length)``: ``segments`` one or two
     RaggedTensors ``[batch, (pieces)]`` or, as :func:`tokenize` gives them, ``[batch, (words), (pieces)]``;
-    the three input tensors ``[batch, seq_length]``."""
+    ``seq_length`` an integer (Python, NumPy or a scalar tensor); the three input tensors
+    ``[batch, seq_length]``."""
     import tensorflow as tf
 
-    # [batch, (words), (pieces)] as tokenize gives it: words merged, as bert_pack_inputs itself does
-    segments = [s.merge_dims(1, -1) if isinstance(s, tf.RaggedTensor) and s.shape.rank == 3 else s
-                for s in segments]
-    plain = all(isinstance(s, tf.RaggedTensor) and s.shape.rank == 2 and s.ragged_rank == 1 for s in segments)
-    if not tf.executing_eagerly() or not plain:
+    segments = list(segments)
+    if not tf.executing_eagerly():
         return preprocessor.bert_pack_inputs(segments, seq_length=seq_length)
-    specs = [tf.RaggedTensorSpec([None, None], s.dtype, 1, s.row_splits.dtype) for s in segments]
+    length = tf.convert_to_tensor(seq_length)
+    # [batch, (words), (pieces)] as tokenize gives it: words merged, as bert_pack_inputs itself does
+    merged = [s.merge_dims(1, -1) if isinstance(s, tf.RaggedTensor) and s.shape.rank == 3 else s for s in segments]
+    plain = all(isinstance(s, tf.RaggedTensor) and s.shape.rank == 2 and s.ragged_rank == 1 for s in merged)
+    if not (plain and length.dtype.is_integer and length.shape.rank == 0):
+        return preprocessor.bert_pack_inputs(segments, seq_length=seq_length)  # as given: its own errors
+    specs = [tf.RaggedTensorSpec([None, None], s.dtype, 1, s.row_splits.dtype) for s in merged]
 
     model = weakref.ref(preprocessor)
 
     def make() -> Any:
-        return tf.function(lambda s, length: model().bert_pack_inputs(s, seq_length=length), autograph=False,
+        return tf.function(lambda s, n: model().bert_pack_inputs(s, seq_length=n), autograph=False,
                            input_signature=[specs, tf.TensorSpec([], tf.int32)])
-    key = ("bert_pack_inputs", tuple((s.dtype.name, s.row_splits.dtype.name) for s in segments))
-    return _wrapper(preprocessor, key, make)(segments, tf.cast(seq_length, tf.int32))
+    key = (f"bert_pack_inputs/{len(merged)}", tuple((s.dtype.name, s.row_splits.dtype.name) for s in merged))
+    return _wrapper(preprocessor, key, make)(merged, tf.cast(length, tf.int32))
 
 
 def traces(preprocessor: Any) -> dict[str, int]:
-    """The most times a wrapper of each call (``tokenize``, ``bert_pack_inputs``) of ``preprocessor`` was
-    traced: 1, whatever the batch sizes. (There is a wrapper per input structure: single texts and pairs
-    are two.)"""
+    """How many times each wrapper of ``preprocessor`` was traced, by call: ``tokenize``,
+    ``bert_pack_inputs/1`` (single texts) and ``bert_pack_inputs/2`` (pairs); 1 each, whatever the batch
+    sizes. (Segments of other dtypes would get wrappers of their own: the most traced one counts.)"""
     with _LOCK:
         wrappers = dict(_WRAPPERS.get(preprocessor, {}))
     counts: dict[str, int] = {}

@@ -59,9 +59,34 @@ def test_other_sequence_length_uses_tokenize_and_pack(tiny_bundle, tiny):
                                tiny.encode(["the cat sat", "a dog"], seq_length=20)["pooled_output"], atol=1e-6)
 
 
-@pytest.mark.parametrize("model", ["tiny", "minilm"])
-def test_tokenize_and_pack_trace_once_for_every_batch_size(model, request):
-    check_preprocess_calls_trace_once(request.getfixturevalue(model))
+def test_tokenize_and_pack_trace_once_for_every_batch_size(tiny):
+    check_preprocess_calls_trace_once(tiny)
+
+
+def test_embedding_batches_of_every_size_traces_the_preprocess_calls_once(tiny_bundle):
+    import gc
+    import weakref
+
+    from bert_hub import load_pipeline
+    from bert_hub.hub import preprocess_calls
+    from bert_hub.runtime.embedder import Embedder
+
+    bert = load_pipeline(tiny_bundle)  # its own preprocess model: no other test's calls counted
+    embedder = Embedder(bert, precision="float32")
+    for n in (3, 7, 2, 5):
+        assert embedder.embed(["the cat sat on the mat", "hello world", "spam"] * n).shape == (3 * n, 32)
+    assert bert.pack([["the cat", "a dog"], ["sat", "ran"]], seq_length=10)["input_type_ids"].shape == (2, 10)
+    assert preprocess_calls.traces(bert.preprocessor) == {"tokenize": 1, "bert_pack_inputs/1": 1,
+                                                          "bert_pack_inputs/2": 1}
+
+    other = load_pipeline(tiny_bundle)
+    in_graph = tf.function(lambda t: preprocess_calls.tokenize(other.preprocessor, t).flat_values)
+    in_graph(tf.constant(["the cat"]))
+    assert preprocess_calls.traces(other.preprocessor) == {}  # in a graph: the restored function as it is
+    model = weakref.ref(bert.preprocessor)
+    del bert, embedder
+    gc.collect()
+    assert model() is None  # the wrappers do not keep their model alive
 
 
 def test_missing_or_corrupt_savedmodel_directories(tmp_path, tiny_bundle):
