@@ -31,18 +31,26 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import Any, Callable
 
 #: Per preprocess model: its wrappers, by call and input structure.
 _WRAPPERS: "weakref.WeakKeyDictionary[Any, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()  # Beam's threads share one model: one wrapper each, whichever asks first
 
 
-def _wrapper(preprocessor: Any, key: tuple, make: Any) -> Any:
+def _wrapper(preprocessor: Any, key: tuple, call: Callable[..., Any], signature: list[Any]) -> Any:
+    """``call(preprocessor, *args)`` as a ``tf.function`` with ``signature``, made once per model and ``key``.
+
+    It holds its model weakly: the model is the cache's weak key, and a wrapper that held it would keep it
+    alive."""
+    import tensorflow as tf
+
     with _LOCK:
         wrappers = _WRAPPERS.setdefault(preprocessor, {})
         if key not in wrappers:
-            wrappers[key] = make()
+            model = weakref.ref(preprocessor)
+            wrappers[key] = tf.function(lambda *args: call(model(), *args), autograph=False,
+                                        input_signature=signature)
         return wrappers[key]
 
 
@@ -56,13 +64,8 @@ def tokenize(preprocessor: Any, texts: Any) -> Any:
     texts = tf.convert_to_tensor(texts)
     if texts.dtype != tf.string or texts.shape.rank != 1:
         return preprocessor.tokenize(texts)  # what the restored function says of it
-
-    model = weakref.ref(preprocessor)  # the wrapper must not keep its model alive (a weak key)
-
-    def make() -> Any:
-        return tf.function(lambda t: model().tokenize(t), autograph=False,
-                           input_signature=[tf.TensorSpec([None], tf.string)])
-    return _wrapper(preprocessor, ("tokenize",), make)(texts)
+    return _wrapper(preprocessor, ("tokenize",), lambda model, t: model.tokenize(t),
+                    [tf.TensorSpec([None], tf.string)])(texts)
 
 
 def bert_pack_inputs(preprocessor: Any, segments: list[Any], seq_length: Any) -> dict[str, Any]:
@@ -81,15 +84,11 @@ def bert_pack_inputs(preprocessor: Any, segments: list[Any], seq_length: Any) ->
     plain = all(isinstance(s, tf.RaggedTensor) and s.shape.rank == 2 and s.ragged_rank == 1 for s in merged)
     if not (plain and length.dtype.is_integer and length.shape.rank == 0):
         return preprocessor.bert_pack_inputs(segments, seq_length=seq_length)  # as given: its own errors
-    specs = [tf.RaggedTensorSpec([None, None], s.dtype, 1, s.row_splits.dtype) for s in merged]
-
-    model = weakref.ref(preprocessor)
-
-    def make() -> Any:
-        return tf.function(lambda s, n: model().bert_pack_inputs(s, seq_length=n), autograph=False,
-                           input_signature=[specs, tf.TensorSpec([], tf.int32)])
     key = (f"bert_pack_inputs/{len(merged)}", tuple((s.dtype.name, s.row_splits.dtype.name) for s in merged))
-    return _wrapper(preprocessor, key, make)(merged, tf.cast(length, tf.int32))
+    specs = [tf.RaggedTensorSpec([None, None], s.dtype, 1, s.row_splits.dtype) for s in merged]
+    pack = _wrapper(preprocessor, key, lambda model, s, n: model.bert_pack_inputs(s, seq_length=n),
+                    [specs, tf.TensorSpec([], tf.int32)])
+    return pack(merged, tf.cast(length, tf.int32))
 
 
 def traces(preprocessor: Any) -> dict[str, int]:
