@@ -25,7 +25,12 @@ Handler = Callable[[argparse.Namespace], None]
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line naming the command's --help."""
+    """An argument parser whose errors are one line naming the command's --help, and whose flags are matched
+    exactly (``--inp`` is not ``--input``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")

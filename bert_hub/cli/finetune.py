@@ -278,10 +278,11 @@ def run_predict(args: argparse.Namespace) -> None:
 
 def _lines_of(source: str) -> list[str]:
     """The texts of ``--input`` (one per line; ``-`` reads standard input), checked first."""
-    from bert_hub.core.inputs import input_file, read_lines, scan_text_file
+    from bert_hub.core.inputs import input_file, read_lines, readable_file, scan_text_file
 
     with input_file(source) as path:
-        if not path.is_file():
-            raise InputError(f"--input {source}: no such file; give a text file, one text per line")
-        scan_text_file(path)
+        readable_file(path, "--input", "a text file, one text per line")
+        if not scan_text_file(path):
+            raise InputError(f"--input {'- (standard input)' if source == '-' else source} is empty; give one "
+                             "text per line")
         return list(read_lines(path))

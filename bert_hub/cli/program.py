@@ -9,6 +9,7 @@ was left on disk; 1 is kept for bert_hub's own bugs. A closed pipe
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -88,33 +89,73 @@ def _run(args: argparse.Namespace) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 0
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not e.filename or args.verbose:
+            return _unexpected(e, args)
+        print(f"error: cannot access {e.filename}: {e.strerror}; check its permissions, or choose another "
+              "location", file=sys.stderr)
+        return 2
     except Exception as e:  # noqa: BLE001 - last resort: one line unless --verbose
-        first = (str(e).strip().splitlines() or [""])[0][:300]
-        if any(words in str(e) for words in _NO_ROOM) and not args.verbose:
-            where = f" {e.filename}" if isinstance(e, OSError) and e.filename else ""
-            first = e.strerror if isinstance(e, OSError) and e.strerror else first
-            print(f"error: cannot write{where}: {first}; free some space (or raise the limit) and run the command "
-                  "again (nothing half-written was left in place of an output)", file=sys.stderr)
-            return 2
-        if args.verbose:
-            raise
-        print(f"error: unexpected {type(e).__name__}: {first} (a bert_hub bug; run again with --verbose "
-              "for details)", file=sys.stderr)
-        return 1
+        return _unexpected(e, args)
     return 0
+
+
+def _unexpected(e: Exception, args: argparse.Namespace) -> int:
+    """A full disk in one line (exit 2); anything else is a bert_hub bug: one line (exit 1) unless --verbose."""
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    if any(words in str(e) for words in _NO_ROOM) and not args.verbose:
+        where = f" {e.filename}" if isinstance(e, OSError) and e.filename else ""
+        first = e.strerror if isinstance(e, OSError) and e.strerror else first
+        print(f"error: cannot write{where}: {first}; free some space (or raise the limit) and run the command "
+              "again (nothing half-written was left in place of an output)", file=sys.stderr)
+        return 2
+    if args.verbose:
+        raise e
+    print(f"error: unexpected {type(e).__name__}: {first} (a bert_hub bug; run again with --verbose "
+          "for details)", file=sys.stderr)
+    return 1
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     """Parsed arguments; an error or ``--help`` raises ``SystemExit`` after printing."""
     parser = build_parser(argv)
-    args, extra = parser.parse_known_args(argv)
-    sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    # Unknown flags are named before missing ones (`--dta x` is a typo, not a missing --data): a first
+    # parse with no flag required finds them.
+    required = [a for sub in commands.values() for a in sub._actions if a.required]
+    for action in required:
+        action.required = False
+    try:
+        args, extra = parser.parse_known_args(argv)
+    finally:
+        for action in required:
+            action.required = True
+    sub = commands[args.command]
     if extra and not getattr(args, "runner", None):
         explain = getattr(args, "explain_unknown", None)
-        sub.error((explain and explain(args, extra)) or f"unrecognized arguments: {' '.join(extra)}")
+        sub.error((explain and explain(args, extra)) or _unknown(extra, sub))
+    args, extra = parser.parse_known_args(argv)
     args.pipeline_args = extra  # with --runner: Beam pipeline options, checked, then passed to Beam
     args.own_options = [o for action in sub._actions for o in action.option_strings]
     return args
+
+
+def _unknown(extra: Sequence[str], sub: argparse.ArgumentParser) -> str:
+    """What is wrong with the arguments a command does not take: the first unknown flag, with the nearest
+    flag it has, or the stray values.
+
+    >>> p = Parser(prog="bert-hub x"); _ = p.add_argument("--data")
+    >>> _unknown(["--dta", "x"], p)
+    'unknown flag --dta (did you mean --data?)'
+    """
+    import difflib
+
+    flags = [arg.split("=", 1)[0] for arg in extra if arg.startswith("-") and arg != "-"]
+    if not flags:
+        return f"unexpected {'argument' if len(extra) == 1 else 'arguments'}: {' '.join(extra)}"
+    known = [o for action in sub._actions for o in action.option_strings if o.startswith("--")]
+    near = difflib.get_close_matches(flags[0], known, n=1, cutoff=0.6)
+    return f"unknown flag {flags[0]}" + (f" (did you mean {near[0]}?)" if near else "")
 
 
 def keras_2_only() -> None:

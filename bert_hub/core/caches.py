@@ -14,9 +14,11 @@ written to:
   Every model taken from a cache, and the cache folder itself, must belong to
   you (or to root) and must not be writable by other users;
   :func:`check_trusted` refuses anything else in one line with the fix.
-* **A folder you name is yours to vouch for** (``--config ./my_model``,
-  ``predict --model runs/x``): bert_hub refuses it only when other users can
-  write to it.
+* **A folder you name follows the same rule** (``--config ./my_model``,
+  ``predict --model runs/x``): it, its files and the folders above it must
+  be yours (or root's) and closed to other users' writes (a sticky folder
+  such as the shared ``/tmp`` is fine above it), so one another user owns or
+  can change is refused (:func:`untrusted_reason`).
 
 Example:
 
@@ -27,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from pathlib import Path
@@ -60,8 +63,30 @@ def tfhub_cache_dir() -> Path:
     return Path(os.environ.get("TFHUB_CACHE_DIR") or _user_cache_home() / "tfhub_modules").expanduser()
 
 
-def _problem(path: Path, *, owner_required: bool) -> str | None:
-    """What makes ``path`` untrustworthy, or None."""
+@functools.lru_cache(maxsize=None)
+def _group_has_others(gid: int) -> bool:
+    """Whether a user other than this one is in group ``gid`` (a member, or it is their primary group)."""
+    import grp
+    import pwd
+
+    try:
+        members = set(grp.getgrgid(gid).gr_mem)
+    except KeyError:
+        return True  # a group with no name: assume others are in it
+    members |= {u.pw_name for u in pwd.getpwall() if u.pw_gid == gid}
+    try:
+        members.discard(pwd.getpwuid(os.getuid()).pw_name)
+    except KeyError:
+        pass
+    return bool(members)
+
+
+def _problem(path: Path, *, above: bool = False) -> str | None:
+    """What lets another user change ``path`` (its owner, or who may write to it), or None.
+
+    ``above``: ``path`` is a folder above the model, where sticky (``/tmp``) keeps others from renaming
+    what is not theirs, so writable by every user is no problem there.
+    """
     try:
         info = path.lstat()
     except OSError:
@@ -71,30 +96,39 @@ def _problem(path: Path, *, owner_required: bool) -> str | None:
             info = path.stat()
         except OSError:
             return None
-    if owner_required and info.st_uid not in (os.getuid(), 0):
+    if info.st_uid not in (os.getuid(), 0):
         return f"belongs to another user (uid {info.st_uid})"
-    if info.st_mode & stat.S_IWOTH:
+    if info.st_mode & stat.S_IWOTH and not (above and info.st_mode & stat.S_ISVTX):
         return "is writable by every user"
+    if info.st_mode & stat.S_IWGRP and not (above and info.st_mode & stat.S_ISVTX) \
+            and _group_has_others(info.st_gid):
+        return f"is writable by its group (gid {info.st_gid}), which has other users"
     return None
 
 
 def untrusted_reason(model_dir: Path, *, cache: Path | None = None) -> str | None:
     """Why loading ``model_dir`` could run someone else's code, or None when it cannot.
 
-    With ``cache`` (the model came from that cache folder), the cache folder,
-    the model folder and everything in it must belong to you or root and not
-    be writable by others. Without it (a folder the user named), only
-    writability by others is refused.
+    One rule for every model bert_hub loads (from a cache, a folder the
+    user named, a run folder): the model folder, everything in it and every
+    folder above it must belong to you or root, and no other user may write
+    to them (every user, or a group with other users in it), but for folders
+    above it that are sticky (as ``/tmp``, where only an entry's owner may
+    rename it). ``cache`` (the cache folder the model came from) is checked
+    too, wherever it is.
     """
-    owner_required = cache is not None
     checks = [cache] if cache is not None else []
     checks.append(model_dir)
     for root, dirs, files in os.walk(model_dir):
         checks += [Path(root) / name for name in dirs + files]
     for path in checks:
-        problem = _problem(path, owner_required=owner_required)
+        problem = _problem(path)
         if problem:
             return f"{path} {problem}"
+    for parent in Path(os.path.realpath(model_dir)).parents:
+        problem = _problem(parent, above=True)
+        if problem:
+            return f"{parent} (a folder above the model) {problem}"
     return None
 
 
@@ -116,5 +150,5 @@ def check_trusted(model_dir: Path, *, handle: str, cache: Path | None = None, en
         raise ResolveError(f"refusing to load {handle!r} from {model_dir}: {reason}, so another user could "
                            f"have put it there, and a SavedModel is a program; {fix} and fetch the model again")
     raise ResolveError(f"refusing to load model folder {model_dir}: {reason}, so another user could have "
-                       "changed it, and a SavedModel is a program; `chmod -R o-w` it if it is yours, or copy "
-                       "it to a folder of your own")
+                       "changed it, and a SavedModel is a program; copy it to a folder of your own (or, if it "
+                       "is yours, `chown` it to you and `chmod go-w` it)")

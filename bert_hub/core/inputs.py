@@ -10,6 +10,7 @@ error.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -41,6 +42,28 @@ def check_texts(texts: Iterable[str | bytes] | str, what: str = "texts") -> list
     if not out:
         raise InputError(f"no {what} given; pass at least one text")
     return out
+
+
+def readable_file(path: str | Path, what: str, hint: str = "") -> Path:
+    """``path`` as a ``Path``, checked to be a file this process can read; else one line naming ``what``.
+
+    ``what`` names the input (``data file``, ``--input``), ``hint`` says what it should hold.
+
+    Examples:
+        >>> readable_file("/", "--input", "a text file, one text per line")
+        Traceback (most recent call last):
+        ...
+        bert_hub.core.errors.InputError: --input / is a folder, not a file; give a text file, one text per line
+    """
+    path = Path(path).expanduser()
+    hint = hint or "a file"
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder, not a file; give {hint}")
+    if not path.exists():
+        raise InputError(f"{what} {path} does not exist; give {hint}")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{what} {path} cannot be read (permission denied); give {hint} you can read")
+    return path
 
 
 def scan_text_file(path: Path) -> int:

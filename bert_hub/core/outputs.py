@@ -173,15 +173,29 @@ def set_normal_mode(path: Path) -> None:
     os.chmod(path, base & ~_umask())
 
 
+def cannot_write(path: Path, what: str, where: Path, error: OSError | None = None) -> InputError:
+    """The one error of every writer whose output cannot be written at ``path`` (``where``: the folder that
+    refused, ``error``: why)."""
+    why = f" ({error.strerror})" if error is not None and error.strerror else ""
+    return InputError(f"{what} {path}: cannot write into {where}{why}; choose a writable location")
+
+
 def _check_parent(path: Path, what: str) -> None:
-    """The parent must be a folder (or creatable) that we can write into."""
+    """The parent must be a folder (or creatable) that we can write into: tried with a file of our own,
+    since permissions do not tell (a read-only or special file system, an immutable folder, root)."""
     ancestor = path.parent
-    while not ancestor.exists():
+    while not ancestor.exists() and not ancestor.is_symlink():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise InputError(f"{what} {path}: {ancestor} is a file, not a folder; choose another path")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise InputError(f"{what} {path}: cannot write into {ancestor}; choose a writable location")
+    below = path.relative_to(ancestor).parts[0]  # named so that clean_stale removes it if we are killed
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{below}.", suffix=".tmp", dir=ancestor)
+    except OSError as e:
+        raise cannot_write(path, what, ancestor, e) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
 
 
 # -- what bert_hub wrote: manifests of folders, a record of single files ----------------
@@ -423,9 +437,16 @@ def output_lock(out: str | os.PathLike[str], *, what: str = "--out", wait: bool 
     """
     out = Path(out).expanduser().absolute()
     path = lock_path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _check_parent(out, what)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise cannot_write(out, what, path.parent, e) from None
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        except OSError as e:
+            raise cannot_write(out, what, path.parent, e) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:

@@ -9,7 +9,8 @@ point costs one dictionary look-up.
 
 Pause points: ``before-swap:NAME`` and ``swap:NAME`` (output folder ``NAME`` put in place,
 the second with interrupts held back), ``commit-files`` (single files put in
-place, interrupts held back), ``epoch-end`` (a training epoch saved),
+place, interrupts held back), ``history-written`` (an epoch's record written, its
+checkpoint not yet), ``epoch-end`` (a training epoch saved),
 ``training-done`` (a run trained, before its export), ``embedding`` (after
 the first chunk of ``embed``), ``converting`` (a bundle half written),
 ``train-start`` (a run's folder locked and checked).

@@ -34,9 +34,7 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,6 +42,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from bert_hub.core.errors import InputError
+from bert_hub.core.inputs import readable_file
+from bert_hub.finetune.delimited import checked_rows
 
 
 #: ``--format`` choices besides ``auto``.
@@ -115,8 +115,7 @@ def read_data_file(path: Path) -> str:
 
     A UTF-8 byte-order mark is skipped.
     """
-    if not path.is_file():
-        raise InputError(f"data file {path} does not exist")
+    path = readable_file(path, "data file", "the data file itself")
     raw = path.read_bytes()
     if b"\0" in raw:
         line = raw[: raw.index(b"\0")].count(b"\n") + 1
@@ -153,40 +152,40 @@ def read_rows(path: Path, *, fmt: str = "auto", text_col: str = "text", label_co
     if pair_col is not None and fmt == "sms":
         raise InputError(f"{path}: sentence pairs (--pair-col {pair_col}) need a CSV/TSV file with a header "
                          "naming the columns")
-    rows: list[tuple[int, str, str]] = []  # (line, label, text)
-    seconds: list[str] = []
-    if fmt == "sms":
-        for number, line in enumerate(content.split("\n"), start=1):
-            line = line.rstrip("\r")
-            if not line.strip():
-                continue
-            if "\t" not in line:
-                raise InputError(f"{path}: line {number} has no tab; expected label<TAB>text")
-            label, text = line.split("\t", 1)
-            rows.append((number, label.strip(), text))
-    else:
-        reader = csv.reader(io.StringIO(content), delimiter="," if fmt == "csv" else "\t")
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise InputError(f"data file {path} is empty") from None
+
+    def check_header(header: list[str]) -> None:
         for col, flag in ((text_col, "--text-col"), (label_col, "--label-col"), (pair_col, "--pair-col")):
             if col is not None and col not in header:
                 raise InputError(f"{path}: line 1 (header) has no column {col!r} (columns: "
                                  f"{', '.join(header)}); choose it with {flag}")
+            if col is not None and header.count(col) > 1:
+                raise InputError(f"{path}: line 1 (header) names the column {col!r} {header.count(col)} times; "
+                                 "rename the others")
+
+    header, table = checked_rows(path, content, fmt, header=fmt != "sms", check_header=check_header)
+    if header is None:
+        rows = [(number, fields[0].strip(), fields[1]) for number, fields in table]
+        seconds: list[str] = []
+    else:
         ti, li = header.index(text_col), header.index(label_col)
         pi = header.index(pair_col) if pair_col is not None else ti
-        for row in reader:
-            number = reader.line_num
-            if not row or not any(c.strip() for c in row):
-                continue
-            if len(row) <= max(ti, li, pi):
-                raise InputError(f"{path}: line {number} has {len(row)} columns, the header has {len(header)}")
-            rows.append((number, row[li].strip(), row[ti]))
-            seconds.append(row[pi])
+        rows = [(number, fields[li].strip(), fields[ti]) for number, fields in table]
+        seconds = [fields[pi] for _, fields in table]
     if not rows:
         raise InputError(f"data file {path} has no data rows")
     return rows, seconds if pair_col is not None else None
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object that names a field twice (``json`` would keep the last in silence)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    for k in keys:
+        if keys.count(k) > 1:
+            raise _DuplicateKey(k)
+    return dict(pairs)
 
 
 def _json_lines(path: Path, content: str, text_col: str, label_col: str, pair_col: str | None, label_sep: str
@@ -199,7 +198,9 @@ def _json_lines(path: Path, content: str, text_col: str, label_col: str, pair_co
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = json.loads(line, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as e:
+            raise InputError(f"{path}: line {number} gives the field {e.args[0]!r} twice; keep one") from None
         except json.JSONDecodeError as e:
             raise InputError(f"{path}: line {number} is not valid JSON ({e.msg}); JSON Lines has one object a "
                              "line") from None

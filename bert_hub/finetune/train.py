@@ -269,8 +269,13 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
             raise InputError(f"cannot resume {restore_from}: its checkpoint {latest} is damaged or does not fit "
                              f"this model ({first}); start the run again with --overwrite") from None
         saved = restore_from / "history.json"
-        history = json.loads(saved.read_text()) if saved.exists() else []
-        log.info("resuming after epoch %d (step %d)", int(epoch_var.numpy()), int(optimizer.iterations.numpy()))
+        # The history is written before the checkpoint: an interrupt between the two leaves a record of an
+        # epoch the checkpoint does not hold, which this run trains again.
+        done = int(epoch_var.numpy())
+        history = [h for h in (json.loads(saved.read_text()) if saved.exists() else []) if h["epoch"] <= done]
+        if cfg.keep_best and history and _best_epoch(history) == done:
+            best_checkpoint(model).write(str(workdir / "checkpoints" / "best"))  # an interrupt may have come first
+        log.info("resuming after epoch %d (step %d)", done, int(optimizer.iterations.numpy()))
     seed_everything(cfg.seed, bert.encoder, step=int(optimizer.iterations.numpy()))
     atomic_write_text(workdir / "train_config.yaml", yaml.safe_dump(
         {"model": model_config.source, "task": task.name, **dataclasses.asdict(cfg)}, sort_keys=False))
@@ -313,7 +318,7 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
     plot_curves(history, workdir / "curves.png")
     if cfg.keep_best and history and (workdir / "checkpoints" / "best.index").exists():
         best_checkpoint(model).read(str(workdir / "checkpoints" / "best")).expect_partial()
-        summary["best_epoch"] = min(history, key=lambda h: h.get("val_loss", math.inf))["epoch"]
+        summary["best_epoch"] = _best_epoch(history)
     summary.update(task.finish(model, bert, workdir / "model", splits, cfg, {"model": model_config.name}, val_ex))
     if "test_metrics" in summary:
         write_json(workdir / "metrics.json", summary["test_metrics"])
@@ -347,6 +352,16 @@ def best_checkpoint(model: Any) -> Any:
     return tf.train.Checkpoint(model=model)
 
 
+def _best_epoch(history: list[dict[str, Any]]) -> int:
+    """The epoch with the lowest validation loss (the last of equals), by its history records.
+
+    >>> _best_epoch([{"epoch": 1, "val_loss": 0.3}, {"epoch": 2, "val_loss": 0.2}, {"epoch": 3, "val_loss": 0.2}])
+    3
+    """
+    lowest = min(h.get("val_loss", math.inf) for h in history)
+    return max(h["epoch"] for h in history if h.get("val_loss", math.inf) == lowest)
+
+
 def _end_epoch(epoch: int, logs: dict, seconds: float, optimizer: Any, epoch_var: Any, manager: Any,
                history: list, out: Path, examples: int, epochs: int, best: Any | None, precision: str) -> None:
     """Records an epoch: history, checkpoint (and with ``best``, the best weights by validation loss), one
@@ -356,10 +371,13 @@ def _end_epoch(epoch: int, logs: dict, seconds: float, optimizer: Any, epoch_var
               **{k: float(v) for k, v in logs.items()}}
     history.append(record)
     epoch_var.assign(epoch + 1)
+    # In this order: a resumed run drops history records its checkpoint does not hold, and writes the best
+    # weights again when its last epoch is the best one.
     write_json(out / "history.json", history)
-    if best is not None and record.get("val_loss", math.inf) <= min(h.get("val_loss", math.inf) for h in history):
-        best.write(str(out / "checkpoints" / "best"))
+    pause_point("history-written")
     manager.save(checkpoint_number=epoch + 1)
+    if best is not None and _best_epoch(history) == epoch + 1:
+        best.write(str(out / "checkpoints" / "best"))
     mark_directory(out, "run")  # the manifest lists what this epoch wrote
     pause_point("epoch-end")
     log.info("epoch %d/%d: %s (%s examples/s)", epoch + 1, epochs,

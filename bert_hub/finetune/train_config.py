@@ -64,8 +64,8 @@ class TrainConfig:
     class_weight: bool = _setting(False, "weight classes by inverse frequency")
     seed: int = _setting(0, "seed of the split, batches, initialisation and dropout")
     validation_fraction: float = _setting(0.1, "fraction of --data held out for validation")
-    test_fraction: float = _setting(0.0, "fraction of --data held out for the test metrics (default none: "
-                                         "train on more rows, evaluate on a held-out file of your own)")
+    test_fraction: float = _setting(0.0, "fraction of --data held out for the test metrics (0: none; train on "
+                                         "more rows, evaluate on a held-out file of your own)")
     bucketing: bool = _setting(True, "pack each batch to its length bucket (else to seq_length)")
     bucket_step: int = _setting(1, "bucket lengths are multiples of this (1: each batch is packed to its "
                                    "longest text)")

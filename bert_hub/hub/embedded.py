@@ -101,7 +101,7 @@ def embedded_bundle_dir(name: str) -> Path:
     target = cache_root() / "embedded" / f"{name}-{version}-f{FORMAT_VERSION}"
     if not bundle_is_complete(target):
         source = checkpoint_dir(name)
-        with output_lock(target, what="the embedded cache entry", wait=True):
+        with output_lock(target, what="the embedded cache entry (BERT_HUB_CACHE)", wait=True):
             if not bundle_is_complete(target):  # another process may have converted it meanwhile
                 _convert(name, source, target)
     return check_trusted(target, handle=f"embedded:{name}", cache=cache_root(), env="BERT_HUB_CACHE")

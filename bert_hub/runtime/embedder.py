@@ -50,7 +50,7 @@ from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
 from bert_hub.core.interface import INPUT_KEYS, check_output_key, layer_index, select
 from bert_hub.core.outputs import atomic_outputs, check_output_file, output_lock
-from bert_hub.core.inputs import check_texts, read_lines, scan_text_file
+from bert_hub.core.inputs import check_texts, read_lines, readable_file, scan_text_file
 from bert_hub.core.pause import pause_point
 from bert_hub.hub import preprocess_calls
 from bert_hub.hub.pipeline import BertPipeline, load_pipeline
@@ -517,11 +517,7 @@ def check_embed_paths(input_path: str | Path, output_path: str | Path, *, overwr
             ``*.npy``, is a folder, exists without ``overwrite``, or exists but
             is not a NumPy file (bert_hub replaces only its own outputs).
     """
-    input_path = Path(input_path).expanduser()
-    if input_path.is_dir():
-        raise InputError(f"--input {input_path} is a folder, not a file; give a text file (one text per line)")
-    if not input_path.is_file():
-        raise InputError(f"--input {input_path}: no such file")
+    input_path = readable_file(input_path, "--input", "a text file, one text per line")
     if Path(output_path).suffix != ".npy":
         raise InputError(f"--output {output_path}: the output is a NumPy file; name it *.npy")
     output_path = check_output_file(output_path, kind="npy", overwrite=overwrite, what="--output")

@@ -95,7 +95,7 @@ def test_version_and_argument_errors_point_at_the_subcommands_help(capsys):
     assert main(["embed", "--input", "x.txt"]) == 2
     assert capsys.readouterr().err.strip().endswith("(see `bert-hub embed --help`)")
     assert main(["embed", "--input", "x.txt", "--output", "x.npy", "--nonsense"]) == 2
-    assert "unrecognized arguments: --nonsense (see `bert-hub embed --help`)" in capsys.readouterr().err
+    assert "error: unknown flag --nonsense (see `bert-hub embed --help`)" in capsys.readouterr().err
 
 
 def test_every_command_is_declared_once_in_the_table():
@@ -172,3 +172,52 @@ def test_the_program_runs_without_keras_3_unless_told_otherwise():
     assert not report["keras_3"] and report["tf_keras"].startswith("tf_keras")
     chosen = python_json("import os; os.environ['TF_USE_LEGACY_KERAS'] = '0'\n" + script)  # the user's value wins
     assert chosen["variable"] == "0" and chosen["keras_3"]
+
+
+def test_predict_on_empty_standard_input_says_so(trained_classifier, monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    err = run("predict", "--model", trained_classifier, "--input", "-", check_rc=2).stderr
+    assert err.strip() == "error: --input - (standard input) is empty; give one text per line"
+
+
+def test_a_folder_given_as_data_or_input_is_said_to_be_a_folder(tmp_path, trained_classifier):
+    for args, words in ((("train", "--data", tmp_path, "--out", tmp_path / "run"), f"data file {tmp_path} is a folder"),
+                        (("evaluate", "--model", trained_classifier, "--data", tmp_path), f"data file {tmp_path} is a folder"),
+                        (("predict", "--model", trained_classifier, "--input", tmp_path), f"--input {tmp_path} is a folder"),
+                        (("embed", "--input", tmp_path, "--output", tmp_path / "v.npy"), f"--input {tmp_path} is a folder")):
+        err = run(*args, check_rc=2).stderr
+        assert err.startswith(f"error: {words}, not a file; give ") and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["predict", "--model", "m", "--inp", "f"], "unknown flag --inp (did you mean --input?)"),
+    (["train", "--dta", "x", "--out", "y"], "unknown flag --dta (did you mean --data?)"),
+    (["train", "--data", "x", "--out", "y", "--over"], "unknown flag --over (did you mean --overwrite?)"),
+    (["embed", "--out", "x.npy", "--input", "t.txt"], "unknown flag --out (did you mean --output?)"),
+    (["train", "--data", "x"], "the following arguments are required: --out"),
+    (["embed", "--input", "a", "b", "--output", "v.npy"], "unexpected argument: b"),
+])
+def test_flags_match_exactly_and_unknown_ones_are_named_first(args, words):
+    err = run(*args, check_rc=2).stderr
+    assert err.strip() == f"error: {words} (see `bert-hub {args[0]} --help`)"
+
+
+def test_train_help_states_each_default_once():
+    import re
+
+    text = run("train", "--help").stdout
+    entries = re.split(r"\n  (?=-)", text)  # one entry per flag: its line and the help lines under it
+    for flag in ("--test-fraction", "--validation-fraction", "--epochs", "--batch-size"):
+        entry = " ".join(next(e for e in entries if e.startswith(flag + " ")).split())
+        assert len(re.findall(r"\bdefault\b", entry)) == 1, (flag, entry)
+
+
+def test_predict_says_what_its_number_is(trained_classifier):
+    lines = run("predict", "--model", trained_classifier, "WINNER!! Claim your prize now", "see you").stdout.splitlines()
+    assert lines[0].split() == ["label", "P(spam)", "text"]
+    assert [line.split()[0] for line in lines[1:]] == [line.split()[0] for line in lines[1:]]
+    assert all(0 <= float(line.split()[1]) <= 1 for line in lines[1:]) and lines[2].endswith("see you")

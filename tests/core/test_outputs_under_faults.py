@@ -492,3 +492,71 @@ def test_a_model_folder_others_can_write_is_refused(tmp_path, cli, trained_class
     rc, _, err = cli("predict", "--model", run, "hello")
     assert rc == 2 and "saved_model.pb is writable by every user" in one_error_line(err)
     assert "a SavedModel is a program" in err
+
+
+def chown_tree(path: Path, uid: int) -> None:
+    for p in [path, *path.rglob("*")]:
+        os.chown(p, uid, uid)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="making a file of another user needs root (as CI runs)")
+@pytest.mark.parametrize("whose", ["whole folder", "saved_model.pb alone", "the folder above"])
+def test_a_named_model_folder_another_user_owns_is_refused(tmp_path, cli, tiny_bundle, trained_classifier, whose):
+    """`demo --config DIR` and `predict --model RUN` apply the caches' rule: yours (or root's), up to /tmp."""
+    holder = tmp_path / "holder"
+    bundle = Path(shutil.copytree(tiny_bundle, holder / "bundle"))
+    run = Path(shutil.copytree(trained_classifier, holder / "run"))
+    for model, pb in ((bundle, bundle / "encoder" / "saved_model.pb"), (run, run / "model" / "saved_model.pb")):
+        if whose == "whole folder":
+            chown_tree(model, 4242)
+        elif whose == "saved_model.pb alone":
+            os.chown(pb, 4242, 4242)
+    if whose == "the folder above":
+        os.chown(holder, 4242, 4242)
+    owner = "holder (a folder above the model) belongs" if whose == "the folder above" else "belongs"
+    for args in (("demo", "--config", bundle / "bert_hub.yaml"), ("predict", "--model", run, "hello")):
+        rc, _, err = cli(*args)
+        line = one_error_line(err)
+        assert rc == 2 and f"{owner} to another user (uid 4242)" in line and "a SavedModel is a program" in line, err
+        assert "copy it to a folder of your own" in line
+    chown_tree(holder, 0)
+    assert cli("predict", "--model", run, "hello")[0] == 0  # the same folders, when they are yours (in /tmp)
+
+
+@pytest.fixture(scope="module")
+def unwritable_places(tmp_path_factory):
+    """Folders no command can write into, each as this machine allows: /proc, a read-only file system, an
+    immutable folder (the last two need root, as CI runs)."""
+    places = {"proc": Path("/proc")}
+    base = tmp_path_factory.mktemp("unwritable")
+    readonly, immutable = base / "readonly", base / "immutable"
+    readonly.mkdir()
+    immutable.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(readonly)], capture_output=True).returncode == 0:
+        places["read-only file system"] = readonly
+    if subprocess.run(["chattr", "+i", str(immutable)], capture_output=True).returncode == 0:
+        places["immutable folder"] = immutable
+    yield places
+    subprocess.run(["umount", str(readonly)], capture_output=True)
+    subprocess.run(["chattr", "-i", str(immutable)], capture_output=True)
+
+
+def test_every_writer_says_an_unwritable_place_in_one_line(unwritable_places, cli, tiny_bundle, tiny_vocab, sms,
+                                                           trained_classifier, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("hello\nworld\n")
+    for kind, place in unwritable_places.items():
+        commands = {
+            "train": ("train", "--config", tiny_bundle, "--data", sms, "--out", place / "run", "--epochs", "1"),
+            "embed": ("embed", "--config", tiny_bundle, "--input", texts, "--output", place / "v.npy"),
+            "samples": ("samples", "--out", place / "samples"),
+            "build": ("build", "--layers", "1", "--hidden", "8", "--heads", "2", "--vocab", tiny_vocab, "--out",
+                      place / "deep" / "bundle"),
+            "evaluate --plot": ("evaluate", "--model", trained_classifier, "--data", sms, "--plot", place / "p.png"),
+        }
+        for name, args in commands.items():
+            rc, _, err = cli(*args)
+            line = one_error_line(err)
+            assert rc == 2 and f"cannot write into {place} (" in line and "choose a writable location" in line, \
+                (kind, name, err)
+            assert "bert_hub bug" not in line

@@ -58,16 +58,20 @@ def test_first_pieces_of_words_that_split_into_many(tiny):
 
 def test_reads_conll_with_docstart_and_any_columns(tmp_path):
     path = write(tmp_path / "d.conll", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"
-                 "\nPeter B-PER\nBlackburn I-PER\n\n\n")
+                 "\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\n\n")
     data = read_conll(path)
     assert data.words == [["EU", "rejects"], ["Peter", "Blackburn"]]
     assert data.tags == [["B-ORG", "O"], ["B-PER", "I-PER"]] and data.lines == [3, 6]
     assert data.tag_set() == ["O", "B-ORG", "B-PER", "I-PER"]
+    two = read_conll(write(tmp_path / "two.conll", "Peter B-PER\nBlackburn I-PER\n"))
+    assert two.words == [["Peter", "Blackburn"]] and two.tags == [["B-PER", "I-PER"]]
 
 
 @pytest.mark.parametrize("content, words", [
     ("EU B-ORG\nrejects\n", r"line 2 has one column \('rejects'\); expected WORD ... TAG"),
     ("EU B-ORG\nrejects PER\n", r"line 2: tag 'PER' is not O or PREFIX-TYPE .* write e.g. B-PER"),
+    # a word holding a space is two columns, not a word cut in silence
+    ("Peter B-PER\nwent O\n\nNew York B-LOC\n", r"line 4 has 3 columns, the first word's line \(1\) has 2"),
     ("\n\n", "has no sentences"),
 ])
 def test_bad_conll_names_file_and_line(tmp_path, content, words):

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bert_hub.core.errors import ConfigError, InputError
+from bert_hub.core.errors import ConfigError, InputError, Interrupted
 from bert_hub.finetune.data import LabelledTexts, read_labelled, stratified_split
 from bert_hub.finetune.metrics import binary_metrics, roc_auc
 from bert_hub.explore.samples import sms_rows, write_sms_file
@@ -34,7 +34,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_reads_sms_format_and_header_formats(tmp_path):
-    d = read_labelled(write(tmp_path / "sms.txt", "ham\thello there\nspam\tWIN cash\tnow\n\nham\tok\n"))
+    d = read_labelled(write(tmp_path / "sms.txt", 'ham\thello there\nspam\t"WIN cash\tnow"\n\nham\tok\n'))
     assert d.texts == ["hello there", "WIN cash\tnow", "ok"] and d.labels == [0, 1, 0]
     assert d.label_names == ("ham", "spam") and d.counts() == {"ham": 2, "spam": 1}
     csv = read_labelled(write(tmp_path / "d.csv", 'body,kind\n"a, b",pos\nc,neg\n'), text_col="body",
@@ -251,6 +251,41 @@ def test_pooling_is_a_setting(tmp_path, tiny_bundle, sms_file):
     summary = train(tiny_bundle, read_labelled(sms_file), tmp_path / "mean",
                     TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, seq_length=64, pooling="mean"))
     assert summary["finished"] and (tmp_path / "mean" / "model" / "saved_model.pb").is_file()
+
+
+def test_a_resumed_float32_run_repeats_the_uninterrupted_one(tmp_path, tiny_bundle, sms_file, trained):
+    """Same batches, same dropout (the encoder's and the head's, drawn from the seed and the step)."""
+    data = read_labelled(sms_file)
+    train(tiny_bundle, data, tmp_path / "r", FAST, stop_after_epochs=1)
+    resumed = train(tiny_bundle, data, tmp_path / "r", FAST, resume=True)
+    whole = trained[1]["history"]
+    assert [h["epoch"] for h in resumed["history"]] == [h["epoch"] for h in whole] == [1, 2]
+    for got, want in zip(resumed["history"], whole):
+        for key in ("loss", "val_loss", "accuracy"):
+            assert got[key] == pytest.approx(want[key], abs=1e-5), (got, want)
+
+
+def test_an_interrupt_between_an_epochs_record_and_its_checkpoint_trains_it_once(tmp_path, tiny_bundle, sms_file,
+                                                                                  monkeypatch, trained):
+    import bert_hub.finetune.train as training
+
+    def interrupt_in_epoch_2(name: str) -> None:
+        history = tmp_path / "r" / "history.json"
+        if name == "history-written" and len(json.loads(history.read_text())) == 2:
+            raise KeyboardInterrupt
+
+    data = read_labelled(sms_file)
+    monkeypatch.setattr(training, "pause_point", interrupt_in_epoch_2)
+    with pytest.raises(Interrupted, match="keeps 1 epoch of 2"):
+        train(tiny_bundle, data, tmp_path / "r", FAST)
+    assert [h["epoch"] for h in json.loads((tmp_path / "r" / "history.json").read_text())] == [1, 2]
+    monkeypatch.undo()
+    resumed = train(tiny_bundle, data, tmp_path / "r", FAST, resume=True)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2] and resumed["steps"] == trained[1]["steps"]
+    saved = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert [h["epoch"] for h in saved["history"]] == [1, 2]
+    assert [h["epoch"] for h in json.loads((tmp_path / "r" / "history.json").read_text())] == [1, 2]
+    assert resumed["best_epoch"] in (1, 2)
 
 
 def test_a_bfloat16_run_repeats_resumes_in_float32_and_ends_with_the_same_steps(tmp_path, tiny_bundle, sms_file,

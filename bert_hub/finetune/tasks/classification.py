@@ -55,6 +55,7 @@ from bert_hub.finetune.metrics import (
     multilabel_metrics,
 )
 from bert_hub.finetune.plots import plot_confusion, plot_evaluation, plot_per_label
+from bert_hub.finetune.seeded_dropout import SeededDropout
 from bert_hub.finetune.task import Examples, Task, buckets_for, check_splits
 
 TASK_NAME = DEFAULT_TASK
@@ -86,8 +87,10 @@ class TextExamples(Examples):
         return batch
 
 
-def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output", logits: int = 1):
+def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output", logits: int = 1, seed: int = 0):
     """text vector -> dropout -> dense(``logits``), on the encoder's three inputs (any length).
+
+    The dropout is drawn from ``(seed, training step)`` (:mod:`bert_hub.finetune.seeded_dropout`).
 
     The text vector is ``pooled_output`` (the tutorial's) or the mean of
     ``sequence_output`` over the real tokens (what sentence encoders such as
@@ -106,7 +109,7 @@ def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output", 
         summed = tf_keras.layers.Dot(axes=1, name="sum_over_tokens")([mask, outputs["sequence_output"]])
         count = tf_keras.layers.Lambda(lambda m: tf.reduce_sum(m, axis=1), name="token_count")(mask)
         vector = tf_keras.layers.Lambda(lambda a: a[0][:, 0] / a[1], name="mean_pooling")([summed, count])
-    scores = tf_keras.layers.Dense(logits, name="classifier")(tf_keras.layers.Dropout(dropout)(vector))
+    scores = tf_keras.layers.Dense(logits, name="classifier")(SeededDropout(dropout, seed, name="dropout")(vector))
     return tf_keras.Model(inputs, scores, name="bert_classifier")
 
 
@@ -209,7 +212,7 @@ class TextClassification(Task):
 
     def build_model(self, bert: Any, cfg: Any) -> Any:
         many = self.multi_class or self.multi_label
-        return build_classifier(bert, cfg.dropout, cfg.pooling, len(self.label_names) if many else 1)
+        return build_classifier(bert, cfg.dropout, cfg.pooling, len(self.label_names) if many else 1, cfg.seed)
 
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         import tf_keras
@@ -495,18 +498,24 @@ class Classifier(ServedTexts):
                 "label_names": list(self.label_names), "multi_class": self.multi_class, "predictions": rows}
 
     def format_report(self, report: dict[str, Any]) -> str:
+        """A header naming each column, then one line per text: the label, the probability the header names
+        (binary: of the positive label, whatever the predicted one; multi-class: of the predicted label,
+        the next ``top_k - 1`` after the text), the text."""
         rows = report["predictions"]
         if report.get("multi_label"):
-            width = max(len(r["label"] or "(none)") for r in rows)
-            return with_pairs(rows, lambda r: f"{r['label'] or '(none)':<{width}}  {r['text']}")
-        width = max(len(r["label"]) for r in rows)
+            width = max(len(r["label"] or "(none)") for r in rows + [{"label": "labels"}])
+            return f"{'labels':<{width}}  text\n" + with_pairs(
+                rows, lambda r: f"{r['label'] or '(none)':<{width}}  {r['text']}")
+        width = max(len(r["label"]) for r in rows + [{"label": "label"}])
+        number = "P(label)" if report.get("multi_class") else f"P({report['positive_label']})"
+        column = max(len(number), 6)
 
         def others(r: dict[str, Any]) -> str:
             rest = r.get("top", [])[1:]
             return "  (" + ", ".join(f"{t['label']} {t['probability']:.4f}" for t in rest) + ")" if rest else ""
 
-        return with_pairs(rows, lambda r: f"{r['label']:<{width}}  {r['probability']:.4f}  {r['text']}",
-                          after=others)
+        return f"{'label':<{width}}  {number:<{column}}  text\n" + with_pairs(
+            rows, lambda r: f"{r['label']:<{width}}  {r['probability']:<{column}.4f}  {r['text']}", after=others)
 
     def probabilities(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
                       ) -> np.ndarray:

@@ -126,6 +126,12 @@ def read_squad(path: str | Path) -> SquadData:
                 for k, answer in enumerate([] if impossible else _field(qa, "answers", list, at, path)):
                     text = _field(answer, "text", str, f"{at}.answers[{k}]", path)
                     start = _field(answer, "answer_start", int, f"{at}.answers[{k}]", path)
+                    if not text.strip():
+                        raise InputError(f"{path}: {at}.answers[{k}].text is empty; give the answer's words (or "
+                                         "mark the question is_impossible)")
+                    if isinstance(start, bool) or start < 0:
+                        raise InputError(f"{path}: {at}.answers[{k}].answer_start is {start!r}; give the "
+                                         "character offset of the answer in the context (0 or more)")
                     if context[start:start + len(text)] != text:
                         raise InputError(f"{path}: {at}.answers[{k}]: answer_start {start} does not point at "
                                          f"its text {text!r} in the context (found "

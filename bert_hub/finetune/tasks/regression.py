@@ -127,7 +127,7 @@ class TextRegression(Task):
         return TextExamples(bert, data, cfg.seq_length)  # type: ignore[arg-type]
 
     def build_model(self, bert: Any, cfg: Any) -> Any:
-        return build_classifier(bert, cfg.dropout, cfg.pooling, 1)
+        return build_classifier(bert, cfg.dropout, cfg.pooling, 1, cfg.seed)
 
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         import tf_keras
@@ -209,7 +209,7 @@ class Regressor(ServedTexts):
         return {"model": str(self.path), "predictions": self.predict(texts, pairs=pairs)}
 
     def format_report(self, report: dict[str, Any]) -> str:
-        return with_pairs(report["predictions"], lambda r: f"{r['score']:>9.4f}  {r['text']}")
+        return "    score  text\n" + with_pairs(report["predictions"], lambda r: f"{r['score']:>9.4f}  {r['text']}")
 
     def evaluate(self, data: ScoredTexts, batch_size: int = 64, plot: str | Path | None = None,
                  overwrite: bool = False) -> dict[str, Any]:

@@ -9,8 +9,9 @@ long sentence) is not trained on and is predicted ``O``; the counts are
 reported.
 
 Data is CoNLL-style text: one word per line with its tag in the last
-whitespace-separated column (CoNLL-2003's four columns work as they are), a
-blank line between sentences, ``-DOCSTART-`` lines skipped. Tags are BIO /
+whitespace-separated column (CoNLL-2003's four columns work as they are;
+every word line has as many columns as the first), a blank line between
+sentences, ``-DOCSTART-`` lines skipped. Tags are BIO /
 IOB2 / IOBES with any entity types (see :mod:`bert_hub.finetune.tasks.entities`).
 
 The export takes raw text: ``serving_default(text)`` splits it into words
@@ -46,6 +47,7 @@ from bert_hub.finetune.data import read_data_file
 from bert_hub.finetune.tasks.entities import OUTSIDE, entity_metrics, entity_spans, format_entity_metrics, tag_problem
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, seeded_splits
 from bert_hub.finetune.tasks.words import first_pieces, split_words, word_pieces
+from bert_hub.finetune.seeded_dropout import SeededDropout
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ def read_conll(path: str | Path) -> TaggedSentences:
     words: list[str] = []
     tags: list[str] = []
     first = 0
+    columns: tuple[int, int] | None = None  # (line, count) of the first word line
     for number, line in enumerate([*content.split("\n"), ""], start=1):
         fields = line.split()
         if not fields or fields[0] == DOCUMENT_START:
@@ -102,6 +105,12 @@ def read_conll(path: str | Path) -> TaggedSentences:
         if len(fields) < 2:
             raise InputError(f"{path}: line {number} has one column ({fields[0]!r}); expected WORD ... TAG "
                              "(the tag in the last column, a blank line between sentences)")
+        if columns is None:
+            columns = (number, len(fields))
+        elif len(fields) != columns[1]:
+            raise InputError(f"{path}: line {number} has {len(fields)} columns, the first word's line "
+                             f"({columns[0]}) has {columns[1]}; every word line needs the same columns (a word "
+                             "holding a space would read as two columns)")
         problem = tag_problem(fields[-1])
         if problem:
             raise InputError(f"{path}: line {number}: {problem}")
@@ -151,14 +160,15 @@ class TokenExamples(Examples):
         return batch
 
 
-def build_tagger(bert: Any, num_tags: int, dropout: float) -> Any:
-    """``sequence_output`` -> dropout -> dense(num_tags): one logit per tag and position."""
+def build_tagger(bert: Any, num_tags: int, dropout: float, seed: int = 0) -> Any:
+    """``sequence_output`` -> dropout (drawn from ``(seed, training step)``) -> dense(num_tags): one logit per
+    tag and position."""
     import tensorflow as tf
     import tf_keras
 
     inputs = {k: tf_keras.layers.Input(shape=(None,), dtype=tf.int32, name=k) for k in INPUT_KEYS}
     sequence = bert.encoder_layer(inputs)["sequence_output"]
-    logits = tf_keras.layers.Dense(num_tags, name="tagger")(tf_keras.layers.Dropout(dropout)(sequence))
+    logits = tf_keras.layers.Dense(num_tags, name="tagger")(SeededDropout(dropout, seed, name="dropout")(sequence))
     return tf_keras.Model(inputs, logits, name="bert_tagger")
 
 
@@ -217,7 +227,7 @@ class TokenClassification(Task):
         return examples
 
     def build_model(self, bert: Any, cfg: Any) -> Any:
-        return build_tagger(bert, len(self.tags), cfg.dropout)
+        return build_tagger(bert, len(self.tags), cfg.dropout, cfg.seed)
 
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         import tf_keras
