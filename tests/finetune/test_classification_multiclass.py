@@ -138,7 +138,9 @@ def test_predict_shows_the_top_labels(topic_run, cli):
         assert sum(t["probability"] for t in r["top"]) == pytest.approx(1.0, abs=1e-5)
         assert r["top"][0]["probability"] == pytest.approx(r["probability"])
     rc, stdout, _ = cli("predict", "--model", out, "--top-k", "2", "spam mail")
-    assert rc == 0 and stdout.startswith("mail ") and "(" in stdout
+    header, line = stdout.splitlines()
+    assert rc == 0 and header.split() == ["label", "P(label)", "text"]  # the probability of the predicted label
+    assert line.startswith("mail ") and line.endswith(")") and "spam mail" in line
 
 
 def test_the_multi_class_export_serves_with_plain_tensorflow(topic_run):

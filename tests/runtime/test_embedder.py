@@ -141,7 +141,7 @@ def test_embed_file_edge_cases(tmp_path, tiny):
     bad.write_bytes(b"fine\nalso fine\nbroken \xff here\n")
     with pytest.raises(InputError, match=r"bad\.txt: line 3 is not valid UTF-8"):
         Embedder(tiny).embed_file(bad, tmp_path / "b.npy")
-    with pytest.raises(InputError, match="no such file"):
+    with pytest.raises(InputError, match="does not exist; give a text file, one text per line"):
         Embedder(tiny).embed_file(tmp_path / "missing.txt", tmp_path / "m.npy")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt", "e.npy", "empty.txt"]
     Embedder(tiny).embed_file(empty, tmp_path / "new" / "x.npy")  # missing folders are created
@@ -188,7 +188,7 @@ def test_cli_embed(tmp_path, tiny_bundle):
               "--key", "nope", check_rc=2).stderr
     assert err.startswith("error: unknown key 'nope'")
     err = run("embed", "--input", str(tmp_path / "none.txt"), "--output", str(out), check_rc=2).stderr
-    assert "no such file" in err
+    assert "does not exist; give a text file, one text per line" in err
 
 
 @pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bfloat16")
