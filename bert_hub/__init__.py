@@ -6,42 +6,43 @@ tagger or a question answerer, build or convert models in the TF Hub
 SavedModel format. The package is built in layers, each folder importing
 only from those above it in this list:
 
-* :mod:`bert_hub.core`: errors, the SavedModel interface as data, model
+* `bert_hub.core`: errors, the SavedModel interface as data, model
   handles and YAML configs, caches and trusted places, how anything is
   written (``outputs``), text input checks;
-* :mod:`bert_hub.builder`: writes TF Hub SavedModels (random, or converted
+* `bert_hub.builder`: writes TF Hub SavedModels (random, or converted
   from a checkpoint);
-* :mod:`bert_hub.hub`: finds a model (resolution, the embedded default, the
+* `bert_hub.hub`: finds a model (resolution, the embedded default, the
   catalog), loads it and wraps it as a ``tf_keras`` model (``pipeline``);
-* :mod:`bert_hub.runtime`: fast inference: length batching, precision and
+* `bert_hub.runtime`: fast inference: length batching, precision and
   its calibration, the ``Embedder``;
-* :mod:`bert_hub.explore`: the notebook's looks at a model: demo, inspect,
+* `bert_hub.explore`: the notebook's looks at a model: demo, inspect,
   layers, fill-mask;
-* :mod:`bert_hub.finetune`: the training loop, run folders, distribution,
-  export, and one module per task in :mod:`bert_hub.finetune.tasks`;
-* :mod:`bert_hub.integrations`: Apache Beam;
-* :mod:`bert_hub.cli`: the ``bert-hub`` command, one module per command group.
+* `bert_hub.finetune`: the training loop, run folders, distribution,
+  export, and one module per task in [`bert_hub.finetune.tasks`][bert_hub.finetune.tasks];
+* `bert_hub.integrations`: Apache Beam;
+* `bert_hub.cli`: the ``bert-hub`` command, one module per command group.
 
 The names below are loaded on first use, so ``import bert_hub`` does not
-load TensorFlow.
+load TensorFlow; the first of them that needs it starts TensorFlow without
+its start-up log, unless TensorFlow is imported already or
+``TF_CPP_MIN_LOG_LEVEL`` is set (see `bert_hub.runtime.tensorflow_start`).
 
-Example:
-
->>> import bert_hub
->>> bert = bert_hub.load_pipeline()          # the embedded all-MiniLM-L6-v2
->>> out = bert.encode(["This is a spam mail"])
->>> sorted(out)
-['default', 'encoder_outputs', 'pooled_output', 'sequence_output']
+Examples:
+    >>> import bert_hub
+    >>> bert = bert_hub.load_pipeline()          # the embedded all-MiniLM-L6-v2
+    >>> out = bert.encode(["This is a spam mail"])
+    >>> sorted(out)
+    ['default', 'encoder_outputs', 'pooled_output', 'sequence_output']
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 __version__ = "0.1.0"
 
-#: Public name -> the module that defines it.
 _PUBLIC = {
     "Architecture": "bert_hub.core.config",
     "ModelConfig": "bert_hub.core.config",
@@ -76,14 +77,25 @@ _PUBLIC = {
     "read_conll": "bert_hub.finetune.tasks.token_classification",
     "read_squad": "bert_hub.finetune.tasks.question_answering",
     "load_model": "bert_hub.finetune.tasks",
+    "import_tensorflow_quietly": "bert_hub.runtime.tensorflow_start",
 }
+"""Public name -> the module that defines it."""
 
 __all__ = sorted(_PUBLIC)
+
+
+_WITHOUT_TENSORFLOW = {"bert_hub.core.config", "bert_hub.core.errors", "bert_hub.core.handles", "bert_hub.finetune.data",
+                       "bert_hub.finetune.train_config", "bert_hub.runtime.tensorflow_start"}
+"""The modules of public names that need no TensorFlow."""
 
 
 def __getattr__(name: str) -> Any:
     if name not in _PUBLIC:
         raise AttributeError(f"module 'bert_hub' has no attribute {name!r}")
+    if _PUBLIC[name] not in _WITHOUT_TENSORFLOW and "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        from bert_hub.runtime.tensorflow_start import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # the first model a script reaches starts TensorFlow without its log
     value = getattr(importlib.import_module(_PUBLIC[name]), name)
     globals()[name] = value
     return value

@@ -12,6 +12,7 @@ so that the two halves can run at once.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,3 +68,21 @@ def test_site_builds_strictly_with_every_command_in_its_reference(tmp_path):
     for command in build_parser()._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
         assert f"usage: bert-hub {command}" in reference, command
     assert "--doc-stride" in reference and "--max-query-length" in reference  # the QA task's own flags
+    site = tmp_path / "site"
+    api = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
+    # docstrings as mkdocstrings renders them: no Sphinx roles, examples as code, cross-references resolved
+    assert not re.findall(r":(?:class|func|meth|mod|attr|data|exc):", api)
+    assert "<blockquote>" not in api and "&gt;&gt;&gt;" in api
+    assert api.count('class="autorefs autorefs-internal"') >= 40
+    assert not list(site.rglob("*.py"))  # the build's hook is not a page asset
+    guide = (site / "guides" / "fine-tuning" / "index.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<li class="md-nav__item">\s*<a href="#', guide)) >= 8  # its sections are headings
+
+
+def test_docstrings_are_written_for_mkdocstrings():
+    """Google style with Markdown: no Sphinx roles or `#:` comments; examples in an indented Examples section."""
+    for path in sorted((ROOT / "bert_hub").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert not re.findall(r":(?:class|func|meth|mod|attr|data|exc):`", text), path
+        assert not re.findall(r"^\s*#:", text, re.M), path
+        assert not re.findall(r"^(\s*)Example( \(.*\))?:\n\n\1>>>", text, re.M), path

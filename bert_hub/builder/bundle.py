@@ -5,11 +5,12 @@ write a bundle; every command that takes ``--config`` accepts its
 ``bert_hub.yaml`` (or the directory itself). The bundle is written into a
 temporary sibling and renamed into place, so it is either complete or absent.
 
-Example (random weights, the shape of BERT-Base, for benchmarks):
+Examples:
+    Random weights, the shape of BERT-Base, for benchmarks:
 
->>> from bert_hub.builder.bundle import build_random_bundle  # doctest: +SKIP
->>> build_random_bundle("out/bert_base_random", layers=12, hidden=768, heads=12,
-...                     vocab_file="vocab.txt")  # doctest: +SKIP
+    >>> from bert_hub.builder.bundle import build_random_bundle  # doctest: +SKIP
+    >>> build_random_bundle("out/bert_base_random", layers=12, hidden=768, heads=12,
+    ...                     vocab_file="vocab.txt")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def convert_checkpoint_bundle(checkpoint: str | Path | Checkpoint, out: str | Pa
                               name: str | None = None, overwrite: bool = False) -> ModelConfig:
     """Converts a BERT checkpoint directory (config.json, model.safetensors, vocab.txt).
 
-    ``checkpoint`` may also be a :class:`~bert_hub.builder.checkpoint.Checkpoint`
+    ``checkpoint`` may also be a `Checkpoint`
     already read (and so validated) with ``read_checkpoint``.
     """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else read_checkpoint(checkpoint, lower_case)

@@ -24,8 +24,8 @@ from bert_hub.builder.weights import check_weights, weight_shapes
 from bert_hub.core.config import Architecture
 from bert_hub.core.errors import CheckpointError
 
-#: Hugging Face's names of the GELU forms (``hidden_act``): "gelu" is the exact one.
 _HF_GELU = {"gelu": "exact", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
+"""Hugging Face's names of the GELU forms (``hidden_act``): "gelu" is the exact one."""
 _HF_DENSE = {  # our name suffix -> Hugging Face name suffix (Linear: weight is [out, in])
     "attention/query": "attention.self.query",
     "attention/key": "attention.self.key",

@@ -16,7 +16,7 @@ The SavedModel has the interface of ``bert_en_uncased_L-12_H-768_A-12/4``:
   model: inputs ``input_word_ids``, ``input_mask``, ``input_type_ids``
   (``int32 [batch, seq_length]``, both free), one output tensor per output,
   named ``bert_encoder``, ``bert_encoder_1``, ... (see
-  :func:`bert_hub.core.interface.serving_output_names`), for TF Serving,
+  `bert_hub.core.interface.serving_output_names`), for TF Serving,
   ``saved_model_cli run`` and Keras 3's ``TFSMLayer``;
 * ``dropout_seed`` (``int64 [2]`` Variable, not among ``variables``): a
   bert_hub addition. Dropout is stateless, drawn from ``dropout_seed``, which
@@ -29,7 +29,7 @@ residual + LayerNorm -> dense 4H with exact GELU -> dense H -> dropout ->
 residual + LayerNorm]; padding gets a -10000 attention bias.
 
 Weights are a flat ``{name: array}`` dict named as in
-:mod:`bert_hub.builder.weights` (``transformer/layer_3/attention/query/kernel``
+`bert_hub.builder.weights` (``transformer/layer_3/attention/query/kernel``
 and so on); those names are also the SavedModel's variable names.
 
 Every function is traced without AutoGraph: its ``if`` and ``for`` run over
@@ -74,8 +74,8 @@ def _gelu_tanh(x: tf.Tensor) -> tf.Tensor:
     return (0.5 * x) * (tf.tanh((x + x * (_GELU_TANH_CUBIC * tf.square(x))) * _SQRT_2_OVER_PI) + 1.0)
 
 
-#: The GELU of each form an Architecture may name.
 GELU = {"exact": _gelu, "tanh": _gelu_tanh}
+"""The GELU of each form an Architecture may name."""
 
 
 def dropout_mask(shape: tf.Tensor, rate: float, seed: tf.Tensor, dtype: tf.DType = tf.float32) -> tf.Tensor:
@@ -178,10 +178,10 @@ class EncoderModule(tf.Module):
                       bf16: bool = False, xla: bool = False) -> "EncoderModule":
         """The forward pass over existing ``weights`` (e.g. a loaded SavedModel's), in the op forms
         fastest for a mode; the same numbers as the SavedModel's graph in that mode. ``weights``
-        may be :class:`Reshaped` views of variables stored in another layout (tensorflow/models').
+        may be `Reshaped` views of variables stored in another layout (tensorflow/models').
 
         ``bf16``: the matmul kernels are copied once to bfloat16. Under oneDNN's
-        bfloat16 rewrite (:func:`bert_hub.runtime.precision.precision_scope`) the
+        bfloat16 rewrite (`bert_hub.runtime.precision.precision_scope`) the
         SavedModel's own graph casts every float32 kernel to bfloat16 at every
         call; this reads the copies (their cast back to float32 and the
         rewrite's cast to bfloat16 cancel out), so a call costs no casts: the
@@ -211,7 +211,7 @@ class EncoderModule(tf.Module):
         fine-tuning step builds one block's gradient instead of L. TensorFlow inlines the calls before
         optimising the graph, so the graph that runs, and its numbers, are the same. Eager calls stay
         op by op: a function called eagerly runs its own kernels, one matmul kernel for every layer,
-        and with frozen weights (:func:`~bert_hub.runtime.precision.assume_frozen_weights`) oneDNN
+        and with frozen weights ([`assume_frozen_weights`][bert_hub.runtime.precision.assume_frozen_weights]) oneDNN
         would keep the first layer's."""
         shapes = {name: w.shape for name, w in self._layer_weights(0).items() if isinstance(w, Reshaped)}
 
@@ -287,7 +287,7 @@ class EncoderModule(tf.Module):
 
     def _block(self, x: tf.Tensor, bias: tf.Tensor, w: Mapping[str, "tf.Variable | Reshaped"],
                seed: tf.Tensor | None) -> tf.Tensor:
-        """One Transformer block over its weights ``w`` (named within the layer: :meth:`_layer_weights`);
+        """One Transformer block over its weights ``w`` (named within the layer: `_layer_weights`);
         dropout drawn from ``seed`` when training, none without it."""
         attn = self._dropout(self._attention(x, bias, w, seed), self.dropout_rate, seed, 2)
         x = self.layer_norm(x + attn, w["attention_layer_norm/gamma"], w["attention_layer_norm/beta"])
@@ -350,7 +350,7 @@ def _input_spec(extra: tuple[str, ...] = ()) -> dict[str, tf.TensorSpec]:
 
 def serving_function(module: EncoderModule) -> tf.types.experimental.PolymorphicFunction:
     """``serving_default``: the dict of three int32 ``[batch, seq_length]`` inputs -> one tensor per
-    output, named as Keras names them (see :func:`bert_hub.core.interface.serving_output_names`).
+    output, named as Keras names them (see `bert_hub.core.interface.serving_output_names`).
 
     Saved twice, as Keras 3's own export does: as the ``serving_default``
     signature (keyword arguments: TF Serving, ``saved_model_cli run``) and as

@@ -15,12 +15,11 @@ Its functions are traced without AutoGraph (the same graph: tensorflow-text
 is graph code), which spares converting the tokenizer's whole source each
 time a preprocess SavedModel is written.
 
-Example:
-
->>> import tensorflow as tf, tensorflow_text  # doctest: +SKIP
->>> write_preprocess_savedmodel("vocab.txt", "out/preprocess", lower_case=True)  # doctest: +SKIP
->>> tf.saved_model.load("out/preprocess")(tf.constant(["hello"]))["input_mask"].shape  # doctest: +SKIP
-TensorShape([1, 128])
+Examples:
+    >>> import tensorflow as tf, tensorflow_text  # doctest: +SKIP
+    >>> write_preprocess_savedmodel("vocab.txt", "out/preprocess", lower_case=True)  # doctest: +SKIP
+    >>> tf.saved_model.load("out/preprocess")(tf.constant(["hello"]))["input_mask"].shape  # doctest: +SKIP
+    TensorShape([1, 128])
 """
 
 from __future__ import annotations

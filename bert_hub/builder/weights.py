@@ -1,19 +1,21 @@
 """The names and shapes of a BERT encoder's weights, and their initialisation.
 
 Weights travel as a flat ``{name: float32 array}`` dict. The names are the
-SavedModel's variable names::
+SavedModel's variable names:
 
-    embeddings/word_embeddings            [vocab_size, H]
-    embeddings/position_embeddings        [max_position_embeddings, H]
-    embeddings/type_embeddings            [type_vocab_size, H]
-    embeddings/layer_norm/{gamma,beta}    [H]
-    transformer/layer_<i>/attention/{query,key,value,output}/{kernel,bias}   [H, H], [H]
-    transformer/layer_<i>/attention_layer_norm/{gamma,beta}                  [H]
-    transformer/layer_<i>/intermediate/{kernel,bias}                         [H, I], [I]
-    transformer/layer_<i>/output/{kernel,bias}                               [I, H], [H]
-    transformer/layer_<i>/output_layer_norm/{gamma,beta}                     [H]
-    pooler/{kernel,bias}                  [H, H], [H]
-    mlm/transform/{kernel,bias}, mlm/layer_norm/{gamma,beta}, mlm/output_bias   (optional MLM head)
+```python
+embeddings/word_embeddings            [vocab_size, H]
+embeddings/position_embeddings        [max_position_embeddings, H]
+embeddings/type_embeddings            [type_vocab_size, H]
+embeddings/layer_norm/{gamma,beta}    [H]
+transformer/layer_<i>/attention/{query,key,value,output}/{kernel,bias}   [H, H], [H]
+transformer/layer_<i>/attention_layer_norm/{gamma,beta}                  [H]
+transformer/layer_<i>/intermediate/{kernel,bias}                         [H, I], [I]
+transformer/layer_<i>/output/{kernel,bias}                               [I, H], [H]
+transformer/layer_<i>/output_layer_norm/{gamma,beta}                     [H]
+pooler/{kernel,bias}                  [H, H], [H]
+mlm/transform/{kernel,bias}, mlm/layer_norm/{gamma,beta}, mlm/output_bias   (optional MLM head)
+```
 
 Kernels are ``[in, out]`` (``x @ kernel``). This module needs no TensorFlow.
 """

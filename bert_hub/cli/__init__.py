@@ -1,7 +1,7 @@
 """``bert-hub``: the command line, a thin layer over the Python API.
 
 One module per command group declares its commands' parsers and runs them;
-:data:`bert_hub.cli.program.COMMAND_GROUPS` is the one table that lists them.
+`bert_hub.cli.program.COMMAND_GROUPS` is the one table that lists them.
 Every command takes ``--json`` for machine-readable output and ``--verbose``
 to get TensorFlow's own logging back (it is silenced by default).
 

@@ -1,10 +1,9 @@
 """What every ``bert-hub`` command shares: the parser class, value types, common flags and printing.
 
-Example:
-
->>> from bert_hub.cli.args import positive_int
->>> positive_int("8")
-8
+Examples:
+    >>> from bert_hub.cli.args import positive_int
+    >>> positive_int("8")
+    8
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ from bert_hub.core.errors import plural
 
 DEFAULT_CONFIG_HELP = "config name or YAML file (default: the embedded all-MiniLM-L6-v2)"
 
-#: A command's handler: reads its parsed arguments, calls the Python API and prints.
 Handler = Callable[[argparse.Namespace], None]
+"""A command's handler: reads its parsed arguments, calls the Python API and prints."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,7 +41,7 @@ def command(sub: Any, name: str, handler: Handler, *, common: Any, help: str, de
 
     ``frozen_weights``: the command only runs models, never changes
     weights; as a program of its own it lets oneDNN pack each weight matrix
-    once (see :mod:`bert_hub.runtime.precision`, "Frozen weights").
+    once (see [`bert_hub.runtime.precision`][bert_hub.runtime.precision], "Frozen weights").
     """
     p = sub.add_parser(name, parents=[common, *parents], help=help, description=description or help)
     p.set_defaults(handler=handler, frozen_weights=frozen_weights)

@@ -48,7 +48,7 @@ def parse_buckets(text: str | None) -> tuple[int, ...] | None:
 
 
 def embed_options(args: argparse.Namespace) -> Any:
-    """The :class:`~bert_hub.runtime.embedder.EmbedOptions` the flags give."""
+    """The [`EmbedOptions`][bert_hub.runtime.embedder.EmbedOptions] the flags give."""
     from bert_hub.runtime.embedder import EmbedOptions
 
     return EmbedOptions(key=args.key, batch_size=args.batch_size, bucketing=not args.no_bucketing,

@@ -1,7 +1,7 @@
 """``bert-hub train | evaluate | predict``: fine-tuning and using what it exports, for every task.
 
 Nothing here knows a task by name: each one comes from the registry
-(:mod:`bert_hub.finetune.tasks`), which says which data flags and training
+([`bert_hub.finetune.tasks`][bert_hub.finetune.tasks]), which says which data flags and training
 settings apply to it, how it reads its data and which model serves its
 exports. ``bert-hub train --task T --help`` shows T's flags only.
 """
@@ -31,7 +31,6 @@ from bert_hub.finetune.data import FORMATS
 from bert_hub.finetune.tasks import DEFAULT_TASK, TASKS, get_task, own_settings
 from bert_hub.finetune.train_config import STRATEGIES, WORKER_TIMEOUT, TrainConfig
 
-#: The data flags, by the keyword argument of ``Task.read`` they give; each task declares those it reads.
 DATA_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "fmt": (("--format",), dict(dest="fmt", choices=("auto", *FORMATS), default="auto",
                                 help="sms: label<TAB>text, no header; csv/tsv: with a header; jsonl: JSON Lines, "
@@ -52,6 +51,7 @@ DATA_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "label_sep": (("--label-sep",), dict(default=",", help="--multi-label: what separates a text's labels "
                                                            "(default ,)")),
 }
+"""The data flags, by the keyword argument of ``Task.read`` they give; each task declares those it reads."""
 
 
 def register(sub: Any, common: Any, argv: Sequence[str] = ()) -> None:
@@ -84,7 +84,7 @@ def _setting_flag(name: str) -> str:
 
 
 def _add_settings(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
-    """One flag per :class:`TrainConfig` field named (``--batch-size``, ``--class-weight``/``--no-...``)."""
+    """One flag per [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig] field named (``--batch-size``, ``--class-weight``/``--no-...``)."""
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     for name in names:
         f = fields[name]
@@ -229,8 +229,9 @@ def run_train(args: argparse.Namespace) -> None:
 def _precisions(summary: dict) -> str:
     """The run's precision, or its precisions in order when a resumed run changed it.
 
-    >>> _precisions({"history": [{"precision": "bfloat16"}, {"precision": "float32"}], "precision": "float32"})
-    'bfloat16, then float32'
+    Examples:
+        >>> _precisions({"history": [{"precision": "bfloat16"}, {"precision": "float32"}], "precision": "float32"})
+        'bfloat16, then float32'
     """
     seen = [h.get("precision", "float32") for h in summary["history"]] or [summary["precision"]]
     return ", then ".join(p for i, p in enumerate(seen) if p and (i == 0 or p != seen[i - 1])) or "no epoch trained"

@@ -23,11 +23,11 @@ from bert_hub.cli.quiet import quiet_tensorflow, show_progress_lines
 from bert_hub.core.errors import BertHubError, Interrupted
 from bert_hub.core.outputs import track_written
 
-#: The command groups, in the order ``bert-hub --help`` lists them: each module declares its commands'
-#: parsers and runs them (``register(sub, common)``).
 COMMAND_GROUPS = (catalog, explore, embed, finetune, build)
-#: TensorFlow's switch making ``tf.keras`` the Keras 2 package ``tf_keras`` (read when TensorFlow is imported).
+"""The command groups, in the order ``bert-hub --help`` lists them: each module declares its commands' parsers and
+runs them (``register(sub, common)``)."""
 LEGACY_KERAS_VARIABLE = "TF_USE_LEGACY_KERAS"
+"""TensorFlow's switch making ``tf.keras`` the Keras 2 package ``tf_keras`` (read when TensorFlow is imported)."""
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -55,8 +55,8 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-#: Words in an OS or TensorFlow error that mean the disk (or a size limit) refused a write.
 _NO_ROOM = ("No space left on device", "Disk quota exceeded", "File too large")
+"""Words in an OS or TensorFlow error that mean the disk (or a size limit) refused a write."""
 
 
 def _interrupted_status(error: BaseException | None) -> int:
@@ -144,9 +144,10 @@ def _unknown(extra: Sequence[str], sub: argparse.ArgumentParser) -> str:
     """What is wrong with the arguments a command does not take: the first unknown flag, with the nearest
     flag it has, or the stray values.
 
-    >>> p = Parser(prog="bert-hub x"); _ = p.add_argument("--data")
-    >>> _unknown(["--dta", "x"], p)
-    'unknown flag --dta (did you mean --data?)'
+    Examples:
+        >>> p = Parser(prog="bert-hub x"); _ = p.add_argument("--data")
+        >>> _unknown(["--dta", "x"], p)
+        'unknown flag --dta (did you mean --data?)'
     """
     import difflib
 
@@ -177,8 +178,8 @@ def main(argv: Sequence[str] | None = None, *, standalone: bool | None = None) -
     ``standalone`` (default: ``argv is None``, i.e. run as the ``bert-hub``
     program) says the process runs nothing else: before TensorFlow starts,
     every command turns on its oneDNN kernels on an AVX2 CPU where it would
-    leave them off (:func:`~bert_hub.runtime.precision.enable_onednn`), makes
-    ``tf.keras`` Keras 2 (:func:`keras_2_only`), and the
+    leave them off ([`enable_onednn`][bert_hub.runtime.precision.enable_onednn]), makes
+    ``tf.keras`` Keras 2 (`keras_2_only`), and the
     commands that only run models set ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS``,
     which a process that goes on to train must not have.
     """

@@ -13,18 +13,17 @@ written to:
   shared temporary folder whose name anyone can predict, is never used).
   Every model taken from a cache, and the cache folder itself, must belong to
   you (or to root) and must not be writable by other users;
-  :func:`check_trusted` refuses anything else in one line with the fix.
+  `check_trusted` refuses anything else in one line with the fix.
 * **A folder you name follows the same rule** (``--config ./my_model``,
   ``predict --model runs/x``): it, its files and the folders above it must
   be yours (or root's) and closed to other users' writes (a sticky folder
   such as the shared ``/tmp`` is fine above it), so one another user owns or
-  can change is refused (:func:`untrusted_reason`).
+  can change is refused (`untrusted_reason`).
 
-Example:
-
->>> from bert_hub.core.caches import cache_root
->>> cache_root().name
-'bert_hub_cache'
+Examples:
+    >>> from bert_hub.core.caches import cache_root
+    >>> cache_root().name
+    'bert_hub_cache'
 """
 
 from __future__ import annotations
@@ -133,7 +132,7 @@ def untrusted_reason(model_dir: Path, *, cache: Path | None = None) -> str | Non
 
 
 def check_trusted(model_dir: Path, *, handle: str, cache: Path | None = None, env: str | None = None) -> Path:
-    """Returns ``model_dir``, or raises :class:`ResolveError` when another user could have planted it.
+    """Returns ``model_dir``, or raises [`ResolveError`][bert_hub.core.errors.ResolveError] when another user could have planted it.
 
     Args:
         model_dir: the SavedModel folder about to be loaded.

@@ -2,29 +2,30 @@
 
 A config is data. It names the two SavedModels (by Kaggle handle, URL, local
 directory or ``embedded:`` name), the default sequence length, whether the
-encoder is fine-tuned, and the architecture the encoder is expected to have::
+encoder is fine-tuned, and the architecture the encoder is expected to have:
 
-    name: bert_en_uncased_L-12_H-768_A-12
-    preprocess: tensorflow/bert/tensorFlow2/en-uncased-preprocess/3
-    encoder: tensorflow/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/4
-    seq_length: 128
-    trainable: false
-    architecture:
-      layers: 12
-      hidden: 768
-      heads: 12
-      intermediate: 3072
-      vocab_size: 30522
-      cased: false
+```text
+name: bert_en_uncased_L-12_H-768_A-12
+preprocess: tensorflow/bert/tensorFlow2/en-uncased-preprocess/3
+encoder: tensorflow/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/4
+seq_length: 128
+trainable: false
+architecture:
+  layers: 12
+  hidden: 768
+  heads: 12
+  intermediate: 3072
+  vocab_size: 30522
+  cased: false
+```
 
 Loading validates every field; each error names the file and the field.
 
-Example:
-
->>> from bert_hub.core.config import load_config
->>> cfg = load_config("default")
->>> cfg.architecture.layers, cfg.seq_length
-(6, 128)
+Examples:
+    >>> from bert_hub.core.config import load_config
+    >>> cfg = load_config("default")
+    >>> cfg.architecture.layers, cfg.seq_length
+    (6, 128)
 """
 
 from __future__ import annotations
@@ -42,15 +43,15 @@ from bert_hub.core.errors import ConfigError
 from bert_hub.core.handles import Handle, parse_handle
 from bert_hub.core.outputs import atomic_write_text
 
-#: The package the shipped configs are installed as (the repository's ``configs/`` folder).
 CONFIG_PACKAGE = "bert_hub.configs"
+"""The package the shipped configs are installed as (the repository's ``configs/`` folder)."""
 
-#: The config used when none is given: the embedded all-MiniLM-L6-v2.
 DEFAULT_CONFIG = "default"
+"""The config used when none is given: the embedded all-MiniLM-L6-v2."""
 
 
-#: The forms of GELU an encoder may compute (``Architecture.gelu``).
 GELU_FORMS = ("exact", "tanh")
+"""The forms of GELU an encoder may compute (``Architecture.gelu``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +155,7 @@ class ModelConfig:
     source: str = dataclasses.field(default="<memory>", metadata={"yaml": False})  # where it was read
 
     def to_yaml_dict(self) -> dict[str, Any]:
-        """The YAML mapping that :func:`load_config` reads back to this config."""
+        """The YAML mapping that [`load_config`][bert_hub.core.config.load_config] reads back to this config."""
         out: dict[str, Any] = {"name": self.name}
         for key in ("description", "family", "params", "notes"):
             if getattr(self, key):
@@ -165,9 +166,9 @@ class ModelConfig:
         return out
 
 
-#: How the type of a config dataclass field is written in YAML (annotations are strings here).
 _YAML_TYPES: dict[str, Any] = {"str": str, "int": int, "int | None": (int, type(None)), "float": float,
                                "bool": bool, "Handle": str, "Architecture": dict}
+"""How the type of a config dataclass field is written in YAML (annotations are strings here)."""
 
 
 def yaml_schema(cls: type) -> dict[str, tuple[Any, bool]]:
@@ -250,7 +251,7 @@ def load_config(name_or_path: str | os.PathLike[str] = DEFAULT_CONFIG) -> ModelC
 
 
 def config_from_dict(raw: Any, source: str = "<memory>") -> ModelConfig:
-    """Validates a mapping (as read from YAML) into a :class:`ModelConfig`.
+    """Validates a mapping (as read from YAML) into a [`ModelConfig`][bert_hub.core.config.ModelConfig].
 
     Relative local handles (``./encoder``) are taken relative to the folder of
     ``source`` when it is a file.

@@ -2,7 +2,7 @@
 
 This module only parses handles and looks in caches; turning a handle into a
 local SavedModel directory (downloading, converting the embedded model) is
-:mod:`bert_hub.hub.resolution`. Four kinds of handle are understood:
+[`bert_hub.hub.resolution`][bert_hub.hub.resolution]. Four kinds of handle are understood:
 
 * a Kaggle Models handle ``owner/model/framework/variation/version``, fetched
   through ``kagglehub.model_download`` (its cache is ``$KAGGLEHUB_CACHE``,
@@ -10,18 +10,17 @@ local SavedModel directory (downloading, converting the embedded model) is
 * an ``https://`` URL: a Kaggle model page URL (short or long form, mapped to
   the Kaggle handle) or a tfhub.dev URL, fetched through tensorflow_hub's
   resolver (its cache is ``$TFHUB_CACHE_DIR``, default
-  ``~/.cache/tfhub_modules``: see :mod:`bert_hub.core.caches`);
+  ``~/.cache/tfhub_modules``: see `bert_hub.core.caches`);
 * a local directory (absolute, or starting with ``./``, ``../`` or ``~``),
   used as it is;
 * ``embedded:<name>/<role>``, a model bert_hub builds from weights that a
-  Python package ships (see :mod:`bert_hub.hub.embedded`).
+  Python package ships (see `bert_hub.hub.embedded`).
 
-Example:
-
->>> from bert_hub.core.handles import parse_handle
->>> h = parse_handle("https://www.kaggle.com/models/tensorflow/bert/TensorFlow2/en-uncased-preprocess/3")
->>> h.kind, h.kaggle
-('kaggle_url', 'tensorflow/bert/TensorFlow2/en-uncased-preprocess/3')
+Examples:
+    >>> from bert_hub.core.handles import parse_handle
+    >>> h = parse_handle("https://www.kaggle.com/models/tensorflow/bert/TensorFlow2/en-uncased-preprocess/3")
+    >>> h.kind, h.kaggle
+    ('kaggle_url', 'tensorflow/bert/TensorFlow2/en-uncased-preprocess/3')
 """
 
 from __future__ import annotations

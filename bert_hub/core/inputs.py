@@ -1,7 +1,7 @@
 """Checking the texts a user hands to bert_hub, in memory or in text files.
 
 Texts may be ``str`` or UTF-8 ``bytes``. An empty batch, a non-text item or
-bytes that are not UTF-8 get a one-line :class:`~bert_hub.core.errors.InputError`
+bytes that are not UTF-8 get a one-line [`InputError`][bert_hub.core.errors.InputError]
 naming the item. An empty string is a valid text (it packs to
 ``[CLS] [SEP]``); a text longer than ``seq_length`` is truncated, never an
 error.

@@ -3,13 +3,12 @@
 Every module that feeds an encoder, reads its outputs, checks a preprocess
 model or looks up special tokens takes the names from here.
 
-Example:
-
->>> from bert_hub.core.interface import INPUT_KEYS, layer_index
->>> INPUT_KEYS
-('input_word_ids', 'input_mask', 'input_type_ids')
->>> layer_index("encoder_outputs[-1]"), layer_index("pooled_output")
-(-1, None)
+Examples:
+    >>> from bert_hub.core.interface import INPUT_KEYS, layer_index
+    >>> INPUT_KEYS
+    ('input_word_ids', 'input_mask', 'input_type_ids')
+    >>> layer_index("encoder_outputs[-1]"), layer_index("pooled_output")
+    (-1, None)
 """
 
 from __future__ import annotations
@@ -19,34 +18,34 @@ from typing import Any
 
 from bert_hub.core.errors import InputError
 
-#: The encoder's three ``int32 [batch, seq_len]`` inputs, as the preprocess model returns them.
 INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
+"""The encoder's three ``int32 [batch, seq_len]`` inputs, as the preprocess model returns them."""
 
-#: The encoder's outputs: one tensor per layer, the last layer, the pooled [CLS] and its alias.
 OUTPUT_KEYS = ("encoder_outputs", "sequence_output", "pooled_output", "default")
+"""The encoder's outputs: one tensor per layer, the last layer, the pooled [CLS] and its alias."""
 
-#: The MLM subobject's extra input.
 MLM_POSITIONS_KEY = "masked_lm_positions"
+"""The MLM subobject's extra input."""
 
-#: What a preprocess model has besides ``__call__``.
 PREPROCESS_ATTRS = ("tokenize", "bert_pack_inputs")
+"""What a preprocess model has besides ``__call__``."""
 
-#: ``tokenize.get_special_tokens_dict()`` key -> the vocab token it is looked up as.
 SPECIAL_TOKENS = {
     "padding_id": "[PAD]",
     "start_of_sequence_id": "[CLS]",
     "end_of_segment_id": "[SEP]",
     "mask_id": "[MASK]",
 }
-#: The special tokens a vocab must have to pack inputs (``[MASK]`` is optional).
+"""``tokenize.get_special_tokens_dict()`` key -> the vocab token it is looked up as."""
 REQUIRED_SPECIAL_TOKENS = ("padding_id", "start_of_sequence_id", "end_of_segment_id")
+"""The special tokens a vocab must have to pack inputs (``[MASK]`` is optional)."""
 
-#: The layer name Keras gives the encoder's outputs in the ``serving_default`` signature
-#: (upstream builds the encoder as ``networks.BertEncoder`` inside a functional model).
 SERVING_OUTPUT_LAYER = "bert_encoder"
+"""The layer name Keras gives the encoder's outputs in the ``serving_default`` signature (upstream builds the
+encoder as ``networks.BertEncoder`` inside a functional model)."""
 
-#: Tokens ``bert_pack_inputs`` adds to one segment: ``[CLS]`` and ``[SEP]``.
 SPECIALS_PER_SEGMENT = 2
+"""Tokens ``bert_pack_inputs`` adds to one segment: ``[CLS]`` and ``[SEP]``."""
 
 _LAYER_KEY = re.compile(r"^encoder_outputs\[(-?\d+)\]$")
 
@@ -65,8 +64,9 @@ def serving_output_names(num_layers: int) -> dict[str, str]:
     ``pooled_output``, ``sequence_output``) and names each tensor after the
     layer that made it: ``bert_encoder``, ``bert_encoder_1``, ...
 
-    >>> serving_output_names(2)
-    {'bert_encoder': 'default', 'bert_encoder_1': 'encoder_outputs[0]', 'bert_encoder_2': 'encoder_outputs[1]', 'bert_encoder_3': 'pooled_output', 'bert_encoder_4': 'sequence_output'}
+    Examples:
+        >>> serving_output_names(2)
+        {'bert_encoder': 'default', 'bert_encoder_1': 'encoder_outputs[0]', 'bert_encoder_2': 'encoder_outputs[1]', 'bert_encoder_3': 'pooled_output', 'bert_encoder_4': 'sequence_output'}
     """
     keys = ["default", *(f"encoder_outputs[{i}]" for i in range(num_layers)), "pooled_output", "sequence_output"]
     return {SERVING_OUTPUT_LAYER + (f"_{n}" if n else ""): key for n, key in enumerate(keys)}

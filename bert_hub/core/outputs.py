@@ -3,20 +3,20 @@
 Every command that writes (``build``, ``convert``, ``train``, ``embed``,
 ``--plot``, Beam's ``--output``, the embedded cache) goes through this module:
 
-1. **Check before touching anything.** :func:`check_output_file` and
-   :func:`check_output_dir` run before the long work starts; a folder where
+1. **Check before touching anything.** `check_output_file` and
+   `check_output_dir` run before the long work starts; a folder where
    a file is expected (or the reverse), an existing output without
    ``--overwrite``, or a parent that cannot be written is one
-   :class:`~bert_hub.core.errors.InputError` naming the path and the way out.
+   [`InputError`][bert_hub.core.errors.InputError] naming the path and the way out.
 2. **Replace only what bert_hub wrote, at any depth.** A folder bert_hub
-   writes carries a manifest (:data:`MARKER`: its kind, and the size, time and
+   writes carries a manifest (`MARKER`: its kind, and the size, time and
    SHA-256 of every file it wrote); ``--overwrite`` replaces it only if every
    file in the whole tree is one the manifest lists, unchanged (a
    ``notes.txt`` a user dropped into ``encoder/`` is never deleted). A single
    file (``.npy``, an image) is replaced only if bert_hub's record of the
    files it wrote (in its cache folder) names it with the same content, never
    because of its format: your own holiday JPEG is safe.
-3. **One writer per output.** :func:`output_lock` holds ``.NAME.lock`` beside
+3. **One writer per output.** `output_lock` holds ``.NAME.lock`` beside
    the output for the whole command; a second command writing the same
    output stops in one line naming the process that holds it. A lock left by
    a process that died is taken over.
@@ -30,21 +30,20 @@ Every command that writes (``build``, ``convert``, ``train``, ``embed``,
 5. **Normal permissions.** Files and folders get the modes the user's umask
    gives (``mkstemp``/``mkdtemp`` would make them private to their owner).
 
-Example:
-
->>> import tempfile, pathlib
->>> from bert_hub.core.outputs import atomic_directory, check_output_dir
->>> parent = pathlib.Path(tempfile.mkdtemp())
->>> with atomic_directory(parent / "bundle", kind="bundle") as tmp:
-...     _ = (tmp / "bert_hub.yaml").write_text("name: x\\n")
->>> sorted(p.name for p in (parent / "bundle").iterdir())
-['.bert_hub_output.json', 'bert_hub.yaml']
->>> (parent / "bundle" / "notes.txt").write_text("mine")
-4
->>> check_output_dir(parent / "bundle", kind="bundle", overwrite=True)
-Traceback (most recent call last):
-...
-bert_hub.core.errors.InputError: ... holds notes.txt, which bert_hub did not write; ...
+Examples:
+    >>> import tempfile, pathlib
+    >>> from bert_hub.core.outputs import atomic_directory, check_output_dir
+    >>> parent = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_directory(parent / "bundle", kind="bundle") as tmp:
+    ...     _ = (tmp / "bert_hub.yaml").write_text("name: x\\n")
+    >>> sorted(p.name for p in (parent / "bundle").iterdir())
+    ['.bert_hub_output.json', 'bert_hub.yaml']
+    >>> (parent / "bundle" / "notes.txt").write_text("mine")
+    4
+    >>> check_output_dir(parent / "bundle", kind="bundle", overwrite=True)
+    Traceback (most recent call last):
+    ...
+    bert_hub.core.errors.InputError: ... holds notes.txt, which bert_hub did not write; ...
 """
 
 from __future__ import annotations
@@ -74,10 +73,9 @@ from bert_hub.core.pause import pause_point
 
 log = logging.getLogger(__name__)
 
-#: The file that marks a folder as bert_hub's own output, with the manifest of what it wrote.
 MARKER = ".bert_hub_output.json"
+"""The file that marks a folder as bert_hub's own output, with the manifest of what it wrote."""
 
-#: What bert_hub writes at the top of each kind of output folder.
 DIR_KINDS: dict[str, frozenset[str]] = {
     "bundle": frozenset({"preprocess", "encoder", "bert_hub.yaml"}),
     "run": frozenset({"checkpoints", "history.json", "curves.png", "metrics.json", "summary.json",
@@ -90,9 +88,10 @@ DIR_KINDS: dict[str, frozenset[str]] = {
     "samples": frozenset({"texts.txt", "sms.tsv", "test.tsv", "topics.tsv", "topics.jsonl", "tags.tsv", "ratings.tsv", "ner.conll",
                           "squad.json"}),
 }
+"""What bert_hub writes at the top of each kind of output folder."""
 
-#: Single-file outputs: what they are called in messages.
 FILE_KINDS: dict[str, str] = {"npy": "a NumPy .npy file", "image": "an image"}
+"""Single-file outputs: what they are called in messages."""
 
 
 # -- the current command's completed outputs ---------------------------------------
@@ -277,10 +276,10 @@ def _marker(path: Path) -> dict[str, Any] | None:
     return data
 
 
-#: What bert_hub leaves inside a folder when it is killed while writing there: a lock, a staged or
-#: set-aside folder, a temporary file (``.NAME.lock``, ``.NAME.tmp-XXXXXXXX``, ``.NAME.old-XXXXXXXX``,
-#: ``.NAME.XXXXXXXX.tmp``). They are bert_hub's, whatever the manifest says.
 _LEFTOVER = re.compile(r"^\..+\.(lock|tmp-[A-Za-z0-9_]{8}|old-[A-Za-z0-9_]{8}|[A-Za-z0-9_]{8}\.tmp)$")
+"""What bert_hub leaves inside a folder when it is killed while writing there: a lock, a staged or set-aside folder,
+a temporary file (``.NAME.lock``, ``.NAME.tmp-XXXXXXXX``, ``.NAME.old-XXXXXXXX``, ``.NAME.XXXXXXXX.tmp``). They are
+bert_hub's, whatever the manifest says."""
 
 
 def foreign_entries(path: Path) -> tuple[list[str], list[str]]:
@@ -389,7 +388,7 @@ def check_output_dir(path: str | os.PathLike[str], *, kind: str, overwrite: bool
     """Checks that an output folder of ``kind`` may be written at ``path``; returns it absolute.
 
     An empty existing folder counts as absent. An existing one needs
-    ``overwrite`` and must be bert_hub's own (see :func:`owned_directory`).
+    ``overwrite`` and must be bert_hub's own (see `owned_directory`).
     """
     if kind not in DIR_KINDS:
         raise ValueError(f"unknown output kind {kind!r}")
@@ -430,7 +429,7 @@ def _holder(path: Path) -> str:
 def output_lock(out: str | os.PathLike[str], *, what: str = "--out", wait: bool = False) -> Iterator[Path]:
     """Holds ``out``'s lock for the block: one writer per output.
 
-    Another holder makes this raise :class:`InputError` naming it (or, with
+    Another holder makes this raise [`InputError`][bert_hub.core.errors.InputError] naming it (or, with
     ``wait``, waits for it: the embedded cache). The lock is an ``flock`` on
     ``.NAME.lock`` beside ``out``, so a holder that died has released it; its
     file is removed when the block ends.
@@ -602,8 +601,8 @@ def atomic_directory(out: str | os.PathLike[str], *, kind: str, overwrite: bool 
                      what: str = "--out") -> Iterator[Path]:
     """Yields a temporary folder that becomes ``out`` when the block succeeds.
 
-    ``out`` is locked and checked first (:func:`output_lock`,
-    :func:`check_output_dir`). On any exception, Ctrl-C included, the
+    ``out`` is locked and checked first (`output_lock`,
+    `check_output_dir`). On any exception, Ctrl-C included, the
     temporary folder is removed and ``out`` is left as it was.
     """
     out = check_output_dir(out, kind=kind, overwrite=overwrite, what=what)
@@ -645,7 +644,7 @@ def atomic_outputs(*paths: Path, remove: Sequence[Path] = ()) -> Iterator[list[P
     """Yields a temporary path for each user-facing output file; all are put in place together at the end.
 
     The caller holds the outputs' lock and has checked them
-    (:func:`check_output_file`), and the files in ``remove`` (earlier
+    (`check_output_file`), and the files in ``remove`` (earlier
     outputs of bert_hub that the new ones make stale). The renames and
     removals run with Ctrl-C and SIGTERM held back, and each file is
     recorded as bert_hub's (so ``--overwrite`` may replace it later). On any
@@ -712,8 +711,8 @@ def write_cache_entry(path: Path, key: str, entry: Any) -> None:
         pass
 
 
-#: Image formats ``--plot`` writes, by file suffix.
 IMAGE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg")
+"""Image formats ``--plot`` writes, by file suffix."""
 
 
 def check_image_path(path: str | os.PathLike[str], *, overwrite: bool = False, what: str = "--plot") -> Path:
@@ -742,7 +741,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str]) -> Path:
 def save_plot(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = False, what: str = "--plot") -> Path:
     """Saves a matplotlib figure as the user-facing file ``path``, in the format its suffix names.
 
-    ``path`` is locked and checked again (:func:`check_image_path`), written
+    ``path`` is locked and checked again (`check_image_path`), written
     aside and renamed into place, and recorded as bert_hub's; the figure is closed.
     """
     path = Path(path).expanduser().absolute()

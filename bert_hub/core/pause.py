@@ -15,10 +15,9 @@ checkpoint not yet), ``epoch-end`` (a training epoch saved),
 the first chunk of ``embed``), ``converting`` (a bundle half written),
 ``train-start`` (a run's folder locked and checked).
 
-Example:
-
->>> from bert_hub.core.pause import pause_point
->>> pause_point("swap")  # returns at once unless BERT_HUB_PAUSE_AT=swap
+Examples:
+    >>> from bert_hub.core.pause import pause_point
+    >>> pause_point("swap")  # returns at once unless BERT_HUB_PAUSE_AT=swap
 """
 
 from __future__ import annotations

@@ -1,20 +1,19 @@
 """The notebook workflow, step by step, as data.
 
-:func:`run_demo` preprocesses two sentences, runs the encoder and reports
+`run_demo` preprocesses two sentences, runs the encoder and reports
 what the well-known notebook shows: the three preprocess outputs and their
 shapes, the real-token count of each sentence, where ``[CLS]`` and ``[SEP]``
 are, the four encoder outputs and their shapes, that there is one
 ``encoder_outputs`` entry per layer, that the last one equals
 ``sequence_output``, and a preview of ``pooled_output``.
 
-Example:
-
->>> from bert_hub.explore.demo import run_demo
->>> report = run_demo("default")
->>> report["preprocess"]["real_tokens"]
-[8, 8]
->>> report["encoder"]["last_encoder_output_equals_sequence_output"]
-True
+Examples:
+    >>> from bert_hub.explore.demo import run_demo
+    >>> report = run_demo("default")
+    >>> report["preprocess"]["real_tokens"]
+    [8, 8]
+    >>> report["encoder"]["last_encoder_output_equals_sequence_output"]
+    True
 """
 
 from __future__ import annotations

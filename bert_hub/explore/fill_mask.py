@@ -10,9 +10,10 @@ the masks' positions go to ``encoder.mlm``; its logits are turned into the
 Example (needs an encoder with an MLM head, e.g. one converted from a
 ``BertForMaskedLM`` checkpoint; the embedded MiniLM has none):
 
->>> from bert_hub import load_pipeline  # doctest: +SKIP
->>> fill_mask(load_pipeline("models/bert/bert_hub.yaml"), ["the capital of france is [MASK]."])  # doctest: +SKIP
-[{'text': ..., 'masks': [{'position': 6, 'candidates': [{'token': 'paris', ...}]}]}]
+Examples:
+    >>> from bert_hub import load_pipeline  # doctest: +SKIP
+    >>> fill_mask(load_pipeline("models/bert/bert_hub.yaml"), ["the capital of france is [MASK]."])  # doctest: +SKIP
+    [{'text': ..., 'masks': [{'position': 6, 'candidates': [{'token': 'paris', ...}]}]}]
 """
 
 from __future__ import annotations

@@ -1,18 +1,17 @@
 """Token inspection: what the preprocess model makes of each text.
 
-For every text (or sentence pair) :func:`inspect_texts` returns a table of
+For every text (or sentence pair) `inspect_texts` returns a table of
 position, id, wordpiece (decoded through the model's own ``vocab.txt``
 asset), mask and type id for the real tokens, the positions of ``[CLS]``,
 each ``[SEP]`` and the first padding slot, the real-token count, and whether
 the text was truncated to fit ``seq_length``.
 
-Example:
-
->>> from bert_hub import load_pipeline
->>> from bert_hub.explore.inspect import inspect_texts
->>> report = inspect_texts(load_pipeline("default"), [("how old are you?", "six")], seq_length=16)
->>> report[0]["sep_positions"], report[0]["type_ids"][:7]
-([6, 8], [0, 0, 0, 0, 0, 0, 0])
+Examples:
+    >>> from bert_hub import load_pipeline
+    >>> from bert_hub.explore.inspect import inspect_texts
+    >>> report = inspect_texts(load_pipeline("default"), [("how old are you?", "six")], seq_length=16)
+    >>> report[0]["sep_positions"], report[0]["type_ids"][:7]
+    ([6, 8], [0, 0, 0, 0, 0, 0, 0])
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Layer comparison: how the encoder's per-layer outputs relate.
 
-Given encoder outputs and the input mask, :func:`compare_layers` reports
+Given encoder outputs and the input mask, `compare_layers` reports
 
 (a) whether ``encoder_outputs[-1]`` equals ``sequence_output`` exactly (as
     the notebook shows) and within a tolerance;
@@ -12,17 +12,16 @@ Given encoder outputs and the input mask, :func:`compare_layers` reports
     whether ``pooled_output == tanh(dense([CLS]))`` with the encoder's pooler
     weights when they can be found among its variables.
 
-:func:`plot_layer_similarity` draws (b) as a heatmap PNG.
+`plot_layer_similarity` draws (b) as a heatmap PNG.
 
-Example:
-
->>> from bert_hub import load_pipeline
->>> from bert_hub.explore.layers import compare_layers
->>> bert = load_pipeline("default")
->>> inputs = bert.preprocess(["This is a spam mail"])
->>> report = compare_layers(bert.encode_inputs(inputs), inputs["input_mask"])
->>> report["last_equals_sequence_output"]["exact"], len(report["layer_similarity"])
-(True, 6)
+Examples:
+    >>> from bert_hub import load_pipeline
+    >>> from bert_hub.explore.layers import compare_layers
+    >>> bert = load_pipeline("default")
+    >>> inputs = bert.preprocess(["This is a spam mail"])
+    >>> report = compare_layers(bert.encode_inputs(inputs), inputs["input_mask"])
+    >>> report["last_equals_sequence_output"]["exact"], len(report["layer_similarity"])
+    (True, 6)
 """
 
 from __future__ import annotations
@@ -36,8 +35,8 @@ from bert_hub.core.errors import InputError
 from bert_hub.core.interface import check_output_key, select
 from bert_hub.core.outputs import check_image_path, save_plot
 
-#: The outputs a layer comparison can take as its reference.
 SELECTABLE = ("sequence_output", "pooled_output", "default")
+"""The outputs a layer comparison can take as its reference."""
 
 
 def select_output(outputs: dict[str, Any], key: str) -> np.ndarray:
@@ -137,7 +136,7 @@ def plot_layer_similarity(matrix: Sequence[Sequence[float]], path: str | Path, t
     """Writes the L x L similarity heatmap (atomically; png, pdf, svg or jpg by the suffix).
 
     An existing file is replaced only with ``overwrite`` and only if bert_hub
-    wrote it (see :mod:`bert_hub.core.outputs`).
+    wrote it (see `bert_hub.core.outputs`).
     """
     from matplotlib.figure import Figure
 

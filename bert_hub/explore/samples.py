@@ -1,20 +1,18 @@
 """Sample files in the real formats, generated and small: what the tour and the guides run on.
 
-``bert-hub samples --out samples`` writes them all (:func:`write_samples`):
+``bert-hub samples --out samples`` writes them all (`write_samples`):
 
-==============  ====================================================  =========================
-file            what                                                  for
-==============  ====================================================  =========================
-texts.txt       one text per line                                     ``embed``, ``predict --input``
-sms.tsv         ``label<TAB>text``, spam or ham                       ``train`` (binary)
-test.tsv        more of the same, other seed                          ``evaluate``
-topics.tsv      ``label<TAB>text``, four topics                       ``train`` (multi-class)
-topics.jsonl    the same as JSON Lines, other seed                    ``evaluate``
-tags.tsv        ``labels<TAB>text``, a set of topics per text         ``train --multi-label``
-ratings.tsv     ``score<TAB>text``, a 0-5 rating                      ``train --task text-regression``
-ner.conll       CoNLL-2003-like sentences with PER / LOC / ORG        ``train --task token-classification``
-squad.json      SQuAD 1.1 questions on short contexts                 ``train --task question-answering``
-==============  ====================================================  =========================
+| file | what | for |
+|---|---|---|
+| texts.txt | one text per line | ``embed``, ``predict --input`` |
+| sms.tsv | ``label<TAB>text``, spam or ham | ``train`` (binary) |
+| test.tsv | more of the same, other seed | ``evaluate`` |
+| topics.tsv | ``label<TAB>text``, four topics | ``train`` (multi-class) |
+| topics.jsonl | the same as JSON Lines, other seed | ``evaluate`` |
+| tags.tsv | ``labels<TAB>text``, a set of topics per text | ``train --multi-label`` |
+| ratings.tsv | ``score<TAB>text``, a 0-5 rating | ``train --task text-regression`` |
+| ner.conll | CoNLL-2003-like sentences with PER / LOC / ORG | ``train --task token-classification`` |
+| squad.json | SQuAD 1.1 questions on short contexts | ``train --task question-answering`` |
 
 None of it is real data: the SMS rows are *not* the SMS Spam Collection
 (which cannot be downloaded here) but texts assembled from templates in its
@@ -23,13 +21,12 @@ balance (about 13% spam) and its short lengths; names, places and topics are
 drawn from short lists and put into templates, so a model learns them in a
 short run. Use your own data for real results.
 
-Example:
-
->>> rows = sms_rows(10, seed=1)
->>> sorted({label for label, _ in rows}) <= ["ham", "spam"]
-True
->>> sorted({label for label, _ in topic_rows(40)})
-['food', 'sport', 'travel', 'weather']
+Examples:
+    >>> rows = sms_rows(10, seed=1)
+    >>> sorted({label for label, _ in rows}) <= ["ham", "spam"]
+    True
+    >>> sorted({label for label, _ in topic_rows(40)})
+    ['food', 'sport', 'travel', 'weather']
 """
 
 from __future__ import annotations
@@ -192,7 +189,6 @@ def write_squad(path: Path, n: int, seed: int = 0, unanswerable: float = 0.0) ->
     path.write_text(json.dumps(squad_examples(n, seed, unanswerable), ensure_ascii=False), encoding="utf-8")
     return path
 
-#: Multi-class and multi-label samples: a few phrases per topic, put into sentences.
 TOPIC_PHRASES = {
     "weather": ["it will rain all day", "the sun is out again", "a storm is coming tonight", "snow closed the roads",
                 "it is far too hot today", "the wind broke the fence"],
@@ -203,6 +199,7 @@ TOPIC_PHRASES = {
     "travel": ["the train leaves at noon", "our flight was delayed", "we missed the last bus",
                "the hotel is next to the station", "she booked a ferry to the island", "the road trip took ten hours"],
 }
+"""Multi-class and multi-label samples: a few phrases per topic, put into sentences."""
 _OPENERS = ["", "honestly, ", "so ", "by the way, ", "guess what: ", "ok, "]
 
 

@@ -18,18 +18,17 @@ exactly, else ignoring case); without it, the label ``spam`` (any case) is
 positive when present; otherwise the reader refuses with a line that lists
 the labels found. More than two labels (or ``multi_class=True``) are a
 multi-class task: ``label_names`` are the labels found, sorted, and each
-label is an index into them. Errors name the file and the line. :func:`stratified_split` makes seeded train / validation /
+label is an index into them. Errors name the file and the line. [`stratified_split`][bert_hub.finetune.data.stratified_split] makes seeded train / validation /
 test splits that keep the class balance, and reports texts that occur in more
 than one split.
 
-Example:
-
->>> from bert_hub.finetune.data import LabelledTexts
->>> d = LabelledTexts(["win a prize", "see you"], [1, 0], ("ham", "spam"))
->>> d.counts()
-{'ham': 1, 'spam': 1}
->>> LabelledTexts(["a", "b", "c"], [2, 0, 1], ("files", "math", "network"), multi_class=True).counts()
-{'files': 1, 'math': 1, 'network': 1}
+Examples:
+    >>> from bert_hub.finetune.data import LabelledTexts
+    >>> d = LabelledTexts(["win a prize", "see you"], [1, 0], ("ham", "spam"))
+    >>> d.counts()
+    {'ham': 1, 'spam': 1}
+    >>> LabelledTexts(["a", "b", "c"], [2, 0, 1], ("files", "math", "network"), multi_class=True).counts()
+    {'files': 1, 'math': 1, 'network': 1}
 """
 
 from __future__ import annotations
@@ -46,8 +45,8 @@ from bert_hub.core.inputs import readable_file
 from bert_hub.finetune.delimited import checked_rows
 
 
-#: ``--format`` choices besides ``auto``.
 FORMATS = ("sms", "csv", "tsv", "jsonl")
+"""``--format`` choices besides ``auto``."""
 
 
 @dataclasses.dataclass
@@ -244,7 +243,7 @@ def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text"
             jsonl; ``.csv`` -> csv; a header naming ``text_col`` and
             ``label_col`` -> tsv; else sms), ``sms``, ``csv``, ``tsv`` or ``jsonl``.
         positive: the positive label; must be one of the two labels found
-            (default: ``spam`` when present, see :func:`choose_positive`).
+            (default: ``spam`` when present, see `choose_positive`).
         label_names: the allowed labels; a row with another label is an
             error. Default: any labels.
         pair_col: CSV/TSV only: the column of the second text of sentence

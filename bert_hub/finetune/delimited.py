@@ -2,7 +2,7 @@
 
 One rule for every format and task: a row with more or fewer fields than
 the header (or than ``label<TAB>text``'s two, in a file without a header) is
-an :class:`~bert_hub.core.errors.InputError` naming the file, the line and
+an [`InputError`][bert_hub.core.errors.InputError] naming the file, the line and
 both counts. Nothing is cut or padded in silence: ``ham,hello, how are you``
 under a ``label,text`` header is three fields, not the text ``hello``.
 
@@ -30,8 +30,8 @@ from typing import Callable, Iterator
 
 from bert_hub.core.errors import InputError, plural
 
-#: The delimiter of each delimited format.
 DELIMITERS = {"csv": ",", "tsv": "\t", "sms": "\t"}
+"""The delimiter of each delimited format."""
 
 
 def split_tab_line(line: str) -> list[str]:
@@ -75,7 +75,7 @@ def _csv_rows(path: Path, content: str) -> Iterator[tuple[int, list[str]]]:
 def delimited_rows(path: Path, content: str, fmt: str) -> Iterator[tuple[int, list[str]]]:
     """``(line, fields)`` of each non-blank row of ``content`` (the file ``path``) in ``fmt`` (csv, tsv or sms).
 
-    ``line`` is the row's first line. The fields are not yet checked against a header: see :func:`checked_rows`.
+    ``line`` is the row's first line. The fields are not yet checked against a header: see [`checked_rows`][bert_hub.finetune.delimited.checked_rows].
     """
     if fmt not in DELIMITERS:
         raise ValueError(f"not a delimited format: {fmt!r}")

@@ -3,13 +3,16 @@
 An export is a SavedModel folder (``RUN/model``) plus ``bert_hub_classifier.json``,
 which says what it is: its ``task`` (``text-classification`` when absent, as
 in exports of earlier releases) and what serving needs (labels, tags,
-window settings). :func:`save_export` writes one atomically;
-:func:`load_export` loads one with plain TensorFlow and checks its task.
+window settings). `save_export` writes one atomically;
+`load_export` loads one with plain TensorFlow and checks its task.
 
-Example (after ``bert-hub train ... --out runs/spam``)::
+Examples:
+    After ``bert-hub train ... --out runs/spam``:
 
+    ```python
     from bert_hub.finetune.exported import load_export
     folder, info, model = load_export("runs/spam", "text-classification")
+    ```
 """
 
 from __future__ import annotations
@@ -23,22 +26,22 @@ from bert_hub.core.caches import check_trusted
 from bert_hub.core.errors import InputError, ModelFormatError
 from bert_hub.core.outputs import atomic_directory
 
-#: The file beside every exported bert_hub model saying what it is.
 METADATA = "bert_hub_classifier.json"
-#: The task of exports whose metadata names none.
+"""The file beside every exported bert_hub model saying what it is."""
 DEFAULT_TASK = "text-classification"
+"""The task of exports whose metadata names none."""
 
 
 class ServedModel:
     """A fine-tuned Keras model as an export's serving functions call it.
 
-    Put it on the export's ``tf.Module`` with :meth:`attach`: the module then
+    Put it on the export's ``tf.Module`` with `attach`: the module then
     tracks the model's weights only, not the Keras model, so saving does not
     trace every Keras layer's call for a Keras reload nobody makes (seconds per
     export). When the encoder is a tensorflow/models export (a Kaggle / TF Hub
     BERT), the calls trace bert_hub's fast forward pass over the same (trained)
     variables instead of the export's slower graph
-    (:mod:`bert_hub.hub.fast_path`); the numbers are the same (tested).
+    ([`bert_hub.hub.fast_path`][bert_hub.hub.fast_path]); the numbers are the same (tested).
     """
 
     def __init__(self, model: Any, bert: Any):
@@ -112,7 +115,7 @@ def load_export(path: str | Path, task: str) -> tuple[Path, dict[str, Any], Any]
     Plain TensorFlow (after ``import tensorflow_text`` for the tokenizer's
     ops); a model of another task, or one that does not load, is one line.
     A SavedModel is a program: a folder other users can write to is refused
-    (:func:`bert_hub.core.caches.check_trusted`).
+    (`bert_hub.core.caches.check_trusted`).
     """
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 - the tokenizer's ops
@@ -146,11 +149,11 @@ class ExportedModel:
     (its data, its outputs, its metrics) is in the subclass.
     """
 
-    #: The task name this class loads (checked against the export's metadata).
     task: str = DEFAULT_TASK
-    #: What ``predict --runner`` writes for each input line besides ``file``, ``line`` and ``text``: column
-    #: name -> type (``string``, ``float32``, ``int64``, ``bool``, ``list<string>``, ``list<span>``).
+    """The task name this class loads (checked against the export's metadata)."""
     beam_columns: dict[str, str] = {}
+    """What ``predict --runner`` writes for each input line besides ``file``, ``line`` and ``text``: column name ->
+    type (``string``, ``float32``, ``int64``, ``bool``, ``list<string>``, ``list<span>``)."""
 
     def __init__(self, path: str | Path):
         self.path, self.info, self.loaded = load_export(path, self.task)
@@ -172,7 +175,7 @@ class ExportedModel:
         raise NotImplementedError
 
     def format_report(self, report: dict[str, Any]) -> str:
-        """:meth:`predict_request`'s report, for people."""
+        """[`predict_request`][bert_hub.finetune.exported.ExportedModel.predict_request]'s report, for people."""
         raise NotImplementedError
 
     @staticmethod
@@ -180,7 +183,7 @@ class ExportedModel:
         """Refuses (``InputError``) an input line of ``predict --runner`` this kind of model cannot read."""
 
     def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:
-        """One row of :attr:`beam_columns` per input line (``predict --runner``), in input order."""
+        """One row of `beam_columns` per input line (``predict --runner``), in input order."""
         raise NotImplementedError
 
     def _refuse_plot(self, plot: str | Path | None) -> None:
@@ -203,8 +206,9 @@ def batches_by_length(columns: Sequence[Sequence[str] | None], batch_size: int) 
     its longest text: rows sorted by their characters (every column's, e.g. text and text_pair), since the
     tokens are counted inside the model. The caller puts each row's result back at its index.
 
-    >>> [b.tolist() for b in batches_by_length([["a long text", "hi", "a text", "yo"]], 2)]
-    [[1, 3], [2, 0]]
+    Examples:
+        >>> [b.tolist() for b in batches_by_length([["a long text", "hi", "a text", "yo"]], 2)]
+        [[1, 3], [2, 0]]
     """
     import numpy as np
 
@@ -221,7 +225,7 @@ def batches_by_length(columns: Sequence[Sequence[str] | None], batch_size: int) 
 
 def served_batches(serve: Any, columns: dict[str, Sequence[str] | None], batch_size: int
                    ) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """``(indices, outputs as NumPy)`` for each batch of :func:`batches_by_length` over ``columns``, served by
+    """``(indices, outputs as NumPy)`` for each batch of `batches_by_length` over ``columns``, served by
     ``serve`` (a serving signature) with each column's strings of the batch under its name; a column that is
     ``None`` is left out. The caller puts each row's result back at its index."""
     import tensorflow as tf

@@ -1,17 +1,16 @@
 """Classification and regression metrics, in NumPy: binary (a positive class, a threshold), multi-class,
 multi-label, and scores (Pearson, Spearman, MSE, MAE).
 
-Example:
-
->>> m = binary_metrics([0, 1, 1, 0], [0.1, 0.8, 0.4, 0.3])
->>> m["accuracy"], m["confusion_matrix"]
-(0.75, [[2, 0], [1, 1]])
->>> m = multiclass_metrics([0, 1, 2, 2], [[.8, .1, .1], [.2, .7, .1], [.1, .1, .8], [.5, .2, .3]], ["a", "b", "c"])
->>> m["accuracy"], m["per_class"]["c"]["recall"], m["confusion_matrix"]
-(0.75, 0.5, [[1, 0, 0], [0, 1, 0], [1, 0, 1]])
->>> m = regression_metrics([1.0, 2.0, 3.0, 4.0], [1.5, 2.0, 2.5, 4.0])
->>> round(m["mse"], 4), round(m["mae"], 4), m["spearman"]
-(0.125, 0.25, 1.0)
+Examples:
+    >>> m = binary_metrics([0, 1, 1, 0], [0.1, 0.8, 0.4, 0.3])
+    >>> m["accuracy"], m["confusion_matrix"]
+    (0.75, [[2, 0], [1, 1]])
+    >>> m = multiclass_metrics([0, 1, 2, 2], [[.8, .1, .1], [.2, .7, .1], [.1, .1, .8], [.5, .2, .3]], ["a", "b", "c"])
+    >>> m["accuracy"], m["per_class"]["c"]["recall"], m["confusion_matrix"]
+    (0.75, 0.5, [[1, 0, 0], [0, 1, 0], [1, 0, 1]])
+    >>> m = regression_metrics([1.0, 2.0, 3.0, 4.0], [1.5, 2.0, 2.5, 4.0])
+    >>> round(m["mse"], 4), round(m["mae"], 4), m["spearman"]
+    (0.125, 0.25, 1.0)
 """
 
 from __future__ import annotations
@@ -65,9 +64,10 @@ def precision_recall_curve(labels: Sequence[int], probabilities: Sequence[float]
                            ) -> tuple[np.ndarray, np.ndarray]:
     """Precision and recall of the positive class at every distinct threshold, highest first.
 
-    >>> p, r = precision_recall_curve([0, 1, 1], [0.2, 0.9, 0.6])
-    >>> p.tolist(), r.tolist()
-    ([1.0, 1.0, 0.6666666666666666], [0.5, 1.0, 1.0])
+    Examples:
+        >>> p, r = precision_recall_curve([0, 1, 1], [0.2, 0.9, 0.6])
+        >>> p.tolist(), r.tolist()
+        ([1.0, 1.0, 0.6666666666666666], [0.5, 1.0, 1.0])
     """
     y = np.asarray(labels).astype(bool)
     p = np.asarray(probabilities, np.float64)
@@ -84,8 +84,9 @@ def best_f1_threshold(labels: Sequence[int], probabilities: Sequence[float]) -> 
     Candidates are the midpoints between consecutive distinct probabilities,
     so the choice does not sit on a training example's exact score.
 
-    >>> best_f1_threshold([0, 0, 1, 1], [0.1, 0.3, 0.35, 0.9])
-    0.325
+    Examples:
+        >>> best_f1_threshold([0, 0, 1, 1], [0.1, 0.3, 0.35, 0.9])
+        0.325
     """
     p = np.unique(np.asarray(probabilities, np.float64))
     candidates = np.concatenate([[0.5], (p[:-1] + p[1:]) / 2]) if len(p) > 1 else np.array([0.5])

@@ -3,7 +3,7 @@
 A training in bfloat16 runs TensorFlow's oneDNN auto-mixed-precision rewrite
 over the whole step that ``fit`` calls (forward, backward, the optimizer's
 update and the validation pass), set for the thread that trains only
-(:func:`bert_hub.runtime.precision.precision_scope`). The rewrite turns the
+(`bert_hub.runtime.precision.precision_scope`). The rewrite turns the
 matmuls, and the element-wise ops between two of them, to bfloat16, and
 keeps float32 where the numbers need it: the variables (the float32 master
 weights, read and cast once a step), the optimizer's moments and update
@@ -26,15 +26,14 @@ replicas) and takes the faster. A multi-worker run does not measure (its
 workers would each choose on their own CPU): ``auto`` is float32 there.
 ``bfloat16`` and ``float32`` choose without measuring.
 
-Example:
-
->>> from bert_hub.finetune.mixed_precision import training_modes
->>> " ".join(m.name for m in training_modes("auto", native_bf16=False))
-'fp32'
->>> " ".join(m.name for m in training_modes("auto", native_bf16=True))
-'fp32 bf16'
->>> " ".join(m.precision for m in training_modes("bfloat16", native_bf16=False))
-'bfloat16'
+Examples:
+    >>> from bert_hub.finetune.mixed_precision import training_modes
+    >>> " ".join(m.name for m in training_modes("auto", native_bf16=False))
+    'fp32'
+    >>> " ".join(m.name for m in training_modes("auto", native_bf16=True))
+    'fp32 bf16'
+    >>> " ".join(m.precision for m in training_modes("bfloat16", native_bf16=False))
+    'bfloat16'
 """
 
 from __future__ import annotations
@@ -117,7 +116,7 @@ def choose_precision(requested: str, model: Any, examples: Any, buckets: Any, ba
     Args:
         requested: ``auto``, ``float32`` or ``bfloat16``.
         model: the compiled Keras model (its loss is what is differentiated).
-        examples: the training :class:`~bert_hub.finetune.task.Examples`; the measure takes the batch of
+        examples: the training [`Examples`][bert_hub.finetune.task.Examples]; the measure takes the batch of
             median length.
         buckets: the bucket lengths batches are packed to.
         batch_size: examples per step (part of the cache key).
@@ -152,7 +151,7 @@ def choose_precision(requested: str, model: Any, examples: Any, buckets: Any, ba
 
 
 class _ForwardBackward:
-    """A measure for :func:`~bert_hub.runtime.calibration.choose`: seconds of one forward and backward pass
+    """A measure for `choose`: seconds of one forward and backward pass
     of the batch of median length in a mode, updating nothing (the loss metric it feeds is reset after).
 
     Traced on first use only (a cached choice traces nothing). The forward runs in inference mode: the

@@ -1,10 +1,10 @@
 """The fine-tuning optimizer: AdamW with a linear warm-up and a linear decay, one fused kernel per variable.
 
-Every task trains with :func:`adamw`: decoupled weight decay (not on
+Every task trains with [`adamw`][bert_hub.finetune.optimizer.adamw]: decoupled weight decay (not on
 LayerNorm or biases), a learning rate rising linearly over the first
 ``warmup`` steps and falling linearly to zero at ``total``.
 
-:class:`FusedAdamW` is ``tf_keras``' AdamW (same slots, same checkpoints,
+`FusedAdamW` is ``tf_keras``' AdamW (same slots, same checkpoints,
 same arithmetic) with its update written as TensorFlow's own Adam kernel,
 ``ResourceApplyAdam``: one pass over a variable and its two moments instead
 of a dozen element-wise kernels, each reading and writing the whole tensor.
@@ -25,21 +25,20 @@ first copies it whole. Together, for all-MiniLM-L6-v2 with its word
 embeddings' sparse gradient on a Xeon with AMX: the update of all 103
 variables 55.8 -> 40.5 ms a step (median of 10 alternating rounds).
 
-Example:
-
->>> schedule = warmup_linear_decay(peak=1e-4, total=100, warmup=10)
->>> tuple(round(float(schedule(s)), 7) for s in (0, 5, 10, 55, 100))
-(0.0, 5e-05, 0.0001, 5e-05, 0.0)
->>> type(adamw(peak=1e-4, total=100, warmup=10, weight_decay=0.01)).__name__
-'FusedAdamW'
+Examples:
+    >>> schedule = warmup_linear_decay(peak=1e-4, total=100, warmup=10)
+    >>> tuple(round(float(schedule(s)), 7) for s in (0, 5, 10, 55, 100))
+    (0.0, 5e-05, 0.0001, 5e-05, 0.0)
+    >>> type(adamw(peak=1e-4, total=100, warmup=10, weight_decay=0.01)).__name__
+    'FusedAdamW'
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-#: Variables whose names match one of these are not decayed (BERT's recipe).
 WEIGHT_DECAY_EXCLUDE = ["layer_norm", "LayerNorm", "bias", "beta", "gamma"]
+"""Variables whose names match one of these are not decayed (BERT's recipe)."""
 
 
 def warmup_linear_decay(peak: float, total: int, warmup: int) -> Any:
@@ -61,7 +60,7 @@ def warmup_linear_decay(peak: float, total: int, warmup: int) -> Any:
 
 
 def adamw(peak: float, total: int, warmup: int, weight_decay: float) -> Any:
-    """A :class:`FusedAdamW` on :func:`warmup_linear_decay`, LayerNorm and biases left undecayed."""
+    """A `FusedAdamW` on [`warmup_linear_decay`][bert_hub.finetune.optimizer.warmup_linear_decay], LayerNorm and biases left undecayed."""
     optimizer = _fused_adamw_class()(learning_rate=warmup_linear_decay(peak, total, warmup),
                                      weight_decay=weight_decay)
     optimizer.exclude_from_weight_decay(var_names=WEIGHT_DECAY_EXCLUDE)
@@ -72,7 +71,7 @@ _CLASS: list[type] = []
 
 
 def _fused_adamw_class() -> type:
-    """:class:`FusedAdamW`, defined once TensorFlow is imported (bert_hub imports it lazily)."""
+    """`FusedAdamW`, defined once TensorFlow is imported (bert_hub imports it lazily)."""
     if _CLASS:
         return _CLASS[0]
     import tensorflow as tf

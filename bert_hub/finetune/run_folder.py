@@ -1,7 +1,7 @@
 """A training run's folder: created aside, locked, checked on resume, swapped in whole at the end.
 
-:class:`RunFolder` is the run of the process that writes it (the only one, or a multi-worker run's
-chief); :class:`ScratchRun` is a folder of its own for the other workers, which take part in every save
+`RunFolder` is the run of the process that writes it (the only one, or a multi-worker run's
+chief); `ScratchRun` is a folder of its own for the other workers, which take part in every save
 but whose copies nobody needs."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from bert_hub.finetune.train_config import TrainConfig, recorded_train_config
 class RunFolder:
     """Where a training run is written, and what an interruption leaves.
 
-    The run holds ``out``'s lock (:func:`~bert_hub.core.outputs.output_lock`) from
+    The run holds ``out``'s lock (`output_lock`) from
     its checks to its end: a second run writing the same folder is refused. A
     new run is written in place (so it can be resumed after a crash), its
     manifest brought up to date after every epoch; a run replacing an old one
@@ -114,7 +114,7 @@ class RunFolder:
         self.swapped = True
 
     def failed(self, error: BaseException, epochs: int | None) -> BaseException:
-        """Cleans up after ``error``; returns what to raise (an :class:`Interrupted` for Ctrl-C).
+        """Cleans up after ``error``; returns what to raise (an [`Interrupted`][bert_hub.core.errors.Interrupted] for Ctrl-C).
 
         A second Ctrl-C during the clean-up waits for it to end.
         """
@@ -141,8 +141,8 @@ class RunFolder:
         return Interrupted(message) if interrupted else no_answer(error)
 
 
-#: The settings a resumed run may change.
 RESUMABLE_CHANGES = ("epochs", "precision")
+"""The settings a resumed run may change."""
 
 
 def check_resumed_settings(out: Path, cfg: TrainConfig) -> None:

@@ -3,8 +3,8 @@
 Keras' ``Dropout`` draws from a random state that lives in the process, so
 a run resumed from a checkpoint draws other masks than the run that went on
 without stopping, and the two drift apart (in the fourth digit of the loss
-after one more epoch). :class:`SeededDropout` is stateless, as the dropout of
-the encoders bert_hub builds is (:func:`bert_hub.builder.encoder.dropout_mask`):
+after one more epoch). `SeededDropout` is stateless, as the dropout of
+the encoders bert_hub builds is (`bert_hub.builder.encoder.dropout_mask`):
 each training call draws its mask from ``(seed, call)``, and the call count is
 a weight of the model, saved in its checkpoints, so a resumed run continues the
 same sequence.
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Folded into the seed so that a head's masks differ from the encoder's drawn from the same seed.
 HEAD_SITE = 0x5EED
+"""Folded into the seed so that a head's masks differ from the encoder's drawn from the same seed."""
 
 
 def SeededDropout(rate: float, seed: int, **kwargs: Any) -> Any:

@@ -1,27 +1,24 @@
 """What a fine-tuning task gives the training loop: data splits, batches, a model, a loss, an export.
 
-:func:`bert_hub.finetune.train.train` is one loop (run folder, checkpoints,
-resume, distribution, progress) for every task; a :class:`Task` says what is
+[`bert_hub.finetune.train.train`][bert_hub.finetune.train.train] is one loop (run folder, checkpoints,
+resume, distribution, progress) for every task; a [`Task`][bert_hub.finetune.task.Task] says what is
 particular to one:
 
-=======================  ==========================================  ==============================
-task                     data                                        head on the encoder
-=======================  ==========================================  ==============================
-text-classification      :class:`~bert_hub.finetune.data.LabelledTexts`  ``pooled_output`` -> dense(1, or labels)
-text-regression          :class:`~bert_hub.finetune.tasks.regression.ScoredTexts`  ``pooled_output`` -> dense(1), linear
-token-classification     CoNLL sentences (words and tags)            ``sequence_output`` -> dense(tags)
-question-answering       SQuAD questions and contexts                ``sequence_output`` -> dense(2)
-=======================  ==========================================  ==============================
+| task | data | head on the encoder |
+|---|---|---|
+| text-classification | [`LabelledTexts`][bert_hub.finetune.data.LabelledTexts] | ``pooled_output`` -> dense(1, or labels) |
+| text-regression | [`ScoredTexts`][bert_hub.finetune.tasks.regression.ScoredTexts] | ``pooled_output`` -> dense(1), linear |
+| token-classification | CoNLL sentences (words and tags) | ``sequence_output`` -> dense(tags) |
+| question-answering | SQuAD questions and contexts | ``sequence_output`` -> dense(2) |
 
-Each task batches with :mod:`bert_hub.runtime.batching` (examples tokenized once,
+Each task batches with `bert_hub.runtime.batching` (examples tokenized once,
 packed per batch to the smallest length bucket) and exports a SavedModel
 that takes raw strings.
 
-Example:
-
->>> from bert_hub.finetune.task import split_groups
->>> split_groups(["a", "a", "b", "c", "d"], validation=0.25, test=0.0, seed=1)  # both "a" in validation
-([2, 3, 4], [0, 1], [])
+Examples:
+    >>> from bert_hub.finetune.task import split_groups
+    >>> split_groups(["a", "a", "b", "c", "d"], validation=0.25, test=0.0, seed=1)  # both "a" in validation
+    ([2, 3, 4], [0, 1], [])
 """
 
 from __future__ import annotations
@@ -63,23 +60,23 @@ class Task:
 
     name: str = ""
     data_type: type = object
-    #: One line for ``bert-hub train --help``.
     summary: str = ""
-    #: The keyword arguments :meth:`read` takes (the CLI's data flags that apply to this task).
+    """One line for ``bert-hub train --help``."""
     data_options: tuple[str, ...] = ()
-    #: The :class:`~bert_hub.finetune.train_config.TrainConfig` fields only this task uses (the rest are common).
+    """The keyword arguments `read` takes (the CLI's data flags that apply to this task)."""
     settings: tuple[str, ...] = ()
-    #: How ``bert-hub predict`` is called on this task's model (after ``--model RUN``).
+    """The `TrainConfig` fields only this task uses (the rest are common)."""
     predict_example: str = "TEXT"
+    """How ``bert-hub predict`` is called on this task's model (after ``--model RUN``)."""
 
     @staticmethod
     def read(path: str | Path, **options: Any) -> Any:
-        """This task's training data from a file (``options``: those named in :attr:`data_options`)."""
+        """This task's training data from a file (``options``: those named in `data_options`)."""
         raise NotImplementedError
 
     @staticmethod
     def model_type() -> type:
-        """The :class:`~bert_hub.finetune.exported.ExportedModel` subclass that serves this task's exports."""
+        """The [`ExportedModel`][bert_hub.finetune.exported.ExportedModel] subclass that serves this task's exports."""
         raise NotImplementedError
 
     @classmethod
@@ -125,7 +122,7 @@ class Task:
                metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
         """After the last epoch: export to ``out`` and evaluate; returns summary entries (``export`` included).
 
-        ``validation`` is the validation split as :meth:`examples` made it for training.
+        ``validation`` is the validation split as `examples` made it for training.
         """
         raise NotImplementedError
 

@@ -1,27 +1,28 @@
 """Fine-tuning: one loop for every task (text, token, question answering); schedule, checkpoints, resume.
 
 What a task adds (data splits, head, loss, export) is a
-:class:`~bert_hub.finetune.task.Task`: text classification (spam first; the
+[`Task`][bert_hub.finetune.task.Task]: text classification (spam first; the
 default), token classification (NER) and extractive question answering.
-Every model fine-tunes the encoder with AdamW (:mod:`bert_hub.finetune.optimizer`: weight decay off for LayerNorm
+Every model fine-tunes the encoder with AdamW ([`bert_hub.finetune.optimizer`][bert_hub.finetune.optimizer]: weight decay off for LayerNorm
 and biases), a linear warm-up over the first 10% of steps and a linear decay
 to zero, in float32 or in mixed bfloat16 precision where the CPU computes it
-natively (:mod:`bert_hub.finetune.mixed_precision`).
+natively ([`bert_hub.finetune.mixed_precision`][bert_hub.finetune.mixed_precision]).
 
 Training does not pad every example to ``seq_length``: it batches with
-:mod:`bert_hub.runtime.batching` (examples tokenized once, each epoch's batches
+`bert_hub.runtime.batching` (examples tokenized once, each epoch's batches
 grouping examples of similar length, seeded, and ``tf.data`` packing each
 batch to the smallest bucket that holds it, with prefetching).
 A checkpoint is written after every epoch; ``resume=True`` continues from the
 last one and ends with the same number of steps as an uninterrupted run.
 
-Example (a tiny run on the embedded default):
+Examples:
+    A tiny run on the embedded default:
 
->>> from bert_hub.finetune.data import LabelledTexts
->>> from bert_hub.finetune.train import train
->>> from bert_hub.finetune.train_config import STRATEGIES, TrainConfig
->>> data = LabelledTexts(["win cash now", "lunch?"] * 8, [1, 0] * 8, ("ham", "spam"))
->>> result = train("default", data, "runs/doc", TrainConfig(epochs=1), overwrite=True)  # doctest: +SKIP
+    >>> from bert_hub.finetune.data import LabelledTexts
+    >>> from bert_hub.finetune.train import train
+    >>> from bert_hub.finetune.train_config import STRATEGIES, TrainConfig
+    >>> data = LabelledTexts(["win cash now", "lunch?"] * 8, [1, 0] * 8, ("ham", "spam"))
+    >>> result = train("default", data, "runs/doc", TrainConfig(epochs=1), overwrite=True)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -131,17 +132,17 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
     written. Interrupting (Ctrl-C, or SIGTERM in the CLI) at any moment
     leaves either nothing, the previous run untouched (``overwrite``), the
     complete new run, or a run that ``resume=True`` continues; the
-    :class:`~bert_hub.core.errors.Interrupted` raised says which. One process at a
+    [`Interrupted`][bert_hub.core.errors.Interrupted] raised says which. One process at a
     time writes ``out`` (a second is refused, naming the first).
 
     Args:
         config: a model config (name, path or ModelConfig).
         data: the task's data (split into train/validation/test with
             ``cfg``'s fractions) or a ready (train, validation, test) triple:
-            :class:`~bert_hub.finetune.data.LabelledTexts`,
-            :class:`~bert_hub.finetune.tasks.token_classification.TaggedSentences` or
-            :class:`~bert_hub.finetune.tasks.question_answering.SquadData`.
-        task: a name of :data:`TASKS`; default: the task of ``data``.
+            [`LabelledTexts`][bert_hub.finetune.data.LabelledTexts],
+            [`TaggedSentences`][bert_hub.finetune.tasks.token_classification.TaggedSentences] or
+            [`SquadData`][bert_hub.finetune.tasks.question_answering.SquadData].
+        task: a name of [`TASKS`][bert_hub.finetune.tasks.TASKS]; default: the task of ``data``.
         out: the run directory: ``checkpoints/``, ``history.json``,
             ``curves.png``, ``metrics.json``, ``train_config.yaml`` and the
             exported ``model/``.
@@ -184,7 +185,7 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
 def _train_run(run: Any, config: Any, data: Any, out: Path, cfg: TrainConfig, chosen: Task, chief: bool, *,
                resume: bool, strategy: str, progress: bool, stop_after_epochs: int | None,
                callbacks: Sequence[Any], worker_timeout: float) -> dict[str, Any]:
-    """:func:`train` once ``run`` holds the output."""
+    """[`train`][bert_hub.finetune.train.train] once ``run`` holds the output."""
     pause_point("train-start")
     if resume:  # a resumed run keeps its planned epochs, precision and bucket step unless told otherwise (the CLI
         recorded = recorded_train_config(out)  # reads them too; the Python API may be given the bare defaults)
@@ -355,8 +356,9 @@ def best_checkpoint(model: Any) -> Any:
 def _best_epoch(history: list[dict[str, Any]]) -> int:
     """The epoch with the lowest validation loss (the last of equals), by its history records.
 
-    >>> _best_epoch([{"epoch": 1, "val_loss": 0.3}, {"epoch": 2, "val_loss": 0.2}, {"epoch": 3, "val_loss": 0.2}])
-    3
+    Examples:
+        >>> _best_epoch([{"epoch": 1, "val_loss": 0.3}, {"epoch": 2, "val_loss": 0.2}, {"epoch": 3, "val_loss": 0.2}])
+        3
     """
     lowest = min(h.get("val_loss", math.inf) for h in history)
     return max(h["epoch"] for h in history if h.get("val_loss", math.inf) == lowest)

@@ -1,14 +1,13 @@
-"""Training settings: :class:`TrainConfig`, from a YAML file and ``bert-hub train`` flags.
+"""Training settings: [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig], from a YAML file and ``bert-hub train`` flags.
 
 Each setting is stated once, as a dataclass field with its default and its
-help text; the training YAML's schema (:data:`TRAIN_FIELDS`) and the CLI's
+help text; the training YAML's schema (`TRAIN_FIELDS`) and the CLI's
 flags are derived from the fields.
 
-Example:
-
->>> from bert_hub.finetune.train_config import TrainConfig
->>> TrainConfig().replace(epochs=1, learning_rate=2e-5).learning_rate
-2e-05
+Examples:
+    >>> from bert_hub.finetune.train_config import TrainConfig
+    >>> TrainConfig().replace(epochs=1, learning_rate=2e-5).learning_rate
+    2e-05
 """
 
 from __future__ import annotations
@@ -25,26 +24,26 @@ from bert_hub.core.errors import ConfigError
 from bert_hub.runtime.precision import PRECISIONS
 
 
-#: How a text becomes one vector for the classifier.
 POOLINGS = ("pooled_output", "mean")
+"""How a text becomes one vector for the classifier."""
 
 
-#: Epochs of a run whose ``epochs`` is not set, on a training set of at least
-#: ``MIN_STEPS`` batches of ``DEFAULT_EPOCHS`` (see :meth:`TrainConfig.planned_epochs`).
 DEFAULT_EPOCHS = 4
-#: Steps a run whose ``epochs`` is not set takes at least: smaller sets get more epochs.
+"""Epochs of a run whose ``epochs`` is not set, on a training set of at least ``MIN_STEPS`` batches of
+``DEFAULT_EPOCHS`` (see `TrainConfig.planned_epochs`)."""
 MIN_STEPS = 320
-#: The most epochs a run whose ``epochs`` is not set takes, however small its data.
+"""Steps a run whose ``epochs`` is not set takes at least: smaller sets get more epochs."""
 MAX_AUTO_EPOCHS = 16
+"""The most epochs a run whose ``epochs`` is not set takes, however small its data."""
 
-#: ``--strategy`` choices of ``bert-hub train``.
 STRATEGIES = ("default", "mirrored", "multi-worker")
-#: Seconds a worker of a multi-worker run waits for the others at a synchronisation point.
+"""``--strategy`` choices of ``bert-hub train``."""
 WORKER_TIMEOUT = 600.0
+"""Seconds a worker of a multi-worker run waits for the others at a synchronisation point."""
 
 
 def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    """A :class:`TrainConfig` field; ``help`` is what ``bert-hub train --help`` says of it, ``choices`` the
+    """A [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig] field; ``help`` is what ``bert-hub train --help`` says of it, ``choices`` the
     values it takes (a string setting)."""
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
 
@@ -120,10 +119,11 @@ class TrainConfig:
         data; so a small set gets the epochs that make ``MIN_STEPS`` steps, at
         most ``MAX_AUTO_EPOCHS``.
 
-        >>> TrainConfig().planned_epochs(102), TrainConfig().planned_epochs(29), TrainConfig().planned_epochs(2)
-        (4, 12, 16)
-        >>> TrainConfig(epochs=2).planned_epochs(2)
-        2
+        Examples:
+            >>> TrainConfig().planned_epochs(102), TrainConfig().planned_epochs(29), TrainConfig().planned_epochs(2)
+            (4, 12, 16)
+            >>> TrainConfig(epochs=2).planned_epochs(2)
+            2
         """
         if self.epochs is not None:
             return self.epochs
@@ -145,8 +145,8 @@ class TrainConfig:
         return validate_train_config(dataclasses.replace(self, **changes), "flags")
 
 
-#: The training YAML's schema, derived from the dataclass: ``{field: (type, required)}``.
 TRAIN_FIELDS = yaml_schema(TrainConfig)
+"""The training YAML's schema, derived from the dataclass: ``{field: (type, required)}``."""
 
 
 def validate_train_config(cfg: TrainConfig, source: str) -> TrainConfig:
@@ -156,7 +156,7 @@ def validate_train_config(cfg: TrainConfig, source: str) -> TrainConfig:
 
 
 def load_train_config(path: str | Path | None, base: TrainConfig | None = None) -> TrainConfig:
-    """Reads a training YAML (fields of :class:`TrainConfig`) over ``base`` (default: the defaults);
+    """Reads a training YAML (fields of [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig]) over ``base`` (default: the defaults);
     ``None`` gives ``base``."""
     base = base or TrainConfig()
     if path is None:

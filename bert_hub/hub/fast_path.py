@@ -1,7 +1,7 @@
 """The fast path: bert_hub's own forward pass over the weights of any encoder whose layout it knows.
 
 Inference (``embed``, Beam) does not have to run an encoder's saved graph:
-:class:`~bert_hub.builder.encoder.EncoderModule` computes the same BERT in op
+`EncoderModule` computes the same BERT in op
 forms TensorFlow runs fastest (MatMul + BiasAdd + GELU that fuse, layer norm as
 one kernel, bfloat16 kernel copies made once). It reads the encoder's own
 variables, found by name in one of two layouts:
@@ -21,17 +21,16 @@ Anything else (ALBERT, ELECTRA, Talking Heads, a layout bert_hub does not
 recognise) keeps running its own graph. Before a ``tensorflow/models``
 encoder is run through the fast path for the first time, a probe (padded
 texts and a pair) compares the two on this machine: the fast path is used
-only when every output agrees within :data:`TOLERANCE`, with the config's GELU
+only when every output agrees within `TOLERANCE`, with the config's GELU
 form or, if only that matches, the other one. The verdict is kept in
 bert_hub's cache (``fast_path.json``), keyed by the SavedModel's files, so
 later runs pay nothing.
 
-Example:
-
->>> from bert_hub import load_pipeline
->>> from bert_hub.hub.fast_path import find_fast_path
->>> find_fast_path(load_pipeline("default")).layout
-'bert_hub'
+Examples:
+    >>> from bert_hub import load_pipeline
+    >>> from bert_hub.hub.fast_path import find_fast_path
+    >>> find_fast_path(load_pipeline("default")).layout
+    'bert_hub'
 """
 
 from __future__ import annotations
@@ -48,12 +47,12 @@ from bert_hub.core.caches import cache_root
 from bert_hub.core.config import GELU_FORMS, Architecture
 from bert_hub.core.outputs import read_cache_file, write_cache_entry
 
-#: The cache file, in :func:`bert_hub.core.caches.cache_root`.
 CACHE_NAME = "fast_path.json"
-#: The largest difference from the encoder's own graph the probe accepts (float32, any output).
+"""The cache file, in `bert_hub.core.caches.cache_root`."""
 TOLERANCE = 1e-4
-#: The layouts bert_hub reads (see the module docstring).
+"""The largest difference from the encoder's own graph the probe accepts (float32, any output)."""
 LAYOUTS = ("bert_hub", "tensorflow/models")
+"""The layouts bert_hub reads (see the module docstring)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +60,7 @@ class FastPath:
     """Whether and how an encoder runs on the fast path.
 
     Attributes:
-        layout: the recognised layout (:data:`LAYOUTS`), or ``None``: the encoder's own graph runs.
+        layout: the recognised layout (`LAYOUTS`), or ``None``: the encoder's own graph runs.
         gelu: the GELU form the fast path computes (``exact`` or ``tanh``).
         reason: one line for people: why the fast path runs or does not.
         weights: the encoder's variables under bert_hub's names (empty without a layout).
@@ -137,7 +136,7 @@ def upstream_weights(encoder: Any, arch: Architecture) -> dict[str, Any] | None:
     """The weights of a tensorflow/models export under bert_hub's names, or None.
 
     Every variable must be there with upstream's shape; per-head kernels and
-    biases come as :class:`~bert_hub.builder.encoder.Reshaped` views.
+    biases come as `Reshaped` views.
     """
     from bert_hub.builder.encoder import Reshaped
     from bert_hub.builder.weights import weight_shapes
@@ -212,7 +211,7 @@ def _probe(encoder: Any, arch: Architecture, weights: Mapping[str, Any]) -> tupl
 
 
 def find_fast_path(bert: Any, notify: Callable[[str], None] | None = None) -> FastPath:
-    """How ``bert`` (a :class:`~bert_hub.hub.pipeline.BertPipeline`) runs inference: see the module docstring.
+    """How ``bert`` (a [`BertPipeline`][bert_hub.hub.pipeline.BertPipeline]) runs inference: see the module docstring.
 
     ``notify`` is told (one line) when a probe is about to run.
     """

@@ -2,7 +2,7 @@
 
 With TensorFlow >= 2.16 ``keras`` is Keras 3, and ``hub.KerasLayer`` (a
 Keras 2 layer) cannot be added to a Keras 3 model ("Only instances of
-``keras.Layer`` can be added"). :class:`BertEncoderLayer` is a Keras 3 layer
+``keras.Layer`` can be added"). `BertEncoderLayer` is a Keras 3 layer
 for the TensorFlow backend: strings in, the encoder's four outputs out. With
 ``trainable=True`` the encoder's variables are the layer's trainable weights
 (the very variables the SavedModel computes with), so ``model.fit`` fine-tunes
@@ -10,14 +10,13 @@ it; ``model.save("m.keras")`` stores the paths and the weights, and
 ``keras.models.load_model`` restores both (the SavedModels must still be at
 those paths).
 
-Example:
-
->>> import keras
->>> from bert_hub.hub.keras3 import BertEncoderLayer
->>> text = keras.Input(shape=(), dtype="string")
->>> bert = BertEncoderLayer.from_config_name("default")
->>> outputs = bert(text)
->>> model = keras.Model(text, keras.layers.Dense(1)(outputs["pooled_output"]))
+Examples:
+    >>> import keras
+    >>> from bert_hub.hub.keras3 import BertEncoderLayer
+    >>> text = keras.Input(shape=(), dtype="string")
+    >>> bert = BertEncoderLayer.from_config_name("default")
+    >>> outputs = bert(text)
+    >>> model = keras.Model(text, keras.layers.Dense(1)(outputs["pooled_output"]))
 """
 
 from __future__ import annotations

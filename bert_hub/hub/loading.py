@@ -1,7 +1,7 @@
 """Loading and checking TF-Hub-format SavedModels (preprocess and encoder).
 
 The same code loads the real Kaggle / TF Hub models and the ones bert_hub
-builds. Problems are reported as :class:`~bert_hub.core.errors.ModelFormatError`
+builds. Problems are reported as [`ModelFormatError`][bert_hub.core.errors.ModelFormatError]
 naming the directory and what is missing, not as TensorFlow tracebacks.
 """
 

@@ -7,16 +7,15 @@ strings and whose output is the encoder's dict (``encoder_outputs``,
 are a model of their own (``preprocess_model``). The same code serves the
 real Kaggle / TF Hub models and the ones bert_hub builds.
 
-Example:
-
->>> from bert_hub import load_pipeline
->>> bert = load_pipeline("default")
->>> inputs = bert.preprocess(["This is a spam mail"])
->>> int(inputs["input_mask"].sum())
-8
->>> outputs = bert.encode(["This is a spam mail"])
->>> outputs["pooled_output"].shape
-(1, 384)
+Examples:
+    >>> from bert_hub import load_pipeline
+    >>> bert = load_pipeline("default")
+    >>> inputs = bert.preprocess(["This is a spam mail"])
+    >>> int(inputs["input_mask"].sum())
+    8
+    >>> outputs = bert.encode(["This is a spam mail"])
+    >>> outputs["pooled_output"].shape
+    (1, 384)
 """
 
 from __future__ import annotations
@@ -45,16 +44,16 @@ class BertPipeline:
 
     The two SavedModels load at once; their Keras wrappers are built on first
     use (a ``bert-hub embed`` or ``fill-mask`` never needs them: it calls the
-    SavedModels; building :attr:`model` took 0.57 s for all-MiniLM-L6-v2).
+    SavedModels; building [`model`][bert_hub.hub.pipeline.BertPipeline.model] took 0.57 s for all-MiniLM-L6-v2).
 
     Attributes:
-        config: the :class:`~bert_hub.core.config.ModelConfig`.
+        config: the [`ModelConfig`][bert_hub.core.config.ModelConfig].
         preprocess_dir, encoder_dir: the resolved SavedModel directories.
         preprocessor, encoder: the loaded SavedModels (``tf.saved_model.load``).
         preprocess_layer, encoder_layer: their ``hub.KerasLayer`` wrappers (built on first use).
         preprocess_model: ``tf_keras.Model``: strings -> the three input tensors (built on first use).
         model: ``tf_keras.Model``: strings -> the four encoder outputs (built on first use).
-        trainable: whether :attr:`encoder_layer` fine-tunes the encoder.
+        trainable: whether [`encoder_layer`][bert_hub.hub.pipeline.BertPipeline.encoder_layer] fine-tunes the encoder.
     """
 
     def __init__(self, config: ModelConfig, trainable: bool | None = None):
@@ -82,7 +81,7 @@ class BertPipeline:
 
     @functools.cached_property
     def encoder_layer(self) -> Any:
-        """``hub.KerasLayer`` of the encoder, trainable as :attr:`trainable` says."""
+        """``hub.KerasLayer`` of the encoder, trainable as `trainable` says."""
         import tensorflow_hub as hub
 
         return hub.KerasLayer(self.encoder, trainable=self.trainable, name="BERT_encoder")
@@ -120,16 +119,15 @@ class BertPipeline:
     def pack(self, segments: list[Any], seq_length: int | None = None) -> dict[str, np.ndarray]:
         """``bert_pack_inputs`` over 1 or 2 segments (sentence pairs: type ids 0, then 1).
 
-        Each segment is either the output of :meth:`tokenize` or the texts
+        Each segment is either the output of [`tokenize`][bert_hub.hub.pipeline.BertPipeline.tokenize] or the texts
         themselves (a string or a list of strings), tokenized here; both
         segments must have the same number of rows.
 
-        Example:
-
-        >>> bert = load_pipeline("default")
-        >>> type_ids = bert.pack(["how old are you?", "I am six"], seq_length=16)["input_type_ids"]
-        >>> type_ids[0, :10].tolist()
-        [0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+        Examples:
+            >>> bert = load_pipeline("default")
+            >>> type_ids = bert.pack(["how old are you?", "I am six"], seq_length=16)["input_type_ids"]
+            >>> type_ids[0, :10].tolist()
+            [0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
         """
         import tensorflow as tf
 
@@ -182,32 +180,31 @@ class BertPipeline:
 
     def fast_path(self, notify: Callable[[str], None] | None = None) -> FastPath:
         """Whether and how inference runs this encoder on bert_hub's fast path (found once; see
-        :mod:`bert_hub.hub.fast_path`). ``notify`` is told when a first-use probe runs."""
+        [`bert_hub.hub.fast_path`][bert_hub.hub.fast_path]). ``notify`` is told when a first-use probe runs."""
         if self._fast_path is None:
             self._fast_path = find_fast_path(self, notify)
         return self._fast_path
 
     def inference_encoder(self, *, bf16: bool = False, xla: bool = False) -> Any:
-        """The encoder to run in an execution mode: ``encoder(inputs, training=False)`` like :attr:`encoder`.
+        """The encoder to run in an execution mode: ``encoder(inputs, training=False)`` like `encoder`.
 
-        When the encoder's layout is one bert_hub reads (:meth:`fast_path`),
+        When the encoder's layout is one bert_hub reads ([`fast_path`][bert_hub.hub.pipeline.BertPipeline.fast_path]),
         the same forward pass over the SavedModel's own variables in the op
         forms fastest in that mode
-        (:meth:`~bert_hub.builder.encoder.EncoderModule.for_inference`:
+        (`for_inference`:
         bfloat16 copies of the matmul kernels, made once, so no weight casts at
         every call; layer norm as XLA compiles it best); built on first use,
         for inference only. An encoder bert_hub wrote runs its own graph in
         float32 without XLA (it is that forward pass); one in another layout
         always does.
 
-        Example:
-
-        >>> from bert_hub import load_pipeline
-        >>> bert = load_pipeline("default")
-        >>> bert.inference_encoder() is bert.encoder
-        True
-        >>> bert.inference_encoder(bf16=True) is bert.inference_encoder(bf16=True)
-        True
+        Examples:
+            >>> from bert_hub import load_pipeline
+            >>> bert = load_pipeline("default")
+            >>> bert.inference_encoder() is bert.encoder
+            True
+            >>> bert.inference_encoder(bf16=True) is bert.inference_encoder(bf16=True)
+            True
         """
         path = self.fast_path()
         if path.layout is None or (path.layout == "bert_hub" and not (bf16 or xla)):
@@ -244,7 +241,7 @@ class BertPipeline:
 
 def load_pipeline(config: ModelConfig | str | os.PathLike[str] = "default",
                   trainable: bool | None = None) -> BertPipeline:
-    """Loads the preprocess and encoder models a config names (see :class:`BertPipeline`)."""
+    """Loads the preprocess and encoder models a config names (see [`BertPipeline`][bert_hub.hub.pipeline.BertPipeline])."""
     if not isinstance(config, ModelConfig):
         config = load_config(config)
     return BertPipeline(config, trainable=trainable)

@@ -11,20 +11,19 @@ traced once and each later size costs nothing. Inside a graph (``tf.data``,
 a serving function) they call the restored function as it is: the outer
 trace already fixes what runs. The numbers are the restored function's own.
 
-Example:
-
->>> from bert_hub import load_pipeline
->>> from bert_hub.hub import preprocess_calls
->>> import tensorflow as tf
->>> bert = load_pipeline("default")
->>> pieces = preprocess_calls.tokenize(bert.preprocessor, tf.constant(["hello world", "hi"]))
->>> packed = preprocess_calls.bert_pack_inputs(bert.preprocessor, [pieces.merge_dims(1, -1)], 8)
->>> packed["input_word_ids"].shape.as_list()
-[2, 8]
->>> for n in (1, 3, 5):
-...     _ = preprocess_calls.tokenize(bert.preprocessor, tf.constant(["a text"] * n))
->>> preprocess_calls.traces(bert.preprocessor)["tokenize"]
-1
+Examples:
+    >>> from bert_hub import load_pipeline
+    >>> from bert_hub.hub import preprocess_calls
+    >>> import tensorflow as tf
+    >>> bert = load_pipeline("default")
+    >>> pieces = preprocess_calls.tokenize(bert.preprocessor, tf.constant(["hello world", "hi"]))
+    >>> packed = preprocess_calls.bert_pack_inputs(bert.preprocessor, [pieces.merge_dims(1, -1)], 8)
+    >>> packed["input_word_ids"].shape.as_list()
+    [2, 8]
+    >>> for n in (1, 3, 5):
+    ...     _ = preprocess_calls.tokenize(bert.preprocessor, tf.constant(["a text"] * n))
+    >>> preprocess_calls.traces(bert.preprocessor)["tokenize"]
+    1
 """
 
 from __future__ import annotations
@@ -33,8 +32,8 @@ import threading
 import weakref
 from typing import Any, Callable
 
-#: Per preprocess model: its wrappers, by call and input structure.
 _WRAPPERS: "weakref.WeakKeyDictionary[Any, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
+"""Per preprocess model: its wrappers, by call and input structure."""
 _LOCK = threading.Lock()  # Beam's threads share one model: one wrapper each, whichever asks first
 
 
@@ -70,7 +69,7 @@ def tokenize(preprocessor: Any, texts: Any) -> Any:
 
 def bert_pack_inputs(preprocessor: Any, segments: list[Any], seq_length: Any) -> dict[str, Any]:
     """``preprocessor.bert_pack_inputs(segments, seq_length=seq_length)``: ``segments`` one or two
-    RaggedTensors ``[batch, (pieces)]`` or, as :func:`tokenize` gives them, ``[batch, (words), (pieces)]``;
+    RaggedTensors ``[batch, (pieces)]`` or, as `tokenize` gives them, ``[batch, (words), (pieces)]``;
     ``seq_length`` an integer (Python, NumPy or a scalar tensor); the three input tensors
     ``[batch, seq_length]``."""
     import tensorflow as tf

@@ -1,7 +1,7 @@
 """Resolution: from a model handle to a local SavedModel directory.
 
-The layer above :mod:`bert_hub.core.handles` (parsing, cache look-ups) and
-:mod:`bert_hub.hub.embedded` (converting the embedded default):
+The layer above `bert_hub.core.handles` (parsing, cache look-ups) and
+`bert_hub.hub.embedded` (converting the embedded default):
 
 * ``local``: the directory itself;
 * ``embedded:NAME/ROLE``: the cached conversion of a checkpoint a Python
@@ -12,16 +12,15 @@ The layer above :mod:`bert_hub.core.handles` (parsing, cache look-ups) and
 * tfhub.dev and other URLs: the tensorflow_hub cache, else ``hub.resolve``.
 
 There is never a silent fallback to another model: a handle that is neither
-cached nor reachable raises :class:`~bert_hub.core.errors.ResolveError` naming the
+cached nor reachable raises [`ResolveError`][bert_hub.core.errors.ResolveError] naming the
 handle, the caches looked in and the ways out. A SavedModel is a program, so
-every directory returned has passed :func:`bert_hub.core.caches.check_trusted`: a
+every directory returned has passed `bert_hub.core.caches.check_trusted`: a
 model from a cache that another user could have written is refused.
 
-Example:
-
->>> from bert_hub.hub.resolution import resolve
->>> resolve("embedded:all-MiniLM-L6-v2/encoder").name
-'encoder'
+Examples:
+    >>> from bert_hub.hub.resolution import resolve
+    >>> resolve("embedded:all-MiniLM-L6-v2/encoder").name
+    'encoder'
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ def resolve(handle: Handle | str) -> Path:
 
     Cached models are served with no network access. An uncached Kaggle or URL
     handle is fetched (kagglehub / tensorflow_hub); if that fails, the
-    :class:`ResolveError` names the handle, the caches and the ways out.
+    [`ResolveError`][bert_hub.core.errors.ResolveError] names the handle, the caches and the ways out.
     """
     if isinstance(handle, str):
         try:
@@ -81,7 +80,7 @@ def _from_tfhub(handle: Handle, path: Path) -> Path:
 
 @contextlib.contextmanager
 def _tfhub_cache() -> Iterator[None]:
-    """Points tensorflow_hub at :func:`~bert_hub.core.caches.tfhub_cache_dir` for one download (its own
+    """Points tensorflow_hub at `tfhub_cache_dir` for one download (its own
     default, when ``TFHUB_CACHE_DIR`` is unset, is a predictable folder in the shared temp folder)."""
     before = os.environ.get("TFHUB_CACHE_DIR")
     os.environ["TFHUB_CACHE_DIR"] = str(tfhub_cache_dir())

@@ -5,19 +5,19 @@ tf.Transform and Beam's own ``RunInference``); the same pipeline runs on the
 DirectRunner here and on Dataflow, Flink or Spark. Install it with
 ``pip install bert_hub[beam]``.
 
-* :class:`EmbeddingModelHandler`: texts -> vectors with an
-  :class:`~bert_hub.runtime.embedder.Embedder` (any config, any ``embed`` key).
-* :class:`ExportedModelHandler`: lines -> what any model ``bert-hub train``
+* [`EmbeddingModelHandler`][bert_hub.integrations.beam.EmbeddingModelHandler]: texts -> vectors with an
+  [`Embedder`][bert_hub.runtime.embedder.Embedder] (any config, any ``embed`` key).
+* [`ExportedModelHandler`][bert_hub.integrations.beam.ExportedModelHandler]: lines -> what any model ``bert-hub train``
   exported predicts (labels and probabilities, scores, tagged words and
   entities, answers), with the columns its task declares.
 
 Each worker process loads the model once (``RunInference`` shares it across
 the bundles and threads of the process). ``RunInference`` hands the model
-batches of up to :data:`MAX_BATCH` texts; inside each batch the Embedder
+batches of up to `MAX_BATCH` texts; inside each batch the Embedder
 sorts texts by length and packs sub-batches to their length buckets, so
 bucketing still pays.
 
-:func:`run_embed` and :func:`run_predict` are the pipelines behind ``bert-hub
+[`run_embed`][bert_hub.integrations.beam.run_embed] and [`run_predict`][bert_hub.integrations.beam.run_predict] are the pipelines behind ``bert-hub
 embed --runner ...`` and ``bert-hub predict --runner ...``: input files (a
 path or a glob, any filesystem Beam supports) are read line by line with
 their file name and line number; results go to Parquet shards under
@@ -26,18 +26,17 @@ unreadable file or a failed inference goes to ``OUTPUT/errors/`` (JSON
 lines naming file, line and error) instead of stopping the job; the job's
 counts are in ``OUTPUT/summary.json``.
 
-Example:
-
->>> import apache_beam as beam
->>> from apache_beam.ml.inference.base import RunInference
->>> from bert_hub.integrations.beam import EmbeddingModelHandler
->>> with beam.Pipeline() as p:
-...     vectors = (p | beam.Create(["hello world", "see you at lunch"])
-...                  | RunInference(EmbeddingModelHandler(config="default", key="mean"))
-...                  | beam.Map(lambda r: r.inference.shape)
-...                  | beam.Map(print))
-(384,)
-(384,)
+Examples:
+    >>> import apache_beam as beam
+    >>> from apache_beam.ml.inference.base import RunInference
+    >>> from bert_hub.integrations.beam import EmbeddingModelHandler
+    >>> with beam.Pipeline() as p:
+    ...     vectors = (p | beam.Create(["hello world", "see you at lunch"])
+    ...                  | RunInference(EmbeddingModelHandler(config="default", key="mean"))
+    ...                  | beam.Map(lambda r: r.inference.shape)
+    ...                  | beam.Map(print))
+    (384,)
+    (384,)
 """
 
 from __future__ import annotations
@@ -87,10 +86,10 @@ import pyarrow.parquet as pq  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-#: The largest batch ``RunInference`` hands a model (texts); see the README's measurement.
 MAX_BATCH = 1024
-#: The smallest: below it bucketing has too few texts to group.
+"""The largest batch ``RunInference`` hands a model (texts); see the README's measurement."""
 MIN_BATCH = 64
+"""The smallest: below it bucketing has too few texts to group."""
 
 
 class EmbeddingModelHandler(ModelHandler):
@@ -99,7 +98,7 @@ class EmbeddingModelHandler(ModelHandler):
     Args:
         config: a config name, file or bundle folder (reachable from every
             worker: a Kaggle / TF Hub handle, a shared path, ``default``).
-        options: how to embed (:class:`~bert_hub.runtime.embedder.EmbedOptions`, as
+        options: how to embed ([`EmbedOptions`][bert_hub.runtime.embedder.EmbedOptions], as
             ``bert-hub embed``'s flags: per-token keys give a ``[tokens, H]``
             array per text; by default each worker uses the precision
             calibrated for its own CPU); keyword arguments change single fields.
@@ -134,7 +133,7 @@ class ExportedModelHandler(ModelHandler):
     ``PredictionResult(line, {column: value})``.
 
     The model's own task says what a line is and which columns come out
-    (:attr:`~bert_hub.finetune.exported.ExportedModel.beam_columns`): a
+    (`beam_columns`): a
     classifier's ``label`` and ``probability``, a regressor's ``score``, a
     tagger's ``words``, ``tags`` and ``entities``; for a question answerer
     each line is a JSON object ``{"question": ..., "context": ...}`` and out
@@ -148,10 +147,10 @@ class ExportedModelHandler(ModelHandler):
     def __init__(self, model: str):
         super().__init__()
         self.model = str(model)
-        #: The exported model's class (its task's): what a line is and which columns come out.
+        # The exported model's class (its task's): what a line is and which columns come out.
         self.model_type = get_task(model_task(self.model)).model_type()
-        #: Refuses a line the model cannot read (a question answerer's must be a JSON object): the pipeline
-        #: sends such lines to the errors one by one, before the model sees a batch.
+        # Refuses a line the model cannot read (a question answerer's must be a JSON object): the pipeline
+        # sends such lines to the errors one by one, before the model sees a batch.
         self.check_line = self.model_type.check_line
 
     def load_model(self) -> Any:
@@ -165,8 +164,8 @@ class ExportedModelHandler(ModelHandler):
         return {"min_batch_size": MIN_BATCH, "max_batch_size": MAX_BATCH}
 
 
-#: The names of earlier releases: the same handler, for classifiers and regressors.
 ClassifierModelHandler = RegressorModelHandler = ExportedModelHandler
+"""The names of earlier releases: the same handler, for classifiers and regressors."""
 
 
 # -- the pipelines behind --runner -------------------------------------------------
@@ -194,13 +193,13 @@ def _read_lines(readable: Any) -> Iterator[Any]:
         yield beam.pvalue.TaggedOutput("errors", {"file": name, "line": None, "error": f"cannot read: {e}"})
 
 
-#: :attr:`~bert_hub.finetune.exported.ExportedModel.beam_columns` types as Parquet's.
 _ARROW_TYPES = {
     "string": lambda: pa.string(), "float32": lambda: pa.float32(), "int64": lambda: pa.int64(),
     "bool": lambda: pa.bool_(), "list<string>": lambda: pa.list_(pa.string()),
     "list<span>": lambda: pa.list_(pa.struct([("type", pa.string()), ("text", pa.string()), ("start", pa.int64()),
                                               ("end", pa.int64())])),
 }
+"""`beam_columns` types as Parquet's."""
 
 
 def _schema(kind: str, key: str | None = None, columns: dict[str, str] | None = None) -> Any:
@@ -301,7 +300,7 @@ def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeli
 
     ``input_pattern`` must match at least one file (a relative one is taken
     from the current folder). A local ``output`` follows
-    :mod:`bert_hub.core.outputs` (locked, checked first, written beside and
+    `bert_hub.core.outputs` (locked, checked first, written beside and
     swapped in when the job succeeds; Ctrl-C or SIGTERM cancel the job and
     leave it as it was). A remote one (``gs://...``) is written by Beam's
     filesystems directly.
@@ -435,7 +434,7 @@ def run_embed(input_pattern: str, output: str | Path, *, config: str = "default"
               options: EmbedOptions | None = None, pipeline_args: Sequence[str] = ("--runner", "DirectRunner"),
               overwrite: bool = False, exit_on_interrupt: Any = None, **fields: Any) -> dict[str, Any]:
     """``bert-hub embed --runner``: embeds every line of ``input_pattern`` into Parquet shards with
-    ``options`` (keyword arguments change single fields; ``exit_on_interrupt``: see :func:`_run`)."""
+    ``options`` (keyword arguments change single fields; ``exit_on_interrupt``: see `_run`)."""
     handler = EmbeddingModelHandler(config=config, options=options, **fields)
     return _run("embed", handler, input_pattern, output, pipeline_args, _schema("embed", key=handler.key),
                 overwrite=overwrite, exit_on_interrupt=exit_on_interrupt)
@@ -445,7 +444,7 @@ def run_predict(input_pattern: str, output: str | Path, *, model: str,
                 pipeline_args: Sequence[str] = ("--runner", "DirectRunner"), overwrite: bool = False,
                 exit_on_interrupt: Any = None) -> dict[str, Any]:
     """``bert-hub predict --runner``: every line of ``input_pattern`` through the exported ``model``, into
-    Parquet shards whose columns the model's task says (see :class:`ExportedModelHandler`)."""
+    Parquet shards whose columns the model's task says (see [`ExportedModelHandler`][bert_hub.integrations.beam.ExportedModelHandler])."""
     handler = ExportedModelHandler(model)
     return _run("predict", handler, input_pattern, output, pipeline_args,
                 _schema("predict", columns=handler.model_type.beam_columns), overwrite=overwrite,

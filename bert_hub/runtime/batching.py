@@ -4,35 +4,34 @@ The notebook pads every text to ``seq_length`` (128). Most texts are much
 shorter, and padding is work the encoder does for nothing, so embedding,
 training and the exported serving model all batch the same way:
 
-1. :func:`tokenize` runs the preprocess model's ``tokenize`` once over all
+1. `tokenize` runs the preprocess model's ``tokenize`` once over all
    texts (in chunks) and keeps each text's *packed length* (wordpieces +
    ``[CLS]`` + ``[SEP]``, at most ``seq_length``) and how many were cut;
-2. batches are index arrays: :func:`length_sorted_batches` (inference: least
-   padding, order restored by the caller) or :func:`shuffled_batches`
+2. batches are index arrays: `length_sorted_batches` (inference: least
+   padding, order restored by the caller) or `shuffled_batches`
    (training: shuffled, sorted within windows, the same count every epoch);
-3. :func:`pack_to_bucket` packs a batch with ``bert_pack_inputs`` to the
+3. `pack_to_bucket` packs a batch with ``bert_pack_inputs`` to the
    smallest *bucket* that holds its longest text (by default every length,
    so each batch is packed to its longest text: one graph serves every
    length, and padding costs more than oneDNN's set-up for a new shape; see
-   :mod:`bert_hub.runtime.embedder` for the embedding modes that keep a grid). It is TensorFlow code, so the same rule runs
-   inside ``tf.data`` (:func:`dataset`, training) and inside the exported
+   [`bert_hub.runtime.embedder`][bert_hub.runtime.embedder] for the embedding modes that keep a grid). It is TensorFlow code, so the same rule runs
+   inside ``tf.data`` (`dataset`, training) and inside the exported
    SavedModel (serving); embedding packs a whole chunk at once and cuts each
-   batch to :func:`bucket_of`, the same rule in NumPy.
+   batch to `bucket_of`, the same rule in NumPy.
 
 On the real tokens the numbers are those of the fixed-length path: padding is
 masked out of attention.
 
-Example:
-
->>> from bert_hub import load_pipeline
->>> from bert_hub.runtime import batching
->>> bert = load_pipeline("default")
->>> tok = batching.tokenize(bert.preprocessor, ["hi", "a somewhat longer text here"], seq_length=128)
->>> tok.lengths.tolist()
-[3, 7]
->>> packed = batching.pack_to_bucket(bert.preprocessor, tok.tokens, batching.default_buckets(128))
->>> packed["input_word_ids"].shape.as_list()
-[2, 7]
+Examples:
+    >>> from bert_hub import load_pipeline
+    >>> from bert_hub.runtime import batching
+    >>> bert = load_pipeline("default")
+    >>> tok = batching.tokenize(bert.preprocessor, ["hi", "a somewhat longer text here"], seq_length=128)
+    >>> tok.lengths.tolist()
+    [3, 7]
+    >>> packed = batching.pack_to_bucket(bert.preprocessor, tok.tokens, batching.default_buckets(128))
+    >>> packed["input_word_ids"].shape.as_list()
+    [2, 7]
 """
 
 from __future__ import annotations
@@ -46,8 +45,8 @@ from bert_hub.core.errors import InputError
 from bert_hub.core.interface import SPECIALS_PER_SEGMENT
 from bert_hub.hub import preprocess_calls
 
-#: Texts handed to ``tokenize`` at once (bounds its memory).
 TOKENIZE_CHUNK = 2048
+"""Texts handed to ``tokenize`` at once (bounds its memory)."""
 
 
 def default_buckets(seq_length: int, step: int = 1) -> tuple[int, ...]:
@@ -57,7 +56,7 @@ def default_buckets(seq_length: int, step: int = 1) -> tuple[int, ...]:
 
 
 def check_buckets(buckets: Sequence[int] | None, seq_length: int, step: int = 1) -> tuple[int, ...]:
-    """Sorted buckets ending at ``seq_length`` (default: :func:`default_buckets`), each checked."""
+    """Sorted buckets ending at ``seq_length`` (default: `default_buckets`), each checked."""
     if buckets is None:
         return default_buckets(seq_length, step)
     bad = [b for b in buckets if not isinstance(b, (int, np.integer)) or not 3 <= int(b) <= seq_length]
@@ -118,17 +117,18 @@ def tokenize(preprocessor: Any, texts: Sequence[str], seq_length: int, pairs: Se
 
 def bucket_of(lengths: np.ndarray, buckets: Sequence[int]) -> int:
     """The smallest of ``buckets`` (sorted, ending at ``seq_length``) that holds the longest of ``lengths``
-    (packed lengths, at most ``seq_length``): :func:`pack_to_bucket`'s rule, in NumPy.
+    (packed lengths, at most ``seq_length``): `pack_to_bucket`'s rule, in NumPy.
 
-    >>> bucket_of(np.array([5, 9, 7]), (8, 16, 32))
-    16
+    Examples:
+        >>> bucket_of(np.array([5, 9, 7]), (8, 16, 32))
+        16
     """
     slot = int(np.searchsorted(np.asarray(buckets), int(np.max(lengths))))
     return int(buckets[min(slot, len(buckets) - 1)])
 
 
 def pack_to_bucket(preprocessor: Any, segments: Any, buckets: Any) -> dict[str, Any]:
-    """Packs one batch to the smallest bucket that holds it (:func:`bucket_of`, in TensorFlow).
+    """Packs one batch to the smallest bucket that holds it (`bucket_of`, in TensorFlow).
 
     ``segments``: one RaggedTensor ``[batch, (pieces)]`` or a list of them
     (sentence pairs: ``input_type_ids`` 0 then 1). ``buckets`` is sorted and

@@ -1,7 +1,7 @@
 """How the encoder runs on this CPU: precision and XLA, chosen by measurement.
 
 A *mode* is a precision (float32, or bfloat16 through oneDNN's rewrite, see
-:mod:`bert_hub.runtime.precision`) and whether XLA compiles the encoder. Which mode
+[`bert_hub.runtime.precision`][bert_hub.runtime.precision]) and whether XLA compiles the encoder. Which mode
 is fastest depends on the CPU, not on its flag names: on an Intel Xeon with
 AMX, bfloat16 is about four times float32; on one with AVX512-BF16 but no AMX it
 is slower than float32, and XLA there costs more than it gains. So ``auto``
@@ -10,19 +10,18 @@ embeds a few batches (seconds; the compiled function of the winner is then
 used for real work), and the result is kept in bert_hub's cache
 (``calibration.json``) under the CPU's model name and features, the
 TensorFlow version and kernels (oneDNN or Eigen), the model shape, the batch size and whether the process
-keeps packed weights (see :mod:`bert_hub.runtime.precision`). Later runs read it.
+keeps packed weights (see [`bert_hub.runtime.precision`][bert_hub.runtime.precision]). Later runs read it.
 Flags narrow the candidates (``--precision float32`` measures only float32
 modes); a single candidate is not measured at all.
 
-Example:
-
->>> from bert_hub.runtime.calibration import MODES, allowed_modes
->>> [m.name for m in allowed_modes("float32", None, native_bf16=True)]
-['fp32', 'fp32+xla']
->>> [m.name for m in allowed_modes("auto", False, native_bf16=True)]
-['fp32', 'bf16']
->>> MODES["bf16"].precision
-'bfloat16'
+Examples:
+    >>> from bert_hub.runtime.calibration import MODES, allowed_modes
+    >>> [m.name for m in allowed_modes("float32", None, native_bf16=True)]
+    ['fp32', 'fp32+xla']
+    >>> [m.name for m in allowed_modes("auto", False, native_bf16=True)]
+    ['fp32', 'bf16']
+    >>> MODES["bf16"].precision
+    'bfloat16'
 """
 
 from __future__ import annotations
@@ -46,15 +45,14 @@ from bert_hub.runtime.precision import (
     weights_frozen,
 )
 
-#: The cache file, in :func:`bert_hub.core.caches.cache_root`.
 CACHE_NAME = "calibration.json"
-#: Measured calls per candidate (after one warm-up call), and the time after which a candidate stops early.
+"""The cache file, in `bert_hub.core.caches.cache_root`."""
 CALLS, BUDGET_SECONDS = 3, 2.0
-#: The length of the texts calibration measures with: a common short text. Each mode packs them to its
-#: own bucket (XLA, which compiles each length, to 32: its buckets are coarser), so the measure charges XLA
-#: the padding it costs on real texts; at an aligned length (32) it chose XLA where float32 without it
-#: embeds real short texts faster.
+"""Measured calls per candidate (after one warm-up call), and the time after which a candidate stops early."""
 LENGTH = 24
+"""The length of the texts calibration measures with: a common short text. Each mode packs them to its own bucket
+(XLA, which compiles each length, to 32: its buckets are coarser), so the measure charges XLA the padding it costs
+on real texts; at an aligned length (32) it chose XLA where float32 without it embeds real short texts faster."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +71,9 @@ class Mode:
         return self.precision == "bfloat16"
 
 
-#: Every mode, by name.
 MODES = {m.name: m for m in (Mode("float32", False), Mode("float32", True),
                              Mode("bfloat16", False), Mode("bfloat16", True))}
+"""Every mode, by name."""
 
 
 def allowed_modes(precision: str = "auto", xla: bool | None = None, *,
@@ -120,7 +118,7 @@ def model_shape(architecture: Any) -> str:
 def calibration_key(shape: str, batch_size: int) -> str:
     """The cache key: CPU, TensorFlow version and kernels (oneDNN or Eigen), model shape, batch size, and
     whether this process's oneDNN matmuls keep packed weights
-    (:func:`bert_hub.runtime.precision.weights_frozen`: much faster bf16)."""
+    (`bert_hub.runtime.precision.weights_frozen`: much faster bf16)."""
     import tensorflow as tf
 
     frozen = " | frozen weights" if weights_frozen() else ""
@@ -157,8 +155,8 @@ def choose(key: str, allowed: list[Mode], measure: Callable[[Mode], float],
     """The fastest of ``allowed`` for ``key``, measuring (and remembering) what is not known yet.
 
     Args:
-        key: from :func:`calibration_key`.
-        allowed: from :func:`allowed_modes`; one mode is returned unmeasured.
+        key: from `calibration_key`.
+        allowed: from `allowed_modes`; one mode is returned unmeasured.
         measure: seconds per batch of a mode on this machine.
         notify: told once, before measuring.
         details: what the cache entry says of the measure (default: the embedder's text ``length``).

@@ -1,7 +1,7 @@
 """Fast batch embedding: tokenize once, bucket by length, compiled encoder calls.
 
 The notebook pads every text to 128 tokens and calls the encoder eagerly.
-Here each chunk of texts goes through :mod:`bert_hub.runtime.batching`: tokenized
+Here each chunk of texts goes through `bert_hub.runtime.batching`: tokenized
 once, sorted by length, cut into batches, and each batch packed to its
 longest text (bfloat16: to the next multiple of 8; or to the smallest of the
 ``buckets`` given that holds it). The chunk is packed by one
@@ -15,7 +15,7 @@ compiled function per bucket, multiples of 32 by default); results go back
 to input order. On the real tokens the numbers
 equal the fixed-128 path (padding is masked out of attention). How the
 encoder runs (float32 or bfloat16, XLA or not) is measured for this CPU on
-first use: see :mod:`bert_hub.runtime.calibration`.
+first use: see `bert_hub.runtime.calibration`.
 
 Keys:
 
@@ -25,13 +25,12 @@ Keys:
 * ``sequence_output`` and ``encoder_outputs[i]``: one vector per real token
   (ragged: ``values [total_tokens, H]`` plus ``lengths [n]``).
 
-Example:
-
->>> from bert_hub import load_pipeline
->>> from bert_hub.runtime.embedder import Embedder
->>> vectors = Embedder(load_pipeline("default"), key="mean").embed(["hello world", "spam"])
->>> vectors.shape
-(2, 384)
+Examples:
+    >>> from bert_hub import load_pipeline
+    >>> from bert_hub.runtime.embedder import Embedder
+    >>> vectors = Embedder(load_pipeline("default"), key="mean").embed(["hello world", "spam"])
+    >>> vectors.shape
+    (2, 384)
 """
 
 from __future__ import annotations
@@ -59,18 +58,17 @@ from bert_hub.runtime.precision import kernels, precision_scope, weights_frozen
 
 log = logging.getLogger(__name__)
 
-#: One vector per text.
 VECTOR_KEYS = ("pooled_output", "cls", "mean")
-#: Keys besides ``encoder_outputs[i]`` that ``embed`` takes (``sequence_output`` is per token).
+"""One vector per text."""
 KEYS = VECTOR_KEYS + ("sequence_output",)
-#: Default bucket step of each kind of mode. float32 without XLA: 1, each batch packed to its own longest
-#: text; one graph serves every length, and oneDNN's set-up for a new shape costs less than the padding of
-#: a coarser grid (multiples of 8 were 1.14x slower on 1,024 real short SMS with BERT-Base, 1.07x with
-#: MiniLM; see docs/benchmarks.md). bfloat16: multiples of 8, the grid its figures were measured with on
-#: an AMX CPU (every length is not measured there yet: a first use of each shape may cost more in its
-#: kernels). XLA, which compiles each length: 32, 4 compilations up to 128 tokens instead of 16 (a
-#: one-shot job pays each).
+"""Keys besides ``encoder_outputs[i]`` that ``embed`` takes (``sequence_output`` is per token)."""
 BUCKET_STEP, BF16_BUCKET_STEP, XLA_BUCKET_STEP = 1, 8, 32
+"""Default bucket step of each kind of mode. float32 without XLA: 1, each batch packed to its own longest text; one
+graph serves every length, and oneDNN's set-up for a new shape costs less than the padding of a coarser grid
+(multiples of 8 were 1.14x slower on 1,024 real short SMS with BERT-Base, 1.07x with MiniLM; see
+docs/benchmarks.md). bfloat16: multiples of 8, the grid its figures were measured with on an AMX CPU (every length
+is not measured there yet: a first use of each shape may cost more in its kernels). XLA, which compiles each length:
+32, 4 compilations up to 128 tokens instead of 16 (a one-shot job pays each)."""
 
 
 def check_key(key: str, num_layers: int) -> str:
@@ -114,7 +112,7 @@ class EmbedStats:
 @dataclasses.dataclass(frozen=True)
 class EmbedOptions:
     """How texts are embedded: one object that travels whole from ``bert-hub embed`` through Beam's
-    handler to the :class:`Embedder`.
+    handler to the [`Embedder`][bert_hub.runtime.embedder.Embedder].
 
     Attributes:
         key: what to return (see the module docstring).
@@ -129,10 +127,9 @@ class EmbedOptions:
             bucket; partial batches are padded to ``batch_size`` so each bucket
             compiles once); ``None`` (default) lets calibration decide.
 
-    Example:
-
-    >>> EmbedOptions(key="mean").replace(buckets=[16, 32]).buckets
-    (16, 32)
+    Examples:
+        >>> EmbedOptions(key="mean").replace(buckets=[16, 32]).buckets
+        (16, 32)
     """
 
     key: str = "pooled_output"
@@ -151,30 +148,30 @@ class EmbedOptions:
 
 
 class Embedder:
-    """Embeds texts with a :class:`~bert_hub.hub.pipeline.BertPipeline`.
+    """Embeds texts with a [`BertPipeline`][bert_hub.hub.pipeline.BertPipeline].
 
     Args:
         bert: the loaded pipeline.
-        options: how to embed (:class:`EmbedOptions`); keyword arguments
+        options: how to embed ([`EmbedOptions`][bert_hub.runtime.embedder.EmbedOptions]); keyword arguments
             named as its fields change single ones
             (``Embedder(bert, key="mean")``).
             The mode (precision and XLA) that ``precision`` and ``jit_compile`` leave open is chosen by
-            :mod:`bert_hub.runtime.calibration` on first use: measured once per CPU,
+            `bert_hub.runtime.calibration` on first use: measured once per CPU,
             TensorFlow version and model shape, then read from the cache.
             bfloat16 is TensorFlow's oneDNN auto-mixed-precision, switched on
             only around this embedder's own calls (the rest of the process
             stays in float32); for an encoder bert_hub built, it runs over
             bfloat16 copies of the matmul kernels made on first use
-            (:meth:`~bert_hub.hub.pipeline.BertPipeline.inference_encoder`: no
+            ([`inference_encoder`][bert_hub.hub.pipeline.BertPipeline.inference_encoder]: no
             weight casts per call; a snapshot of the weights, for inference). In a
             process that only runs inference, call
-            :func:`bert_hub.runtime.precision.assume_frozen_weights` before any
+            [`bert_hub.runtime.precision.assume_frozen_weights`][bert_hub.runtime.precision.assume_frozen_weights] before any
             TensorFlow work, as ``bert-hub embed`` does: oneDNN then packs
             each weight matrix once (bfloat16 about 1.5x faster again on an
             AMX CPU); never in a process that trains.
         chunk_size: texts tokenized and sorted together (bounds memory).
         notify: told (one line) when a calibration is about to run.
-        **fields: :class:`EmbedOptions` fields that replace those of ``options``.
+        **fields: [`EmbedOptions`][bert_hub.runtime.embedder.EmbedOptions] fields that replace those of ``options``.
     """
 
     def __init__(self, bert: BertPipeline, options: EmbedOptions | None = None, *, chunk_size: int = 4096,
@@ -270,7 +267,7 @@ class Embedder:
     def buckets(self) -> tuple[int, ...]:
         """The packed lengths: as given, else every length (float32: one graph serves them all, each
         batch packed to its longest text), every multiple of 8 (bfloat16) or, with XLA, which compiles
-        each length on first use, every multiple of :data:`XLA_BUCKET_STEP`."""
+        each length on first use, every multiple of `XLA_BUCKET_STEP`."""
         if not self.bucketing:
             return (self.seq_length,)
         if self._buckets is not None:
@@ -423,7 +420,7 @@ class Embedder:
 
     def embed(self, texts: Iterable[str | bytes] | str, stats: EmbedStats | None = None
               ) -> np.ndarray | Ragged:
-        """Embeds texts in memory: ``[n, H]`` or a :class:`Ragged` for per-token keys."""
+        """Embeds texts in memory: ``[n, H]`` or a `Ragged` for per-token keys."""
         texts = check_texts(texts)
         parts = list(self.iter_chunks(texts, stats))
         vectors = np.concatenate([p[0] for p in parts])
@@ -441,7 +438,7 @@ class Embedder:
         and ``lengths [n]`` in ``<output>.lengths.npy``. Outputs are written
         to temporary files and renamed at the end: an interrupted run leaves
         nothing behind. Existing outputs are replaced only with ``overwrite``
-        (see :func:`check_embed_paths`); a ``.lengths.npy`` left by an
+        (see `check_embed_paths`); a ``.lengths.npy`` left by an
         earlier per-token run is removed, so no stale file stays beside.
         """
         input_path, output_path = check_embed_paths(input_path, output_path, overwrite=overwrite)
@@ -460,7 +457,7 @@ class Embedder:
         return report
 
     def _embed_file(self, input_path: Path, output_path: Path, progress: bool) -> EmbedStats:
-        """:meth:`embed_file` once its paths are checked and locked."""
+        """[`embed_file`][bert_hub.runtime.embedder.Embedder.embed_file] once its paths are checked and locked."""
         n = scan_text_file(input_path)
         self.resolve_mode()  # before the progress bar: a first-use calibration says so on stderr
         stats = EmbedStats()

@@ -1,11 +1,11 @@
 """Numeric precision: float32, or bfloat16 through oneDNN, and what the CPU computes natively.
 
 TensorFlow's bfloat16 path is oneDNN's auto-mixed-precision rewrite, a
-process-wide option; :func:`precision_scope` sets it instead in the
+process-wide option; `precision_scope` sets it instead in the
 calling thread's own function-call options, only around the calls that want
 it, so threads embedding at once never see each other's choice. Whether
 bfloat16 is worth it on a CPU is measured, not assumed: see
-:mod:`bert_hub.runtime.calibration`.
+`bert_hub.runtime.calibration`.
 
 *Frozen weights.* oneDNN computes a matmul fastest (AMX's tiles) with its
 weight matrix packed in a blocked layout; TensorFlow packs (and, in
@@ -16,17 +16,16 @@ kernel packs its weights once and keeps them. That is 1.4-1.5x faster in
 bfloat16 on an AMX CPU, but it is process-wide and permanent, and wrong for
 a process that changes weights: training would keep using the first step's
 weights. So the ``bert-hub`` inference commands (``embed``, ``predict``,
-``evaluate``, ...) set it at start-up (:func:`assume_frozen_weights`), the
+``evaluate``, ...) set it at start-up ([`assume_frozen_weights`][bert_hub.runtime.precision.assume_frozen_weights]), the
 Python API leaves it to the caller, and training refuses to run where it is
-on (:func:`weights_frozen`).
+on (`weights_frozen`).
 
-Example:
-
->>> from bert_hub.runtime.precision import PRECISIONS, cpu_supports_bf16
->>> PRECISIONS
-('auto', 'float32', 'bfloat16')
->>> isinstance(cpu_supports_bf16(), bool)
-True
+Examples:
+    >>> from bert_hub.runtime.precision import PRECISIONS, cpu_supports_bf16
+    >>> PRECISIONS
+    ('auto', 'float32', 'bfloat16')
+    >>> isinstance(cpu_supports_bf16(), bool)
+    True
 """
 
 from __future__ import annotations
@@ -40,12 +39,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-#: ``--precision`` choices.
 PRECISIONS = ("auto", "float32", "bfloat16")
-#: TensorFlow's switch for oneDNN weight caching (read once per process).
+"""``--precision`` choices."""
 FROZEN_WEIGHTS_VARIABLE = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
-#: TensorFlow's switch for its oneDNN kernels (read once, when TensorFlow is imported).
+"""TensorFlow's switch for oneDNN weight caching (read once per process)."""
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+"""TensorFlow's switch for its oneDNN kernels (read once, when TensorFlow is imported)."""
 
 
 def enable_onednn() -> bool:
@@ -62,11 +61,14 @@ def enable_onednn() -> bool:
     False, changing nothing, when TensorFlow already is); the ``bert-hub``
     program calls it at start-up. Returns whether it set the variable.
 
-    Example (a script, before importing TensorFlow or bert_hub's models)::
+    Examples:
+        A script, before importing TensorFlow or bert_hub's models:
 
+        ```python
         from bert_hub.runtime.precision import enable_onednn
         enable_onednn()
         import tensorflow as tf
+        ```
     """
     if platform.machine().lower() not in ("x86_64", "amd64") or "avx2" not in cpu_flags():
         return False
@@ -83,7 +85,7 @@ def set_before_tensorflow(variable: str, value: str = "1") -> bool:
 
 
 def onednn_enabled() -> bool:
-    """Whether this process's TensorFlow runs its oneDNN kernels (see :func:`enable_onednn`)."""
+    """Whether this process's TensorFlow runs its oneDNN kernels (see [`enable_onednn`][bert_hub.runtime.precision.enable_onednn])."""
     from tensorflow.python.util import _pywrap_util_port  # the only place TensorFlow says so
 
     return bool(_pywrap_util_port.IsMklEnabled())
@@ -100,15 +102,18 @@ def assume_frozen_weights() -> None:
     Sets ``TF_ONEDNN_ASSUME_FROZEN_WEIGHTS=1`` unless the environment already
     says otherwise (``=0`` keeps it off). TensorFlow reads the variable once,
     when the process first runs a oneDNN matmul, so call this before any
-    TensorFlow work; afterwards it changes nothing (:func:`weights_frozen`
+    TensorFlow work; afterwards it changes nothing (`weights_frozen`
     tells). Never in a process that trains or changes weights.
 
-    Example (an inference-only script)::
+    Examples:
+        An inference-only script:
 
+        ```python
         from bert_hub.runtime.precision import assume_frozen_weights
         assume_frozen_weights()          # first, before TensorFlow runs anything
         from bert_hub.runtime.embedder import Embedder
         vectors = Embedder.from_config("default").embed(texts)
+        ```
     """
     os.environ.setdefault(FROZEN_WEIGHTS_VARIABLE, "1")
 
@@ -163,7 +168,7 @@ def precision_scope(bf16: bool) -> Iterator[None]:
 
 
 def thread_uses_bf16() -> bool:
-    """Whether function calls made now, in this thread, are rewritten to bfloat16 (see :func:`precision_scope`)."""
+    """Whether function calls made now, in this thread, are rewritten to bfloat16 (see `precision_scope`)."""
     from tensorflow.core.protobuf import rewriter_config_pb2
     from tensorflow.python.eager import context
 

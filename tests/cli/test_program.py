@@ -9,6 +9,7 @@ start one.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,19 @@ def test_predict_says_what_its_number_is(trained_classifier):
     assert lines[0].split() == ["label", "P(spam)", "text"]
     assert [line.split()[0] for line in lines[1:]] == [line.split()[0] for line in lines[1:]]
     assert all(0 <= float(line.split()[1]) <= 1 for line in lines[1:]) and lines[2].endswith("see you")
+
+
+@pytest.mark.subprocess
+def test_a_script_that_reaches_a_model_through_bert_hub_is_quiet(minilm):
+    """TensorFlow's start-up log is held back when bert_hub starts it, unless the script asked for it."""
+    import subprocess
+    import sys
+
+    script = "import bert_hub; print(bert_hub.load_pipeline().encode(['hi'])['pooled_output'].shape)"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0 and quiet.stdout.strip() == "(1, 384)"
+    assert not [line for line in quiet.stderr.splitlines() if any(n in line for n in NOISE)], quiet.stderr
+    asked = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"}, timeout=300)
+    assert asked.returncode == 0 and "oneDNN" in asked.stderr  # the user's setting wins

@@ -1,17 +1,16 @@
 """The fine-tuning tasks, by name: the one registry that training, the CLI and Beam look up.
 
-Each task is a :class:`~bert_hub.finetune.task.Task`: how it reads its data,
+Each task is a [`Task`][bert_hub.finetune.task.Task]: how it reads its data,
 builds its head and loss, exports, and which exported model serves it
-(:meth:`~bert_hub.finetune.task.Task.load`); nothing outside its module
+([`load`][bert_hub.finetune.task.Task.load]); nothing outside its module
 branches on its name.
 
-Example:
-
->>> from bert_hub.finetune.tasks import TASKS, get_task
->>> list(TASKS)
-['text-classification', 'text-regression', 'token-classification', 'question-answering']
->>> get_task("question-answering").settings
-('doc_stride', 'max_query_length', 'max_answer_length')
+Examples:
+    >>> from bert_hub.finetune.tasks import TASKS, get_task
+    >>> list(TASKS)
+    ['text-classification', 'text-regression', 'token-classification', 'question-answering']
+    >>> get_task("question-answering").settings
+    ('doc_stride', 'max_query_length', 'max_answer_length')
 """
 
 from __future__ import annotations
@@ -27,9 +26,9 @@ from bert_hub.finetune.tasks.question_answering import QuestionAnswering
 from bert_hub.finetune.tasks.regression import TextRegression
 from bert_hub.finetune.tasks.token_classification import TokenClassification
 
-#: Task name -> task; the first is ``bert-hub train``'s default.
 TASKS: dict[str, type[Task]] = {t.name: t for t in (TextClassification, TextRegression, TokenClassification,
                                                     QuestionAnswering)}
+"""Task name -> task; the first is ``bert-hub train``'s default."""
 DEFAULT_TASK = TextClassification.name
 
 

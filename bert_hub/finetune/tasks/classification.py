@@ -1,6 +1,6 @@
 """Text classification (spam first): the task, and the exported classifier that takes raw strings.
 
-:class:`TextClassification` is the task ``bert-hub train`` runs by default:
+`TextClassification` is the task ``bert-hub train`` runs by default:
 the TensorFlow "classify text with BERT" model (preprocess -> encoder,
 trainable -> ``pooled_output`` or the mean of ``sequence_output`` -> dropout
 -> dense). Two labels train one logit with binary cross-entropy (a positive
@@ -10,7 +10,7 @@ sentence pairs (two text columns): they are packed as
 ``[CLS] first [SEP] second [SEP]`` with ``input_type_ids`` 0 then 1, which is
 how BERT was pre-trained for next-sentence prediction.
 
-:func:`export_classifier` saves the fine-tuned model with its preprocess
+`export_classifier` saves the fine-tuned model with its preprocess
 model as one SavedModel whose ``serving_default`` signature takes
 ``text: tf.string [batch]`` and returns ``probability`` (``float32
 [batch]``: of the positive class; multi-class: of the predicted label) and
@@ -20,13 +20,16 @@ metadata's ``label_names``). It loads
 with plain ``tf.saved_model.load`` after ``import tensorflow_text``, with no
 bert_hub import, and ``saved_model_cli show`` describes it. Each batch is
 packed to the smallest length bucket that holds its longest text (the rule of
-:mod:`bert_hub.runtime.batching`, at most ``seq_length``).
+`bert_hub.runtime.batching`, at most ``seq_length``).
 
-Example (after ``bert-hub train ... --out runs/spam``)::
+Examples:
+    After ``bert-hub train ... --out runs/spam``:
 
+    ```python
     import tensorflow as tf, tensorflow_text  # registers the tokenizer ops
     serve = tf.saved_model.load("runs/spam/model").signatures["serving_default"]
     serve(text=tf.constant(["WINNER!! Claim your prize now"]))["probability"]
+    ```
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ class TextExamples(Examples):
 def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output", logits: int = 1, seed: int = 0):
     """text vector -> dropout -> dense(``logits``), on the encoder's three inputs (any length).
 
-    The dropout is drawn from ``(seed, training step)`` (:mod:`bert_hub.finetune.seeded_dropout`).
+    The dropout is drawn from ``(seed, training step)`` (`bert_hub.finetune.seeded_dropout`).
 
     The text vector is ``pooled_output`` (the tutorial's) or the mean of
     ``sequence_output`` over the real tokens (what sentence encoders such as
@@ -404,7 +407,7 @@ class ServedTexts(ExportedModel):
 
     def _outputs(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> dict[str, Any]:
         """Every serving output for all the texts, in input order (``[n, ...]`` each), served in batches of
-        similar length (:func:`~bert_hub.finetune.exported.served_batches`: little padding)."""
+        similar length (`served_batches`: little padding)."""
         out: dict[str, Any] = {}
         for idx, res in served_batches(self._serve, {"text": texts, "text_pair": pairs}, batch_size):
             for key, value in res.items():
@@ -532,7 +535,7 @@ class Classifier(ServedTexts):
         threshold; ``plot`` draws the confusion matrix and the
         precision-recall curve, with the operating point marked. Multi-class:
         accuracy, macro / micro / weighted F1, MCC and per-class figures
-        (:func:`~bert_hub.finetune.metrics.multiclass_metrics`); ``plot`` draws
+        (`multiclass_metrics`); ``plot`` draws
         the confusion matrix, normalised by true class and in counts. Plots
         are png, pdf, svg or jpg by the suffix.
         """

@@ -9,23 +9,22 @@ last word and type all match (exact span and type); precision, recall and F1
 are micro-averaged over all entities, and given per type; token accuracy
 counts every word, ``O`` included.
 
-Example:
-
->>> entity_spans(["B-PER", "I-PER", "O", "B-LOC"])
-[('PER', 0, 2), ('LOC', 3, 4)]
->>> m = entity_metrics([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]])
->>> m["f1"], m["token_accuracy"]
-(0.0, 0.6666666666666666)
+Examples:
+    >>> entity_spans(["B-PER", "I-PER", "O", "B-LOC"])
+    [('PER', 0, 2), ('LOC', 3, 4)]
+    >>> m = entity_metrics([["B-PER", "I-PER", "O"]], [["B-PER", "O", "O"]])
+    >>> m["f1"], m["token_accuracy"]
+    (0.0, 0.6666666666666666)
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-#: The tag of words outside every entity.
 OUTSIDE = "O"
-#: Tag prefixes: begin, inside, end, single.
+"""The tag of words outside every entity."""
 PREFIXES = ("B", "I", "E", "S")
+"""Tag prefixes: begin, inside, end, single."""
 
 
 def split_tag(tag: str) -> tuple[str, str]:

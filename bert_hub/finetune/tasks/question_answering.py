@@ -28,11 +28,14 @@ The export takes raw strings: ``serving_default(question, context)`` returns
 ``answer``, ``start`` / ``end`` (characters, ``-1`` for none), ``score`` and
 ``has_answer``, with TensorFlow and tensorflow_text only.
 
-Example (after ``bert-hub train --task question-answering ... --out runs/qa``)::
+Examples:
+    After ``bert-hub train --task question-answering ... --out runs/qa``:
 
+    ```python
     from bert_hub.finetune.tasks.question_answering import QuestionAnswerer
     qa = QuestionAnswerer("runs/qa")
     qa.predict(["Where did she go?"], ["Angela Merkel visited Paris in May."])[0]["answer"]
+    ```
 """
 
 from __future__ import annotations
@@ -59,10 +62,10 @@ from bert_hub.finetune.tasks.words import split_words, word_pieces
 log = logging.getLogger(__name__)
 
 TASK_NAME = "question-answering"
-#: Added to the span logits of positions that are padding (never an answer).
 _PADDING_LOGIT = -10000.0
-#: The score of "no valid span" (the lowest float32, which segment maxima start from).
+"""Added to the span logits of positions that are padding (never an answer)."""
 NO_SPAN = float(np.finfo(np.float32).min)
+"""The score of "no valid span" (the lowest float32, which segment maxima start from)."""
 
 
 @dataclasses.dataclass
@@ -355,7 +358,7 @@ def best_answers(logits: Any, example: Any, question_length: Any, context_length
     edges: BERT's ``run_squad`` rule), so overlapping windows do not
     propose the same start twice from less context. Returns ``first``,
     ``last`` (context pieces), ``score`` (start + end logit;
-    :data:`NO_SPAN` when no window has context) and ``null`` (the lowest
+    `NO_SPAN` when no window has context) and ``null`` (the lowest
     ``[CLS]`` score over the windows).
     """
     import tensorflow as tf
@@ -483,7 +486,7 @@ class QuestionAnswerer(ExportedModel):
             raise InputError('not a JSON object with a "question" and a "context" (strings)')
 
     def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:
-        """Each line is a JSON object ``{"question": ..., "context": ...}`` (see :meth:`check_line`); its answer."""
+        """Each line is a JSON object ``{"question": ..., "context": ...}`` (see [`check_line`][bert_hub.finetune.tasks.question_answering.QuestionAnswerer.check_line]); its answer."""
         items = [json.loads(line) for line in lines]
         return self.predict([i["question"] for i in items], [i["context"] for i in items])
 

@@ -1,23 +1,22 @@
 """Text regression: a score per text (or text pair), such as a 0-5 similarity (GLUE's STS-B) or a rating.
 
-:class:`TextRegression` is ``bert-hub train --task text-regression``: the
+`TextRegression` is ``bert-hub train --task text-regression``: the
 classifier's model (preprocess -> encoder, trainable -> ``pooled_output`` or
 the mean of ``sequence_output`` -> dropout -> dense) with one linear output,
 trained with mean squared error on a numeric label column. The data files
 are those of classification (``label<TAB>text``, CSV/TSV with a header,
 ``--pair-col`` for sentence pairs) with numbers as labels.
 
-:func:`export_regressor` writes a SavedModel whose ``serving_default``
+`export_regressor` writes a SavedModel whose ``serving_default``
 signature takes ``text`` (and ``text_pair`` for pairs) and returns ``score``
 (``float32 [batch]``), loadable with plain TensorFlow after ``import
-tensorflow_text``. :class:`Regressor` loads it for ``predict`` and
+tensorflow_text``. [`Regressor`][bert_hub.finetune.tasks.regression.Regressor] loads it for ``predict`` and
 ``evaluate`` (Pearson, Spearman, MSE, MAE).
 
-Example:
-
->>> from bert_hub.finetune.tasks.regression import ScoredTexts
->>> ScoredTexts(["a fine day", "awful"], [4.5, 0.5]).describe()
-'scores 0.5 to 4.5, mean 2.5'
+Examples:
+    >>> from bert_hub.finetune.tasks.regression import ScoredTexts
+    >>> ScoredTexts(["a fine day", "awful"], [4.5, 0.5]).describe()
+    'scores 0.5 to 4.5, mean 2.5'
 """
 
 from __future__ import annotations

@@ -7,10 +7,9 @@ answers. A question without an answer (SQuAD v2.0) has the gold answer
 ``""``: predicting no answer scores 1, anything else 0. Scores are
 percentages, as the official scripts print them.
 
-Example:
-
->>> exact_match("The Eiffel Tower", "eiffel tower"), round(f1_score("in Paris, France", "Paris"), 3)
-(1, 0.5)
+Examples:
+    >>> exact_match("The Eiffel Tower", "eiffel tower"), round(f1_score("in Paris, France", "Paris"), 3)
+    (1, 0.5)
 """
 
 from __future__ import annotations

@@ -12,20 +12,23 @@ Data is CoNLL-style text: one word per line with its tag in the last
 whitespace-separated column (CoNLL-2003's four columns work as they are;
 every word line has as many columns as the first), a blank line between
 sentences, ``-DOCSTART-`` lines skipped. Tags are BIO /
-IOB2 / IOBES with any entity types (see :mod:`bert_hub.finetune.tasks.entities`).
+IOB2 / IOBES with any entity types (see `bert_hub.finetune.tasks.entities`).
 
 The export takes raw text: ``serving_default(text)`` splits it into words
-(:mod:`bert_hub.finetune.tasks.words`) and returns each word, its tag, the tag's
+(`bert_hub.finetune.tasks.words`) and returns each word, its tag, the tag's
 probability and the word's character offsets; ``tag_words(words)`` tags text
-that is already split into words (``""`` pads a batch). :class:`TokenClassifier`
+that is already split into words (``""`` pads a batch). [`TokenClassifier`][bert_hub.finetune.tasks.token_classification.TokenClassifier]
 adds the entity spans (type, text, character offsets).
 
-Example (after ``bert-hub train --task token-classification ... --out runs/ner``)::
+Examples:
+    After ``bert-hub train --task token-classification ... --out runs/ner``:
 
+    ```python
     from bert_hub.finetune.tasks.token_classification import TokenClassifier
     ner = TokenClassifier("runs/ner")
     ner.predict(["Angela Merkel visited Paris in May"])[0]["entities"]
     # [{'type': 'PER', 'text': 'Angela Merkel', 'start': 0, 'end': 13, ...}, ...]
+    ```
 """
 
 from __future__ import annotations
@@ -52,10 +55,10 @@ from bert_hub.finetune.seeded_dropout import SeededDropout
 log = logging.getLogger(__name__)
 
 TASK_NAME = "token-classification"
-#: CoNLL lines that separate documents, not sentences' words.
 DOCUMENT_START = "-DOCSTART-"
-#: The label of a wordpiece that is not a word's first (left out of the loss).
+"""CoNLL lines that separate documents, not sentences' words."""
 NO_LABEL = -1
+"""The label of a wordpiece that is not a word's first (left out of the loss)."""
 
 
 @dataclasses.dataclass

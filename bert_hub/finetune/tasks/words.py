@@ -5,41 +5,40 @@ Token classification tags *words* and question answering returns a span of
 the link between the three, in TensorFlow code that runs eagerly (training
 data) and inside exported SavedModels (serving):
 
-* :func:`split_words` splits raw text into words the way BERT's basic
+* `split_words` splits raw text into words the way BERT's basic
   tokenizer does (at whitespace; every punctuation mark and CJK character is
   a word of its own) with ``tensorflow_text.regex_split_with_offsets`` and keeps each
   word's ``[start, end)`` **character** offsets into the original text (the
   text is not lower-cased or normalised for this; the preprocess model does
   that per word);
-* :func:`word_pieces` runs the preprocess model's ``tokenize`` on each word,
+* `word_pieces` runs the preprocess model's ``tokenize`` on each word,
   so ``"Merkel"`` becomes its pieces (``mer ##kel``) and each piece knows its
   word;
-* :func:`first_pieces` gives each word's first piece (where token
+* `first_pieces` gives each word's first piece (where token
   classification reads a word's tag; the word's other pieces carry no label).
 
-Example:
-
->>> import tensorflow as tf
->>> from bert_hub.finetune.tasks.words import split_words
->>> words, starts, ends = split_words(tf.constant(["Angela visited Zürich."]))
->>> [w.decode() for w in words[0].numpy()], starts[0].numpy().tolist(), ends[0].numpy().tolist()
-(['Angela', 'visited', 'Zürich', '.'], [0, 7, 15, 21], [6, 14, 21, 22])
+Examples:
+    >>> import tensorflow as tf
+    >>> from bert_hub.finetune.tasks.words import split_words
+    >>> words, starts, ends = split_words(tf.constant(["Angela visited Zürich."]))
+    >>> [w.decode() for w in words[0].numpy()], starts[0].numpy().tolist(), ends[0].numpy().tolist()
+    (['Angela', 'visited', 'Zürich', '.'], [0, 7, 15, 21], [6, 14, 21, 22])
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-#: Byte offsets past any text: the padding of a searched sequence.
 _FAR = 2 ** 62
+"""Byte offsets past any text: the padding of a searched sequence."""
 
-#: BERT's basic-tokenizer rule: ASCII and Unicode punctuation, and CJK ideographs, are words of their own.
 _PUNCTUATION = r"[!-/]|[:-@]|[\[-`]|[{-~]|[\p{P}]"
+"""BERT's basic-tokenizer rule: ASCII and Unicode punctuation, and CJK ideographs, are words of their own."""
 _CJK = "|".join(rf"[\x{{{a}}}-\x{{{b}}}]" for a, b in (
     ("4E00", "9FFF"), ("3400", "4DBF"), ("20000", "2A6DF"), ("2A700", "2B73F"), ("2B740", "2B81F"),
     ("2B820", "2CEAF"), ("F900", "FAFF"), ("2F800", "2FA1F")))
-#: Where words end (whitespace is dropped; the rest are kept as words).
 WORD_DELIMITERS = rf"\s+|{_PUNCTUATION}|{_CJK}"
+"""Where words end (whitespace is dropped; the rest are kept as words)."""
 _KEPT_DELIMITERS = rf"{_PUNCTUATION}|{_CJK}"
 
 
@@ -72,7 +71,7 @@ def word_pieces(preprocessor: Any, words: Any) -> Any:
 
     ``words`` is a ``tf.string`` RaggedTensor ``[batch, (words)]``. A word the
     preprocess model splits further (it should not, after
-    :func:`split_words`) keeps all its pieces; a word with no piece (a
+    `split_words`) keeps all its pieces; a word with no piece (a
     control character) has none.
     """
     import tensorflow as tf
@@ -84,7 +83,7 @@ def word_pieces(preprocessor: Any, words: Any) -> Any:
 def first_pieces(pieces: Any) -> tuple[Any, Any]:
     """Each word's first piece, as an index into its sentence's pieces, and its piece count.
 
-    ``pieces``: ``[batch, (words), (pieces)]`` from :func:`word_pieces`.
+    ``pieces``: ``[batch, (words), (pieces)]`` from `word_pieces`.
     Returns two ``int64`` RaggedTensors ``[batch, (words)]``: the index of
     the word's first piece among the sentence's pieces (``[CLS]`` not
     counted) and how many pieces the word has (0: no piece to read).
