@@ -59,7 +59,7 @@ SEQ, BATCH, LEARNING_RATE, WARMUP, WEIGHT_DECAY, DROPOUT = 128, 32, 1e-4, 0.1, 0
 
 def splits(data_file: Path) -> tuple[object, object]:
     """The training and validation rows `bert-hub train --data data_file` uses (its defaults)."""
-    from bert_hub.finetune.data import read_labelled, stratified_split
+    from bert_hub.finetune.tasks.labelled_texts import read_labelled, stratified_split
     from bert_hub.finetune.train_config import TrainConfig
 
     cfg = TrainConfig()

@@ -93,7 +93,7 @@ def main() -> int:
     enable_onednn()  # as `bert-hub train` does at start-up, before TensorFlow loads
 
     from bert_hub.finetune.tasks.classification import Classifier
-    from bert_hub.finetune.data import LabelledTexts, read_labelled, stratified_split
+    from bert_hub.finetune.tasks.labelled_texts import LabelledTexts, read_labelled, stratified_split
     from bert_hub.finetune.train import train
     from bert_hub.finetune.train_config import TrainConfig
 

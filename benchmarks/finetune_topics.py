@@ -47,7 +47,7 @@ def main() -> int:
 
     import numpy as np
 
-    from bert_hub.finetune.data import read_labelled
+    from bert_hub.finetune.tasks.labelled_texts import read_labelled
     from bert_hub.finetune.metrics import multiclass_metrics, multilabel_metrics
     from bert_hub.finetune.tasks.classification import Classifier
     from bert_hub.finetune.train import train

@@ -69,8 +69,8 @@ _PUBLIC = {
     "Classifier": "bert_hub.finetune.tasks.classification",
     "TokenClassifier": "bert_hub.finetune.tasks.token_classification",
     "QuestionAnswerer": "bert_hub.finetune.tasks.question_answering",
-    "read_labelled": "bert_hub.finetune.data",
-    "LabelledTexts": "bert_hub.finetune.data",
+    "read_labelled": "bert_hub.finetune.tasks.labelled_texts",
+    "LabelledTexts": "bert_hub.finetune.tasks.labelled_texts",
     "Regressor": "bert_hub.finetune.tasks.regression",
     "ScoredTexts": "bert_hub.finetune.tasks.regression",
     "read_scored": "bert_hub.finetune.tasks.regression",
@@ -84,7 +84,7 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
-_WITHOUT_TENSORFLOW = {"bert_hub.core.config", "bert_hub.core.errors", "bert_hub.core.handles", "bert_hub.finetune.data",
+_WITHOUT_TENSORFLOW = {"bert_hub.core.config", "bert_hub.core.errors", "bert_hub.core.handles", "bert_hub.finetune.tasks.labelled_texts",
                        "bert_hub.finetune.train_config", "bert_hub.runtime.tensorflow_start"}
 """The modules of public names that need no TensorFlow."""
 

@@ -260,7 +260,7 @@ def one_error_line(err: str) -> str:
 @pytest.fixture(scope="session")
 def trained_classifier(tiny_bundle: Path, session_dir: Path) -> Path:
     """A spam classifier fine-tuned for one epoch on the tiny model (its run folder)."""
-    from bert_hub.finetune.data import read_labelled
+    from bert_hub.finetune.tasks.labelled_texts import read_labelled
     from bert_hub.finetune.train import train
     from bert_hub.finetune.train_config import TrainConfig
     from bert_hub.explore.samples import write_sms_file

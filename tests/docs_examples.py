@@ -61,9 +61,21 @@ def bash_commands(page: Path) -> list[str]:
 
 
 def run_python_block(page: Path, index: int) -> None:
-    """Runs the ``index``-th ```python block of ``page`` as a script."""
+    """Runs the ``index``-th ```python block of ``page`` as a script (its own module: ``__main__``'s
+    ``__dict__`` while it runs, and none of this file's ``__future__`` imports)."""
+    import types
+
     code = python_blocks(page)[index]
-    exec(compile(code, f"{page.name} python block {index + 1}", "exec"), {"__name__": "__docs__"})
+    module = types.ModuleType("__docs__")
+    saved = sys.modules.get("__docs__")
+    sys.modules["__docs__"] = module
+    try:
+        exec(compile(code, f"{page.name} python block {index + 1}", "exec", dont_inherit=True), module.__dict__)
+    finally:
+        if saved is None:
+            sys.modules.pop("__docs__", None)
+        else:
+            sys.modules["__docs__"] = saved
 
 
 def run_in(folder: Path, commands: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture

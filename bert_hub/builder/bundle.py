@@ -27,11 +27,15 @@ from bert_hub.builder.vocab import read_vocab, special_token_ids
 from bert_hub.builder.weights import check_weights, random_weights
 from bert_hub.core.config import Architecture, ModelConfig, config_from_dict, write_config
 from bert_hub.core.errors import InputError
+from bert_hub.core.manifests import FolderKind
 from bert_hub.core.outputs import atomic_directory
 from bert_hub.core.pause import pause_point
 
 CONFIG_NAME = "bert_hub.yaml"
 
+
+BUNDLE = FolderKind("bundle", frozenset({"preprocess", "encoder", "bert_hub.yaml"}))
+"""What a bundle folder holds: the two SavedModels and the config naming them."""
 
 def write_bundle(out: str | Path, *, name: str, architecture: Architecture,
                  weights: Mapping[str, np.ndarray], vocab_file: str | Path, lower_case: bool,
@@ -50,7 +54,7 @@ def write_bundle(out: str | Path, *, name: str, architecture: Architecture,
            "encoder": "./encoder", "seq_length": seq_length, "trainable": False,
            "architecture": architecture.to_dict()}
     config_from_dict(raw, source=str(out / CONFIG_NAME))  # validate before writing anything
-    with atomic_directory(out, kind="bundle", overwrite=overwrite) as tmp:
+    with atomic_directory(out, kind=BUNDLE, overwrite=overwrite) as tmp:
         write_preprocess_savedmodel(vocab_file, tmp / "preprocess", lower_case=lower_case,
                                     seq_length=seq_length)
         pause_point("converting")

@@ -83,7 +83,7 @@ def run_build(args: argparse.Namespace) -> None:
     from bert_hub.builder.vocab import read_vocab, special_token_ids
     from bert_hub.core.outputs import check_output_dir
 
-    check_output_dir(args.out, kind="bundle", overwrite=args.overwrite)
+    check_output_dir(args.out, overwrite=args.overwrite)
     vocab = args.vocab or vocab_of(args.vocab_from)
     special_token_ids(read_vocab(vocab), source=str(vocab))
     started = time.perf_counter()
@@ -103,7 +103,7 @@ def run_convert(args: argparse.Namespace) -> None:
     from bert_hub.builder.checkpoint import read_checkpoint
     from bert_hub.core.outputs import check_output_dir
 
-    check_output_dir(args.out, kind="bundle", overwrite=args.overwrite)
+    check_output_dir(args.out, overwrite=args.overwrite)
     started = time.perf_counter()
     checkpoint = read_checkpoint(args.source, lower_case=args.lower_case)
     log.info("bert-hub: converting %s into %s ...", args.source, args.out)

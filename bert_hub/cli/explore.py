@@ -69,7 +69,7 @@ def run_inspect(args: argparse.Namespace) -> None:
 
 
 def run_compare_layers(args: argparse.Namespace) -> None:
-    from bert_hub.core.outputs import check_image_path
+    from bert_hub.core.figures import check_image_path
     from bert_hub.explore.layers import compare_layers, find_pooler, format_layers, plot_layer_similarity
     from bert_hub.hub.pipeline import load_pipeline
 

@@ -21,40 +21,19 @@ from bert_hub.cli.args import (
     beam_summary,
     command,
     emit,
-    finite_float,
     positive_float,
     positive_int,
 )
-from bert_hub.cli.explore import pairs_of
+from bert_hub.cli.flags import add_options, flag_of, given
 from bert_hub.core.errors import InputError, plural
-from bert_hub.finetune.data import FORMATS
-from bert_hub.finetune.tasks import DEFAULT_TASK, TASKS, get_task, own_settings
+from bert_hub.finetune.options import Options
+from bert_hub.finetune.task import Task
+from bert_hub.finetune.tasks import DEFAULT_TASK, TASKS, get_task, settings_owners
 from bert_hub.finetune.train_config import STRATEGIES, WORKER_TIMEOUT, TrainConfig
-
-DATA_FLAGS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
-    "fmt": (("--format",), dict(dest="fmt", choices=("auto", *FORMATS), default="auto",
-                                help="sms: label<TAB>text, no header; csv/tsv: with a header; jsonl: JSON Lines, "
-                                     '{"text": ..., "label": ...} a line (default: auto, by suffix and content)')),
-    "text_col": (("--text-col",), dict(default="text", help="text column (CSV/TSV) or field (JSON Lines)")),
-    "pair_col": (("--pair-col",), dict(help="second text column of CSV/TSV data: sentence pairs (JSON Lines: "
-                                            "a text_pair field is found by itself)")),
-    "label_col": (("--label-col",), dict(default="label", help="label column or field (JSON Lines: label, or "
-                                                              "labels for a list)")),
-    "positive": (("--positive",), dict(help="two labels: the positive one (default: spam when present, else "
-                                            "required)")),
-    "multi_class": (("--multi-class",), dict(action="store_true",
-                                             help="a softmax over the labels even when there are two (more than "
-                                                  "two labels always are multi-class)")),
-    "multi_label": (("--multi-label",), dict(action="store_true",
-                                             help="each label field holds none, one or several labels "
-                                                  "(files,network): a sigmoid and a threshold per label")),
-    "label_sep": (("--label-sep",), dict(default=",", help="--multi-label: what separates a text's labels "
-                                                           "(default ,)")),
-}
-"""The data flags, by the keyword argument of ``Task.read`` they give; each task declares those it reads."""
 
 
 def register(sub: Any, common: Any, argv: Sequence[str] = ()) -> None:
+    """Declares ``train`` (with the flags of the ``--task`` in ``argv``), ``evaluate`` and ``predict``."""
     # An unknown --task is refused by the parser (its choices); its help shows the default task's flags.
     task = TASKS.get(_task_in(argv) or DEFAULT_TASK, get_task(DEFAULT_TASK))
     _train_parser(sub, common, task)
@@ -73,33 +52,7 @@ def _task_in(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _add_data_flags(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
-    for name in names:
-        flags, kwargs = DATA_FLAGS[name]
-        p.add_argument(*flags, **kwargs)
-
-
-def _setting_flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _add_settings(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
-    """One flag per [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig] field named (``--batch-size``, ``--class-weight``/``--no-...``)."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    for name in names:
-        f = fields[name]
-        help_text = f.metadata.get("help", "") + ("" if f.default is None else f" (default {f.default})")
-        if isinstance(f.default, bool):
-            p.add_argument(_setting_flag(name), dest=name, action=argparse.BooleanOptionalAction, default=None,
-                           help=help_text)
-        else:
-            kinds = {"int": positive_int, "int | None": positive_int, "float": finite_float, "str": str}
-            kind = int if name == "seed" else kinds[str(f.type)]
-            p.add_argument(_setting_flag(name), dest=name, type=kind, choices=f.metadata.get("choices"),
-                           help=help_text)
-
-
-def _train_parser(sub: Any, common: Any, task: Any) -> None:
+def _train_parser(sub: Any, common: Any, task: type[Task]) -> None:
     tasks = "\n".join(f"  {t.name:<22} {t.summary}" for t in TASKS.values())
     p = command(sub, "train", run_train, common=common, help="fine-tune a classifier, regressor, tagger or "
                                                               "question answerer",
@@ -116,12 +69,11 @@ def _train_parser(sub: Any, common: Any, task: Any) -> None:
     p.add_argument("--test-data", help="separate test file (with --validation-data)")
     p.add_argument("--out", required=True, help="run directory (created, parents included)")
     p.add_argument("--train-config", help="training YAML (epochs, batch_size, learning_rate, ...)")
-    data = p.add_argument_group(f"data ({task.name})")
-    _add_data_flags(data, task.data_options)
-    common_settings = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in own_settings()]
-    _add_settings(p.add_argument_group("training settings (every task)"), common_settings)
-    if task.settings:
-        _add_settings(p.add_argument_group(f"training settings ({task.name})"), task.settings)
+    if task.DataOptions.fields():
+        add_options(p.add_argument_group(f"data ({task.name})"), task.DataOptions)
+    add_options(p.add_argument_group("training settings (every task)"), TrainConfig)
+    if task.Settings.fields():
+        add_options(p.add_argument_group(f"training settings ({task.name})"), task.Settings)
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
                    help="mirrored: all local devices; multi-worker: MultiWorkerMirroredStrategy over the cluster "
                         "in TF_CONFIG (the chief writes --out)")
@@ -140,11 +92,18 @@ def _belongs_to_another_task(args: argparse.Namespace, unknown: Sequence[str]) -
     """Why a train flag is unknown, when it is another task's (``--doc-stride`` without ``--task``)."""
     flags = {arg.split("=", 1)[0] for arg in unknown if arg.startswith("--")}
     for t in TASKS.values():
-        theirs = {_setting_flag(n) for n in t.settings} | {f for n in t.data_options for f in DATA_FLAGS[n][0]}
+        theirs = {flag_of(f) for group in (t.Settings, t.DataOptions) for f in group.fields()}
+        for f in t.Settings.fields():
+            theirs.add("--no-" + f.name.replace("_", "-"))
         hit = sorted(flags & theirs)
         if hit and t is not args.task_type:
             return f"{hit[0]} is a setting of {t.name}, not of {args.task_type.name}: add --task {t.name}"
     return None
+
+
+def _data_groups() -> list[type[Options]]:
+    """Every task's data options, once each."""
+    return list(dict.fromkeys(t.DataOptions for t in TASKS.values()))
 
 
 def _evaluate_parser(sub: Any, common: Any) -> None:
@@ -157,8 +116,10 @@ def _evaluate_parser(sub: Any, common: Any) -> None:
                             "accuracy; question answerer: exact match and F1 (SQuAD rules).")
     p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
     p.add_argument("--data", required=True, help="data in the model's task format")
-    _add_data_flags(p.add_argument_group("data (text classification and regression)"),
-                    [n for n in DATA_FLAGS if n not in ("multi_class", "multi_label")])
+    group, seen = p.add_argument_group("data (as the model's task reads it)"), set()
+    for options in _data_groups():
+        add_options(group, options, skip=[f.name for f in options.fields() if f.metadata.get("training_only")],
+                    seen=seen)
     p.add_argument("--plot", help="write the model's figures to this file (classifiers: confusion matrix and "
                                   "precision-recall curve or per-label bars; regressors: predicted vs true)")
     add_overwrite(p, "--plot file")
@@ -168,12 +129,9 @@ def _predict_parser(sub: Any, common: Any) -> None:
     p = command(sub, "predict", run_predict, common=common, frozen_weights=True,
                 help="classify, score, tag or answer with a trained model")
     p.add_argument("--model", required=True, help="run directory of `bert-hub train` (or its model/)")
-    p.add_argument("texts", nargs="*", metavar="TEXT")
-    p.add_argument("--pair", action="store_true", help="sentence-pair model: read TEXTs two by two")
-    p.add_argument("--top-k", type=positive_int, default=1,
-                   help="multi-class classifier: show the K most probable labels of each text (default 1)")
-    p.add_argument("--question", action="append", help="question answerer: a question (repeat for several)")
-    p.add_argument("--context", help="question answerer: the text the answers come from")
+    seen: set[str] = set()
+    for inputs in dict.fromkeys(t.model_type().PredictInputs for t in TASKS.values()):
+        add_options(p, inputs, seen=seen)
     p.add_argument("--input", help="a UTF-8 text file, one text per line (- for standard input); with --runner, "
                                    "text files (a path or a glob)")
     p.add_argument("--output", help="with --runner: the output folder (Parquet shards, errors, summary)")
@@ -181,30 +139,36 @@ def _predict_parser(sub: Any, common: Any) -> None:
     add_runner(p)
 
 
-def _task_data(args: argparse.Namespace, task: Any, path: str) -> Any:
-    return task.read(path, **{name: getattr(args, name) for name in task.data_options})
+def _task_data(args: argparse.Namespace, task: type[Task], path: str) -> Any:
+    return task.read(path, task.DataOptions(**given(args, task.DataOptions)).checked())
 
 
 def run_train(args: argparse.Namespace) -> None:
     import tensorflow as tf
 
     from bert_hub.finetune.train import train
-    from bert_hub.finetune.train_config import load_train_config, recorded_train_config
+    from bert_hub.finetune.train_config import load_train_config, recorded_settings, recorded_train_config
 
-    task = args.task_type
+    task_type: type[Task] = args.task_type
     # A resumed run starts from its own settings; the YAML and flags given must not change them.
-    base = recorded_train_config(Path(args.out).expanduser()) if args.resume else None
-    cfg = load_train_config(args.train_config, base).replace(
-        **{f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)})
+    out = Path(args.out).expanduser()
+    base = recorded_train_config(out) if args.resume else None
+    own = recorded_settings(out, task_type.Settings) if args.resume else None
+    owners = {name: owner for name, owner in settings_owners().items() if owner != task_type.name}
+    cfg, settings = load_train_config(args.train_config, base, settings=own or task_type.Settings(),
+                                      task=task_type.name, others=owners)
+    cfg = cfg.replace(**given(args, TrainConfig))
+    task = task_type(settings.replace(**given(args, task_type.Settings)))
     if args.cpu_replicas:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_replicas)
-    data = _task_data(args, task, args.data)
+    data = _task_data(args, task_type, args.data)
     if args.validation_data or args.test_data:
         if not (args.validation_data and args.test_data):
             raise InputError("give both --validation-data and --test-data, or neither (then --data is split)")
-        data = (data, _task_data(args, task, args.validation_data), _task_data(args, task, args.test_data))
-    summary = train(args.config, data, args.out, cfg, task=task.name, resume=args.resume, overwrite=args.overwrite,
+        data = (data, _task_data(args, task_type, args.validation_data),
+                _task_data(args, task_type, args.test_data))
+    summary = train(args.config, data, args.out, cfg, task=task, resume=args.resume, overwrite=args.overwrite,
                     strategy=args.strategy, worker_timeout=args.worker_timeout,
                     progress=not args.no_progress and not args.json and sys.stdout.isatty())
     if not summary["chief"]:
@@ -219,10 +183,10 @@ def run_train(args: argparse.Namespace) -> None:
     for split in ("validation", "test"):
         if f"{split}_metrics" in summary:
             lines += ["", f"{split.capitalize()} split:",
-                      task.model_type().format_metrics(summary[f"{split}_metrics"], summary)]
+                      task_type.model_type().format_metrics(summary[f"{split}_metrics"], summary)]
     if "export" in summary:
         lines += ["", f"Exported for serving: {summary['export']}  "
-                      f"(bert-hub predict --model {args.out} {task.predict_example})"]
+                      f"(bert-hub predict --model {args.out} {task_type.predict_example})"]
     emit(args, summary, "\n".join(lines))
 
 
@@ -238,14 +202,29 @@ def _precisions(summary: dict) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from bert_hub.finetune.tasks import load_model
+    from bert_hub.finetune.tasks import get_task, load_model
 
     model = load_model(args.model)
-    data = model.read_data(args.data, **{name: getattr(args, name, None) for name in DATA_FLAGS
-                                         if hasattr(args, name)})
+    options = get_task(model.task).DataOptions
+    _refuse_others(args, options, _data_groups(), model)
+    data = model.read_data(args.data, options(**given(args, options)).checked())
     metrics = model.evaluate(data, plot=args.plot, overwrite=args.overwrite)
     emit(args, {"model": str(model.path), "data": args.data, "task": model.task, **metrics},
          model.format_metrics(metrics, model.info))
+
+
+def _refuse_others(args: argparse.Namespace, takes: type[Options], groups: Sequence[type[Options]],
+                   model: Any) -> None:
+    """Refuses a flag of ``groups`` that the model's group ``takes`` has not (``--question`` for a
+    classifier), naming what the model takes."""
+    for group in groups:
+        for name in given(args, group):
+            if name not in takes.names():
+                field = next(f for f in group.fields() if f.name == name)
+                kinds = ", ".join(flag_of(f) if not f.metadata.get("positional") else "TEXT"
+                                  for f in takes.fields()) or "no such options"
+                raise InputError(f"{flag_of(field) if not field.metadata.get('positional') else 'TEXT'} is not "
+                                 f"for {model.path}, a {model.task} model (it takes {kinds})")
 
 
 def run_predict(args: argparse.Namespace) -> None:
@@ -260,20 +239,19 @@ def run_predict(args: argparse.Namespace) -> None:
     if args.output:
         raise InputError("--output goes with --runner (a folder of Parquet shards); without it, predictions "
                          "are printed (--json for machine-readable output)")
-    from bert_hub.finetune.exported import PredictRequest
     from bert_hub.finetune.tasks import load_model
 
-    texts = list(args.texts)
     if args.input:
-        if texts:
+        if args.texts:
             raise InputError("give TEXT arguments or --input FILE, not both")
-        texts = _lines_of(args.input)
-    pairs = None
-    if args.pair:
-        texts, pairs = pairs_of(texts)
+        args.texts = _lines_of(args.input)
     model = load_model(args.model)
-    report = model.predict_request(PredictRequest(texts=texts, pairs=pairs, questions=args.question or (),
-                                                  context=args.context, top_k=args.top_k))
+    inputs = model.PredictInputs
+    _refuse_others(args, inputs, [t.model_type().PredictInputs for t in TASKS.values()], model)
+    values = given(args, inputs)
+    if "texts" in inputs.names() and not values.get("texts"):
+        raise InputError(f"{model.path} predicts from texts: give TEXT arguments or --input FILE")
+    report = model.predict_inputs(inputs(**values).checked())
     emit(args, report, model.format_report(report))
 
 

@@ -19,9 +19,10 @@ from typing import Any, Sequence
 from bert_hub import __version__
 from bert_hub.cli import build, catalog, embed, explore, finetune
 from bert_hub.cli.args import Parser
+from bert_hub.cli.flags import in_flags
 from bert_hub.cli.quiet import quiet_tensorflow, show_progress_lines
 from bert_hub.core.errors import BertHubError, Interrupted
-from bert_hub.core.outputs import track_written
+from bert_hub.core.manifests import track_written
 
 COMMAND_GROUPS = (catalog, explore, embed, finetune, build)
 """The command groups, in the order ``bert-hub --help`` lists them: each module declares its commands' parsers and
@@ -71,10 +72,10 @@ def _run(args: argparse.Namespace) -> int:
             args.handler(args)
             sys.stdout.flush()
     except Interrupted as e:
-        print(str(e), file=sys.stderr)
+        print(in_flags(str(e)), file=sys.stderr)
         return _interrupted_status(e)
     except BertHubError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {in_flags(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         if written:

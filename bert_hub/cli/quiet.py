@@ -33,12 +33,21 @@ def quiet_tensorflow(verbose: bool) -> None:
     import_tensorflow_quietly()
 
 
+class _FlagsFormatter(logging.Formatter):
+    """A log line as a command-line user reads it: the library's argument names as flags."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from bert_hub.cli.flags import in_flags
+
+        return in_flags(super().format(record))
+
+
 class _StderrHandler(logging.StreamHandler):
     """Progress lines of the ``bert_hub`` logger, to whatever ``sys.stderr`` is now."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.setFormatter(logging.Formatter("%(message)s"))
+        self.setFormatter(_FlagsFormatter("%(message)s"))
 
     @property  # type: ignore[override]
     def stream(self) -> Any:

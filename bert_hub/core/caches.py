@@ -29,10 +29,13 @@ Examples:
 from __future__ import annotations
 
 import functools
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
+from bert_hub.core.atomic import atomic_write_text
 from bert_hub.core.errors import ResolveError
 
 
@@ -151,3 +154,24 @@ def check_trusted(model_dir: Path, *, handle: str, cache: Path | None = None, en
     raise ResolveError(f"refusing to load model folder {model_dir}: {reason}, so another user could have "
                        "changed it, and a SavedModel is a program; copy it to a folder of your own (or, if it "
                        "is yours, `chown` it to you and `chmod go-w` it)")
+
+
+def read_cache_file(path: Path) -> dict[str, Any]:
+    """A JSON cache file (an object of entries) as a dict; empty when absent or unreadable: a cache is
+    only an optimisation, what it held is measured again."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_cache_entry(path: Path, key: str, entry: Any) -> None:
+    """Sets ``key`` in the JSON cache file at ``path``, re-read first (another process may have added other
+    keys meanwhile), written atomically; a read-only cache is left as it is (measured again next time)."""
+    cache = read_cache_file(path)
+    cache[key] = entry
+    try:
+        atomic_write_text(path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
+    except OSError:
+        pass

@@ -41,7 +41,7 @@ import yaml
 
 from bert_hub.core.errors import ConfigError
 from bert_hub.core.handles import Handle, parse_handle
-from bert_hub.core.outputs import atomic_write_text
+from bert_hub.core.atomic import atomic_write_text
 
 CONFIG_PACKAGE = "bert_hub.configs"
 """The package the shipped configs are installed as (the repository's ``configs/`` folder)."""
@@ -167,7 +167,7 @@ class ModelConfig:
 
 
 _YAML_TYPES: dict[str, Any] = {"str": str, "int": int, "int | None": (int, type(None)), "float": float,
-                               "bool": bool, "Handle": str, "Architecture": dict}
+                               "bool": bool, "str | None": (str, type(None)), "Handle": str, "Architecture": dict}
 """How the type of a config dataclass field is written in YAML (annotations are strings here)."""
 
 
@@ -182,7 +182,7 @@ def yaml_schema(cls: type) -> dict[str, tuple[Any, bool]]:
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a mapping",
-               float: "a number", (int, type(None)): "an integer or null"}
+               float: "a number", (int, type(None)): "an integer or null", (str, type(None)): "a string or null"}
 
 
 def shipped_config_dir() -> Path:

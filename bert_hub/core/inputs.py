@@ -47,13 +47,13 @@ def check_texts(texts: Iterable[str | bytes] | str, what: str = "texts") -> list
 def readable_file(path: str | Path, what: str, hint: str = "") -> Path:
     """``path`` as a ``Path``, checked to be a file this process can read; else one line naming ``what``.
 
-    ``what`` names the input (``data file``, ``--input``), ``hint`` says what it should hold.
+    ``what`` names the input (``data file``, `` `input_path` ``), ``hint`` says what it should hold.
 
     Examples:
-        >>> readable_file("/", "--input", "a text file, one text per line")
+        >>> readable_file("/", "`input_path`", "a text file, one text per line")
         Traceback (most recent call last):
         ...
-        bert_hub.core.errors.InputError: --input / is a folder, not a file; give a text file, one text per line
+        bert_hub.core.errors.InputError: `input_path` / is a folder, not a file; give a text file, one text per line
     """
     path = Path(path).expanduser()
     hint = hint or "a file"
@@ -64,6 +64,21 @@ def readable_file(path: str | Path, what: str, hint: str = "") -> Path:
     if not os.access(path, os.R_OK):
         raise InputError(f"{what} {path} cannot be read (permission denied); give {hint} you can read")
     return path
+
+
+def read_data_file(path: str | Path) -> str:
+    """The text of a data file; a missing file, a folder, bad UTF-8 or a NUL byte is one line naming the
+    file (and the line). A UTF-8 byte-order mark is skipped."""
+    path = readable_file(path, "data file", "the data file itself")
+    raw = path.read_bytes()
+    if b"\0" in raw:
+        line = raw[: raw.index(b"\0")].count(b"\n") + 1
+        raise InputError(f"{path}: line {line} holds a NUL byte (is the file UTF-16?); re-encode it as UTF-8")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line} is not valid UTF-8; re-encode the file as UTF-8") from None
 
 
 def scan_text_file(path: Path) -> int:

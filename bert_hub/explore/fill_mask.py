@@ -66,7 +66,7 @@ def fill_mask(bert: BertPipeline, texts: Sequence[str] | str, top_k: int = 5,
     for i, (pos, parts) in enumerate(zip(positions, pieces_of)):
         if len(pos) < len(parts) - 1:
             raise InputError(f"text {i}: a {MASK_TEXT} falls beyond seq_length={seq_length} and was "
-                             "truncated; shorten the text or raise --seq-length")
+                             "truncated; shorten the text or raise `seq_length`")
     width = max(len(p) for p in positions)
     padded = np.zeros((len(texts), width), np.int32)
     for i, pos in enumerate(positions):

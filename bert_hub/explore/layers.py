@@ -33,7 +33,7 @@ import numpy as np
 
 from bert_hub.core.errors import InputError
 from bert_hub.core.interface import check_output_key, select
-from bert_hub.core.outputs import check_image_path, save_plot
+from bert_hub.core.figures import check_image_path, save_plot
 
 SELECTABLE = ("sequence_output", "pooled_output", "default")
 """The outputs a layer comparison can take as its reference."""

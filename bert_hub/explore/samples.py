@@ -36,6 +36,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from bert_hub.core.manifests import FolderKind
 from bert_hub.core.outputs import atomic_directory
 
 _SPAM = [
@@ -241,12 +242,16 @@ def rating_rows(n: int, seed: int = 0) -> list[tuple[float, str]]:
     return rows
 
 
+SAMPLES = FolderKind("samples", frozenset({"texts.txt", "sms.tsv", "test.tsv", "topics.tsv", "topics.jsonl", "tags.tsv",
+                                          "ratings.tsv", "ner.conll", "squad.json"}))
+"""What ``bert-hub samples`` writes."""
+
 def write_samples(out: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
     """Writes every sample file into the folder ``out`` (built aside, then swapped in); returns
     ``{"out": ..., "files": {name: rows}}``."""
     out = Path(out).expanduser()
     files: dict[str, int] = {}
-    with atomic_directory(out, kind="samples", overwrite=overwrite, what="--out folder") as tmp:
+    with atomic_directory(out, kind=SAMPLES, overwrite=overwrite, what="`out` folder") as tmp:
         def lines(name: str, rows: list[str]) -> None:
             (tmp / name).write_text("".join(r + "\n" for r in rows), encoding="utf-8")
             files[name] = len(rows)

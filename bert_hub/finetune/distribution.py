@@ -28,7 +28,7 @@ def _tf_config() -> dict[str, Any]:
         if not isinstance(cluster, dict) or not isinstance(task, dict):
             raise TypeError
     except (KeyError, ValueError, TypeError):
-        raise InputError("--strategy multi-worker needs the cluster in TF_CONFIG, e.g. "
+        raise InputError("`strategy` multi-worker needs the cluster in TF_CONFIG, e.g. "
                          '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                          '"task": {"type": "worker", "index": 0}}') from None
     return {"cluster": cluster, "task": task}
@@ -64,7 +64,7 @@ def _join_cluster_within(cluster: dict[str, Any], seconds: float) -> None:
 
     protos = getattr(strategy_module, "coordination_config_pb2", None)
     if protos is None:  # another TensorFlow: keep its default (wait for the leader)
-        log.warning("warning: this TensorFlow offers no registration timeout; --worker-timeout covers only "
+        log.warning("warning: this TensorFlow offers no registration timeout; `worker_timeout` covers only "
                     "the synchronisation points after the start")
         return
     spec = tf.train.ClusterSpec(cluster)
@@ -80,8 +80,8 @@ def no_answer(error: BaseException) -> BaseException:
     import tensorflow as tf
 
     if isinstance(error, (tf.errors.DeadlineExceededError, tf.errors.UnavailableError)):
-        return InputError("the other workers did not answer in time (--worker-timeout): check that every "
-                          "worker of TF_CONFIG runs, and the chief's output (it stops at once if --out "
+        return InputError("the other workers did not answer in time (`worker_timeout`): check that every "
+                          "worker of TF_CONFIG runs, and the chief's output (it stops at once if `out` "
                           "is refused)")
     return error
 

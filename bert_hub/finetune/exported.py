@@ -1,10 +1,11 @@
 """Exported models: the serving SavedModels ``bert-hub train`` writes, for every task.
 
-An export is a SavedModel folder (``RUN/model``) plus ``bert_hub_classifier.json``,
-which says what it is: its ``task`` (``text-classification`` when absent, as
-in exports of earlier releases) and what serving needs (labels, tags,
-window settings). `save_export` writes one atomically;
-`load_export` loads one with plain TensorFlow and checks its task.
+An export is a SavedModel folder (``RUN/model``) plus ``bert_hub_export.json``
+(`METADATA`), which says what it is: its ``task`` and what serving needs
+(labels, tags, window settings); the name it had before,
+``bert_hub_classifier.json``, is read too. [`save_export`][bert_hub.finetune.exported.save_export]
+writes one atomically; [`load_export`][bert_hub.finetune.exported.load_export] loads one with plain
+TensorFlow and checks its task.
 
 Examples:
     After ``bert-hub train ... --out runs/spam``:
@@ -17,19 +18,22 @@ Examples:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 from bert_hub.core.caches import check_trusted
 from bert_hub.core.errors import InputError, ModelFormatError
+from bert_hub.core.manifests import FolderKind
 from bert_hub.core.outputs import atomic_directory
+from bert_hub.finetune.options import NoOptions, Options
 
-METADATA = "bert_hub_classifier.json"
+METADATA = "bert_hub_export.json"
 """The file beside every exported bert_hub model saying what it is."""
-DEFAULT_TASK = "text-classification"
-"""The task of exports whose metadata names none."""
+FORMER_METADATA = "bert_hub_classifier.json"
+"""What `METADATA` was called before; still read."""
+EXPORT = FolderKind("export", frozenset({"saved_model.pb", "variables", "assets", "fingerprint.pb", METADATA}))
+"""What an export folder holds: the SavedModel and its metadata."""
 
 
 class ServedModel:
@@ -84,29 +88,50 @@ def save_export(module: Any, out: str | Path, signatures: dict[str, Any], info: 
     import tensorflow as tf
 
     out = Path(out)
-    with atomic_directory(out, kind="classifier", overwrite=overwrite, what="export") as tmp:
+    with atomic_directory(out, kind=EXPORT, overwrite=overwrite, what="export") as tmp:
         tf.saved_model.save(module, str(tmp), signatures=signatures)
         (tmp / METADATA).write_text(json.dumps(info, indent=1))
     return out
+
+
+def metadata_file(folder: Path) -> Path | None:
+    """The metadata file of the export in ``folder`` (under its name or its former one), or None."""
+    for name in (METADATA, FORMER_METADATA):
+        if (folder / name).is_file():
+            return folder / name
+    return None
 
 
 def find_model_dir(path: str | Path) -> Path:
     """A run directory (``runs/spam``) or the exported model directory itself."""
     path = Path(path).expanduser()
     for candidate in (path / "model", path):
-        if (candidate / "saved_model.pb").is_file() and (candidate / METADATA).is_file():
+        if (candidate / "saved_model.pb").is_file() and metadata_file(candidate) is not None:
             return candidate
     if (path / "checkpoints").is_dir():
         raise ModelFormatError(f"{path} has checkpoints but no exported model/: the run did not finish; "
-                               "continue it with `bert-hub train ... --resume`")
-    raise ModelFormatError(f"{path} is not a trained classifier, regressor, tagger or question answerer (no saved_model.pb "
-                           f"and {METADATA}); give the --out directory of `bert-hub train`")
+                               "continue it with `resume=True`")
+    raise ModelFormatError(f"{path} is not a model bert_hub trained (no saved_model.pb and {METADATA}); give the "
+                           "run folder of a training")
+
+
+def read_metadata(folder: Path) -> dict[str, Any]:
+    """The metadata of the export in ``folder`` (found by [`find_model_dir`][bert_hub.finetune.exported.find_model_dir]),
+    checked to name its task."""
+    path = metadata_file(folder)
+    try:
+        info = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
+    except (OSError, ValueError):
+        info = None
+    if not isinstance(info, dict) or not isinstance(info.get("task"), str):
+        raise ModelFormatError(f"{path or folder}: not the metadata of a bert_hub export (a JSON object naming "
+                               "its task); export the run again")
+    return info
 
 
 def model_task(path: str | Path) -> str:
     """The task of the exported model at ``path`` (a run folder or the export)."""
-    info = json.loads((find_model_dir(path) / METADATA).read_text())
-    return str(info.get("task", DEFAULT_TASK))
+    return str(read_metadata(find_model_dir(path))["task"])
 
 
 def load_export(path: str | Path, task: str) -> tuple[Path, dict[str, Any], Any]:
@@ -114,32 +139,20 @@ def load_export(path: str | Path, task: str) -> tuple[Path, dict[str, Any], Any]
 
     Plain TensorFlow (after ``import tensorflow_text`` for the tokenizer's
     ops); a model of another task, or one that does not load, is one line.
-    A SavedModel is a program: a folder other users can write to is refused
-    (`bert_hub.core.caches.check_trusted`).
+    A SavedModel is a program: a folder another user owns or can write to is
+    refused ([`check_trusted`][bert_hub.core.caches.check_trusted]).
     """
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 - the tokenizer's ops
 
     folder = check_trusted(find_model_dir(path), handle=str(path))
-    info = json.loads((folder / METADATA).read_text())
-    found = info.get("task", DEFAULT_TASK)
-    if found != task:
-        raise ModelFormatError(f"{folder} is a {found} model, not a {task} model")
+    info = read_metadata(folder)
+    if info["task"] != task:
+        raise ModelFormatError(f"{folder} is a {info['task']} model, not a {task} model")
     try:
         return folder, info, tf.saved_model.load(str(folder))
     except Exception as e:  # noqa: BLE001 - TensorFlow raises many types
         raise ModelFormatError(f"cannot load {folder}: {str(e).splitlines()[0][:200]}") from None
-
-
-@dataclasses.dataclass(frozen=True)
-class PredictRequest:
-    """What ``bert-hub predict`` was given: texts (and their second texts), or questions and a context."""
-
-    texts: Sequence[str] = ()
-    pairs: Sequence[str] | None = None
-    questions: Sequence[str] = ()
-    context: str | None = None
-    top_k: int = 1
 
 
 class ExportedModel:
@@ -149,20 +162,23 @@ class ExportedModel:
     (its data, its outputs, its metrics) is in the subclass.
     """
 
-    task: str = DEFAULT_TASK
+    task: ClassVar[str] = ""
     """The task name this class loads (checked against the export's metadata)."""
-    beam_columns: dict[str, str] = {}
+    PredictInputs: ClassVar[type[Options]] = NoOptions
+    """What ``predict`` takes for this kind of model (texts, pairs, questions, ...)."""
+    beam_columns: ClassVar[dict[str, str]] = {}
     """What ``predict --runner`` writes for each input line besides ``file``, ``line`` and ``text``: column name ->
     type (``string``, ``float32``, ``int64``, ``bool``, ``list<string>``, ``list<span>``)."""
 
     def __init__(self, path: str | Path):
         self.path, self.info, self.loaded = load_export(path, self.task)
 
-    def read_data(self, path: str | Path, **options: Any) -> Any:
-        """Evaluation data for this model from a file (``options``: the data flags of ``bert-hub evaluate``)."""
+    def read_data(self, path: str | Path, options: Options | None = None) -> Any:
+        """Evaluation data for this model from a file (``options``: its task's data options)."""
         raise NotImplementedError
 
     def evaluate(self, data: Any, plot: str | Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+        """The task's metrics on ``data`` (as `read_data` reads it); ``plot`` writes its figures."""
         raise NotImplementedError
 
     @staticmethod
@@ -170,12 +186,13 @@ class ExportedModel:
         """``metrics`` of a model described by ``info`` (its metadata, or a training summary), for people."""
         raise NotImplementedError
 
-    def predict_request(self, request: PredictRequest) -> dict[str, Any]:
-        """Predictions for ``request`` as one JSON-ready report (``model``, ``predictions``, ...)."""
+    def predict_inputs(self, inputs: Options) -> dict[str, Any]:
+        """Predictions for ``inputs`` (a ``PredictInputs``) as one JSON-ready report (``model``,
+        ``predictions``, ...)."""
         raise NotImplementedError
 
     def format_report(self, report: dict[str, Any]) -> str:
-        """[`predict_request`][bert_hub.finetune.exported.ExportedModel.predict_request]'s report, for people."""
+        """[`predict_inputs`][bert_hub.finetune.exported.ExportedModel.predict_inputs]'s report, for people."""
         raise NotImplementedError
 
     @staticmethod
@@ -188,17 +205,8 @@ class ExportedModel:
 
     def _refuse_plot(self, plot: str | Path | None) -> None:
         if plot is not None:
-            raise InputError(f"--plot draws a classifier's or regressor's figures; {self.path} is a {self.task} "
+            raise InputError(f"`plot` draws a classifier's or regressor's figures; {self.path} is a {self.task} "
                              "model")
-
-    def _texts_only(self, request: PredictRequest) -> None:
-        """Refuses questions and a context (a question answerer's inputs) and a request without texts."""
-        if request.questions or request.context:
-            raise InputError(f"--question and --context go with a question-answering model; {self.path} is a "
-                             f"{self.task} model")
-        if not request.texts:
-            raise InputError("predict takes TEXT arguments (or --input FILE; or --runner with --input FILES and "
-                             "--output FOLDER)")
 
 
 def batches_by_length(columns: Sequence[Sequence[str] | None], batch_size: int) -> list[Any]:

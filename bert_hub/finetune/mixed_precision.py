@@ -141,7 +141,7 @@ def choose_precision(requested: str, model: Any, examples: Any, buckets: Any, ba
         return TrainingPrecision(MODES["fp32"], requested, {}, "this CPU has no native bfloat16")
     if multi_worker:
         return TrainingPrecision(MODES["fp32"], requested, {}, "a multi-worker run does not measure; "
-                                 "--precision bfloat16 asks for it")
+                                 "`precision` bfloat16 asks for it")
     replicas = dist.num_replicas_in_sync
     key = calibration_key(f"{shape} | training" + (f" | {replicas} replicas" if replicas > 1 else ""),
                           batch_size)

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bert_hub.core.outputs import save_figure, save_plot
+from bert_hub.core.figures import save_figure, save_plot
 from bert_hub.finetune.metrics import precision_recall_curve
 
 

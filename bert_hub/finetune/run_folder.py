@@ -16,20 +16,19 @@ from typing import Any
 import yaml
 
 from bert_hub.core.errors import InputError, Interrupted, plural
-from bert_hub.core.outputs import (
-    atomic_write_text,
-    check_output_dir,
-    deferred_interrupts,
-    make_directory,
-    mark_directory,
-    output_lock,
-    staging_directory,
-    swap_in,
-)
+from bert_hub.core.atomic import atomic_write_text
+from bert_hub.core.interrupts import deferred_interrupts
+from bert_hub.core.locks import output_lock
+from bert_hub.core.manifests import FolderKind, mark_directory
+from bert_hub.core.outputs import check_output_dir, make_directory, staging_directory, swap_in
 from bert_hub.finetune.distribution import no_answer
-from bert_hub.finetune.tasks import DEFAULT_TASK
-from bert_hub.finetune.train_config import TrainConfig, recorded_train_config
+from bert_hub.finetune.options import Options
+from bert_hub.finetune.train_config import TrainConfig, recorded_settings, recorded_train_config
 
+
+RUN = FolderKind("run", frozenset({"checkpoints", "history.json", "curves.png", "metrics.json", "summary.json",
+                                   "train_config.yaml", "model"}))
+"""What a run folder holds: checkpoints, history, curves, metrics, summary, settings and the export."""
 
 class RunFolder:
     """Where a training run is written, and what an interruption leaves.
@@ -38,18 +37,18 @@ class RunFolder:
     its checks to its end: a second run writing the same folder is refused. A
     new run is written in place (so it can be resumed after a crash), its
     manifest brought up to date after every epoch; a run replacing an old one
-    (``--overwrite``) is written beside it and exchanged with it when
+    (``overwrite``) is written beside it and exchanged with it when
     complete, so the old run survives any failure or interrupt before that.
     """
 
     def __init__(self, out: Path, *, resume: bool, overwrite: bool):
         if resume and overwrite:
-            raise InputError("give --resume or --overwrite, not both")
+            raise InputError("give `resume=True` or `overwrite=True`, not both")
         self.out = out
         self.resume = resume
         self.dir = out
         self.fresh = self.existed = self.swapped = False
-        self._lock = output_lock(out, what="--out")
+        self._lock = output_lock(out, what="`out`")
         self._lock.__enter__()
         try:
             self._check(overwrite)
@@ -63,7 +62,7 @@ class RunFolder:
         saved = self.saved_epochs(self.out)
         if epochs is not None and saved >= epochs and (self.out / "model").is_dir():
             raise InputError(f"{self.out} is finished ({plural(saved, 'epoch')} of {epochs}, exported): nothing "
-                             "to resume; pass a larger --epochs to train on, or --overwrite to start again")
+                             "to resume; give a larger `epochs` to train on, or `overwrite=True` to start again")
 
     def _check(self, overwrite: bool) -> None:
         out = self.out
@@ -72,10 +71,10 @@ class RunFolder:
                 raise InputError(f"nothing to resume: run directory {out} does not exist")
             if self.saved_epochs(out) == 0:
                 raise InputError(f"nothing to resume in {out}: no checkpoint was saved (the run stopped "
-                                 "before its first epoch ended); start it again with --overwrite")
+                                 "before its first epoch ended); start it again with `overwrite=True`")
         else:
-            check_output_dir(out, kind="run", overwrite=overwrite,
-                             exists_hint="pass --resume to continue it or --overwrite to replace it")
+            check_output_dir(out, overwrite=overwrite,
+                             exists_hint="pass `resume=True` to continue it or `overwrite=True` to replace it")
 
     def release(self) -> None:
         """Lets go of ``out``'s lock (once)."""
@@ -94,20 +93,20 @@ class RunFolder:
     def open(self) -> Path:
         """Creates the folder the run is written to (called once every check has passed)."""
         if self.replacing:
-            self.dir = staging_directory(self.out, "run")
+            self.dir = staging_directory(self.out, RUN)
         elif not self.resume:
             self.existed = self.out.is_dir()  # an empty folder: keep it, but nothing in it
-            make_directory(self.out, "run")
+            make_directory(self.out, RUN)
             self.fresh = True
         return self.dir
 
     def close(self) -> None:
-        """The run is complete: swap it in (``--overwrite``) or bring its manifest up to date."""
+        """The run is complete: swap it in (``overwrite``) or bring its manifest up to date."""
         if self.dir != self.out:
-            swap_in(self.dir, self.out, on_swapped=self._swapped)
+            swap_in(self.dir, self.out, RUN, on_swapped=self._swapped)
         else:
             with deferred_interrupts():
-                mark_directory(self.dir, "run")
+                mark_directory(self.dir, RUN)
                 self.swapped = True
 
     def _swapped(self) -> None:
@@ -132,12 +131,12 @@ class RunFolder:
                         self.dir.mkdir()
                 message = "interrupted before the first epoch was saved; nothing was left behind"
             else:
-                mark_directory(self.dir, "run")
+                mark_directory(self.dir, RUN)
                 saved = self.saved_epochs(self.dir)
                 planned = epochs if epochs is not None else getattr(recorded_train_config(self.dir), "epochs", None)
                 of = "" if planned is None else f" of {planned}"
                 message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')}{of}: continue it "
-                           "with the same command and --resume")
+                           "with the same command and `resume=True`")
         return Interrupted(message) if interrupted else no_answer(error)
 
 
@@ -145,32 +144,34 @@ RESUMABLE_CHANGES = ("epochs", "precision")
 """The settings a resumed run may change."""
 
 
-def check_resumed_settings(out: Path, cfg: TrainConfig) -> None:
-    """Refuses to resume with settings other than the run's own (the number of epochs may change, and the
-    precision: the weights and the optimizer's state are float32 in either)."""
-    recorded = recorded_train_config(out)
-    if recorded is None:
-        return
-    differ = [f.name for f in dataclasses.fields(TrainConfig)
-              if f.name not in RESUMABLE_CHANGES and getattr(cfg, f.name) != getattr(recorded, f.name)]
+def check_resumed_settings(out: Path, cfg: TrainConfig, settings: Options) -> None:
+    """Refuses to resume with settings other than the run's own, common (``cfg``) or its task's
+    (``settings``): the number of epochs may change, and the precision (the weights and the optimizer's
+    state are float32 in either)."""
+    differ: list[tuple[str, Any, Any]] = []
+    for given in (cfg, settings):
+        recorded = recorded_settings(out, type(given))
+        if recorded is not None:
+            differ += [(name, getattr(given, name), getattr(recorded, name)) for name in given.names()
+                       if name not in RESUMABLE_CHANGES and getattr(given, name) != getattr(recorded, name)]
     if differ:
-        given = ", ".join(f"{name} {getattr(cfg, name)!r}" for name in differ[:4])
-        kept = ", ".join(f"{getattr(recorded, name)!r}" for name in differ[:4])
-        raise InputError(f"--resume continues {out} with the settings it started with; {given} differ from its "
+        given_ = ", ".join(f"`{name}` {value!r}" for name, value, _ in differ[:4])
+        kept = ", ".join(f"{value!r}" for _, _, value in differ[:4])
+        verb = "differs" if len(differ) == 1 else "differ"
+        raise InputError(f"`resume` continues {out} with the settings it started with; {given_} {verb} from its "
                          f"train_config.yaml ({kept}): leave them out (only "
-                         f"{' and '.join('--' + name for name in RESUMABLE_CHANGES)} may change), "
-                         "or start a new run with --overwrite or another --out")
+                         f"{' and '.join(f'`{name}`' for name in RESUMABLE_CHANGES)} may change), "
+                         "or start a new run with `overwrite=True` or another `out`")
 
 
 def check_resumed_task(out: Path, task: str) -> None:
     """Refuses to resume a run of another task (its checkpoint would not fit the model)."""
     try:
-        recorded = (yaml.safe_load((out / "train_config.yaml").read_text(encoding="utf-8")) or {}).get(
-            "task", DEFAULT_TASK)  # runs of earlier releases were all text classification
+        recorded = (yaml.safe_load((out / "train_config.yaml").read_text(encoding="utf-8")) or {}).get("task")
     except (OSError, yaml.YAMLError, AttributeError):
         return
-    if recorded != task:
-        raise InputError(f"{out} is a {recorded} run, and this is {task}: resume it with --task {recorded} "
+    if recorded is not None and recorded != task:
+        raise InputError(f"{out} is a {recorded} run, and this is {task}: resume it with `task` {recorded} "
                          "and its data")
 
 

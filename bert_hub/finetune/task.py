@@ -6,7 +6,7 @@ particular to one:
 
 | task | data | head on the encoder |
 |---|---|---|
-| text-classification | [`LabelledTexts`][bert_hub.finetune.data.LabelledTexts] | ``pooled_output`` -> dense(1, or labels) |
+| text-classification | [`LabelledTexts`][bert_hub.finetune.tasks.labelled_texts.LabelledTexts] | ``pooled_output`` -> dense(1, or labels) |
 | text-regression | [`ScoredTexts`][bert_hub.finetune.tasks.regression.ScoredTexts] | ``pooled_output`` -> dense(1), linear |
 | token-classification | CoNLL sentences (words and tags) | ``sequence_output`` -> dense(tags) |
 | question-answering | SQuAD questions and contexts | ``sequence_output`` -> dense(2) |
@@ -24,12 +24,18 @@ Examples:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Hashable, Sequence
 
 import numpy as np
 
-from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
+from bert_hub.finetune.exported import ExportedModel
+from bert_hub.finetune.options import NoOptions, Options
+from bert_hub.runtime import batching
+
+if TYPE_CHECKING:  # annotations only: the pipeline module loads TensorFlow
+    from bert_hub.finetune.train_config import TrainConfig
+    from bert_hub.hub.pipeline import BertPipeline
 
 
 class Examples:
@@ -53,38 +59,54 @@ class Examples:
 class Task:
     """The task-specific parts of fine-tuning (see the module docstring).
 
-    Attributes:
-        name: the ``--task`` name.
-        data_type: the type of the data this task trains on.
+    A task is a class registered by name (built in, or from a package's
+    ``bert_hub.tasks`` entry point: see [`bert_hub.finetune.tasks`][bert_hub.finetune.tasks]);
+    an instance holds its own settings (``Settings``, checked). Everything the
+    CLI, the exporter and Beam know of a task comes from these attributes and
+    methods: its settings, its data options and reader, its head, loss and
+    metrics, its export and the model that serves it.
     """
 
-    name: str = ""
-    data_type: type = object
-    summary: str = ""
+    name: ClassVar[str] = ""
+    """The task's name (``--task``)."""
+    summary: ClassVar[str] = ""
     """One line for ``bert-hub train --help``."""
-    data_options: tuple[str, ...] = ()
-    """The keyword arguments `read` takes (the CLI's data flags that apply to this task)."""
-    settings: tuple[str, ...] = ()
-    """The `TrainConfig` fields only this task uses (the rest are common)."""
-    predict_example: str = "TEXT"
+    data_type: ClassVar[type] = object
+    """The type of the data this task trains on (what `read` returns)."""
+    Settings: ClassVar[type[Options]] = NoOptions
+    """The settings only this task has (the common ones are [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig])."""
+    DataOptions: ClassVar[type[Options]] = NoOptions
+    """The options of this task's data reader (`read`)."""
+    predict_example: ClassVar[str] = "TEXT"
     """How ``bert-hub predict`` is called on this task's model (after ``--model RUN``)."""
 
-    @staticmethod
-    def read(path: str | Path, **options: Any) -> Any:
-        """This task's training data from a file (``options``: those named in `data_options`)."""
+    def __init__(self, settings: Options | None = None, **changes: Any) -> None:
+        """A task with ``settings`` (default: its ``Settings``' defaults) and ``changes`` to them, checked."""
+        settings = self.Settings() if settings is None else settings
+        if not isinstance(settings, self.Settings):
+            raise InputError(f"the task {self.name} takes {self.Settings.__name__} settings, not "
+                             f"{type(settings).__name__}")
+        self.settings = settings.replace(**changes) if changes else settings.checked()
+
+    @classmethod
+    def read(cls, path: str | Path, options: Options | None = None) -> Any:
+        """This task's data from a file (``options``: a ``DataOptions``; default: its defaults)."""
         raise NotImplementedError
 
     @staticmethod
-    def model_type() -> type:
+    def model_type() -> type[ExportedModel]:
         """The [`ExportedModel`][bert_hub.finetune.exported.ExportedModel] subclass that serves this task's exports."""
         raise NotImplementedError
 
     @classmethod
-    def load(cls, path: str | Path) -> Any:
+    def load(cls, path: str | Path) -> ExportedModel:
         """This task's exported model at ``path`` (a run folder or its ``model/``)."""
         return cls.model_type()(path)
 
-    def split(self, data: Any, cfg: Any) -> tuple[Any, Any, Any]:
+    def check(self, cfg: TrainConfig) -> None:
+        """Refuses settings of this task that do not fit the common ones ``cfg`` (in one line)."""
+
+    def split(self, data: Any, cfg: TrainConfig) -> tuple[Any, Any, Any]:
         """Seeded train / validation / test splits of ``data`` (``cfg``'s fractions), checked; the task
         learns from them what its head needs (labels, tags)."""
         raise NotImplementedError
@@ -101,24 +123,27 @@ class Task:
         """How many examples ``split`` has (per class, where there are classes)."""
         return {"examples": len(split)}
 
-    def examples(self, bert: Any, data: Any, cfg: Any) -> Examples:
+    def examples(self, bert: BertPipeline, data: Any, cfg: TrainConfig) -> Examples:
+        """``data`` tokenized once, for batching."""
         raise NotImplementedError
 
-    def build_model(self, bert: Any, cfg: Any) -> Any:
+    def build_model(self, bert: BertPipeline, cfg: TrainConfig) -> Any:
+        """The ``tf_keras`` model to fine-tune: ``bert``'s encoder layer with this task's head."""
         raise NotImplementedError
 
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         """The Keras loss and metrics (one named ``accuracy``)."""
         raise NotImplementedError
 
-    def class_weight(self, examples: Examples, cfg: Any) -> dict[int, float] | None:
+    def class_weight(self, examples: Examples, cfg: TrainConfig) -> dict[int, float] | None:
+        """Keras' ``class_weight`` for training (None: every class weighs the same)."""
         return None
 
     def info(self) -> dict[str, Any]:
         """What the run's summary says of the task (labels, tags)."""
         return {}
 
-    def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
+    def finish(self, model: Any, bert: BertPipeline, out: Path, splits: tuple[Any, Any, Any], cfg: TrainConfig,
                metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
         """After the last epoch: export to ``out`` and evaluate; returns summary entries (``export`` included).
 
@@ -127,7 +152,7 @@ class Task:
         raise NotImplementedError
 
 
-def buckets_for(cfg: Any) -> tuple[int, ...]:
+def buckets_for(cfg: TrainConfig) -> tuple[int, ...]:
     """The packed lengths batches may take: every ``bucket_step`` when bucketing, else ``seq_length``."""
     return batching.default_buckets(cfg.seq_length, cfg.bucket_step) if cfg.bucketing else (cfg.seq_length,)
 
@@ -140,7 +165,7 @@ def check_splits(splits: tuple[Any, Any, Any], what: str = "examples") -> tuple[
     return splits
 
 
-def seeded_splits(data: Any, cfg: Any, data_type: type) -> tuple[Any, Any, Any]:
+def seeded_splits(data: Any, cfg: TrainConfig, data_type: type) -> tuple[Any, Any, Any]:
     """``data`` (a ``data_type``) split by example into train / validation / test with ``cfg``'s fractions
     and seed, or a ready (train, validation, test) triple as it is."""
     if isinstance(data, data_type):

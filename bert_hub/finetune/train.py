@@ -18,7 +18,7 @@ last one and ends with the same number of steps as an uninterrupted run.
 Examples:
     A tiny run on the embedded default:
 
-    >>> from bert_hub.finetune.data import LabelledTexts
+    >>> from bert_hub.finetune.tasks.labelled_texts import LabelledTexts
     >>> from bert_hub.finetune.train import train
     >>> from bert_hub.finetune.train_config import STRATEGIES, TrainConfig
     >>> data = LabelledTexts(["win cash now", "lunch?"] * 8, [1, 0] * 8, ("ham", "spam"))
@@ -38,13 +38,10 @@ from typing import Any, Sequence
 import numpy as np
 import yaml
 
-from bert_hub.runtime import batching
 from bert_hub.core.config import ModelConfig, load_config
-from bert_hub.core.errors import ConfigError, InputError, plural
-from bert_hub.core.outputs import (
-    atomic_write_text,
-    mark_directory,
-)
+from bert_hub.core.errors import InputError, plural
+from bert_hub.core.atomic import atomic_write_text
+from bert_hub.core.manifests import mark_directory
 from bert_hub.core.pause import pause_point
 from bert_hub.hub.pipeline import BertPipeline
 from bert_hub.runtime.calibration import model_shape
@@ -54,6 +51,7 @@ from bert_hub.finetune.mixed_precision import choose_precision
 from bert_hub.finetune.optimizer import adamw
 from bert_hub.finetune.plots import plot_curves
 from bert_hub.finetune.run_folder import (
+    RUN,
     RunFolder,
     ScratchRun,
     check_resumed_settings,
@@ -62,26 +60,44 @@ from bert_hub.finetune.run_folder import (
 )
 from bert_hub.finetune.task import Examples, Task, buckets_for
 from bert_hub.finetune.tasks import TASKS, get_task
-from bert_hub.finetune.train_config import DEFAULT_EPOCHS, WORKER_TIMEOUT, TrainConfig, recorded_train_config
+from bert_hub.finetune.train_config import WORKER_TIMEOUT, TrainConfig, recorded_settings, recorded_train_config
+from bert_hub.runtime import batching
 
 log = logging.getLogger(__name__)
 
-def check_task_settings(cfg: TrainConfig, task: Task) -> None:
-    """Refuses a setting of another task changed from its default (``doc_stride`` for a classifier)."""
-    defaults = TrainConfig()
-    for other in TASKS.values():
-        if other.name == task.name:
-            continue
-        for name in other.settings:
-            if name not in task.settings and getattr(cfg, name) != getattr(defaults, name):
-                raise ConfigError(f"training setting '{name}' is one of {other.name}, not of {task.name}: leave it "
-                                  f"out, or train with task {other.name}")
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How a training run is carried out, beside what it learns ([`TrainConfig`][bert_hub.finetune.train_config.TrainConfig]):
+    built once from the arguments of [`train`][bert_hub.finetune.train.train] (or the CLI's flags), it travels
+    whole to the loop.
+
+    Attributes:
+        resume: continue the run in ``out`` from its last checkpoint.
+        overwrite: replace an existing run in ``out`` (only a bert_hub run).
+        strategy: ``default``, ``mirrored`` or ``multi-worker``.
+        worker_timeout: seconds a worker of a multi-worker run waits for the others.
+        progress: Keras' progress bar (else one log line per epoch).
+        stop_after_epochs: stop (as if interrupted) after this many epochs of this call.
+        callbacks: extra ``tf_keras`` callbacks for ``fit``.
+    """
+
+    resume: bool = False
+    overwrite: bool = False
+    strategy: str = "default"
+    worker_timeout: float = WORKER_TIMEOUT
+    progress: bool = False
+    stop_after_epochs: int | None = None
+    callbacks: Sequence[Any] = ()
 
 
-def task_for(data: Any, task: str | Task | None = None) -> Task:
-    """The task named ``task``, else the one whose data ``data`` is (checked against each other)."""
+def task_for(data: Any, task: str | type[Task] | Task | None = None) -> Task:
+    """The task named ``task`` (a name, a class or an instance with its settings), else the one whose data
+    ``data`` is (checked against each other)."""
     if isinstance(task, Task):
         chosen = task
+    elif isinstance(task, type) and issubclass(task, Task):
+        chosen = task()
     elif task is not None:
         chosen = get_task(task)()
     else:
@@ -122,7 +138,7 @@ def seed_everything(seed: int, encoder: Any = None, step: int = 0) -> None:
 
 
 def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfig(), *,
-          task: str | Task | None = None, resume: bool = False,
+          task: str | type[Task] | Task | None = None, resume: bool = False,
           overwrite: bool = False, strategy: str = "default", progress: bool = False,
           stop_after_epochs: int | None = None, callbacks: Sequence[Any] = (),
           worker_timeout: float = WORKER_TIMEOUT) -> dict[str, Any]:
@@ -139,17 +155,22 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
         config: a model config (name, path or ModelConfig).
         data: the task's data (split into train/validation/test with
             ``cfg``'s fractions) or a ready (train, validation, test) triple:
-            [`LabelledTexts`][bert_hub.finetune.data.LabelledTexts],
+            [`LabelledTexts`][bert_hub.finetune.tasks.labelled_texts.LabelledTexts],
+            [`ScoredTexts`][bert_hub.finetune.tasks.regression.ScoredTexts],
             [`TaggedSentences`][bert_hub.finetune.tasks.token_classification.TaggedSentences] or
             [`SquadData`][bert_hub.finetune.tasks.question_answering.SquadData].
-        task: a name of [`TASKS`][bert_hub.finetune.tasks.TASKS]; default: the task of ``data``.
         out: the run directory: ``checkpoints/``, ``history.json``,
             ``curves.png``, ``metrics.json``, ``train_config.yaml`` and the
             exported ``model/``.
+        cfg: the settings every task shares.
+        task: a task with its own settings (``TextClassification(tune_threshold=True)``),
+            a task class, or a name of [`TASKS`][bert_hub.finetune.tasks.TASKS];
+            default: the task of ``data``, with its default settings.
         resume: continue from the last checkpoint in ``out``, with the run's
-            own settings: ``cfg`` must equal its ``train_config.yaml`` but for
-            ``epochs`` and ``precision`` (refused otherwise; left at their
-            defaults, the run's own are kept); a finished run is refused.
+            own settings: ``cfg`` and the task's settings must equal its
+            ``train_config.yaml`` but for ``epochs`` and ``precision`` (refused
+            otherwise; left at their defaults, the run's own are kept); a
+            finished run is refused.
         overwrite: replace an existing run in ``out`` (only a bert_hub run).
         strategy: ``default``, ``mirrored`` (all visible CPU/GPU devices) or
             ``multi-worker`` (``MultiWorkerMirroredStrategy``, the cluster from
@@ -167,40 +188,48 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
         A summary: data counts, examples/second, per-epoch history, the
         task's metrics and the export path.
     """
+    options = RunOptions(resume=resume, overwrite=overwrite, strategy=strategy, worker_timeout=worker_timeout,
+                         progress=progress, stop_after_epochs=stop_after_epochs, callbacks=tuple(callbacks))
     out = Path(out).expanduser().absolute()
     chosen = task_for(data, task)
-    check_task_settings(cfg, chosen)
+    chosen.check(cfg)
     chief = writes_the_run(strategy)
     # The chief checks --out first: refused, it never joins the cluster. Then the strategy,
     # before any other TensorFlow work (a multi-worker strategy must come first).
     run: RunFolder | ScratchRun = RunFolder(out, resume=resume, overwrite=overwrite) if chief else ScratchRun(out)
     try:
-        return _train_run(run, config, data, out, cfg, chosen, chief, resume=resume, strategy=strategy,
-                          progress=progress, stop_after_epochs=stop_after_epochs, callbacks=callbacks,
-                          worker_timeout=worker_timeout)
+        return _train_run(run, config, data, out, cfg, chosen, chief, options)
     finally:
         run.release()
 
 
-def _train_run(run: Any, config: Any, data: Any, out: Path, cfg: TrainConfig, chosen: Task, chief: bool, *,
-               resume: bool, strategy: str, progress: bool, stop_after_epochs: int | None,
-               callbacks: Sequence[Any], worker_timeout: float) -> dict[str, Any]:
+def _resumed_settings(out: Path, cfg: TrainConfig, task: Task) -> tuple[TrainConfig, Task]:
+    """A resumed run keeps its planned epochs and precision unless told otherwise (the CLI reads them too; the
+    Python API may be given the defaults), and its task's settings when given the defaults."""
+    recorded = recorded_train_config(out)
+    if recorded is not None:
+        if cfg.epochs is None:
+            cfg = cfg.replace(epochs=recorded.epochs)
+        if cfg.precision == "auto":
+            cfg = cfg.replace(precision=recorded.precision)
+    own = recorded_settings(out, task.Settings)
+    if own is not None and task.settings == task.Settings():
+        task = type(task)(own)
+    return cfg, task
+
+
+def _train_run(run: RunFolder | ScratchRun, config: Any, data: Any, out: Path, cfg: TrainConfig, chosen: Task,
+               chief: bool, options: RunOptions) -> dict[str, Any]:
     """[`train`][bert_hub.finetune.train.train] once ``run`` holds the output."""
     pause_point("train-start")
-    if resume:  # a resumed run keeps its planned epochs, precision and bucket step unless told otherwise (the CLI
-        recorded = recorded_train_config(out)  # reads them too; the Python API may be given the bare defaults)
-        if cfg.epochs is None:
-            cfg = cfg.replace(epochs=getattr(recorded, "epochs", None) or DEFAULT_EPOCHS)  # older runs: always 4
-        if cfg.precision == "auto":
-            cfg = cfg.replace(precision=getattr(recorded, "precision", "auto"))
-        if cfg.bucket_step == TrainConfig.bucket_step and recorded is not None:
-            cfg = cfg.replace(bucket_step=recorded.bucket_step)  # runs started before step 1 was the default
-    if resume and chief:
+    if options.resume:
+        cfg, chosen = _resumed_settings(out, cfg, chosen)
+    if options.resume and chief:
         check_resumed_task(out, chosen.name)
-        check_resumed_settings(out, cfg)
+        check_resumed_settings(out, cfg, chosen.settings)
         run.check_unfinished(cfg.epochs)
     try:
-        dist = distribution_strategy(strategy, worker_timeout)
+        dist = distribution_strategy(options.strategy, options.worker_timeout)
     except Exception as e:
         raise run.failed(e, cfg.epochs) from None  # nothing opened yet: a worker's scratch folder goes
     if weights_frozen():
@@ -218,10 +247,9 @@ def _train_run(run: Any, config: Any, data: Any, out: Path, cfg: TrainConfig, ch
         log.warning("warning: %d distinct examples occur in more than one split (duplicates in the data)", dup)
     workdir = run.open()
     try:
-        summary = _train_in(workdir, model_config, chosen, splits, cfg, dist, resume=resume, progress=progress,
-                            stop_after_epochs=stop_after_epochs, callbacks=callbacks,
+        summary = _train_in(workdir, model_config, chosen, splits, cfg, dist, options,
                             restore_from=workdir if chief else out)
-        summary.update(run=str(out), strategy=strategy, chief=chief,
+        summary.update(run=str(out), strategy=options.strategy, chief=chief,
                        data={**summary["data"], "overlapping_examples": dup})
         if not chief:
             summary.pop("export", None)  # a worker's copy was temporary
@@ -234,12 +262,11 @@ def _train_run(run: Any, config: Any, data: Any, out: Path, cfg: TrainConfig, ch
     return summary
 
 
-def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, Any, Any], cfg: TrainConfig,
-              dist: Any, *, resume: bool, progress: bool, stop_after_epochs: int | None,
-              callbacks: Sequence[Any], restore_from: Path) -> dict[str, Any]:
+def _train_in(workdir: Path, model_config: ModelConfig, task: Task, splits: tuple[Any, Any, Any],
+              cfg: TrainConfig, dist: Any, options: RunOptions, *, restore_from: Path) -> dict[str, Any]:
     """The training itself, in ``workdir``: model, fit with checkpoints, then the task's export and metrics.
 
-    ``restore_from`` is where ``resume`` reads the checkpoint (the chief's
+    ``restore_from`` is where a resumed run reads its checkpoint (the chief's
     run folder, for every worker of a multi-worker run).
     """
     import tensorflow as tf
@@ -251,68 +278,55 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
         model = task.build_model(bert, cfg)
         train_ex = task.examples(bert, train_data, cfg)
         steps_per_epoch = len(_epoch_batches(train_ex, cfg, 0, dist))
+        epochs = cfg.planned_epochs(steps_per_epoch)
         if cfg.epochs is None:
-            cfg = cfg.replace(epochs=cfg.planned_epochs(steps_per_epoch))
-            log.info("%s of %d steps (the default for %s; --epochs to choose)", plural(cfg.epochs, "epoch"),
+            cfg = cfg.replace(epochs=epochs)
+            log.info("%s of %d steps (the default for %s; `epochs` chooses)", plural(epochs, "epoch"),
                      steps_per_epoch, plural(len(train_ex), "training example"))
-        optimizer = _compile(model, task, cfg, steps_per_epoch * cfg.epochs)
+        optimizer = _compile(model, task, cfg, steps_per_epoch * epochs)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epochs_done=epoch_var)
     # Resuming needs the last epoch's checkpoint only (the manager writes a new one before it drops the old).
     manager = tf.train.CheckpointManager(ckpt, str(workdir / "checkpoints"), max_to_keep=1)
     history: list[dict[str, Any]] = []
-    if resume:
-        latest = tf.train.latest_checkpoint(str(restore_from / "checkpoints"))
-        try:
-            ckpt.restore(latest).assert_existing_objects_matched()
-        except Exception as e:  # noqa: BLE001 - a damaged file raises OpError, IndexError, ValueError, ...
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            raise InputError(f"cannot resume {restore_from}: its checkpoint {latest} is damaged or does not fit "
-                             f"this model ({first}); start the run again with --overwrite") from None
-        saved = restore_from / "history.json"
-        # The history is written before the checkpoint: an interrupt between the two leaves a record of an
-        # epoch the checkpoint does not hold, which this run trains again.
-        done = int(epoch_var.numpy())
-        history = [h for h in (json.loads(saved.read_text()) if saved.exists() else []) if h["epoch"] <= done]
-        if cfg.keep_best and history and _best_epoch(history) == done:
-            best_checkpoint(model).write(str(workdir / "checkpoints" / "best"))  # an interrupt may have come first
-        log.info("resuming after epoch %d (step %d)", done, int(optimizer.iterations.numpy()))
+    if options.resume:
+        history = _restore(ckpt, restore_from, model, optimizer, epoch_var, cfg, workdir)
     seed_everything(cfg.seed, bert.encoder, step=int(optimizer.iterations.numpy()))
     atomic_write_text(workdir / "train_config.yaml", yaml.safe_dump(
-        {"model": model_config.source, "task": task.name, **dataclasses.asdict(cfg)}, sort_keys=False))
+        {"model": model_config.source, "task": task.name, **cfg.as_dict(), **task.settings.as_dict()},
+        sort_keys=False))
 
     val_ex = task.examples(bert, val_data, cfg)
     buckets = buckets_for(cfg)
     val_ds = val_ex.dataset(batching.length_sorted_batches(val_ex.lengths, cfg.batch_size), buckets)
     start_epoch = int(epoch_var.numpy())
-    last_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, start_epoch + stop_after_epochs)
+    last_epoch = epochs if options.stop_after_epochs is None else min(epochs, start_epoch + options.stop_after_epochs)
     if start_epoch < last_epoch:
         # One fit() over the remaining epochs (so Keras shows "Epoch 2/3"); each epoch
         # draws its own batches, and the iterator runs on from epoch to epoch.
         batches = [b for epoch in range(start_epoch, last_epoch) for b in _epoch_batches(train_ex, cfg, epoch, dist)]
-        best = best_checkpoint(model) if cfg.keep_best else None
         shape = model_shape(model_config.architecture) + ("" if hasattr(bert.encoder, "dropout_seed")
                                                           else " | saved graph")  # not bert_hub's: its own speeds
-        chosen = choose_precision(cfg.precision, model, train_ex, buckets, cfg.batch_size, shape, dist,
-                                  multi_worker=is_multi_worker(dist), notify=log.info)
-        (log.warning if chosen.warning else log.info)("%s", chosen.describe())
-        after_epoch = _EpochEnd(
-            lambda epoch, logs, seconds: _end_epoch(epoch, logs, seconds, optimizer, epoch_var, manager, history,
-                                                    workdir, len(train_ex), cfg.epochs, best, chosen.precision))
-        with chosen.steps(model):
+        precision = choose_precision(cfg.precision, model, train_ex, buckets, cfg.batch_size, shape, dist,
+                                     multi_worker=is_multi_worker(dist), notify=log.info)
+        (log.warning if precision.warning else log.info)("%s", precision.describe())
+        recorder = EpochRecorder(workdir, history, optimizer, epoch_var, manager, examples=len(train_ex),
+                                 epochs=epochs, precision=precision.precision,
+                                 best=best_checkpoint(model) if cfg.keep_best else None)
+        with precision.steps(model):
             model.fit(training_data(dist, train_ex, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
                       steps_per_epoch=steps_per_epoch, validation_data=val_ds,
                       class_weight=task.class_weight(train_ex, cfg),
-                      verbose=1 if progress else 0, callbacks=[after_epoch, *callbacks])
+                      verbose=1 if options.progress else 0, callbacks=[recorder.callback(), *options.callbacks])
     summary: dict[str, Any] = {
         "model": model_config.name, "task": task.name, "replicas": dist.num_replicas_in_sync, **task.info(),
         "data": {"train": task.counts(train_data), "validation": task.counts(val_data),
                  "test": task.counts(test_data)},
-        "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "steps": int(optimizer.iterations.numpy()),
+        "epochs": epochs, "steps_per_epoch": steps_per_epoch, "steps": int(optimizer.iterations.numpy()),
         "epochs_done": int(epoch_var.numpy()), "history": history,
         "precision": history[-1].get("precision", "float32") if history else None,
     }
-    summary["finished"] = summary["epochs_done"] >= cfg.epochs
+    summary["finished"] = summary["epochs_done"] >= epochs
     if not summary["finished"]:
         return summary
     pause_point("training-done")
@@ -326,24 +340,33 @@ def _train_in(workdir: Path, model_config: Any, task: Task, splits: tuple[Any, A
     return summary
 
 
+def _restore(ckpt: Any, restore_from: Path, model: Any, optimizer: Any, epoch_var: Any, cfg: TrainConfig,
+             workdir: Path) -> list[dict[str, Any]]:
+    """Restores a resumed run's last checkpoint; returns its history, as far as the checkpoint goes."""
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(str(restore_from / "checkpoints"))
+    try:
+        ckpt.restore(latest).assert_existing_objects_matched()
+    except Exception as e:  # noqa: BLE001 - a damaged file raises OpError, IndexError, ValueError, ...
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise InputError(f"cannot resume {restore_from}: its checkpoint {latest} is damaged or does not fit "
+                         f"this model ({first}); start the run again with `overwrite`") from None
+    saved = restore_from / "history.json"
+    # The history is written before the checkpoint: an interrupt between the two leaves a record of an
+    # epoch the checkpoint does not hold, which this run trains again.
+    done = int(epoch_var.numpy())
+    history = [h for h in (json.loads(saved.read_text()) if saved.exists() else []) if h["epoch"] <= done]
+    if cfg.keep_best and history and _best_epoch(history) == done:
+        best_checkpoint(model).write(str(workdir / "checkpoints" / "best"))  # an interrupt may have come first
+    log.info("resuming after epoch %d (step %d)", done, int(optimizer.iterations.numpy()))
+    return history
+
+
 def _epoch_batches(train_ex: Examples, cfg: TrainConfig, epoch: int, dist: Any) -> list[np.ndarray]:
     """One epoch's global batches; on several workers none smaller than the number of workers."""
     batches = batching.shuffled_batches(train_ex.lengths, cfg.batch_size, cfg.seed, epoch, cfg.bucketing)
     return batching.at_least(batches, dist.num_replicas_in_sync) if is_multi_worker(dist) else batches
-
-
-def _EpochEnd(on_end: Any) -> Any:
-    """A Keras callback calling ``on_end(epoch, logs, seconds)`` after every epoch."""
-    import tf_keras
-
-    class EpochEnd(tf_keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            on_end(epoch, logs or {}, time.perf_counter() - self.started)
-
-    return EpochEnd()
 
 
 def best_checkpoint(model: Any) -> Any:
@@ -364,25 +387,53 @@ def _best_epoch(history: list[dict[str, Any]]) -> int:
     return max(h["epoch"] for h in history if h.get("val_loss", math.inf) == lowest)
 
 
-def _end_epoch(epoch: int, logs: dict, seconds: float, optimizer: Any, epoch_var: Any, manager: Any,
-               history: list, out: Path, examples: int, epochs: int, best: Any | None, precision: str) -> None:
-    """Records an epoch: history, checkpoint (and with ``best``, the best weights by validation loss), one
-    progress line."""
-    record = {"epoch": epoch + 1, "steps": int(optimizer.iterations.numpy()), "seconds": round(seconds, 2),
-              "examples_per_second": round(examples / seconds, 2), "precision": precision,
-              **{k: float(v) for k, v in logs.items()}}
-    history.append(record)
-    epoch_var.assign(epoch + 1)
-    # In this order: a resumed run drops history records its checkpoint does not hold, and writes the best
-    # weights again when its last epoch is the best one.
-    write_json(out / "history.json", history)
-    pause_point("history-written")
-    manager.save(checkpoint_number=epoch + 1)
-    if best is not None and _best_epoch(history) == epoch + 1:
-        best.write(str(out / "checkpoints" / "best"))
-    mark_directory(out, "run")  # the manifest lists what this epoch wrote
-    pause_point("epoch-end")
-    log.info("epoch %d/%d: %s (%s examples/s)", epoch + 1, epochs,
-             " ".join(f"{k} {float(v):.4f}" for k, v in logs.items()), record["examples_per_second"])
+@dataclasses.dataclass
+class EpochRecorder:
+    """What a run keeps of each epoch, in ``out``: its history record, its checkpoint (and with ``best``, the
+    best weights by validation loss), the manifest, one progress line.
 
+    In this order: a resumed run drops history records its checkpoint does not
+    hold, and writes the best weights again when its last epoch is the best one.
+    """
 
+    out: Path
+    history: list[dict[str, Any]]
+    optimizer: Any
+    epoch_var: Any
+    manager: Any
+    examples: int
+    epochs: int
+    precision: str
+    best: Any | None = None
+
+    def record(self, epoch: int, logs: dict[str, Any], seconds: float) -> None:
+        """Records epoch ``epoch`` (0-based), which took ``seconds`` and ended with Keras' ``logs``."""
+        record = {"epoch": epoch + 1, "steps": int(self.optimizer.iterations.numpy()), "seconds": round(seconds, 2),
+                  "examples_per_second": round(self.examples / seconds, 2), "precision": self.precision,
+                  **{k: float(v) for k, v in logs.items()}}
+        self.history.append(record)
+        self.epoch_var.assign(epoch + 1)
+        write_json(self.out / "history.json", self.history)
+        pause_point("history-written")
+        self.manager.save(checkpoint_number=epoch + 1)
+        if self.best is not None and _best_epoch(self.history) == epoch + 1:
+            self.best.write(str(self.out / "checkpoints" / "best"))
+        mark_directory(self.out, RUN)  # the manifest lists what this epoch wrote
+        pause_point("epoch-end")
+        log.info("epoch %d/%d: %s (%s examples/s)", epoch + 1, self.epochs,
+                 " ".join(f"{k} {float(v):.4f}" for k, v in logs.items()), record["examples_per_second"])
+
+    def callback(self) -> Any:
+        """A Keras callback that records every epoch as it ends."""
+        import tf_keras
+
+        recorder = self
+
+        class EpochEnd(tf_keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                self.started = time.perf_counter()
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                recorder.record(epoch, logs or {}, time.perf_counter() - self.started)
+
+        return EpochEnd()

@@ -1,8 +1,9 @@
 """Training settings: [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig], from a YAML file and ``bert-hub train`` flags.
 
-Each setting is stated once, as a dataclass field with its default and its
-help text; the training YAML's schema (`TRAIN_FIELDS`) and the CLI's
-flags are derived from the fields.
+Each setting is stated once, as a dataclass field with its default, its
+help text and its checks ([`bert_hub.finetune.options`][bert_hub.finetune.options]);
+the training YAML's schema and the CLI's flags are derived from the fields.
+A YAML file holds the common settings and those of the task it trains.
 
 Examples:
     >>> from bert_hub.finetune.train_config import TrainConfig
@@ -15,17 +16,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Mapping
 
 import yaml
 
-from bert_hub.core.config import check_fields, yaml_schema
 from bert_hub.core.errors import ConfigError
+from bert_hub.finetune.options import NoOptions, Options, option
 from bert_hub.runtime.precision import PRECISIONS
-
-
-POOLINGS = ("pooled_output", "mean")
-"""How a text becomes one vector for the classifier."""
 
 
 DEFAULT_EPOCHS = 4
@@ -42,73 +39,36 @@ WORKER_TIMEOUT = 600.0
 """Seconds a worker of a multi-worker run waits for the others at a synchronisation point."""
 
 
-def _setting(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
-    """A [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig] field; ``help`` is what ``bert-hub train --help`` says of it, ``choices`` the
-    values it takes (a string setting)."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
-
-
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Training settings; every field can come from YAML or a CLI flag."""
+class TrainConfig(Options):
+    """The training settings every task shares; every field can come from YAML or a CLI flag.
 
-    epochs: int | None = _setting(None, f"passes over the training data (default: {DEFAULT_EPOCHS}, or more "
-                                        f"on a small set, up to {MAX_AUTO_EPOCHS}, so that training takes at "
-                                        f"least {MIN_STEPS} steps)")
-    batch_size: int = _setting(32, "examples per step")
-    learning_rate: float = _setting(1e-4, "peak learning rate (AdamW)")
-    warmup_fraction: float = _setting(0.1, "fraction of steps with a linear warm-up")
-    weight_decay: float = _setting(0.01, "AdamW weight decay (not on LayerNorm or biases)")
-    dropout: float = _setting(0.1, "dropout before the classifier layer")
-    class_weight: bool = _setting(False, "weight classes by inverse frequency")
-    seed: int = _setting(0, "seed of the split, batches, initialisation and dropout")
-    validation_fraction: float = _setting(0.1, "fraction of --data held out for validation")
-    test_fraction: float = _setting(0.0, "fraction of --data held out for the test metrics (0: none; train on "
-                                         "more rows, evaluate on a held-out file of your own)")
-    bucketing: bool = _setting(True, "pack each batch to its length bucket (else to seq_length)")
-    bucket_step: int = _setting(1, "bucket lengths are multiples of this (1: each batch is packed to its "
-                                   "longest text)")
-    seq_length: int = _setting(128, "longest packing, in tokens")
-    threshold: float = _setting(0.5, "probability from which a text is positive (see tune_threshold)")
-    tune_threshold: bool = _setting(False, "choose the threshold on the validation split (best F1) and "
-                                           "store it with the model")
-    pooling: str = _setting("pooled_output", "text vector for the classifier: pooled_output or mean (of "
-                                             "sequence_output over the real tokens)", POOLINGS)
-    precision: str = _setting("auto", "bfloat16: matmuls in bfloat16, weights, optimizer and loss in float32 "
-                                      "(oneDNN's mixed precision); auto: bfloat16 where the CPU computes it "
-                                      "natively and a measure finds it faster, else float32", PRECISIONS)
-    keep_best: bool = _setting(False, "export the epoch with the lowest validation loss, not the last")
-    doc_stride: int = _setting(64, "question answering: wordpieces between the starts of a long context's "
-                                   "overlapping windows")
-    max_query_length: int = _setting(32, "question answering: wordpieces kept of a question")
-    max_answer_length: int = _setting(30, "question answering: longest answer, in wordpieces")
+    A task's own settings (a classifier's threshold, question answering's
+    windows) are its [`Task`][bert_hub.finetune.task.Task]'s ``Settings``.
+    """
 
-    def problems(self) -> list[tuple[str, str]]:
-        out = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                return [(f.name, f"must be a finite number, not {value}")]
-        if self.epochs is not None and self.epochs < 1:
-            out.append(("epochs", "must be at least 1"))
-        for name in ("batch_size", "bucket_step", "seq_length", "doc_stride", "max_query_length",
-                     "max_answer_length"):
-            if getattr(self, name) < 1:
-                out.append((name, "must be at least 1"))
-        if self.learning_rate <= 0:
-            out.append(("learning_rate", "must be positive"))
-        for name in ("warmup_fraction", "dropout", "validation_fraction", "test_fraction", "threshold"):
-            if not 0 <= getattr(self, name) < 1:
-                out.append((name, "must be in [0, 1)"))
-        if self.weight_decay < 0:
-            out.append(("weight_decay", "must not be negative"))
-        if self.seq_length < 3:
-            out.append(("seq_length", "must be at least 3"))
-        for f in dataclasses.fields(self):
-            choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
-                out.append((f.name, f"must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}"))
-        return out
+    source: ClassVar[str] = "training settings"
+
+    epochs: int | None = option(None, f"passes over the training data (default: {DEFAULT_EPOCHS}, or more on a "
+                                      f"small set, up to {MAX_AUTO_EPOCHS}, so that training takes at least "
+                                      f"{MIN_STEPS} steps)", at_least=1)
+    batch_size: int = option(32, "examples per step", at_least=1)
+    learning_rate: float = option(1e-4, "peak learning rate (AdamW)", positive=True)
+    warmup_fraction: float = option(0.1, "fraction of steps with a linear warm-up", fraction=True)
+    weight_decay: float = option(0.01, "AdamW weight decay (not on LayerNorm or biases)", at_least=0)
+    dropout: float = option(0.1, "dropout before the task's output layer", fraction=True)
+    seed: int = option(0, "seed of the split, batches, initialisation and dropout")
+    validation_fraction: float = option(0.1, "fraction of the data held out for validation", fraction=True)
+    test_fraction: float = option(0.0, "fraction of the data held out for the test metrics (0: none; train on "
+                                       "more rows, evaluate on a held-out file of your own)", fraction=True)
+    bucketing: bool = option(True, "pack each batch to its length bucket (else to seq_length)")
+    bucket_step: int = option(1, "bucket lengths are multiples of this (1: each batch is packed to its "
+                                 "longest text)", at_least=1)
+    seq_length: int = option(128, "longest packing, in tokens", at_least=3)
+    precision: str = option("auto", "bfloat16: matmuls in bfloat16, weights, optimizer and loss in float32 "
+                                    "(oneDNN's mixed precision); auto: bfloat16 where the CPU computes it "
+                                    "natively and a measure finds it faster, else float32", choices=PRECISIONS)
+    keep_best: bool = option(False, "export the epoch with the lowest validation loss, not the last")
 
     def planned_epochs(self, steps_per_epoch: int) -> int:
         """The epochs a run takes: ``epochs`` when set, else chosen from the size of the data.
@@ -129,56 +89,62 @@ class TrainConfig:
             return self.epochs
         return max(DEFAULT_EPOCHS, min(MAX_AUTO_EPOCHS, math.ceil(MIN_STEPS / max(1, steps_per_epoch))))
 
-    def window_problems(self) -> list[tuple[str, str]]:
-        """Question answering only: the windows must hold context and overlap (or touch)."""
-        room = self.seq_length - 3 - self.max_query_length
-        if room < 1:
-            return [("max_query_length", f"leaves no room for the context in seq_length {self.seq_length} "
-                                         "(a question pair needs 3 special tokens): lower it")]
-        if self.doc_stride > room:
-            return [("doc_stride", f"must be at most seq_length - 3 - max_query_length = {room}, or the "
-                                   "windows would skip context")]
-        return []
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        changes = {k: v for k, v in changes.items() if v is not None}
-        return validate_train_config(dataclasses.replace(self, **changes), "flags")
-
-
-TRAIN_FIELDS = yaml_schema(TrainConfig)
-"""The training YAML's schema, derived from the dataclass: ``{field: (type, required)}``."""
-
-
-def validate_train_config(cfg: TrainConfig, source: str) -> TrainConfig:
-    for field, message in cfg.problems():
-        raise ConfigError(f"{source}: field '{field}': {message}")
-    return cfg
-
-
-def load_train_config(path: str | Path | None, base: TrainConfig | None = None) -> TrainConfig:
-    """Reads a training YAML (fields of [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig]) over ``base`` (default: the defaults);
-    ``None`` gives ``base``."""
-    base = base or TrainConfig()
-    if path is None:
-        return base
-    path = Path(path)
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the training config ({e.strerror})") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML ({getattr(e, 'problem', e)})") from None
-    fields = check_fields(raw, TRAIN_FIELDS, str(path))
-    cfg = dataclasses.replace(base, **{k: (float(v) if TRAIN_FIELDS[k][0] is float else v)
-                                       for k, v in fields.items()})
-    return validate_train_config(cfg, str(path))
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a training config is a mapping of settings (epochs: 3, ...), not a "
+                          f"{type(raw).__name__}")
+    return raw
+
+
+def load_train_config(path: str | Path | None, base: TrainConfig | None = None, *,
+                      settings: Options | None = None, task: str = "", others: Mapping[str, str] | None = None
+                      ) -> tuple[TrainConfig, Options]:
+    """Reads a training YAML: the common settings over ``base`` and the task's own over ``settings``.
+
+    Args:
+        path: the YAML file (``None``: ``base`` and ``settings`` as they are).
+        base: the common settings it changes (default: the defaults).
+        settings: the task's own settings it changes (their class says which fields the task has).
+        task: the task's name, for messages.
+        others: fields of other tasks -> their task's name: such a field is refused, naming its task.
+
+    Returns:
+        ``(common settings, the task's settings)``, checked.
+    """
+    base = base or TrainConfig()
+    settings = settings if settings is not None else NoOptions()
+    if path is None:
+        return base, settings
+    path = Path(path)
+    raw = _read_yaml(path)
+    own = set(settings.names())
+    for key in raw:
+        if key not in own and key not in TrainConfig.names() and key in (others or {}):
+            raise ConfigError(f"{path}: field '{key}' is a setting of {(others or {})[key]}, not of {task}: leave "
+                              f"it out, or train the task {(others or {})[key]}")
+    common = {k: v for k, v in raw.items() if k not in own}
+    return (TrainConfig.from_mapping(common, str(path), base),
+            type(settings).from_mapping({k: v for k, v in raw.items() if k in own}, str(path), settings))
 
 
 def recorded_train_config(run: str | Path) -> TrainConfig | None:
-    """The settings a run was trained with (its ``train_config.yaml``), or None when it has none readable."""
+    """The common settings a run was trained with (its ``train_config.yaml``), or None when it has none readable."""
+    return recorded_settings(run, TrainConfig)  # type: ignore[return-value]
+
+
+def recorded_settings(run: str | Path, kind: type[Options]) -> Options | None:
+    """The settings of class ``kind`` (the common ones, or a task's) a run was trained with (its
+    ``train_config.yaml``; other keys are the model, the task and other groups), or None when unreadable."""
     try:
         raw = yaml.safe_load((Path(run) / "train_config.yaml").read_text(encoding="utf-8")) or {}
-        names = {f.name for f in dataclasses.fields(TrainConfig)}
-        return TrainConfig(**{k: v for k, v in raw.items() if k in names})
+        return kind(**{k: v for k, v in raw.items() if k in kind.names()})
     except (OSError, yaml.YAMLError, AttributeError, TypeError):
         return None

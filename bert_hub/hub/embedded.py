@@ -32,7 +32,10 @@ from pathlib import Path
 from bert_hub.builder.bundle import convert_checkpoint_bundle
 from bert_hub.core.caches import cache_root, check_trusted
 from bert_hub.core.errors import ResolveError
-from bert_hub.core.outputs import atomic_write_text, mark_directory, output_lock
+from bert_hub.builder.bundle import BUNDLE
+from bert_hub.core.atomic import atomic_write_text
+from bert_hub.core.locks import output_lock
+from bert_hub.core.manifests import mark_directory
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +113,7 @@ def _convert(name: str, source: Path, target: Path) -> None:
     """Converts the checkpoint into ``target`` (lock held): aside first, then renamed into place."""
     log.info("bert_hub: converting the embedded %s checkpoint into %s (first use)...", name, target)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    mark_directory(work, "bundle")  # bert_hub's: removed by the next conversion if this one is killed
+    mark_directory(work, BUNDLE)  # bert_hub's: removed by the next conversion if this one is killed
     try:
         bundle = work / "bundle"
         convert_checkpoint_bundle(source, bundle, name=name)

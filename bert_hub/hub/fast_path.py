@@ -45,7 +45,7 @@ import numpy as np
 
 from bert_hub.core.caches import cache_root
 from bert_hub.core.config import GELU_FORMS, Architecture
-from bert_hub.core.outputs import read_cache_file, write_cache_entry
+from bert_hub.core.caches import read_cache_file, write_cache_entry
 
 CACHE_NAME = "fast_path.json"
 """The cache file, in `bert_hub.core.caches.cache_root`."""

@@ -141,4 +141,4 @@ def _not_available_message(handle: Handle, cause: BaseException) -> str:
     unversioned = "" if handle.versioned else " (an unversioned Kaggle handle always needs the network; add /VERSION)"
     return (f"model {handle.text!r} is not cached and could not be downloaded: {reason[:200]}{unversioned}. "
             f"Looked in: {'; '.join(looked)}. Ways out: pre-populate that cache, point the config at a "
-            "local SavedModel directory, or use the embedded default (--config default)")
+            "local SavedModel directory, or use the embedded default (`config` default)")

@@ -53,7 +53,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from bert_hub.core.errors import InputError, Interrupted
-from bert_hub.core.outputs import check_output_dir, lock_path, output_lock, staging_directory, swap_in
+from bert_hub.core.locks import lock_path, output_lock
+from bert_hub.core.manifests import FolderKind
+from bert_hub.core.outputs import check_output_dir, staging_directory, swap_in
 from bert_hub.finetune.exported import model_task
 from bert_hub.finetune.tasks import get_task, load_model
 from bert_hub.runtime.embedder import EmbedOptions, Embedder
@@ -64,7 +66,7 @@ def require_beam() -> Any:
     try:
         import apache_beam
     except ImportError:
-        raise InputError("--runner needs Apache Beam: install it with `pip install bert_hub[beam]` "
+        raise InputError("`runner` needs Apache Beam: install it with `pip install bert_hub[beam]` "
                          "(or `pip install apache-beam`)") from None
     return apache_beam
 
@@ -86,6 +88,8 @@ import pyarrow.parquet as pq  # noqa: E402
 
 log = logging.getLogger(__name__)
 
+BEAM_OUTPUT = FolderKind("beam", frozenset({"data", "errors", "summary.json"}))
+"""What a Beam job's output folder holds: Parquet shards, the lines that failed, the job's summary."""
 MAX_BATCH = 1024
 """The largest batch ``RunInference`` hands a model (texts); see the README's measurement."""
 MIN_BATCH = 64
@@ -283,13 +287,13 @@ def _input_pattern(pattern: str) -> str:
     try:
         matched = FileSystems.match([absolute])[0].metadata_list
     except Exception as e:  # noqa: BLE001 - each filesystem raises its own errors
-        raise InputError(f"--input {pattern}: cannot list it ({str(e).splitlines()[0][:200]})") from None
+        raise InputError(f"`input` {pattern}: cannot list it ({str(e).splitlines()[0][:200]})") from None
     if not [m for m in matched if not (local and Path(m.path).is_dir())]:
         if not any(c in pattern for c in "*?["):
             kind = "is a folder, not a file" if local and Path(absolute).is_dir() else "no such file"
-            raise InputError(f"--input {pattern}: {kind}; give a text file (one text per line) or a glob")
+            raise InputError(f"`input` {pattern}: {kind}; give a text file (one text per line) or a glob")
         where = f" (looked in {Path.cwd()})" if local and not Path(pattern).expanduser().is_absolute() else ""
-        raise InputError(f"--input {pattern} matches no file{where}; give an existing file or a glob "
+        raise InputError(f"`input` {pattern} matches no file{where}; give an existing file or a glob "
                          "such as 'texts/*.txt' (quoted, so that the shell leaves it to bert-hub)")
     return absolute
 
@@ -314,10 +318,10 @@ def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeli
     local = "://" not in str(output)
     if not local:
         return _run_in(kind, handler, pattern, input_pattern, str(output), None, pipeline_args, schema)
-    out = check_output_dir(output, kind="beam", overwrite=overwrite, what="--output")
-    with output_lock(out, what="--output"):
-        out = check_output_dir(out, kind="beam", overwrite=overwrite, what="--output")
-        work = staging_directory(out, "beam")
+    out = check_output_dir(output, overwrite=overwrite, what="`output`")
+    with output_lock(out, what="`output`"):
+        out = check_output_dir(out, overwrite=overwrite, what="`output`")
+        work = staging_directory(out, BEAM_OUTPUT)
         swapped: list[bool] = []
 
         def stop(signum: int) -> None:
@@ -330,7 +334,7 @@ def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeli
         try:
             summary = _run_in(kind, handler, pattern, input_pattern, str(out), work, pipeline_args, schema,
                               stop if exit_on_interrupt else None)
-            swap_in(work, out, "--output", on_swapped=lambda: swapped.append(True))
+            swap_in(work, out, BEAM_OUTPUT, "`output`", on_swapped=lambda: swapped.append(True))
         except KeyboardInterrupt:
             if swapped:
                 raise Interrupted(f"interrupted after the job was complete; {out} holds its output") from None

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from bert_hub.core.caches import cache_root
 from bert_hub.core.errors import InputError
-from bert_hub.core.outputs import read_cache_file, write_cache_entry
+from bert_hub.core.caches import read_cache_file, write_cache_entry
 from bert_hub.runtime.precision import (
     PRECISIONS,
     cpu_flags,
@@ -165,7 +165,7 @@ def choose(key: str, allowed: list[Mode], measure: Callable[[Mode], float],
         The mode and the seconds per batch known for ``key``.
     """
     if not allowed:
-        raise InputError("no execution mode is left by these --precision / --xla choices")
+        raise InputError("no execution mode is left by these `precision` / `jit_compile` choices")
     if len(allowed) == 1:
         return allowed[0], measured(key)
     speeds = measured(key)

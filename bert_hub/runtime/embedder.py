@@ -48,7 +48,8 @@ import numpy as np
 from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
 from bert_hub.core.interface import INPUT_KEYS, check_output_key, layer_index, select
-from bert_hub.core.outputs import atomic_outputs, check_output_file, output_lock
+from bert_hub.core.locks import output_lock
+from bert_hub.core.outputs import atomic_outputs, check_output_file
 from bert_hub.core.inputs import check_texts, read_lines, readable_file, scan_text_file
 from bert_hub.core.pause import pause_point
 from bert_hub.hub import preprocess_calls
@@ -442,7 +443,7 @@ class Embedder:
         earlier per-token run is removed, so no stale file stays beside.
         """
         input_path, output_path = check_embed_paths(input_path, output_path, overwrite=overwrite)
-        with output_lock(output_path, what="--output"):
+        with output_lock(output_path, what="`output_path`"):
             input_path, output_path = check_embed_paths(input_path, output_path, overwrite=overwrite)
             stats = self._embed_file(input_path, output_path, progress)
         lengths_path = lengths_path_for(output_path)
@@ -514,13 +515,13 @@ def check_embed_paths(input_path: str | Path, output_path: str | Path, *, overwr
             ``*.npy``, is a folder, exists without ``overwrite``, or exists but
             is not a NumPy file (bert_hub replaces only its own outputs).
     """
-    input_path = readable_file(input_path, "--input", "a text file, one text per line")
+    input_path = readable_file(input_path, "`input_path`", "a text file, one text per line")
     if Path(output_path).suffix != ".npy":
-        raise InputError(f"--output {output_path}: the output is a NumPy file; name it *.npy")
-    output_path = check_output_file(output_path, kind="npy", overwrite=overwrite, what="--output")
+        raise InputError(f"`output_path` {output_path}: the output is a NumPy file; name it *.npy")
+    output_path = check_output_file(output_path, kind="npy", overwrite=overwrite, what="`output_path`")
     lengths = lengths_path_for(output_path)
     if lengths.exists() or lengths.is_dir():
-        check_output_file(lengths, kind="npy", overwrite=overwrite, what="--output's lengths file")
+        check_output_file(lengths, kind="npy", overwrite=overwrite, what="the lengths file of `output_path`")
     return input_path, output_path
 
 

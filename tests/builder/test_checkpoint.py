@@ -84,7 +84,7 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path, minilm_checkpoint
     ckpt = small_checkpoint(tmp_path, minilm_checkpoint, minilm_tensors)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
-    with pytest.raises(InputError, match="already exists.*--overwrite"):
+    with pytest.raises(InputError, match="already exists.*`overwrite=True`"):
         convert_checkpoint_bundle(ckpt, tmp_path / "out")
     with pytest.raises(InputError, match="was not written by bert_hub"):  # --overwrite spares foreign folders
         convert_checkpoint_bundle(ckpt, tmp_path / "out", overwrite=True)

@@ -19,8 +19,10 @@ import numpy as np
 import pytest
 
 from bert_hub.core.errors import InputError, Interrupted
-from bert_hub.core.outputs import MARKER, make_directory, mark_directory
-from bert_hub.finetune.data import read_labelled
+from bert_hub.core.manifests import MARKER, mark_directory
+from bert_hub.core.outputs import make_directory
+from bert_hub.finetune.run_folder import RUN
+from bert_hub.finetune.tasks.labelled_texts import read_labelled
 from bert_hub.explore.samples import write_sms_file
 from bert_hub.finetune.train import train
 from bert_hub.finetune.train_config import TrainConfig, load_train_config
@@ -54,7 +56,7 @@ def test_overwrite_refuses_a_bert_hub_run_holding_a_users_file(tmp_path, cli, ti
     run = tmp_path / "run"
     run.mkdir()
     (run / "history.json").write_text("[]")
-    mark_directory(run, "run")  # as bert_hub leaves a run: its manifest lists history.json
+    mark_directory(run, RUN)  # as bert_hub leaves a run: its manifest lists history.json
     (run / "notes.txt").write_text("mine")
     rc, _, err = cli("train", "--config", tiny_bundle, "--data", sms, "--out", run, "--overwrite", *TRAIN_FLAGS)
     assert rc == 2 and "holds notes.txt, which bert_hub did not write" in one_error_line(err)
@@ -65,7 +67,7 @@ def test_failed_overwrite_keeps_the_old_run(tmp_path, cli, tiny_bundle):
     run = tmp_path / "run_keep"
     run.mkdir()
     (run / "history.json").write_text("[1]")
-    mark_directory(run, "run")
+    mark_directory(run, RUN)
     tiny_data = tmp_path / "tiny.csv"
     tiny_data.write_text("label,text\nham,a\nspam,b\nham,c\nspam,d\n")
     rc, _, err = cli("train", "--config", tiny_bundle, "--data", tiny_data, "--out", run, "--overwrite")
@@ -191,7 +193,7 @@ def test_interrupts_mid_epoch_and_during_export_resume(tmp_path, tiny_bundle, sm
     import tensorflow as tf
 
     data, out = read_labelled(sms), tmp_path / "run"
-    with pytest.raises(Interrupted, match=r"keeps 1 epoch of 2: continue it .* --resume"):
+    with pytest.raises(Interrupted, match=r"keeps 1 epoch of 2: continue it .* `resume=True`"):
         train(tiny_bundle, data, out, FAST, callbacks=[_stop_at_step(15)])  # 12 steps an epoch
     real_save = tf.saved_model.save
 
@@ -215,7 +217,7 @@ def test_interrupts_mid_epoch_and_during_export_resume(tmp_path, tiny_bundle, sm
 
 
 def test_resume_without_a_checkpoint_says_what_to_do(tmp_path, cli, tiny_bundle, sms):
-    run = make_directory(tmp_path / "run", "run")
+    run = make_directory(tmp_path / "run", RUN)
     (run / "checkpoints").mkdir()
     rc, _, err = cli("train", "--config", tiny_bundle, "--data", sms, "--out", run, "--resume", *TRAIN_FLAGS)
     assert rc == 2 and "no checkpoint was saved" in one_error_line(err) and "--overwrite" in err
@@ -248,7 +250,7 @@ def test_ctrl_c_in_a_real_process(tmp_path, tiny_bundle, sms, cli):
 def test_yaml_learning_rate_in_e_notation(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text("learning_rate: 3e-5\nwarmup_fraction: 1e-1\n")
-    cfg = load_train_config(path)
+    cfg, _ = load_train_config(path)
     assert cfg.learning_rate == 3e-5 and cfg.warmup_fraction == 0.1
     path.write_text("learning_rate: fast\n")
     with pytest.raises(Exception, match="field 'learning_rate': expected a number, got 'fast'"):
@@ -285,7 +287,7 @@ def test_any_two_labels_in_both_formats(tmp_path):
     header = tmp_path / "h.csv"
     header.write_text("label,text\nbad,x\ngood,y\n")
     with pytest.raises(InputError, match=r"which label is the positive class\? The labels are 'bad', 'good'; "
-                                         r"name one with --positive"):
+                                         r"name one with `positive`"):
         read_labelled(header)
     assert read_labelled(header, positive="good").labels == [0, 1]
 

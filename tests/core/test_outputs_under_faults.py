@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bert_hub.core.outputs import output_lock, owned_directory
+from bert_hub.core.locks import output_lock
+
+from bert_hub.core.manifests import owned_directory
 from conftest import one_error_line
 from bert_hub.explore.samples import write_sms_file
 
@@ -134,9 +136,10 @@ def test_interrupt_before_the_export_of_a_new_run_resumes(tmp_path, cli, tiny_bu
 
 def test_leftovers_of_a_killed_run_are_removed_and_said(old_run, cli, tiny_bundle, sms):
     from bert_hub.core.outputs import staging_directory
+    from bert_hub.finetune.run_folder import RUN
 
     # What `kill -9` leaves: a half-written run beside the old one, and the old run's own lock file.
-    half = staging_directory(old_run, "run")
+    half = staging_directory(old_run, RUN)
     (half / "checkpoints").mkdir()
     (half / "checkpoints" / "ckpt-1.data-00000-of-00001").write_bytes(b"\0" * 2_000_000)
     (old_run.parent / ".rb.lock").write_text("{}")
@@ -248,7 +251,7 @@ def test_resume_refuses_other_settings_and_finished_runs(tmp_path, cli, trained_
     recorded = (run / "train_config.yaml").read_text()
     rc, _, err = cli("train", "--config", tiny_bundle, "--data", sms, "--out", run, "--resume", "--epochs", "2",
                      "--learning-rate", "0.5", "--batch-size", "8")
-    assert rc == 2 and "learning_rate 0.5 differ from its train_config.yaml (0.001)" in one_error_line(err)
+    assert rc == 2 and "--learning-rate 0.5 differs from its train_config.yaml (0.001)" in one_error_line(err)
     rc, _, err = cli("train", "--config", tiny_bundle, "--data", sms, "--out", run, "--resume")
     assert rc == 2 and "is finished (1 epoch of 1, exported): nothing to resume" in one_error_line(err)
     assert (run / "train_config.yaml").read_text() == recorded

@@ -52,7 +52,7 @@ def test_compare_layers_tolerance_and_keys(tiny):
 def test_heatmap_png(tmp_path):
     path = plot_layer_similarity(np.eye(3), tmp_path / "h.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(InputError, match="already exists; pass --overwrite"):
+    with pytest.raises(InputError, match="already exists; pass `overwrite=True`"):
         plot_layer_similarity(np.eye(3), tmp_path / "h.png")
     assert plot_layer_similarity(np.eye(3), tmp_path / "h.png", overwrite=True) == tmp_path / "h.png"
     assert plot_layer_similarity(np.eye(3), tmp_path / "new" / "h.svg").read_bytes().lstrip().startswith(b"<?xml")

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bert_hub.core.errors import InputError
-from bert_hub.finetune.data import read_labelled
+from bert_hub.finetune.tasks.labelled_texts import read_labelled
 from bert_hub.finetune.metrics import multiclass_metrics
 from conftest import TOPICS, one_error_line, python_json, train_tiny
 
@@ -63,7 +63,7 @@ def test_two_labels_stay_binary_unless_asked(tmp_path):
     assert not binary.multi_class and binary.label_names == ("ham", "spam") and binary.labels == [0, 1, 0]
     forced = read_labelled(sms, multi_class=True)
     assert forced.multi_class and forced.label_names == ("ham", "spam") and forced.labels == [0, 1, 0]
-    with pytest.raises(InputError, match="--positive names the positive class of two labels; these 3 labels"):
+    with pytest.raises(InputError, match="`positive` names the positive class of two labels; these 3 labels"):
         read_labelled(write_topics(tmp_path / "t.tsv", 30, seed=1), positive="greet")
 
 
@@ -100,7 +100,7 @@ def test_a_softmax_head_learns_three_topics(topic_run):
     metrics = report["test_metrics"]
     assert set(metrics) >= {"accuracy", "macro_f1", "micro_f1", "weighted_f1", "mcc", "per_class"}
     assert metrics["accuracy"] >= 0.9 and metrics["macro_f1"] >= 0.9
-    info = json.loads((out / "model" / "bert_hub_classifier.json").read_text())
+    info = json.loads((out / "model" / "bert_hub_export.json").read_text())
     assert info["multi_class"] and info["positive_label"] is None and info["threshold"] is None
 
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bert_hub.core.errors import InputError
-from bert_hub.finetune.data import read_labelled
+from bert_hub.finetune.tasks.labelled_texts import read_labelled
 from bert_hub.finetune.metrics import multilabel_metrics
 from conftest import TOPICS, python_json, train_tiny
 
@@ -54,7 +54,7 @@ def test_label_sets_are_read(tmp_path):
     assert data.counts() == {"files": 2, "math": 1, "network": 2}
     path.write_text("a|b\tx\nb\ty\n")
     assert read_labelled(path, multi_label=True, label_sep="|").labels == [[0, 1], [1]]
-    with pytest.raises(InputError, match="--multi-label data has no positive class"):
+    with pytest.raises(InputError, match="`multi_label` data has no positive class"):
         read_labelled(path, multi_label=True, positive="a")
 
 
@@ -90,7 +90,7 @@ def test_a_sigmoid_per_label_learns_label_sets(tag_run):
     m = report["test_metrics"]
     assert set(m) >= {"micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "per_label"}
     assert m["micro_f1"] >= 0.85 and m["subset_accuracy"] >= 0.6
-    info = json.loads((out / "model" / "bert_hub_classifier.json").read_text())
+    info = json.loads((out / "model" / "bert_hub_export.json").read_text())
     assert info["multi_label"] and len(info["thresholds"]) == 3
     assert report["thresholds"] == dict(zip(info["label_names"], info["thresholds"]))
 

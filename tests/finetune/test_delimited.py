@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bert_hub.core.errors import InputError
-from bert_hub.finetune.data import read_labelled
+from bert_hub.finetune.tasks.labelled_texts import read_labelled
 from bert_hub.finetune.tasks.regression import read_scored
 
 

@@ -17,7 +17,7 @@ def classifier(bert, strategy=None):
     import contextlib
 
     from bert_hub.explore.samples import sms_rows
-    from bert_hub.finetune.data import LabelledTexts
+    from bert_hub.finetune.tasks.labelled_texts import LabelledTexts
     from bert_hub.finetune.tasks.classification import TextClassification
     from bert_hub.finetune.train import _compile
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from bert_hub.core.errors import ConfigError, InputError
 from bert_hub.finetune.tasks.question_answering import (
+    AnswerSettings,
     NO_SPAN,
     QuestionAnswerer,
     QuestionAnswering,
@@ -80,8 +81,7 @@ def test_an_answer_crossing_a_window_boundary_trains_only_where_it_is_whole(mini
     context = " ".join(f"w{i}" for i in range(60)) + " Buenos Aires is big."
     answer_start = context.index("Buenos Aires")
     data = SquadData(["a"], ["where?"], [context], [[("Buenos Aires", answer_start)]])
-    cfg = TrainConfig(seq_length=40, max_query_length=8, doc_stride=20)
-    ex = SquadExamples(minilm, data, cfg)
+    ex = SquadExamples(minilm, data, 40, AnswerSettings(max_query_length=8, doc_stride=20))
     assert len(ex) > 2
     x, y = next(iter(ex.dataset([np.arange(len(ex))], [40])))
     vocab = minilm.vocab()
@@ -138,9 +138,9 @@ def test_a_start_counts_only_in_the_window_where_it_has_most_context():
 def test_qa_settings_are_checked_for_question_answering_only():
     data = SquadData(["a"] * 4, ["q"] * 4, ["c d", "e f", "g h", "i j"], [[("c", 0)]] * 4)
     with pytest.raises(ConfigError, match="field 'doc_stride': must be at most seq_length - 3 - max_query_length"):
-        QuestionAnswering().split(data, TrainConfig(seq_length=64, max_query_length=32, doc_stride=40))
+        QuestionAnswering(max_query_length=32, doc_stride=40).split(data, TrainConfig(seq_length=64))
     with pytest.raises(ConfigError, match="field 'max_query_length': leaves no room"):
-        QuestionAnswering().split(data, TrainConfig(seq_length=32, max_query_length=30, doc_stride=1))
+        QuestionAnswering(max_query_length=30, doc_stride=1).split(data, TrainConfig(seq_length=32))
     assert TrainConfig().replace(seq_length=32).seq_length == 32  # other tasks: not their settings
 
 
@@ -195,7 +195,10 @@ def test_export_answers_raw_strings_without_bert_hub(qa_run):
 
 def test_answerer_errors_are_one_line(tmp_path, qa_run):
     err = run("predict", "--model", str(qa_run[0]), "a text", check_rc=2).stderr
-    assert "--question and --context go with a question-answering model; give both" in one_error_line(err)
+    assert "TEXT is not for " in one_error_line(err) and "a question-answering model (it takes --question, " \
+                                                           "--context)" in err
+    err = run("predict", "--model", str(qa_run[0]), "--question", "where?", check_rc=2).stderr
+    assert "answers questions on a context: give both --question and --context" in one_error_line(err)
     conll = write(tmp_path / "x.conll", "EU B-ORG\n")
     err = run("evaluate", "--model", str(qa_run[0]), "--data", str(conll), check_rc=2).stderr
     assert "not valid JSON" in one_error_line(err)

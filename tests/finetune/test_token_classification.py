@@ -180,7 +180,7 @@ def test_tagger_errors_are_one_line(tmp_path, ner_run):
               check_rc=2).stderr
     assert "line 2 has one column" in one_error_line(err) and not (tmp_path / "o").exists()
     err = run("predict", "--model", str(ner_run[0]), "--question", "q", "--context", "c", check_rc=2).stderr
-    assert "is a token-classification model" in one_error_line(err)
+    assert "--question is not for " in one_error_line(err) and "a token-classification model (it takes TEXT)" in err
     sms = write(tmp_path / "sms.tsv", "ham\thello\nspam\twin\n" * 10)
     err = run("train", "--data", str(sms), "--out", str(ner_run[0]), "--resume", check_rc=2).stderr
     assert f"{ner_run[0]} is a token-classification run, and this is text-classification: resume it with " \

@@ -15,17 +15,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bert_hub.core.errors import ConfigError, InputError, Interrupted
-from bert_hub.finetune.data import LabelledTexts, read_labelled, stratified_split
+from bert_hub.finetune.tasks.labelled_texts import LabelledTexts, read_labelled, stratified_split
 from bert_hub.finetune.metrics import binary_metrics, roc_auc
 from bert_hub.explore.samples import sms_rows, write_sms_file
 from bert_hub.runtime.batching import shuffled_batches
+from bert_hub.finetune.tasks.classification import TextClassification
 from bert_hub.finetune.train import train
 from bert_hub.finetune.train_config import DEFAULT_EPOCHS, MAX_AUTO_EPOCHS, MIN_STEPS, TrainConfig, load_train_config, \
     recorded_train_config
 from conftest import onednn_packs_weights, python_json, run
 
-FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, test_fraction=0.1, tune_threshold=True,
-                   keep_best=True, precision="float32")
+FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, test_fraction=0.1, keep_best=True,
+                   precision="float32")
+TUNED = TextClassification(tune_threshold=True)
 
 
 def write(path: Path, text: str) -> Path:
@@ -50,7 +52,7 @@ def test_reads_sms_format_and_header_formats(tmp_path):
     ("ham\thi\neggs\tbad\n", {}, r"which label is the positive class\? The labels are 'eggs', 'ham'"),
     ("ham\thi\nham\tho\n", {}, "a classifier needs two classes"),
     ("label,text\na,x\nb,y\nc,z\n", {"fmt": "csv", "positive": "a"},
-     r"--positive names the positive class of two labels; these 3 labels \(a, b, c\) are a multi-class task"),
+     r"`positive` names the positive class of two labels; these 3 labels \(a, b, c\) are a multi-class task"),
     ("kind,body\na,x\n", {"fmt": "csv"}, "has no column 'text'"),
     ("ham\thi\nspam\tyo\n", {"positive": "eggs"}, "positive label 'eggs' does not occur"),
 ])
@@ -106,8 +108,9 @@ def test_binary_metrics_confusion():
 
 
 def test_train_config_yaml(tmp_path):
-    cfg = load_train_config(write(tmp_path / "t.yaml", "epochs: 4\nlearning_rate: 5.0e-5\nclass_weight: true\n"))
-    assert cfg.epochs == 4 and cfg.learning_rate == 5e-5 and cfg.class_weight
+    cfg, own = load_train_config(write(tmp_path / "t.yaml", "epochs: 4\nlearning_rate: 5.0e-5\nclass_weight: true\n"),
+                                 settings=TextClassification.Settings())
+    assert cfg.epochs == 4 and cfg.learning_rate == 5e-5 and own.class_weight
     with pytest.raises(ConfigError, match=r"t2\.yaml: unknown field 'epoch'"):
         load_train_config(write(tmp_path / "t2.yaml", "epoch: 4\n"))
     with pytest.raises(ConfigError, match=r"field 'dropout': must be in \[0, 1\)"):
@@ -116,7 +119,7 @@ def test_train_config_yaml(tmp_path):
         load_train_config(write(tmp_path / "t4.yaml", "epochs: many\n"))
     with pytest.raises(ConfigError, match="expected an integer or null"):
         load_train_config(write(tmp_path / "t5.yaml", "epochs: true\n"))
-    assert load_train_config(write(tmp_path / "t6.yaml", "epochs: null\n")).epochs is None  # planned from the data
+    assert load_train_config(write(tmp_path / "t6.yaml", "epochs: null\n"))[0].epochs is None  # planned from the data
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +130,7 @@ def sms_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_bundle, sms_file):
     out = tmp_path_factory.mktemp("runs") / "spam"
-    summary = train(tiny_bundle, read_labelled(sms_file), out, FAST)
+    summary = train(tiny_bundle, read_labelled(sms_file), out, FAST, task=TUNED)
     return out, summary
 
 
@@ -145,7 +148,7 @@ def test_training_run_writes_everything(trained):
 
 def test_a_small_set_gets_more_epochs_unless_epochs_is_given(tmp_path, tiny_bundle, sms_file):
     data = read_labelled(sms_file)  # 120 rows, 10% held out: 14 batches of 8 an epoch
-    quick = FAST.replace(tune_threshold=False, keep_best=False)
+    quick = FAST.replace(keep_best=False)
     planned = dataclasses.replace(quick, epochs=None)
     partial = train(tiny_bundle, data, tmp_path / "r", planned, stop_after_epochs=1)
     steps = partial["steps_per_epoch"]
@@ -189,7 +192,7 @@ def test_cli_predict_and_evaluate(trained, sms_file):
     text = run("evaluate", "--model", str(out), "--data", str(sms_file)).stdout
     assert "accuracy" in text and "true / predicted" in text
     err = run("predict", "--model", str(out.parent), "x", check_rc=2).stderr
-    assert err.startswith("error: ") and "not a trained classifier" in err
+    assert err.startswith("error: ") and "is not a model bert_hub trained" in err
 
 
 def test_cli_train_errors(tmp_path, sms_file, trained):
@@ -247,17 +250,18 @@ def test_the_best_epoch_is_exported(trained):
 
 def test_pooling_is_a_setting(tmp_path, tiny_bundle, sms_file):
     with pytest.raises(ConfigError, match="field 'pooling': must be one of pooled_output, mean"):
-        TrainConfig().replace(pooling="max")
+        TextClassification(pooling="max")
     summary = train(tiny_bundle, read_labelled(sms_file), tmp_path / "mean",
-                    TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, seq_length=64, pooling="mean"))
+                    TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, seq_length=64),
+                    task=TextClassification(pooling="mean"))
     assert summary["finished"] and (tmp_path / "mean" / "model" / "saved_model.pb").is_file()
 
 
 def test_a_resumed_float32_run_repeats_the_uninterrupted_one(tmp_path, tiny_bundle, sms_file, trained):
     """Same batches, same dropout (the encoder's and the head's, drawn from the seed and the step)."""
     data = read_labelled(sms_file)
-    train(tiny_bundle, data, tmp_path / "r", FAST, stop_after_epochs=1)
-    resumed = train(tiny_bundle, data, tmp_path / "r", FAST, resume=True)
+    train(tiny_bundle, data, tmp_path / "r", FAST, task=TUNED, stop_after_epochs=1)
+    resumed = train(tiny_bundle, data, tmp_path / "r", FAST, task=TUNED, resume=True)
     whole = trained[1]["history"]
     assert [h["epoch"] for h in resumed["history"]] == [h["epoch"] for h in whole] == [1, 2]
     for got, want in zip(resumed["history"], whole):
@@ -277,10 +281,10 @@ def test_an_interrupt_between_an_epochs_record_and_its_checkpoint_trains_it_once
     data = read_labelled(sms_file)
     monkeypatch.setattr(training, "pause_point", interrupt_in_epoch_2)
     with pytest.raises(Interrupted, match="keeps 1 epoch of 2"):
-        train(tiny_bundle, data, tmp_path / "r", FAST)
+        train(tiny_bundle, data, tmp_path / "r", FAST, task=TUNED)
     assert [h["epoch"] for h in json.loads((tmp_path / "r" / "history.json").read_text())] == [1, 2]
     monkeypatch.undo()
-    resumed = train(tiny_bundle, data, tmp_path / "r", FAST, resume=True)
+    resumed = train(tiny_bundle, data, tmp_path / "r", FAST, task=TUNED, resume=True)
     assert [h["epoch"] for h in resumed["history"]] == [1, 2] and resumed["steps"] == trained[1]["steps"]
     saved = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert [h["epoch"] for h in saved["history"]] == [1, 2]
@@ -302,7 +306,7 @@ def test_a_bfloat16_run_repeats_resumes_in_float32_and_ends_with_the_same_steps(
 
     data = read_labelled(sms_file)
     bf16 = FAST.replace(precision="bfloat16")  # the steps of FAST, in mixed precision
-    partial = train(tiny_bundle, data, tmp_path / "r", bf16, stop_after_epochs=1, callbacks=[Rewritten()])
+    partial = train(tiny_bundle, data, tmp_path / "r", bf16, task=TUNED, stop_after_epochs=1, callbacks=[Rewritten()])
     assert partial["finished"] is False and partial["epochs_done"] == 1
     assert not (tmp_path / "r" / "model").exists()
     assert partial["precision"] == "bfloat16" and partial["history"][0]["precision"] == "bfloat16"
@@ -311,17 +315,14 @@ def test_a_bfloat16_run_repeats_resumes_in_float32_and_ends_with_the_same_steps(
     assert float32["precision"] == "float32"
     assert partial["history"][0]["loss"] != float32["loss"]  # the rewrite ran: bfloat16 matmuls
     assert partial["history"][0]["loss"] == pytest.approx(float32["loss"], rel=0.05)
-    again = train(tiny_bundle, data, tmp_path / "again", bf16, stop_after_epochs=1)
+    again = train(tiny_bundle, data, tmp_path / "again", bf16, task=TUNED, stop_after_epochs=1)
     assert again["history"][0]["loss"] == partial["history"][0]["loss"]  # --seed repeats within a precision
-    with pytest.raises(InputError, match="already exists; pass --resume"):
-        train(tiny_bundle, data, tmp_path / "r", bf16)
+    with pytest.raises(InputError, match="already exists; pass `resume=True`"):
+        train(tiny_bundle, data, tmp_path / "r", bf16, task=TUNED)
     # --resume ends with the steps of an uninterrupted run; the precision may change on the way (weights and
     # optimizer state are float32 either way), no other setting may
-    recorded = tmp_path / "r" / "train_config.yaml"  # as a run started when multiples of 8 were the default
-    recorded.write_text(recorded.read_text().replace("bucket_step: 1\n", "bucket_step: 8\n"))
-    resumed = train(tiny_bundle, data, tmp_path / "r", FAST, resume=True)
+    resumed = train(tiny_bundle, data, tmp_path / "r", FAST, task=TUNED, resume=True)
     assert resumed["finished"] and resumed["steps"] == trained[1]["steps"]
-    assert "bucket_step: 8\n" in recorded.read_text()  # the API's default step did not replace the run's
     assert [(h["epoch"], h["precision"]) for h in resumed["history"]] == [(1, "bfloat16"), (2, "float32")]
     assert resumed["precision"] == "float32"  # the last epoch's; the CLI says "bfloat16, then float32"
     with pytest.raises(ConfigError, match="field 'precision': must be one of auto, float32, bfloat16, got 'fp16'"):

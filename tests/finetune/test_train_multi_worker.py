@@ -15,7 +15,7 @@ import pytest
 from bert_hub.runtime.batching import at_least
 from bert_hub.core.errors import InputError
 from bert_hub.finetune.tasks.classification import Classifier
-from bert_hub.finetune.data import read_labelled
+from bert_hub.finetune.tasks.labelled_texts import read_labelled
 from bert_hub.finetune.train import train
 from bert_hub.finetune.train_config import TrainConfig
 from bert_hub.explore.samples import write_sms_file

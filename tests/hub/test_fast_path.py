@@ -208,9 +208,10 @@ def test_an_export_fine_tuned_from_the_upstream_graph_serves_on_the_fast_path(up
     upstream's attention left) and gives the Keras model's numbers."""
     import tensorflow as tf
 
-    from bert_hub.finetune.tasks.classification import build_classifier, export_classifier
+    from bert_hub.finetune.tasks.classification import export_classifier
+    from bert_hub.finetune.tasks.sentences import build_sentence_model
 
-    model = build_classifier(upstream_bert, dropout=0.1)
+    model = build_sentence_model(upstream_bert, dropout=0.1)
     export_classifier(model, upstream_bert, tmp_path / "clf", label_names=["ham", "spam"], seq_length=32)
     texts = ["WINNER!! Claim your prize now", "see you at lunch", "free entry " * 30]
     loaded = tf.saved_model.load(str(tmp_path / "clf"))

@@ -36,18 +36,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
-from bert_hub.core.inputs import check_texts
-from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.core.outputs import check_image_path
-from bert_hub.finetune.data import LabelledTexts, overlapping_texts, read_labelled, stratified_split
-from bert_hub.finetune.exported import (DEFAULT_TASK, ExportedModel, PredictRequest, ServedModel, save_export,
-                                        served_batches, serving_function, with_pairs)
+from bert_hub.core.figures import check_image_path
+from bert_hub.finetune.exported import save_export, with_pairs
 from bert_hub.finetune.metrics import (
     best_f1_threshold,
     binary_metrics,
@@ -57,63 +52,41 @@ from bert_hub.finetune.metrics import (
     multiclass_metrics,
     multilabel_metrics,
 )
+from bert_hub.finetune.options import Options, option
 from bert_hub.finetune.plots import plot_confusion, plot_evaluation, plot_per_label
-from bert_hub.finetune.seeded_dropout import SeededDropout
 from bert_hub.finetune.task import Examples, Task, buckets_for, check_splits
+from bert_hub.finetune.tasks.labelled_texts import LabelledData, LabelledTexts, read_labelled, stratified_split
+from bert_hub.finetune.tasks.sentences import (
+    SentenceSettings,
+    ServedTexts,
+    TextExamples,
+    TextInputs,
+    build_sentence_model,
+    check_pairs_match,
+    overlapping_texts,
+    serving_module,
+)
+from bert_hub.runtime import batching
 
-TASK_NAME = DEFAULT_TASK
-
-
-class TextExamples(Examples):
-    """Labelled texts (or pairs) tokenized once, ready to be batched."""
-
-    def __init__(self, bert: Any, data: LabelledTexts, seq_length: int):
-        self.preprocessor = bert.preprocessor
-        self.tokenized = batching.tokenize(bert.preprocessor, data.texts, seq_length, pairs=data.pairs)
-        self.lengths = self.tokenized.lengths
-        multi_label = getattr(data, "multi_label", False)
-        self.labels = data.label_matrix() if multi_label else np.asarray(data.labels, np.float32)
-
-    def to_batch(self, buckets: Any) -> Any:
-        import tensorflow as tf
-
-        labels = tf.constant(self.labels)
-
-        rank = len(self.labels.shape)
-
-        def batch(idx):
-            x = batching.pack_to_bucket(self.preprocessor, [tf.gather(s, idx) for s in self.tokenized.segments],
-                                        buckets)
-            y = tf.gather(labels, idx)
-            return x, (tf.reshape(y, [-1, 1]) if rank == 1 else y)
-
-        return batch
+TASK_NAME = "text-classification"
 
 
-def build_classifier(bert: Any, dropout: float, pooling: str = "pooled_output", logits: int = 1, seed: int = 0):
-    """text vector -> dropout -> dense(``logits``), on the encoder's three inputs (any length).
+@dataclasses.dataclass(frozen=True)
+class ClassificationSettings(SentenceSettings):
+    """Text classification's own settings (besides the pooling every sentence-level task has)."""
 
-    The dropout is drawn from ``(seed, training step)`` (`bert_hub.finetune.seeded_dropout`).
+    class_weight: bool = option(False, "weight classes by inverse frequency")
+    threshold: float = option(0.5, "probability from which a text is positive (see tune_threshold)", fraction=True)
+    tune_threshold: bool = option(False, "choose the threshold on the validation split (best F1) and store it "
+                                         "with the model")
 
-    The text vector is ``pooled_output`` (the tutorial's) or the mean of
-    ``sequence_output`` over the real tokens (what sentence encoders such as
-    all-MiniLM-L6-v2 are trained for).
-    """
-    import tensorflow as tf
-    import tf_keras
 
-    inputs = {k: tf_keras.layers.Input(shape=(None,), dtype=tf.int32, name=k) for k in INPUT_KEYS}
-    outputs = bert.encoder_layer(inputs)
-    if pooling == "pooled_output":
-        vector = outputs["pooled_output"]
-    else:
-        mask = tf_keras.layers.Lambda(lambda m: tf.cast(m, tf.float32)[:, :, tf.newaxis], name="real_tokens")(
-            inputs["input_mask"])
-        summed = tf_keras.layers.Dot(axes=1, name="sum_over_tokens")([mask, outputs["sequence_output"]])
-        count = tf_keras.layers.Lambda(lambda m: tf.reduce_sum(m, axis=1), name="token_count")(mask)
-        vector = tf_keras.layers.Lambda(lambda a: a[0][:, 0] / a[1], name="mean_pooling")([summed, count])
-    scores = tf_keras.layers.Dense(logits, name="classifier")(SeededDropout(dropout, seed, name="dropout")(vector))
-    return tf_keras.Model(inputs, scores, name="bert_classifier")
+@dataclasses.dataclass(frozen=True)
+class ClassifierInputs(TextInputs):
+    """What a classifier predicts from: texts (or pairs), and how many labels to show."""
+
+    top_k: int = option(1, "multi-class classifier: show the K most probable labels of each text", at_least=1,
+                        metavar="K")
 
 
 def predict_probabilities(model: Any, examples: TextExamples, buckets: Sequence[int], batch_size: int
@@ -147,13 +120,13 @@ class TextClassification(Task):
     name = TASK_NAME
     data_type = LabelledTexts
     summary = "labelled texts or pairs: two labels, more (softmax) or a set per text (--multi-label)"
-    data_options = ("fmt", "text_col", "label_col", "pair_col", "positive", "multi_class", "multi_label",
-                    "label_sep")
-    settings = ("class_weight", "threshold", "tune_threshold", "pooling")
+    Settings = ClassificationSettings
+    DataOptions = LabelledData
+    settings: ClassificationSettings
 
-    @staticmethod
-    def read(path: str | Path, **options: Any) -> LabelledTexts:
-        return read_labelled(path, **options)
+    @classmethod
+    def read(cls, path: str | Path, options: Options | None = None) -> LabelledTexts:
+        return read_labelled(path, **(options or LabelledData()).as_dict())
 
     @staticmethod
     def model_type() -> type["Classifier"]:
@@ -169,16 +142,16 @@ class TextClassification(Task):
         self.multi_class = any(part.multi_class for part in splits)
         self.multi_label = any(part.multi_label for part in splits)
         if self.multi_label:
-            if cfg.class_weight:
-                raise InputError("--class-weight weights the classes of single-label data; multi-label data "
+            if self.settings.class_weight:
+                raise InputError("`class_weight` weights the classes of single-label data; multi-label data "
                                  "has label sets: leave it out")
             splits = on_common_labels(splits, multi_label=True)
             if not any(splits[0].labels):
                 raise InputError(f"no text of the train split ({len(splits[0])} examples) has a label: give "
                                  "more data or change the fractions")
         elif self.multi_class:
-            if cfg.tune_threshold:
-                raise InputError("--tune-threshold chooses the threshold of a binary classifier; a multi-class "
+            if self.settings.tune_threshold:
+                raise InputError("`tune_threshold` chooses the threshold of a binary classifier; a multi-class "
                                  "one predicts its most probable label: leave it out")
             splits = on_common_labels(splits, multi_class=True)
             names = splits[0].label_names
@@ -190,9 +163,7 @@ class TextClassification(Task):
         if not self.multi_label and len(set(splits[0].labels)) < 2:
             raise InputError(f"the train split has {len(splits[0])} examples ({splits[0].describe()}); "
                              "it needs examples of at least two classes: give more data or change the fractions")
-        if len({s.pairs is None for s in splits if len(s)}) > 1:
-            raise InputError("some data files are sentence pairs and some are not: give every file the same "
-                             "columns (--pair-col)")
+        check_pairs_match(splits)
         self.label_names = splits[0].label_names
         self.pairs = splits[0].pairs is not None
         return splits  # type: ignore[return-value]
@@ -215,7 +186,8 @@ class TextClassification(Task):
 
     def build_model(self, bert: Any, cfg: Any) -> Any:
         many = self.multi_class or self.multi_label
-        return build_classifier(bert, cfg.dropout, cfg.pooling, len(self.label_names) if many else 1, cfg.seed)
+        return build_sentence_model(bert, cfg.dropout, self.settings.pooling, len(self.label_names) if many else 1,
+                                    cfg.seed)
 
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         import tf_keras
@@ -227,7 +199,7 @@ class TextClassification(Task):
                 [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
 
     def class_weight(self, examples: Examples, cfg: Any) -> dict[int, float] | None:
-        if not cfg.class_weight:
+        if not self.settings.class_weight:
             return None
         labels = examples.labels  # type: ignore[attr-defined]
         if self.multi_class:  # inverse frequency, as for two classes: n / (classes x count)
@@ -244,8 +216,8 @@ class TextClassification(Task):
                metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
         summary: dict[str, Any] = {}
         if self.multi_label:
-            thresholds = [cfg.threshold] * len(self.label_names)
-            if cfg.tune_threshold:  # each label's best F1 on the validation split
+            thresholds = [self.settings.threshold] * len(self.label_names)
+            if self.settings.tune_threshold:  # each label's best F1 on the validation split
                 probs = predict_probabilities(model, validation, buckets_for(cfg), cfg.batch_size)  # type: ignore
                 truth = splits[1].label_matrix()
                 thresholds = [best_f1_threshold(truth[:, j], probs[:, j]) for j in range(len(self.label_names))]
@@ -268,8 +240,8 @@ class TextClassification(Task):
                 model, bert, out, label_names=self.label_names, seq_length=cfg.seq_length, pairs=self.pairs,
                 multi_class=True, metadata={**metadata, "test_metrics": summary.get("test_metrics")}))
             return summary
-        threshold = cfg.threshold
-        if cfg.tune_threshold:
+        threshold = self.settings.threshold
+        if self.settings.tune_threshold:
             threshold = best_f1_threshold(splits[1].labels, predict_probabilities(
                 model, validation, buckets_for(cfg), cfg.batch_size))  # type: ignore[arg-type]
         summary["threshold"] = threshold
@@ -331,94 +303,12 @@ def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Se
                        overwrite=overwrite)
 
 
-def serving_module(model: Any, bert: Any, seq_length: int, head: Any, **constants: Any) -> Any:
-    """A ``tf.Module`` that serves raw strings with ``model``: ``serve(text)`` and ``serve_pairs(text,
-    text_pair)`` tokenize with ``bert``'s preprocess model, pack each batch to its length bucket (at most
-    ``seq_length``) and return ``head(module, inputs)``; ``constants`` become tensors of the module."""
-    import tensorflow as tf
-
-    def pieces(module: Any, text: Any) -> Any:
-        return module.preprocessor.tokenize(text).merge_dims(1, -1)
-
-    def run(module: Any, segments: list[Any]) -> Any:
-        return head(module, batching.pack_to_bucket(module.preprocessor, segments, module.buckets))
-
-    class Serving(tf.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            ServedModel(model, bert).attach(self, "model")
-            self.preprocessor = bert.preprocessor
-            self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
-            for name, value in constants.items():
-                setattr(self, name, tf.constant(value))
-
-        @serving_function(tf.TensorSpec([None], tf.string, name="text"))
-        def serve(self, text):
-            return run(self, [pieces(self, text)])
-
-        @serving_function(tf.TensorSpec([None], tf.string, name="text"),
-                          tf.TensorSpec([None], tf.string, name="text_pair"))
-        def serve_pairs(self, text, text_pair):
-            return run(self, [pieces(self, text), pieces(self, text_pair)])
-
-    return Serving()
-
-
-class ServedTexts(ExportedModel):
-    """An exported model that takes raw strings (or pairs), loaded with plain TensorFlow: the checks of
-    texts and pairs and the batching that the classifier and the regressor share."""
+class Classifier(ServedTexts):
+    """A loaded exported classifier (plain TensorFlow; bert_hub adds batching and checks)."""
 
     task = TASK_NAME
     verb = "classifies"
-
-    def __init__(self, path: str | Path):
-        super().__init__(path)
-        self._serve = self.loaded.signatures["serving_default"]
-
-    def _checked_pairs(self, data: Any) -> Any:
-        """``data`` as read, refused when it has no second texts and the model takes pairs."""
-        if self.pairs and data.pairs is None:
-            raise InputError(f"{self.path} {self.verb} sentence pairs: name the second text's column with "
-                             "--pair-col (in JSON Lines, a \"text_pair\" field is found by itself)")
-        return data
-
-    def _request_texts(self, request: PredictRequest) -> tuple[Sequence[str], Sequence[str] | None]:
-        self._texts_only(request)
-        return request.texts, request.pairs
-
-    @property
-    def pairs(self) -> bool:
-        """Whether the model takes sentence pairs (``text`` and ``text_pair``)."""
-        return bool(self.info.get("pairs", False))
-
-    def _checked(self, texts: Sequence[str], pairs: Sequence[str] | None) -> tuple[list[str], list[str] | None]:
-        """The texts (and second texts) checked against each other and against the model's kind."""
-        texts = check_texts(texts)
-        if self.pairs and pairs is None:
-            raise InputError(f"{self.path} {self.verb} sentence pairs: give each text's second text")
-        if pairs is not None and not self.pairs:
-            raise InputError(f"{self.path} {self.verb} single texts, not pairs")
-        if pairs is None:
-            return texts, None
-        checked = check_texts(pairs, "pairs")
-        if len(checked) != len(texts):
-            raise InputError(f"{len(texts)} texts but {len(checked)} second texts: give one pair per text")
-        return texts, checked
-
-    def _outputs(self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int) -> dict[str, Any]:
-        """Every serving output for all the texts, in input order (``[n, ...]`` each), served in batches of
-        similar length (`served_batches`: little padding)."""
-        out: dict[str, Any] = {}
-        for idx, res in served_batches(self._serve, {"text": texts, "text_pair": pairs}, batch_size):
-            for key, value in res.items():
-                if key not in out:
-                    out[key] = np.empty((len(texts),) + value.shape[1:], value.dtype)
-                out[key][idx] = value
-        return out
-
-
-class Classifier(ServedTexts):
-    """A loaded exported classifier (plain TensorFlow; bert_hub adds batching and checks)."""
+    PredictInputs = ClassifierInputs
 
     beam_columns = {"label": "string", "probability": "float32"}
 
@@ -471,17 +361,16 @@ class Classifier(ServedTexts):
             out.append(row)
         return out
 
-    def read_data(self, path: str | Path, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
-                  pair_col: str | None = None, positive: str | None = None, label_sep: str = ",",
-                  **_: Any) -> LabelledTexts:
+    def read_data(self, path: str | Path, options: Options | None = None) -> LabelledTexts:
         """Labelled data read as this classifier's kind (binary with its positive label, multi-class or
         multi-label); a binary model refuses labels it does not know, naming the line."""
-        kind = {"multi_class": self.multi_class, "multi_label": self.multi_label}
+        given = options if isinstance(options, LabelledData) else LabelledData()
         binary = not (self.multi_class or self.multi_label)
         return self._checked_pairs(read_labelled(
-            path, fmt=fmt, text_col=text_col, label_col=label_col, pair_col=pair_col,
-            positive=(positive or self.info["positive_label"]) if binary else positive, label_sep=label_sep,
-            label_names=self.label_names if binary else None, **kind))
+            path, fmt=given.fmt, text_col=given.text_col, label_col=given.label_col, pair_col=given.pair_col,
+            positive=(given.positive or self.info["positive_label"]) if binary else given.positive,
+            label_sep=given.label_sep, label_names=self.label_names if binary else None,
+            multi_class=self.multi_class, multi_label=self.multi_label))
 
     @staticmethod
     def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
@@ -491,9 +380,10 @@ class Classifier(ServedTexts):
             return format_multilabel_metrics(metrics)
         return format_metrics(metrics, info["label_names"])
 
-    def predict_request(self, request: PredictRequest) -> dict[str, Any]:
-        texts, pairs = self._request_texts(request)
-        rows = self.predict(texts, pairs=pairs, top_k=request.top_k)
+    def predict_inputs(self, inputs: Options) -> dict[str, Any]:
+        assert isinstance(inputs, ClassifierInputs)
+        texts, pairs = inputs.texts_and_pairs()
+        rows = self.predict(texts, pairs=pairs, top_k=inputs.top_k)
         if self.multi_label:
             return {"model": str(self.path), "label_names": list(self.label_names), "multi_label": True,
                     "thresholds": self.info["thresholds"], "predictions": rows}

@@ -44,7 +44,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -52,12 +52,15 @@ from bert_hub.runtime import batching
 from bert_hub.core.errors import ConfigError, InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.finetune.exported import (ExportedModel, PredictRequest, ServedModel, save_export, served_batches,
-                                        serving_function)
-from bert_hub.finetune.data import read_data_file
+from bert_hub.finetune.exported import ExportedModel, ServedModel, save_export, served_batches, serving_function
+from bert_hub.finetune.options import Options, option
+from bert_hub.core.inputs import read_data_file
 from bert_hub.finetune.tasks.squad_eval import format_squad_metrics, squad_metrics
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, split_groups
 from bert_hub.finetune.tasks.words import split_words, word_pieces
+
+if TYPE_CHECKING:
+    from bert_hub.finetune.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -197,14 +200,15 @@ def windows(question: Any, context: Any, *, seq_length: int, stride: int, max_qu
 class SquadExamples(Examples):
     """Questions tokenized and cut into windows once; each window's start/end target."""
 
-    def __init__(self, bert: Any, data: SquadData, cfg: Any):
+    def __init__(self, bert: Any, data: SquadData, seq_length: int, settings: AnswerSettings):
         import tensorflow as tf
 
         self.preprocessor = bert.preprocessor
         q = batching.word_pieces(bert.preprocessor, data.questions)
         c, piece_word, starts, ends = context_pieces(bert.preprocessor, tf.constant(data.contexts, tf.string))
-        example, self.question, self.context, start = windows(q, c, seq_length=cfg.seq_length,
-                                                              stride=cfg.doc_stride, max_query=cfg.max_query_length)
+        example, self.question, self.context, start = windows(q, c, seq_length=seq_length,
+                                                              stride=settings.doc_stride,
+                                                              max_query=settings.max_query_length)
         self.example = example.numpy()
         spans = answer_pieces(data, piece_word, starts, ends)
         start = start.numpy()
@@ -284,26 +288,53 @@ def _span_accuracy(targets: Any, logits: Any) -> Any:
     return tf.reduce_mean(tf.cast(tf.equal(best, tf.cast(targets, tf.int32)), tf.float32))
 
 
+@dataclasses.dataclass(frozen=True)
+class AnswerSettings(Options):
+    """Question answering's own settings: how questions and contexts are cut into windows."""
+
+    source: ClassVar[str] = "task settings"
+
+    doc_stride: int = option(64, "question answering: wordpieces between the starts of a long context's "
+                                 "overlapping windows", at_least=1)
+    max_query_length: int = option(32, "question answering: wordpieces kept of a question", at_least=1)
+    max_answer_length: int = option(30, "question answering: longest answer, in wordpieces", at_least=1)
+
+    def window_problems(self, seq_length: int) -> list[tuple[str, str]]:
+        """The windows of ``seq_length`` tokens must hold context and overlap (or touch)."""
+        room = seq_length - 3 - self.max_query_length
+        if room < 1:
+            return [("max_query_length", f"leaves no room for the context in seq_length {seq_length} "
+                                         "(a question pair needs 3 special tokens): lower it")]
+        if self.doc_stride > room:
+            return [("doc_stride", f"must be at most seq_length - 3 - max_query_length = {room}, or the "
+                                   "windows would skip context")]
+        return []
+
+
 class QuestionAnswering(Task):
     """Extractive question answering; see the module docstring."""
 
     name = TASK_NAME
     data_type = SquadData
     summary = "extractive answers from a context, from SQuAD v1.1 / v2.0 JSON"
-    settings = ("doc_stride", "max_query_length", "max_answer_length")
+    Settings = AnswerSettings
+    settings: AnswerSettings
     predict_example = '--question "..." --context "..."'
 
-    @staticmethod
-    def read(path: str | Path, **options: Any) -> SquadData:
+    @classmethod
+    def read(cls, path: str | Path, options: Options | None = None) -> SquadData:
         return read_squad(path)
 
     @staticmethod
     def model_type() -> type["QuestionAnswerer"]:
         return QuestionAnswerer
 
-    def split(self, data: Any, cfg: Any) -> tuple[SquadData, SquadData, SquadData]:
-        for field, message in cfg.window_problems():
-            raise ConfigError(f"settings: field '{field}': {message}")
+    def check(self, cfg: TrainConfig) -> None:
+        for field, message in self.settings.window_problems(cfg.seq_length):
+            raise ConfigError(f"task settings: field '{field}': {message}")
+
+    def split(self, data: Any, cfg: TrainConfig) -> tuple[SquadData, SquadData, SquadData]:
+        self.check(cfg)
         if isinstance(data, SquadData):
             index = split_groups(data.contexts, validation=cfg.validation_fraction, test=cfg.test_fraction,
                                  seed=cfg.seed)  # a context's questions stay together
@@ -322,7 +353,7 @@ class QuestionAnswering(Task):
         return {"questions": len(split), "unanswerable": split.unanswerable}
 
     def examples(self, bert: Any, data: SquadData, cfg: Any) -> SquadExamples:
-        examples = SquadExamples(bert, data, cfg)
+        examples = SquadExamples(bert, data, cfg.seq_length, self.settings)
         if examples.skipped:
             log.warning("warning: %d answers of %s have no wordpiece (only characters the tokenizer drops) "
                         "and train as no answer", examples.skipped, data.source)
@@ -342,8 +373,9 @@ class QuestionAnswering(Task):
 
     def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
                metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
-        export_answerer(model, bert, out, seq_length=cfg.seq_length, doc_stride=cfg.doc_stride,
-                        max_query_length=cfg.max_query_length, max_answer_length=cfg.max_answer_length,
+        export_answerer(model, bert, out, seq_length=cfg.seq_length, doc_stride=self.settings.doc_stride,
+                        max_query_length=self.settings.max_query_length,
+                        max_answer_length=self.settings.max_answer_length,
                         no_answer=self.no_answer, metadata=metadata)
         return export_metrics(QuestionAnswerer(out), out, splits)
 
@@ -463,8 +495,20 @@ def _at(ragged: Any, index: Any) -> Any:
     return tf.gather(dense, safe[:, tf.newaxis], batch_dims=1)[:, 0]
 
 
+@dataclasses.dataclass(frozen=True)
+class QuestionInputs(Options):
+    """What a question answerer predicts from: questions on one context."""
+
+    source: ClassVar[str] = "predict inputs"
+
+    question: tuple[str, ...] = option((), "a question (repeat for several)", repeated=True)
+    context: str | None = option(None, "the text the answers come from")
+
+
 class QuestionAnswerer(ExportedModel):
     """A loaded exported question answerer (plain TensorFlow; bert_hub adds batching and checks)."""
+
+    PredictInputs = QuestionInputs
 
     task = TASK_NAME
     beam_columns = {"question": "string", "answer": "string", "start": "int64", "end": "int64", "score": "float32",
@@ -490,20 +534,19 @@ class QuestionAnswerer(ExportedModel):
         items = [json.loads(line) for line in lines]
         return self.predict([i["question"] for i in items], [i["context"] for i in items])
 
-    def read_data(self, path: str | Path, **_: Any) -> "SquadData":
+    def read_data(self, path: str | Path, options: Options | None = None) -> SquadData:
         return read_squad(path)
 
     @staticmethod
     def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
         return format_squad_metrics(metrics)
 
-    def predict_request(self, request: PredictRequest) -> dict[str, Any]:
-        if not (request.questions and request.context):
-            raise InputError("--question and --context go with a question-answering model; give both")
-        if request.texts:
-            raise InputError("a question answerer takes --question Q (repeatable) and --context C, no TEXT")
-        rows = self.predict(request.questions, [request.context] * len(request.questions))
-        return {"model": str(self.path), "context": request.context, "answers": rows}
+    def predict_inputs(self, inputs: Options) -> dict[str, Any]:
+        assert isinstance(inputs, QuestionInputs)
+        if not (inputs.question and inputs.context is not None):
+            raise InputError(f"{self.path} answers questions on a context: give both `question` and `context`")
+        rows = self.predict(list(inputs.question), [inputs.context] * len(inputs.question))
+        return {"model": str(self.path), "context": inputs.context, "answers": rows}
 
     def format_report(self, report: dict[str, Any]) -> str:
         return format_answers(report["answers"])

@@ -5,7 +5,7 @@ classifier's model (preprocess -> encoder, trainable -> ``pooled_output`` or
 the mean of ``sequence_output`` -> dropout -> dense) with one linear output,
 trained with mean squared error on a numeric label column. The data files
 are those of classification (``label<TAB>text``, CSV/TSV with a header,
-``--pair-col`` for sentence pairs) with numbers as labels.
+`pair_col` for sentence pairs) with numbers as labels.
 
 `export_regressor` writes a SavedModel whose ``serving_default``
 signature takes ``text`` (and ``text_pair`` for pairs) and returns ``score``
@@ -28,15 +28,26 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
-from bert_hub.core.outputs import check_image_path
-from bert_hub.finetune.tasks.classification import ServedTexts, TextExamples, build_classifier, serving_module
-from bert_hub.finetune.data import overlapping_texts, read_rows
-from bert_hub.finetune.exported import PredictRequest, save_export, with_pairs
+from bert_hub.core.figures import check_image_path
+from bert_hub.finetune.exported import save_export, with_pairs
 from bert_hub.finetune.metrics import format_regression_metrics, regression_metrics
+from bert_hub.finetune.options import Options
 from bert_hub.finetune.plots import plot_scores
 from bert_hub.finetune.task import Task, buckets_for, check_splits, seeded_splits
+from bert_hub.finetune.tasks.sentences import (
+    SentenceData,
+    SentenceSettings,
+    ServedTexts,
+    TextExamples,
+    TextInputs,
+    build_sentence_model,
+    check_pairs_match,
+    overlapping_texts,
+    read_rows,
+    serving_module,
+)
+from bert_hub.runtime import batching
 
 TASK_NAME = "text-regression"
 
@@ -72,7 +83,7 @@ def read_scored(path: str | Path, *, fmt: str = "auto", text_col: str = "text", 
                 pair_col: str | None = None) -> ScoredTexts:
     """Reads a data file whose labels are numbers; a label that is not a finite number names its line."""
     path = Path(path)
-    rows, seconds = read_rows(path, fmt=fmt, text_col=text_col, label_col=label_col, pair_col=pair_col)
+    rows, seconds = read_rows(path, SentenceData(fmt=fmt, text_col=text_col, pair_col=pair_col, label_col=label_col))
     scores = []
     for number, label, _ in rows:
         try:
@@ -81,7 +92,7 @@ def read_scored(path: str | Path, *, fmt: str = "auto", text_col: str = "text", 
             value = math.nan
         if not math.isfinite(value):
             raise InputError(f"{path}: line {number} has the label {label!r}, not a finite number; text "
-                             "regression needs a number per text (for classes, leave out --task)")
+                             "regression needs a number per text (for classes, train text-classification)")
         scores.append(value)
     return ScoredTexts([t for _, _, t in rows], scores, str(path), seconds)
 
@@ -92,12 +103,13 @@ class TextRegression(Task):
     name = TASK_NAME
     data_type = ScoredTexts
     summary = "a score per text or pair (0-5 similarity, a rating): linear head, mean squared error"
-    data_options = ("fmt", "text_col", "label_col", "pair_col")
-    settings = ("pooling",)
+    Settings = SentenceSettings
+    DataOptions = SentenceData
+    settings: SentenceSettings
 
-    @staticmethod
-    def read(path: str | Path, **options: Any) -> ScoredTexts:
-        return read_scored(path, **options)
+    @classmethod
+    def read(cls, path: str | Path, options: Options | None = None) -> ScoredTexts:
+        return read_scored(path, **(options or SentenceData()).as_dict())
 
     @staticmethod
     def model_type() -> type["Regressor"]:
@@ -106,9 +118,7 @@ class TextRegression(Task):
     def split(self, data: Any, cfg: Any) -> tuple[ScoredTexts, ScoredTexts, ScoredTexts]:
         splits = seeded_splits(data, cfg, ScoredTexts)
         check_splits(splits)
-        if len({s.pairs is None for s in splits if len(s)}) > 1:
-            raise InputError("some data files are sentence pairs and some are not: give every file the same "
-                             "columns (--pair-col)")
+        check_pairs_match(splits)
         if len(set(splits[0].scores)) < 2:
             raise InputError(f"every training example has the score {splits[0].scores[0]:g}: there is nothing "
                              "to learn; give data with different scores")
@@ -126,7 +136,7 @@ class TextRegression(Task):
         return TextExamples(bert, data, cfg.seq_length)  # type: ignore[arg-type]
 
     def build_model(self, bert: Any, cfg: Any) -> Any:
-        return build_classifier(bert, cfg.dropout, cfg.pooling, 1, cfg.seed)
+        return build_sentence_model(bert, cfg.dropout, self.settings.pooling, 1, cfg.seed)
 
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         import tf_keras
@@ -193,18 +203,17 @@ class Regressor(ServedTexts):
         return [{"text": t, **({"text_pair": pairs[i]} if pairs is not None else {}), "score": float(scores[i])}
                 for i, t in enumerate(texts)]
 
-    def read_data(self, path: str | Path, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
-                  pair_col: str | None = None, **_: Any) -> ScoredTexts:
+    def read_data(self, path: str | Path, options: Options | None = None) -> ScoredTexts:
         """Scored data for this regressor (pairs for a pair model)."""
-        return self._checked_pairs(read_scored(path, fmt=fmt, text_col=text_col, label_col=label_col,
-                                               pair_col=pair_col))
+        return self._checked_pairs(read_scored(path, **(options or SentenceData()).as_dict()))
 
     @staticmethod
     def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
         return format_regression_metrics(metrics)
 
-    def predict_request(self, request: PredictRequest) -> dict[str, Any]:
-        texts, pairs = self._request_texts(request)
+    def predict_inputs(self, inputs: Options) -> dict[str, Any]:
+        assert isinstance(inputs, TextInputs)
+        texts, pairs = inputs.texts_and_pairs()
         return {"model": str(self.path), "predictions": self.predict(texts, pairs=pairs)}
 
     def format_report(self, report: dict[str, Any]) -> str:

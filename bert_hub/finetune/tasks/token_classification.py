@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -44,12 +44,13 @@ from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
 from bert_hub.core.inputs import check_texts
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.finetune.exported import (ExportedModel, PredictRequest, ServedModel, batches_by_length, save_export,
+from bert_hub.finetune.exported import (ExportedModel, ServedModel, batches_by_length, save_export,
                                        served_batches, serving_function)
-from bert_hub.finetune.data import read_data_file
+from bert_hub.core.inputs import read_data_file
 from bert_hub.finetune.tasks.entities import OUTSIDE, entity_metrics, entity_spans, format_entity_metrics, tag_problem
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, seeded_splits
 from bert_hub.finetune.tasks.words import first_pieces, split_words, word_pieces
+from bert_hub.finetune.options import Options, option
 from bert_hub.finetune.seeded_dropout import SeededDropout
 
 log = logging.getLogger(__name__)
@@ -200,8 +201,8 @@ class TokenClassification(Task):
     data_type = TaggedSentences
     summary = "a tag per word (NER), from CoNLL files"
 
-    @staticmethod
-    def read(path: str | Path, **options: Any) -> TaggedSentences:
+    @classmethod
+    def read(cls, path: str | Path, options: Options | None = None) -> TaggedSentences:
         return read_conll(path)
 
     @staticmethod
@@ -226,7 +227,7 @@ class TokenClassification(Task):
         examples = TokenExamples(bert, data, self.tags, cfg.seq_length)
         if examples.cut_words:
             log.warning("warning: %d words of %s lie beyond seq_length (%d tokens) and are not trained on; "
-                        "raise --seq-length to keep them", examples.cut_words, data.source, cfg.seq_length)
+                        "raise seq_length to keep them", examples.cut_words, data.source, cfg.seq_length)
         return examples
 
     def build_model(self, bert: Any, cfg: Any) -> Any:
@@ -291,8 +292,19 @@ def export_tagger(model: Any, bert: Any, out: str | Path, *, tags: Sequence[str]
                        overwrite=overwrite)
 
 
+@dataclasses.dataclass(frozen=True)
+class TaggerInputs(Options):
+    """What a tagger predicts from: texts (each split into words inside the model)."""
+
+    source: ClassVar[str] = "predict inputs"
+
+    texts: tuple[str, ...] = option((), "the texts", positional=True, metavar="TEXT")
+
+
 class TokenClassifier(ExportedModel):
     """A loaded exported tagger (plain TensorFlow; bert_hub adds batching, entities and checks)."""
+
+    PredictInputs = TaggerInputs
 
     task = TASK_NAME
     beam_columns = {"words": "list<string>", "tags": "list<string>", "entities": "list<span>"}
@@ -308,18 +320,16 @@ class TokenClassifier(ExportedModel):
         self._serve = self.loaded.signatures["serving_default"]
         self._tag_words = self.loaded.signatures["tag_words"]
 
-    def read_data(self, path: str | Path, **_: Any) -> "TaggedSentences":
+    def read_data(self, path: str | Path, options: Options | None = None) -> TaggedSentences:
         return read_conll(path)
 
     @staticmethod
     def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
         return format_entity_metrics(metrics)
 
-    def predict_request(self, request: PredictRequest) -> dict[str, Any]:
-        self._texts_only(request)
-        if request.pairs is not None:
-            raise InputError(f"{self.path} tags single texts, not pairs")
-        return {"model": str(self.path), "predictions": self.predict(request.texts)}
+    def predict_inputs(self, inputs: Options) -> dict[str, Any]:
+        assert isinstance(inputs, TaggerInputs)
+        return {"model": str(self.path), "predictions": self.predict(list(inputs.texts))}
 
     def format_report(self, report: dict[str, Any]) -> str:
         return format_predictions(report["predictions"])

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bert_hub.core.errors import InputError
-from bert_hub.finetune.data import read_labelled
+from bert_hub.finetune.tasks.labelled_texts import read_labelled
 from bert_hub.finetune.tasks.regression import read_scored
 
 
@@ -46,7 +46,7 @@ def test_json_lines_label_sets_pairs_and_scores(tmp_path):
 @pytest.mark.parametrize("content, words", [
     ('{"text": "a", "label": "x"}\nnot json\n', "line 2 is not valid JSON"),
     ('{"text": "a", "label": "x"}\n["a", "x"]\n', "line 2 is not a JSON object"),
-    ('{"txt": "a", "label": "x"}\n', "line 1 has no field 'text' (fields: txt, label); choose it with --text-col"),
+    ('{"txt": "a", "label": "x"}\n', "line 1 has no field 'text' (fields: txt, label); choose it with `text_col`"),
     ('{"text": 3, "label": "x"}\n', "line 1: field 'text' must be a string"),
     ('{"text": "a", "label": {"k": 1}}\n', "line 1: field 'label' must be a label"),
 ])
