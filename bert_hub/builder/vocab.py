@@ -31,6 +31,15 @@ def read_vocab(path: str | Path) -> list[str]:
         tokens.pop()
     if not tokens:
         raise VocabError(f"{path}: the vocab file is empty")
+    seen: dict[str, int] = {}
+    for number, token in enumerate(tokens, start=1):
+        if not token.strip():
+            raise VocabError(f"{path}: line {number} is blank; a vocab file has one token a line (the line number "
+                             "is the id), so remove the line")
+        if token in seen:
+            raise VocabError(f"{path}: line {number} repeats the token {token!r} of line {seen[token]}; each token "
+                             "has one id, so remove one of them")
+        seen[token] = number
     return tokens
 
 

@@ -27,7 +27,7 @@ from typing import Mapping
 import numpy as np
 
 from bert_hub.core.config import Architecture
-from bert_hub.core.errors import CheckpointError
+from bert_hub.core.errors import InputError, CheckpointError
 
 _MLM_NAMES = ("mlm/transform/kernel", "mlm/transform/bias", "mlm/layer_norm/gamma",
               "mlm/layer_norm/beta", "mlm/output_bias")
@@ -81,6 +81,8 @@ def check_weights(arch: Architecture, weights: Mapping[str, np.ndarray], source:
 
 def random_weights(arch: Architecture, seed: int = 0, with_mlm: bool = True) -> dict[str, np.ndarray]:
     """BERT's initialisation: truncated normal (stddev 0.02), zero biases, unit gammas."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise InputError(f"`seed` must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
     rng = np.random.default_rng(seed)
     out = {}
     for name, shape in weight_shapes(arch, with_mlm=with_mlm).items():

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bert_hub.cli.args import add_overwrite, command, emit, positive_int
+from bert_hub.cli.args import add_overwrite, command, emit, positive_int, seed_number
 
 log = logging.getLogger("bert_hub")
 
@@ -30,7 +30,7 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--max-position-embeddings", type=positive_int, default=512)
     p.add_argument("--seq-length", type=positive_int, default=128, help="default packing length of the preprocess "
                                                                         "model")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the random weights (default 0)")
     p.add_argument("--no-mlm", action="store_true", help="leave out the masked-LM head")
     p.add_argument("--name", help="model name written to bert_hub.yaml")
     p.add_argument("--out", required=True, help="output directory")
@@ -81,9 +81,10 @@ def vocab_of(config_name: str) -> Path:
 def run_build(args: argparse.Namespace) -> None:
     from bert_hub.builder.bundle import build_random_bundle
     from bert_hub.builder.vocab import read_vocab, special_token_ids
+    from bert_hub.builder.bundle import BUNDLE
     from bert_hub.core.outputs import check_output_dir
 
-    check_output_dir(args.out, overwrite=args.overwrite)
+    check_output_dir(args.out, overwrite=args.overwrite, kind=BUNDLE)
     vocab = args.vocab or vocab_of(args.vocab_from)
     special_token_ids(read_vocab(vocab), source=str(vocab))
     started = time.perf_counter()
@@ -101,9 +102,10 @@ def run_build(args: argparse.Namespace) -> None:
 def run_convert(args: argparse.Namespace) -> None:
     from bert_hub.builder.bundle import convert_checkpoint_bundle
     from bert_hub.builder.checkpoint import read_checkpoint
+    from bert_hub.builder.bundle import BUNDLE
     from bert_hub.core.outputs import check_output_dir
 
-    check_output_dir(args.out, overwrite=args.overwrite)
+    check_output_dir(args.out, overwrite=args.overwrite, kind=BUNDLE)
     started = time.perf_counter()
     checkpoint = read_checkpoint(args.source, lower_case=args.lower_case)
     log.info("bert-hub: converting %s into %s ...", args.source, args.out)

@@ -152,6 +152,11 @@ def run_train(args: argparse.Namespace) -> None:
     task_type: type[Task] = args.task_type
     # A resumed run starts from its own settings; the YAML and flags given must not change them.
     out = Path(args.out).expanduser()
+    for flag, path in (("--data", args.data), ("--validation-data", args.validation_data),
+                       ("--test-data", args.test_data)):
+        if path and out.absolute() in Path(path).expanduser().absolute().parents:
+            raise InputError(f"{flag} {path} is inside --out {args.out}, which the run writes (and --overwrite "
+                             "replaces): keep the data outside the run folder")
     base = recorded_train_config(out) if args.resume else None
     own = recorded_settings(out, task_type.Settings) if args.resume else None
     owners = {name: owner for name, owner in settings_owners().items() if owner != task_type.name}

@@ -26,7 +26,7 @@ import functools
 import re
 from typing import Any, Iterable
 
-from bert_hub.cli.args import finite_float, positive_float, positive_int
+from bert_hub.cli.args import finite_float, positive_float, positive_int, seed_number
 from bert_hub.finetune.options import Options
 
 ARGUMENTS: dict[str, str] = {
@@ -126,6 +126,8 @@ def add_options(parser: Any, group: type[Options], *, skip: Iterable[str] = (), 
 def _kind(field: dataclasses.Field) -> Any:
     """How a flag's text becomes the field's value (checked where a bad value is one line)."""
     meta, kind = field.metadata, str(field.type)
+    if field.name == "seed":
+        return seed_number
     if kind.startswith("int"):
         return positive_int if (meta.get("at_least") or 0) >= 1 else int
     if kind.startswith("float"):

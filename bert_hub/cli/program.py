@@ -156,6 +156,8 @@ def _unknown(extra: Sequence[str], sub: argparse.ArgumentParser) -> str:
     if not flags:
         return f"unexpected {'argument' if len(extra) == 1 else 'arguments'}: {' '.join(extra)}"
     known = [o for action in sub._actions for o in action.option_strings if o.startswith("--")]
+    if flags[0] in known:  # given before the command's name
+        return f"{flags[0]} goes after the command's name: {sub.prog} {flags[0]}"
     near = difflib.get_close_matches(flags[0], known, n=1, cutoff=0.6)
     return f"unknown flag {flags[0]}" + (f" (did you mean {near[0]}?)" if near else "")
 

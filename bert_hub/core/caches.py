@@ -116,21 +116,29 @@ def untrusted_reason(model_dir: Path, *, cache: Path | None = None) -> str | Non
     folder above it must belong to you or root, and no other user may write
     to them (every user, or a group with other users in it), but for folders
     above it that are sticky (as ``/tmp``, where only an entry's owner may
-    rename it). ``cache`` (the cache folder the model came from) is checked
-    too, wherever it is.
+    rename it). A link inside the model counts as the file or folder it
+    points to, with the folders above that. ``cache`` (the cache folder the
+    model came from) is checked too, wherever it is.
     """
     checks = [cache] if cache is not None else []
     checks.append(model_dir)
-    for root, dirs, files in os.walk(model_dir):
-        checks += [Path(root) / name for name in dirs + files]
+    linked = [model_dir]  # where the model's files really are: the folders above them count too
+    for root, dirs, files in os.walk(model_dir, followlinks=True):
+        for name in dirs + files:
+            path = Path(root) / name
+            checks.append(path)
+            if path.is_symlink():
+                linked.append(path)
     for path in checks:
         problem = _problem(path)
         if problem:
             return f"{path} {problem}"
-    for parent in Path(os.path.realpath(model_dir)).parents:
-        problem = _problem(parent, above=True)
-        if problem:
-            return f"{parent} (a folder above the model) {problem}"
+    for path in linked:
+        for parent in Path(os.path.realpath(path)).parents:
+            problem = _problem(parent, above=True)
+            if problem:
+                where = "the model" if path == model_dir else f"{os.path.realpath(path)}, to which {path} links"
+                return f"{parent} (a folder above {where}) {problem}"
     return None
 
 

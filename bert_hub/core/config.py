@@ -238,16 +238,42 @@ def load_config(name_or_path: str | os.PathLike[str] = DEFAULT_CONFIG) -> ModelC
         ConfigError: naming the file and the field at fault.
     """
     path = find_config(name_or_path)
+    return config_from_dict(read_yaml(path, "config"), source=str(path))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that gives a key twice (YAML would keep the last in silence)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """The YAML document in ``path`` (a ``what``: ``config``, ``training config``); unreadable, not UTF-8,
+    invalid or with a key given twice, one line naming the file and the line."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the {what} ({e.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line} is not valid UTF-8; save the {what} as UTF-8") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
+        where = f" line {mark.line + 1}:" if mark is not None else ""
         problem = getattr(e, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}:{where}: {problem}; fix the YAML syntax") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the config ({e})") from None
-    return config_from_dict(raw, source=str(path))
+        raise ConfigError(f"{path}:{where} {problem}; fix the YAML") from None
 
 
 def config_from_dict(raw: Any, source: str = "<memory>") -> ModelConfig:

@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 from bert_hub.core.errors import InputError
 
@@ -23,6 +23,8 @@ def check_texts(texts: Iterable[str | bytes] | str, what: str = "texts") -> list
     """Returns the texts as a list of ``str``, or raises ``InputError``."""
     if isinstance(texts, (str, bytes)):
         texts = [texts]
+    if isinstance(texts, (Mapping, set, frozenset)) or not isinstance(texts, Iterable):
+        raise InputError(f"{what} must be a list of strings (or one string), not a {type(texts).__name__}")
     out = []
     for i, t in enumerate(texts):
         if isinstance(t, bytes):
@@ -44,6 +46,15 @@ def check_texts(texts: Iterable[str | bytes] | str, what: str = "texts") -> list
     return out
 
 
+def data_path(path: str | Path) -> Path:
+    """A data file's path as a ``Path``; not a path, or an empty one, is one line."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"a data file is a path (a string or a Path), not a {type(path).__name__}")
+    if not str(path).strip():
+        raise InputError("the data file is empty (''); give the path of the data file")
+    return Path(path)
+
+
 def readable_file(path: str | Path, what: str, hint: str = "") -> Path:
     """``path`` as a ``Path``, checked to be a file this process can read; else one line naming ``what``.
 
@@ -55,6 +66,10 @@ def readable_file(path: str | Path, what: str, hint: str = "") -> Path:
         ...
         bert_hub.core.errors.InputError: `input_path` / is a folder, not a file; give a text file, one text per line
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"{what} must be a path (a string or a Path), not a {type(path).__name__}")
+    if not str(path).strip():
+        raise InputError(f"{what} is empty; give {hint or 'a file'}")
     path = Path(path).expanduser()
     hint = hint or "a file"
     if path.is_dir():

@@ -46,6 +46,10 @@ MARKER = ".bert_hub_output.json"
 """The file that marks a folder as bert_hub's own output, with the manifest of what it wrote."""
 
 
+FORMER_KIND_NAMES = {"classifier": "export"}
+"""Kinds of folder by the name their manifests had before (an export's was ``classifier``)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class FolderKind:
     """A kind of folder bert_hub writes, declared by its writer: its name (in the manifest) and the entries it
@@ -190,14 +194,19 @@ def _names(items: list[str]) -> str:
     return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
 
 
-def owned_directory(path: Path, what: str = "`out`") -> None:
-    """Raises unless ``path`` is a folder bert_hub wrote whose every file it wrote, unchanged."""
+def owned_directory(path: Path, what: str = "`out`", kind: FolderKind | None = None) -> None:
+    """Raises unless ``path`` is a folder bert_hub wrote (of ``kind``, when given) whose every file it wrote,
+    unchanged."""
     if not any(path.iterdir()):
         return  # an empty folder holds nothing to lose
     marker = read_marker(path)
     if marker is None:
         raise InputError(f"{what} {path} was not written by bert_hub (it has no {MARKER}); "
                          "`overwrite` replaces only bert_hub's own outputs: move it away or choose another path")
+    found = FORMER_KIND_NAMES.get(marker["kind"], marker["kind"])
+    if kind is not None and found != kind.name:
+        raise InputError(f"{what} {path} holds bert_hub's {found}, not its {kind.name}: `overwrite` replaces an "
+                         "output of the same kind only; choose another path")
     if not isinstance(marker.get("files"), dict):
         raise InputError(f"{what} {path} was written by an older bert_hub that kept no list of its files, so "
                          "`overwrite` cannot tell them from yours: delete it yourself or choose another path")

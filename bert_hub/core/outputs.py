@@ -85,6 +85,8 @@ def check_output_file(path: str | os.PathLike[str], *, kind: str, overwrite: boo
             it exists but bert_hub did not write it (or it changed since); or
             its folder cannot be written.
     """
+    if not str(path).strip():
+        raise InputError(f"{what} is empty; give the file to write")
     path = Path(path).expanduser().absolute()
     label = FILE_KINDS[kind]
     if path.is_dir():
@@ -101,19 +103,22 @@ def check_output_file(path: str | os.PathLike[str], *, kind: str, overwrite: boo
 
 
 def check_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, what: str = "`out`",
-                     exists_hint: str = "pass `overwrite=True` to replace it") -> Path:
-    """Checks that an output folder of ``kind`` may be written at ``path``; returns it absolute.
+                     exists_hint: str = "pass `overwrite=True` to replace it", kind: FolderKind | None = None) -> Path:
+    """Checks that an output folder (of ``kind``) may be written at ``path``; returns it absolute.
 
     An empty existing folder counts as absent. An existing one needs
-    ``overwrite`` and must be bert_hub's own (see `owned_directory`).
+    ``overwrite`` and must be bert_hub's own, of the same kind (see
+    [`owned_directory`][bert_hub.core.manifests.owned_directory]).
     """
+    if not str(path).strip():
+        raise InputError(f"{what} is empty; give the folder to write")
     path = Path(path).expanduser().absolute()
     if path.exists() and not path.is_dir():
         raise InputError(f"{what} {path} is a file, not a folder; choose another {what}")
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
             raise InputError(f"{what} {path} already exists; {exists_hint}, or choose another {what}")
-        owned_directory(path, what)
+        owned_directory(path, what, kind)
     check_parent(path, what)
     return path
 
@@ -170,7 +175,7 @@ def swap_in(tmp: Path, out: Path, kind: FolderKind, what: str = "`out`",
         pause_point(f"swap:{out.name}")
         if out.is_dir():
             try:
-                owned_directory(out, what)  # checked again: it may have changed during the work
+                owned_directory(out, what, kind)  # checked again: it may have changed during the work
             except InputError as e:  # keep the finished work where the user can see it
                 kept = out.with_name(f"{out.name}.new-{datetime.datetime.now():%Y%m%d-%H%M%S}")
                 os.rename(tmp, kept)
@@ -201,9 +206,9 @@ def atomic_directory(out: str | os.PathLike[str], *, kind: FolderKind, overwrite
     `check_output_dir`). On any exception, Ctrl-C included, the
     temporary folder is removed and ``out`` is left as it was.
     """
-    out = check_output_dir(out, overwrite=overwrite, what=what)
+    out = check_output_dir(out, overwrite=overwrite, what=what, kind=kind)
     with output_lock(out, what=what):
-        out = check_output_dir(out, overwrite=overwrite, what=what)
+        out = check_output_dir(out, overwrite=overwrite, what=what, kind=kind)
         tmp = staging_directory(out, kind)
         try:
             yield tmp

@@ -23,8 +23,10 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -34,15 +36,40 @@ DELIMITERS = {"csv": ",", "tsv": "\t", "sms": "\t"}
 """The delimiter of each delimited format."""
 
 
+def unquote(field: str) -> str:
+    """``field`` without its CSV quotes when the whole field is quoted (``"a ""b"" c"`` -> ``a "b" c``), else as
+    it is.
+
+    >>> unquote('"food, cooking"'), unquote('"Hi" he said')
+    ('food, cooking', '"Hi" he said')
+    """
+    inner = field[1:-1]
+    if len(field) >= 2 and field[0] == field[-1] == '"' and '"' not in inner.replace('""', ""):
+        return inner.replace('""', '"')
+    return field
+
+
 def split_tab_line(line: str) -> list[str]:
     """The fields of one tab-separated line: CSV-quoted fields unquoted, any other field as it is."""
     try:
-        fields = next(csv.reader([line], delimiter="\t", strict=True))
+        with _any_field_size():
+            fields = next(csv.reader([line], delimiter="\t", strict=True))
     except (csv.Error, StopIteration):
-        return line.split("\t")
+        return [unquote(field) for field in line.split("\t")]
     if len(fields) == 0:
         return [""]
     return fields
+
+
+@contextlib.contextmanager
+def _any_field_size() -> Iterator[None]:
+    """The csv module refuses fields over 128 KiB (a process-wide limit): lifted while a data file is read."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _tab_rows(content: str) -> Iterator[tuple[int, list[str]]]:
@@ -57,7 +84,8 @@ def _csv_rows(path: Path, content: str) -> Iterator[tuple[int, list[str]]]:
     start = 1
     while True:
         try:
-            row = next(reader)
+            with _any_field_size():
+                row = next(reader)
         except StopIteration:
             return
         except csv.Error as e:
@@ -79,6 +107,9 @@ def delimited_rows(path: Path, content: str, fmt: str) -> Iterator[tuple[int, li
     """
     if fmt not in DELIMITERS:
         raise ValueError(f"not a delimited format: {fmt!r}")
+    if "\r" in content and "\n" not in content.rstrip("\r\n"):
+        raise InputError(f"{path}: its lines end with a carriage return alone (old Mac line endings); convert them "
+                         "to newlines (e.g. `tr '\\r' '\\n'`)")
     return _csv_rows(path, content) if fmt == "csv" else _tab_rows(content)
 
 

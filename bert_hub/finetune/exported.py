@@ -19,6 +19,7 @@ Examples:
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Sequence
 
@@ -178,8 +179,13 @@ class ExportedModel:
         raise NotImplementedError
 
     def evaluate(self, data: Any, plot: str | Path | None = None, overwrite: bool = False) -> dict[str, Any]:
-        """The task's metrics on ``data`` (as `read_data` reads it); ``plot`` writes its figures."""
+        """The task's metrics on ``data`` (as `read_data` reads it, or the path of a file it reads with its
+        default options); ``plot`` writes its figures."""
         raise NotImplementedError
+
+    def _data(self, data: Any) -> Any:
+        """``data``, read with `read_data` when it is a path."""
+        return self.read_data(data) if isinstance(data, (str, os.PathLike)) else data
 
     @staticmethod
     def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:

@@ -16,8 +16,10 @@ Examples:
     ...     stride: int = option(64, "tokens between window starts", at_least=1)
     >>> Windows().replace(stride=32).stride
     32
-    >>> Windows(stride=0).problems()
-    [('stride', 'must be at least 1')]
+    >>> Windows(stride=0)
+    Traceback (most recent call last):
+    ...
+    bert_hub.finetune.options.OptionError: `stride` must be at least 1, got 0
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ import dataclasses
 import math
 from typing import Any, ClassVar, Mapping, TypeVar
 
-from bert_hub.core.errors import ConfigError
+from bert_hub.core.errors import ConfigError, InputError
 
 T = TypeVar("T", bound="Options")
 
 
 def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, at_least: float | None = None,
-           positive: bool = False, fraction: bool = False, flag: str | None = None, metavar: str | None = None,
-           positional: bool = False, repeated: bool = False, training_only: bool = False) -> Any:
+           at_most: float | None = None, positive: bool = False, fraction: bool = False, flag: str | None = None,
+           metavar: str | None = None, positional: bool = False, repeated: bool = False,
+           training_only: bool = False) -> Any:
     """A field of an [`Options`][bert_hub.finetune.options.Options] class.
 
     Args:
@@ -41,6 +44,7 @@ def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, a
         help: one phrase for ``--help`` and the docs.
         choices: the values a string option takes.
         at_least: the smallest value a number may take.
+        at_most: the largest value a number may take.
         positive: a number must be above 0.
         fraction: a number must be in [0, 1).
         flag: the CLI's flag when it is not the name with ``-`` for ``_`` (``--format`` for ``fmt``).
@@ -50,9 +54,35 @@ def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, a
         training_only: a data option ``evaluate`` does not take (the model decides it).
     """
     return dataclasses.field(default=default, metadata={
-        "help": help, "choices": choices, "at_least": at_least, "positive": positive, "fraction": fraction,
+        "help": help, "choices": choices, "at_least": at_least, "at_most": at_most, "positive": positive,
+        "fraction": fraction,
         "flag": flag, "metavar": metavar, "positional": positional, "repeated": repeated,
         "training_only": training_only})
+
+
+class OptionError(ConfigError):
+    """An option's value its field refuses: names the field as a Python caller wrote it (`` `seed` ``)."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"`{field}` {problem}")
+        self.field, self.problem = field, problem
+
+
+_KINDS: dict[str, tuple[type, ...]] = {
+    "int": (int,), "int | None": (int, type(None)), "float": (float, int), "float | None": (float, int, type(None)),
+    "bool": (bool,), "str": (str,), "str | None": (str, type(None)), "tuple[str, ...]": (tuple,)}
+"""What a field of each declared type accepts."""
+_KIND_NAMES = {"int": "a whole number", "int | None": "a whole number or None", "float": "a number",
+               "float | None": "a number or None", "bool": "True or False", "str": "a string",
+               "str | None": "a string or None", "tuple[str, ...]": "a tuple of strings"}
+
+
+def _is(value: Any, kinds: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    if not isinstance(value, kinds):
+        return False
+    return not isinstance(value, tuple) or all(isinstance(v, str) for v in value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,28 +106,38 @@ class Options:
         """The options' names."""
         return tuple(f.name for f in cls.fields())
 
+    def __post_init__(self) -> None:
+        for name, problem in self.problems():
+            raise OptionError(name, problem)
+
     def problems(self) -> list[tuple[str, str]]:
-        """``(field, what is wrong)`` for every value its field's checks refuse (empty: all good)."""
+        """``(field, what is wrong)`` for every value its field's type or checks refuse (empty: all good)."""
         out: list[tuple[str, str]] = []
         for f in self.fields():
             value, meta = getattr(self, f.name), f.metadata
+            kind = _KINDS.get(str(f.type))
+            if kind is not None and not _is(value, kind):
+                out.append((f.name, f"must be {_KIND_NAMES[str(f.type)]}, got {value!r}"))
+                continue
             if isinstance(value, float) and not math.isfinite(value):
-                out.append((f.name, f"must be a finite number, not {value}"))
+                out.append((f.name, f"must be a finite number, got {value}"))
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 if meta.get("choices") and value not in meta["choices"]:
                     out.append((f.name, f"must be one of {', '.join(meta['choices'])}, got {value!r}"))
                 continue
             if meta.get("at_least") is not None and value < meta["at_least"]:
-                out.append((f.name, f"must be at least {meta['at_least']:g}"))
+                out.append((f.name, f"must be at least {meta['at_least']:g}, got {value:g}"))
+            if meta.get("at_most") is not None and value > meta["at_most"]:
+                out.append((f.name, f"must be at most {meta['at_most']:g}, got {value:g}"))
             if meta.get("positive") and value <= 0:
-                out.append((f.name, "must be positive"))
+                out.append((f.name, f"must be positive, got {value:g}"))
             if meta.get("fraction") and not 0 <= value < 1:
-                out.append((f.name, "must be in [0, 1)"))
-        return out + self.more_problems()
+                out.append((f.name, f"must be in [0, 1), got {value:g}"))
+        return out or self.more_problems()
 
     def more_problems(self) -> list[tuple[str, str]]:
-        """Checks of a subclass that involve several fields."""
+        """Checks of a subclass that involve several fields (run when each field is right)."""
         return []
 
     def checked(self: T, source: str | None = None) -> T:
@@ -108,8 +148,13 @@ class Options:
         return self
 
     def replace(self: T, **changes: Any) -> T:
-        """A copy with ``changes`` (``None`` values are left out), checked."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None}).checked()
+        """A copy with ``changes`` (``None`` values are left out), checked (an
+        [`OptionError`][bert_hub.finetune.options.OptionError] names the field at fault)."""
+        unknown = sorted(set(changes) - set(self.names()))
+        if unknown:
+            raise InputError(f"{type(self).__name__} has no option {unknown[0]!r}; its options are "
+                             f"{', '.join(self.names())}")
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:
         """The options by name (what a run records)."""
@@ -132,7 +177,10 @@ class Options:
         given = check_fields(dict(values), schema, source)
         start = base if base is not None else cls()
         changes = {k: (float(v) if schema[k][0] is float and v is not None else v) for k, v in given.items()}
-        return dataclasses.replace(start, **changes).checked(source)
+        try:
+            return dataclasses.replace(start, **changes)
+        except OptionError as e:
+            raise ConfigError(f"{source}: field '{e.field}': {e.problem}") from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -61,8 +61,9 @@ class RunFolder:
         """A resumed run must have epochs left (of ``epochs``, when known) or no export yet."""
         saved = self.saved_epochs(self.out)
         if epochs is not None and saved >= epochs and (self.out / "model").is_dir():
-            raise InputError(f"{self.out} is finished ({plural(saved, 'epoch')} of {epochs}, exported): nothing "
-                             "to resume; give a larger `epochs` to train on, or `overwrite=True` to start again")
+            raise InputError(f"{self.out} is finished ({plural(saved, 'epoch')} trained, {epochs} asked for, "
+                             "exported): nothing to resume; give a larger `epochs` to train on, or `overwrite=True` "
+                             "to start again")
 
     def _check(self, overwrite: bool) -> None:
         out = self.out
@@ -73,7 +74,7 @@ class RunFolder:
                 raise InputError(f"nothing to resume in {out}: no checkpoint was saved (the run stopped "
                                  "before its first epoch ended); start it again with `overwrite=True`")
         else:
-            check_output_dir(out, overwrite=overwrite,
+            check_output_dir(out, overwrite=overwrite, kind=RUN,
                              exists_hint="pass `resume=True` to continue it or `overwrite=True` to replace it")
 
     def release(self) -> None:
@@ -162,6 +163,20 @@ def check_resumed_settings(out: Path, cfg: TrainConfig, settings: Options) -> No
                          f"train_config.yaml ({kept}): leave them out (only "
                          f"{' and '.join(f'`{name}`' for name in RESUMABLE_CHANGES)} may change), "
                          "or start a new run with `overwrite=True` or another `out`")
+
+
+def check_resumed_data(out: Path, fingerprint: str) -> None:
+    """Refuses to resume on other data than the run started with (its ``train_config.yaml`` records the
+    data's fingerprint)."""
+    try:
+        recorded = (yaml.safe_load((out / "train_config.yaml").read_text(encoding="utf-8")) or {}).get(
+            "data_fingerprint")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return
+    if recorded is not None and recorded != fingerprint:
+        raise InputError(f"`resume` continues {out} on the data it started with, and this data differs from it (other "
+                         "examples, labels or splits): give the same data, or start a new run with `overwrite=True` "
+                         "or another `out`")
 
 
 def check_resumed_task(out: Path, task: str) -> None:

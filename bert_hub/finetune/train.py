@@ -28,6 +28,7 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -54,6 +55,7 @@ from bert_hub.finetune.run_folder import (
     RUN,
     RunFolder,
     ScratchRun,
+    check_resumed_data,
     check_resumed_settings,
     check_resumed_task,
     write_json,
@@ -111,6 +113,22 @@ def task_for(data: Any, task: str | type[Task] | Task | None = None) -> Task:
         if not isinstance(part, chosen.data_type):
             raise InputError(f"task {chosen.name} trains on {chosen.data_type.__name__}, not {type(part).__name__}")
     return chosen
+
+
+def data_fingerprint(data: Any) -> str:
+    """A SHA-256 of what ``data`` holds (examples and labels, not where it was read from): a resumed run
+    refuses other data.
+
+    >>> from bert_hub.finetune.tasks.labelled_texts import LabelledTexts
+    >>> a = LabelledTexts(["hi"], [0], ("ham", "spam"), source="a.tsv")
+    >>> data_fingerprint(a) == data_fingerprint(LabelledTexts(["hi"], [0], ("ham", "spam"), source="b.tsv"))
+    True
+    """
+    digest = hashlib.sha256()
+    for part in data if isinstance(data, (tuple, list)) else [data]:
+        fields = dataclasses.asdict(part) if dataclasses.is_dataclass(part) else {"data": part}
+        digest.update(repr({k: v for k, v in fields.items() if k not in ("source", "lines")}).encode("utf-8"))
+    return digest.hexdigest()
 
 
 def _compile(model: Any, task: Task, cfg: TrainConfig, total_steps: int) -> Any:
@@ -188,8 +206,12 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
         A summary: data counts, examples/second, per-epoch history, the
         task's metrics and the export path.
     """
+    if not isinstance(cfg, TrainConfig):
+        raise InputError(f"`cfg` must be a TrainConfig (such as TrainConfig(epochs=2)), not a {type(cfg).__name__}")
     options = RunOptions(resume=resume, overwrite=overwrite, strategy=strategy, worker_timeout=worker_timeout,
                          progress=progress, stop_after_epochs=stop_after_epochs, callbacks=tuple(callbacks))
+    if not str(out).strip():
+        raise InputError("`out` is empty; give the run folder to write")
     out = Path(out).expanduser().absolute()
     chosen = task_for(data, task)
     chosen.check(cfg)
@@ -224,9 +246,11 @@ def _train_run(run: RunFolder | ScratchRun, config: Any, data: Any, out: Path, c
     pause_point("train-start")
     if options.resume:
         cfg, chosen = _resumed_settings(out, cfg, chosen)
+    fingerprint = data_fingerprint(data)
     if options.resume and chief:
         check_resumed_task(out, chosen.name)
         check_resumed_settings(out, cfg, chosen.settings)
+        check_resumed_data(out, fingerprint)
         run.check_unfinished(cfg.epochs)
     try:
         dist = distribution_strategy(options.strategy, options.worker_timeout)
@@ -248,7 +272,7 @@ def _train_run(run: RunFolder | ScratchRun, config: Any, data: Any, out: Path, c
     workdir = run.open()
     try:
         summary = _train_in(workdir, model_config, chosen, splits, cfg, dist, options,
-                            restore_from=workdir if chief else out)
+                            restore_from=workdir if chief else out, fingerprint=fingerprint)
         summary.update(run=str(out), strategy=options.strategy, chief=chief,
                        data={**summary["data"], "overlapping_examples": dup})
         if not chief:
@@ -263,11 +287,13 @@ def _train_run(run: RunFolder | ScratchRun, config: Any, data: Any, out: Path, c
 
 
 def _train_in(workdir: Path, model_config: ModelConfig, task: Task, splits: tuple[Any, Any, Any],
-              cfg: TrainConfig, dist: Any, options: RunOptions, *, restore_from: Path) -> dict[str, Any]:
+              cfg: TrainConfig, dist: Any, options: RunOptions, *, restore_from: Path, fingerprint: str
+              ) -> dict[str, Any]:
     """The training itself, in ``workdir``: model, fit with checkpoints, then the task's export and metrics.
 
     ``restore_from`` is where a resumed run reads its checkpoint (the chief's
-    run folder, for every worker of a multi-worker run).
+    run folder, for every worker of a multi-worker run); ``fingerprint`` (of
+    the data) is recorded with the settings.
     """
     import tensorflow as tf
 
@@ -293,8 +319,8 @@ def _train_in(workdir: Path, model_config: ModelConfig, task: Task, splits: tupl
         history = _restore(ckpt, restore_from, model, optimizer, epoch_var, cfg, workdir)
     seed_everything(cfg.seed, bert.encoder, step=int(optimizer.iterations.numpy()))
     atomic_write_text(workdir / "train_config.yaml", yaml.safe_dump(
-        {"model": model_config.source, "task": task.name, **cfg.as_dict(), **task.settings.as_dict()},
-        sort_keys=False))
+        {"model": model_config.source, "task": task.name, "data_fingerprint": fingerprint, **cfg.as_dict(),
+         **task.settings.as_dict()}, sort_keys=False))
 
     val_ex = task.examples(bert, val_data, cfg)
     buckets = buckets_for(cfg)
@@ -350,8 +376,9 @@ def _restore(ckpt: Any, restore_from: Path, model: Any, optimizer: Any, epoch_va
         ckpt.restore(latest).assert_existing_objects_matched()
     except Exception as e:  # noqa: BLE001 - a damaged file raises OpError, IndexError, ValueError, ...
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise InputError(f"cannot resume {restore_from}: its checkpoint {latest} is damaged or does not fit "
-                         f"this model ({first}); start the run again with `overwrite`") from None
+        raise InputError(f"cannot resume {restore_from}: its checkpoint {latest} does not load into the model this "
+                         f"data and these settings build, or is damaged ({first}); resume it with its own data, or "
+                         "start a new run with `overwrite=True` or another `out`") from None
     saved = restore_from / "history.json"
     # The history is written before the checkpoint: an interrupt between the two leaves a record of an
     # epoch the checkpoint does not hold, which this run trains again.

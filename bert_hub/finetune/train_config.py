@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Mapping
 
 import yaml
 
+from bert_hub.core.config import read_yaml
 from bert_hub.core.errors import ConfigError
 from bert_hub.finetune.options import NoOptions, Options, option
 from bert_hub.runtime.precision import PRECISIONS
@@ -57,7 +58,7 @@ class TrainConfig(Options):
     warmup_fraction: float = option(0.1, "fraction of steps with a linear warm-up", fraction=True)
     weight_decay: float = option(0.01, "AdamW weight decay (not on LayerNorm or biases)", at_least=0)
     dropout: float = option(0.1, "dropout before the task's output layer", fraction=True)
-    seed: int = option(0, "seed of the split, batches, initialisation and dropout")
+    seed: int = option(0, "seed of the split, batches, initialisation and dropout", at_least=0, at_most=2**32 - 1)
     validation_fraction: float = option(0.1, "fraction of the data held out for validation", fraction=True)
     test_fraction: float = option(0.0, "fraction of the data held out for the test metrics (0: none; train on "
                                        "more rows, evaluate on a held-out file of your own)", fraction=True)
@@ -69,6 +70,14 @@ class TrainConfig(Options):
                                     "(oneDNN's mixed precision); auto: bfloat16 where the CPU computes it "
                                     "natively and a measure finds it faster, else float32", choices=PRECISIONS)
     keep_best: bool = option(False, "export the epoch with the lowest validation loss, not the last")
+
+    def more_problems(self) -> list[tuple[str, str]]:
+        total = self.validation_fraction + self.test_fraction
+        if total >= 1:
+            return [("test_fraction", f"and `validation_fraction` ({self.test_fraction:g} + "
+                                      f"{self.validation_fraction:g}) must sum to less than 1: nothing is left to "
+                                      "train on")]
+        return []
 
     def planned_epochs(self, steps_per_epoch: int) -> int:
         """The epochs a run takes: ``epochs`` when set, else chosen from the size of the data.
@@ -90,17 +99,11 @@ class TrainConfig(Options):
         return max(DEFAULT_EPOCHS, min(MAX_AUTO_EPOCHS, math.ceil(MIN_STEPS / max(1, steps_per_epoch))))
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the training config ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    raw = read_yaml(path, "training config")
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a training config is a mapping of settings (epochs: 3, ...), not a "
-                          f"{type(raw).__name__}")
+        raise ConfigError(f"{path}: a training config is a mapping of settings (epochs: 3, ...), not {raw!r}")
     return raw
 
 

@@ -318,9 +318,9 @@ def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeli
     local = "://" not in str(output)
     if not local:
         return _run_in(kind, handler, pattern, input_pattern, str(output), None, pipeline_args, schema)
-    out = check_output_dir(output, overwrite=overwrite, what="`output`")
+    out = check_output_dir(output, overwrite=overwrite, what="`output`", kind=BEAM_OUTPUT)
     with output_lock(out, what="`output`"):
-        out = check_output_dir(out, overwrite=overwrite, what="`output`")
+        out = check_output_dir(out, overwrite=overwrite, what="`output`", kind=BEAM_OUTPUT)
         work = staging_directory(out, BEAM_OUTPUT)
         swapped: list[bool] = []
 

@@ -519,6 +519,8 @@ def check_embed_paths(input_path: str | Path, output_path: str | Path, *, overwr
     if Path(output_path).suffix != ".npy":
         raise InputError(f"`output_path` {output_path}: the output is a NumPy file; name it *.npy")
     output_path = check_output_file(output_path, kind="npy", overwrite=overwrite, what="`output_path`")
+    if output_path == input_path.absolute():
+        raise InputError(f"`output_path` {output_path} is the input file itself; write the vectors elsewhere")
     lengths = lengths_path_for(output_path)
     if lengths.exists() or lengths.is_dir():
         check_output_file(lengths, kind="npy", overwrite=overwrite, what="the lengths file of `output_path`")

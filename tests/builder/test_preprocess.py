@@ -89,6 +89,20 @@ def test_vocab_without_required_token_is_refused(tmp_path, missing):
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
 
 
+@pytest.mark.parametrize("change, words", [
+    (lambda tokens: tokens[:5] + [""] + tokens[5:], "line 6 is blank"),
+    (lambda tokens: tokens + [tokens[-1]], f"line {len(TINY_VOCAB) + 1} repeats the token"),
+])
+def test_a_vocab_with_a_blank_line_or_a_token_twice_is_refused_by_line(tmp_path, change, words):
+    from bert_hub.builder.bundle import build_random_bundle
+
+    vocab = tmp_path / "v.txt"
+    vocab.write_text("\n".join(change(list(TINY_VOCAB))) + "\n", encoding="utf-8")
+    with pytest.raises(VocabError, match=rf"v\.txt: {words}"):
+        build_random_bundle(tmp_path / "out", layers=1, hidden=8, heads=2, vocab_file=vocab)
+    assert not (tmp_path / "out").exists()
+
+
 def test_pairs_get_type_ids_and_two_seps(tiny):
     a, b = tiny.tokenize(["the cat sat"]), tiny.tokenize(["a dog"])
     out = tiny.pack([a, b], seq_length=10)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run
+from conftest import one_error_line, run
 
 NOISE = ("I0000", "oneDNN", "absl::InitializeLog", "cudart_stub", "Traceback")
 
@@ -238,3 +238,46 @@ def test_a_script_that_reaches_a_model_through_bert_hub_is_quiet(minilm):
     asked = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                            env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"}, timeout=300)
     assert asked.returncode == 0 and "oneDNN" in asked.stderr  # the user's setting wins
+
+
+def test_careless_arguments_get_one_line(tmp_path, trained_classifier):
+    """Siblings of the newcomer's cases: each is one line naming the flag, exit 2, nothing written."""
+    sms = tmp_path / "sms.tsv"
+    sms.write_text("".join(f"{'spam' if i % 3 == 0 else 'ham'}\tmessage {i}\n" for i in range(30)))
+    (tmp_path / "dup.yaml").write_text("epochs: 1\nepochs: 2\n")
+    (tmp_path / "latin1.yaml").write_bytes(b"\xff\xfe epochs: 1\n")
+    cases = [
+        (("train", "--data", sms, "--out", tmp_path / "r", "--seed", "-1"), "argument --seed: must be from 0 to"),
+        (("train", "--data", sms, "--out", tmp_path / "r", "--learning-rate", "0"), "--learning-rate: must be positive"),
+        (("train", "--data", sms, "--out", tmp_path / "r", "--validation-fraction", "0.5", "--test-fraction", "0.6"),
+         "--test-fraction and --validation-fraction (0.6 + 0.5) must sum to less than 1"),
+        (("train", "--data", sms, "--out", tmp_path / "r", "--train-config", tmp_path / "dup.yaml"),
+         "dup.yaml: line 2: the key 'epochs' is given twice"),
+        (("train", "--data", sms, "--out", tmp_path / "r", "--train-config", tmp_path / "latin1.yaml"),
+         "latin1.yaml: line 1 is not valid UTF-8"),
+        (("train", "--data", "", "--out", tmp_path / "r"), "the data file is empty ('')"),
+        (("train", "--data", sms, "--out", ""), "--out is empty"),
+        (("train", "--data", sms, "--out", tmp_path), f"--data {sms} is inside --out {tmp_path}"),
+        (("--json", "models"), "--json goes after the command's name: bert-hub models --json"),
+        (("build", "--layers", "1", "--hidden", "8", "--heads", "2", "--seed", "-1", "--out", tmp_path / "b"),
+         "argument --seed: must be from 0 to"),
+        (("evaluate", "--model", trained_classifier, "--data", sms, "--label-sep", ";"),
+         "--label-sep separates the labels of a multi-label classifier's data"),
+        (("predict", "--model", trained_classifier, "--top-k", "2", "hello"),
+         "--top-k shows the most probable labels of a multi-class classifier"),
+    ]
+    for args, words in cases:
+        err = run(*args, check_rc=2).stderr
+        assert words in one_error_line(err), (args, err)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "b").exists()
+
+
+def test_overwrite_replaces_an_output_of_its_own_kind_only(tmp_path, trained_classifier):
+    import shutil
+
+    run_copy = Path(shutil.copytree(trained_classifier, tmp_path / "victim"))
+    before = sorted(p.name for p in run_copy.iterdir())
+    err = run("samples", "--out", run_copy, "--overwrite", check_rc=2).stderr
+    assert "holds bert_hub's run, not its samples: --overwrite replaces an output of the same kind only" in \
+        one_error_line(err)
+    assert sorted(p.name for p in run_copy.iterdir()) == before

@@ -563,3 +563,19 @@ def test_every_writer_says_an_unwritable_place_in_one_line(unwritable_places, cl
             assert rc == 2 and f"cannot write into {place} (" in line and "choose a writable location" in line, \
                 (kind, name, err)
             assert "bert_hub bug" not in line
+
+
+def test_a_link_inside_a_model_counts_as_what_it_points_to(tmp_path, cli, trained_classifier):
+    """A SavedModel file linked from a folder every user can write (or owned by another user) is refused."""
+    run = Path(shutil.copytree(trained_classifier, tmp_path / "run"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)  # not sticky: anyone may replace what is in it
+    pb = run / "model" / "saved_model.pb"
+    shutil.move(pb, shared / "saved_model.pb")
+    pb.symlink_to(shared / "saved_model.pb")
+    rc, _, err = cli("predict", "--model", run, "hello")
+    assert rc == 2 and f"{shared} (a folder above {shared / 'saved_model.pb'}, to which {pb} links) is writable by " \
+                       "every user" in one_error_line(err)
+    os.chmod(shared, 0o755)
+    assert cli("predict", "--model", run, "hello")[0] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,51 @@ def test_what_a_csv_writer_writes_reads_back_as_it_was(tmp_path_factory, rows, f
         data = read_labelled(path, fmt=fmt, pair_col="text_pair")
         assert data.texts == [a for _, a, _ in rows] and data.pairs == [b for _, _, b in rows]
         assert [data.label_names[i] for i in data.labels] == [label for label, _, _ in rows]
+
+
+# -- what a careless file looks like: read right, or refused in one line ----------------------------------
+
+def _sms(n: int = 12) -> str:
+    return "".join(f"{'spam' if i % 4 == 0 else 'ham'}\tmessage number {i}\n" for i in range(n))
+
+
+@pytest.mark.parametrize("header, words", [
+    ("Label\tText\n", "line 1 (header) has no column 'text' (columns: Label, Text); choose it with `text_col`"),
+    ("category\tmessage\n", "line 1 looks like a header: its label 'category' is on no other line"),
+])
+def test_a_header_that_names_no_column_is_never_read_as_a_data_row(tmp_path, header, words):
+    with pytest.raises(InputError, match=re.escape(words)):
+        read_labelled(write(tmp_path / "h.tsv", header + _sms()))
+
+
+@pytest.mark.parametrize("header", ["label \ttext\n", '"label"\t"text"\n', "label\ttext\r\n"])
+def test_a_header_with_spaces_quotes_or_crlf_is_a_header(tmp_path, header):
+    data = read_labelled(write(tmp_path / "h.tsv", header + _sms()))
+    assert data.label_names == ("ham", "spam") and len(data) == 12
+
+
+def test_a_quoted_label_loses_its_quotes_whatever_its_text(tmp_path):
+    data = read_labelled(write(tmp_path / "q.tsv", '"spam"\tWIN a prize\n"spam"\t"Free" entry\n"ham"\tok thanks\n'))
+    assert data.label_names == ("ham", "spam") and data.texts[1] == '"Free" entry'
+    long = read_labelled(write(tmp_path / "l.tsv", '"spam"\t' + "x" * 200_000 + '\nham\tok\n'))
+    assert long.label_names == ("ham", "spam") and len(long.texts[0]) == 200_000
+
+
+def test_labels_that_are_missing_or_numbers_written_two_ways(tmp_path):
+    with pytest.raises(InputError, match="line 2 has no label"):
+        read_labelled(write(tmp_path / "e.tsv", "ham\thello\n\tno label\nspam\tWIN\n"))
+    numbers = read_labelled(write(tmp_path / "n.jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": 1.0}\n'
+                                                        '{"text": "c", "label": 0}\n'), positive="1")
+    assert numbers.label_names == ("0", "1") and numbers.labels == [1, 1, 0]
+    with pytest.raises(InputError, match=r"line 1: field 'label' is inf, not a finite number"):
+        read_labelled(write(tmp_path / "i.jsonl", '{"text": "a", "label": 1e999}\n'))
+    with pytest.raises(InputError, match='line 2 has a "text_pair" field and the lines before it have none'):
+        read_labelled(write(tmp_path / "p.jsonl", '{"text": "a", "label": "x"}\n'
+                                                  '{"text": "b", "label": "y", "text_pair": "z"}\n'))
+    with pytest.raises(InputError, match="line 1 has the label '1_5', not a finite number"):
+        read_scored(write(tmp_path / "r.tsv", "1_5\tgood\n2\tbad\n"))
+
+
+def test_old_mac_line_endings_are_named(tmp_path):
+    with pytest.raises(InputError, match="carriage return alone"):
+        read_labelled(write(tmp_path / "cr.tsv", "ham\thello\rspam\tWIN\rham\tok\r"))

@@ -54,6 +54,11 @@ def test_squad_metrics_hand_computed():
     (lambda d: d["data"][0]["paragraphs"][1]["qas"][0].update(answers=[]),
      r"paragraphs\[1\]\.qas\[0\] has no answers and is not marked is_impossible"),
     (lambda d: d["data"][0].update(paragraphs="x"), r"data\[0\]\.paragraphs is a str, expected a list"),
+    # "false" as a string is true to Python: never read a question's answers away in silence
+    (lambda d: d["data"][0]["paragraphs"][0]["qas"][0].update(is_impossible="false"),
+     r"qas\[0\]\.is_impossible is 'false'; write true or false"),
+    (lambda d: d["data"][0]["paragraphs"][0]["qas"][0]["answers"][0].update(answer_start=True),
+     r"answer_start is True; give the character offset"),
 ])
 def test_bad_squad_names_the_field(tmp_path, mutate, words):
     data = squad_examples(3, seed=1)

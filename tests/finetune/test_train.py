@@ -327,3 +327,39 @@ def test_a_bfloat16_run_repeats_resumes_in_float32_and_ends_with_the_same_steps(
     assert resumed["precision"] == "float32"  # the last epoch's; the CLI says "bfloat16, then float32"
     with pytest.raises(ConfigError, match="field 'precision': must be one of auto, float32, bfloat16, got 'fp16'"):
         TrainConfig().replace(precision="fp16")
+
+
+def test_the_python_api_refuses_wrong_types_and_values_in_one_line(tmp_path, tiny_bundle, sms_file):
+    from bert_hub.finetune.options import OptionError
+
+    with pytest.raises(OptionError, match=r"`learning_rate` must be positive, got -1"):
+        TrainConfig(epochs=1, learning_rate=-1.0)
+    with pytest.raises(OptionError, match=r"`epochs` must be a whole number or None, got '1'"):
+        TrainConfig(epochs="1")
+    with pytest.raises(OptionError, match=r"`seed` must be at least 0, got -1"):
+        TrainConfig(seed=-1)
+    with pytest.raises(InputError, match="`cfg` must be a TrainConfig"):
+        train(tiny_bundle, read_labelled(sms_file), tmp_path / "r", {"epochs": 1})
+    with pytest.raises(OptionError, match=r"`positive` must be a string or None, got 1"):
+        read_labelled(sms_file, positive=1)
+    with pytest.raises(InputError, match="`label_names` must be a list of labels"):
+        read_labelled(sms_file, label_names="ham")
+    with pytest.raises(InputError, match="a data file is a path"):
+        read_labelled(None)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_run_resumes_on_its_own_data_only(tmp_path, tiny_bundle, sms_file):
+    data = read_labelled(sms_file)
+    train(tiny_bundle, data, tmp_path / "r", FAST, task=TUNED, stop_after_epochs=1)
+    other = stratified_split(data, validation=0.5, test=0.0, seed=3)[0]
+    with pytest.raises(InputError, match="continues .* on the data it started with, and this data differs"):
+        train(tiny_bundle, other, tmp_path / "r", FAST, task=TUNED, resume=True)
+    assert train(tiny_bundle, read_labelled(sms_file), tmp_path / "r", FAST, task=TUNED, resume=True)["finished"]
+
+
+def test_evaluate_takes_a_data_file_path(trained, sms_file):
+    from bert_hub.finetune.tasks import load_model
+
+    model = load_model(trained[0])
+    assert model.evaluate(sms_file) == model.evaluate(model.read_data(sms_file))

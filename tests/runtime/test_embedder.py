@@ -301,3 +301,12 @@ def test_the_bf16_kernel_copy_is_as_close_to_float32_as_the_savedmodel_in_bf16(m
     assert min_cosine(ours, fp32) >= min_cosine(theirs, fp32) - 1e-4
     assert min_cosine(ours, fp32) >= 0.999 and min_cosine(ours, theirs) >= 0.999
     np.testing.assert_allclose(ours["pooled_output"].numpy(), fp32["pooled_output"].numpy(), atol=2e-2)
+
+
+def test_texts_must_be_a_list_of_strings(tiny):
+    from bert_hub.runtime.embedder import Embedder
+
+    embedder = Embedder(tiny)
+    for wrong in ({"a": 1}, {"a", "b"}, 3):
+        with pytest.raises(InputError, match="texts must be a list of strings"):
+            embedder.embed(wrong)

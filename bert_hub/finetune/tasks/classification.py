@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from bert_hub.core.errors import InputError
+from bert_hub.core.errors import InputError, plural
 from bert_hub.core.figures import check_image_path
 from bert_hub.finetune.exported import save_export, with_pairs
 from bert_hub.finetune.metrics import (
@@ -158,10 +158,11 @@ class TextClassification(Task):
             missing = [names[i] for i in range(len(names)) if i not in set(splits[0].labels)]
             if missing:
                 raise InputError(f"the label {missing[0]!r} has no example in the train split "
-                                 f"({len(splits[0])} examples): a class the model never sees cannot be learnt; "
+                                 f"({plural(len(splits[0]), 'example')}): a class the model never sees cannot be "
+                                 "learnt; "
                                  "give more data of it or change the fractions")
         if not self.multi_label and len(set(splits[0].labels)) < 2:
-            raise InputError(f"the train split has {len(splits[0])} examples ({splits[0].describe()}); "
+            raise InputError(f"the train split has {plural(len(splits[0]), 'example')} ({splits[0].describe()}); "
                              "it needs examples of at least two classes: give more data or change the fractions")
         check_pairs_match(splits)
         self.label_names = splits[0].label_names
@@ -366,6 +367,12 @@ class Classifier(ServedTexts):
         multi-label); a binary model refuses labels it does not know, naming the line."""
         given = options if isinstance(options, LabelledData) else LabelledData()
         binary = not (self.multi_class or self.multi_label)
+        if given.positive is not None and not binary:
+            raise InputError(f"`positive` names the positive label of a binary classifier; {self.path} is "
+                             f"{'multi-label' if self.multi_label else 'multi-class'}: leave it out")
+        if given.label_sep != LabelledData.label_sep and not self.multi_label:
+            raise InputError(f"`label_sep` separates the labels of a multi-label classifier's data; {self.path} "
+                             "predicts one label per text: leave it out")
         return self._checked_pairs(read_labelled(
             path, fmt=given.fmt, text_col=given.text_col, label_col=given.label_col, pair_col=given.pair_col,
             positive=(given.positive or self.info["positive_label"]) if binary else given.positive,
@@ -382,6 +389,9 @@ class Classifier(ServedTexts):
 
     def predict_inputs(self, inputs: Options) -> dict[str, Any]:
         assert isinstance(inputs, ClassifierInputs)
+        if inputs.top_k > 1 and not self.multi_class:
+            raise InputError(f"`top_k` shows the most probable labels of a multi-class classifier; {self.path} is "
+                             f"{'multi-label' if self.multi_label else 'binary'}: leave it out")
         texts, pairs = inputs.texts_and_pairs()
         rows = self.predict(texts, pairs=pairs, top_k=inputs.top_k)
         if self.multi_label:
@@ -429,6 +439,7 @@ class Classifier(ServedTexts):
         the confusion matrix, normalised by true class and in counts. Plots
         are png, pdf, svg or jpg by the suffix.
         """
+        data = self._data(data)
         if plot is not None:
             plot = check_image_path(plot, overwrite=overwrite)
         if self.multi_label:

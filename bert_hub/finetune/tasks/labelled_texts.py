@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bert_hub.core.inputs import data_path
 from bert_hub.core.errors import InputError
 from bert_hub.finetune.options import option
 from bert_hub.finetune.tasks.sentences import SentenceData, read_rows
@@ -130,9 +131,18 @@ def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text"
         multi_label: each label field holds none, one or several labels
             separated by ``label_sep`` (``files,network``; empty: none).
     """
-    path = Path(path)
-    rows, seconds = read_rows(path, SentenceData(fmt=fmt, text_col=text_col, pair_col=pair_col, label_col=label_col),
-                              label_sep=label_sep)
+    options = LabelledData(fmt=fmt, text_col=text_col, pair_col=pair_col, label_col=label_col, positive=positive,
+                           multi_class=multi_class, multi_label=multi_label, label_sep=label_sep)
+    if label_names is not None and (isinstance(label_names, str) or not all(isinstance(n, str) for n in label_names)):
+        raise InputError(f"`label_names` must be a list of labels (strings), not {label_names!r}")
+    path = data_path(path)
+    rows, seconds, read_as = read_rows(path, options, label_sep=label_sep)
+    if not multi_label:
+        empty = next((number for number, label, _ in rows if not label), None)
+        if empty is not None:
+            raise InputError(f"{path}: line {empty} has no label; give every text its label (with `multi_label`, "
+                             "an empty label field is a text with none)")
+    _check_first_line(path, rows, read_as, label_sep if multi_label else None)
     if label_names is not None:
         allowed = list(label_names)
         for number, label, _ in rows:
@@ -166,6 +176,21 @@ def read_labelled(path: str | Path, *, fmt: str = "auto", text_col: str = "text"
     negative = found[0] if found[1] == positive else found[1]
     return LabelledTexts([t for _, _, t in rows], [int(label == positive) for _, label, _ in rows],
                          (negative, positive), str(path), seconds)
+
+
+def _check_first_line(path: Path, rows: list[tuple[int, str, str]], fmt: str, label_sep: str | None) -> None:
+    """Refuses a file without a header whose first line looks like one: its labels are on no other line."""
+    if fmt != "sms" or len(rows) < 10:
+        return
+
+    def labels(label: str) -> set[str]:
+        return {p.strip() for p in label.split(label_sep)} - {""} if label_sep else {label}
+
+    first = labels(rows[0][1])
+    if first and not first & set().union(*(labels(label) for _, label, _ in rows[1:])):
+        raise InputError(f"{path}: line 1 looks like a header: its label {rows[0][1]!r} is on no other line; name "
+                         "the columns in it with `text_col` and `label_col` (a header is read as one when it names "
+                         "them), or remove the line")
 
 
 def choose_positive(found: Sequence[str], positive: str | None, source: str) -> str:

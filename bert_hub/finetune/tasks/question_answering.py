@@ -50,7 +50,7 @@ import numpy as np
 
 from bert_hub.runtime import batching
 from bert_hub.core.errors import ConfigError, InputError
-from bert_hub.core.inputs import check_texts
+from bert_hub.core.inputs import data_path, check_texts
 from bert_hub.core.interface import INPUT_KEYS
 from bert_hub.finetune.exported import ExportedModel, ServedModel, save_export, served_batches, serving_function
 from bert_hub.finetune.options import Options, option
@@ -104,7 +104,8 @@ def _field(obj: Any, key: str, kind: type, where: str, path: Path) -> Any:
         raise InputError(f"{path}: {where} has no field {key!r} (SQuAD JSON: data[].paragraphs[].qas[])")
     value = obj[key]
     if not isinstance(value, kind):
-        raise InputError(f"{path}: {where}.{key} is a {type(value).__name__}, expected a {kind.__name__}")
+        expected = {str: "a string", int: "a whole number", list: "a list", dict: "an object"}.get(kind, kind.__name__)
+        raise InputError(f"{path}: {where}.{key} is a {type(value).__name__}, expected {expected}")
     return value
 
 
@@ -114,7 +115,7 @@ def read_squad(path: str | Path) -> SquadData:
     Every answer's ``answer_start`` must point at its ``text`` in the
     context (the SQuAD files satisfy this).
     """
-    path = Path(path)
+    path = data_path(path)
     try:
         raw = json.loads(read_data_file(path))
     except json.JSONDecodeError as e:
@@ -127,7 +128,10 @@ def read_squad(path: str | Path) -> SquadData:
             for q, qa in enumerate(_field(paragraph, "qas", list, where, path)):
                 at = f"{where}.qas[{q}]"
                 question = _field(qa, "question", str, at, path)
-                impossible = bool(qa.get("is_impossible", False))
+                impossible = qa.get("is_impossible", False)
+                if not isinstance(impossible, bool):
+                    raise InputError(f"{path}: {at}.is_impossible is {impossible!r}; write true or false (a JSON "
+                                     "boolean, not a string)")
                 answers = []
                 for k, answer in enumerate([] if impossible else _field(qa, "answers", list, at, path)):
                     text = _field(answer, "text", str, f"{at}.answers[{k}]", path)
@@ -573,6 +577,7 @@ class QuestionAnswerer(ExportedModel):
     def evaluate(self, data: SquadData, plot: str | Path | None = None, overwrite: bool = False,
                  batch_size: int = 16) -> dict[str, Any]:
         """Exact match and F1 (percent, the SQuAD scripts' definitions) on ``data``."""
+        data = self._data(data)
         self._refuse_plot(plot)
         predictions = self.predict(data.questions, data.contexts, batch_size)
         return squad_metrics([[text for text, _ in a] for a in data.answers], [p["answer"] for p in predictions])

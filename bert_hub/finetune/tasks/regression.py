@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from bert_hub.core.inputs import data_path
 from bert_hub.core.errors import InputError
 from bert_hub.core.figures import check_image_path
 from bert_hub.finetune.exported import save_export, with_pairs
@@ -50,6 +52,8 @@ from bert_hub.finetune.tasks.sentences import (
 from bert_hub.runtime import batching
 
 TASK_NAME = "text-regression"
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+"""A score as people write it (``4``, ``-0.5``, ``3e-2``; not ``1_5``, which Python's ``float`` reads as 15)."""
 
 
 @dataclasses.dataclass
@@ -82,14 +86,12 @@ class ScoredTexts:
 def read_scored(path: str | Path, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
                 pair_col: str | None = None) -> ScoredTexts:
     """Reads a data file whose labels are numbers; a label that is not a finite number names its line."""
-    path = Path(path)
-    rows, seconds = read_rows(path, SentenceData(fmt=fmt, text_col=text_col, pair_col=pair_col, label_col=label_col))
+    path = data_path(path)
+    rows, seconds, _ = read_rows(path, SentenceData(fmt=fmt, text_col=text_col, pair_col=pair_col,
+                                                    label_col=label_col))
     scores = []
     for number, label, _ in rows:
-        try:
-            value = float(label)
-        except ValueError:
-            value = math.nan
+        value = float(label) if NUMBER.fullmatch(label) else math.nan
         if not math.isfinite(value):
             raise InputError(f"{path}: line {number} has the label {label!r}, not a finite number; text "
                              "regression needs a number per text (for classes, train text-classification)")
@@ -222,6 +224,7 @@ class Regressor(ServedTexts):
     def evaluate(self, data: ScoredTexts, batch_size: int = 64, plot: str | Path | None = None,
                  overwrite: bool = False) -> dict[str, Any]:
         """Pearson, Spearman, MSE and MAE on scored data; ``plot``: predicted against true scores."""
+        data = self._data(data)
         if plot is not None:
             plot = check_image_path(plot, overwrite=overwrite)
         predicted = self.scores(data.texts, data.pairs, batch_size)

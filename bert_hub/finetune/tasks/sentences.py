@@ -27,22 +27,23 @@ Examples:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
     >>> _ = path.write_text('label,text\\nham,"hello, how are you"\\n')
     >>> read_rows(path, SentenceData())
-    ([(2, 'ham', 'hello, how are you')], None)
+    ([(2, 'ham', 'hello, how are you')], None, 'csv')
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
 from bert_hub.core.errors import InputError
-from bert_hub.core.inputs import check_texts, read_data_file
+from bert_hub.core.inputs import data_path, check_texts, read_data_file
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.finetune.delimited import checked_rows
+from bert_hub.finetune.delimited import checked_rows, split_tab_line
 from bert_hub.finetune.exported import ExportedModel, ServedModel, served_batches, serving_function
 from bert_hub.finetune.options import Options, option
 from bert_hub.finetune.seeded_dropout import SeededDropout
@@ -101,11 +102,12 @@ class TextInputs(Options):
 
 
 def read_rows(path: str | Path, options: SentenceData, *, label_sep: str = ","
-              ) -> tuple[list[tuple[int, str, str]], list[str] | None]:
-    """The ``(line, label, text)`` rows of a data file (see the module docstring), and the second
-    texts of pairs (`pair_col`; in JSON Lines also a ``text_pair`` field) or None; the label is kept as
-    written (stripped; a JSON list of labels is joined with ``label_sep``)."""
-    path = Path(path)
+              ) -> tuple[list[tuple[int, str, str]], list[str] | None, str]:
+    """The ``(line, label, text)`` rows of a data file (see the module docstring), the second texts of pairs
+    (`pair_col`; in JSON Lines also a ``text_pair`` field) or None, and the format read (``fmt``, ``auto``
+    decided). The label is kept as written (stripped; a JSON list of labels is joined with ``label_sep``, a
+    whole number written as ``1.0`` is ``1``)."""
+    path = data_path(path)
     content = read_data_file(path)
     if not content.strip():
         raise InputError(f"data file {path} is empty")
@@ -116,14 +118,14 @@ def read_rows(path: str | Path, options: SentenceData, *, label_sep: str = ","
             fmt = "jsonl"
         elif path.suffix.lower() == ".csv":
             fmt = "csv"
-        elif set(first.split("\t")) >= {text_col, label_col}:
-            fmt = "tsv"
+        elif _names_columns(split_tab_line(first), {text_col, label_col}):
+            fmt = "tsv"  # a header naming a column (in any case: a wrong one is an error naming the columns)
         else:
             fmt = "sms"
     if fmt not in FORMATS:
         raise InputError(f"unknown data format {fmt!r} (`fmt`); use auto, {', '.join(FORMATS)}")
     if fmt == "jsonl":
-        return _json_lines(path, content, options, label_sep)
+        return (*_json_lines(path, content, options, label_sep), fmt)
     if pair_col is not None and fmt == "sms":
         raise InputError(f"{path}: sentence pairs (`pair_col` {pair_col}) need a CSV/TSV file with a header "
                          "naming the columns")
@@ -148,7 +150,12 @@ def read_rows(path: str | Path, options: SentenceData, *, label_sep: str = ","
         seconds = [fields[pi] for _, fields in table]
     if not rows:
         raise InputError(f"data file {path} has no data rows")
-    return rows, seconds if pair_col is not None else None
+    return rows, seconds if pair_col is not None else None, fmt
+
+
+def _names_columns(fields: list[str], columns: set[str]) -> bool:
+    """Whether a first line's ``fields`` name one of ``columns`` (spaces around and case aside)."""
+    return bool({f.strip().lower() for f in fields} & {c.lower() for c in columns})
 
 
 class _DuplicateKey(ValueError):
@@ -182,7 +189,10 @@ def _json_lines(path: Path, content: str, options: SentenceData, label_sep: str
                              "line") from None
         if not isinstance(item, dict):
             raise InputError(f"{path}: line {number} is not a JSON object; write {{\"text\": ..., \"label\": ...}}")
-        if pair_col is None and "text_pair" in item and not rows:
+        if pair_col is None and "text_pair" in item:
+            if rows:
+                raise InputError(f"{path}: line {number} has a \"text_pair\" field and the lines before it have "
+                                 "none: give every line its second text, or none")
             pair_col = "text_pair"
         label_field = label_col if label_col in item or label_col != "label" else "labels"
         for field, name in ((text_col, "text_col"), (label_field, "label_col"), (pair_col, "pair_col")):
@@ -198,6 +208,10 @@ def _json_lines(path: Path, content: str, options: SentenceData, label_sep: str
         elif isinstance(label, bool) or not isinstance(label, (str, int, float)):
             raise InputError(f"{path}: line {number}: field {label_field!r} must be a label (a string), a list of "
                              "labels or a number")
+        elif isinstance(label, float):
+            if not math.isfinite(label):
+                raise InputError(f"{path}: line {number}: field {label_field!r} is {label}, not a finite number")
+            label = int(label) if label.is_integer() else label  # 1.0 is the label 1, as pandas writes it
         for field in (text_col, pair_col):
             if field is not None and not isinstance(item[field], str):
                 raise InputError(f"{path}: line {number}: field {field!r} must be a string")

@@ -42,7 +42,7 @@ import numpy as np
 
 from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
-from bert_hub.core.inputs import check_texts
+from bert_hub.core.inputs import data_path, check_texts
 from bert_hub.core.interface import INPUT_KEYS
 from bert_hub.finetune.exported import (ExportedModel, ServedModel, batches_by_length, save_export,
                                        served_batches, serving_function)
@@ -90,7 +90,7 @@ class TaggedSentences:
 
 def read_conll(path: str | Path) -> TaggedSentences:
     """Reads CoNLL-style data (see the module docstring); errors name the file and the line."""
-    path = Path(path)
+    path = data_path(path)
     content = read_data_file(path)
     data = TaggedSentences([], [], str(path))
     words: list[str] = []
@@ -377,6 +377,7 @@ class TokenClassifier(ExportedModel):
     def evaluate(self, data: TaggedSentences, plot: str | Path | None = None, overwrite: bool = False,
                  batch_size: int = 32) -> dict[str, Any]:
         """Entity-level precision / recall / F1 (CoNLL rules, per type) and token accuracy on ``data``."""
+        data = self._data(data)
         self._refuse_plot(plot)
         unknown = sorted({t for tags in data.tags for t in tags} - set(self.tags))
         if unknown:
