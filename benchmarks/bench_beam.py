@@ -51,13 +51,13 @@ def batch_sizes(texts: list[str], sizes: list[int]) -> list[dict]:
     for size in sizes:
         started = time.perf_counter()
         for i in range(0, len(texts), size):
-            embedder.embed(texts[i:i + size])
+            embedder.embed(texts[i : i + size])
         seconds = time.perf_counter() - started
         out.append({"batch": size, "texts_per_second": round(len(texts) / seconds, 1)})
     rng, done, started = np.random.default_rng(0), 0, time.perf_counter()
     while done < len(texts):
         size = int(rng.integers(64, 257))
-        embedder.embed(texts[done:done + size])
+        embedder.embed(texts[done : done + size])
         done += size
     out.append({"batch": "64-256, varying", "texts_per_second": round(len(texts) / (time.perf_counter() - started), 1)})
     return out
@@ -90,15 +90,39 @@ def main() -> None:
         for part in range(4):  # four files, as a sharded input would be
             (work / "in" / f"part{part}.txt").write_text("\n".join(texts[part::4]) + "\n", encoding="utf-8")
         (work / "all.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
-        single, _ = cli("embed", "--input", str(work / "all.txt"), "--output", str(work / "v.npy"), "--key", "mean",
-                        "--precision", "float32", "--no-progress")
-        beam, summary = cli("embed", "--runner", "DirectRunner", "--input", str(work / "in" / "*.txt"), "--output",
-                            str(work / "beam"), "--key", "mean", "--precision", "float32",
-                            "--direct_running_mode=multi_processing", "--direct_num_workers=2")
+        single, _ = cli(
+            "embed",
+            "--input",
+            str(work / "all.txt"),
+            "--output",
+            str(work / "v.npy"),
+            "--key",
+            "mean",
+            "--precision",
+            "float32",
+            "--no-progress",
+        )
+        beam, summary = cli(
+            "embed",
+            "--runner",
+            "DirectRunner",
+            "--input",
+            str(work / "in" / "*.txt"),
+            "--output",
+            str(work / "beam"),
+            "--key",
+            "mean",
+            "--precision",
+            "float32",
+            "--direct_running_mode=multi_processing",
+            "--direct_num_workers=2",
+        )
     print("\n| job (whole CLI run, start-up included) | seconds | texts/s | vs single process |\n|---|---:|---:|---:|")
     print(f"| bert-hub embed (1 process) | {single:.1f} | {len(texts) / single:.1f} | 1.00x |")
-    print(f"| bert-hub embed --runner DirectRunner, 2 workers | {beam:.1f} | {summary['rows'] / beam:.1f} | "
-          f"{single / beam:.2f}x |")
+    print(
+        f"| bert-hub embed --runner DirectRunner, 2 workers | {beam:.1f} | {summary['rows'] / beam:.1f} | "
+        f"{single / beam:.2f}x |"
+    )
 
 
 if __name__ == "__main__":

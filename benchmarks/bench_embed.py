@@ -65,8 +65,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 L_, H_, A_, I_ = 12, 768, 12, 3072
 BATCH = 32
 SEQ = 128
-OURS = ("bert_hub", "bert_hub api", "bert_hub fp32", "bert_hub fp32+xla", "bert_hub bf16", "bert_hub bf16+xla",
-        "notebook")
+OURS = (
+    "bert_hub",
+    "bert_hub api",
+    "bert_hub fp32",
+    "bert_hub fp32+xla",
+    "bert_hub bf16",
+    "bert_hub bf16+xla",
+    "notebook",
+)
 #: Engines whose mode ``auto`` chooses (calibrated first, in a child of their own).
 AUTO = ("bert_hub", "bert_hub api", "kaggle graph", "kaggle own graph")
 PEERS = ("torch fp32", "torch bf16", "onnxruntime fp32")
@@ -74,8 +81,10 @@ PEERS = ("torch fp32", "torch bf16", "onnxruntime fp32")
 UPSTREAM = ("kaggle graph", "kaggle own graph")
 #: The Kaggle handles the export is placed under, and the shipped config that names them.
 KAGGLE_CONFIG = "bert_en_uncased_L-12_H-768_A-12"
-KAGGLE_HANDLES = {"preprocess": "tensorflow/bert/tensorFlow2/en-uncased-preprocess/3",
-                  "encoder": "tensorflow/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/4"}
+KAGGLE_HANDLES = {
+    "preprocess": "tensorflow/bert/tensorFlow2/en-uncased-preprocess/3",
+    "encoder": "tensorflow/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/4",
+}
 UPSTREAM_TOOL = Path(__file__).resolve().parents[2] / "shared" / "tools" / "upstream_bert"
 
 
@@ -99,12 +108,15 @@ def hf_checkpoint(work: Path) -> Path:
     tokens = read_vocab(vocab)
     arch = Architecture(layers=L_, hidden=H_, heads=A_, vocab_size=len(tokens), intermediate=I_)
     w = random_weights(arch, seed=0, with_mlm=False)
-    hf = {"embeddings.word_embeddings.weight": w["embeddings/word_embeddings"],
-          "embeddings.position_embeddings.weight": w["embeddings/position_embeddings"],
-          "embeddings.token_type_embeddings.weight": w["embeddings/type_embeddings"],
-          "embeddings.LayerNorm.weight": w["embeddings/layer_norm/gamma"],
-          "embeddings.LayerNorm.bias": w["embeddings/layer_norm/beta"],
-          "pooler.dense.weight": w["pooler/kernel"].T, "pooler.dense.bias": w["pooler/bias"]}
+    hf = {
+        "embeddings.word_embeddings.weight": w["embeddings/word_embeddings"],
+        "embeddings.position_embeddings.weight": w["embeddings/position_embeddings"],
+        "embeddings.token_type_embeddings.weight": w["embeddings/type_embeddings"],
+        "embeddings.LayerNorm.weight": w["embeddings/layer_norm/gamma"],
+        "embeddings.LayerNorm.bias": w["embeddings/layer_norm/beta"],
+        "pooler.dense.weight": w["pooler/kernel"].T,
+        "pooler.dense.bias": w["pooler/bias"],
+    }
     for i in range(L_):
         for ours, theirs in _HF_DENSE.items():
             hf[f"encoder.layer.{i}.{theirs}.weight"] = w[f"transformer/layer_{i}/{ours}/kernel"].T
@@ -115,11 +127,25 @@ def hf_checkpoint(work: Path) -> Path:
     save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in hf.items()}, str(out / "model.safetensors"))
     (out / "vocab.txt").write_bytes(vocab.read_bytes())
     (out / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
-    (out / "config.json").write_text(json.dumps({
-        "model_type": "bert", "architectures": ["BertModel"], "num_hidden_layers": L_, "hidden_size": H_,
-        "num_attention_heads": A_, "intermediate_size": I_, "vocab_size": len(tokens),
-        "max_position_embeddings": 512, "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
-        "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1}))
+    (out / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "bert",
+                "architectures": ["BertModel"],
+                "num_hidden_layers": L_,
+                "hidden_size": H_,
+                "num_attention_heads": A_,
+                "intermediate_size": I_,
+                "vocab_size": len(tokens),
+                "max_position_embeddings": 512,
+                "type_vocab_size": 2,
+                "hidden_act": "gelu",
+                "layer_norm_eps": 1e-12,
+                "hidden_dropout_prob": 0.1,
+                "attention_probs_dropout_prob": 0.1,
+            }
+        )
+    )
     return out
 
 
@@ -146,14 +172,21 @@ def kaggle_cache(work: Path, checkpoint: Path, tool: Path) -> Path:
             (tanh / f).symlink_to(checkpoint / f)
     config = json.loads((checkpoint / "config.json").read_text())
     (tanh / "config.json").write_text(json.dumps({**config, "hidden_act": "gelu_new"}))
-    print(f"setting up {tool} and exporting the checkpoint with tensorflow/models' code (minutes) ...",
-          file=sys.stderr, flush=True)
-    python = subprocess.run(["bash", str(tool / "setup.sh")], check=True, capture_output=True,
-                            text=True).stdout.strip().splitlines()[-1]
+    print(
+        f"setting up {tool} and exporting the checkpoint with tensorflow/models' code (minutes) ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    python = (
+        subprocess.run(["bash", str(tool / "setup.sh")], check=True, capture_output=True, text=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     export = work / "upstream_export"
     shutil.rmtree(export, ignore_errors=True)
-    subprocess.run([python, str(tool / "export.py"), "--hf-dir", str(tanh), "--out", str(export)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [python, str(tool / "export.py"), "--hf-dir", str(tanh), "--out", str(export)], check=True, capture_output=True
+    )
     for role, handle in KAGGLE_HANDLES.items():
         target = cache / "models" / handle
         shutil.rmtree(target, ignore_errors=True)
@@ -187,8 +220,9 @@ def workloads(vocab_file: Path, data: Path | None, n_short: int, n_full: int, se
         return len(tok.encode(text).ids)  # [CLS] and [SEP] included
 
     if data is not None:
-        texts = [line.split("\t", 1)[1].strip() for line in data.read_text(encoding="utf-8").splitlines()
-                 if "\t" in line]
+        texts = [
+            line.split("\t", 1)[1].strip() for line in data.read_text(encoding="utf-8").splitlines() if "\t" in line
+        ]
         rng.shuffle(texts)
         short = [t for t in texts if 8 <= length(t) <= 48][:n_short]
         full, current = [], ""
@@ -239,14 +273,22 @@ def ours(engine: str, model: Path) -> tuple[dict, object]:
         import tensorflow as tf
 
         def run(texts):
-            return np.concatenate([bert.model(tf.constant(texts[i:i + BATCH]))["pooled_output"].numpy()
-                                   for i in range(0, len(texts), BATCH)])
+            return np.concatenate(
+                [
+                    bert.model(tf.constant(texts[i : i + BATCH]))["pooled_output"].numpy()
+                    for i in range(0, len(texts), BATCH)
+                ]
+            )
+
         return info, run
     from bert_hub.runtime.calibration import MODES
 
     forced = MODES.get(engine.removeprefix("calibrate ").removeprefix("bert_hub").strip())
-    embedder = (Embedder(bert, batch_size=BATCH, precision=forced.precision, jit_compile=forced.xla) if forced
-                else Embedder.from_config(bert, batch_size=BATCH))  # what bert-hub embed does
+    embedder = (
+        Embedder(bert, batch_size=BATCH, precision=forced.precision, jit_compile=forced.xla)
+        if forced
+        else Embedder.from_config(bert, batch_size=BATCH)
+    )  # what bert-hub embed does
     started = time.perf_counter()
     info["mode"] = embedder.resolve_mode().name  # calibrates on first use when mode is auto
     info["calibration_seconds"] = time.perf_counter() - started
@@ -271,13 +313,13 @@ def peer(engine: str, checkpoint: Path, work: Path) -> tuple[dict, object]:
         ids = [e.ids for e in tokenizer.encode_batch(texts)]
         order = np.argsort([len(x) for x in ids], kind="stable")
         for i in range(0, len(texts), BATCH):
-            idx = order[i:i + BATCH]
+            idx = order[i : i + BATCH]
             width = max(len(ids[j]) for j in idx)
             word = np.zeros((len(idx), width), np.int64)
             mask = np.zeros((len(idx), width), np.int64)
             for row, j in enumerate(idx):
-                word[row, :len(ids[j])] = ids[j]
-                mask[row, :len(ids[j])] = 1
+                word[row, : len(ids[j])] = ids[j]
+                mask[row, : len(ids[j])] = 1
             yield idx, word, mask
 
     def collect(texts, compute):
@@ -291,30 +333,39 @@ def peer(engine: str, checkpoint: Path, work: Path) -> tuple[dict, object]:
 
         def compute(word, mask):
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                out = model(input_ids=torch.from_numpy(word), attention_mask=torch.from_numpy(mask),
-                            token_type_ids=torch.zeros_like(torch.from_numpy(word))).pooler_output
+                out = model(
+                    input_ids=torch.from_numpy(word),
+                    attention_mask=torch.from_numpy(mask),
+                    token_type_ids=torch.zeros_like(torch.from_numpy(word)),
+                ).pooler_output
             return out.float().numpy()
     else:
         import onnxruntime as ort
 
         path = work / "bert_base.onnx"
         if not path.is_file():
+
             class Pooled(torch.nn.Module):  # positional inputs, one output: what the export needs
                 def __init__(self, bert):
                     super().__init__()
                     self.bert = bert
 
                 def forward(self, input_ids, attention_mask, token_type_ids):
-                    return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                                     token_type_ids=token_type_ids).pooler_output
+                    return self.bert(
+                        input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                    ).pooler_output
 
             dummy = torch.ones((2, 16), dtype=torch.int64)
-            torch.onnx.export(Pooled(model).eval(), (dummy, dummy, torch.zeros_like(dummy)), str(path),
-                              input_names=["input_ids", "attention_mask", "token_type_ids"],
-                              output_names=["pooler_output"],
-                              dynamic_axes={n: {0: "batch", 1: "length"}
-                                            for n in ("input_ids", "attention_mask", "token_type_ids")},
-                              opset_version=17, dynamo=False)
+            torch.onnx.export(
+                Pooled(model).eval(),
+                (dummy, dummy, torch.zeros_like(dummy)),
+                str(path),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["pooler_output"],
+                dynamic_axes={n: {0: "batch", 1: "length"} for n in ("input_ids", "attention_mask", "token_type_ids")},
+                opset_version=17,
+                dynamo=False,
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -322,8 +373,10 @@ def peer(engine: str, checkpoint: Path, work: Path) -> tuple[dict, object]:
         info["onnxruntime"] = ort.__version__
 
         def compute(word, mask):
-            return session.run(["pooler_output"], {"input_ids": word, "attention_mask": mask,
-                                                   "token_type_ids": np.zeros_like(word)})[0]
+            return session.run(
+                ["pooler_output"], {"input_ids": word, "attention_mask": mask, "token_type_ids": np.zeros_like(word)}
+            )[0]
+
     info["load_seconds"] = time.perf_counter() - started
     info["torch"] = torch.__version__
     return info, lambda texts: collect(texts, compute)
@@ -347,14 +400,19 @@ def child(engine: str, model: Path, checkpoint: Path, texts_file: Path) -> dict:
     for name, texts in workloads.items():
         first, warm, vectors = timed_passes(run, texts)
         np.save(work / f"vectors_{engine.replace(' ', '_')}_{name}.npy", vectors)
-        results[name] = {"texts": len(texts), "first_pass_seconds": first, "warm_seconds": warm,
-                         "texts_per_second": len(texts) / statistics.median(warm),
-                         "first_pass_texts_per_second": len(texts) / first}
+        results[name] = {
+            "texts": len(texts),
+            "first_pass_seconds": first,
+            "warm_seconds": warm,
+            "texts_per_second": len(texts) / statistics.median(warm),
+            "first_pass_texts_per_second": len(texts) / first,
+        }
     if engine == "kaggle graph":
         import bert_hub
 
-        results["max_difference_from_own_graph"] = upstream_fidelity(bert_hub.load_pipeline(KAGGLE_CONFIG),
-                                                                     list(workloads.values())[-1])
+        results["max_difference_from_own_graph"] = upstream_fidelity(
+            bert_hub.load_pipeline(KAGGLE_CONFIG), list(workloads.values())[-1]
+        )
     return results
 
 
@@ -366,8 +424,11 @@ def main() -> None:
     parser.add_argument("--texts-short", type=int, default=1024)
     parser.add_argument("--texts-full", type=int, default=256)
     parser.add_argument("--peers", action="store_true", help="also run PyTorch and ONNX Runtime")
-    parser.add_argument("--upstream", action="store_true",
-                        help="also run the Kaggle graph (the same weights exported by tensorflow/models)")
+    parser.add_argument(
+        "--upstream",
+        action="store_true",
+        help="also run the Kaggle graph (the same weights exported by tensorflow/models)",
+    )
     parser.add_argument("--upstream-tool", type=Path, default=UPSTREAM_TOOL, help="the upstream export tool's folder")
     parser.add_argument("--engines", help="comma-separated subset of: " + ", ".join(OURS + UPSTREAM + PEERS))
     parser.add_argument("--json", help="also write the results here")
@@ -392,8 +453,11 @@ def main() -> None:
     if not data:
         sys.exit("no texts to embed: give --texts-short or --texts-full above 0")
     texts_file.write_text(json.dumps(data))
-    engines = args.engines.split(",") if args.engines else (
-        list(OURS) + (list(UPSTREAM) if args.upstream else []) + (list(PEERS) if args.peers else []))
+    engines = (
+        args.engines.split(",")
+        if args.engines
+        else (list(OURS) + (list(UPSTREAM) if args.upstream else []) + (list(PEERS) if args.peers else []))
+    )
     kagglehub = kaggle_cache(work, checkpoint, args.upstream_tool) if set(engines) & set(UPSTREAM) else None
     if not cpu_supports_bf16():  # emulated bf16 is many times slower than float32: no peer would choose it
         print("this CPU has no native bfloat16: the bf16 engines are left out", file=sys.stderr)
@@ -405,8 +469,12 @@ def main() -> None:
         env = dict(os.environ, BERT_HUB_CACHE=calibration_cache)
         if kagglehub is not None:
             env["KAGGLEHUB_CACHE"] = str(kagglehub)
-        proc = subprocess.run([sys.executable, __file__, "--child", engine, str(model), str(checkpoint),
-                               str(texts_file)], capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", engine, str(model), str(checkpoint), str(texts_file)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if proc.returncode:  # the other engines' results still count
             print(f"{engine} failed, left out of the table:\n{proc.stderr[-3000:]}", file=sys.stderr)
             failed.append(engine)
@@ -421,16 +489,19 @@ def main() -> None:
         sys.exit("every engine failed: nothing to compare")
     source = f"real messages of {args.data.name}" if args.data else "random vocab words"
     lines = [f"CPU: {cpu_signature()}; {os.cpu_count()} cores; texts: {source}; batch {BATCH}"]
-    lines += [f"{e}: auto chose {c['mode']} (calibrated in {c['calibration_seconds']:.1f} s on the first run, "
-              "then read from the cache: once per CPU, TensorFlow version and model shape)"
-              for e, c in calibrations.items()]
+    lines += [
+        f"{e}: auto chose {c['mode']} (calibrated in {c['calibration_seconds']:.1f} s on the first run, "
+        "then read from the cache: once per CPU, TensorFlow version and model shape)"
+        for e, c in calibrations.items()
+    ]
     lines += [f"left out, failed (see above): {', '.join(failed)}"] if failed else []
     lines += [""]
-    best_peer = {w: max((results[e][w]["texts_per_second"] for e in results if e in PEERS), default=None)
-                 for w in data}
+    best_peer = {w: max((results[e][w]["texts_per_second"] for e in results if e in PEERS), default=None) for w in data}
     reference = "bert_hub fp32" if "bert_hub fp32" in results else next(iter(results))
-    lines += ["| workload | engine | texts/s (warm) | first pass texts/s | vs best peer | min cosine to "
-              f"{reference} |", "|---|---|---:|---:|---:|---:|"]
+    lines += [
+        f"| workload | engine | texts/s (warm) | first pass texts/s | vs best peer | min cosine to {reference} |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for w in data:
         ref = np.load(work / f"vectors_{reference.replace(' ', '_')}_{w}.npy")
         for engine, r in results.items():
@@ -439,12 +510,15 @@ def main() -> None:
             cos = (v * ref).sum(1) / np.linalg.norm(v, axis=1) / np.linalg.norm(ref, axis=1)
             x["min_cosine"] = float(cos.min())
             ratio = f"{x['texts_per_second'] / best_peer[w]:.2f}x" if best_peer[w] else ""
-            lines.append(f"| {w} ({x['texts']}) | {engine} | {x['texts_per_second']:.1f} | "
-                         f"{x['first_pass_texts_per_second']:.1f} | {ratio} | {cos.min():.5f} |")
+            lines.append(
+                f"| {w} ({x['texts']}) | {engine} | {x['texts_per_second']:.1f} | "
+                f"{x['first_pass_texts_per_second']:.1f} | {ratio} | {cos.min():.5f} |"
+            )
     print("\n".join(lines))
     if args.json:
-        Path(args.json).write_text(json.dumps({"cpu": cpu_signature(), "calibrations": calibrations,
-                                               "results": results}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"cpu": cpu_signature(), "calibrations": calibrations, "results": results}, indent=1)
+        )
 
 
 if __name__ == "__main__":

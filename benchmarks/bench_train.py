@@ -50,8 +50,12 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 #: bert_hub's engines and the flags each adds to ``bert-hub train``.
-FLAGS = {"bert_hub": [], "bert_hub fp32": ["--precision", "float32"], "bert_hub bf16": ["--precision", "bfloat16"],
-         "bert_hub fixed 128": ["--no-bucketing"]}
+FLAGS = {
+    "bert_hub": [],
+    "bert_hub fp32": ["--precision", "float32"],
+    "bert_hub bf16": ["--precision", "bfloat16"],
+    "bert_hub fixed 128": ["--no-bucketing"],
+}
 OURS = tuple(FLAGS)
 PEERS = ("torch fp32", "torch bf16")
 SEQ, BATCH, LEARNING_RATE, WARMUP, WEIGHT_DECAY, DROPOUT = 128, 32, 1e-4, 0.1, 0.01, 0.1
@@ -63,8 +67,9 @@ def splits(data_file: Path) -> tuple[object, object]:
     from bert_hub.finetune.train_config import TrainConfig
 
     cfg = TrainConfig()
-    train, val, _ = stratified_split(read_labelled(data_file), validation=cfg.validation_fraction,
-                                     test=cfg.test_fraction, seed=cfg.seed)
+    train, val, _ = stratified_split(
+        read_labelled(data_file), validation=cfg.validation_fraction, test=cfg.test_fraction, seed=cfg.seed
+    )
     return train, val
 
 
@@ -101,15 +106,19 @@ def torch_child(engine: str, checkpoint: Path, data_file: Path) -> dict:
     model = Classifier()
     decay = [p for n, p in model.named_parameters() if not ("LayerNorm" in n or n.endswith("bias"))]
     rest = [p for n, p in model.named_parameters() if "LayerNorm" in n or n.endswith("bias")]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
-                                   {"params": rest, "weight_decay": 0.0}], lr=LEARNING_RATE)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": rest, "weight_decay": 0.0}], lr=LEARNING_RATE
+    )
     ids = encode(train.texts)
     labels = np.asarray(train.labels, np.float32)
     batches = shuffled_batches(np.array([len(x) for x in ids]), BATCH, 0, 0, True)  # bert_hub's batches
     warmup = int(WARMUP * len(batches))
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: step / max(1, warmup) if step < warmup
-        else max(0.0, (len(batches) - step) / max(1, len(batches) - warmup)))
+        optimizer,
+        lambda step: (
+            step / max(1, warmup) if step < warmup else max(0.0, (len(batches) - step) / max(1, len(batches) - warmup))
+        ),
+    )
     loss_fn = torch.nn.BCEWithLogitsLoss()
 
     def padded(rows: list[list[int]]):
@@ -117,7 +126,7 @@ def torch_child(engine: str, checkpoint: Path, data_file: Path) -> dict:
         word = np.zeros((len(rows), width), np.int64)
         mask = np.zeros((len(rows), width), np.int64)
         for i, r in enumerate(rows):
-            word[i, :len(r)], mask[i, :len(r)] = r, 1
+            word[i, : len(r)], mask[i, : len(r)] = r, 1
         return torch.from_numpy(word), torch.from_numpy(mask)
 
     model.train()
@@ -135,13 +144,19 @@ def torch_child(engine: str, checkpoint: Path, data_file: Path) -> dict:
     val_ids, correct = encode(val.texts), 0
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for i in range(0, len(val_ids), BATCH):
-            word, mask = padded(val_ids[i:i + BATCH])
+            word, mask = padded(val_ids[i : i + BATCH])
             predicted = (model(word, mask).float() > 0).numpy()
-            correct += int((predicted == np.asarray(val.labels[i:i + BATCH], bool)).sum())
+            correct += int((predicted == np.asarray(val.labels[i : i + BATCH], bool)).sum())
     seconds = time.perf_counter() - started  # the epoch with its validation pass, as Keras' fit() counts it
-    return {"examples": len(ids), "steps": len(batches), "epoch_seconds": seconds,
-            "examples_per_second": len(ids) / seconds, "val_accuracy": correct / len(val_ids),
-            "torch": torch.__version__, "threads": torch.get_num_threads()}
+    return {
+        "examples": len(ids),
+        "steps": len(batches),
+        "epoch_seconds": seconds,
+        "examples_per_second": len(ids) / seconds,
+        "val_accuracy": correct / len(val_ids),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
 
 
 # -- the parent: runs every engine in its own process, prints one table -------
@@ -163,8 +178,9 @@ def folder_size(path: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     parser.add_argument("--data", type=Path, required=True, help="label<TAB>text file (bert-hub train's --data)")
     parser.add_argument("--config", default="default", help="bert_hub model (default: the embedded MiniLM)")
     parser.add_argument("--checkpoint", type=Path, help="the same weights as a Hugging Face folder, for the peers")
@@ -189,8 +205,9 @@ def main() -> None:
         sys.exit(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(OURS + PEERS)}")
     emulated = [e for e in ("bert_hub bf16", "torch bf16") if e in engines] if not cpu_supports_bf16() else []
     if emulated:
-        print(f"this CPU has no native bfloat16: {', '.join(emulated)} left out (emulated, it is slower)",
-              file=sys.stderr)
+        print(
+            f"this CPU has no native bfloat16: {', '.join(emulated)} left out (emulated, it is slower)", file=sys.stderr
+        )
         engines = [e for e in engines if e not in emulated]
     program = Path(sys.executable).with_name("bert-hub")
     examples = len(splits(args.data)[0])
@@ -201,14 +218,32 @@ def main() -> None:
             out = Path(tmp) / "out.json"
             if engine in OURS:
                 run = Path(tmp) / engine.replace(" ", "_")
-                command = [str(program), "train", "--config", args.config, "--data", str(args.data), "--out",
-                           str(run), "--epochs", "1", "--json", *FLAGS[engine]]
+                command = [
+                    str(program),
+                    "train",
+                    "--config",
+                    args.config,
+                    "--data",
+                    str(args.data),
+                    "--out",
+                    str(run),
+                    "--epochs",
+                    "1",
+                    "--json",
+                    *FLAGS[engine],
+                ]
                 seconds, peak = measured(command, out)
                 epoch = json.loads(out.read_text())["history"][0]
-                results[engine] = {"examples": examples, "steps": epoch["steps"], "precision": epoch["precision"],
-                                   "examples_per_second": epoch["examples_per_second"],
-                                   "val_accuracy": epoch.get("val_accuracy"), "process_seconds": seconds,
-                                   "peak_gib": peak, "run_folder_mb": folder_size(run) / 1e6}
+                results[engine] = {
+                    "examples": examples,
+                    "steps": epoch["steps"],
+                    "precision": epoch["precision"],
+                    "examples_per_second": epoch["examples_per_second"],
+                    "val_accuracy": epoch.get("val_accuracy"),
+                    "process_seconds": seconds,
+                    "peak_gib": peak,
+                    "run_folder_mb": folder_size(run) / 1e6,
+                }
             else:
                 command = [sys.executable, __file__, "--data", str(args.data), "--child", engine, str(checkpoint)]
                 seconds, peak = measured(command, out)
@@ -217,18 +252,24 @@ def main() -> None:
             print(json.dumps({engine: results[engine]}), file=sys.stderr, flush=True)  # kept if a later one fails
 
     best_peer = max((results[e]["examples_per_second"] for e in results if e in PEERS), default=None)
-    print(f"CPU: {cpu_signature()}; {os.cpu_count()} cores; data: {args.data.name}; model: {args.config}; "
-          f"batch {BATCH}, one epoch")
-    print("| trainer | examples/s in the epoch | whole process (s) | validation accuracy | peak memory (GiB) "
-          "| run folder (MB) | vs best peer |")
+    print(
+        f"CPU: {cpu_signature()}; {os.cpu_count()} cores; data: {args.data.name}; model: {args.config}; "
+        f"batch {BATCH}, one epoch"
+    )
+    print(
+        "| trainer | examples/s in the epoch | whole process (s) | validation accuracy | peak memory (GiB) "
+        "| run folder (MB) | vs best peer |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for engine, r in results.items():
         ratio = f"{r['examples_per_second'] / best_peer:.2f}x" if best_peer else "—"
         folder = f"{r['run_folder_mb']:.0f}" if "run_folder_mb" in r else "—"
         accuracy = f"{r['val_accuracy']:.3f}" if r.get("val_accuracy") is not None else "—"
         name = f"{engine} (auto: {r['precision']})" if engine == "bert_hub" else engine
-        print(f"| {name} | {r['examples_per_second']:.1f} | {r['process_seconds']:.1f} | {accuracy} | "
-              f"{r['peak_gib']:.2f} | {folder} | {ratio} |")
+        print(
+            f"| {name} | {r['examples_per_second']:.1f} | {r['process_seconds']:.1f} | {accuracy} | "
+            f"{r['peak_gib']:.2f} | {folder} | {ratio} |"
+        )
     if args.json:
         args.json.write_text(json.dumps({"cpu": cpu_signature(), "results": results}, indent=1))
 

@@ -55,9 +55,12 @@ def tfidf_svm(multi_label: bool = False) -> Any:
 
     svm = LinearSVC(C=1.0)
     return make_pipeline(
-        make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                   TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
-        OneVsRestClassifier(svm) if multi_label else svm)
+        make_union(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        ),
+        OneVsRestClassifier(svm) if multi_label else svm,
+    )
 
 
 def baseline(train_texts: list[str], train_y: np.ndarray, test_texts: list[str]) -> np.ndarray:
@@ -99,16 +102,23 @@ def main() -> int:
 
     data = read_labelled(args.data)
     labels = np.asarray(data.labels)
-    cfg = TrainConfig().replace(seed=args.seed, epochs=args.epochs, learning_rate=args.learning_rate,
-                                pooling=args.pooling, keep_best=args.keep_best, tune_threshold=args.tune_threshold,
-                                class_weight=args.class_weight, precision=args.precision)
+    cfg = TrainConfig().replace(
+        seed=args.seed,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        pooling=args.pooling,
+        keep_best=args.keep_best,
+        tune_threshold=args.tune_threshold,
+        class_weight=args.class_weight,
+        precision=args.precision,
+    )
     rows: dict[str, list[dict[str, float]]] = {"bert_hub": [], "TF-IDF + LinearSVC": []}
     if cfg.tune_threshold:
         rows = {"bert_hub (tuned threshold)": [], "bert_hub (threshold 0.5)": [], "TF-IDF + LinearSVC": []}
     parts = folds(labels, args.folds, args.seed)
     with tempfile.TemporaryDirectory(prefix="bert_hub_cv_") as tmp:  # removed at the end, or on a failure
         work = Path(tmp)
-        for i, test_idx in enumerate(parts[:args.limit or args.folds]):
+        for i, test_idx in enumerate(parts[: args.limit or args.folds]):
             train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
             rest, test = data.subset(train_idx), data.subset(test_idx)
             fit, val, _ = stratified_split(rest, validation=cfg.validation_fraction, test=0.0, seed=args.seed)
@@ -125,19 +135,32 @@ def main() -> int:
             else:
                 rows["bert_hub"].append(scores(y, probs >= summary["threshold"]))
             rows["TF-IDF + LinearSVC"].append(scores(y, baseline(rest.texts, np.asarray(rest.labels), test.texts)))
-            print(json.dumps({"fold": i, "seconds": round(time.perf_counter() - started, 1),
-                              "epochs": summary["epochs"], "threshold": summary["threshold"],
-                              "best_epoch": summary.get("best_epoch"),
-                              **{name: r[-1] for name, r in rows.items()}}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "fold": i,
+                        "seconds": round(time.perf_counter() - started, 1),
+                        "epochs": summary["epochs"],
+                        "threshold": summary["threshold"],
+                        "best_epoch": summary.get("best_epoch"),
+                        **{name: r[-1] for name, r in rows.items()},
+                    }
+                ),
+                flush=True,
+            )
     n = len(rows["TF-IDF + LinearSVC"])
-    print(f"\n{n} of {args.folds} stratified folds of {args.data} ({len(labels)} messages, "
-          f"{labels.mean():.1%} spam); bert_hub: {args.config}, {cfg.epochs or 'default'} epochs, learning rate "
-          f"{cfg.learning_rate:g}, pooling {cfg.pooling}, keep_best {cfg.keep_best}, tune_threshold "
-          f"{cfg.tune_threshold}, class_weight {cfg.class_weight}, precision {summary['precision']}\n")
+    print(
+        f"\n{n} of {args.folds} stratified folds of {args.data} ({len(labels)} messages, "
+        f"{labels.mean():.1%} spam); bert_hub: {args.config}, {cfg.epochs or 'default'} epochs, learning rate "
+        f"{cfg.learning_rate:g}, pooling {cfg.pooling}, keep_best {cfg.keep_best}, tune_threshold "
+        f"{cfg.tune_threshold}, class_weight {cfg.class_weight}, precision {summary['precision']}\n"
+    )
     print("| model | accuracy | spam F1 | precision | recall |\n|---|---:|---:|---:|---:|")
     for name, runs in rows.items():
-        cells = [f"{np.mean([r[k] for r in runs]):.4f} ± {np.std([r[k] for r in runs]):.4f}"
-                 for k in ("accuracy", "f1", "precision", "recall")]
+        cells = [
+            f"{np.mean([r[k] for r in runs]):.4f} ± {np.std([r[k] for r in runs]):.4f}"
+            for k in ("accuracy", "f1", "precision", "recall")
+        ]
         print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from finetune_spam import tfidf_svm  # noqa: E402
+from finetune_spam import tfidf_svm
 
 
 def main() -> int:
@@ -47,9 +47,9 @@ def main() -> int:
 
     import numpy as np
 
-    from bert_hub.finetune.tasks.labelled_texts import read_labelled
     from bert_hub.finetune.metrics import multiclass_metrics, multilabel_metrics
     from bert_hub.finetune.tasks.classification import Classifier
+    from bert_hub.finetune.tasks.labelled_texts import read_labelled
     from bert_hub.finetune.train import train
     from bert_hub.finetune.train_config import TrainConfig
 
@@ -63,34 +63,56 @@ def main() -> int:
     model = tfidf_svm(args.multi_label)
     if args.multi_label:
         model.fit(train_data.texts, train_data.label_matrix())
-        svm = multilabel_metrics(test_data.label_matrix(), np.asarray(model.predict(test_data.texts), np.float32),
-                                 [0.5] * len(names), names)
+        svm = multilabel_metrics(
+            test_data.label_matrix(), np.asarray(model.predict(test_data.texts), np.float32), [0.5] * len(names), names
+        )
     else:
         model.fit(train_data.texts, np.asarray(train_data.labels))
         predicted = model.predict(test_data.texts)
         svm = multiclass_metrics(test_data.labels, np.eye(len(names))[predicted], names)
     svm_seconds = time.perf_counter() - started
 
-    cfg = TrainConfig().replace(epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size,
-                                pooling=args.pooling, seed=args.seed)
+    cfg = TrainConfig().replace(
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        pooling=args.pooling,
+        seed=args.seed,
+    )
     with tempfile.TemporaryDirectory(prefix="bert_hub_topics_") as tmp:
         started = time.perf_counter()
         summary = train(args.config, train_data, Path(tmp) / "run", cfg, progress=False)
         train_seconds = time.perf_counter() - started
         ours = Classifier(Path(tmp) / "run").evaluate(test_data)
 
-    keys = ["micro_f1", "macro_f1", "samples_f1", "subset_accuracy"] if args.multi_label else \
-        ["accuracy", "macro_f1", "micro_f1", "weighted_f1"]
-    report = {"data": str(folder), "train": len(train_data), "test": len(test_data), "labels": list(names),
-              "settings": {"epochs": summary["epochs"], "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
-                           "pooling": cfg.pooling, "seed": cfg.seed, "steps": summary["steps"]},
-              "bert_hub": {k: ours[k] for k in keys} | {"training_seconds": round(train_seconds, 1)},
-              "TF-IDF + LinearSVC": {k: svm[k] for k in keys} | {"training_seconds": round(svm_seconds, 1)}}
+    keys = (
+        ["micro_f1", "macro_f1", "samples_f1", "subset_accuracy"]
+        if args.multi_label
+        else ["accuracy", "macro_f1", "micro_f1", "weighted_f1"]
+    )
+    report = {
+        "data": str(folder),
+        "train": len(train_data),
+        "test": len(test_data),
+        "labels": list(names),
+        "settings": {
+            "epochs": summary["epochs"],
+            "learning_rate": cfg.learning_rate,
+            "batch_size": cfg.batch_size,
+            "pooling": cfg.pooling,
+            "seed": cfg.seed,
+            "steps": summary["steps"],
+        },
+        "bert_hub": {k: ours[k] for k in keys} | {"training_seconds": round(train_seconds, 1)},
+        "TF-IDF + LinearSVC": {k: svm[k] for k in keys} | {"training_seconds": round(svm_seconds, 1)},
+    }
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    print(f"{folder}: {len(train_data)} train / {len(test_data)} test, {len(names)} labels; bert_hub: "
-          f"{summary['epochs']} epochs ({summary['steps']} steps), learning rate {cfg.learning_rate}, {cfg.pooling}")
+    print(
+        f"{folder}: {len(train_data)} train / {len(test_data)} test, {len(names)} labels; bert_hub: "
+        f"{summary['epochs']} epochs ({summary['steps']} steps), learning rate {cfg.learning_rate}, {cfg.pooling}"
+    )
     print(f"{'model':<22}" + "".join(f"{k:>16}" for k in keys) + f"{'train s':>10}")
     for name in ("bert_hub", "TF-IDF + LinearSVC"):
         row = report[name]

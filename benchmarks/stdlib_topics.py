@@ -34,15 +34,56 @@ import re
 from pathlib import Path
 
 AREAS = {
-    "concurrency": ["threading", "multiprocessing", "multiprocessing.pool", "asyncio", "asyncio.tasks",
-                    "asyncio.locks", "asyncio.queues", "concurrent.futures", "queue", "sched"],
-    "files": ["os", "posixpath", "shutil", "pathlib", "glob", "fnmatch", "tempfile", "filecmp", "io", "zipfile",
-              "tarfile"],
-    "formats": ["json", "json.decoder", "json.encoder", "csv", "pickle", "configparser", "plistlib",
-                "xml.etree.ElementTree", "html.parser", "email.message", "email.utils"],
+    "concurrency": [
+        "threading",
+        "multiprocessing",
+        "multiprocessing.pool",
+        "asyncio",
+        "asyncio.tasks",
+        "asyncio.locks",
+        "asyncio.queues",
+        "concurrent.futures",
+        "queue",
+        "sched",
+    ],
+    "files": [
+        "os",
+        "posixpath",
+        "shutil",
+        "pathlib",
+        "glob",
+        "fnmatch",
+        "tempfile",
+        "filecmp",
+        "io",
+        "zipfile",
+        "tarfile",
+    ],
+    "formats": [
+        "json",
+        "json.decoder",
+        "json.encoder",
+        "csv",
+        "pickle",
+        "configparser",
+        "plistlib",
+        "xml.etree.ElementTree",
+        "html.parser",
+        "email.message",
+        "email.utils",
+    ],
     "math": ["math", "cmath", "statistics", "fractions", "decimal", "random", "numbers"],
-    "network": ["socket", "ssl", "http.client", "http.server", "urllib.request", "urllib.parse", "smtplib",
-                "ftplib", "ipaddress"],
+    "network": [
+        "socket",
+        "ssl",
+        "http.client",
+        "http.server",
+        "urllib.request",
+        "urllib.parse",
+        "smtplib",
+        "ftplib",
+        "ipaddress",
+    ],
     "text": ["re", "string", "textwrap", "difflib", "unicodedata", "codecs", "locale"],
 }
 OTHER = ["collections", "itertools", "functools", "datetime", "calendar", "enum", "dataclasses", "operator"]
@@ -52,8 +93,11 @@ def first_paragraph(doc: str | None) -> str | None:
     if not doc:
         return None
     text = " ".join(inspect.cleandoc(doc).split("\n\n", 1)[0].split())
-    if len(text) < 25 or text.startswith(("Return self", "Implement", "Create and return a new object")) \
-            or re.match(r"^[\w.]+\(.*\)$", text):
+    if (
+        len(text) < 25
+        or text.startswith(("Return self", "Implement", "Create and return a new object"))
+        or re.match(r"^[\w.]+\(.*\)$", text)
+    ):
         return None
     return text
 
@@ -63,8 +107,11 @@ def texts_of(module_name: str) -> list[str]:
     out = []
     for name, obj in vars(module).items():
         home = getattr(obj, "__module__", None) or module_name
-        if name.startswith("_") or not isinstance(home, str) or home.split(".")[0].lstrip("_") != \
-                module_name.split(".")[0]:
+        if (
+            name.startswith("_")
+            or not isinstance(home, str)
+            or home.split(".")[0].lstrip("_") != module_name.split(".")[0]
+        ):
             continue
         candidates = [obj]
         if inspect.isclass(obj):
@@ -121,7 +168,7 @@ def main() -> None:
             i = 0
             while i < n:
                 size = rng.choice([1, 1, 2, 2, 3])
-                group = singles[i:i + size]
+                group = singles[i : i + size]
                 i += size
                 labels = sorted({a for a, _ in group})
                 out.append((",".join(labels), " ".join(t for _, t in group)))

@@ -84,8 +84,14 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
-_WITHOUT_TENSORFLOW = {"bert_hub.core.config", "bert_hub.core.errors", "bert_hub.core.handles", "bert_hub.finetune.tasks.labelled_texts",
-                       "bert_hub.finetune.train_config", "bert_hub.runtime.tensorflow_start"}
+_WITHOUT_TENSORFLOW = {
+    "bert_hub.core.config",
+    "bert_hub.core.errors",
+    "bert_hub.core.handles",
+    "bert_hub.finetune.tasks.labelled_texts",
+    "bert_hub.finetune.train_config",
+    "bert_hub.runtime.tensorflow_start",
+}
 """The modules of public names that need no TensorFlow."""
 
 

@@ -9,6 +9,7 @@ MARKER = "<!-- the parsers' help, written by docs/hooks.py -->"
 
 
 def _help(argv: list[str]) -> str:
+    from bert_hub.cli.args import subcommands
     from bert_hub.cli.program import build_parser
 
     parser = build_parser(argv)
@@ -16,21 +17,25 @@ def _help(argv: list[str]) -> str:
     for word in argv:
         if word.startswith("-"):
             break
-        target = target._subparsers._group_actions[0].choices[word]  # type: ignore[union-attr]
+        target = subcommands(target)[word]
     return target.format_help()
 
 
 def cli_reference() -> str:
+    from bert_hub.cli.args import subcommands
     from bert_hub.cli.program import build_parser
     from bert_hub.finetune.tasks import TASKS
 
     os.environ["COLUMNS"] = "100"  # the same line breaks on every machine
-    commands = list(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    commands = list(subcommands(build_parser()))
     parts = ["## bert-hub\n", "```text\n" + _help([]) + "```\n"]
     for name in commands:
         if name == "train":
             for task in TASKS:
-                parts += [f"## bert-hub train --task {task}\n", "```text\n" + _help(["train", "--task", task]) + "```\n"]
+                parts += [
+                    f"## bert-hub train --task {task}\n",
+                    "```text\n" + _help(["train", "--task", task]) + "```\n",
+                ]
             continue
         parts += [f"## bert-hub {name}\n", "```text\n" + _help([name]) + "```\n"]
     return "\n".join(parts)

@@ -53,9 +53,40 @@ import pytest  # noqa: E402
 
 # Special tokens deliberately away from BERT-uncased's 0/100/101/102/103.
 TINY_VOCAB = [
-    "[UNK]", "the", "[SEP]", "cat", "[PAD]", "[CLS]", "sat", "on", "mat", "##s", "a", "dog",
-    ".", ",", "!", "hello", "world", "spam", "mail", "is", "this", "##ing", "run", "un",
-    "##want", "##ed", "want", "[MASK]", "x", "y", "z", "café", "cafe", "##e",
+    "[UNK]",
+    "the",
+    "[SEP]",
+    "cat",
+    "[PAD]",
+    "[CLS]",
+    "sat",
+    "on",
+    "mat",
+    "##s",
+    "a",
+    "dog",
+    ".",
+    ",",
+    "!",
+    "hello",
+    "world",
+    "spam",
+    "mail",
+    "is",
+    "this",
+    "##ing",
+    "run",
+    "un",
+    "##want",
+    "##ed",
+    "want",
+    "[MASK]",
+    "x",
+    "y",
+    "z",
+    "café",
+    "cafe",
+    "##e",
 ]
 
 
@@ -80,8 +111,9 @@ def tiny_bundle(session_dir: Path, tiny_vocab: Path) -> Path:
     from bert_hub.builder.bundle import build_random_bundle
 
     out = session_dir / "tiny_bundle"
-    build_random_bundle(out, layers=2, hidden=32, heads=4, intermediate=64, vocab_file=tiny_vocab,
-                        max_position_embeddings=128, seed=1)
+    build_random_bundle(
+        out, layers=2, hidden=32, heads=4, intermediate=64, vocab_file=tiny_vocab, max_position_embeddings=128, seed=1
+    )
     return out
 
 
@@ -128,17 +160,22 @@ def mlm_checkpoint(tmp_path_factory, minilm_checkpoint, minilm_tensors):
 
     out = tmp_path_factory.mktemp("mlm_ckpt")
     rng = np.random.default_rng(0)
-    tensors = {f"bert.{k}": v for k, v in minilm_tensors.items()
-               if not k.startswith("encoder.layer.") or int(k.split(".")[2]) < 2}
+    tensors = {
+        f"bert.{k}": v
+        for k, v in minilm_tensors.items()
+        if not k.startswith("encoder.layer.") or int(k.split(".")[2]) < 2
+    }
     tensors.pop("bert.embeddings.position_ids", None)
     h, vocab = 384, 30522
-    tensors.update({
-        "cls.predictions.transform.dense.weight": (rng.normal(0, 0.05, (h, h))).astype(np.float32),
-        "cls.predictions.transform.dense.bias": np.zeros(h, np.float32),
-        "cls.predictions.transform.LayerNorm.weight": np.ones(h, np.float32),
-        "cls.predictions.transform.LayerNorm.bias": np.zeros(h, np.float32),
-        "cls.predictions.bias": (rng.normal(0, 0.1, vocab)).astype(np.float32),
-    })
+    tensors.update(
+        {
+            "cls.predictions.transform.dense.weight": (rng.normal(0, 0.05, (h, h))).astype(np.float32),
+            "cls.predictions.transform.dense.bias": np.zeros(h, np.float32),
+            "cls.predictions.transform.LayerNorm.weight": np.ones(h, np.float32),
+            "cls.predictions.transform.LayerNorm.bias": np.zeros(h, np.float32),
+            "cls.predictions.bias": (rng.normal(0, 0.1, vocab)).astype(np.float32),
+        }
+    )
     save_file(tensors, str(out / "model.safetensors"))
     config = json.loads((minilm_checkpoint / "config.json").read_text())
     config.update(num_hidden_layers=2, architectures=["BertForMaskedLM"])
@@ -163,8 +200,13 @@ def run(*args: str, check_rc: int | None = 0, process: bool = False) -> subproce
     if process:
         env = dict(os.environ)
         env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI must be quiet by itself
-        proc = subprocess.run([sys.executable, "-m", "bert_hub.cli", *map(str, args)], capture_output=True,
-                              text=True, env=env, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "bert_hub.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
     else:
         from bert_hub.cli import main
 
@@ -180,6 +222,7 @@ def run(*args: str, check_rc: int | None = 0, process: bool = False) -> subproce
 @pytest.fixture
 def cli():
     """``bert-hub ARGS`` in this process: returns (exit status, stdout, stderr)."""
+
     def call(*args: str) -> tuple[int, str, str]:
         proc = run(*args, check_rc=None)
         return proc.returncode, proc.stdout, proc.stderr
@@ -204,8 +247,13 @@ def onednn_packs_weights() -> bool:
     weights can be frozen there alone."""
     if not _PACKING:
         script = "from bert_hub.runtime.precision import weights_frozen; print(weights_frozen())"
-        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"})
+        proc = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "1"},
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         _PACKING.append(proc.stdout.strip().splitlines()[-1] == "True")
     return _PACKING[0]
@@ -236,17 +284,40 @@ def check_preprocess_calls_trace_once(bert: Any) -> None:
 
 
 #: Words of the tiny vocab by topic: texts for the multi-class and multi-label tests.
-TOPICS = {"animals": ["cat", "dog", "mat", "sat"], "greet": ["hello", "world", "!"],
-          "mail": ["spam", "mail", "is", "this"]}
+TOPICS = {
+    "animals": ["cat", "dog", "mat", "sat"],
+    "greet": ["hello", "world", "!"],
+    "mail": ["spam", "mail", "is", "this"],
+}
 
 
 def train_tiny(tmp_path_factory: Any, name: str, bundle: Path, data: Path, *flags: str) -> tuple[Path, dict]:
     """A short run on the tiny model with settings that learn the small tasks of the tests (lr 3e-3,
     mean pooling, batch 8, a 20% test split): its folder and its ``--json`` report."""
     out = tmp_path_factory.mktemp("runs") / name
-    report = json.loads(run("train", "--config", bundle, "--data", data, "--out", out, "--batch-size", "8",
-                            "--learning-rate", "0.003", "--pooling", "mean", "--seq-length", "32",
-                            "--test-fraction", "0.2", "--json", *flags).stdout)
+    report = json.loads(
+        run(
+            "train",
+            "--config",
+            bundle,
+            "--data",
+            data,
+            "--out",
+            out,
+            "--batch-size",
+            "8",
+            "--learning-rate",
+            "0.003",
+            "--pooling",
+            "mean",
+            "--seq-length",
+            "32",
+            "--test-fraction",
+            "0.2",
+            "--json",
+            *flags,
+        ).stdout
+    )
     return out, report
 
 
@@ -260,15 +331,14 @@ def one_error_line(err: str) -> str:
 @pytest.fixture(scope="session")
 def trained_classifier(tiny_bundle: Path, session_dir: Path) -> Path:
     """A spam classifier fine-tuned for one epoch on the tiny model (its run folder)."""
+    from bert_hub.explore.samples import write_sms_file
     from bert_hub.finetune.tasks.labelled_texts import read_labelled
     from bert_hub.finetune.train import train
     from bert_hub.finetune.train_config import TrainConfig
-    from bert_hub.explore.samples import write_sms_file
 
     data = write_sms_file(session_dir / "sms_for_classifier.tsv", 120, seed=4)
     out = session_dir / "classifier_run"
-    train(tiny_bundle, read_labelled(data), out, TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3,
-                                                               seq_length=64))
+    train(tiny_bundle, read_labelled(data), out, TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, seq_length=64))
     return out
 
 
@@ -278,12 +348,22 @@ def trained_classifier(tiny_bundle: Path, session_dir: Path) -> Path:
 _PROCESS = re.compile(r"Popen|process=True|python_json\(|subprocess\.run|sys\.executable")
 #: Work that takes seconds to minutes: fine-tuning, converting or building a model, a Beam job, a notebook, a
 #: package build, a real process. The session's shared models (tiny, minilm) are the quick loop's baseline.
-_SLOW_WORK = re.compile(r'run\(\s*"(train|build|convert)"|\btrain\(|"--runner"|run_embed\(|run_predict\(|'
-                        r'beam\.Pipeline|train_tiny\(|build_random_bundle\(|convert_checkpoint|nbclient|'
-                        r'NotebookClient|"build"|\.fit\(|' + _PROCESS.pattern)
+_SLOW_WORK = re.compile(
+    r'run\(\s*"(train|build|convert)"|\btrain\(|"--runner"|run_embed\(|run_predict\(|'
+    r"beam\.Pipeline|train_tiny\(|build_random_bundle\(|convert_checkpoint|nbclient|"
+    r'NotebookClient|"build"|\.fit\(|' + _PROCESS.pattern
+)
 #: Session fixtures that are part of the baseline (built once, used by most tests).
-_BASELINE = {"session_dir", "tiny_vocab", "tiny_bundle", "tiny", "minilm_checkpoint", "minilm_tensors", "minilm",
-             "minilm_vocab"}
+_BASELINE = {
+    "session_dir",
+    "tiny_vocab",
+    "tiny_bundle",
+    "tiny",
+    "minilm_checkpoint",
+    "minilm_tensors",
+    "minilm",
+    "minilm_vocab",
+}
 
 
 def _sources(item: pytest.Item) -> list[str]:
@@ -293,7 +373,7 @@ def _sources(item: pytest.Item) -> list[str]:
         sources.append(inspect.getsource(item.function))  # type: ignore[attr-defined]
     except (OSError, TypeError, AttributeError):
         pass
-    for name, defs in getattr(item, "_fixtureinfo").name2fixturedefs.items():
+    for name, defs in item._fixtureinfo.name2fixturedefs.items():
         if name in _BASELINE:
             continue
         for fixture in defs:
@@ -307,10 +387,18 @@ def _sources(item: pytest.Item) -> list[str]:
 #: 2-core machines). ``make test`` runs two workers, a file each at a time, handed out in collection order
 #: (``--dist loadfile --no-loadscope-reorder``); these go first, so that no worker starts a long file when
 #: the other is nearly done (xdist's own order, most tests first, put the longest single test last).
-LONGEST_FIRST = ("test_guides_finetuning.py", "finetune/test_question_answering.py",
-                 "core/test_outputs_under_faults.py", "core/test_outputs.py", "test_guides.py",
-                 "finetune/test_train_multi_worker.py", "finetune/test_token_classification.py",
-                 "test_readme.py", "test_notebooks.py", "test_install.py")
+LONGEST_FIRST = (
+    "test_guides_finetuning.py",
+    "finetune/test_question_answering.py",
+    "core/test_outputs_under_faults.py",
+    "core/test_outputs.py",
+    "test_guides.py",
+    "finetune/test_train_multi_worker.py",
+    "finetune/test_token_classification.py",
+    "test_readme.py",
+    "test_notebooks.py",
+    "test_install.py",
+)
 assert all((Path(__file__).parent / name).is_file() for name in LONGEST_FIRST), "LONGEST_FIRST names a lost file"
 
 

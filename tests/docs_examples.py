@@ -28,6 +28,7 @@ TRAINS = re.compile(r"\btrain\(|\.fit\(|beam\.Pipeline")
 
 def nav_pages() -> list[Path]:
     """The site's pages in the order of its navigation."""
+
     def walk(items: list) -> list[str]:
         out = []
         for item in items:
@@ -78,8 +79,7 @@ def run_python_block(page: Path, index: int) -> None:
             sys.modules["__docs__"] = saved
 
 
-def run_in(folder: Path, commands: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-           ) -> int:
+def run_in(folder: Path, commands: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> int:
     """Runs ``commands`` in ``folder`` as a user would type them; returns how many ran."""
     from bert_hub.cli import main
 
@@ -94,8 +94,16 @@ def run_in(folder: Path, commands: list[str], monkeypatch: pytest.MonkeyPatch, c
             rc = main(words[1:])
             out, err = capsys.readouterr()
         else:
-            proc = subprocess.run(command, shell=True, executable="/bin/bash", cwd=folder, env=env,
-                                  capture_output=True, text=True, timeout=600)
+            proc = subprocess.run(
+                command,
+                shell=True,
+                executable="/bin/bash",
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             rc, out, err = proc.returncode, proc.stdout, proc.stderr
         assert rc == 0, f"command failed: {command}\n{err[-2000:]}"
         assert out.strip(), f"command printed nothing: {command}"

@@ -26,7 +26,7 @@ def _gelu(x):
 
 
 def _gelu_tanh(x):
-    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
 
 
 def _linear(t, prefix, x):
@@ -39,9 +39,11 @@ def bert_forward(t: dict[str, np.ndarray], ids, mask, type_ids, heads: int, gelu
     t = {k.removeprefix("bert."): v.astype(np.float64) for k, v in t.items()}
     ids, mask, type_ids = (np.asarray(a) for a in (ids, mask, type_ids))
     b, s = ids.shape
-    x = (t["embeddings.word_embeddings.weight"][ids]
-         + t["embeddings.position_embeddings.weight"][:s][None]
-         + t["embeddings.token_type_embeddings.weight"][type_ids])
+    x = (
+        t["embeddings.word_embeddings.weight"][ids]
+        + t["embeddings.position_embeddings.weight"][:s][None]
+        + t["embeddings.token_type_embeddings.weight"][type_ids]
+    )
     x = _ln(x, t["embeddings.LayerNorm.weight"], t["embeddings.LayerNorm.bias"])
     hidden = x.shape[-1]
     d = hidden // heads
@@ -62,8 +64,11 @@ def bert_forward(t: dict[str, np.ndarray], ids, mask, type_ids, heads: int, gelu
         probs = np.exp(scores)
         probs /= probs.sum(-1, keepdims=True)
         ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, s, hidden)
-        x = _ln(x + _linear(t, p + "attention.output.dense", ctx),
-                t[p + "attention.output.LayerNorm.weight"], t[p + "attention.output.LayerNorm.bias"])
+        x = _ln(
+            x + _linear(t, p + "attention.output.dense", ctx),
+            t[p + "attention.output.LayerNorm.weight"],
+            t[p + "attention.output.LayerNorm.bias"],
+        )
         h = _linear(t, p + "output.dense", act(_linear(t, p + "intermediate.dense", x)))
         x = _ln(x + h, t[p + "output.LayerNorm.weight"], t[p + "output.LayerNorm.bias"])
         layers.append(x)

@@ -10,12 +10,15 @@ import pytest
 
 import bert_hub
 
-MODULES = sorted(name for _, name, _ in pkgutil.walk_packages(bert_hub.__path__, "bert_hub.")
-                 if not name.endswith("__main__"))  # running the program is not an example
+MODULES = sorted(
+    name for _, name, _ in pkgutil.walk_packages(bert_hub.__path__, "bert_hub.") if not name.endswith("__main__")
+)  # running the program is not an example
 
 
 def test_every_module_is_listed():
-    assert {"bert_hub.runtime.batching", "bert_hub.core.outputs", "bert_hub.runtime.embedder", "bert_hub.cli"} <= set(MODULES)
+    assert {"bert_hub.runtime.batching", "bert_hub.core.outputs", "bert_hub.runtime.embedder", "bert_hub.cli"} <= set(
+        MODULES
+    )
 
 
 @pytest.mark.parametrize("name", ["bert_hub", *MODULES])

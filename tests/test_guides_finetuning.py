@@ -8,7 +8,6 @@ tests/test_guides.py, at the same time.)
 from __future__ import annotations
 
 import pytest
-
 from docs_examples import FINETUNING_GUIDES, bash_commands, run_in
 
 

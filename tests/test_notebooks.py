@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 import pytest
+from nbclient import NotebookClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]  # runs the notebooks in a kernel of their own
 
@@ -24,8 +24,7 @@ def test_notebook_is_committed_without_outputs():
 def test_notebook_executes_without_errors(minilm, tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     # Raises CellExecutionError on the first failing cell.
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "len(encoder_outputs) = 6 (L = 6)" in text
     assert "encoder_outputs[-1] == sequence_output: True" in text
@@ -40,8 +39,7 @@ def test_spam_notebook_fine_tunes_evaluates_exports_and_serves(minilm, tmp_path)
     assert all(c.outputs == [] and c.execution_count is None for c in code)
     first = code[0].source
     assert 'DATA = "samples/sms.tsv"' in first and 'DATA = "SMSSpamCollection"' in first and "EPOCHS = 1" in first
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "160 messages" in text and "threshold" in text and "F1" in text
     assert text.count("served: ") == 2

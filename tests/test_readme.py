@@ -11,7 +11,6 @@ import re
 import shlex
 
 import pytest
-
 from docs_examples import README, bash_commands, python_blocks, run_in, run_python_block
 
 

@@ -15,8 +15,8 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -37,70 +37,129 @@ CONFIG_NAME = "bert_hub.yaml"
 BUNDLE = FolderKind("bundle", frozenset({"preprocess", "encoder", "bert_hub.yaml"}))
 """What a bundle folder holds: the two SavedModels and the config naming them."""
 
-def write_bundle(out: str | Path, *, name: str, architecture: Architecture,
-                 weights: Mapping[str, np.ndarray], vocab_file: str | Path, lower_case: bool,
-                 seq_length: int = 128, dropout_rate: float = 0.1,
-                 attention_dropout_rate: float = 0.1, description: str = "",
-                 overwrite: bool = False) -> ModelConfig:
+
+def write_bundle(
+    out: str | Path,
+    *,
+    name: str,
+    architecture: Architecture,
+    weights: Mapping[str, np.ndarray],
+    vocab_file: str | Path,
+    lower_case: bool,
+    seq_length: int = 128,
+    dropout_rate: float = 0.1,
+    attention_dropout_rate: float = 0.1,
+    description: str = "",
+    overwrite: bool = False,
+) -> ModelConfig:
     """Writes a complete bundle atomically and returns its config."""
     out = Path(out)
     if not architecture.is_plain_bert:
-        raise InputError(f"{name}: bert_hub builds the original BERT layout only (no factorized "
-                         "embeddings, shared layers or gated feed-forward blocks)")
+        raise InputError(
+            f"{name}: bert_hub builds the original BERT layout only (no factorized "
+            "embeddings, shared layers or gated feed-forward blocks)"
+        )
     tokens = read_vocab(vocab_file)
     special_token_ids(tokens, source=str(vocab_file))
     check_weights(architecture, weights, source=name)
-    raw = {"name": name, "description": description, "preprocess": "./preprocess",
-           "encoder": "./encoder", "seq_length": seq_length, "trainable": False,
-           "architecture": architecture.to_dict()}
+    raw = {
+        "name": name,
+        "description": description,
+        "preprocess": "./preprocess",
+        "encoder": "./encoder",
+        "seq_length": seq_length,
+        "trainable": False,
+        "architecture": architecture.to_dict(),
+    }
     config_from_dict(raw, source=str(out / CONFIG_NAME))  # validate before writing anything
     with atomic_directory(out, kind=BUNDLE, overwrite=overwrite) as tmp:
-        write_preprocess_savedmodel(vocab_file, tmp / "preprocess", lower_case=lower_case,
-                                    seq_length=seq_length)
+        write_preprocess_savedmodel(vocab_file, tmp / "preprocess", lower_case=lower_case, seq_length=seq_length)
         pause_point("converting")
-        write_encoder_savedmodel(architecture, weights, tmp / "encoder", vocab_file=vocab_file,
-                                 lower_case=lower_case, dropout_rate=dropout_rate,
-                                 attention_dropout_rate=attention_dropout_rate)
+        write_encoder_savedmodel(
+            architecture,
+            weights,
+            tmp / "encoder",
+            vocab_file=vocab_file,
+            lower_case=lower_case,
+            dropout_rate=dropout_rate,
+            attention_dropout_rate=attention_dropout_rate,
+        )
         config = config_from_dict(raw, source=str(tmp / CONFIG_NAME))
         write_config(config, tmp / CONFIG_NAME)
     return config_from_dict(raw, source=str(out.absolute() / CONFIG_NAME))
 
 
-def build_random_bundle(out: str | Path, *, layers: int, hidden: int, heads: int,
-                        vocab_file: str | Path, intermediate: int | None = None,
-                        lower_case: bool = True, max_position_embeddings: int = 512,
-                        seq_length: int = 128, seed: int = 0, with_mlm: bool = True,
-                        name: str | None = None, overwrite: bool = False) -> ModelConfig:
+def build_random_bundle(
+    out: str | Path,
+    *,
+    layers: int,
+    hidden: int,
+    heads: int,
+    vocab_file: str | Path,
+    intermediate: int | None = None,
+    lower_case: bool = True,
+    max_position_embeddings: int = 512,
+    seq_length: int = 128,
+    seed: int = 0,
+    with_mlm: bool = True,
+    name: str | None = None,
+    overwrite: bool = False,
+) -> ModelConfig:
     """Builds a bundle with randomly initialised weights (fixtures, benchmarks)."""
     vocab = read_vocab(vocab_file)
-    arch = Architecture(layers=layers, hidden=hidden, heads=heads, vocab_size=len(vocab),
-                        intermediate=intermediate or 4 * hidden, cased=not lower_case,
-                        max_position_embeddings=max_position_embeddings)
+    arch = Architecture(
+        layers=layers,
+        hidden=hidden,
+        heads=heads,
+        vocab_size=len(vocab),
+        intermediate=intermediate or 4 * hidden,
+        cased=not lower_case,
+        max_position_embeddings=max_position_embeddings,
+    )
     for field, message in arch.problems():
         raise InputError(f"--{field.replace('_', '-')}: {message}")
     name = name or f"random_L-{layers}_H-{hidden}_A-{heads}"
-    return write_bundle(out, name=name, architecture=arch,
-                        weights=random_weights(arch, seed=seed, with_mlm=with_mlm),
-                        vocab_file=vocab_file, lower_case=lower_case, seq_length=seq_length,
-                        description=f"random weights (seed {seed})", overwrite=overwrite)
+    return write_bundle(
+        out,
+        name=name,
+        architecture=arch,
+        weights=random_weights(arch, seed=seed, with_mlm=with_mlm),
+        vocab_file=vocab_file,
+        lower_case=lower_case,
+        seq_length=seq_length,
+        description=f"random weights (seed {seed})",
+        overwrite=overwrite,
+    )
 
 
-def convert_checkpoint_bundle(checkpoint: str | Path | Checkpoint, out: str | Path, *,
-                              lower_case: bool | None = None, seq_length: int = 128,
-                              name: str | None = None, overwrite: bool = False) -> ModelConfig:
+def convert_checkpoint_bundle(
+    checkpoint: str | Path | Checkpoint,
+    out: str | Path,
+    *,
+    lower_case: bool | None = None,
+    seq_length: int = 128,
+    name: str | None = None,
+    overwrite: bool = False,
+) -> ModelConfig:
     """Converts a BERT checkpoint directory (config.json, model.safetensors, vocab.txt).
 
     ``checkpoint`` may also be a `Checkpoint`
     already read (and so validated) with ``read_checkpoint``.
     """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else read_checkpoint(checkpoint, lower_case)
-    return write_bundle(out, name=name or ckpt.name, architecture=ckpt.architecture,
-                        weights=ckpt.weights, vocab_file=ckpt.vocab_file,
-                        lower_case=ckpt.lower_case, seq_length=seq_length,
-                        dropout_rate=ckpt.dropout_rate,
-                        attention_dropout_rate=ckpt.attention_dropout_rate,
-                        description=f"converted from {ckpt.source.name}",
-                        overwrite=overwrite)
+    return write_bundle(
+        out,
+        name=name or ckpt.name,
+        architecture=ckpt.architecture,
+        weights=ckpt.weights,
+        vocab_file=ckpt.vocab_file,
+        lower_case=ckpt.lower_case,
+        seq_length=seq_length,
+        dropout_rate=ckpt.dropout_rate,
+        attention_dropout_rate=ckpt.attention_dropout_rate,
+        description=f"converted from {ckpt.source.name}",
+        overwrite=overwrite,
+    )
 
 
 __all__ = ["CONFIG_NAME", "write_bundle", "build_random_bundle", "convert_checkpoint_bundle"]

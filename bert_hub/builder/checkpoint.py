@@ -75,21 +75,28 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
     if model_type != "bert":
         raise CheckpointError(
             f"{config_path}: model_type is {model_type or 'missing'!r}; only the BERT architecture converts "
-            "(RoBERTa, DistilBERT, ALBERT, ELECTRA, BART, T5 differ in layout or tokenizer)")
+            "(RoBERTa, DistilBERT, ALBERT, ELECTRA, BART, T5 differ in layout or tokenizer)"
+        )
     hidden_act = config.get("hidden_act", "gelu")
     if hidden_act not in _HF_GELU:
-        raise CheckpointError(f"{config_path}: hidden_act {hidden_act!r} is not supported; "
-                              f"BERT encoders use GELU ({', '.join(repr(k) for k in _HF_GELU)})")
+        raise CheckpointError(
+            f"{config_path}: hidden_act {hidden_act!r} is not supported; "
+            f"BERT encoders use GELU ({', '.join(repr(k) for k in _HF_GELU)})"
+        )
     if config.get("position_embedding_type", "absolute") != "absolute":
         raise CheckpointError(f"{config_path}: position_embedding_type must be 'absolute'")
     try:
         arch = Architecture(
-            layers=int(config["num_hidden_layers"]), hidden=int(config["hidden_size"]),
-            heads=int(config["num_attention_heads"]), vocab_size=int(config["vocab_size"]),
+            layers=int(config["num_hidden_layers"]),
+            hidden=int(config["hidden_size"]),
+            heads=int(config["num_attention_heads"]),
+            vocab_size=int(config["vocab_size"]),
             intermediate=int(config.get("intermediate_size", 4 * int(config["hidden_size"]))),
             max_position_embeddings=int(config.get("max_position_embeddings", 512)),
             type_vocab_size=int(config.get("type_vocab_size", 2)),
-            cased=False, gelu=_HF_GELU[hidden_act])
+            cased=False,
+            gelu=_HF_GELU[hidden_act],
+        )
     except KeyError as e:
         raise CheckpointError(f"{config_path}: missing field {e.args[0]!r}") from None
     except (TypeError, ValueError) as e:
@@ -106,8 +113,9 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
     tokens = read_vocab(vocab_file)
     special_token_ids(tokens, source=str(vocab_file))
     if len(tokens) != arch.vocab_size:
-        raise CheckpointError(f"{vocab_file} has {len(tokens)} tokens but {config_path} says "
-                              f"vocab_size={arch.vocab_size}")
+        raise CheckpointError(
+            f"{vocab_file} has {len(tokens)} tokens but {config_path} says vocab_size={arch.vocab_size}"
+        )
 
     if lower_case is None:
         tok_config = _read_json(directory / "tokenizer_config.json", required=False)
@@ -118,21 +126,27 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
             lower_case = "cased" not in name.replace("uncased", "")
     arch = dataclasses.replace(arch, cased=not lower_case)
 
-    weights = _convert_tensors(_read_safetensors(directory / "model.safetensors"), arch,
-                               str(directory / "model.safetensors"))
-    return Checkpoint(architecture=arch, weights=weights, vocab_file=vocab_file,
-                      lower_case=lower_case,
-                      name=str(config.get("_name_or_path") or directory.name).split("/")[-1],
-                      source=directory,
-                      dropout_rate=float(config.get("hidden_dropout_prob", 0.1)),
-                      attention_dropout_rate=float(config.get("attention_probs_dropout_prob", 0.1)))
+    weights = _convert_tensors(
+        _read_safetensors(directory / "model.safetensors"), arch, str(directory / "model.safetensors")
+    )
+    return Checkpoint(
+        architecture=arch,
+        weights=weights,
+        vocab_file=vocab_file,
+        lower_case=lower_case,
+        name=str(config.get("_name_or_path") or directory.name).split("/")[-1],
+        source=directory,
+        dropout_rate=float(config.get("hidden_dropout_prob", 0.1)),
+        attention_dropout_rate=float(config.get("attention_probs_dropout_prob", 0.1)),
+    )
 
 
 def _read_json(path: Path, required: bool) -> dict:
     if not path.is_file():
         if required:
-            raise CheckpointError(f"{path} is missing; a checkpoint directory needs config.json, "
-                                  "model.safetensors and vocab.txt")
+            raise CheckpointError(
+                f"{path} is missing; a checkpoint directory needs config.json, model.safetensors and vocab.txt"
+            )
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -189,15 +203,19 @@ def _convert_tensors(tensors: dict[str, np.ndarray], arch: Architecture, source:
     if "cls.predictions.transform.dense.weight" in tensors:
         decoder = tensors.get("cls.predictions.decoder.weight")
         if decoder is not None and not np.array_equal(decoder, out["embeddings/word_embeddings"]):
-            raise CheckpointError(f"{source}: cls.predictions.decoder.weight differs from the word "
-                                  "embeddings; only BERT's tied masked-LM decoder converts")
-        out.update({
-            "mlm/transform/kernel": get("cls.predictions.transform.dense.weight").T,
-            "mlm/transform/bias": get("cls.predictions.transform.dense.bias"),
-            "mlm/layer_norm/gamma": get("cls.predictions.transform.LayerNorm.weight"),
-            "mlm/layer_norm/beta": get("cls.predictions.transform.LayerNorm.bias"),
-            "mlm/output_bias": get("cls.predictions.bias"),
-        })
+            raise CheckpointError(
+                f"{source}: cls.predictions.decoder.weight differs from the word "
+                "embeddings; only BERT's tied masked-LM decoder converts"
+            )
+        out.update(
+            {
+                "mlm/transform/kernel": get("cls.predictions.transform.dense.weight").T,
+                "mlm/transform/bias": get("cls.predictions.transform.dense.bias"),
+                "mlm/layer_norm/gamma": get("cls.predictions.transform.LayerNorm.weight"),
+                "mlm/layer_norm/beta": get("cls.predictions.transform.LayerNorm.bias"),
+                "mlm/output_bias": get("cls.predictions.bias"),
+            }
+        )
     # Transposes above return views; make every array contiguous for TF.
     out = {k: np.ascontiguousarray(v) for k, v in out.items()}
     check_weights(arch, out, source)

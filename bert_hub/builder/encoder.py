@@ -42,8 +42,8 @@ import dataclasses
 import math
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -54,6 +54,7 @@ from bert_hub.core.interface import INPUT_KEYS, MLM_POSITIONS_KEY, select, servi
 
 LAYER_NORM_EPSILON = 1e-12
 MASK_BIAS = -10000.0
+
 
 def _gelu(x: tf.Tensor) -> tf.Tensor:
     # The exact (erf) GELU, written in the op order TensorFlow's oneDNN remapper
@@ -87,8 +88,9 @@ def dropout_mask(shape: tf.Tensor, rate: float, seed: tf.Tensor, dtype: tf.DType
     The rate is met to 2**-17 (0.1 drops 6,554 of 65,536) and the scale keeps the expectation.
     """
     size = tf.reduce_prod(shape)
-    bits = tf.random.stateless_uniform(tf.reshape((size + 1) // 2, [1]), seed, minval=None, maxval=None,
-                                       dtype=tf.uint32)
+    bits = tf.random.stateless_uniform(
+        tf.reshape((size + 1) // 2, [1]), seed, minval=None, maxval=None, dtype=tf.uint32
+    )
     halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:size]
     dropped = min(round(rate * 65536), 65535)
     kept = tf.where(halves >= dropped, tf.constant(65536 / (65536 - dropped), dtype), tf.constant(0, dtype))
@@ -107,14 +109,15 @@ class Reshaped:
     shape: tuple[int, ...]
 
     def read(self) -> tf.Tensor:
+        """The weight in the shape the encoder computes with (a reshape of the stored variable, no copy)."""
         return tf.reshape(self.variable, self.shape)
 
 
-def _read(weight: "tf.Variable | Reshaped") -> tf.Tensor:
+def _read(weight: tf.Variable | Reshaped) -> tf.Tensor:
     return weight.read() if isinstance(weight, Reshaped) else weight
 
 
-def _float32(weight: "tf.Variable | Reshaped") -> tf.Tensor:
+def _float32(weight: tf.Variable | Reshaped) -> tf.Tensor:
     """A weight as float32 (bfloat16 copies are cast back: the cast is undone by the bf16 rewrite)."""
     v = _read(weight)
     return v if v.dtype == tf.float32 else tf.cast(v, tf.float32)
@@ -131,9 +134,15 @@ def _layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
     shape = tf.shape(x)
     rows = tf.reduce_prod(shape[:-1])
     normed, *_ = tf.raw_ops.FusedBatchNormV3(
-        x=tf.reshape(x, [1, rows, x.shape[-1], 1]), scale=tf.fill([rows], tf.constant(1.0, x.dtype)),
-        offset=tf.fill([rows], tf.constant(0.0, x.dtype)), mean=tf.constant([], x.dtype),
-        variance=tf.constant([], x.dtype), epsilon=LAYER_NORM_EPSILON, data_format="NCHW", is_training=True)
+        x=tf.reshape(x, [1, rows, x.shape[-1], 1]),
+        scale=tf.fill([rows], tf.constant(1.0, x.dtype)),
+        offset=tf.fill([rows], tf.constant(0.0, x.dtype)),
+        mean=tf.constant([], x.dtype),
+        variance=tf.constant([], x.dtype),
+        epsilon=LAYER_NORM_EPSILON,
+        data_format="NCHW",
+        is_training=True,
+    )
     return tf.reshape(normed, shape) * gamma + beta
 
 
@@ -153,29 +162,43 @@ class _Unsaved:
 class EncoderModule(tf.Module):
     """BERT's forward pass over named ``tf.Variable`` weights."""
 
-    def __init__(self, arch: Architecture, weights: Mapping[str, np.ndarray | tf.Variable],
-                 dropout_rate: float = 0.1, attention_dropout_rate: float = 0.1):
+    def __init__(
+        self,
+        arch: Architecture,
+        weights: Mapping[str, np.ndarray | tf.Variable],
+        dropout_rate: float = 0.1,
+        attention_dropout_rate: float = 0.1,
+    ):
         super().__init__(name="bert_encoder")
         self.arch = arch
         self.dropout_rate = dropout_rate
         self.attention_dropout_rate = attention_dropout_rate
         with_mlm = has_mlm(weights)
-        self.weights = {name: weights[name] if isinstance(weights[name], (tf.Variable, Reshaped))
-                        else tf.Variable(np.asarray(weights[name], np.float32), name=name, trainable=True)
-                        for name in weight_shapes(arch, with_mlm=with_mlm)}
+        self.weights = {
+            name: weights[name]
+            if isinstance(weights[name], (tf.Variable, Reshaped))
+            else tf.Variable(np.asarray(weights[name], np.float32), name=name, trainable=True)
+            for name in weight_shapes(arch, with_mlm=with_mlm)
+        }
         self.with_mlm = with_mlm
         self.layer_norm = _layer_norm
         self.gelu = GELU[arch.gelu]
-        self.dropout_seed = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="dropout_seed",
-                                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.dropout_seed = tf.Variable(
+            [0, 0],
+            dtype=tf.int64,
+            trainable=False,
+            name="dropout_seed",
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+        )
         self._traced_block: tf.types.experimental.PolymorphicFunction | None = None  # see for_inference
         # See _trace_block_once. Held out of the SavedModel's objects: a tf.function attribute would be saved
         # as a function of the module (its graph is in the training function's already).
         self._training = _Unsaved(self._trace_block_once())
 
     @classmethod
-    def for_inference(cls, arch: Architecture, weights: Mapping[str, "tf.Variable | Reshaped"], *,
-                      bf16: bool = False, xla: bool = False) -> "EncoderModule":
+    def for_inference(
+        cls, arch: Architecture, weights: Mapping[str, tf.Variable | Reshaped], *, bf16: bool = False, xla: bool = False
+    ) -> EncoderModule:
         """The forward pass over existing ``weights`` (e.g. a loaded SavedModel's), in the op forms
         fastest for a mode; the same numbers as the SavedModel's graph in that mode. ``weights``
         may be `Reshaped` views of variables stored in another layout (tensorflow/models').
@@ -193,9 +216,11 @@ class EncoderModule(tf.Module):
         """
         kernels = {}
         if bf16:
-            kernels = {name: tf.Variable(tf.cast(_read(v), tf.bfloat16), trainable=False,
-                                         name=f"{name}_bf16")
-                       for name, v in weights.items() if name.endswith("/kernel") and not name.startswith("mlm/")}
+            kernels = {
+                name: tf.Variable(tf.cast(_read(v), tf.bfloat16), trainable=False, name=f"{name}_bf16")
+                for name, v in weights.items()
+                if name.endswith("/kernel") and not name.startswith("mlm/")
+            }
         module = cls(arch, {**weights, **kernels}, dropout_rate=0.0, attention_dropout_rate=0.0)
         module.layer_norm = _layer_norm_for_xla if xla else _layer_norm
         module._traced_block = module._trace_block_once()
@@ -215,27 +240,36 @@ class EncoderModule(tf.Module):
         would keep the first layer's."""
         shapes = {name: w.shape for name, w in self._layer_weights(0).items() if isinstance(w, Reshaped)}
 
-        def block(x: tf.Tensor, bias: tf.Tensor, variables: dict[str, tf.Variable],
-                  seed: tf.Tensor | None = None) -> tf.Tensor:
+        def block(
+            x: tf.Tensor, bias: tf.Tensor, variables: dict[str, tf.Variable], seed: tf.Tensor | None = None
+        ) -> tf.Tensor:
             w = {name: Reshaped(v, shapes[name]) if name in shapes else v for name, v in variables.items()}
             return self._block(x, bias, w, seed)
 
         return tf.function(block, autograph=False)
 
-    def _layer_weights(self, i: int) -> dict[str, "tf.Variable | Reshaped"]:
+    def _layer_weights(self, i: int) -> dict[str, tf.Variable | Reshaped]:
         """Layer ``i``'s weights, named within the layer (``attention/query/kernel``, ...)."""
         prefix = f"transformer/layer_{i}/"
-        return {name[len(prefix):]: w for name, w in self.weights.items() if name.startswith(prefix)}
+        return {name[len(prefix) :]: w for name, w in self.weights.items() if name.startswith(prefix)}
 
     def core_variables(self) -> list[tf.Variable]:
+        """The encoder's weights without the masked-LM head."""
         return [v for k, v in self.weights.items() if not k.startswith("mlm/")]
 
     def mlm_variables(self) -> list[tf.Variable]:
+        """The masked-LM head's weights (empty when the encoder has none)."""
         return [v for k, v in self.weights.items() if k.startswith("mlm/")]
 
     @staticmethod
-    def _linear(rows: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, shape: "tf.Tensor | list | None",
-                training: bool, bias_shape: "list[int] | None" = None) -> tf.Tensor:
+    def _linear(
+        rows: tf.Tensor,
+        kernel: tf.Tensor,
+        bias: tf.Tensor,
+        shape: tf.Tensor | list | None,
+        training: bool,
+        bias_shape: list[int] | None = None,
+    ) -> tf.Tensor:
         """``rows [n, in] @ kernel + bias``, reshaped to ``shape`` (``None``: kept 2-D, inference only).
 
         Inference: MatMul + BiasAdd, the form oneDNN fuses with what follows; its frozen weights get
@@ -248,16 +282,22 @@ class EncoderModule(tf.Module):
         if not training:
             out = tf.nn.bias_add(tf.matmul(rows, kernel), bias)
             return out if shape is None else tf.reshape(out, shape)
-        return tf.reshape(tf.matmul(rows, kernel), shape) + (bias if bias_shape is None
-                                                             else tf.reshape(bias, bias_shape))
+        return tf.reshape(tf.matmul(rows, kernel), shape) + (
+            bias if bias_shape is None else tf.reshape(bias, bias_shape)
+        )
 
-    def _dense(self, x: tf.Tensor, w: Mapping[str, "tf.Variable | Reshaped"], prefix: str) -> tf.Tensor:
+    def _dense(self, x: tf.Tensor, w: Mapping[str, tf.Variable | Reshaped], prefix: str) -> tf.Tensor:
         # A 2-D matmul (not an einsum with "..."): its gradient is a matmul too,
         # where einsum's would materialise a [batch, length, in, out] tensor.
         # In the fused form in training too (the pooler, the MLM head: one small matmul each).
         kernel = w[f"{prefix}/kernel"]
-        return self._linear(tf.reshape(x, [-1, kernel.shape[0]]), _float32(kernel), _float32(w[f"{prefix}/bias"]),
-                            tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], axis=0), training=False)
+        return self._linear(
+            tf.reshape(x, [-1, kernel.shape[0]]),
+            _float32(kernel),
+            _float32(w[f"{prefix}/bias"]),
+            tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], axis=0),
+            training=False,
+        )
 
     @staticmethod
     def _dropout(x: tf.Tensor, rate: float, seed: tf.Tensor | None, site: int) -> tf.Tensor:
@@ -266,8 +306,9 @@ class EncoderModule(tf.Module):
             return x
         return x * dropout_mask(tf.shape(x), rate, tf.random.experimental.stateless_fold_in(seed, site), x.dtype)
 
-    def _attention(self, x: tf.Tensor, bias: tf.Tensor, w: Mapping[str, "tf.Variable | Reshaped"],
-                   seed: tf.Tensor | None) -> tf.Tensor:
+    def _attention(
+        self, x: tf.Tensor, bias: tf.Tensor, w: Mapping[str, tf.Variable | Reshaped], seed: tf.Tensor | None
+    ) -> tf.Tensor:
         batch, length = tf.shape(x)[0], tf.shape(x)[1]
         heads, size = self.arch.heads, self.arch.head_size
 
@@ -276,17 +317,29 @@ class EncoderModule(tf.Module):
         names = [f"attention/{part}" for part in ("query", "key", "value")]
         kernel = tf.concat([_float32(w[f"{n}/kernel"]) for n in names], axis=1)
         qkv_bias = tf.concat([_float32(w[f"{n}/bias"]) for n in names], axis=0)
-        qkv = self._linear(tf.reshape(x, [-1, self.arch.hidden]), kernel, qkv_bias,
-                           [batch, length, 3, heads, size], seed is not None, bias_shape=[3, heads, size])
+        qkv = self._linear(
+            tf.reshape(x, [-1, self.arch.hidden]),
+            kernel,
+            qkv_bias,
+            [batch, length, 3, heads, size],
+            seed is not None,
+            bias_shape=[3, heads, size],
+        )
         q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))
         scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(size)) + bias
         probs = self._dropout(tf.nn.softmax(scores, axis=-1), self.attention_dropout_rate, seed, 1)
         context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, self.arch.hidden])
-        return self._linear(context, _float32(w["attention/output/kernel"]), _float32(w["attention/output/bias"]),
-                            [batch, length, self.arch.hidden], seed is not None)
+        return self._linear(
+            context,
+            _float32(w["attention/output/kernel"]),
+            _float32(w["attention/output/bias"]),
+            [batch, length, self.arch.hidden],
+            seed is not None,
+        )
 
-    def _block(self, x: tf.Tensor, bias: tf.Tensor, w: Mapping[str, "tf.Variable | Reshaped"],
-               seed: tf.Tensor | None) -> tf.Tensor:
+    def _block(
+        self, x: tf.Tensor, bias: tf.Tensor, w: Mapping[str, tf.Variable | Reshaped], seed: tf.Tensor | None
+    ) -> tf.Tensor:
         """One Transformer block over its weights ``w`` (named within the layer: `_layer_weights`);
         dropout drawn from ``seed`` when training, none without it."""
         attn = self._dropout(self._attention(x, bias, w, seed), self.dropout_rate, seed, 2)
@@ -294,15 +347,24 @@ class EncoderModule(tf.Module):
         # The feed-forward part stays 2-D for inference, so GELU fuses into its matmul (training: see _linear).
         inner = w["intermediate/kernel"].shape[1]
         training = seed is not None
-        g = self.gelu(self._linear(tf.reshape(x, [-1, self.arch.hidden]), _float32(w["intermediate/kernel"]),
-                                   _float32(w["intermediate/bias"]),
-                                   tf.concat([tf.shape(x)[:-1], [inner]], axis=0) if training else None, training))
-        h = self._linear(tf.reshape(g, [-1, inner]), _float32(w["output/kernel"]), _float32(w["output/bias"]),
-                         tf.shape(x), training)
+        g = self.gelu(
+            self._linear(
+                tf.reshape(x, [-1, self.arch.hidden]),
+                _float32(w["intermediate/kernel"]),
+                _float32(w["intermediate/bias"]),
+                tf.concat([tf.shape(x)[:-1], [inner]], axis=0) if training else None,
+                training,
+            )
+        )
+        h = self._linear(
+            tf.reshape(g, [-1, inner]), _float32(w["output/kernel"]), _float32(w["output/bias"]), tf.shape(x), training
+        )
         h = self._dropout(h, self.dropout_rate, seed, 3)
         return self.layer_norm(x + h, w["output_layer_norm/gamma"], w["output_layer_norm/beta"])
 
     def encode(self, inputs: Mapping[str, tf.Tensor], training: bool = False) -> dict:
+        """The four outputs (``encoder_outputs``, ``sequence_output``, ``pooled_output``, ``default``) of the three
+        inputs; ``training`` draws dropout from ``dropout_seed``."""
         w = self.weights
         ids = tf.cast(inputs["input_word_ids"], tf.int32)
         mask = tf.cast(inputs["input_mask"], tf.float32)
@@ -310,9 +372,11 @@ class EncoderModule(tf.Module):
         length = tf.shape(ids)[1]
         # This step's seed (then one for each layer): dropout_seed, which the step advances.
         step_seed = self.dropout_seed.assign_add(tf.constant([0, 1], tf.int64)) - [0, 1] if training else None
-        x = (tf.gather(w["embeddings/word_embeddings"], ids)
-             + w["embeddings/position_embeddings"][tf.newaxis, :length]
-             + tf.gather(w["embeddings/type_embeddings"], type_ids))
+        x = (
+            tf.gather(w["embeddings/word_embeddings"], ids)
+            + w["embeddings/position_embeddings"][tf.newaxis, :length]
+            + tf.gather(w["embeddings/type_embeddings"], type_ids)
+        )
         x = self.layer_norm(x, w["embeddings/layer_norm/gamma"], w["embeddings/layer_norm/beta"])
         x = self._dropout(x, self.dropout_rate, step_seed, 0)
         bias = (1.0 - mask)[:, tf.newaxis, tf.newaxis, :] * MASK_BIAS
@@ -328,18 +392,22 @@ class EncoderModule(tf.Module):
                 x = traced(x, bias, variables, seed) if training else traced(x, bias, variables)
             layers.append(x)
         pooled = tf.tanh(self._dense(x[:, 0], w, "pooler"))
-        return {"sequence_output": x, "pooled_output": pooled, "default": pooled,
-                "encoder_outputs": layers}
+        return {"sequence_output": x, "pooled_output": pooled, "default": pooled, "encoder_outputs": layers}
 
     def masked_lm(self, inputs: Mapping[str, tf.Tensor], training: bool = False) -> dict:
+        """The encoder's outputs and ``mlm_logits`` at ``masked_lm_positions`` (the TF Hub ``mlm`` interface)."""
         w = self.weights
         out = self.encode(inputs, training)
         del out["default"]
         positions = tf.cast(inputs[MLM_POSITIONS_KEY], tf.int32)
         h = tf.gather(out["sequence_output"], positions, batch_dims=1)
-        h = self.layer_norm(self.gelu(self._dense(h, w, "mlm/transform")), w["mlm/layer_norm/gamma"], w["mlm/layer_norm/beta"])
-        logits = tf.matmul(tf.reshape(h, [-1, self.arch.hidden]), w["embeddings/word_embeddings"],
-                           transpose_b=True) + w["mlm/output_bias"]
+        h = self.layer_norm(
+            self.gelu(self._dense(h, w, "mlm/transform")), w["mlm/layer_norm/gamma"], w["mlm/layer_norm/beta"]
+        )
+        logits = (
+            tf.matmul(tf.reshape(h, [-1, self.arch.hidden]), w["embeddings/word_embeddings"], transpose_b=True)
+            + w["mlm/output_bias"]
+        )
         out["mlm_logits"] = tf.reshape(logits, [tf.shape(h)[0], tf.shape(h)[1], self.arch.vocab_size])
         return out
 
@@ -384,8 +452,7 @@ def build_export_root(module: EncoderModule, vocab_path: str, lower_case: bool) 
     root.serving_default = serving_function(module)
     if module.with_mlm:
         mlm = tf.train.Checkpoint()
-        mlm.__call__ = tf.function(lambda inputs, training=False: module.masked_lm(inputs, training),
-                                   autograph=False)
+        mlm.__call__ = tf.function(lambda inputs, training=False: module.masked_lm(inputs, training), autograph=False)
         for training in (False, True):
             mlm.__call__.get_concrete_function(_input_spec((MLM_POSITIONS_KEY,)), training=training)
         mlm.variables = module.mlm_variables()
@@ -393,9 +460,16 @@ def build_export_root(module: EncoderModule, vocab_path: str, lower_case: bool) 
     return root
 
 
-def write_encoder_savedmodel(arch: Architecture, weights: Mapping[str, np.ndarray],
-                             out_dir: str | Path, *, vocab_file: str | Path, lower_case: bool,
-                             dropout_rate: float = 0.1, attention_dropout_rate: float = 0.1) -> None:
+def write_encoder_savedmodel(
+    arch: Architecture,
+    weights: Mapping[str, np.ndarray],
+    out_dir: str | Path,
+    *,
+    vocab_file: str | Path,
+    lower_case: bool,
+    dropout_rate: float = 0.1,
+    attention_dropout_rate: float = 0.1,
+) -> None:
     """Saves an encoder SavedModel with ``weights`` into ``out_dir`` (a new directory)."""
     check_weights(arch, weights, source="weights")
     module = EncoderModule(arch, weights, dropout_rate, attention_dropout_rate)

@@ -34,9 +34,14 @@ import tensorflow_text as text
 from bert_hub.builder.vocab import read_vocab, special_token_ids
 
 
-def pack_segments(segments: list[tf.RaggedTensor], seq_length: tf.Tensor | int, *,
-                  start_of_sequence_id: int, end_of_segment_id: int, padding_id: int
-                  ) -> dict[str, tf.Tensor]:
+def pack_segments(
+    segments: list[tf.RaggedTensor],
+    seq_length: tf.Tensor | int,
+    *,
+    start_of_sequence_id: int,
+    end_of_segment_id: int,
+    padding_id: int,
+) -> dict[str, tf.Tensor]:
     """Packs 1 or 2 ragged segments into BERT's three input tensors.
 
     Rank-3 segments (``[batch, words, pieces]``) are flattened to rank 2. Each
@@ -49,7 +54,8 @@ def pack_segments(segments: list[tf.RaggedTensor], seq_length: tf.Tensor | int, 
     budget = tf.cast(seq_length, tf.int32) - (len(segments) + 1)
     trimmed = text.RoundRobinTrimmer(budget).trim(segments)
     ids, type_ids = text.combine_segments(
-        trimmed, start_of_sequence_id=start_of_sequence_id, end_of_segment_id=end_of_segment_id)
+        trimmed, start_of_sequence_id=start_of_sequence_id, end_of_segment_id=end_of_segment_id
+    )
     word_ids, mask = text.pad_model_inputs(ids, seq_length, pad_value=padding_id)
     type_ids, _ = text.pad_model_inputs(type_ids, seq_length, pad_value=0)
     shape = tf.stack([segments[0].nrows(out_type=tf.int32), tf.cast(seq_length, tf.int32)])
@@ -66,24 +72,27 @@ class _Tokenize(tf.Module):
     def __init__(self, vocab_path: str, lower_case: bool, specials: dict[str, int]):
         super().__init__()
         initializer = tf.lookup.TextFileInitializer(
-            vocab_path, key_dtype=tf.string, key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
-            value_dtype=tf.int64, value_index=tf.lookup.TextFileIndex.LINE_NUMBER)
+            vocab_path,
+            key_dtype=tf.string,
+            key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+            value_dtype=tf.int64,
+            value_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+        )
         self.vocab_table = tf.lookup.StaticHashTable(initializer, default_value=-1)
-        self._tokenizer = text.BertTokenizer(self.vocab_table, token_out_type=tf.int64,
-                                             lower_case=lower_case)
+        self._tokenizer = text.BertTokenizer(self.vocab_table, token_out_type=tf.int64, lower_case=lower_case)
         self.get_special_tokens_dict = tf.Module()
         self.get_special_tokens_dict.__call__ = tf.function(
-            lambda: {k: tf.constant(v, tf.int32) for k, v in specials.items()},
-            input_signature=[], autograph=False)
-        self.__call__ = tf.function(self._tokenize, input_signature=[tf.TensorSpec([None], tf.string)],
-                                    autograph=False)
+            lambda: {k: tf.constant(v, tf.int32) for k, v in specials.items()}, input_signature=[], autograph=False
+        )
+        self.__call__ = tf.function(self._tokenize, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
     def _tokenize(self, sentences: tf.Tensor) -> tf.RaggedTensor:
         tokens = tf.cast(self._tokenizer.tokenize(sentences), tf.int32)
         batch = tf.shape(sentences, out_type=tf.int64)[0]
         # Restore the static batch dimension the tokenizer loses (its splits need no second check).
         return tf.RaggedTensor.from_row_splits(
-            tokens.values, tf.reshape(tokens.row_splits, [batch + 1]), validate=False)
+            tokens.values, tf.reshape(tokens.row_splits, [batch + 1]), validate=False
+        )
 
 
 class PreprocessModule(tf.Module):
@@ -94,8 +103,7 @@ class PreprocessModule(tf.Module):
         tokens = read_vocab(vocab_path)
         specials = special_token_ids(tokens, source=str(vocab_path))
         self.tokenize = _Tokenize(vocab_path, lower_case, specials)
-        pack_ids = {k: specials[k] for k in
-                    ("start_of_sequence_id", "end_of_segment_id", "padding_id")}
+        pack_ids = {k: specials[k] for k in ("start_of_sequence_id", "end_of_segment_id", "padding_id")}
 
         def pack(inputs, seq_length=seq_length):
             return pack_segments(list(inputs), seq_length, **pack_ids)
@@ -106,19 +114,22 @@ class PreprocessModule(tf.Module):
             for num_segments in (1, 2):
                 rank = 3 if words_axis else 2
                 self.bert_pack_inputs.__call__.get_concrete_function(
-                    [tf.RaggedTensorSpec([None] * rank, tf.int32, row_splits_dtype=tf.int64)
-                     for _ in range(num_segments)],
-                    seq_length=tf.TensorSpec([], tf.int32))
+                    [
+                        tf.RaggedTensorSpec([None] * rank, tf.int32, row_splits_dtype=tf.int64)
+                        for _ in range(num_segments)
+                    ],
+                    seq_length=tf.TensorSpec([], tf.int32),
+                )
 
         def preprocess(sentences):
             return pack_segments([self.tokenize._tokenize(sentences)], seq_length, **pack_ids)
 
-        self.__call__ = tf.function(preprocess, input_signature=[tf.TensorSpec([None], tf.string)],
-                                    autograph=False)
+        self.__call__ = tf.function(preprocess, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
 
-def write_preprocess_savedmodel(vocab_file: str | Path, out_dir: str | Path, *,
-                                lower_case: bool, seq_length: int = 128) -> None:
+def write_preprocess_savedmodel(
+    vocab_file: str | Path, out_dir: str | Path, *, lower_case: bool, seq_length: int = 128
+) -> None:
     """Saves a preprocess SavedModel for ``vocab_file`` into ``out_dir`` (a new directory).
 
     The vocab is copied so that the SavedModel's asset is named ``vocab.txt``.

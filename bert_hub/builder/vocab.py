@@ -34,11 +34,15 @@ def read_vocab(path: str | Path) -> list[str]:
     seen: dict[str, int] = {}
     for number, token in enumerate(tokens, start=1):
         if not token.strip():
-            raise VocabError(f"{path}: line {number} is blank; a vocab file has one token a line (the line number "
-                             "is the id), so remove the line")
+            raise VocabError(
+                f"{path}: line {number} is blank; a vocab file has one token a line (the line number "
+                "is the id), so remove the line"
+            )
         if token in seen:
-            raise VocabError(f"{path}: line {number} repeats the token {token!r} of line {seen[token]}; each token "
-                             "has one id, so remove one of them")
+            raise VocabError(
+                f"{path}: line {number} repeats the token {token!r} of line {seen[token]}; each token "
+                "has one id, so remove one of them"
+            )
         seen[token] = number
     return tokens
 
@@ -57,6 +61,7 @@ def special_token_ids(tokens: list[str], source: str = "vocab") -> dict[str, int
         if tok in index:
             out[key] = index[tok]
         elif key in REQUIRED_SPECIAL_TOKENS:
-            raise VocabError(f"{source}: the vocab has no {tok} token, which BERT inputs need; "
-                             f"add a line '{tok}' to the vocab file")
+            raise VocabError(
+                f"{source}: the vocab has no {tok} token, which BERT inputs need; add a line '{tok}' to the vocab file"
+            )
     return out

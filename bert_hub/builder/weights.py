@@ -22,15 +22,20 @@ Kernels are ``[in, out]`` (``x @ kernel``). This module needs no TensorFlow.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
 from bert_hub.core.config import Architecture
-from bert_hub.core.errors import InputError, CheckpointError
+from bert_hub.core.errors import CheckpointError, InputError
 
-_MLM_NAMES = ("mlm/transform/kernel", "mlm/transform/bias", "mlm/layer_norm/gamma",
-              "mlm/layer_norm/beta", "mlm/output_bias")
+_MLM_NAMES = (
+    "mlm/transform/kernel",
+    "mlm/transform/bias",
+    "mlm/layer_norm/gamma",
+    "mlm/layer_norm/beta",
+    "mlm/output_bias",
+)
 
 
 def weight_shapes(arch: Architecture, with_mlm: bool = False) -> dict[str, tuple[int, ...]]:
@@ -59,13 +64,20 @@ def weight_shapes(arch: Architecture, with_mlm: bool = False) -> dict[str, tuple
     shapes["pooler/kernel"] = (H, H)
     shapes["pooler/bias"] = (H,)
     if with_mlm:
-        shapes.update({"mlm/transform/kernel": (H, H), "mlm/transform/bias": (H,),
-                       "mlm/layer_norm/gamma": (H,), "mlm/layer_norm/beta": (H,),
-                       "mlm/output_bias": (arch.vocab_size,)})
+        shapes.update(
+            {
+                "mlm/transform/kernel": (H, H),
+                "mlm/transform/bias": (H,),
+                "mlm/layer_norm/gamma": (H,),
+                "mlm/layer_norm/beta": (H,),
+                "mlm/output_bias": (arch.vocab_size,),
+            }
+        )
     return shapes
 
 
 def has_mlm(weights: Mapping[str, np.ndarray]) -> bool:
+    """Whether ``weights`` hold a masked-LM head."""
     return all(name in weights for name in _MLM_NAMES)
 
 
@@ -75,8 +87,10 @@ def check_weights(arch: Architecture, weights: Mapping[str, np.ndarray], source:
         if name not in weights:
             raise CheckpointError(f"{source}: weight {name!r} is missing")
         if tuple(weights[name].shape) != shape:
-            raise CheckpointError(f"{source}: weight {name!r} has shape {tuple(weights[name].shape)}, "
-                                  f"expected {shape} for L={arch.layers} H={arch.hidden} A={arch.heads}")
+            raise CheckpointError(
+                f"{source}: weight {name!r} has shape {tuple(weights[name].shape)}, "
+                f"expected {shape} for L={arch.layers} H={arch.hidden} A={arch.heads}"
+            )
 
 
 def random_weights(arch: Architecture, seed: int = 0, with_mlm: bool = True) -> dict[str, np.ndarray]:

@@ -13,7 +13,10 @@ import json
 import math
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
+from typing_extensions import override
 
 from bert_hub.core.errors import plural
 
@@ -31,12 +34,30 @@ class Parser(argparse.ArgumentParser):
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    @override
+    def error(self, message: str) -> Any:
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-def command(sub: Any, name: str, handler: Handler, *, common: Any, help: str, description: str | None = None,
-            parents: tuple[Any, ...] = (), frozen_weights: bool = False) -> Parser:
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parsers of ``parser``'s commands, by name (``bert-hub``'s, or a command's own sub-commands)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def command(
+    sub: Any,
+    name: str,
+    handler: Handler,
+    *,
+    common: Any,
+    help: str,
+    description: str | None = None,
+    parents: tuple[Any, ...] = (),
+    frozen_weights: bool = False,
+) -> Parser:
     """Declares the command ``name`` run by ``handler``.
 
     ``frozen_weights``: the command only runs models, never changes
@@ -49,6 +70,7 @@ def command(sub: Any, name: str, handler: Handler, *, common: Any, help: str, de
 
 
 def positive_int(text: str) -> int:
+    """A whole number of at least 1 (an argument type)."""
     try:
         value = int(text)
     except ValueError:
@@ -70,6 +92,7 @@ def seed_number(text: str) -> int:
 
 
 def finite_float(text: str) -> float:
+    """A finite number (an argument type): ``nan`` and ``inf`` are refused."""
     try:
         value = float(text)
     except ValueError:
@@ -80,6 +103,7 @@ def finite_float(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
+    """A finite number above 0 (an argument type)."""
     value = finite_float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
@@ -89,20 +113,29 @@ def positive_float(text: str) -> float:
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """``--config``, ``--seq-length`` and the TEXT arguments of the commands that look at a model."""
     p.add_argument("--config", default="default", help=DEFAULT_CONFIG_HELP)
-    p.add_argument("--seq-length", type=positive_int,
-                   help="pack to this many tokens (default: the config's seq_length)")
+    p.add_argument(
+        "--seq-length", type=positive_int, help="pack to this many tokens (default: the config's seq_length)"
+    )
     p.add_argument("texts", nargs="+", metavar="TEXT")
 
 
 def add_overwrite(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--overwrite", action="store_true",
-                   help=f"replace an existing {what} (only one bert_hub wrote; anything else is refused)")
+    """``--overwrite`` for a command whose output is ``what``."""
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace an existing {what} (only one bert_hub wrote; anything else is refused)",
+    )
 
 
 def add_runner(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runner", help="run as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
-                                    "FlinkRunner, ...): --input is a file or glob, --output a folder; other "
-                                    "options go to Beam unchanged (needs `pip install bert_hub[beam]`)")
+    """``--runner``: the command as an Apache Beam pipeline."""
+    p.add_argument(
+        "--runner",
+        help="run as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
+        "FlinkRunner, ...): --input is a file or glob, --output a folder; other "
+        "options go to Beam unchanged (needs `pip install bert_hub[beam]`)",
+    )
 
 
 def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -115,10 +148,15 @@ def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 def beam_summary(args: argparse.Namespace, summary: dict[str, Any], what: str) -> None:
     """The last lines of a Beam job (``embed`` or ``predict`` with ``--runner``)."""
-    text = (f"{what} {plural(summary['rows'], 'line')} of {summary['input']} on {summary['runner']} in "
-            f"{summary['seconds']} s: Parquet shards in {summary['output']}/data"
-            + (f"\n  {plural(summary['errors'], 'line')} failed: see {summary['output']}/errors"
-               if summary["errors"] else ""))
+    text = (
+        f"{what} {plural(summary['rows'], 'line')} of {summary['input']} on {summary['runner']} in "
+        f"{summary['seconds']} s: Parquet shards in {summary['output']}/data"
+        + (
+            f"\n  {plural(summary['errors'], 'line')} failed: see {summary['output']}/errors"
+            if summary["errors"]
+            else ""
+        )
+    )
     emit(args, summary, text)
 
 
@@ -135,5 +173,8 @@ def beam_job_args(args: argparse.Namespace, command_name: str) -> dict[str, Any]
     from bert_hub.integrations.beam import check_pipeline_args  # Apache Beam: an optional extra
 
     check_pipeline_args(args.pipeline_args, command_name, args.own_options)
-    return {"pipeline_args": ["--runner", args.runner, *args.pipeline_args], "overwrite": args.overwrite,
-            "exit_on_interrupt": exit_now if args.standalone else None}
+    return {
+        "pipeline_args": ["--runner", args.runner, *args.pipeline_args],
+        "overwrite": args.overwrite,
+        "exit_on_interrupt": exit_now if args.standalone else None,
+    }

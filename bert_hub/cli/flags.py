@@ -24,7 +24,8 @@ import argparse
 import dataclasses
 import functools
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from bert_hub.cli.args import finite_float, positive_float, positive_int, seed_number
 from bert_hub.finetune.options import Options
@@ -77,8 +78,10 @@ def table() -> dict[str, str]:
     names = dict(ARGUMENTS)
     for group in option_groups():
         for field in group.fields():
-            names.setdefault(field.name, field.metadata.get("metavar") or "TEXT" if field.metadata.get("positional")
-                             else flag_of(field))
+            names.setdefault(
+                field.name,
+                field.metadata.get("metavar") or "TEXT" if field.metadata.get("positional") else flag_of(field),
+            )
     return names
 
 

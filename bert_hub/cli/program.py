@@ -14,11 +14,12 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from bert_hub import __version__
 from bert_hub.cli import build, catalog, embed, explore, finetune
-from bert_hub.cli.args import Parser
+from bert_hub.cli.args import Parser, subcommands
 from bert_hub.cli.flags import in_flags
 from bert_hub.cli.quiet import quiet_tensorflow, show_progress_lines
 from bert_hub.core.errors import BertHubError, Interrupted
@@ -36,8 +37,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     common = Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
     common.add_argument("--verbose", action="store_true", help="show TensorFlow's logging and tracebacks")
-    parser = Parser(prog="bert-hub",
-                    description="Kaggle / TF Hub BERT models from Keras: load, inspect, embed, fine-tune, export.")
+    parser = Parser(
+        prog="bert-hub", description="Kaggle / TF Hub BERT models from Keras: load, inspect, embed, fine-tune, export."
+    )
     parser.add_argument("--version", action="version", version=f"bert-hub {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for group in COMMAND_GROUPS:
@@ -61,8 +63,7 @@ _NO_ROOM = ("No space left on device", "Disk quota exceeded", "File too large")
 
 
 def _interrupted_status(error: BaseException | None) -> int:
-    return 143 if isinstance(error, Terminated) or isinstance(getattr(error, "__context__", None), Terminated) \
-        else 130
+    return 143 if isinstance(error, Terminated) or isinstance(getattr(error, "__context__", None), Terminated) else 130
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -93,10 +94,12 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as e:
         if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not e.filename or args.verbose:
             return _unexpected(e, args)
-        print(f"error: cannot access {e.filename}: {e.strerror}; check its permissions, or choose another "
-              "location", file=sys.stderr)
+        print(
+            f"error: cannot access {e.filename}: {e.strerror}; check its permissions, or choose another location",
+            file=sys.stderr,
+        )
         return 2
-    except Exception as e:  # noqa: BLE001 - last resort: one line unless --verbose
+    except Exception as e:
         return _unexpected(e, args)
     return 0
 
@@ -107,20 +110,25 @@ def _unexpected(e: Exception, args: argparse.Namespace) -> int:
     if any(words in str(e) for words in _NO_ROOM) and not args.verbose:
         where = f" {e.filename}" if isinstance(e, OSError) and e.filename else ""
         first = e.strerror if isinstance(e, OSError) and e.strerror else first
-        print(f"error: cannot write{where}: {first}; free some space (or raise the limit) and run the command "
-              "again (nothing half-written was left in place of an output)", file=sys.stderr)
+        print(
+            f"error: cannot write{where}: {first}; free some space (or raise the limit) and run the command "
+            "again (nothing half-written was left in place of an output)",
+            file=sys.stderr,
+        )
         return 2
     if args.verbose:
         raise e
-    print(f"error: unexpected {type(e).__name__}: {first} (a bert_hub bug; run again with --verbose "
-          "for details)", file=sys.stderr)
+    print(
+        f"error: unexpected {type(e).__name__}: {first} (a bert_hub bug; run again with --verbose for details)",
+        file=sys.stderr,
+    )
     return 1
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     """Parsed arguments; an error or ``--help`` raises ``SystemExit`` after printing."""
     parser = build_parser(argv)
-    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    commands = subcommands(parser)
     # Unknown flags are named before missing ones (`--dta x` is a typo, not a missing --data): a first
     # parse with no flag required finds them.
     required = [a for sub in commands.values() for a in sub._actions if a.required]

@@ -11,8 +11,10 @@ import sys
 import warnings
 from typing import Any
 
-_NOISY_MODULES = r"(tensorflow|tf_keras|keras|tensorflow_hub|tensorflow_text|apache_beam|google|absl|kagglehub|" \
-                 r"h5py|pyarrow)(\.|$)"
+_NOISY_MODULES = (
+    r"(tensorflow|tf_keras|keras|tensorflow_hub|tensorflow_text|apache_beam|google|absl|kagglehub|"
+    r"h5py|pyarrow)(\.|$)"
+)
 """Modules whose warnings are for their own developers, not for a bert-hub user."""
 
 
@@ -49,7 +51,7 @@ class _StderrHandler(logging.StreamHandler):
         super().__init__()
         self.setFormatter(_FlagsFormatter("%(message)s"))
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

@@ -65,7 +65,7 @@ def tfhub_cache_dir() -> Path:
     return Path(os.environ.get("TFHUB_CACHE_DIR") or _user_cache_home() / "tfhub_modules").expanduser()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _group_has_others(gid: int) -> bool:
     """Whether a user other than this one is in group ``gid`` (a member, or it is their primary group)."""
     import grp
@@ -102,8 +102,7 @@ def _problem(path: Path, *, above: bool = False) -> str | None:
         return f"belongs to another user (uid {info.st_uid})"
     if info.st_mode & stat.S_IWOTH and not (above and info.st_mode & stat.S_ISVTX):
         return "is writable by every user"
-    if info.st_mode & stat.S_IWGRP and not (above and info.st_mode & stat.S_ISVTX) \
-            and _group_has_others(info.st_gid):
+    if info.st_mode & stat.S_IWGRP and not (above and info.st_mode & stat.S_ISVTX) and _group_has_others(info.st_gid):
         return f"is writable by its group (gid {info.st_gid}), which has other users"
     return None
 
@@ -143,7 +142,8 @@ def untrusted_reason(model_dir: Path, *, cache: Path | None = None) -> str | Non
 
 
 def check_trusted(model_dir: Path, *, handle: str, cache: Path | None = None, env: str | None = None) -> Path:
-    """Returns ``model_dir``, or raises [`ResolveError`][bert_hub.core.errors.ResolveError] when another user could have planted it.
+    """Returns ``model_dir``, or raises [`ResolveError`][bert_hub.core.errors.ResolveError] when another user could
+    have planted it.
 
     Args:
         model_dir: the SavedModel folder about to be loaded.
@@ -155,13 +155,16 @@ def check_trusted(model_dir: Path, *, handle: str, cache: Path | None = None, en
     if reason is None:
         return model_dir
     if cache is not None:
-        fix = (f"point {env} at a folder of your own (e.g. under ~/.cache)" if env else
-               "use a folder of your own")
-        raise ResolveError(f"refusing to load {handle!r} from {model_dir}: {reason}, so another user could "
-                           f"have put it there, and a SavedModel is a program; {fix} and fetch the model again")
-    raise ResolveError(f"refusing to load model folder {model_dir}: {reason}, so another user could have "
-                       "changed it, and a SavedModel is a program; copy it to a folder of your own (or, if it "
-                       "is yours, `chown` it to you and `chmod go-w` it)")
+        fix = f"point {env} at a folder of your own (e.g. under ~/.cache)" if env else "use a folder of your own"
+        raise ResolveError(
+            f"refusing to load {handle!r} from {model_dir}: {reason}, so another user could "
+            f"have put it there, and a SavedModel is a program; {fix} and fetch the model again"
+        )
+    raise ResolveError(
+        f"refusing to load model folder {model_dir}: {reason}, so another user could have "
+        "changed it, and a SavedModel is a program; copy it to a folder of your own (or, if it "
+        "is yours, `chown` it to you and `chmod go-w` it)"
+    )
 
 
 def read_cache_file(path: Path) -> dict[str, Any]:

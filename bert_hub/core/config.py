@@ -34,14 +34,15 @@ import dataclasses
 import importlib.resources
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
+from bert_hub.core.atomic import atomic_write_text
 from bert_hub.core.errors import ConfigError
 from bert_hub.core.handles import Handle, parse_handle
-from bert_hub.core.atomic import atomic_write_text
 
 CONFIG_PACKAGE = "bert_hub.configs"
 """The package the shipped configs are installed as (the repository's ``configs/`` folder)."""
@@ -113,13 +114,22 @@ class Architecture:
 
     @property
     def head_size(self) -> int:
+        """Hidden size per attention head (``hidden // heads``)."""
         return self.hidden // self.heads
 
     def problems(self) -> list[tuple[str, str]]:
         """(field, message) pairs for values that cannot make a BERT."""
         out = []
-        for name in ("layers", "hidden", "heads", "vocab_size", "intermediate",
-                     "max_position_embeddings", "type_vocab_size", "embedding_size"):
+        for name in (
+            "layers",
+            "hidden",
+            "heads",
+            "vocab_size",
+            "intermediate",
+            "max_position_embeddings",
+            "type_vocab_size",
+            "embedding_size",
+        ):
             if getattr(self, name) < 1:
                 out.append((name, f"must be a positive integer, got {getattr(self, name)}"))
         if self.heads >= 1 and self.hidden % self.heads:
@@ -129,6 +139,7 @@ class Architecture:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The architecture as the YAML config writes it."""
         out = dataclasses.asdict(self)
         if self.embedding_size == self.hidden:
             del out["embedding_size"]
@@ -160,14 +171,26 @@ class ModelConfig:
         for key in ("description", "family", "params", "notes"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
-        out.update(preprocess=self.preprocess.text, encoder=self.encoder.text,
-                   seq_length=self.seq_length, trainable=self.trainable,
-                   architecture=self.architecture.to_dict())
+        out.update(
+            preprocess=self.preprocess.text,
+            encoder=self.encoder.text,
+            seq_length=self.seq_length,
+            trainable=self.trainable,
+            architecture=self.architecture.to_dict(),
+        )
         return out
 
 
-_YAML_TYPES: dict[str, Any] = {"str": str, "int": int, "int | None": (int, type(None)), "float": float,
-                               "bool": bool, "str | None": (str, type(None)), "Handle": str, "Architecture": dict}
+_YAML_TYPES: dict[str, Any] = {
+    "str": str,
+    "int": int,
+    "int | None": (int, type(None)),
+    "float": float,
+    "bool": bool,
+    "str | None": (str, type(None)),
+    "Handle": str,
+    "Architecture": dict,
+}
 """How the type of a config dataclass field is written in YAML (annotations are strings here)."""
 
 
@@ -177,12 +200,22 @@ def yaml_schema(cls: type) -> dict[str, tuple[Any, bool]]:
     A field is required when it has no default, or when its metadata says
     ``required``; metadata ``yaml=False`` keeps a field out of the YAML.
     """
-    return {f.name: (_YAML_TYPES[str(f.type)], f.default is dataclasses.MISSING or f.metadata.get("required", False))
-            for f in dataclasses.fields(cls) if f.metadata.get("yaml", True)}
+    return {
+        f.name: (_YAML_TYPES[str(f.type)], f.default is dataclasses.MISSING or f.metadata.get("required", False))
+        for f in dataclasses.fields(cls)
+        if f.metadata.get("yaml", True)
+    }
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a mapping",
-               float: "a number", (int, type(None)): "an integer or null", (str, type(None)): "a string or null"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    dict: "a mapping",
+    float: "a number",
+    (int, type(None)): "an integer or null",
+    (str, type(None)): "a string or null",
+}
 
 
 def shipped_config_dir() -> Path:
@@ -213,7 +246,8 @@ def find_config(name_or_path: str | os.PathLike[str]) -> Path:
                 return candidate
     raise ConfigError(
         f"config {text!r} not found: give a YAML file path, a directory with bert_hub.yaml, "
-        f"or a shipped config name such as 'default' (`bert-hub models` lists them)")
+        f"or a shipped config name such as 'default' (`bert-hub models` lists them)"
+    )
 
 
 def _declared_name(path: Path) -> str | None:
@@ -249,8 +283,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice",
-                                                        key_node.start_mark)
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
             seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -268,7 +303,7 @@ def read_yaml(path: Path, what: str) -> Any:
         line = raw[: e.start].count(b"\n") + 1
         raise ConfigError(f"{path}: line {line} is not valid UTF-8; save the {what} as UTF-8") from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}:" if mark is not None else ""
@@ -283,8 +318,7 @@ def config_from_dict(raw: Any, source: str = "<memory>") -> ModelConfig:
     ``source`` when it is a file.
     """
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: the config must be a YAML mapping of fields, "
-                          f"got {type(raw).__name__}")
+        raise ConfigError(f"{source}: the config must be a YAML mapping of fields, got {type(raw).__name__}")
     top = check_fields(raw, yaml_schema(ModelConfig), source, prefix="")
     arch_raw = check_fields(top["architecture"], yaml_schema(Architecture), source, prefix="architecture.")
     arch = Architecture(**arch_raw)
@@ -301,25 +335,32 @@ def config_from_dict(raw: Any, source: str = "<memory>") -> ModelConfig:
     if not 3 <= seq_length <= arch.max_position_embeddings:
         raise ConfigError(
             f"{source}: field 'seq_length': must be between 3 and "
-            f"architecture.max_position_embeddings={arch.max_position_embeddings}, got {seq_length}")
+            f"architecture.max_position_embeddings={arch.max_position_embeddings}, got {seq_length}"
+        )
     if not top["name"].strip():
         raise ConfigError(f"{source}: field 'name': must not be empty")
-    return ModelConfig(name=top["name"], preprocess=handles["preprocess"],
-                       encoder=handles["encoder"], architecture=arch,
-                       seq_length=seq_length, trainable=top.get("trainable", False),
-                       description=top.get("description", ""), family=top.get("family", ""),
-                       params=top.get("params", 0), notes=top.get("notes", ""), source=source)
+    return ModelConfig(
+        name=top["name"],
+        preprocess=handles["preprocess"],
+        encoder=handles["encoder"],
+        architecture=arch,
+        seq_length=seq_length,
+        trainable=top.get("trainable", False),
+        description=top.get("description", ""),
+        family=top.get("family", ""),
+        params=top.get("params", 0),
+        notes=top.get("notes", ""),
+        source=source,
+    )
 
 
-def check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str,
-                 prefix: str = "") -> dict[str, Any]:
+def check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str, prefix: str = "") -> dict[str, Any]:
     """Checks a mapping against ``{field: (type, required)}``; errors name source and field.
 
     A ``float`` field also takes an integer; an ``int`` field refuses booleans.
     """
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: field '{prefix.rstrip('.')}': expected a mapping, "
-                          f"got {type(raw).__name__}")
+        raise ConfigError(f"{source}: field '{prefix.rstrip('.')}': expected a mapping, got {type(raw).__name__}")
     for key in raw:
         if key not in spec:
             allowed = ", ".join(spec)
@@ -335,10 +376,10 @@ def check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str,
             raw = {**raw, key: value}
         # bool is a subclass of int: `layers: true` must not pass as 1.
         ok = (isinstance(value, typ) or (typ is float and isinstance(value, int))) and not (
-            typ in (int, float, (int, type(None))) and isinstance(value, bool))
+            typ in (int, float, (int, type(None))) and isinstance(value, bool)
+        )
         if not ok:
-            raise ConfigError(f"{source}: field '{prefix}{key}': expected {_TYPE_NAMES[typ]}, "
-                              f"got {value!r}")
+            raise ConfigError(f"{source}: field '{prefix}{key}': expected {_TYPE_NAMES[typ]}, got {value!r}")
         if typ is float and not math.isfinite(value):
             raise ConfigError(f"{source}: field '{prefix}{key}': expected a finite number, got {value!r}")
     return dict(raw)

@@ -20,7 +20,6 @@ from bert_hub.core.errors import InputError
 from bert_hub.core.locks import output_lock
 from bert_hub.core.outputs import atomic_outputs, check_output_file
 
-
 IMAGE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg")
 """Image formats a plot is written in, by file suffix."""
 
@@ -29,8 +28,10 @@ def check_image_path(path: str | os.PathLike[str], *, overwrite: bool = False, w
     """Checks an image output path; its suffix chooses the format (png, pdf, svg, jpg)."""
     checked = check_output_file(path, kind="image", overwrite=overwrite, what=what)
     if checked.suffix.lower().lstrip(".") not in IMAGE_FORMATS:
-        raise InputError(f"{what} {path}: unknown image format {checked.suffix or '(no suffix)'!r}; "
-                         f"name the file *.{', *.'.join(IMAGE_FORMATS)}")
+        raise InputError(
+            f"{what} {path}: unknown image format {checked.suffix or '(no suffix)'!r}; "
+            f"name the file *.{', *.'.join(IMAGE_FORMATS)}"
+        )
     return checked
 
 

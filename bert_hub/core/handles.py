@@ -33,16 +33,17 @@ from pathlib import Path
 
 from bert_hub.core.caches import kagglehub_cache_dir, tfhub_cache_dir
 
-
 _PART = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _KAGGLE_HANDLE = re.compile(rf"^({_PART})/({_PART})/({_PART})/({_PART})(?:/(\d+))?$")
 # https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/VARIATION/VERSION (short form)
 _KAGGLE_SHORT_URL = re.compile(
-    rf"^https://(?:www\.)?kaggle\.com/models/({_PART})/({_PART})/({_PART})/({_PART})(?:/(\d+))?/?$")
+    rf"^https://(?:www\.)?kaggle\.com/models/({_PART})/({_PART})/({_PART})/({_PART})(?:/(\d+))?/?$"
+)
 # .../models/OWNER/MODEL/frameworks/FRAMEWORK/variations/VARIATION/versions/VERSION (long form)
 _KAGGLE_LONG_URL = re.compile(
     rf"^https://(?:www\.)?kaggle\.com/models/({_PART})/({_PART})/frameworks/({_PART})"
-    rf"/variations/({_PART})(?:/versions/(\d+))?/?$")
+    rf"/variations/({_PART})(?:/versions/(\d+))?/?$"
+)
 _TFHUB_URL = re.compile(r"^https://(?:tfhub\.dev|hub\.tensorflow\.google\.cn)/[^\s?#]+$")
 _EMBEDDED = re.compile(rf"^embedded:({_PART})/(preprocess|encoder)$")
 
@@ -69,6 +70,7 @@ class Handle:
 
     @property
     def versioned(self) -> bool:
+        """Whether the handle names a version (a Kaggle handle's ``/N``)."""
         return self.kaggle is None or self.kaggle.count("/") == 4
 
     def __str__(self) -> str:
@@ -86,10 +88,11 @@ def parse_handle(text: str, base_dir: str | os.PathLike[str] | None = None) -> H
     text = text.strip()
     if m := _KAGGLE_LONG_URL.match(text) or _KAGGLE_SHORT_URL.match(text):
         return Handle(text, "kaggle_url", kaggle="/".join(p for p in m.groups() if p))
-    if text.startswith("https://www.kaggle.com/") or text.startswith("https://kaggle.com/"):
+    if text.startswith(("https://www.kaggle.com/", "https://kaggle.com/")):
         raise ValueError(
             f"{text!r} is not a Kaggle model URL; expected "
-            "https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/VARIATION/VERSION")
+            "https://www.kaggle.com/models/OWNER/MODEL/FRAMEWORK/VARIATION/VERSION"
+        )
     if _TFHUB_URL.match(text):
         return Handle(text, "tfhub_url")
     if text.startswith("https://"):
@@ -110,7 +113,8 @@ def parse_handle(text: str, base_dir: str | os.PathLike[str] | None = None) -> H
     raise ValueError(
         f"{text!r} is not a handle: use a Kaggle handle owner/model/framework/variation/version, "
         "an https:// Kaggle or tfhub.dev URL, a local directory starting with / ./ ../ or ~, "
-        "or embedded:NAME/ROLE")
+        "or embedded:NAME/ROLE"
+    )
 
 
 def kagglehub_cached_path(kaggle: str) -> Path | None:

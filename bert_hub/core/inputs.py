@@ -13,8 +13,8 @@ import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 
 from bert_hub.core.errors import InputError
 
@@ -31,15 +31,17 @@ def check_texts(texts: Iterable[str | bytes] | str, what: str = "texts") -> list
             try:
                 t = t.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise InputError(f"{what}[{i}] is not valid UTF-8 (bad byte at offset {e.start}); "
-                                 "decode or clean the text first") from None
+                raise InputError(
+                    f"{what}[{i}] is not valid UTF-8 (bad byte at offset {e.start}); decode or clean the text first"
+                ) from None
         if not isinstance(t, str):
             raise InputError(f"{what}[{i}] is a {type(t).__name__}, not a string")
         try:
             t.encode("utf-8")
         except UnicodeEncodeError as e:
-            raise InputError(f"{what}[{i}] holds characters that are not valid Unicode "
-                             f"(offset {e.start}); decode the input as UTF-8") from None
+            raise InputError(
+                f"{what}[{i}] holds characters that are not valid Unicode (offset {e.start}); decode the input as UTF-8"
+            ) from None
         out.append(t)
     if not out:
         raise InputError(f"no {what} given; pass at least one text")
@@ -112,13 +114,12 @@ def scan_text_file(path: Path) -> int:
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
             if b"\0" in block:
-                line = n + block[:block.index(b"\0")].count(b"\n") + 1
-                raise InputError(f"{path}: line {line} holds a NUL byte (is the file UTF-16?); "
-                                 "re-encode it as UTF-8")
+                line = n + block[: block.index(b"\0")].count(b"\n") + 1
+                raise InputError(f"{path}: line {line} holds a NUL byte (is the file UTF-16?); re-encode it as UTF-8")
             try:
                 decoder.decode(block)
             except UnicodeDecodeError as e:
-                line = n + block[:max(e.start, 0)].count(b"\n") + 1
+                line = n + block[: max(e.start, 0)].count(b"\n") + 1
                 raise InputError(f"{path}: line {line} is not valid UTF-8; re-encode the file as UTF-8") from None
             n += block.count(b"\n")
             last = block[-1:]
@@ -126,8 +127,9 @@ def scan_text_file(path: Path) -> int:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         line = n + (last != b"\n")
-        raise InputError(f"{path}: line {line} ends in the middle of a UTF-8 character; "
-                         "re-encode the file as UTF-8") from None
+        raise InputError(
+            f"{path}: line {line} ends in the middle of a UTF-8 character; re-encode the file as UTF-8"
+        ) from None
     return n + (last != b"\n")
 
 
@@ -138,11 +140,11 @@ def read_lines(path: Path) -> Iterator[str]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise InputError(f"{path}: line {number} is not valid UTF-8 (byte {e.start}); "
-                                 "re-encode the file as UTF-8") from None
+                raise InputError(
+                    f"{path}: line {number} is not valid UTF-8 (byte {e.start}); re-encode the file as UTF-8"
+                ) from None
             if "\0" in line:
-                raise InputError(f"{path}: line {number} holds a NUL byte (is the file UTF-16?); "
-                                 "re-encode it as UTF-8")
+                raise InputError(f"{path}: line {number} holds a NUL byte (is the file UTF-16?); re-encode it as UTF-8")
             if number == 1:
                 line = line.removeprefix("\ufeff")
             yield line.rstrip("\n").rstrip("\r")

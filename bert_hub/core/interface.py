@@ -65,8 +65,13 @@ def serving_output_names(num_layers: int) -> dict[str, str]:
     layer that made it: ``bert_encoder``, ``bert_encoder_1``, ...
 
     Examples:
-        >>> serving_output_names(2)
-        {'bert_encoder': 'default', 'bert_encoder_1': 'encoder_outputs[0]', 'bert_encoder_2': 'encoder_outputs[1]', 'bert_encoder_3': 'pooled_output', 'bert_encoder_4': 'sequence_output'}
+        >>> for name, key in serving_output_names(2).items():
+        ...     print(name, key)
+        bert_encoder default
+        bert_encoder_1 encoder_outputs[0]
+        bert_encoder_2 encoder_outputs[1]
+        bert_encoder_3 pooled_output
+        bert_encoder_4 sequence_output
     """
     keys = ["default", *(f"encoder_outputs[{i}]" for i in range(num_layers)), "pooled_output", "sequence_output"]
     return {SERVING_OUTPUT_LAYER + (f"_{n}" if n else ""): key for n, key in enumerate(keys)}
@@ -83,8 +88,10 @@ def check_output_key(key: str, num_layers: int, allowed: tuple[str, ...], flag: 
     i = layer_index(key)
     if i is not None:
         if not -num_layers <= i < num_layers:
-            raise InputError(f"{flag} {key}: the encoder has {num_layers} layers "
-                             f"(encoder_outputs[0] .. encoder_outputs[{num_layers - 1}])")
+            raise InputError(
+                f"{flag} {key}: the encoder has {num_layers} layers "
+                f"(encoder_outputs[0] .. encoder_outputs[{num_layers - 1}])"
+            )
         return key
     if key not in allowed:
         raise InputError(f"unknown {flag} {key!r}; use one of {', '.join(allowed + ('encoder_outputs[i]',))}")

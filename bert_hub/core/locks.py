@@ -26,8 +26,8 @@ import re
 import shutil
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from bert_hub.core.atomic import cannot_write, check_parent, umask
 from bert_hub.core.errors import InputError
@@ -74,8 +74,10 @@ def output_lock(out: str | os.PathLike[str], *, what: str = "`out`", wait: bool 
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(fd)
-            raise InputError(f"{what} {out} is being written by another bert-hub process ({_holder(path)}); "
-                             f"wait for it to end, or choose another {what}") from None
+            raise InputError(
+                f"{what} {out} is being written by another bert-hub process ({_holder(path)}); "
+                f"wait for it to end, or choose another {what}"
+            ) from None
         except BaseException:
             os.close(fd)
             raise
@@ -87,9 +89,12 @@ def output_lock(out: str | os.PathLike[str], *, what: str = "`out`", wait: bool 
             break
         os.close(fd)
     try:
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "since": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
-                "command": " ".join(["bert-hub", *sys.argv[1:]])[:300]}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(["bert-hub", *sys.argv[1:]])[:300],
+        }
         os.ftruncate(fd, 0)
         os.write(fd, (json.dumps(info) + "\n").encode("utf-8"))
         clean_stale(out)
@@ -119,7 +124,7 @@ def clean_stale(out: Path) -> list[str]:
     ``out`` itself is missing and a previous version of it waits in
     ``.NAME.old-*`` (a kill between two renames), that version is put back.
     """
-    removed = []
+    removed: list[str] = []
     try:
         siblings = sorted(out.parent.iterdir())
     except OSError:
@@ -128,14 +133,15 @@ def clean_stale(out: Path) -> list[str]:
     for p in siblings:
         if not p.name.startswith(prefix) or p.is_symlink():
             continue
-        rest = p.name[len(prefix):]
+        rest = p.name[len(prefix) :]
         if p.is_dir() and re.fullmatch(r"old-[A-Za-z0-9_]{8}", rest):
             inner = p / out.name
             if inner.is_dir() and not out.exists() and read_marker(inner) is not None:
                 os.rename(inner, out)
                 log.warning("bert_hub: put back %s from %s (a run was killed while replacing it)", out, p.name)
-            if all(read_marker(c) is not None for c in p.iterdir() if c.is_dir()) and \
-                    not any(c.is_file() for c in p.iterdir()):
+            if all(read_marker(c) is not None for c in p.iterdir() if c.is_dir()) and not any(
+                c.is_file() for c in p.iterdir()
+            ):
                 size = _size(p)
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(f"{p.name} ({_megabytes(size)})")
@@ -148,6 +154,5 @@ def clean_stale(out: Path) -> list[str]:
             p.unlink()
             removed.append(f"{p.name} ({_megabytes(size)})")
     if removed:
-        log.warning("bert_hub: removed %s left beside %s by an interrupted bert-hub run",
-                    ", ".join(removed), out)
+        log.warning("bert_hub: removed %s left beside %s by an interrupted bert-hub run", ", ".join(removed), out)
     return removed

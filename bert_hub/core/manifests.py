@@ -33,8 +33,9 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from bert_hub.core.atomic import atomic_write_text
 from bert_hub.core.caches import cache_root
@@ -70,7 +71,8 @@ def track_written() -> Iterator[list[Path]]:
     The CLI uses it to say, after an interrupt, what was already written.
     """
     previous = getattr(_written, "paths", None)
-    _written.paths = paths = []
+    paths: list[Path] = []
+    _written.paths = paths
     try:
         yield paths
     finally:
@@ -78,6 +80,7 @@ def track_written() -> Iterator[list[Path]]:
 
 
 def completed(path: Path) -> None:
+    """Notes that ``path``, an output, is in place and complete (see `track_written`)."""
     paths = getattr(_written, "paths", None)
     if paths is not None:
         paths.append(Path(path))
@@ -93,6 +96,7 @@ def file_digest(path: Path) -> str:
 
 
 def file_entry(path: Path) -> list[Any]:
+    """What a manifest records of a file: ``[size, mtime_ns, sha256]``."""
     info = path.stat()
     return [info.st_size, info.st_mtime_ns, file_digest(path)]
 
@@ -151,6 +155,7 @@ def mark_directory(path: Path, kind: FolderKind) -> None:
 
 
 def read_marker(path: Path) -> dict[str, Any] | None:
+    """``path``'s manifest, or None when it has none readable."""
     try:
         data = json.loads((path / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -173,7 +178,8 @@ def foreign_entries(path: Path) -> tuple[list[str], list[str]]:
     walked, symlinks included and not followed.
     """
     marker = read_marker(path) or {}
-    listed = marker.get("files") if isinstance(marker.get("files"), dict) else {}
+    files = marker.get("files")
+    listed: dict[str, Any] = files if isinstance(files, dict) else {}
     empty = set(marker.get("empty_folders") or [])
     new, changed = [], []
     for p in _tree_files(path):
@@ -201,23 +207,33 @@ def owned_directory(path: Path, what: str = "`out`", kind: FolderKind | None = N
         return  # an empty folder holds nothing to lose
     marker = read_marker(path)
     if marker is None:
-        raise InputError(f"{what} {path} was not written by bert_hub (it has no {MARKER}); "
-                         "`overwrite` replaces only bert_hub's own outputs: move it away or choose another path")
+        raise InputError(
+            f"{what} {path} was not written by bert_hub (it has no {MARKER}); "
+            "`overwrite` replaces only bert_hub's own outputs: move it away or choose another path"
+        )
     found = FORMER_KIND_NAMES.get(marker["kind"], marker["kind"])
     if kind is not None and found != kind.name:
-        raise InputError(f"{what} {path} holds bert_hub's {found}, not its {kind.name}: `overwrite` replaces an "
-                         "output of the same kind only; choose another path")
+        raise InputError(
+            f"{what} {path} holds bert_hub's {found}, not its {kind.name}: `overwrite` replaces an "
+            "output of the same kind only; choose another path"
+        )
     if not isinstance(marker.get("files"), dict):
-        raise InputError(f"{what} {path} was written by an older bert_hub that kept no list of its files, so "
-                         "`overwrite` cannot tell them from yours: delete it yourself or choose another path")
+        raise InputError(
+            f"{what} {path} was written by an older bert_hub that kept no list of its files, so "
+            "`overwrite` cannot tell them from yours: delete it yourself or choose another path"
+        )
     new, changed = foreign_entries(path)
     if new:
-        raise InputError(f"{what} {path} holds {_names(new)}, which bert_hub did not write; `overwrite` "
-                         "replaces only bert_hub's own outputs: move them away or choose another path")
+        raise InputError(
+            f"{what} {path} holds {_names(new)}, which bert_hub did not write; `overwrite` "
+            "replaces only bert_hub's own outputs: move them away or choose another path"
+        )
     if changed:
-        raise InputError(f"{what} {path}: {_names(changed)} changed since bert_hub wrote "
-                         f"{'them' if len(changed) > 1 else 'it'}; `overwrite` would lose that change: "
-                         "move the folder away or choose another path")
+        raise InputError(
+            f"{what} {path}: {_names(changed)} changed since bert_hub wrote "
+            f"{'them' if len(changed) > 1 else 'it'}; `overwrite` would lose that change: "
+            "move the folder away or choose another path"
+        )
 
 
 def _record_path(path: Path) -> Path:
@@ -234,8 +250,12 @@ def record_written_file(path: Path, entry: list[Any] | None = None) -> None:
         record.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(record, json.dumps({"path": str(path), "file": entry or file_entry(path)}) + "\n")
     except OSError as e:  # the output itself is complete: say what a later overwrite will do
-        log.warning("bert_hub: wrote %s but could not record it in %s (%s); a later overwrite will refuse "
-                    "to replace it", path, record.parent, e.strerror)
+        log.warning(
+            "bert_hub: wrote %s but could not record it in %s (%s); a later overwrite will refuse to replace it",
+            path,
+            record.parent,
+            e.strerror,
+        )
 
 
 def wrote_file(path: Path) -> bool:

@@ -51,8 +51,8 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from bert_hub.core.atomic import check_parent, set_normal_mode
 from bert_hub.core.errors import InputError
@@ -64,20 +64,19 @@ from bert_hub.core.manifests import (
     file_entry,
     mark_directory,
     owned_directory,
-    read_marker,
     record_written_file,
     remove_output_file,
     wrote_file,
 )
 from bert_hub.core.pause import pause_point
 
-
 FILE_KINDS: dict[str, str] = {"npy": "a NumPy .npy file", "image": "an image"}
 """Single-file outputs: what they are called in messages."""
 
 
-def check_output_file(path: str | os.PathLike[str], *, kind: str, overwrite: bool = False,
-                      what: str = "output") -> Path:
+def check_output_file(
+    path: str | os.PathLike[str], *, kind: str, overwrite: bool = False, what: str = "output"
+) -> Path:
     """Checks that a single-file output may be written at ``path``; returns it absolute.
 
     Raises:
@@ -93,17 +92,26 @@ def check_output_file(path: str | os.PathLike[str], *, kind: str, overwrite: boo
         raise InputError(f"{what} {path} is a folder, not a file; give a file name inside it")
     if path.exists() or path.is_symlink():
         if not overwrite:
-            raise InputError(f"{what} {path} already exists; pass `overwrite=True` to replace it, "
-                             "or choose another name")
+            raise InputError(
+                f"{what} {path} already exists; pass `overwrite=True` to replace it, or choose another name"
+            )
         if not path.is_file() or path.is_symlink() or not wrote_file(path):
-            raise InputError(f"{what} {path} exists and is not {label} that bert_hub wrote (or it changed "
-                             "since); bert_hub replaces only its own outputs: move it away or choose another name")
+            raise InputError(
+                f"{what} {path} exists and is not {label} that bert_hub wrote (or it changed "
+                "since); bert_hub replaces only its own outputs: move it away or choose another name"
+            )
     check_parent(path, what)
     return path
 
 
-def check_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False, what: str = "`out`",
-                     exists_hint: str = "pass `overwrite=True` to replace it", kind: FolderKind | None = None) -> Path:
+def check_output_dir(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    what: str = "`out`",
+    exists_hint: str = "pass `overwrite=True` to replace it",
+    kind: FolderKind | None = None,
+) -> Path:
     """Checks that an output folder (of ``kind``) may be written at ``path``; returns it absolute.
 
     An empty existing folder counts as absent. An existing one needs
@@ -160,8 +168,9 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def swap_in(tmp: Path, out: Path, kind: FolderKind, what: str = "`out`",
-            on_swapped: Callable[[], None] | None = None) -> None:
+def swap_in(
+    tmp: Path, out: Path, kind: FolderKind, what: str = "`out`", on_swapped: Callable[[], None] | None = None
+) -> None:
     """Puts the complete folder ``tmp`` in place of ``out``; an old ``out`` (bert_hub's) is removed after.
 
     ``tmp``'s manifest is written first. The exchange itself is atomic, and
@@ -179,8 +188,9 @@ def swap_in(tmp: Path, out: Path, kind: FolderKind, what: str = "`out`",
             except InputError as e:  # keep the finished work where the user can see it
                 kept = out.with_name(f"{out.name}.new-{datetime.datetime.now():%Y%m%d-%H%M%S}")
                 os.rename(tmp, kept)
-                raise InputError(f"{e}; the new output was kept as {kept}: rename it once the folder is "
-                                 "cleared") from None
+                raise InputError(
+                    f"{e}; the new output was kept as {kept}: rename it once the folder is cleared"
+                ) from None
             if _exchange(tmp, out):
                 old = tmp
             else:
@@ -198,8 +208,9 @@ def swap_in(tmp: Path, out: Path, kind: FolderKind, what: str = "`out`",
 
 
 @contextlib.contextmanager
-def atomic_directory(out: str | os.PathLike[str], *, kind: FolderKind, overwrite: bool = False,
-                     what: str = "`out`") -> Iterator[Path]:
+def atomic_directory(
+    out: str | os.PathLike[str], *, kind: FolderKind, overwrite: bool = False, what: str = "`out`"
+) -> Iterator[Path]:
     """Yields a temporary folder that becomes ``out`` when the block succeeds.
 
     ``out`` is locked and checked first (`output_lock`,

@@ -1,0 +1,1 @@
+"""The notebook's looks at a model: the demo, tokens, layers, masked words; sample files."""

@@ -18,7 +18,8 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,9 +48,14 @@ def run_demo(config: Any = "default", sentences: Sequence[str] = SEED_SENTENCES)
     return {
         "config": bert.config.name,
         "config_file": bert.config.source,
-        "model": {"layers": arch.layers, "hidden": arch.hidden, "heads": arch.heads,
-                  "vocab_size": specials["vocab_size"], "preprocess_dir": str(bert.preprocess_dir),
-                  "encoder_dir": str(bert.encoder_dir)},
+        "model": {
+            "layers": arch.layers,
+            "hidden": arch.hidden,
+            "heads": arch.heads,
+            "vocab_size": specials["vocab_size"],
+            "preprocess_dir": str(bert.preprocess_dir),
+            "encoder_dir": str(bert.encoder_dir),
+        },
         "sentences": list(sentences),
         "special_tokens": specials,
         "preprocess": {
@@ -65,10 +71,12 @@ def run_demo(config: Any = "default", sentences: Sequence[str] = SEED_SENTENCES)
         },
         "encoder": {
             "keys": sorted(outputs),
-            "shapes": {"sequence_output": list(outputs["sequence_output"].shape),
-                       "pooled_output": list(pooled.shape),
-                       "default": list(outputs["default"].shape),
-                       "encoder_outputs": [list(t.shape) for t in outputs["encoder_outputs"]]},
+            "shapes": {
+                "sequence_output": list(outputs["sequence_output"].shape),
+                "pooled_output": list(pooled.shape),
+                "default": list(outputs["default"].shape),
+                "encoder_outputs": [list(t.shape) for t in outputs["encoder_outputs"]],
+            },
             "num_encoder_outputs": len(outputs["encoder_outputs"]),
             "num_layers": arch.layers,
             "encoder_outputs_match_layers": len(outputs["encoder_outputs"]) == arch.layers,
@@ -84,30 +92,41 @@ def format_demo(report: dict[str, Any]) -> str:
     """The report as text for people."""
     pre, enc, sp = report["preprocess"], report["encoder"], report["special_tokens"]
     m = report["model"]
-    lines = [f"Model: {report['config']}  (L={m['layers']} H={m['hidden']} A={m['heads']}, "
-             f"vocab {m['vocab_size']})",
-             f"  preprocess: {m['preprocess_dir']}", f"  encoder:    {m['encoder_dir']}", "",
-             "1. Preprocess"]
+    lines = [
+        f"Model: {report['config']}  (L={m['layers']} H={m['hidden']} A={m['heads']}, vocab {m['vocab_size']})",
+        f"  preprocess: {m['preprocess_dir']}",
+        f"  encoder:    {m['encoder_dir']}",
+        "",
+        "1. Preprocess",
+    ]
     for key in ("input_word_ids", "input_mask", "input_type_ids"):
         lines.append(f"   {key:<15} shape {tuple(pre['shapes'][key])}")
-    lines.append(f"   special tokens: [CLS]={sp['start_of_sequence_id']} [SEP]={sp['end_of_segment_id']} "
-                 f"[PAD]={sp['padding_id']}" + (f" [MASK]={sp['mask_id']}" if "mask_id" in sp else ""))
+    lines.append(
+        f"   special tokens: [CLS]={sp['start_of_sequence_id']} [SEP]={sp['end_of_segment_id']} "
+        f"[PAD]={sp['padding_id']}" + (f" [MASK]={sp['mask_id']}" if "mask_id" in sp else "")
+    )
     for i, text in enumerate(report["sentences"]):
-        lines += [f"   {text!r}",
-                  f"     real tokens: {pre['real_tokens'][i]}  [CLS] at {pre['cls_positions'][i]}, "
-                  f"[SEP] at {pre['sep_positions'][i]}",
-                  f"     wordpieces:  {' '.join(pre['tokens'][i])}",
-                  f"     word ids:    {pre['preview']['input_word_ids'][i]} ...",
-                  f"     mask:        {pre['preview']['input_mask'][i]} ...",
-                  f"     type ids:    {pre['preview']['input_type_ids'][i]} ..."]
+        lines += [
+            f"   {text!r}",
+            f"     real tokens: {pre['real_tokens'][i]}  [CLS] at {pre['cls_positions'][i]}, "
+            f"[SEP] at {pre['sep_positions'][i]}",
+            f"     wordpieces:  {' '.join(pre['tokens'][i])}",
+            f"     word ids:    {pre['preview']['input_word_ids'][i]} ...",
+            f"     mask:        {pre['preview']['input_mask'][i]} ...",
+            f"     type ids:    {pre['preview']['input_type_ids'][i]} ...",
+        ]
     lines += ["", "2. Encoder outputs"]
     for key in ("sequence_output", "pooled_output", "default"):
         lines.append(f"   {key:<16} shape {tuple(enc['shapes'][key])}")
-    lines.append(f"   encoder_outputs  {enc['num_encoder_outputs']} tensors of shape "
-                 f"{tuple(enc['shapes']['encoder_outputs'][0])} (one per layer, L={enc['num_layers']})")
-    lines.append(f"   encoder_outputs[-1] == sequence_output: "
-                 f"{enc['last_encoder_output_equals_sequence_output']} "
-                 f"(max abs diff {enc['last_encoder_output_max_abs_diff']:.3g})")
+    lines.append(
+        f"   encoder_outputs  {enc['num_encoder_outputs']} tensors of shape "
+        f"{tuple(enc['shapes']['encoder_outputs'][0])} (one per layer, L={enc['num_layers']})"
+    )
+    lines.append(
+        f"   encoder_outputs[-1] == sequence_output: "
+        f"{enc['last_encoder_output_equals_sequence_output']} "
+        f"(max abs diff {enc['last_encoder_output_max_abs_diff']:.3g})"
+    )
     lines.append(f"   default == pooled_output: {enc['default_equals_pooled_output']}")
     lines.append("   pooled_output preview:")
     for i, row in enumerate(enc["pooled_output_preview"]):

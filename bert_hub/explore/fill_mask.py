@@ -18,7 +18,8 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,9 @@ from bert_hub.hub.pipeline import BertPipeline
 MASK_TEXT = "[MASK]"
 
 
-def fill_mask(bert: BertPipeline, texts: Sequence[str] | str, top_k: int = 5,
-              seq_length: int | None = None) -> list[dict[str, Any]]:
+def fill_mask(
+    bert: BertPipeline, texts: Sequence[str] | str, top_k: int = 5, seq_length: int | None = None
+) -> list[dict[str, Any]]:
     """Top-``top_k`` wordpieces for every ``[MASK]`` of every text."""
     import tensorflow as tf
 
@@ -41,7 +43,8 @@ def fill_mask(bert: BertPipeline, texts: Sequence[str] | str, top_k: int = 5,
     if not hasattr(bert.encoder, "mlm"):
         raise ModelFormatError(
             f"the encoder {bert.encoder_dir} has no masked-LM head (mlm); {bert.config.name} ships "
-            "none. Use a model converted from a checkpoint with cls.predictions.* weights")
+            "none. Use a model converted from a checkpoint with cls.predictions.* weights"
+        )
     specials = bert.special_tokens()
     if "mask_id" not in specials:
         raise InputError(f"the vocab of {bert.config.name} has no [MASK] token, so it cannot fill masks")
@@ -65,12 +68,14 @@ def fill_mask(bert: BertPipeline, texts: Sequence[str] | str, top_k: int = 5,
     positions = [np.flatnonzero(ids == mask_id) for ids in inputs["input_word_ids"]]
     for i, (pos, parts) in enumerate(zip(positions, pieces_of)):
         if len(pos) < len(parts) - 1:
-            raise InputError(f"text {i}: a {MASK_TEXT} falls beyond seq_length={seq_length} and was "
-                             "truncated; shorten the text or raise `seq_length`")
+            raise InputError(
+                f"text {i}: a {MASK_TEXT} falls beyond seq_length={seq_length} and was "
+                "truncated; shorten the text or raise `seq_length`"
+            )
     width = max(len(p) for p in positions)
     padded = np.zeros((len(texts), width), np.int32)
     for i, pos in enumerate(positions):
-        padded[i, :len(pos)] = pos
+        padded[i, : len(pos)] = pos
     feed = {k: tf.constant(inputs[k]) for k in INPUT_KEYS}
     feed[MLM_POSITIONS_KEY] = tf.constant(padded)
     logits = bert.encoder.mlm(feed)["mlm_logits"].numpy().astype(np.float64)
@@ -78,13 +83,17 @@ def fill_mask(bert: BertPipeline, texts: Sequence[str] | str, top_k: int = 5,
     k = min(top_k, logits.shape[-1])
     results = []
     for i, text in enumerate(texts):
-        masks = []
+        masks: list[dict[str, Any]] = []
         for j, position in enumerate(positions[i]):
             z = logits[i, j] - logits[i, j].max()
             probs = np.exp(z) / np.exp(z).sum()
             best = np.argsort(-probs, kind="stable")[:k]
-            masks.append({"position": int(position), "candidates": [
-                {"token": vocab[t], "id": int(t), "probability": float(probs[t])} for t in best]})
+            masks.append(
+                {
+                    "position": int(position),
+                    "candidates": [{"token": vocab[t], "id": int(t), "probability": float(probs[t])} for t in best],
+                }
+            )
         filled = text
         for m in masks:
             filled = filled.replace(MASK_TEXT, m["candidates"][0]["token"], 1)
@@ -99,12 +108,13 @@ def _tokenize_around_masks(bert: BertPipeline, texts: list[str]) -> list[list[li
     tokens = bert.tokenize(flat).merge_dims(1, -1).to_list()
     out, k = [], 0
     for parts in splits:
-        out.append(tokens[k:k + len(parts)])
+        out.append(tokens[k : k + len(parts)])
         k += len(parts)
     return out
 
 
 def format_fill_mask(results: list[dict[str, Any]]) -> str:
+    """The predictions of ``fill_mask``, for people."""
     lines = []
     for r in results:
         lines.append(f"{r['text']!r}")

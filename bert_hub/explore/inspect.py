@@ -16,7 +16,8 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,12 +32,14 @@ def split_items(items: Sequence[Item]) -> tuple[list[str], list[str] | None]:
     """Separates single texts from pairs; a pair with an empty side is an error."""
     if not items:
         raise InputError("no texts given; pass at least one text")
-    if all(isinstance(x, str) for x in items):
-        return check_texts(items), None
-    if not all(isinstance(x, (tuple, list)) and len(x) == 2 for x in items):
+    texts = [x for x in items if isinstance(x, str)]
+    if len(texts) == len(items):
+        return check_texts(texts), None
+    pairs = [x for x in items if isinstance(x, (tuple, list)) and len(x) == 2]
+    if len(pairs) != len(items):
         raise InputError("pass either texts or (first, second) pairs, not a mix")
-    firsts = check_texts([a for a, _ in items], what="first segments")
-    seconds = check_texts([b for _, b in items], what="second segments")
+    firsts = check_texts([a for a, _ in pairs], what="first segments")
+    seconds = check_texts([b for _, b in pairs], what="second segments")
     for i, (a, b) in enumerate(zip(firsts, seconds)):
         for side, t in (("first", a), ("second", b)):
             if not t.strip():
@@ -50,14 +53,13 @@ def _piece_counts(segment: Any) -> np.ndarray:
     return flat.row_lengths().numpy()
 
 
-def inspect_texts(bert: BertPipeline, items: Sequence[Item], seq_length: int | None = None
-                  ) -> list[dict[str, Any]]:
+def inspect_texts(bert: BertPipeline, items: Sequence[Item], seq_length: int | None = None) -> list[dict[str, Any]]:
     """One report per text or pair (see the module docstring)."""
     firsts, seconds = split_items(items)
     seq_length = bert.check_seq_length(seq_length)
     segments = [bert.tokenize(firsts)] + ([bert.tokenize(seconds)] if seconds is not None else [])
     packed = bert.pack(segments, seq_length=seq_length)
-    lengths = sum(_piece_counts(s) for s in segments)
+    lengths: np.ndarray = np.sum([_piece_counts(s) for s in segments], axis=0)
     specials = bert.special_tokens()
     vocab = bert.vocab()
     reports = []
@@ -67,21 +69,23 @@ def inspect_texts(bert: BertPipeline, items: Sequence[Item], seq_length: int | N
         types = packed["input_type_ids"][i]
         real = int(mask.sum())
         pad_positions = np.flatnonzero(mask == 0)
-        reports.append({
-            "text": firsts[i] if seconds is None else [firsts[i], seconds[i]],
-            "seq_length": seq_length,
-            "real_tokens": real,
-            "wordpieces_before_truncation": int(lengths[i]),
-            "wordpieces_kept": real - len(segments) - 1,
-            "truncated": int(lengths[i]) + len(segments) + 1 > seq_length,
-            "cls_positions": np.flatnonzero(ids == specials["start_of_sequence_id"]).tolist(),
-            "sep_positions": [int(p) for p in np.flatnonzero(ids == specials["end_of_segment_id"]) if mask[p]],
-            "first_padding_position": int(pad_positions[0]) if pad_positions.size else None,
-            "ids": ids[:real].tolist(),
-            "tokens": [vocab[t] if 0 <= t < len(vocab) else "<out of vocab>" for t in ids[:real]],
-            "mask": mask[:real].tolist(),
-            "type_ids": types[:real].tolist(),
-        })
+        reports.append(
+            {
+                "text": firsts[i] if seconds is None else [firsts[i], seconds[i]],
+                "seq_length": seq_length,
+                "real_tokens": real,
+                "wordpieces_before_truncation": int(lengths[i]),
+                "wordpieces_kept": real - len(segments) - 1,
+                "truncated": int(lengths[i]) + len(segments) + 1 > seq_length,
+                "cls_positions": np.flatnonzero(ids == specials["start_of_sequence_id"]).tolist(),
+                "sep_positions": [int(p) for p in np.flatnonzero(ids == specials["end_of_segment_id"]) if mask[p]],
+                "first_padding_position": int(pad_positions[0]) if pad_positions.size else None,
+                "ids": ids[:real].tolist(),
+                "tokens": [vocab[t] if 0 <= t < len(vocab) else "<out of vocab>" for t in ids[:real]],
+                "mask": mask[:real].tolist(),
+                "type_ids": types[:real].tolist(),
+            }
+        )
     return reports
 
 
@@ -97,13 +101,17 @@ def format_inspection(reports: list[dict[str, Any]]) -> str:
     blocks = []
     for r in reports:
         title = r["text"] if isinstance(r["text"], str) else " || ".join(r["text"])
-        head = [f"{title!r}",
-                f"  real tokens {r['real_tokens']} of {r['seq_length']}"
-                f"{_truncation(r)};"
-                f" [CLS] at {r['cls_positions']}, [SEP] at {r['sep_positions']}, first padding at "
-                f"{r['first_padding_position'] if r['first_padding_position'] is not None else 'none'}",
-                f"  {'pos':>4} {'id':>7}  {'wordpiece':<18} mask type"]
-        rows = [f"  {p:>4} {i:>7}  {t:<18} {m:>4} {ty:>4}"
-                for p, (i, t, m, ty) in enumerate(zip(r["ids"], r["tokens"], r["mask"], r["type_ids"]))]
+        head = [
+            f"{title!r}",
+            f"  real tokens {r['real_tokens']} of {r['seq_length']}"
+            f"{_truncation(r)};"
+            f" [CLS] at {r['cls_positions']}, [SEP] at {r['sep_positions']}, first padding at "
+            f"{r['first_padding_position'] if r['first_padding_position'] is not None else 'none'}",
+            f"  {'pos':>4} {'id':>7}  {'wordpiece':<18} mask type",
+        ]
+        rows = [
+            f"  {p:>4} {i:>7}  {t:<18} {m:>4} {ty:>4}"
+            for p, (i, t, m, ty) in enumerate(zip(r["ids"], r["tokens"], r["mask"], r["type_ids"]))
+        ]
         blocks.append("\n".join(head + rows))
     return "\n\n".join(blocks)

@@ -26,14 +26,15 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from bert_hub.core.errors import InputError
-from bert_hub.core.interface import check_output_key, select
 from bert_hub.core.figures import check_image_path, save_plot
+from bert_hub.core.interface import check_output_key, select
 
 SELECTABLE = ("sequence_output", "pooled_output", "default")
 """The outputs a layer comparison can take as its reference."""
@@ -50,9 +51,14 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norm, 1e-12)
 
 
-def compare_layers(outputs: dict[str, Any], input_mask: np.ndarray, *, reference: str = "sequence_output",
-                   atol: float = 1e-6, pooler: tuple[np.ndarray, np.ndarray] | None = None
-                   ) -> dict[str, Any]:
+def compare_layers(
+    outputs: dict[str, Any],
+    input_mask: np.ndarray,
+    *,
+    reference: str = "sequence_output",
+    atol: float = 1e-6,
+    pooler: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, Any]:
     """Compares the layers of one batch of encoder outputs (see the module docstring).
 
     Args:
@@ -80,8 +86,9 @@ def compare_layers(outputs: dict[str, Any], input_mask: np.ndarray, *, reference
     per_token = []
     for b in range(sequence.shape[0]):
         idx = np.flatnonzero(mask[b])
-        per_token.append([np.sum(_unit(layer[b, idx]) * ref_unit[b, idx], axis=-1).round(6).tolist()
-                          for layer in layers])
+        per_token.append(
+            [np.sum(_unit(layer[b, idx]) * ref_unit[b, idx], axis=-1).round(6).tolist() for layer in layers]
+        )
     per_layer_mean = [float(np.mean(np.sum(r * ref_unit[mask], axis=-1))) for r in real]
 
     last = np.asarray(outputs["encoder_outputs"][-1])
@@ -124,15 +131,16 @@ def find_pooler(encoder: Any) -> tuple[np.ndarray, np.ndarray] | None:
     for v in getattr(encoder, "variables", []):
         name = v.name.split(":")[0]
         for prefix in ("pooler/", "pooler_transform/"):
-            if name.endswith(prefix + "kernel") or name.endswith(prefix + "bias"):
+            if name.endswith((prefix + "kernel", prefix + "bias")):
                 found[name.rsplit("/", 1)[1]] = v.numpy()
     if "kernel" in found and "bias" in found and found["kernel"].ndim == 2:
         return found["kernel"], found["bias"]
     return None
 
 
-def plot_layer_similarity(matrix: Sequence[Sequence[float]], path: str | Path, title: str = "",
-                          overwrite: bool = False) -> Path:
+def plot_layer_similarity(
+    matrix: Sequence[Sequence[float]], path: str | Path, title: str = "", overwrite: bool = False
+) -> Path:
     """Writes the L x L similarity heatmap (atomically; png, pdf, svg or jpg by the suffix).
 
     An existing file is replaced only with ``overwrite`` and only if bert_hub
@@ -152,30 +160,49 @@ def plot_layer_similarity(matrix: Sequence[Sequence[float]], path: str | Path, t
     ax.set_title(title or "mean cosine similarity of real tokens")
     for i in range(len(m)):
         for j in range(len(m)):
-            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                    color="black" if m[i, j] > 0.6 else "white")
+            ax.text(
+                j,
+                i,
+                f"{m[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if m[i, j] > 0.6 else "white",
+            )
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     return save_plot(fig, path, overwrite=overwrite)
 
 
 def format_layers(report: dict[str, Any]) -> str:
+    """A layer comparison, for people."""
     a = report["last_equals_sequence_output"]
-    lines = [f"encoder_outputs[-1] == sequence_output: exact {a['exact']}, within {a['tolerance']:g}: "
-             f"{a['within_tolerance']} (max abs diff {a['max_abs_diff']:.3g})",
-             "", "Layer similarity (mean cosine of real tokens):",
-             "       " + " ".join(f"{j + 1:>6}" for j in range(report["num_layers"]))]
+    lines = [
+        f"encoder_outputs[-1] == sequence_output: exact {a['exact']}, within {a['tolerance']:g}: "
+        f"{a['within_tolerance']} (max abs diff {a['max_abs_diff']:.3g})",
+        "",
+        "Layer similarity (mean cosine of real tokens):",
+        "       " + " ".join(f"{j + 1:>6}" for j in range(report["num_layers"])),
+    ]
     for i, row in enumerate(report["layer_similarity"]):
         lines.append(f"  {i + 1:>4} " + " ".join(f"{v:6.3f}" for v in row))
-    lines += ["", f"Similarity of each layer's tokens to {report['reference']} (mean):",
-              "  " + "  ".join(f"L{i + 1}={v:.3f}" for i, v in enumerate(report["similarity_to_reference_per_layer"]))]
+    lines += [
+        "",
+        f"Similarity of each layer's tokens to {report['reference']} (mean):",
+        "  " + "  ".join(f"L{i + 1}={v:.3f}" for i, v in enumerate(report["similarity_to_reference_per_layer"])),
+    ]
     p = report["pooled_vs_cls"]
-    lines += ["", "pooled_output vs [CLS] vector:",
-              f"  cosine per text: {', '.join(f'{c:.3f}' for c in p['cosine'])}",
-              f"  pooled values within tanh range: {p['pooled_within_tanh_range']} (max |v| {p['pooled_max_abs']:.3f})"]
+    lines += [
+        "",
+        "pooled_output vs [CLS] vector:",
+        f"  cosine per text: {', '.join(f'{c:.3f}' for c in p['cosine'])}",
+        f"  pooled values within tanh range: {p['pooled_within_tanh_range']} (max |v| {p['pooled_max_abs']:.3f})",
+    ]
     if "pooler_max_abs_diff" in p:
-        lines.append(f"  pooled_output == tanh(dense([CLS])): {p['pooled_is_tanh_dense_cls']} "
-                     f"(max abs diff {p['pooler_max_abs_diff']:.3g})")
+        lines.append(
+            f"  pooled_output == tanh(dense([CLS])): {p['pooled_is_tanh_dense_cls']} "
+            f"(max abs diff {p['pooler_max_abs_diff']:.3g})"
+        )
     if "plot" in report:
         lines += ["", f"Heatmap written to {report['plot']}"]
     return "\n".join(lines)

@@ -40,15 +40,21 @@ from bert_hub.core.manifests import FolderKind
 from bert_hub.core.outputs import atomic_directory
 
 _SPAM = [
-    "WINNER!! As a valued network customer you have been selected to receive a {prize}. To claim call {phone}. Claim code {code}. Valid {hours} hours only.",
-    "URGENT! Your mobile number has won {money} in our prize draw. Call {phone} now from a landline. T&Cs apply. {code}",
+    "WINNER!! As a valued network customer you have been selected to receive a {prize}. To claim call {phone}. Claim "
+    "code {code}. Valid {hours} hours only.",
+    "URGENT! Your mobile number has won {money} in our prize draw. Call {phone} now from a landline. T&Cs apply. "
+    "{code}",
     "Free entry in 2 a wkly comp to win {prize}! Text WIN to {short} to receive entry question. Std txt rate. 18+ only",
     "Congratulations ur awarded {money} or a {prize}. Txt CLAIM to {short} to collect. Opt out reply STOP",
     "You have 1 new voicemail. Please call {phone} to hear it. Calls cost 150p/min. {code}",
-    "Had your mobile {months} months or more? U R entitled to update to the latest colour {prize} for free! Call {phone}",
-    "SIX chances to win CASH! From 100 to {money} txt CSH11 and send to {short}. Cost 150p/day, 6days, 16+ TsandCs apply",
-    "IMPORTANT - You could be entitled up to {money} in compensation from mis-sold PPI. Reply YES to {short} for a free check",
-    "Your account has been credited with {money} bonus. Log in at www.{site}.com within {hours} hrs to keep it. Ref {code}",
+    "Had your mobile {months} months or more? U R entitled to update to the latest colour {prize} for free! Call "
+    "{phone}",
+    "SIX chances to win CASH! From 100 to {money} txt CSH11 and send to {short}. Cost 150p/day, 6days, 16+ TsandCs "
+    "apply",
+    "IMPORTANT - You could be entitled up to {money} in compensation from mis-sold PPI. Reply YES to {short} for a "
+    "free check",
+    "Your account has been credited with {money} bonus. Log in at www.{site}.com within {hours} hrs to keep it. Ref "
+    "{code}",
     "Dear customer, your {prize} delivery is pending. Pay the {money} fee at http://{site}.co/pay to release it",
 ]
 _HAM = [
@@ -69,7 +75,14 @@ _HAM = [
     "Are you free to talk? Need to ask you about the {event}",
 ]
 _FILL = {
-    "prize": ["£1000 cash prize", "Nokia camera phone", "holiday to Spain", "£500 voucher", "brand new iPhone", "2000 bonus points"],
+    "prize": [
+        "£1000 cash prize",
+        "Nokia camera phone",
+        "holiday to Spain",
+        "£500 voucher",
+        "brand new iPhone",
+        "2000 bonus points",
+    ],
     "money": ["£1000", "£2000", "£5000", "$500", "£250", "£900"],
     "phone": ["09061701461", "09050000327", "08000930705", "09066364589", "0871 872 9758"],
     "code": ["KL341", "GHK22", "X29", "4T7W", "BOX95QU", "ZB77"],
@@ -114,8 +127,18 @@ def write_sms_file(path: str | Path, n: int, seed: int = 0) -> Path:
     return path
 
 
-PEOPLE = ["Angela Merkel", "Barack Obama", "Marie Curie", "Ada Lovelace", "Alan Turing", "Nelson Mandela",
-          "Frida Kahlo", "Pablo Picasso", "Greta Thunberg", "Isaac Newton"]
+PEOPLE = [
+    "Angela Merkel",
+    "Barack Obama",
+    "Marie Curie",
+    "Ada Lovelace",
+    "Alan Turing",
+    "Nelson Mandela",
+    "Frida Kahlo",
+    "Pablo Picasso",
+    "Greta Thunberg",
+    "Isaac Newton",
+]
 PLACES = ["Paris", "Berlin", "New York", "Tokyo", "Cape Town", "Buenos Aires", "Oslo", "Cairo", "Lima", "Zürich"]
 ORGS = ["Google", "the United Nations", "Siemens", "the Red Cross", "Toyota", "NASA", "UNESCO", "Nestlé"]
 MONTHS = ["January", "March", "May", "July", "September", "November"]
@@ -134,17 +157,24 @@ def _tagged(phrase: str, kind: str | None) -> list[tuple[str, str]]:
         return [(w, "O") for w in words]
     lead = 1 if words[0] == "the" else 0  # "the United Nations": "the" is not part of the name
     return [(w, "O") for w in words[:lead]] + [
-        (w, ("B-" if i == 0 else "I-") + kind) for i, w in enumerate(words[lead:])]
+        (w, ("B-" if i == 0 else "I-") + kind) for i, w in enumerate(words[lead:])
+    ]
 
 
 def tagged_sentences(n: int, seed: int = 0) -> list[list[tuple[str, str]]]:
+    """``n`` seeded sentences with PER / LOC / ORG tags (BIO)."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):
         template = rng.choice(TEMPLATES)
         per, per2 = rng.sample(PEOPLE, 2)
-        fill = {"PER": (per, "PER"), "PER2": (per2, "PER"), "LOC": (rng.choice(PLACES), "LOC"),
-                "ORG": (rng.choice(ORGS), "ORG"), "MONTH": (rng.choice(MONTHS), None)}
+        fill = {
+            "PER": (per, "PER"),
+            "PER2": (per2, "PER"),
+            "LOC": (rng.choice(PLACES), "LOC"),
+            "ORG": (rng.choice(ORGS), "ORG"),
+            "MONTH": (rng.choice(MONTHS), None),
+        }
         sentence: list[tuple[str, str]] = []
         for token in template.split():
             if token.startswith("{"):
@@ -175,30 +205,64 @@ def squad_examples(n: int, seed: int = 0, unanswerable: float = 0.0) -> dict:
         sentences = [f"{p} lives in {c}." for p, c in zip(people, places)]
         context = " ".join(sentences)
         if rng.random() < unanswerable:
-            question = {"id": f"q{k}", "question": f"Where does {people[3]} live?", "answers": [],
-                        "is_impossible": True}
+            question = {
+                "id": f"q{k}",
+                "question": f"Where does {people[3]} live?",
+                "answers": [],
+                "is_impossible": True,
+            }
         else:
             i = rng.randrange(3)
             start = context.index(sentences[i]) + len(people[i]) + len(" lives in ")
-            question = {"id": f"q{k}", "question": f"Where does {people[i]} live?",
-                        "answers": [{"text": places[i], "answer_start": start}], "is_impossible": False}
+            question = {
+                "id": f"q{k}",
+                "question": f"Where does {people[i]} live?",
+                "answers": [{"text": places[i], "answer_start": start}],
+                "is_impossible": False,
+            }
         paragraphs.append({"context": context, "qas": [question]})
     return {"version": "v2.0" if unanswerable else "1.1", "data": [{"title": "people", "paragraphs": paragraphs}]}
 
 
 def write_squad(path: Path, n: int, seed: int = 0, unanswerable: float = 0.0) -> Path:
+    """Writes ``n`` SQuAD questions (a share of them ``unanswerable``) to ``path``."""
     path.write_text(json.dumps(squad_examples(n, seed, unanswerable), ensure_ascii=False), encoding="utf-8")
     return path
 
+
 TOPIC_PHRASES = {
-    "weather": ["it will rain all day", "the sun is out again", "a storm is coming tonight", "snow closed the roads",
-                "it is far too hot today", "the wind broke the fence"],
-    "sport": ["the team won the final", "she ran a new record", "the match ended in a draw",
-              "he scored twice in the second half", "our club lost at home", "the coach picked a new captain"],
-    "food": ["the soup was too salty", "we baked fresh bread", "this curry is amazing", "lunch was pizza again",
-             "the cafe serves great coffee", "dinner is pasta with garlic"],
-    "travel": ["the train leaves at noon", "our flight was delayed", "we missed the last bus",
-               "the hotel is next to the station", "she booked a ferry to the island", "the road trip took ten hours"],
+    "weather": [
+        "it will rain all day",
+        "the sun is out again",
+        "a storm is coming tonight",
+        "snow closed the roads",
+        "it is far too hot today",
+        "the wind broke the fence",
+    ],
+    "sport": [
+        "the team won the final",
+        "she ran a new record",
+        "the match ended in a draw",
+        "he scored twice in the second half",
+        "our club lost at home",
+        "the coach picked a new captain",
+    ],
+    "food": [
+        "the soup was too salty",
+        "we baked fresh bread",
+        "this curry is amazing",
+        "lunch was pizza again",
+        "the cafe serves great coffee",
+        "dinner is pasta with garlic",
+    ],
+    "travel": [
+        "the train leaves at noon",
+        "our flight was delayed",
+        "we missed the last bus",
+        "the hotel is next to the station",
+        "she booked a ferry to the island",
+        "the road trip took ten hours",
+    ],
 }
 """Multi-class and multi-label samples: a few phrases per topic, put into sentences."""
 _OPENERS = ["", "honestly, ", "so ", "by the way, ", "guess what: ", "ok, "]
@@ -208,8 +272,10 @@ def topic_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
     """``n`` (topic, text) rows, topics in turn."""
     rng = random.Random(seed)
     names = sorted(TOPIC_PHRASES)
-    return [(names[i % len(names)], rng.choice(_OPENERS) + rng.choice(TOPIC_PHRASES[names[i % len(names)]]))
-            for i in range(n)]
+    return [
+        (names[i % len(names)], rng.choice(_OPENERS) + rng.choice(TOPIC_PHRASES[names[i % len(names)]]))
+        for i in range(n)
+    ]
 
 
 def tag_rows(n: int, seed: int = 0) -> list[tuple[list[str], str]]:
@@ -219,8 +285,9 @@ def tag_rows(n: int, seed: int = 0) -> list[tuple[list[str], str]]:
     rows = []
     for _ in range(n):
         chosen = sorted(rng.sample(names, rng.choice([0, 1, 1, 2])))
-        parts = [rng.choice(TOPIC_PHRASES[t]) for t in chosen] or [rng.choice(["see you later", "ok thanks",
-                                                                                "call me back"])]
+        parts = [rng.choice(TOPIC_PHRASES[t]) for t in chosen] or [
+            rng.choice(["see you later", "ok thanks", "call me back"])
+        ]
         rng.shuffle(parts)
         rows.append((chosen, " and ".join(parts)))
     return rows
@@ -242,9 +309,24 @@ def rating_rows(n: int, seed: int = 0) -> list[tuple[float, str]]:
     return rows
 
 
-SAMPLES = FolderKind("samples", frozenset({"texts.txt", "sms.tsv", "test.tsv", "topics.tsv", "topics.jsonl", "tags.tsv",
-                                          "ratings.tsv", "ner.conll", "squad.json"}))
+SAMPLES = FolderKind(
+    "samples",
+    frozenset(
+        {
+            "texts.txt",
+            "sms.tsv",
+            "test.tsv",
+            "topics.tsv",
+            "topics.jsonl",
+            "tags.tsv",
+            "ratings.tsv",
+            "ner.conll",
+            "squad.json",
+        }
+    ),
+)
 """What ``bert-hub samples`` writes."""
+
 
 def write_samples(out: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
     """Writes every sample file into the folder ``out`` (built aside, then swapped in); returns
@@ -252,6 +334,7 @@ def write_samples(out: str | Path, *, overwrite: bool = False) -> dict[str, Any]
     out = Path(out).expanduser()
     files: dict[str, int] = {}
     with atomic_directory(out, kind=SAMPLES, overwrite=overwrite, what="`out` folder") as tmp:
+
         def lines(name: str, rows: list[str]) -> None:
             (tmp / name).write_text("".join(r + "\n" for r in rows), encoding="utf-8")
             files[name] = len(rows)

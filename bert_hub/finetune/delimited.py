@@ -27,8 +27,8 @@ import contextlib
 import csv
 import io
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from bert_hub.core.errors import InputError, plural
 
@@ -90,11 +90,15 @@ def _csv_rows(path: Path, content: str) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as e:
             if "expected after" in str(e):
-                raise InputError(f"{path}: line {reader.line_num}: a field that starts with a double quote goes on "
-                                 'after its closing quote; quote the whole field and double the quotes inside it '
-                                 '("""Hello"" he said")') from None
-            raise InputError(f"{path}: line {start}: a double quote opens a field that never closes; close it, "
-                             'or double the quote ("") if it is part of the text') from None
+                raise InputError(
+                    f"{path}: line {reader.line_num}: a field that starts with a double quote goes on "
+                    "after its closing quote; quote the whole field and double the quotes inside it "
+                    '("""Hello"" he said")'
+                ) from None
+            raise InputError(
+                f"{path}: line {start}: a double quote opens a field that never closes; close it, "
+                'or double the quote ("") if it is part of the text'
+            ) from None
         if row and any(c.strip() for c in row):
             yield start, row
         start = reader.line_num + 1
@@ -103,18 +107,22 @@ def _csv_rows(path: Path, content: str) -> Iterator[tuple[int, list[str]]]:
 def delimited_rows(path: Path, content: str, fmt: str) -> Iterator[tuple[int, list[str]]]:
     """``(line, fields)`` of each non-blank row of ``content`` (the file ``path``) in ``fmt`` (csv, tsv or sms).
 
-    ``line`` is the row's first line. The fields are not yet checked against a header: see [`checked_rows`][bert_hub.finetune.delimited.checked_rows].
+    ``line`` is the row's first line. The fields are not yet checked against a header: see
+    [`checked_rows`][bert_hub.finetune.delimited.checked_rows].
     """
     if fmt not in DELIMITERS:
         raise ValueError(f"not a delimited format: {fmt!r}")
     if "\r" in content and "\n" not in content.rstrip("\r\n"):
-        raise InputError(f"{path}: its lines end with a carriage return alone (old Mac line endings); convert them "
-                         "to newlines (e.g. `tr '\\r' '\\n'`)")
+        raise InputError(
+            f"{path}: its lines end with a carriage return alone (old Mac line endings); convert them "
+            "to newlines (e.g. `tr '\\r' '\\n'`)"
+        )
     return _csv_rows(path, content) if fmt == "csv" else _tab_rows(content)
 
 
-def field_count_error(path: Path, line: int, found: int, expected: int, fmt: str, *, header: list[str] | None
-                      ) -> InputError:
+def field_count_error(
+    path: Path, line: int, found: int, expected: int, fmt: str, *, header: list[str] | None
+) -> InputError:
     """The one-line error of a row with ``found`` fields where ``expected`` belong."""
     if header is not None:
         want = f"the header (line 1) has {expected}: {', '.join(header)}"
@@ -122,16 +130,19 @@ def field_count_error(path: Path, line: int, found: int, expected: int, fmt: str
         want = f"expected {expected}: label<TAB>text"
     sep = "comma" if fmt == "csv" else "tab"
     if found > expected:
-        fix = (f'put a field that holds a {sep} in double quotes ("hello, how are you")' if fmt == "csv" else
-               "put a field that holds a tab in double quotes, or remove the tab")
+        fix = (
+            f'put a field that holds a {sep} in double quotes ("hello, how are you")'
+            if fmt == "csv"
+            else "put a field that holds a tab in double quotes, or remove the tab"
+        )
     else:
         fix = f"give every row a field for each column (an empty field is two {sep}s in a row)"
     return InputError(f"{path}: line {line} has {plural(found, 'field')}, {want}; {fix}")
 
 
-def checked_rows(path: Path, content: str, fmt: str, *, header: bool,
-                 check_header: Callable[[list[str]], None] | None = None
-                 ) -> tuple[list[str] | None, list[tuple[int, list[str]]]]:
+def checked_rows(
+    path: Path, content: str, fmt: str, *, header: bool, check_header: Callable[[list[str]], None] | None = None
+) -> tuple[list[str] | None, list[tuple[int, list[str]]]]:
     """The header (or None) and every data row of a delimited file, each with as many fields as the header.
 
     Without a header (the ``sms`` format), every row has two fields: a label and a text. ``check_header``

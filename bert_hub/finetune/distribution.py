@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +29,11 @@ def _tf_config() -> dict[str, Any]:
         if not isinstance(cluster, dict) or not isinstance(task, dict):
             raise TypeError
     except (KeyError, ValueError, TypeError):
-        raise InputError("`strategy` multi-worker needs the cluster in TF_CONFIG, e.g. "
-                         '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-                         '"task": {"type": "worker", "index": 0}}') from None
+        raise InputError(
+            "`strategy` multi-worker needs the cluster in TF_CONFIG, e.g. "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+            '"task": {"type": "worker", "index": 0}}'
+        ) from None
     return {"cluster": cluster, "task": task}
 
 
@@ -57,6 +60,7 @@ def _join_cluster_within(cluster: dict[str, Any], seconds: float) -> None:
     ends the wait with an error.
     """
     import tensorflow as tf
+
     # TensorFlow's own strategy module and the helpers it uses for this (pinned TensorFlow 2.21).
     from tensorflow.python.distribute import collective_all_reduce_strategy as strategy_module
     from tensorflow.python.distribute import multi_worker_util
@@ -64,15 +68,23 @@ def _join_cluster_within(cluster: dict[str, Any], seconds: float) -> None:
 
     protos = getattr(strategy_module, "coordination_config_pb2", None)
     if protos is None:  # another TensorFlow: keep its default (wait for the leader)
-        log.warning("warning: this TensorFlow offers no registration timeout; `worker_timeout` covers only "
-                    "the synchronisation points after the start")
+        log.warning(
+            "warning: this TensorFlow offers no registration timeout; `worker_timeout` covers only "
+            "the synchronisation points after the start"
+        )
         return
     spec = tf.train.ClusterSpec(cluster)
-    jobs = [protos.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
-            for job in ("chief", "worker") if job in spec.jobs]
+    jobs = [
+        protos.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+        for job in ("chief", "worker")
+        if job in spec.jobs
+    ]
     context.context().configure_coordination_service(
-        service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
-        coordinated_jobs=jobs, cluster_register_timeout_in_ms=int(seconds * 1000))
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=jobs,
+        cluster_register_timeout_in_ms=int(seconds * 1000),
+    )
 
 
 def no_answer(error: BaseException) -> BaseException:
@@ -80,13 +92,16 @@ def no_answer(error: BaseException) -> BaseException:
     import tensorflow as tf
 
     if isinstance(error, (tf.errors.DeadlineExceededError, tf.errors.UnavailableError)):
-        return InputError("the other workers did not answer in time (`worker_timeout`): check that every "
-                          "worker of TF_CONFIG runs, and the chief's output (it stops at once if `out` "
-                          "is refused)")
+        return InputError(
+            "the other workers did not answer in time (`worker_timeout`): check that every "
+            "worker of TF_CONFIG runs, and the chief's output (it stops at once if `out` "
+            "is refused)"
+        )
     return error
 
 
 def distribution_strategy(strategy: str, worker_timeout: float = WORKER_TIMEOUT) -> Any:
+    """The ``tf.distribute`` strategy named ``strategy`` (``default``, ``mirrored``, ``multi-worker``)."""
     import tensorflow as tf
 
     if strategy == "multi-worker":
@@ -96,8 +111,9 @@ def distribution_strategy(strategy: str, worker_timeout: float = WORKER_TIMEOUT)
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=worker_timeout)
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     if strategy == "mirrored":
-        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
-                  [d.name for d in tf.config.list_logical_devices("CPU")]
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+            d.name for d in tf.config.list_logical_devices("CPU")
+        ]
         return tf.distribute.MirroredStrategy(devices=devices)
     if strategy == "default":
         return tf.distribute.get_strategy()
@@ -105,6 +121,7 @@ def distribution_strategy(strategy: str, worker_timeout: float = WORKER_TIMEOUT)
 
 
 def is_multi_worker(dist: Any) -> bool:
+    """Whether ``dist`` spans several workers."""
     import tensorflow as tf
 
     return isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy)
@@ -122,7 +139,7 @@ def training_data(dist: Any, train_ex: Examples, batches: Sequence[np.ndarray], 
     import tf_keras
 
     def per_worker(context: Any) -> Any:
-        share = [b[context.input_pipeline_id::context.num_input_pipelines] for b in batches]
+        share = [b[context.input_pipeline_id :: context.num_input_pipelines] for b in batches]
         return train_ex.dataset(share, buckets)
 
     return tf_keras.utils.experimental.DatasetCreator(per_worker)

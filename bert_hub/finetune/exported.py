@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bert_hub.core.caches import check_trusted
 from bert_hub.core.errors import InputError, ModelFormatError
 from bert_hub.core.manifests import FolderKind
 from bert_hub.core.outputs import atomic_directory
 from bert_hub.finetune.options import NoOptions, Options
+
+if TYPE_CHECKING:  # annotations only: the pipeline module loads TensorFlow
+    from bert_hub.hub.pipeline import BertPipeline
 
 METADATA = "bert_hub_export.json"
 """The file beside every exported bert_hub model saying what it is."""
@@ -49,19 +53,20 @@ class ServedModel:
     ([`bert_hub.hub.fast_path`][bert_hub.hub.fast_path]); the numbers are the same (tested).
     """
 
-    def __init__(self, model: Any, bert: Any):
+    def __init__(self, model: Any, bert: BertPipeline):
         self.model = model
         self.layer = bert.encoder_layer
         path = bert.fast_path()
         self.fast = bert.inference_encoder() if path.layout == "tensorflow/models" else None
 
-    def attach(self, module: Any, name: str) -> "ServedModel":
+    def attach(self, module: Any, name: str) -> ServedModel:
         """Tracks the model's weights on ``module`` (as ``<name>_weights``) and returns self."""
         setattr(module, f"{name}_weights", list(self.model.weights))
         object.__setattr__(module, name, self)  # a plain object: not saved itself
         return self
 
     def __call__(self, inputs: Any, training: bool = False) -> Any:
+        """The model's outputs for ``inputs`` (through the fast pass when the encoder is upstream's)."""
         if self.fast is None:
             return self.model(inputs, training=training)
         saved = self.layer._callable  # what hub.KerasLayer calls: the fast pass, for this call only
@@ -83,8 +88,9 @@ def serving_function(*specs: Any) -> Any:
     return tf.function(input_signature=list(specs), autograph=False)
 
 
-def save_export(module: Any, out: str | Path, signatures: dict[str, Any], info: dict[str, Any], *,
-                overwrite: bool = True) -> Path:
+def save_export(
+    module: Any, out: str | Path, signatures: dict[str, Any], info: dict[str, Any], *, overwrite: bool = True
+) -> Path:
     """Saves ``module`` with ``signatures`` and its metadata ``info`` to ``out``, built aside and swapped in."""
     import tensorflow as tf
 
@@ -110,14 +116,17 @@ def find_model_dir(path: str | Path) -> Path:
         if (candidate / "saved_model.pb").is_file() and metadata_file(candidate) is not None:
             return candidate
     if (path / "checkpoints").is_dir():
-        raise ModelFormatError(f"{path} has checkpoints but no exported model/: the run did not finish; "
-                               "continue it with `resume=True`")
-    raise ModelFormatError(f"{path} is not a model bert_hub trained (no saved_model.pb and {METADATA}); give the "
-                           "run folder of a training")
+        raise ModelFormatError(
+            f"{path} has checkpoints but no exported model/: the run did not finish; continue it with `resume=True`"
+        )
+    raise ModelFormatError(
+        f"{path} is not a model bert_hub trained (no saved_model.pb and {METADATA}); give the run folder of a training"
+    )
 
 
 def read_metadata(folder: Path) -> dict[str, Any]:
-    """The metadata of the export in ``folder`` (found by [`find_model_dir`][bert_hub.finetune.exported.find_model_dir]),
+    """The metadata of the export in ``folder`` (found by
+    [`find_model_dir`][bert_hub.finetune.exported.find_model_dir]),
     checked to name its task."""
     path = metadata_file(folder)
     try:
@@ -125,8 +134,10 @@ def read_metadata(folder: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         info = None
     if not isinstance(info, dict) or not isinstance(info.get("task"), str):
-        raise ModelFormatError(f"{path or folder}: not the metadata of a bert_hub export (a JSON object naming "
-                               "its task); export the run again")
+        raise ModelFormatError(
+            f"{path or folder}: not the metadata of a bert_hub export (a JSON object naming "
+            "its task); export the run again"
+        )
     return info
 
 
@@ -152,7 +163,7 @@ def load_export(path: str | Path, task: str) -> tuple[Path, dict[str, Any], Any]
         raise ModelFormatError(f"{folder} is a {info['task']} model, not a {task} model")
     try:
         return folder, info, tf.saved_model.load(str(folder))
-    except Exception as e:  # noqa: BLE001 - TensorFlow raises many types
+    except Exception as e:
         raise ModelFormatError(f"cannot load {folder}: {str(e).splitlines()[0][:200]}") from None
 
 
@@ -178,14 +189,16 @@ class ExportedModel:
         """Evaluation data for this model from a file (``options``: its task's data options)."""
         raise NotImplementedError
 
-    def evaluate(self, data: Any, plot: str | Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+    def evaluate(
+        self, data: Any, plot: str | Path | None = None, overwrite: bool = False, batch_size: int = 32
+    ) -> dict[str, Any]:
         """The task's metrics on ``data`` (as `read_data` reads it, or the path of a file it reads with its
         default options); ``plot`` writes its figures."""
         raise NotImplementedError
 
     def _data(self, data: Any) -> Any:
         """``data``, read with `read_data` when it is a path."""
-        return self.read_data(data) if isinstance(data, (str, os.PathLike)) else data
+        return self.read_data(Path(data)) if isinstance(data, (str, os.PathLike)) else data
 
     @staticmethod
     def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
@@ -211,8 +224,7 @@ class ExportedModel:
 
     def _refuse_plot(self, plot: str | Path | None) -> None:
         if plot is not None:
-            raise InputError(f"`plot` draws a classifier's or regressor's figures; {self.path} is a {self.task} "
-                             "model")
+            raise InputError(f"`plot` draws a classifier's or regressor's figures; {self.path} is a {self.task} model")
 
 
 def batches_by_length(columns: Sequence[Sequence[str] | None], batch_size: int) -> list[Any]:
@@ -230,15 +242,17 @@ def batches_by_length(columns: Sequence[Sequence[str] | None], batch_size: int) 
 
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch size must be a positive integer, got {batch_size!r}")
-    chars = np.zeros(len(columns[0]), np.int64)
+    first = next((column for column in columns if column is not None), [])
+    chars = np.zeros(len(first), np.int64)
     for column in columns:
         if column is not None:
             chars += np.fromiter((len(t) for t in column), np.int64, len(column))
     return length_sorted_batches(chars, batch_size)
 
 
-def served_batches(serve: Any, columns: dict[str, Sequence[str] | None], batch_size: int
-                   ) -> Iterator[tuple[Any, dict[str, Any]]]:
+def served_batches(
+    serve: Any, columns: dict[str, Sequence[str] | None], batch_size: int
+) -> Iterator[tuple[Any, dict[str, Any]]]:
     """``(indices, outputs as NumPy)`` for each batch of `batches_by_length` over ``columns``, served by
     ``serve`` (a serving signature) with each column's strings of the batch under its name; a column that is
     ``None`` is left out. The caller puts each row's result back at its index."""

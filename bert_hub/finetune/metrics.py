@@ -15,9 +15,11 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -34,13 +36,12 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
         j = i
         while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
         i = j + 1
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def binary_metrics(labels: Sequence[int], probabilities: Sequence[float], threshold: float = 0.5
-                   ) -> dict[str, Any]:
+def binary_metrics(labels: ArrayLike, probabilities: ArrayLike, threshold: float = 0.5) -> dict[str, Any]:
     """Accuracy, precision / recall / F1 of the positive class, ROC-AUC, confusion matrix.
 
     The confusion matrix is ``[[tn, fp], [fn, tp]]`` (rows: true class).
@@ -55,13 +56,19 @@ def binary_metrics(labels: Sequence[int], probabilities: Sequence[float], thresh
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"examples": int(len(y)), "accuracy": (tp + tn) / max(len(y), 1), "precision": precision,
-            "recall": recall, "f1": f1, "roc_auc": roc_auc(y, p), "threshold": threshold,
-            "confusion_matrix": [[tn, fp], [fn, tp]]}
+    return {
+        "examples": int(len(y)),
+        "accuracy": (tp + tn) / max(len(y), 1),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "roc_auc": roc_auc(y, p),
+        "threshold": threshold,
+        "confusion_matrix": [[tn, fp], [fn, tp]],
+    }
 
 
-def precision_recall_curve(labels: Sequence[int], probabilities: Sequence[float]
-                           ) -> tuple[np.ndarray, np.ndarray]:
+def precision_recall_curve(labels: ArrayLike, probabilities: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Precision and recall of the positive class at every distinct threshold, highest first.
 
     Examples:
@@ -78,7 +85,7 @@ def precision_recall_curve(labels: Sequence[int], probabilities: Sequence[float]
     return tp[last] / (tp[last] + fp[last]), tp[last] / max(int(y.sum()), 1)
 
 
-def best_f1_threshold(labels: Sequence[int], probabilities: Sequence[float]) -> float:
+def best_f1_threshold(labels: ArrayLike, probabilities: ArrayLike) -> float:
     """The threshold with the best F1 of the positive class (ties: the one nearest 0.5).
 
     Candidates are the midpoints between consecutive distinct probabilities,
@@ -90,32 +97,36 @@ def best_f1_threshold(labels: Sequence[int], probabilities: Sequence[float]) -> 
     """
     p = np.unique(np.asarray(probabilities, np.float64))
     candidates = np.concatenate([[0.5], (p[:-1] + p[1:]) / 2]) if len(p) > 1 else np.array([0.5])
-    scored = [(binary_metrics(labels, probabilities, float(t))["f1"], -abs(float(t) - 0.5), float(t))
-              for t in candidates]
+    scored = [
+        (binary_metrics(labels, probabilities, float(t))["f1"], -abs(float(t) - 0.5), float(t)) for t in candidates
+    ]
     return round(max(scored)[2], 6)
 
 
 def format_metrics(m: dict[str, Any], label_names: Sequence[str] = ("negative", "positive")) -> str:
+    """Binary metrics, for people (the positive class is ``label_names[1]``)."""
     (tn, fp), (fn, tp) = m["confusion_matrix"]
     neg, pos = label_names
     auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
     w = max(len(neg), len(pos), 8)
-    return "\n".join([
-        f"examples   {m['examples']}",
-        f"accuracy   {m['accuracy']:.4f}",
-        f"precision  {m['precision']:.4f}   ({pos})",
-        f"recall     {m['recall']:.4f}   ({pos})",
-        f"F1         {m['f1']:.4f}   ({pos})",
-        f"ROC-AUC    {auc}",
-        f"threshold  {m['threshold']:.4f}",
-        "",
-        f"{'true / predicted':>{w + 6}} {neg:>{w}} {pos:>{w}}",
-        f"{neg:>{w + 6}} {tn:>{w}} {fp:>{w}}",
-        f"{pos:>{w + 6}} {fn:>{w}} {tp:>{w}}",
-    ])
+    return "\n".join(
+        [
+            f"examples   {m['examples']}",
+            f"accuracy   {m['accuracy']:.4f}",
+            f"precision  {m['precision']:.4f}   ({pos})",
+            f"recall     {m['recall']:.4f}   ({pos})",
+            f"F1         {m['f1']:.4f}   ({pos})",
+            f"ROC-AUC    {auc}",
+            f"threshold  {m['threshold']:.4f}",
+            "",
+            f"{'true / predicted':>{w + 6}} {neg:>{w}} {pos:>{w}}",
+            f"{neg:>{w + 6}} {tn:>{w}} {fp:>{w}}",
+            f"{pos:>{w + 6}} {fn:>{w}} {tp:>{w}}",
+        ]
+    )
 
 
-def multiclass_metrics(labels: Sequence[int], probabilities: Any, label_names: Sequence[str]) -> dict[str, Any]:
+def multiclass_metrics(labels: ArrayLike, probabilities: Any, label_names: Sequence[str]) -> dict[str, Any]:
     """Accuracy, macro / micro / weighted F1, Matthews correlation, per-class P/R/F1 and support.
 
     ``probabilities`` is ``[n, classes]``; the prediction is each row's
@@ -138,8 +149,8 @@ def multiclass_metrics(labels: Sequence[int], probabilities: Any, label_names: S
     present = support > 0  # macro and weighted F1 over the classes the data has (scikit-learn's labels=None)
     present |= predicted > 0
     total, correct = float(n), float(tp.sum())
-    cov_pred = total ** 2 - float((predicted ** 2).sum())
-    cov_true = total ** 2 - float((support ** 2).sum())
+    cov_pred = total**2 - float((predicted**2).sum())
+    cov_true = total**2 - float((support**2).sum())
     mcc_den = np.sqrt(cov_pred * cov_true)
     mcc = (correct * total - float((predicted * support).sum())) / mcc_den if mcc_den > 0 else 0.0
     return {
@@ -149,8 +160,15 @@ def multiclass_metrics(labels: Sequence[int], probabilities: Any, label_names: S
         "micro_f1": correct / max(n, 1),
         "weighted_f1": float((f1 * support).sum() / max(support.sum(), 1)),
         "mcc": float(mcc),
-        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                             "support": int(support[i])} for i, name in enumerate(label_names)},
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(label_names)
+        },
         "confusion_matrix": confusion.tolist(),
     }
 
@@ -159,8 +177,18 @@ def format_multiclass_metrics(m: dict[str, Any]) -> str:
     """The summary figures, then one line per class, then the confusion matrix (rows: true class)."""
     names = list(m["per_class"])
     w = max([len(n) for n in names] + [8])
-    lines = _figures_and_table(m, {"accuracy": "accuracy", "macro F1": "macro_f1", "micro F1": "micro_f1",
-                                   "weighted F1": "weighted_f1", "MCC": "mcc"}, "per_class", "class")
+    lines = _figures_and_table(
+        m,
+        {
+            "accuracy": "accuracy",
+            "macro F1": "macro_f1",
+            "micro F1": "micro_f1",
+            "weighted F1": "weighted_f1",
+            "MCC": "mcc",
+        },
+        "per_class",
+        "class",
+    )
     lines += ["", f"{'true / predicted':<{w + 6}} " + " ".join(f"{n:>{w}}" for n in names)]
     for name, row in zip(names, m["confusion_matrix"]):
         lines.append(f"{name:<{w + 6}} " + " ".join(f"{v:>{w}}" for v in row))
@@ -182,22 +210,34 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
-def regression_metrics(scores: Sequence[float], predictions: Sequence[float]) -> dict[str, Any]:
+def regression_metrics(scores: ArrayLike, predictions: ArrayLike) -> dict[str, Any]:
     """Pearson and Spearman correlation (None when either side is constant), MSE and MAE."""
     y = np.asarray(scores, np.float64)
     p = np.asarray(predictions, np.float64)
-    return {"examples": int(len(y)), "pearson": _pearson(y, p) if len(y) > 1 else None,
-            "spearman": _pearson(_ranks(y), _ranks(p)) if len(y) > 1 else None,
-            "mse": float(((y - p) ** 2).mean()) if len(y) else 0.0,
-            "mae": float(np.abs(y - p).mean()) if len(y) else 0.0}
+    return {
+        "examples": int(len(y)),
+        "pearson": _pearson(y, p) if len(y) > 1 else None,
+        "spearman": _pearson(_ranks(y), _ranks(p)) if len(y) > 1 else None,
+        "mse": float(((y - p) ** 2).mean()) if len(y) else 0.0,
+        "mae": float(np.abs(y - p).mean()) if len(y) else 0.0,
+    }
 
 
 def format_regression_metrics(m: dict[str, Any]) -> str:
+    """Regression metrics, for people."""
+
     def show(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.4f}"
 
-    return "\n".join([f"examples  {m['examples']}", f"Pearson   {show(m['pearson'])}",
-                      f"Spearman  {show(m['spearman'])}", f"MSE       {m['mse']:.4f}", f"MAE       {m['mae']:.4f}"])
+    return "\n".join(
+        [
+            f"examples  {m['examples']}",
+            f"Pearson   {show(m['pearson'])}",
+            f"Spearman  {show(m['spearman'])}",
+            f"MSE       {m['mse']:.4f}",
+            f"MAE       {m['mae']:.4f}",
+        ]
+    )
 
 
 def multilabel_metrics(labels: Any, probabilities: Any, thresholds: Any, label_names: Sequence[str]) -> dict[str, Any]:
@@ -229,30 +269,52 @@ def multilabel_metrics(labels: Any, probabilities: Any, thresholds: Any, label_n
         "samples_f1": float(rows.mean()) if n else 0.0,
         "subset_accuracy": float((y == pred).all(1).mean()) if n else 0.0,
         "hamming_loss": float((y != pred).mean()) if n else 0.0,
-        "per_label": {name: {"precision": float(precision[i]), "recall": float(recall[i]),
-                             "f1": float(per_label[i]), "support": int(y[:, i].sum()),
-                             "threshold": float(np.broadcast_to(thresholds, (len(label_names),))[i])}
-                      for i, name in enumerate(label_names)},
+        "per_label": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(per_label[i]),
+                "support": int(y[:, i].sum()),
+                "threshold": float(np.broadcast_to(thresholds, (len(label_names),))[i]),
+            }
+            for i, name in enumerate(label_names)
+        },
     }
 
 
 def format_multilabel_metrics(m: dict[str, Any]) -> str:
     """The summary figures, then one line per label."""
-    return "\n".join(_figures_and_table(
-        m, {"micro F1": "micro_f1", "macro F1": "macro_f1", "samples F1": "samples_f1",
-            "subset accuracy": "subset_accuracy", "Hamming loss": "hamming_loss"}, "per_label", "label",
-        extra="threshold"))
+    return "\n".join(
+        _figures_and_table(
+            m,
+            {
+                "micro F1": "micro_f1",
+                "macro F1": "macro_f1",
+                "samples F1": "samples_f1",
+                "subset accuracy": "subset_accuracy",
+                "Hamming loss": "hamming_loss",
+            },
+            "per_label",
+            "label",
+            extra="threshold",
+        )
+    )
 
 
-def _figures_and_table(m: dict[str, Any], figures: dict[str, str], table: str, what: str,
-                       extra: str | None = None) -> list[str]:
+def _figures_and_table(
+    m: dict[str, Any], figures: dict[str, str], table: str, what: str, extra: str | None = None
+) -> list[str]:
     """Lines: the examples and each named figure, then precision / recall / F1 / support (and ``extra``)
     of every row of ``m[table]``."""
     wide = max(len(name) for name in figures) + 2
-    lines = [f"{'examples':<{wide}} {m['examples']}"] + [f"{name:<{wide}} {m[key]:.4f}" for name, key in figures.items()]
+    lines = [f"{'examples':<{wide}} {m['examples']}"] + [
+        f"{name:<{wide}} {m[key]:.4f}" for name, key in figures.items()
+    ]
     w = max([len(n) for n in m[table]] + [8])
     lines += ["", f"{what:<{w}}  precision  recall      F1  support" + (f"  {extra:>9}" if extra else "")]
     for name, c in m[table].items():
-        lines.append(f"{name:<{w}}  {c['precision']:>9.4f}  {c['recall']:>6.4f}  {c['f1']:>6.4f}  {c['support']:>7}"
-                     + (f"  {c[extra]:>9.4f}" if extra else ""))
+        lines.append(
+            f"{name:<{w}}  {c['precision']:>9.4f}  {c['recall']:>6.4f}  {c['f1']:>6.4f}  {c['support']:>7}"
+            + (f"  {c[extra]:>9.4f}" if extra else "")
+        )
     return lines

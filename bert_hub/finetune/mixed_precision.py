@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -70,17 +71,21 @@ class TrainingPrecision:
 
     @property
     def precision(self) -> str:
+        """The precision chosen: ``float32`` or ``bfloat16``."""
         return self.mode.precision
 
     def describe(self) -> str:
         """One line for the log: the precision and why."""
         if self.requested != "auto":
             return f"training in {self.precision} (set: precision {self.requested}, not auto)" + (
-                f"; {self.warning}" if self.warning else "")
+                f"; {self.warning}" if self.warning else ""
+            )
         if self.reason:
             return f"training in {self.precision} (auto: {self.reason})"
-        return (f"training in {self.precision} (auto: a forward and backward pass took {self.speeds['bf16']:.3f} s "
-                f"in bfloat16, {self.speeds['fp32']:.3f} s in float32 on this CPU)")
+        return (
+            f"training in {self.precision} (auto: a forward and backward pass took {self.speeds['bf16']:.3f} s "
+            f"in bfloat16, {self.speeds['fp32']:.3f} s in float32 on this CPU)"
+        )
 
     @contextlib.contextmanager
     def steps(self, model: Any) -> Iterator[None]:
@@ -108,9 +113,19 @@ def training_modes(requested: str, *, native_bf16: bool | None = None) -> list[M
     return allowed_modes(requested, False, native_bf16=native_bf16)
 
 
-def choose_precision(requested: str, model: Any, examples: Any, buckets: Any, batch_size: int, shape: str,
-                     dist: Any = None, *, multi_worker: bool = False, native_bf16: bool | None = None,
-                     notify: Callable[[str], None] | None = None) -> TrainingPrecision:
+def choose_precision(
+    requested: str,
+    model: Any,
+    examples: Any,
+    buckets: Any,
+    batch_size: int,
+    shape: str,
+    dist: Any = None,
+    *,
+    multi_worker: bool = False,
+    native_bf16: bool | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> TrainingPrecision:
     """The precision to train ``model`` in: ``requested``, or for ``auto`` the faster on this CPU.
 
     Args:
@@ -133,18 +148,23 @@ def choose_precision(requested: str, model: Any, examples: Any, buckets: Any, ba
     native = cpu_supports_bf16() if native_bf16 is None else native_bf16
     modes = training_modes(requested, native_bf16=native)
     if requested == "bfloat16" and not native:
-        return TrainingPrecision(modes[0], requested, {}, warning="this CPU has no native bfloat16: it is "
-                                 "emulated, slower than float32 (auto would train in float32)")
+        return TrainingPrecision(
+            modes[0],
+            requested,
+            {},
+            warning="this CPU has no native bfloat16: it is "
+            "emulated, slower than float32 (auto would train in float32)",
+        )
     if requested != "auto":  # one mode: nothing to measure or read
         return TrainingPrecision(modes[0], requested, {})
     if not native:
         return TrainingPrecision(MODES["fp32"], requested, {}, "this CPU has no native bfloat16")
     if multi_worker:
-        return TrainingPrecision(MODES["fp32"], requested, {}, "a multi-worker run does not measure; "
-                                 "`precision` bfloat16 asks for it")
+        return TrainingPrecision(
+            MODES["fp32"], requested, {}, "a multi-worker run does not measure; `precision` bfloat16 asks for it"
+        )
     replicas = dist.num_replicas_in_sync
-    key = calibration_key(f"{shape} | training" + (f" | {replicas} replicas" if replicas > 1 else ""),
-                          batch_size)
+    key = calibration_key(f"{shape} | training" + (f" | {replicas} replicas" if replicas > 1 else ""), batch_size)
     measure = _ForwardBackward(model, examples, buckets, batch_size, dist)
     mode, speeds = choose(key, modes, measure, notify, details={"length": measure.length})
     return TrainingPrecision(mode, requested, speeds)
@@ -181,7 +201,8 @@ class _ForwardBackward:
 
         model = self._model
         x, y, weight = tf_keras.utils.unpack_x_y_sample_weight(
-            next(iter(self._examples.dataset([self.batch], self._buckets))))
+            next(iter(self._examples.dataset([self.batch], self._buckets)))
+        )
 
         def replica(x: Any, y: Any, weight: Any = None) -> Any:
             with tf.GradientTape() as tape:

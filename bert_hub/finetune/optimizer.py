@@ -60,9 +60,9 @@ def warmup_linear_decay(peak: float, total: int, warmup: int) -> Any:
 
 
 def adamw(peak: float, total: int, warmup: int, weight_decay: float) -> Any:
-    """A `FusedAdamW` on [`warmup_linear_decay`][bert_hub.finetune.optimizer.warmup_linear_decay], LayerNorm and biases left undecayed."""
-    optimizer = _fused_adamw_class()(learning_rate=warmup_linear_decay(peak, total, warmup),
-                                     weight_decay=weight_decay)
+    """A `FusedAdamW` on [`warmup_linear_decay`][bert_hub.finetune.optimizer.warmup_linear_decay], LayerNorm and biases
+    left undecayed."""
+    optimizer = _fused_adamw_class()(learning_rate=warmup_linear_decay(peak, total, warmup), weight_decay=weight_decay)
     optimizer.exclude_from_weight_decay(var_names=WEIGHT_DECAY_EXCLUDE)
     return optimizer
 
@@ -87,9 +87,11 @@ def _fused_adamw_class() -> type:
 
         def _internal_apply_gradients(self, grads_and_vars):
             step = tf.cast(self.iterations + 1, tf.float32)
-            self._step_scalars = (tf.cast(self.learning_rate, tf.float32),
-                                  tf.pow(tf.cast(self.beta_1, tf.float32), step),
-                                  tf.pow(tf.cast(self.beta_2, tf.float32), step))
+            self._step_scalars = (
+                tf.cast(self.learning_rate, tf.float32),
+                tf.pow(tf.cast(self.beta_1, tf.float32), step),
+                tf.pow(tf.cast(self.beta_2, tf.float32), step),
+            )
             try:
                 return super()._internal_apply_gradients(grads_and_vars)
             finally:
@@ -108,10 +110,17 @@ def _fused_adamw_class() -> type:
             _, beta_1_power, beta_2_power = self._step_scalars
             index = self._index_dict[self._var_key(variable)]
             tf.raw_ops.ResourceApplyAdam(
-                var=variable.handle, m=self._momentums[index].handle, v=self._velocities[index].handle,
-                beta1_power=beta_1_power, beta2_power=beta_2_power, lr=lr, beta1=tf.constant(self.beta_1),
-                beta2=tf.constant(self.beta_2), epsilon=tf.constant(self.epsilon),
-                grad=tf.convert_to_tensor(gradient) if sparse else gradient)
+                var=variable.handle,
+                m=self._momentums[index].handle,
+                v=self._velocities[index].handle,
+                beta1_power=beta_1_power,
+                beta2_power=beta_2_power,
+                lr=lr,
+                beta1=tf.constant(self.beta_1),
+                beta2=tf.constant(self.beta_2),
+                epsilon=tf.constant(self.epsilon),
+                grad=tf.convert_to_tensor(gradient) if sparse else gradient,
+            )
 
     FusedAdamW.__name__ = FusedAdamW.__qualname__ = "FusedAdamW"
     _CLASS.append(FusedAdamW)

@@ -26,17 +26,29 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
 from bert_hub.core.errors import ConfigError, InputError
 
 T = TypeVar("T", bound="Options")
 
 
-def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, at_least: float | None = None,
-           at_most: float | None = None, positive: bool = False, fraction: bool = False, flag: str | None = None,
-           metavar: str | None = None, positional: bool = False, repeated: bool = False,
-           training_only: bool = False) -> Any:
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    at_least: float | None = None,
+    at_most: float | None = None,
+    positive: bool = False,
+    fraction: bool = False,
+    flag: str | None = None,
+    metavar: str | None = None,
+    positional: bool = False,
+    repeated: bool = False,
+    training_only: bool = False,
+) -> Any:
     """A field of an [`Options`][bert_hub.finetune.options.Options] class.
 
     Args:
@@ -53,11 +65,22 @@ def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, a
         repeated: a list the CLI builds from a flag given several times.
         training_only: a data option ``evaluate`` does not take (the model decides it).
     """
-    return dataclasses.field(default=default, metadata={
-        "help": help, "choices": choices, "at_least": at_least, "at_most": at_most, "positive": positive,
-        "fraction": fraction,
-        "flag": flag, "metavar": metavar, "positional": positional, "repeated": repeated,
-        "training_only": training_only})
+    return dataclasses.field(
+        default=default,
+        metadata={
+            "help": help,
+            "choices": choices,
+            "at_least": at_least,
+            "at_most": at_most,
+            "positive": positive,
+            "fraction": fraction,
+            "flag": flag,
+            "metavar": metavar,
+            "positional": positional,
+            "repeated": repeated,
+            "training_only": training_only,
+        },
+    )
 
 
 class OptionError(ConfigError):
@@ -69,12 +92,26 @@ class OptionError(ConfigError):
 
 
 _KINDS: dict[str, tuple[type, ...]] = {
-    "int": (int,), "int | None": (int, type(None)), "float": (float, int), "float | None": (float, int, type(None)),
-    "bool": (bool,), "str": (str,), "str | None": (str, type(None)), "tuple[str, ...]": (tuple,)}
+    "int": (int,),
+    "int | None": (int, type(None)),
+    "float": (float, int),
+    "float | None": (float, int, type(None)),
+    "bool": (bool,),
+    "str": (str,),
+    "str | None": (str, type(None)),
+    "tuple[str, ...]": (tuple,),
+}
 """What a field of each declared type accepts."""
-_KIND_NAMES = {"int": "a whole number", "int | None": "a whole number or None", "float": "a number",
-               "float | None": "a number or None", "bool": "True or False", "str": "a string",
-               "str | None": "a string or None", "tuple[str, ...]": "a tuple of strings"}
+_KIND_NAMES = {
+    "int": "a whole number",
+    "int | None": "a whole number or None",
+    "float": "a number",
+    "float | None": "a number or None",
+    "bool": "True or False",
+    "str": "a string",
+    "str | None": "a string or None",
+    "tuple[str, ...]": "a tuple of strings",
+}
 
 
 def _is(value: Any, kinds: tuple[type, ...]) -> bool:
@@ -152,8 +189,9 @@ class Options:
         [`OptionError`][bert_hub.finetune.options.OptionError] names the field at fault)."""
         unknown = sorted(set(changes) - set(self.names()))
         if unknown:
-            raise InputError(f"{type(self).__name__} has no option {unknown[0]!r}; its options are "
-                             f"{', '.join(self.names())}")
+            raise InputError(
+                f"{type(self).__name__} has no option {unknown[0]!r}; its options are {', '.join(self.names())}"
+            )
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:
@@ -186,4 +224,3 @@ class Options:
 @dataclasses.dataclass(frozen=True)
 class NoOptions(Options):
     """The empty group: a task with no settings of its own, or no data options."""
-

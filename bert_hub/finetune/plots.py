@@ -4,10 +4,12 @@ backend is never switched) and saved atomically."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bert_hub.core.figures import save_figure, save_plot
 from bert_hub.finetune.metrics import precision_recall_curve
@@ -19,8 +21,9 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> Path:
 
     epochs = [h["epoch"] for h in history]
     skip = {"epoch", "steps", "seconds", "examples_per_second", "precision", "loss"}
-    second = next((k for k in (history[0] if history else {}) if k not in skip and not k.startswith("val_")),
-                  "accuracy")  # accuracy, or a regressor's mae
+    second = next(
+        (k for k in (history[0] if history else {}) if k not in skip and not k.startswith("val_")), "accuracy"
+    )  # accuracy, or a regressor's mae
     fig = Figure(figsize=(9, 3.5), dpi=100)
     axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", second)):
@@ -54,8 +57,9 @@ def plot_per_label(per_label: dict[str, dict[str, Any]], path: Path, overwrite: 
     return save_plot(fig, path, overwrite=overwrite)
 
 
-def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str], path: Path,
-                   overwrite: bool = False) -> Path:
+def plot_confusion(
+    confusion: Sequence[Sequence[int]], label_names: Sequence[str], path: Path, overwrite: bool = False
+) -> Path:
     """The N x N confusion matrix of a multi-class classifier: normalised by true class, and in counts."""
     from matplotlib.figure import Figure
 
@@ -65,14 +69,18 @@ def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str
     n = len(label_names)
     size = 2.5 + 0.55 * n
     fig = Figure(figsize=(2 * size + 1, size), dpi=100)
-    for ax, values, title, fmt in zip(fig.subplots(1, 2), (normalised, matrix),
-                                      ("normalised by true class (recall on the diagonal)", "counts"),
-                                      ("{:.2f}", "{:.0f}")):
+    for ax, values, title, fmt in zip(
+        fig.subplots(1, 2),
+        (normalised, matrix),
+        ("normalised by true class (recall on the diagonal)", "counts"),
+        ("{:.2f}", "{:.0f}"),
+    ):
         ax.imshow(values, cmap="Blues", vmin=0)
         top = values.max() or 1
         for (i, j), v in np.ndenumerate(values):
-            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=8,
-                    color="white" if v > top / 2 else "black")
+            ax.text(
+                j, i, fmt.format(v), ha="center", va="center", fontsize=8, color="white" if v > top / 2 else "black"
+            )
         ax.set_xticks(range(n), label_names, rotation=45, ha="right")
         ax.set_yticks(range(n), label_names)
         ax.set_xlabel("predicted")
@@ -82,8 +90,14 @@ def plot_confusion(confusion: Sequence[Sequence[int]], label_names: Sequence[str
     return save_plot(fig, path, overwrite=overwrite)
 
 
-def plot_evaluation(labels: Sequence[int], probabilities: Sequence[float], metrics: dict[str, Any],
-                    label_names: Sequence[str], path: Path, overwrite: bool = False) -> Path:
+def plot_evaluation(
+    labels: ArrayLike,
+    probabilities: ArrayLike,
+    metrics: dict[str, Any],
+    label_names: Sequence[str],
+    path: Path,
+    overwrite: bool = False,
+) -> Path:
     """The confusion matrix and the precision-recall curve, the operating point marked (atomically)."""
     from matplotlib.figure import Figure
 
@@ -100,8 +114,13 @@ def plot_evaluation(labels: Sequence[int], probabilities: Sequence[float], metri
     left.set_title(f"confusion matrix (threshold {metrics['threshold']:.3f})")
     precision, recall = precision_recall_curve(labels, probabilities)
     right.plot(recall, precision, "-", label="precision-recall")
-    right.plot([metrics["recall"]], [metrics["precision"]], "o", color="red",
-               label=f"operating point: P {metrics['precision']:.3f}, R {metrics['recall']:.3f}")
+    right.plot(
+        [metrics["recall"]],
+        [metrics["precision"]],
+        "o",
+        color="red",
+        label=f"operating point: P {metrics['precision']:.3f}, R {metrics['recall']:.3f}",
+    )
     right.set_xlabel(f"recall ({label_names[1]})")
     right.set_ylabel(f"precision ({label_names[1]})")
     right.set_xlim(0, 1.02)
@@ -113,15 +132,17 @@ def plot_evaluation(labels: Sequence[int], probabilities: Sequence[float], metri
     return save_plot(fig, path, overwrite=overwrite)
 
 
-def plot_scores(true: Sequence[float], predicted: Sequence[float], metrics: dict[str, Any], path: Path,
-                overwrite: bool = False) -> Path:
+def plot_scores(
+    true: ArrayLike, predicted: ArrayLike, metrics: dict[str, Any], path: Path, overwrite: bool = False
+) -> Path:
     """Predicted against true scores, with the diagonal."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5, 5), dpi=100)
     ax = fig.subplots()
+    both = np.concatenate([np.asarray(true, np.float64).ravel(), np.asarray(predicted, np.float64).ravel()])
     ax.scatter(true, predicted, s=12, alpha=0.6)
-    low, high = float(min(min(true), min(predicted))), float(max(max(true), max(predicted)))
+    low, high = float(both.min()), float(both.max())
     ax.plot([low, high], [low, high], "--", color="gray", label="predicted = true")
     pearson = "n/a" if metrics["pearson"] is None else f"{metrics['pearson']:.3f}"
     ax.set_title(f"Pearson {pearson}, MAE {metrics['mae']:.3f}")

@@ -6,17 +6,17 @@ but whose copies nobody needs."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bert_hub.core.errors import InputError, Interrupted, plural
 from bert_hub.core.atomic import atomic_write_text
+from bert_hub.core.errors import InputError, Interrupted, plural
 from bert_hub.core.interrupts import deferred_interrupts
 from bert_hub.core.locks import output_lock
 from bert_hub.core.manifests import FolderKind, mark_directory
@@ -25,10 +25,14 @@ from bert_hub.finetune.distribution import no_answer
 from bert_hub.finetune.options import Options
 from bert_hub.finetune.train_config import TrainConfig, recorded_settings, recorded_train_config
 
-
-RUN = FolderKind("run", frozenset({"checkpoints", "history.json", "curves.png", "metrics.json", "summary.json",
-                                   "train_config.yaml", "model"}))
+RUN = FolderKind(
+    "run",
+    frozenset(
+        {"checkpoints", "history.json", "curves.png", "metrics.json", "summary.json", "train_config.yaml", "model"}
+    ),
+)
 """What a run folder holds: checkpoints, history, curves, metrics, summary, settings and the export."""
+
 
 class RunFolder:
     """Where a training run is written, and what an interruption leaves.
@@ -48,7 +52,7 @@ class RunFolder:
         self.resume = resume
         self.dir = out
         self.fresh = self.existed = self.swapped = False
-        self._lock = output_lock(out, what="`out`")
+        self._lock: AbstractContextManager[Path] | None = output_lock(out, what="`out`")
         self._lock.__enter__()
         try:
             self._check(overwrite)
@@ -61,9 +65,11 @@ class RunFolder:
         """A resumed run must have epochs left (of ``epochs``, when known) or no export yet."""
         saved = self.saved_epochs(self.out)
         if epochs is not None and saved >= epochs and (self.out / "model").is_dir():
-            raise InputError(f"{self.out} is finished ({plural(saved, 'epoch')} trained, {epochs} asked for, "
-                             "exported): nothing to resume; give a larger `epochs` to train on, or `overwrite=True` "
-                             "to start again")
+            raise InputError(
+                f"{self.out} is finished ({plural(saved, 'epoch')} trained, {epochs} asked for, "
+                "exported): nothing to resume; give a larger `epochs` to train on, or `overwrite=True` "
+                "to start again"
+            )
 
     def _check(self, overwrite: bool) -> None:
         out = self.out
@@ -71,11 +77,17 @@ class RunFolder:
             if not out.is_dir():
                 raise InputError(f"nothing to resume: run directory {out} does not exist")
             if self.saved_epochs(out) == 0:
-                raise InputError(f"nothing to resume in {out}: no checkpoint was saved (the run stopped "
-                                 "before its first epoch ended); start it again with `overwrite=True`")
+                raise InputError(
+                    f"nothing to resume in {out}: no checkpoint was saved (the run stopped "
+                    "before its first epoch ended); start it again with `overwrite=True`"
+                )
         else:
-            check_output_dir(out, overwrite=overwrite, kind=RUN,
-                             exists_hint="pass `resume=True` to continue it or `overwrite=True` to replace it")
+            check_output_dir(
+                out,
+                overwrite=overwrite,
+                kind=RUN,
+                exists_hint="pass `resume=True` to continue it or `overwrite=True` to replace it",
+            )
 
     def release(self) -> None:
         """Lets go of ``out``'s lock (once)."""
@@ -114,7 +126,8 @@ class RunFolder:
         self.swapped = True
 
     def failed(self, error: BaseException, epochs: int | None) -> BaseException:
-        """Cleans up after ``error``; returns what to raise (an [`Interrupted`][bert_hub.core.errors.Interrupted] for Ctrl-C).
+        """Cleans up after ``error``; returns what to raise (an [`Interrupted`][bert_hub.core.errors.Interrupted] for
+        Ctrl-C).
 
         A second Ctrl-C during the clean-up waits for it to end.
         """
@@ -136,8 +149,10 @@ class RunFolder:
                 saved = self.saved_epochs(self.dir)
                 planned = epochs if epochs is not None else getattr(recorded_train_config(self.dir), "epochs", None)
                 of = "" if planned is None else f" of {planned}"
-                message = (f"interrupted; {self.out} keeps {plural(saved, 'epoch')}{of}: continue it "
-                           "with the same command and `resume=True`")
+                message = (
+                    f"interrupted; {self.out} keeps {plural(saved, 'epoch')}{of}: continue it "
+                    "with the same command and `resume=True`"
+                )
         return Interrupted(message) if interrupted else no_answer(error)
 
 
@@ -153,16 +168,21 @@ def check_resumed_settings(out: Path, cfg: TrainConfig, settings: Options) -> No
     for given in (cfg, settings):
         recorded = recorded_settings(out, type(given))
         if recorded is not None:
-            differ += [(name, getattr(given, name), getattr(recorded, name)) for name in given.names()
-                       if name not in RESUMABLE_CHANGES and getattr(given, name) != getattr(recorded, name)]
+            differ += [
+                (name, getattr(given, name), getattr(recorded, name))
+                for name in given.names()
+                if name not in RESUMABLE_CHANGES and getattr(given, name) != getattr(recorded, name)
+            ]
     if differ:
         given_ = ", ".join(f"`{name}` {value!r}" for name, value, _ in differ[:4])
         kept = ", ".join(f"{value!r}" for _, _, value in differ[:4])
         verb = "differs" if len(differ) == 1 else "differ"
-        raise InputError(f"`resume` continues {out} with the settings it started with; {given_} {verb} from its "
-                         f"train_config.yaml ({kept}): leave them out (only "
-                         f"{' and '.join(f'`{name}`' for name in RESUMABLE_CHANGES)} may change), "
-                         "or start a new run with `overwrite=True` or another `out`")
+        raise InputError(
+            f"`resume` continues {out} with the settings it started with; {given_} {verb} from its "
+            f"train_config.yaml ({kept}): leave them out (only "
+            f"{' and '.join(f'`{name}`' for name in RESUMABLE_CHANGES)} may change), "
+            "or start a new run with `overwrite=True` or another `out`"
+        )
 
 
 def check_resumed_data(out: Path, fingerprint: str) -> None:
@@ -170,13 +190,16 @@ def check_resumed_data(out: Path, fingerprint: str) -> None:
     data's fingerprint)."""
     try:
         recorded = (yaml.safe_load((out / "train_config.yaml").read_text(encoding="utf-8")) or {}).get(
-            "data_fingerprint")
+            "data_fingerprint"
+        )
     except (OSError, yaml.YAMLError, AttributeError):
         return
     if recorded is not None and recorded != fingerprint:
-        raise InputError(f"`resume` continues {out} on the data it started with, and this data differs from it (other "
-                         "examples, labels or splits): give the same data, or start a new run with `overwrite=True` "
-                         "or another `out`")
+        raise InputError(
+            f"`resume` continues {out} on the data it started with, and this data differs from it (other "
+            "examples, labels or splits): give the same data, or start a new run with `overwrite=True` "
+            "or another `out`"
+        )
 
 
 def check_resumed_task(out: Path, task: str) -> None:
@@ -186,8 +209,9 @@ def check_resumed_task(out: Path, task: str) -> None:
     except (OSError, yaml.YAMLError, AttributeError):
         return
     if recorded is not None and recorded != task:
-        raise InputError(f"{out} is a {recorded} run, and this is {task}: resume it with `task` {recorded} "
-                         "and its data")
+        raise InputError(
+            f"{out} is a {recorded} run, and this is {task}: resume it with `task` {recorded} and its data"
+        )
 
 
 class ScratchRun:
@@ -202,21 +226,26 @@ class ScratchRun:
         self.dir = Path(tempfile.mkdtemp(prefix="bert_hub_worker_"))
 
     def open(self) -> Path:
+        """The scratch folder (it exists already)."""
         return self.dir
 
     def close(self) -> None:
+        """Removes the scratch folder."""
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def release(self) -> None:
-        pass
+        """Nothing to release: a worker holds no lock."""
 
     def failed(self, error: BaseException, epochs: int | None) -> BaseException:
+        """Removes the scratch folder; returns what to raise."""
         self.close()
         if isinstance(error, KeyboardInterrupt):
-            return Interrupted("interrupted (a worker of a multi-worker run: the chief's run folder says "
-                               "what was kept)")
+            return Interrupted(
+                "interrupted (a worker of a multi-worker run: the chief's run folder says what was kept)"
+            )
         return no_answer(error)
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Writes ``data`` as JSON to ``path``, atomically."""
     atomic_write_text(path, json.dumps(data, indent=1))

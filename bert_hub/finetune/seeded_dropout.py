@@ -51,9 +51,13 @@ def SeededDropout(rate: float, seed: int, **kwargs: Any) -> Any:
         def build(self, input_shape: Any) -> None:
             # [seed, training calls so far]: a weight, so checkpoints keep how far the sequence went.
             self.calls = self.add_weight(
-                name="dropout_seed", shape=[2], dtype=tf.int64, trainable=False,
+                name="dropout_seed",
+                shape=[2],
+                dtype=tf.int64,
+                trainable=False,
                 initializer=tf_keras.initializers.Constant([self.seed, 0]),
-                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
             super().build(input_shape)
 
         def call(self, inputs: Any, training: Any = None) -> Any:

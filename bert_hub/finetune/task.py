@@ -6,8 +6,8 @@ particular to one:
 
 | task | data | head on the encoder |
 |---|---|---|
-| text-classification | [`LabelledTexts`][bert_hub.finetune.tasks.labelled_texts.LabelledTexts] | ``pooled_output`` -> dense(1, or labels) |
-| text-regression | [`ScoredTexts`][bert_hub.finetune.tasks.regression.ScoredTexts] | ``pooled_output`` -> dense(1), linear |
+| text-classification | `LabelledTexts` | ``pooled_output`` -> dense(1, or labels) |
+| text-regression | `ScoredTexts` | ``pooled_output`` -> dense(1), linear |
 | token-classification | CoNLL sentences (words and tags) | ``sequence_output`` -> dense(tags) |
 | question-answering | SQuAD questions and contexts | ``sequence_output`` -> dense(2) |
 
@@ -23,8 +23,9 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -48,6 +49,7 @@ class Examples:
         raise NotImplementedError
 
     def dataset(self, batches: Sequence[np.ndarray], buckets: Sequence[int]) -> Any:
+        """A ``tf.data`` dataset of ``batches`` (index arrays), each packed to its bucket."""
         import tensorflow as tf
 
         return batching.dataset(batches, self.to_batch(tf.constant(list(buckets), tf.int32)))
@@ -74,7 +76,8 @@ class Task:
     data_type: ClassVar[type] = object
     """The type of the data this task trains on (what `read` returns)."""
     Settings: ClassVar[type[Options]] = NoOptions
-    """The settings only this task has (the common ones are [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig])."""
+    """The settings only this task has (the common ones are
+    [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig])."""
     DataOptions: ClassVar[type[Options]] = NoOptions
     """The options of this task's data reader (`read`)."""
     predict_example: ClassVar[str] = "TEXT"
@@ -84,8 +87,9 @@ class Task:
         """A task with ``settings`` (default: its ``Settings``' defaults) and ``changes`` to them, checked."""
         settings = self.Settings() if settings is None else settings
         if not isinstance(settings, self.Settings):
-            raise InputError(f"the task {self.name} takes {self.Settings.__name__} settings, not "
-                             f"{type(settings).__name__}")
+            raise InputError(
+                f"the task {self.name} takes {self.Settings.__name__} settings, not {type(settings).__name__}"
+            )
         self.settings = settings.replace(**changes) if changes else settings.checked()
 
     @classmethod
@@ -143,8 +147,16 @@ class Task:
         """What the run's summary says of the task (labels, tags)."""
         return {}
 
-    def finish(self, model: Any, bert: BertPipeline, out: Path, splits: tuple[Any, Any, Any], cfg: TrainConfig,
-               metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
+    def finish(
+        self,
+        model: Any,
+        bert: BertPipeline,
+        out: Path,
+        splits: tuple[Any, Any, Any],
+        cfg: TrainConfig,
+        metadata: dict[str, Any],
+        validation: Examples,
+    ) -> dict[str, Any]:
         """After the last epoch: export to ``out`` and evaluate; returns summary entries (``export`` included).
 
         ``validation`` is the validation split as `examples` made it for training.
@@ -168,15 +180,18 @@ def check_splits(splits: tuple[Any, Any, Any], what: str = "examples") -> tuple[
 def seeded_splits(data: Any, cfg: TrainConfig, data_type: type) -> tuple[Any, Any, Any]:
     """``data`` (a ``data_type``) split by example into train / validation / test with ``cfg``'s fractions
     and seed, or a ready (train, validation, test) triple as it is."""
-    if isinstance(data, data_type):
-        parts = split_groups(range(len(data)), validation=cfg.validation_fraction, test=cfg.test_fraction,
-                             seed=cfg.seed)
-        return tuple(data.subset(p) for p in parts)  # type: ignore[return-value]
-    return tuple(data)  # type: ignore[return-value]
+    if not isinstance(data, data_type):
+        train, validation, test = data
+        return train, validation, test
+    whole: Any = data
+    parts = split_groups(range(len(whole)), validation=cfg.validation_fraction, test=cfg.test_fraction, seed=cfg.seed)
+    train, validation, test = (whole.subset(p) for p in parts)
+    return train, validation, test
 
 
-def split_groups(groups: Sequence[Hashable], *, validation: float, test: float, seed: int
-                 ) -> tuple[list[int], list[int], list[int]]:
+def split_groups(
+    groups: Sequence[Hashable], *, validation: float, test: float, seed: int
+) -> tuple[list[int], list[int], list[int]]:
     """Seeded train / validation / test index lists; examples of one group stay together.
 
     A group is what must not be spread over splits: the context of SQuAD

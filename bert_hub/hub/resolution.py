@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from bert_hub.core.caches import check_trusted, kagglehub_cache_dir, tfhub_cache_dir
-from bert_hub.hub.embedded import embedded_model_dir
 from bert_hub.core.errors import ResolveError
 from bert_hub.core.handles import Handle, kagglehub_cached_path, parse_handle, tfhub_cached_path
+from bert_hub.hub.embedded import embedded_model_dir
 
 
 def resolve(handle: Handle | str) -> Path:
@@ -51,8 +51,10 @@ def resolve(handle: Handle | str) -> Path:
     if handle.kind == "local":
         assert handle.path is not None
         if not handle.path.is_dir():
-            raise ResolveError(f"model directory {handle.path} (from {handle.text!r}) does not exist; "
-                               "build one with `bert-hub build` or `bert-hub convert`")
+            raise ResolveError(
+                f"model directory {handle.path} (from {handle.text!r}) does not exist; "
+                "build one with `bert-hub build` or `bert-hub convert`"
+            )
         return check_trusted(handle.path, handle=handle.text)
     if handle.kind == "embedded":
         return embedded_model_dir(handle.text)
@@ -99,9 +101,18 @@ def _fetch_errors() -> tuple[type[BaseException], ...]:
     import tensorflow as tf
     from kagglehub import exceptions as kaggle
 
-    return (OSError, ValueError, requests.RequestException, tf.errors.OpError, kaggle.BackendError,
-            kaggle.NotFoundError, kaggle.DataCorruptionError, kaggle.UnauthenticatedError,
-            kaggle.CredentialError, kaggle.KaggleEnvironmentError)
+    return (
+        OSError,
+        ValueError,
+        requests.RequestException,
+        tf.errors.OpError,
+        kaggle.BackendError,
+        kaggle.NotFoundError,
+        kaggle.DataCorruptionError,
+        kaggle.UnauthenticatedError,
+        kaggle.CredentialError,
+        kaggle.KaggleEnvironmentError,
+    )
 
 
 def _kagglehub_download(cached: Path) -> Path:
@@ -139,6 +150,8 @@ def _not_available_message(handle: Handle, cause: BaseException) -> str:
     if "Name or service not known" in reason or "Failed to resolve" in reason or "urlopen" in reason:
         reason = "the network is not reachable"
     unversioned = "" if handle.versioned else " (an unversioned Kaggle handle always needs the network; add /VERSION)"
-    return (f"model {handle.text!r} is not cached and could not be downloaded: {reason[:200]}{unversioned}. "
-            f"Looked in: {'; '.join(looked)}. Ways out: pre-populate that cache, point the config at a "
-            "local SavedModel directory, or use the embedded default (`config` default)")
+    return (
+        f"model {handle.text!r} is not cached and could not be downloaded: {reason[:200]}{unversioned}. "
+        f"Looked in: {'; '.join(looked)}. Ways out: pre-populate that cache, point the config at a "
+        "local SavedModel directory, or use the embedded default (`config` default)"
+    )

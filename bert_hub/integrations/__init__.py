@@ -1,0 +1,1 @@
+"""bert_hub in other engines: Apache Beam."""

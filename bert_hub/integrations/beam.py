@@ -17,7 +17,8 @@ batches of up to `MAX_BATCH` texts; inside each batch the Embedder
 sorts texts by length and packs sub-batches to their length buckets, so
 bucketing still pays.
 
-[`run_embed`][bert_hub.integrations.beam.run_embed] and [`run_predict`][bert_hub.integrations.beam.run_predict] are the pipelines behind ``bert-hub
+[`run_embed`][bert_hub.integrations.beam.run_embed] and [`run_predict`][bert_hub.integrations.beam.run_predict] are the
+pipelines behind ``bert-hub
 embed --runner ...`` and ``bert-hub predict --runner ...``: input files (a
 path or a glob, any filesystem Beam supports) are read line by line with
 their file name and line number; results go to Parquet shards under
@@ -49,8 +50,11 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
+
+from typing_extensions import override
 
 from bert_hub.core.errors import InputError, Interrupted
 from bert_hub.core.locks import lock_path, output_lock
@@ -58,7 +62,7 @@ from bert_hub.core.manifests import FolderKind
 from bert_hub.core.outputs import check_output_dir, staging_directory, swap_in
 from bert_hub.finetune.exported import model_task
 from bert_hub.finetune.tasks import get_task, load_model
-from bert_hub.runtime.embedder import EmbedOptions, Embedder
+from bert_hub.runtime.embedder import Embedder, EmbedOptions
 
 
 def require_beam() -> Any:
@@ -66,12 +70,15 @@ def require_beam() -> Any:
     try:
         import apache_beam
     except ImportError:
-        raise InputError("`runner` needs Apache Beam: install it with `pip install bert_hub[beam]` "
-                         "(or `pip install apache-beam`)") from None
+        raise InputError(
+            "`runner` needs Apache Beam: install it with `pip install bert_hub[beam]` (or `pip install apache-beam`)"
+        ) from None
     return apache_beam
 
 
 beam = require_beam()  # before the imports below: one line naming the extra, not an ImportError
+import pyarrow as pa  # noqa: E402 - installed with the beam extra
+import pyarrow.parquet as pq  # noqa: E402
 from apache_beam.io import fileio  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.metrics import Metrics  # noqa: E402
@@ -83,8 +90,6 @@ from apache_beam.ml.inference.base import (  # noqa: E402
     RunInference,
 )
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
-import pyarrow as pa  # noqa: E402 - installed with the beam extra
-import pyarrow.parquet as pq  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -115,19 +120,23 @@ class EmbeddingModelHandler(ModelHandler):
 
     @property
     def key(self) -> str:
+        """The embedding key the handler's vectors are."""
         return self.options.key
 
+    @override
     def load_model(self) -> Any:
         return Embedder.from_config(self.config, self.options)
 
-    def run_inference(self, batch: Sequence[str], model: Any, inference_args: dict | None = None
-                      ) -> Iterable[Any]:
+    @override
+    def run_inference(self, batch: Sequence[str], model: Any, inference_args: dict | None = None) -> Iterable[Any]:
         vectors = model.embed(list(batch))
         return [PredictionResult(text, vectors[i]) for i, text in enumerate(batch)]
 
+    @override
     def batch_elements_kwargs(self) -> dict[str, int]:
         return {"min_batch_size": MIN_BATCH, "max_batch_size": MAX_BATCH}
 
+    @override
     def get_num_bytes(self, batch: Sequence[str]) -> int:
         return sum(len(t.encode("utf-8")) for t in batch)
 
@@ -157,13 +166,15 @@ class ExportedModelHandler(ModelHandler):
         # sends such lines to the errors one by one, before the model sees a batch.
         self.check_line = self.model_type.check_line
 
+    @override
     def load_model(self) -> Any:
         return load_model(self.model)
 
-    def run_inference(self, batch: Sequence[str], model: Any, inference_args: dict | None = None
-                      ) -> Iterable[Any]:
+    @override
+    def run_inference(self, batch: Sequence[str], model: Any, inference_args: dict | None = None) -> Iterable[Any]:
         return [PredictionResult(line, row) for line, row in zip(batch, model.beam_rows(list(batch)))]
 
+    @override
     def batch_elements_kwargs(self) -> dict[str, int]:
         return {"min_batch_size": MIN_BATCH, "max_batch_size": MAX_BATCH}
 
@@ -173,6 +184,7 @@ ClassifierModelHandler = RegressorModelHandler = ExportedModelHandler
 
 
 # -- the pipelines behind --runner -------------------------------------------------
+
 
 def _read_lines(readable: Any) -> Iterator[Any]:
     """(file, line number, text) for each line of a matched file; a bad line or file goes to ``errors``."""
@@ -185,12 +197,14 @@ def _read_lines(readable: Any) -> Iterator[Any]:
                 try:
                     text = raw.decode("utf-8").rstrip("\n").rstrip("\r")
                 except UnicodeDecodeError as e:
-                    yield beam.pvalue.TaggedOutput("errors", {"file": name, "line": number,
-                                                              "error": f"not valid UTF-8 (byte {e.start})"})
+                    yield beam.pvalue.TaggedOutput(
+                        "errors", {"file": name, "line": number, "error": f"not valid UTF-8 (byte {e.start})"}
+                    )
                     continue
                 if "\0" in text:
-                    yield beam.pvalue.TaggedOutput("errors", {"file": name, "line": number,
-                                                              "error": "holds a NUL byte (is the file UTF-16?)"})
+                    yield beam.pvalue.TaggedOutput(
+                        "errors", {"file": name, "line": number, "error": "holds a NUL byte (is the file UTF-16?)"}
+                    )
                     continue
                 yield name, number, text
     except OSError as e:
@@ -198,10 +212,14 @@ def _read_lines(readable: Any) -> Iterator[Any]:
 
 
 _ARROW_TYPES = {
-    "string": lambda: pa.string(), "float32": lambda: pa.float32(), "int64": lambda: pa.int64(),
-    "bool": lambda: pa.bool_(), "list<string>": lambda: pa.list_(pa.string()),
-    "list<span>": lambda: pa.list_(pa.struct([("type", pa.string()), ("text", pa.string()), ("start", pa.int64()),
-                                              ("end", pa.int64())])),
+    "string": lambda: pa.string(),
+    "float32": lambda: pa.float32(),
+    "int64": lambda: pa.int64(),
+    "bool": lambda: pa.bool_(),
+    "list<string>": lambda: pa.list_(pa.string()),
+    "list<span>": lambda: pa.list_(
+        pa.struct([("type", pa.string()), ("text", pa.string()), ("start", pa.int64()), ("end", pa.int64())])
+    ),
 }
 """`beam_columns` types as Parquet's."""
 
@@ -223,9 +241,12 @@ def _count(name: str, item: Any) -> Any:
 
 def _build(p: Any, kind: str, handler: Any, input_pattern: str, where: str, schema: Any) -> None:
     """The pipeline: match files -> numbered lines -> RunInference -> Parquet rows and dead letters."""
-    lines = (p | "Match" >> fileio.MatchFiles(input_pattern)
-               | "Open" >> fileio.ReadMatches()
-               | "Lines" >> beam.FlatMap(_read_lines).with_outputs("errors", main="lines"))
+    lines = (
+        p
+        | "Match" >> fileio.MatchFiles(input_pattern)
+        | "Open" >> fileio.ReadMatches()
+        | "Lines" >> beam.FlatMap(_read_lines).with_outputs("errors", main="lines")
+    )
     check = getattr(handler, "check_line", None)
     if check is not None:  # lines the model cannot read go to the errors one by one, not by batch
         lines_ok = lines.lines | "Check" >> beam.FlatMap(_checked, check).with_outputs("errors", main="lines")
@@ -236,12 +257,17 @@ def _build(p: Any, kind: str, handler: Any, input_pattern: str, where: str, sche
     results, dead = keyed | "RunInference" >> RunInference(KeyedModelHandler(handler)).with_exception_handling()
     rows = results | "Rows" >> beam.Map(_row, kind) | "CountRows" >> beam.Map(lambda r: _count("rows", r))
     failed = dead.failed_inferences | "Failed" >> beam.FlatMap(_failed_rows)
-    errors = (tuple(e for e in (lines.errors, bad, failed) if e is not None) | "AllErrors" >> beam.Flatten()
-              | "CountErrors" >> beam.Map(lambda r: _count("errors", r)))
-    rows | "WriteData" >> beam.io.WriteToParquet(f"{where}/data/part", schema,
-                                                  file_name_suffix=".parquet")
-    (errors | "Json" >> beam.Map(json.dumps)
-            | "WriteErrors" >> beam.io.WriteToText(f"{where}/errors/part", file_name_suffix=".jsonl"))
+    errors = (
+        tuple(e for e in (lines.errors, bad, failed) if e is not None)
+        | "AllErrors" >> beam.Flatten()
+        | "CountErrors" >> beam.Map(lambda r: _count("errors", r))
+    )
+    rows | "WriteData" >> beam.io.WriteToParquet(f"{where}/data/part", schema, file_name_suffix=".parquet")
+    (
+        errors
+        | "Json" >> beam.Map(json.dumps)
+        | "WriteErrors" >> beam.io.WriteToText(f"{where}/errors/part", file_name_suffix=".jsonl")
+    )
 
 
 def check_pipeline_args(args: Sequence[str], command: str, own_options: Sequence[str] = ()) -> None:
@@ -276,8 +302,10 @@ def check_pipeline_args(args: Sequence[str], command: str, own_options: Sequence
         beams = [o for action in parser._actions for o in action.option_strings]
         close = difflib.get_close_matches(name, list(own_options), n=1) or difflib.get_close_matches(name, beams, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise InputError(f"unknown option {name}{hint}: neither `bert-hub {command}` nor Apache Beam knows it; "
-                         f"see `bert-hub {command} --help`")
+        raise InputError(
+            f"unknown option {name}{hint}: neither `bert-hub {command}` nor Apache Beam knows it; "
+            f"see `bert-hub {command} --help`"
+        )
 
 
 def _input_pattern(pattern: str) -> str:
@@ -286,20 +314,30 @@ def _input_pattern(pattern: str) -> str:
     absolute = str(Path(pattern).expanduser().absolute()) if local else pattern
     try:
         matched = FileSystems.match([absolute])[0].metadata_list
-    except Exception as e:  # noqa: BLE001 - each filesystem raises its own errors
+    except Exception as e:
         raise InputError(f"`input` {pattern}: cannot list it ({str(e).splitlines()[0][:200]})") from None
     if not [m for m in matched if not (local and Path(m.path).is_dir())]:
         if not any(c in pattern for c in "*?["):
             kind = "is a folder, not a file" if local and Path(absolute).is_dir() else "no such file"
             raise InputError(f"`input` {pattern}: {kind}; give a text file (one text per line) or a glob")
         where = f" (looked in {Path.cwd()})" if local and not Path(pattern).expanduser().is_absolute() else ""
-        raise InputError(f"`input` {pattern} matches no file{where}; give an existing file or a glob "
-                         "such as 'texts/*.txt' (quoted, so that the shell leaves it to bert-hub)")
+        raise InputError(
+            f"`input` {pattern} matches no file{where}; give an existing file or a glob "
+            "such as 'texts/*.txt' (quoted, so that the shell leaves it to bert-hub)"
+        )
     return absolute
 
 
-def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeline_args: Sequence[str],
-         schema: Any, overwrite: bool = False, exit_on_interrupt: Any = None) -> dict[str, Any]:
+def _run(
+    kind: str,
+    handler: Any,
+    input_pattern: str,
+    output: str | Path,
+    pipeline_args: Sequence[str],
+    schema: Any,
+    overwrite: bool = False,
+    exit_on_interrupt: Any = None,
+) -> dict[str, Any]:
     """Runs the pipeline; returns (and writes as ``output/summary.json``) the job's counts.
 
     ``input_pattern`` must match at least one file (a relative one is taken
@@ -332,8 +370,17 @@ def _run(kind: str, handler: Any, input_pattern: str, output: str | Path, pipeli
             exit_on_interrupt(f"interrupted; the Beam job was stopped and {state}", signum)
 
         try:
-            summary = _run_in(kind, handler, pattern, input_pattern, str(out), work, pipeline_args, schema,
-                              stop if exit_on_interrupt else None)
+            summary = _run_in(
+                kind,
+                handler,
+                pattern,
+                input_pattern,
+                str(out),
+                work,
+                pipeline_args,
+                schema,
+                stop if exit_on_interrupt else None,
+            )
             swap_in(work, out, BEAM_OUTPUT, "`output`", on_swapped=lambda: swapped.append(True))
         except KeyboardInterrupt:
             if swapped:
@@ -365,6 +412,7 @@ def _noticing_interrupts(stop: Any = None) -> Iterator[list[int]]:
                 previous(signum, frame)
             elif previous != signal.SIG_IGN:
                 raise KeyboardInterrupt
+
         return handler
 
     installed = []
@@ -378,8 +426,17 @@ def _noticing_interrupts(stop: Any = None) -> Iterator[list[int]]:
                 signal.signal(sig, previous)
 
 
-def _run_in(kind: str, handler: Any, pattern: str, as_given: str, out: str, work: Path | None,
-            pipeline_args: Sequence[str], schema: Any, stop: Any = None) -> dict[str, Any]:
+def _run_in(
+    kind: str,
+    handler: Any,
+    pattern: str,
+    as_given: str,
+    out: str,
+    work: Path | None,
+    pipeline_args: Sequence[str],
+    schema: Any,
+    stop: Any = None,
+) -> dict[str, Any]:
     """Builds and runs the job, writing into ``work`` (or ``out`` when remote); returns its summary.
 
     The job runs in this (the main) thread: portable runners (Prism, Flink,
@@ -399,11 +456,18 @@ def _run_in(kind: str, handler: Any, pattern: str, as_given: str, out: str, work
             if seen:
                 raise KeyboardInterrupt from e
             raise
-    counters = {c.key.metric.name: c.committed or c.attempted
-                for c in result.metrics().query(MetricsFilter().with_namespace("bert_hub"))["counters"]}
-    summary = {"input": as_given, "output": out, "runner": options.get_all_options().get("runner"),
-               "rows": counters.get("rows", 0), "errors": counters.get("errors", 0),
-               "seconds": round(time.perf_counter() - started, 2)}
+    counters = {
+        c.key.metric.name: c.committed or c.attempted
+        for c in result.metrics().query(MetricsFilter().with_namespace("bert_hub"))["counters"]
+    }
+    summary = {
+        "input": as_given,
+        "output": out,
+        "runner": options.get_all_options().get("runner"),
+        "rows": counters.get("rows", 0),
+        "errors": counters.get("errors", 0),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
     with FileSystems.create(f"{work or out}/summary.json") as f:
         f.write((json.dumps(summary, indent=1) + "\n").encode("utf-8"))
     return summary
@@ -434,25 +498,55 @@ def _failed_rows(item: Any) -> Iterator[dict[str, Any]]:
         yield {"file": name, "line": line, "error": f"inference failed: {type(error).__name__}: {str(error)[:300]}"}
 
 
-def run_embed(input_pattern: str, output: str | Path, *, config: str = "default",
-              options: EmbedOptions | None = None, pipeline_args: Sequence[str] = ("--runner", "DirectRunner"),
-              overwrite: bool = False, exit_on_interrupt: Any = None, **fields: Any) -> dict[str, Any]:
+def run_embed(
+    input_pattern: str,
+    output: str | Path,
+    *,
+    config: str = "default",
+    options: EmbedOptions | None = None,
+    pipeline_args: Sequence[str] = ("--runner", "DirectRunner"),
+    overwrite: bool = False,
+    exit_on_interrupt: Any = None,
+    **fields: Any,
+) -> dict[str, Any]:
     """``bert-hub embed --runner``: embeds every line of ``input_pattern`` into Parquet shards with
     ``options`` (keyword arguments change single fields; ``exit_on_interrupt``: see `_run`)."""
     handler = EmbeddingModelHandler(config=config, options=options, **fields)
-    return _run("embed", handler, input_pattern, output, pipeline_args, _schema("embed", key=handler.key),
-                overwrite=overwrite, exit_on_interrupt=exit_on_interrupt)
+    return _run(
+        "embed",
+        handler,
+        input_pattern,
+        output,
+        pipeline_args,
+        _schema("embed", key=handler.key),
+        overwrite=overwrite,
+        exit_on_interrupt=exit_on_interrupt,
+    )
 
 
-def run_predict(input_pattern: str, output: str | Path, *, model: str,
-                pipeline_args: Sequence[str] = ("--runner", "DirectRunner"), overwrite: bool = False,
-                exit_on_interrupt: Any = None) -> dict[str, Any]:
+def run_predict(
+    input_pattern: str,
+    output: str | Path,
+    *,
+    model: str,
+    pipeline_args: Sequence[str] = ("--runner", "DirectRunner"),
+    overwrite: bool = False,
+    exit_on_interrupt: Any = None,
+) -> dict[str, Any]:
     """``bert-hub predict --runner``: every line of ``input_pattern`` through the exported ``model``, into
-    Parquet shards whose columns the model's task says (see [`ExportedModelHandler`][bert_hub.integrations.beam.ExportedModelHandler])."""
+    Parquet shards whose columns the model's task says (see
+    [`ExportedModelHandler`][bert_hub.integrations.beam.ExportedModelHandler])."""
     handler = ExportedModelHandler(model)
-    return _run("predict", handler, input_pattern, output, pipeline_args,
-                _schema("predict", columns=handler.model_type.beam_columns), overwrite=overwrite,
-                exit_on_interrupt=exit_on_interrupt)
+    return _run(
+        "predict",
+        handler,
+        input_pattern,
+        output,
+        pipeline_args,
+        _schema("predict", columns=handler.model_type.beam_columns),
+        overwrite=overwrite,
+        exit_on_interrupt=exit_on_interrupt,
+    )
 
 
 def read_output(output: str | Path) -> list[dict[str, Any]]:
@@ -463,5 +557,9 @@ def read_output(output: str | Path) -> list[dict[str, Any]]:
 
 def read_errors(output: str | Path) -> list[dict[str, Any]]:
     """The dead-letter records of a ``--runner`` output folder."""
-    return [json.loads(line) for part in sorted(Path(output, "errors").glob("*.jsonl"))
-            for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line)
+        for part in sorted(Path(output, "errors").glob("*.jsonl"))
+        for line in part.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]

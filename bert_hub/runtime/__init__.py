@@ -1,0 +1,1 @@
+"""Fast inference: length batching, precision chosen by measurement, the Embedder."""

@@ -14,7 +14,8 @@ training and the exported serving model all batch the same way:
    smallest *bucket* that holds its longest text (by default every length,
    so each batch is packed to its longest text: one graph serves every
    length, and padding costs more than oneDNN's set-up for a new shape; see
-   [`bert_hub.runtime.embedder`][bert_hub.runtime.embedder] for the embedding modes that keep a grid). It is TensorFlow code, so the same rule runs
+   [`bert_hub.runtime.embedder`][bert_hub.runtime.embedder] for the embedding modes that keep a grid). It is TensorFlow
+   code, so the same rule runs
    inside ``tf.data`` (`dataset`, training) and inside the exported
    SavedModel (serving); embedding packs a whole chunk at once and cuts each
    batch to `bucket_of`, the same rule in NumPy.
@@ -37,7 +38,8 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -61,8 +63,9 @@ def check_buckets(buckets: Sequence[int] | None, seq_length: int, step: int = 1)
         return default_buckets(seq_length, step)
     bad = [b for b in buckets if not isinstance(b, (int, np.integer)) or not 3 <= int(b) <= seq_length]
     if bad:
-        raise InputError(f"buckets {', '.join(map(str, bad))}: each bucket is a packed length from 3 to "
-                         f"seq_length ({seq_length})")
+        raise InputError(
+            f"buckets {', '.join(map(str, bad))}: each bucket is a packed length from 3 to seq_length ({seq_length})"
+        )
     return tuple(sorted({int(b) for b in buckets} | {seq_length}))
 
 
@@ -102,13 +105,14 @@ def word_pieces(preprocessor: Any, texts: Sequence[str]) -> Any:
 
     if not len(texts):
         return tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))
-    parts = [preprocess_calls.tokenize(preprocessor, tf.constant(list(texts[i:i + TOKENIZE_CHUNK]))).merge_dims(1, -1)
-             for i in range(0, len(texts), TOKENIZE_CHUNK)]
+    parts = [
+        preprocess_calls.tokenize(preprocessor, tf.constant(list(texts[i : i + TOKENIZE_CHUNK]))).merge_dims(1, -1)
+        for i in range(0, len(texts), TOKENIZE_CHUNK)
+    ]
     return tf.concat(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
-def tokenize(preprocessor: Any, texts: Sequence[str], seq_length: int, pairs: Sequence[str] | None = None
-             ) -> Tokenized:
+def tokenize(preprocessor: Any, texts: Sequence[str], seq_length: int, pairs: Sequence[str] | None = None) -> Tokenized:
     """Tokenizes ``texts`` (and the second texts ``pairs``) once with the preprocess model."""
     segments = tuple(word_pieces(preprocessor, part) for part in ([texts] if pairs is None else [texts, pairs]))
     full = sum(s.row_lengths().numpy() for s in segments) + specials(len(segments))
@@ -148,11 +152,12 @@ def pack_to_bucket(preprocessor: Any, segments: Any, buckets: Any) -> dict[str, 
 def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Index batches in order of length (inference: no shuffling, least padding)."""
     order = np.argsort(lengths, kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def shuffled_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucketing: bool = True
-                     ) -> list[np.ndarray]:
+def shuffled_batches(
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int, bucketing: bool = True
+) -> list[np.ndarray]:
     """The batches of one training epoch: shuffled; length-sorted within windows when bucketing.
 
     Seeded by ``(seed, epoch)``; the number of batches is the same for every
@@ -162,13 +167,13 @@ def shuffled_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(n)
     if not bucketing:
-        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
     window = batch_size * 50
     batches = []
     for start in range(0, n, window):
-        chunk = order[start:start + window]
+        chunk = order[start : start + window]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -203,4 +208,3 @@ def dataset(batches: Sequence[np.ndarray], to_batch: Any) -> Any:
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options).map(to_batch).prefetch(tf.data.AUTOTUNE)
-

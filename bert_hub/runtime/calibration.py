@@ -29,12 +29,12 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from bert_hub.core.caches import cache_root
+from bert_hub.core.caches import cache_root, read_cache_file, write_cache_entry
 from bert_hub.core.errors import InputError
-from bert_hub.core.caches import read_cache_file, write_cache_entry
 from bert_hub.runtime.precision import (
     PRECISIONS,
     cpu_flags,
@@ -64,20 +64,22 @@ class Mode:
 
     @property
     def name(self) -> str:
+        """The mode's name: ``fp32``, ``bf16``, ``fp32+xla``, ``bf16+xla``."""
         return ("bf16" if self.bf16 else "fp32") + ("+xla" if self.xla else "")
 
     @property
     def bf16(self) -> bool:
+        """Whether the mode computes in bfloat16."""
         return self.precision == "bfloat16"
 
 
-MODES = {m.name: m for m in (Mode("float32", False), Mode("float32", True),
-                             Mode("bfloat16", False), Mode("bfloat16", True))}
+MODES = {
+    m.name: m for m in (Mode("float32", False), Mode("float32", True), Mode("bfloat16", False), Mode("bfloat16", True))
+}
 """Every mode, by name."""
 
 
-def allowed_modes(precision: str = "auto", xla: bool | None = None, *,
-                  native_bf16: bool | None = None) -> list[Mode]:
+def allowed_modes(precision: str = "auto", xla: bool | None = None, *, native_bf16: bool | None = None) -> list[Mode]:
     """The modes a user's ``precision`` / ``xla`` choice leaves, in a fixed order.
 
     ``auto`` offers bfloat16 only on CPUs that compute it natively
@@ -126,6 +128,7 @@ def calibration_key(shape: str, batch_size: int) -> str:
 
 
 def cache_path() -> Path:
+    """Where measured modes are kept: ``calibration.json`` in bert_hub's cache."""
     return cache_root() / CACHE_NAME
 
 
@@ -149,9 +152,13 @@ def time_calls(call: Callable[[], Any], calls: int = CALLS, budget: float = BUDG
     return statistics.median(times)
 
 
-def choose(key: str, allowed: list[Mode], measure: Callable[[Mode], float],
-           notify: Callable[[str], None] | None = None,
-           details: dict[str, Any] | None = None) -> tuple[Mode, dict[str, float]]:
+def choose(
+    key: str,
+    allowed: list[Mode],
+    measure: Callable[[Mode], float],
+    notify: Callable[[str], None] | None = None,
+    details: dict[str, Any] | None = None,
+) -> tuple[Mode, dict[str, float]]:
     """The fastest of ``allowed`` for ``key``, measuring (and remembering) what is not known yet.
 
     Args:
@@ -172,11 +179,19 @@ def choose(key: str, allowed: list[Mode], measure: Callable[[Mode], float],
     missing = [m for m in allowed if m.name not in speeds]
     if missing:
         if notify is not None:
-            notify(f"measuring {', '.join(m.name for m in missing)} on this CPU to choose the fastest "
-                   f"(once per CPU and model shape; kept in {cache_path()})")
+            notify(
+                f"measuring {', '.join(m.name for m in missing)} on this CPU to choose the fastest "
+                f"(once per CPU and model shape; kept in {cache_path()})"
+            )
         for m in missing:
             speeds[m.name] = measure(m)
-        write_cache_entry(cache_path(), key, {"seconds_per_batch": {**measured(key), **speeds},
-                                              **(details or {"length": LENGTH}),
-                                              "measured": time.strftime("%Y-%m-%d %H:%M:%S")})
+        write_cache_entry(
+            cache_path(),
+            key,
+            {
+                "seconds_per_batch": {**measured(key), **speeds},
+                **(details or {"length": LENGTH}),
+                "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+        )
     return min(allowed, key=lambda m: speeds[m.name]), speeds

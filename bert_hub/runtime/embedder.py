@@ -40,20 +40,21 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
-from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
+from bert_hub.core.inputs import check_texts, read_lines, readable_file, scan_text_file
 from bert_hub.core.interface import INPUT_KEYS, check_output_key, layer_index, select
 from bert_hub.core.locks import output_lock
 from bert_hub.core.outputs import atomic_outputs, check_output_file
-from bert_hub.core.inputs import check_texts, read_lines, readable_file, scan_text_file
 from bert_hub.core.pause import pause_point
 from bert_hub.hub import preprocess_calls
 from bert_hub.hub.pipeline import BertPipeline, load_pipeline
+from bert_hub.runtime import batching
 from bert_hub.runtime.calibration import LENGTH, Mode, allowed_modes, calibration_key, choose, model_shape, time_calls
 from bert_hub.runtime.precision import kernels, precision_scope, weights_frozen
 
@@ -86,7 +87,7 @@ class Ragged:
 
     def __getitem__(self, i: int) -> np.ndarray:
         start = int(self.lengths[:i].sum())
-        return self.values[start:start + int(self.lengths[i])]
+        return self.values[start : start + int(self.lengths[i])]
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -94,6 +95,8 @@ class Ragged:
 
 @dataclasses.dataclass
 class EmbedStats:
+    """What embedding counted: texts, tokens real and packed, batches, seconds."""
+
     texts: int = 0
     real_tokens: int = 0
     packed_tokens: int = 0  # what the encoder ran on: real tokens and padding
@@ -102,12 +105,18 @@ class EmbedStats:
     truncated: int = 0
 
     def as_dict(self) -> dict[str, Any]:
+        """The counts, and the speeds they give, as ``--json`` reports them."""
         s = max(self.seconds, 1e-9)
-        return {"texts": self.texts, "real_tokens": self.real_tokens, "packed_tokens": self.packed_tokens,
-                "batches": self.batches,
-                "truncated_texts": self.truncated,
-                "seconds": round(self.seconds, 3), "texts_per_second": round(self.texts / s, 2),
-                "real_tokens_per_second": round(self.real_tokens / s, 1)}
+        return {
+            "texts": self.texts,
+            "real_tokens": self.real_tokens,
+            "packed_tokens": self.packed_tokens,
+            "batches": self.batches,
+            "truncated_texts": self.truncated,
+            "seconds": round(self.seconds, 3),
+            "texts_per_second": round(self.texts / s, 2),
+            "real_tokens_per_second": round(self.real_tokens / s, 1),
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +150,7 @@ class EmbedOptions:
     precision: str = "auto"
     jit_compile: bool | None = None
 
-    def replace(self, **changes: Any) -> "EmbedOptions":
+    def replace(self, **changes: Any) -> EmbedOptions:
         """These options with ``changes`` (field names; unknown names are a ``TypeError``)."""
         if changes.get("buckets") is not None:
             changes["buckets"] = tuple(changes["buckets"])
@@ -166,7 +175,8 @@ class Embedder:
             ([`inference_encoder`][bert_hub.hub.pipeline.BertPipeline.inference_encoder]: no
             weight casts per call; a snapshot of the weights, for inference). In a
             process that only runs inference, call
-            [`bert_hub.runtime.precision.assume_frozen_weights`][bert_hub.runtime.precision.assume_frozen_weights] before any
+            [`bert_hub.runtime.precision.assume_frozen_weights`][bert_hub.runtime.precision.assume_frozen_weights]
+            before any
             TensorFlow work, as ``bert-hub embed`` does: oneDNN then packs
             each weight matrix once (bfloat16 about 1.5x faster again on an
             AMX CPU); never in a process that trains.
@@ -175,8 +185,15 @@ class Embedder:
         **fields: [`EmbedOptions`][bert_hub.runtime.embedder.EmbedOptions] fields that replace those of ``options``.
     """
 
-    def __init__(self, bert: BertPipeline, options: EmbedOptions | None = None, *, chunk_size: int = 4096,
-                 notify: Callable[[str], None] | None = None, **fields: Any):
+    def __init__(
+        self,
+        bert: BertPipeline,
+        options: EmbedOptions | None = None,
+        *,
+        chunk_size: int = 4096,
+        notify: Callable[[str], None] | None = None,
+        **fields: Any,
+    ):
         options = (options or EmbedOptions()).replace(**fields)
         if not isinstance(options.batch_size, int) or options.batch_size < 1:
             raise InputError(f"batch size must be a positive integer, got {options.batch_size!r}")
@@ -186,8 +203,9 @@ class Embedder:
         self.batch_size = options.batch_size
         self.seq_length = bert.check_seq_length(options.seq_length)
         self.bucketing = options.bucketing
-        self._buckets = (batching.check_buckets(options.buckets, self.seq_length) if options.buckets is not None
-                         else None)
+        self._buckets = (
+            batching.check_buckets(options.buckets, self.seq_length) if options.buckets is not None else None
+        )
         self.allowed = allowed_modes(options.precision, options.jit_compile)
         self.options = options
         self.chunk_size = chunk_size
@@ -201,8 +219,7 @@ class Embedder:
         self._lock = threading.RLock()  # one calibration and one function per slot, whichever thread asks
 
     @classmethod
-    def from_config(cls, config: Any = "default", options: EmbedOptions | None = None, **kwargs: Any
-                    ) -> "Embedder":
+    def from_config(cls, config: Any = "default", options: EmbedOptions | None = None, **kwargs: Any) -> Embedder:
         """Loads ``config`` (a name, YAML file, bundle folder or loaded pipeline) and builds an Embedder.
 
         Keyword arguments are the constructor's; ``precision`` is checked before the model loads.
@@ -216,10 +233,12 @@ class Embedder:
 
     @property
     def per_token(self) -> bool:
+        """Whether the key gives a vector per token (``sequence_output``, a layer)."""
         return self.key == "sequence_output" or layer_index(self.key) is not None
 
     @property
     def width(self) -> int:
+        """The length of each vector (the encoder's hidden size)."""
         return self.bert.config.architecture.hidden
 
     # -- the execution mode, calibrated on first use -----------------------
@@ -240,8 +259,9 @@ class Embedder:
             if path.layout is None:
                 shape += " | saved graph"  # another graph: its own speeds
             started = time.perf_counter()
-            self._mode, self.speeds = choose(calibration_key(shape, self.batch_size), self.allowed,
-                                             self._measure, self.notify)
+            self._mode, self.speeds = choose(
+                calibration_key(shape, self.batch_size), self.allowed, self._measure, self.notify
+            )
             self.calibration_seconds = time.perf_counter() - started
         return self._mode
 
@@ -260,6 +280,7 @@ class Embedder:
         def call() -> None:
             with precision_scope(mode.bf16):
                 fn(ids, ones, zeros).numpy()
+
         seconds = time_calls(call)
         self._warm.add(mode.name)  # its first call is made: nothing to warm
         return seconds
@@ -281,14 +302,16 @@ class Embedder:
 
     @property
     def jit_compile(self) -> bool:
+        """Whether the encoder runs under XLA (the mode calibration chose, or the one asked for)."""
         return self.resolve_mode().xla
 
     @property
     def precision(self) -> str:
+        """The precision the encoder runs in (the mode calibration chose, or the one asked for)."""
         return self.resolve_mode().precision
 
     # -- the compiled encoder call -----------------------------------------
-    def _function(self, mode: Mode, length: int) -> Any:
+    def _function(self, mode: Mode, length: int | None) -> Any:
         """The encoder call reduced to the key, as a ``tf.function``.
 
         With XLA, one function per bucket length (XLA compiles static shapes);
@@ -308,8 +331,7 @@ class Embedder:
 
         def run(ids, mask, type_ids):
             self.traces += 1  # runs only while tracing
-            out = encoder({"input_word_ids": ids, "input_mask": mask, "input_type_ids": type_ids},
-                          training=False)
+            out = encoder({"input_word_ids": ids, "input_mask": mask, "input_type_ids": type_ids}, training=False)
             if key == "cls":
                 return out["sequence_output"][:, 0]
             if key == "mean":
@@ -317,13 +339,15 @@ class Embedder:
                 return tf.reduce_sum(out["sequence_output"] * m, axis=1) / tf.reduce_sum(m, axis=1)
             return select(out, key)  # pooled_output, sequence_output, encoder_outputs[i]
 
-        fn = tf.function(run, input_signature=[spec, spec, spec], jit_compile=mode.xla, reduce_retracing=False,
-                         autograph=False)  # plain Python control flow: no conversion to pay for
+        fn = tf.function(
+            run, input_signature=[spec, spec, spec], jit_compile=mode.xla, reduce_retracing=False, autograph=False
+        )  # plain Python control flow: no conversion to pay for
         return fn
 
     # -- embedding ---------------------------------------------------------
-    def iter_chunks(self, texts: Iterable[str], stats: EmbedStats | None = None,
-                    progress: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_chunks(
+        self, texts: Iterable[str], stats: EmbedStats | None = None, progress: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yields ``(vectors, lengths)`` per chunk, in input order.
 
         For per-token keys ``vectors`` is the chunk's real-token rows stacked
@@ -354,22 +378,24 @@ class Embedder:
             if self.bucketing:
                 batches = batching.length_sorted_batches(lengths, self.batch_size)
             else:  # the notebook's path: input order, every batch packed to seq_length
-                batches = [np.arange(i, min(i + self.batch_size, len(texts)))
-                           for i in range(0, len(texts), self.batch_size)]
+                batches = [
+                    np.arange(i, min(i + self.batch_size, len(texts))) for i in range(0, len(texts), self.batch_size)
+                ]
             buckets = self.buckets  # once: a property that builds the tuple
             widths = [batching.bucket_of(lengths[idx], buckets) for idx in batches]
             # One bert_pack_inputs call for the chunk, in batch order, to its widest bucket: a batch is then its
             # rows cut to its own bucket (the same ids, mask and type ids as packing it alone: padding goes last).
-            packed = preprocess_calls.bert_pack_inputs(preprocessor, [tf.gather(tok.tokens, np.concatenate(batches))],
-                                                       max(widths))
-            packed = [packed[k].numpy() for k in INPUT_KEYS]
+            inputs = preprocess_calls.bert_pack_inputs(
+                preprocessor, [tf.gather(tok.tokens, np.concatenate(batches))], max(widths)
+            )
+            packed = [inputs[k].numpy() for k in INPUT_KEYS]
         finally:
             if warming is not None:
                 warming.join()  # also when tokenizing failed or was interrupted: no thread left inside TensorFlow
         results: list[np.ndarray | None] = [None] * len(texts)
         start = 0
         for idx, width in zip(batches, widths):
-            rows = [a[start:start + len(idx), :width] for a in packed]
+            rows = [a[start : start + len(idx), :width] for a in packed]
             start += len(idx)
             if mode.xla and len(idx) < self.batch_size:
                 # One XLA compilation per bucket: keep the batch dimension constant.
@@ -378,16 +404,17 @@ class Embedder:
             with precision_scope(mode.bf16):
                 out = self._function(mode, width)(*rows).numpy()
             for row, i in enumerate(idx):
-                results[i] = out[row, :lengths[i]] if self.per_token else out[row]
+                results[i] = out[row, : lengths[i]] if self.per_token else out[row]
             stats.batches += 1
             if progress is not None:
                 progress.update(len(idx))
         stats.texts += len(texts)
         stats.real_tokens += int(lengths.sum())
         stats.seconds += time.perf_counter() - started
+        done = [r for r in results if r is not None]  # every row has its result
         if self.per_token:
-            return np.concatenate(results, axis=0).astype(np.float32, copy=False), lengths
-        return np.stack(results).astype(np.float32, copy=False), lengths
+            return np.concatenate(done, axis=0).astype(np.float32, copy=False), lengths
+        return np.stack(done).astype(np.float32, copy=False), lengths
 
     def _start_warm_up(self, mode: Mode) -> threading.Thread | None:
         """Makes the encoder function's first call (its trace, graph optimisation and, with frozen weights,
@@ -412,15 +439,14 @@ class Embedder:
             try:
                 with precision_scope(mode.bf16):  # the same graph options as the real calls, so theirs is reused
                     fn(ids, np.ones_like(ids), ids).numpy()
-            except Exception:  # noqa: BLE001 - the real call that follows raises it where it can be reported
+            except Exception:
                 log.debug("the encoder's warm-up call failed", exc_info=True)
 
         thread = threading.Thread(target=first_call, name="bert_hub-encoder-warm-up", daemon=True)
         thread.start()
         return thread
 
-    def embed(self, texts: Iterable[str | bytes] | str, stats: EmbedStats | None = None
-              ) -> np.ndarray | Ragged:
+    def embed(self, texts: Iterable[str | bytes] | str, stats: EmbedStats | None = None) -> np.ndarray | Ragged:
         """Embeds texts in memory: ``[n, H]`` or a `Ragged` for per-token keys."""
         texts = check_texts(texts)
         parts = list(self.iter_chunks(texts, stats))
@@ -429,8 +455,9 @@ class Embedder:
             return Ragged(vectors, np.concatenate([p[1] for p in parts]))
         return vectors
 
-    def embed_file(self, input_path: str | Path, output_path: str | Path, progress: bool = False,
-                   overwrite: bool = False) -> dict[str, Any]:
+    def embed_file(
+        self, input_path: str | Path, output_path: str | Path, progress: bool = False, overwrite: bool = False
+    ) -> dict[str, Any]:
         """Streams a text file (one text per line) into an ``.npy`` file.
 
         Memory stays bounded by ``chunk_size``: lines are read lazily and
@@ -447,12 +474,22 @@ class Embedder:
             input_path, output_path = check_embed_paths(input_path, output_path, overwrite=overwrite)
             stats = self._embed_file(input_path, output_path, progress)
         lengths_path = lengths_path_for(output_path)
-        report = {"input": str(input_path), "output": str(output_path), "key": self.key,
-                  "width": self.width, "bucketing": self.bucketing, "batch_size": self.batch_size,
-                  "mode": self.resolve_mode().name, "precision": self.precision, "xla": self.jit_compile,
-                  "calibration_seconds": round(self.calibration_seconds, 2),
-                  "kernels": kernels(), "frozen_weights": weights_frozen(),
-                  **self.bert.fast_path().as_dict(), **stats.as_dict()}
+        report = {
+            "input": str(input_path),
+            "output": str(output_path),
+            "key": self.key,
+            "width": self.width,
+            "bucketing": self.bucketing,
+            "batch_size": self.batch_size,
+            "mode": self.resolve_mode().name,
+            "precision": self.precision,
+            "xla": self.jit_compile,
+            "calibration_seconds": round(self.calibration_seconds, 2),
+            "kernels": kernels(),
+            "frozen_weights": weights_frozen(),
+            **self.bert.fast_path().as_dict(),
+            **stats.as_dict(),
+        }
         if self.per_token:
             report["lengths"] = str(lengths_path)
         return report
@@ -479,7 +516,7 @@ class Embedder:
                         done = 0
                         for vectors, lengths in self.iter_chunks(read_lines(input_path), stats, bar):
                             writer.append(vectors)
-                            lengths_mm[done:done + len(lengths)] = lengths
+                            lengths_mm[done : done + len(lengths)] = lengths
                             done += len(lengths)
                             pause_point("embedding")
                     lengths_mm.flush()
@@ -488,7 +525,7 @@ class Embedder:
                     mm = np.lib.format.open_memmap(tmps[0], mode="w+", dtype=np.float32, shape=(n, self.width))
                     done = 0
                     for vectors, _ in self.iter_chunks(read_lines(input_path), stats, bar):
-                        mm[done:done + len(vectors)] = vectors
+                        mm[done : done + len(vectors)] = vectors
                         done += len(vectors)
                         pause_point("embedding")
                     mm.flush()
@@ -506,8 +543,7 @@ def lengths_path_for(output_path: Path) -> Path:
     return output_path.with_name(output_path.name.removesuffix(".npy") + ".lengths.npy")
 
 
-def check_embed_paths(input_path: str | Path, output_path: str | Path, *, overwrite: bool = False
-                      ) -> tuple[Path, Path]:
+def check_embed_paths(input_path: str | Path, output_path: str | Path, *, overwrite: bool = False) -> tuple[Path, Path]:
     """Checks the input file and the ``.npy`` output (and its ``.lengths.npy``) before any work.
 
     Raises:
@@ -535,7 +571,7 @@ class _GrowingNpy:
     def __init__(self, path: Path, width: int):
         self.path, self.width, self.rows = path, width, 0
 
-    def __enter__(self) -> "_GrowingNpy":
+    def __enter__(self) -> _GrowingNpy:
         self.file = open(self.path, "wb")
         self.file.write(b"\0" * self._HEADER)
         return self

@@ -35,9 +35,9 @@ import functools
 import os
 import platform
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
-
+from typing import Any
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 """``--precision`` choices."""
@@ -85,7 +85,8 @@ def set_before_tensorflow(variable: str, value: str = "1") -> bool:
 
 
 def onednn_enabled() -> bool:
-    """Whether this process's TensorFlow runs its oneDNN kernels (see [`enable_onednn`][bert_hub.runtime.precision.enable_onednn])."""
+    """Whether this process's TensorFlow runs its oneDNN kernels (see
+    [`enable_onednn`][bert_hub.runtime.precision.enable_onednn])."""
     from tensorflow.python.util import _pywrap_util_port  # the only place TensorFlow says so
 
     return bool(_pywrap_util_port.IsMklEnabled())

@@ -4,7 +4,8 @@ Importing TensorFlow writes a dozen lines to stderr on a CPU machine
 (``oneDNN custom operations are on``, ``Could not find cuda drivers``,
 ``failed call to cuInit``, the CPU feature guard). Some come from its native
 libraries as they load, before ``TF_CPP_MIN_LOG_LEVEL`` is read, so that
-setting alone does not hide them. [`import_tensorflow_quietly`][bert_hub.runtime.tensorflow_start.import_tensorflow_quietly]
+setting alone does not hide them.
+[`import_tensorflow_quietly`][bert_hub.runtime.tensorflow_start.import_tensorflow_quietly]
 imports TensorFlow, TensorFlow Hub and TensorFlow Text with that output held
 back (and shown if the import fails), and sets ``TF_CPP_MIN_LOG_LEVEL`` to 3
 unless it is set already.

@@ -19,8 +19,11 @@ def small_checkpoint(tmp_path: Path, minilm_checkpoint: Path, minilm_tensors, ed
     """MiniLM cut to one layer (fast to convert), optionally damaged by ``edit``."""
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
-    tensors = {k: v for k, v in minilm_tensors.items()
-               if not k.startswith("encoder.layer.") or k.startswith("encoder.layer.0.")}
+    tensors = {
+        k: v
+        for k, v in minilm_tensors.items()
+        if not k.startswith("encoder.layer.") or k.startswith("encoder.layer.0.")
+    }
     if edit:
         edit(tensors)
     save_file(tensors, str(ckpt / "model.safetensors"))
@@ -41,20 +44,30 @@ def test_reads_minilm(minilm_checkpoint):
     assert "mlm/output_bias" not in ckpt.weights
     np.testing.assert_array_equal(
         ckpt.weights["transformer/layer_0/attention/query/kernel"],
-        read_checkpoint(minilm_checkpoint).weights["transformer/layer_0/attention/query/kernel"])
+        read_checkpoint(minilm_checkpoint).weights["transformer/layer_0/attention/query/kernel"],
+    )
 
 
-@pytest.mark.parametrize("edit, config_edit, pattern", [
-    (lambda t: t.pop("encoder.layer.0.attention.self.key.weight"), None,
-     r"tensor 'encoder\.layer\.0\.attention\.self\.key\.weight' is missing"),
-    (lambda t: t.update({"pooler.dense.bias": np.zeros(7, np.float32)}), None,
-     r"weight 'pooler/bias' has shape \(7,\), expected \(384,\)"),
-    (None, lambda c: c.update(model_type="roberta"), r"model_type is 'roberta'; only the BERT architecture"),
-    (None, lambda c: c.update(model_type="distilbert"), r"model_type is 'distilbert'"),
-    (None, lambda c: c.update(hidden_act="relu"), r"hidden_act 'relu' is not supported"),
-    (None, lambda c: c.pop("hidden_size"), r"missing field 'hidden_size'"),
-    (None, lambda c: c.update(vocab_size=100), r"has 30522 tokens but .* vocab_size=100"),
-])
+@pytest.mark.parametrize(
+    "edit, config_edit, pattern",
+    [
+        (
+            lambda t: t.pop("encoder.layer.0.attention.self.key.weight"),
+            None,
+            r"tensor 'encoder\.layer\.0\.attention\.self\.key\.weight' is missing",
+        ),
+        (
+            lambda t: t.update({"pooler.dense.bias": np.zeros(7, np.float32)}),
+            None,
+            r"weight 'pooler/bias' has shape \(7,\), expected \(384,\)",
+        ),
+        (None, lambda c: c.update(model_type="roberta"), r"model_type is 'roberta'; only the BERT architecture"),
+        (None, lambda c: c.update(model_type="distilbert"), r"model_type is 'distilbert'"),
+        (None, lambda c: c.update(hidden_act="relu"), r"hidden_act 'relu' is not supported"),
+        (None, lambda c: c.pop("hidden_size"), r"missing field 'hidden_size'"),
+        (None, lambda c: c.update(vocab_size=100), r"has 30522 tokens but .* vocab_size=100"),
+    ],
+)
 def test_bad_checkpoints(tmp_path, minilm_checkpoint, minilm_tensors, edit, config_edit, pattern):
     ckpt = small_checkpoint(tmp_path, minilm_checkpoint, minilm_tensors, edit, config_edit)
     with pytest.raises(CheckpointError, match=pattern):
@@ -92,8 +105,12 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path, minilm_checkpoint
     convert_checkpoint_bundle(ckpt, tmp_path / "new")
     config = convert_checkpoint_bundle(ckpt, tmp_path / "new", overwrite=True)  # its own bundle: replaced
     assert config.architecture.layers == 1
-    assert {p.name for p in (tmp_path / "new").iterdir()} == {"preprocess", "encoder", "bert_hub.yaml",
-                                                             ".bert_hub_output.json"}
+    assert {p.name for p in (tmp_path / "new").iterdir()} == {
+        "preprocess",
+        "encoder",
+        "bert_hub.yaml",
+        ".bert_hub_output.json",
+    }
 
 
 @pytest.mark.parametrize("hidden_act, gelu", [("gelu", "exact"), ("gelu_new", "tanh"), ("gelu_pytorch_tanh", "tanh")])
@@ -103,19 +120,30 @@ def test_the_gelu_form_is_kept_and_recorded(tmp_path, minilm_checkpoint, minilm_
     from bert_hub import load_pipeline
     from bert_hub.core.config import load_config
 
-    ckpt = small_checkpoint(tmp_path, minilm_checkpoint, minilm_tensors,
-                            config_edit=lambda c: c.update(hidden_act=hidden_act))
+    ckpt = small_checkpoint(
+        tmp_path, minilm_checkpoint, minilm_tensors, config_edit=lambda c: c.update(hidden_act=hidden_act)
+    )
     convert_checkpoint_bundle(ckpt, tmp_path / "out")
     assert load_config(tmp_path / "out").architecture.gelu == gelu  # recorded in bert_hub.yaml
     bert = load_pipeline(tmp_path / "out")
     inputs = bert.preprocess(["the quick brown fox jumps over the lazy dog", "spam"], seq_length=16)
     ours = bert.encode_inputs(inputs)
-    tensors = {k: v for k, v in minilm_tensors.items()
-               if not k.startswith("encoder.layer.") or k.startswith("encoder.layer.0.")}
-    seq, pooled, _ = bert_forward(tensors, inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"],
-                                  heads=12, gelu=gelu)
-    other, _, _ = bert_forward(tensors, inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"],
-                               heads=12, gelu="tanh" if gelu == "exact" else "exact")
+    tensors = {
+        k: v
+        for k, v in minilm_tensors.items()
+        if not k.startswith("encoder.layer.") or k.startswith("encoder.layer.0.")
+    }
+    seq, pooled, _ = bert_forward(
+        tensors, inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"], heads=12, gelu=gelu
+    )
+    other, _, _ = bert_forward(
+        tensors,
+        inputs["input_word_ids"],
+        inputs["input_mask"],
+        inputs["input_type_ids"],
+        heads=12,
+        gelu="tanh" if gelu == "exact" else "exact",
+    )
     real = inputs["input_mask"].astype(bool)
     assert np.abs(ours["pooled_output"] - pooled).max() <= 1e-4
     assert np.abs(ours["sequence_output"][real] - seq[real]).max() <= 1e-4

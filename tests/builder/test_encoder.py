@@ -7,15 +7,20 @@ import pytest
 import tensorflow as tf
 from reference_bert import bert_forward, mlm_logits
 
-SENTENCES = ["This is a spam mail", "Computers are not unique to computers",
-             "The quick brown fox jumps over the lazy dog near the riverbank.", ""]
+SENTENCES = [
+    "This is a spam mail",
+    "Computers are not unique to computers",
+    "The quick brown fox jumps over the lazy dog near the riverbank.",
+    "",
+]
 
 
 def test_minilm_matches_numpy_reference(minilm, minilm_tensors):
     inputs = minilm.preprocess(SENTENCES, seq_length=24)
     ours = minilm.encode_inputs(inputs)
-    seq, pooled, layers = bert_forward(minilm_tensors, inputs["input_word_ids"], inputs["input_mask"],
-                                       inputs["input_type_ids"], heads=12)
+    seq, pooled, layers = bert_forward(
+        minilm_tensors, inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"], heads=12
+    )
     mask = inputs["input_mask"].astype(bool)
     # Real tokens: every layer. Padding positions are not defined by the interface.
     assert np.abs(ours["sequence_output"][mask] - seq[mask]).max() <= 1e-4
@@ -29,8 +34,9 @@ def test_pair_inputs_match_numpy_reference(minilm, minilm_tensors):
     inputs = minilm.pack([a, b], seq_length=20)
     assert inputs["input_type_ids"].max() == 1
     ours = minilm.encode_inputs(inputs)
-    seq, pooled, _ = bert_forward(minilm_tensors, inputs["input_word_ids"], inputs["input_mask"],
-                                  inputs["input_type_ids"], heads=12)
+    seq, pooled, _ = bert_forward(
+        minilm_tensors, inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"], heads=12
+    )
     mask = inputs["input_mask"].astype(bool)
     assert np.abs(ours["sequence_output"][mask] - seq[mask]).max() <= 1e-4
     assert np.abs(ours["pooled_output"] - pooled).max() <= 1e-4
@@ -108,10 +114,12 @@ def test_converted_mlm_head_matches_numpy_reference(mlm_checkpoint, mlm_bert):
     bert = mlm_bert
     inputs = bert.preprocess(["the capital of france is [MASK] ."], seq_length=16)
     positions = np.array([[6, 2]], np.int32)
-    out = bert.encoder.mlm({**{k: tf.constant(v) for k, v in inputs.items()},
-                            "masked_lm_positions": tf.constant(positions)})
-    seq, _, _ = bert_forward(tensors, inputs["input_word_ids"], inputs["input_mask"],
-                             inputs["input_type_ids"], heads=12)
+    out = bert.encoder.mlm(
+        {**{k: tf.constant(v) for k, v in inputs.items()}, "masked_lm_positions": tf.constant(positions)}
+    )
+    seq, _, _ = bert_forward(
+        tensors, inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"], heads=12
+    )
     want = mlm_logits(tensors, seq, positions)
     assert np.abs(out["mlm_logits"].numpy() - want).max() <= 1e-3
     # As upstream (text.BertTokenizer without preserve_unused_token), "[MASK]" in
@@ -144,8 +152,9 @@ def test_inference_module_traces_one_block_for_every_layer_and_matches_numpy_ref
     for length in (8, 24):
         inputs = minilm.preprocess(SENTENCES, seq_length=length)
         ours = run({k: tf.constant(v, tf.int32) for k, v in inputs.items()})
-        _, pooled, layers = bert_forward(minilm_tensors, inputs["input_word_ids"], inputs["input_mask"],
-                                         inputs["input_type_ids"], heads=12)
+        _, pooled, layers = bert_forward(
+            minilm_tensors, inputs["input_word_ids"], inputs["input_mask"], inputs["input_type_ids"], heads=12
+        )
         mask = inputs["input_mask"].astype(bool)
         for got, want in zip(ours["encoder_outputs"], layers):
             assert np.abs(np.asarray(got)[mask] - want[mask]).max() <= 1e-4
@@ -163,16 +172,33 @@ def test_training_through_the_saved_model_has_the_gradients_of_the_forward_pass(
     from bert_hub.builder.weights import random_weights
     from bert_hub.core.config import Architecture
 
-    arch = Architecture(layers=4, hidden=32, heads=4, intermediate=64, vocab_size=len(read_vocab(tiny_vocab)),
-                        max_position_embeddings=64)
+    arch = Architecture(
+        layers=4,
+        hidden=32,
+        heads=4,
+        intermediate=64,
+        vocab_size=len(read_vocab(tiny_vocab)),
+        max_position_embeddings=64,
+    )
     weights = random_weights(arch, seed=4)
-    write_bundle(tmp_path / "b", name="tiny_no_dropout", architecture=arch, weights=weights, vocab_file=tiny_vocab,
-                 lower_case=True, seq_length=16, dropout_rate=0.0, attention_dropout_rate=0.0)
+    write_bundle(
+        tmp_path / "b",
+        name="tiny_no_dropout",
+        architecture=arch,
+        weights=weights,
+        vocab_file=tiny_vocab,
+        lower_case=True,
+        seq_length=16,
+        dropout_rate=0.0,
+        attention_dropout_rate=0.0,
+    )
     restored = tf.saved_model.load(str(tmp_path / "b" / "encoder"))
     rng = np.random.default_rng(0)
-    inputs = {"input_word_ids": tf.constant(rng.integers(0, arch.vocab_size, (3, 9)), tf.int32),
-              "input_mask": tf.constant([[1] * 9, [1] * 5 + [0] * 4, [1] * 2 + [0] * 7], tf.int32),
-              "input_type_ids": tf.constant([[0] * 5 + [1] * 4] * 3, tf.int32)}
+    inputs = {
+        "input_word_ids": tf.constant(rng.integers(0, arch.vocab_size, (3, 9)), tf.int32),
+        "input_mask": tf.constant([[1] * 9, [1] * 5 + [0] * 4, [1] * 2 + [0] * 7], tf.int32),
+        "input_type_ids": tf.constant([[0] * 5 + [1] * 4] * 3, tf.int32),
+    }
 
     def loss(out):
         return tf.reduce_sum(out["pooled_output"] ** 2) + tf.reduce_sum(out["sequence_output"][:, :2] ** 2)

@@ -35,7 +35,9 @@ def nodes_run(graph, fetch, feed, bf16, init=None):
     return [n for g in meta.partition_graphs for n in g.node]
 """
 
-SCRIPT = RUN_GRAPH + """
+SCRIPT = (
+    RUN_GRAPH
+    + """
 from bert_hub.builder.encoder import GELU
 
 def fused_ops(gelu, bf16):
@@ -53,6 +55,7 @@ def fused_ops(gelu, bf16):
 print(json.dumps({f"{form} {'bf16' if bf16 else 'fp32'}": fused_ops(GELU[form], bf16)
                   for form in GELU for bf16 in ((False, True) if cpu_supports_bf16() else (False,))}))
 """
+)
 
 
 def test_each_gelu_form_fuses_into_its_matmul_in_float32_and_bfloat16():
@@ -66,7 +69,9 @@ def test_each_gelu_form_fuses_into_its_matmul_in_float32_and_bfloat16():
             assert fused[f"{form} {precision}"] == ["BiasAdd", gelu_op], fused
 
 
-TRAINING_SCRIPT = RUN_GRAPH + """
+TRAINING_SCRIPT = (
+    RUN_GRAPH
+    + """
 from bert_hub.builder.encoder import EncoderModule
 from bert_hub.builder.weights import random_weights
 from bert_hub.core.config import Architecture
@@ -91,6 +96,7 @@ def matmuls(training, bf16):
 print(json.dumps({f"{'training' if training else 'inference'} {'bf16' if bf16 else 'fp32'}": matmuls(training, bf16)
                   for training in (False, True) for bf16 in ((False, True) if cpu_supports_bf16() else (False,))}))
 """
+)
 
 
 def test_training_keeps_its_matmuls_apart_from_their_bias_adds():

@@ -19,7 +19,10 @@ texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8
 def test_seed_sentences_with_the_real_vocab(minilm, minilm_vocab):
     out = minilm.preprocess(SEEDS)
     assert {k: v.shape for k, v in out.items()} == {
-        "input_word_ids": (2, 128), "input_mask": (2, 128), "input_type_ids": (2, 128)}
+        "input_word_ids": (2, 128),
+        "input_mask": (2, 128),
+        "input_type_ids": (2, 128),
+    }
     assert all(v.dtype == np.int32 for v in out.values())
     assert out["input_mask"].sum(axis=1).tolist() == [8, 8]
     ids = out["input_word_ids"]
@@ -35,12 +38,19 @@ def test_seed_sentences_with_the_real_vocab(minilm, minilm_vocab):
 
 def test_special_tokens_are_read_from_the_vocab(tiny, minilm):
     assert tiny.special_tokens() == {
-        "vocab_size": len(TINY_VOCAB), "padding_id": TINY_VOCAB.index("[PAD]"),
+        "vocab_size": len(TINY_VOCAB),
+        "padding_id": TINY_VOCAB.index("[PAD]"),
         "start_of_sequence_id": TINY_VOCAB.index("[CLS]"),
-        "end_of_segment_id": TINY_VOCAB.index("[SEP]"), "mask_id": TINY_VOCAB.index("[MASK]")}
-    assert minilm.special_tokens() == {"vocab_size": 30522, "padding_id": 0,
-                                       "start_of_sequence_id": 101, "end_of_segment_id": 102,
-                                       "mask_id": 103}
+        "end_of_segment_id": TINY_VOCAB.index("[SEP]"),
+        "mask_id": TINY_VOCAB.index("[MASK]"),
+    }
+    assert minilm.special_tokens() == {
+        "vocab_size": 30522,
+        "padding_id": 0,
+        "start_of_sequence_id": 101,
+        "end_of_segment_id": 102,
+        "mask_id": 103,
+    }
 
 
 def test_padding_uses_the_vocab_pad_id(tiny):
@@ -89,10 +99,13 @@ def test_vocab_without_required_token_is_refused(tmp_path, missing):
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
 
 
-@pytest.mark.parametrize("change, words", [
-    (lambda tokens: tokens[:5] + [""] + tokens[5:], "line 6 is blank"),
-    (lambda tokens: tokens + [tokens[-1]], f"line {len(TINY_VOCAB) + 1} repeats the token"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda tokens: tokens[:5] + [""] + tokens[5:], "line 6 is blank"),
+        (lambda tokens: tokens + [tokens[-1]], f"line {len(TINY_VOCAB) + 1} repeats the token"),
+    ],
+)
 def test_a_vocab_with_a_blank_line_or_a_token_twice_is_refused_by_line(tmp_path, change, words):
     from bert_hub.builder.bundle import build_random_bundle
 
@@ -108,8 +121,17 @@ def test_pairs_get_type_ids_and_two_seps(tiny):
     out = tiny.pack([a, b], seq_length=10)
     v = TINY_VOCAB.index
     assert out["input_word_ids"][0].tolist() == [
-        v("[CLS]"), v("the"), v("cat"), v("sat"), v("[SEP]"), v("a"), v("dog"), v("[SEP]"),
-        v("[PAD]"), v("[PAD]")]
+        v("[CLS]"),
+        v("the"),
+        v("cat"),
+        v("sat"),
+        v("[SEP]"),
+        v("a"),
+        v("dog"),
+        v("[SEP]"),
+        v("[PAD]"),
+        v("[PAD]"),
+    ]
     assert out["input_type_ids"][0].tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 0, 0]
     assert out["input_mask"][0].tolist() == [1] * 8 + [0, 0]
 
@@ -166,9 +188,16 @@ def test_bad_texts_are_clear_errors(minilm):
 @given(batch=st.lists(texts, min_size=1, max_size=4))
 def test_tokenizer_is_tf_text_bert_tokenizer_and_packing_invariants(minilm, minilm_checkpoint, batch):
     # The upstream preprocess model: text.BertTokenizer over the vocab, lower_case=True.
-    table = tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
-        str(minilm_checkpoint / "vocab.txt"), tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
-        tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER), default_value=-1)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(
+            str(minilm_checkpoint / "vocab.txt"),
+            tf.string,
+            tf.lookup.TextFileIndex.WHOLE_LINE,
+            tf.int64,
+            tf.lookup.TextFileIndex.LINE_NUMBER,
+        ),
+        default_value=-1,
+    )
     reference = text.BertTokenizer(table, lower_case=True).tokenize(tf.constant(batch))
     ours = minilm.tokenize(batch)
     assert ours.to_list() == reference.to_list()

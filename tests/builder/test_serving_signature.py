@@ -52,8 +52,9 @@ def test_mlm_stays_a_separate_callable(mlm_bert):
 
 def test_saved_model_cli_shows_it(tiny):
     cli = Path(sys.executable).with_name("saved_model_cli")
-    show = subprocess.run([str(cli), "show", "--dir", str(tiny.encoder_dir), "--all"], capture_output=True,
-                          text=True, timeout=300)
+    show = subprocess.run(
+        [str(cli), "show", "--dir", str(tiny.encoder_dir), "--all"], capture_output=True, text=True, timeout=300
+    )
     assert show.returncode == 0, show.stderr[-2000:]
     assert "signature_def['serving_default']" in show.stdout
     for name in [*INPUT_KEYS, *serving_output_names(2)]:

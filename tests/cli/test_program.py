@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import one_error_line, run
 
 NOISE = ("I0000", "oneDNN", "absl::InitializeLog", "cudart_stub", "Traceback")
@@ -48,15 +47,41 @@ def test_demo_text_output(minilm):
 
 def test_build_then_demo_on_the_built_bundle(tmp_path, tiny_vocab):
     out = tmp_path / "m"
-    built = json.loads(run("build", "--layers", "2", "--hidden", "16", "--heads", "2", "--vocab",
-                           str(tiny_vocab), "--out", str(out), "--json").stdout)
+    built = json.loads(
+        run(
+            "build",
+            "--layers",
+            "2",
+            "--hidden",
+            "16",
+            "--heads",
+            "2",
+            "--vocab",
+            str(tiny_vocab),
+            "--out",
+            str(out),
+            "--json",
+        ).stdout
+    )
     assert built["architecture"]["layers"] == 2 and built["has_mlm"] is True
     assert Path(built["config"]) == out / "bert_hub.yaml"
     report = json.loads(run("demo", "--config", str(out / "bert_hub.yaml"), "--json").stdout)
     assert report["encoder"]["num_encoder_outputs"] == 2
     assert report["encoder"]["shapes"]["pooled_output"] == [2, 16]
-    refused = run("build", "--layers", "2", "--hidden", "16", "--heads", "2", "--vocab",
-                  str(tiny_vocab), "--out", str(out), check_rc=2)
+    refused = run(
+        "build",
+        "--layers",
+        "2",
+        "--hidden",
+        "16",
+        "--heads",
+        "2",
+        "--vocab",
+        str(tiny_vocab),
+        "--out",
+        str(out),
+        check_rc=2,
+    )
     assert refused.stderr.startswith(f"error: --out {out} already exists") and "--overwrite" in refused.stderr
 
 
@@ -67,12 +92,32 @@ def test_convert_contract(tmp_path, minilm_checkpoint):
     assert {p.name for p in out.iterdir()} == {"preprocess", "encoder", "bert_hub.yaml", ".bert_hub_output.json"}
 
 
-@pytest.mark.parametrize("args, words", [
-    (["convert", "--from", "/no/such/dir", "--out", "/tmp/bert_hub_never"], "checkpoint directory /no/such/dir does not exist"),
-    (["demo", "--config", "/no/such.yaml"], "config '/no/such.yaml' not found"),
-    (["build", "--layers", "2", "--hidden", "10", "--heads", "3", "--vocab", "/no/vocab.txt", "--out", "/tmp/bert_hub_never"],
-     "cannot read vocab file /no/vocab.txt"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (
+            ["convert", "--from", "/no/such/dir", "--out", "/tmp/bert_hub_never"],
+            "checkpoint directory /no/such/dir does not exist",
+        ),
+        (["demo", "--config", "/no/such.yaml"], "config '/no/such.yaml' not found"),
+        (
+            [
+                "build",
+                "--layers",
+                "2",
+                "--hidden",
+                "10",
+                "--heads",
+                "3",
+                "--vocab",
+                "/no/vocab.txt",
+                "--out",
+                "/tmp/bert_hub_never",
+            ],
+            "cannot read vocab file /no/vocab.txt",
+        ),
+    ],
+)
 def test_errors_are_one_line(args, words):
     proc = run(*args, check_rc=2)
     lines = proc.stderr.strip().splitlines()
@@ -86,6 +131,7 @@ def test_bad_number_is_an_argparse_error():
 
 
 # -- the conventions users expect of a command line ------------------------------------------------------
+
 
 def test_version_and_argument_errors_point_at_the_subcommands_help(capsys):
     from bert_hub import __version__
@@ -101,19 +147,41 @@ def test_version_and_argument_errors_point_at_the_subcommands_help(capsys):
 
 def test_every_command_is_declared_once_in_the_table():
     from bert_hub.cli import build_parser
+    from bert_hub.cli.args import subcommands
     from bert_hub.cli.program import COMMAND_GROUPS
 
-    commands = build_parser()._subparsers._group_actions[0].choices
-    assert set(commands) == {"models", "demo", "inspect", "compare-layers", "fill-mask", "samples", "embed", "train",
-                             "evaluate", "predict", "build", "convert"}
+    commands = subcommands(build_parser())
+    assert set(commands) == {
+        "models",
+        "demo",
+        "inspect",
+        "compare-layers",
+        "fill-mask",
+        "samples",
+        "embed",
+        "train",
+        "evaluate",
+        "predict",
+        "build",
+        "convert",
+    }
     owners = {c: p.get_default("handler").__module__ for c, p in commands.items()}
     assert set(owners.values()) == {g.__name__ for g in COMMAND_GROUPS}  # each group runs its own commands
 
 
 def test_samples_are_written_whole_and_never_over_a_users_files(tmp_path):
     report = json.loads(run("samples", "--out", tmp_path / "s", "--json").stdout)
-    assert set(report["files"]) == {"texts.txt", "sms.tsv", "test.tsv", "topics.tsv", "topics.jsonl", "tags.tsv",
-                                    "ratings.tsv", "ner.conll", "squad.json"}
+    assert set(report["files"]) == {
+        "texts.txt",
+        "sms.tsv",
+        "test.tsv",
+        "topics.tsv",
+        "topics.jsonl",
+        "tags.tsv",
+        "ratings.tsv",
+        "ner.conll",
+        "squad.json",
+    }
     lines = (tmp_path / "s" / "sms.tsv").read_text(encoding="utf-8").splitlines()
     assert len(lines) == report["files"]["sms.tsv"] and {line.split("\t")[0] for line in lines} == {"ham", "spam"}
     json.loads((tmp_path / "s" / "squad.json").read_text(encoding="utf-8"))
@@ -133,12 +201,35 @@ def test_embed_reads_standard_input(tmp_path, tiny_bundle, monkeypatch):
 
     texts = "the cat sat\n\nhello world\n"
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(texts.encode("utf-8"))))
-    report = json.loads(run("embed", "--config", tiny_bundle, "--input", "-", "--output", tmp_path / "v.npy",
-                            "--precision", "float32", "--no-xla", "--json").stdout)
+    report = json.loads(
+        run(
+            "embed",
+            "--config",
+            tiny_bundle,
+            "--input",
+            "-",
+            "--output",
+            tmp_path / "v.npy",
+            "--precision",
+            "float32",
+            "--no-xla",
+            "--json",
+        ).stdout
+    )
     assert report["input"] == "-" and report["texts"] == 3
     (tmp_path / "t.txt").write_text(texts, encoding="utf-8")
-    run("embed", "--config", tiny_bundle, "--input", tmp_path / "t.txt", "--output", tmp_path / "f.npy",
-        "--precision", "float32", "--no-xla")
+    run(
+        "embed",
+        "--config",
+        tiny_bundle,
+        "--input",
+        tmp_path / "t.txt",
+        "--output",
+        tmp_path / "f.npy",
+        "--precision",
+        "float32",
+        "--no-xla",
+    )
     assert np.abs(np.load(tmp_path / "v.npy") - np.load(tmp_path / "f.npy")).max() <= 1e-6
 
 
@@ -148,8 +239,9 @@ def test_predict_reads_a_file_or_standard_input_without_beam(tmp_path, trained_c
 
     texts = ["WINNER!! Claim your prize now", "see you at lunch", ""]
     (tmp_path / "t.txt").write_text("\ufeff" + "\n".join(texts) + "\n", encoding="utf-8")
-    from_file = json.loads(run("predict", "--model", trained_classifier, "--input", tmp_path / "t.txt",
-                               "--json").stdout)["predictions"]
+    from_file = json.loads(
+        run("predict", "--model", trained_classifier, "--input", tmp_path / "t.txt", "--json").stdout
+    )["predictions"]
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\n".join(texts) + "\n").encode("utf-8"))))
     from_stdin = json.loads(run("predict", "--model", trained_classifier, "--input", "-", "--json").stdout)
     args = json.loads(run("predict", "--model", trained_classifier, *texts, "--json").stdout)["predictions"]
@@ -161,13 +253,15 @@ def test_predict_reads_a_file_or_standard_input_without_beam(tmp_path, trained_c
 def test_the_program_runs_without_keras_3_unless_told_otherwise():
     from conftest import python_json
 
-    script = ("import contextlib, io, json, os, sys\n"
-              "from bert_hub.cli.program import main\n"
-              "with contextlib.redirect_stdout(io.StringIO()):\n"
-              "    rc = main(['models', '--json'], standalone=True)\n"
-              "import tensorflow as tf\n"
-              "print(json.dumps({'rc': rc, 'keras_3': 'keras' in sys.modules, 'tf_keras': tf.keras.__name__,\n"
-              "                  'variable': os.environ.get('TF_USE_LEGACY_KERAS')}))\n")
+    script = (
+        "import contextlib, io, json, os, sys\n"
+        "from bert_hub.cli.program import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    rc = main(['models', '--json'], standalone=True)\n"
+        "import tensorflow as tf\n"
+        "print(json.dumps({'rc': rc, 'keras_3': 'keras' in sys.modules, 'tf_keras': tf.keras.__name__,\n"
+        "                  'variable': os.environ.get('TF_USE_LEGACY_KERAS')}))\n"
+    )
     report = python_json(script)
     assert report["rc"] == 0 and report["variable"] == "1"
     assert not report["keras_3"] and report["tf_keras"].startswith("tf_keras")
@@ -185,23 +279,28 @@ def test_predict_on_empty_standard_input_says_so(trained_classifier, monkeypatch
 
 
 def test_a_folder_given_as_data_or_input_is_said_to_be_a_folder(tmp_path, trained_classifier):
-    for args, words in ((("train", "--data", tmp_path, "--out", tmp_path / "run"), f"data file {tmp_path} is a folder"),
-                        (("evaluate", "--model", trained_classifier, "--data", tmp_path), f"data file {tmp_path} is a folder"),
-                        (("predict", "--model", trained_classifier, "--input", tmp_path), f"--input {tmp_path} is a folder"),
-                        (("embed", "--input", tmp_path, "--output", tmp_path / "v.npy"), f"--input {tmp_path} is a folder")):
+    for args, words in (
+        (("train", "--data", tmp_path, "--out", tmp_path / "run"), f"data file {tmp_path} is a folder"),
+        (("evaluate", "--model", trained_classifier, "--data", tmp_path), f"data file {tmp_path} is a folder"),
+        (("predict", "--model", trained_classifier, "--input", tmp_path), f"--input {tmp_path} is a folder"),
+        (("embed", "--input", tmp_path, "--output", tmp_path / "v.npy"), f"--input {tmp_path} is a folder"),
+    ):
         err = run(*args, check_rc=2).stderr
         assert err.startswith(f"error: {words}, not a file; give ") and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("args, words", [
-    (["predict", "--model", "m", "--inp", "f"], "unknown flag --inp (did you mean --input?)"),
-    (["train", "--dta", "x", "--out", "y"], "unknown flag --dta (did you mean --data?)"),
-    (["train", "--data", "x", "--out", "y", "--over"], "unknown flag --over (did you mean --overwrite?)"),
-    (["embed", "--out", "x.npy", "--input", "t.txt"], "unknown flag --out (did you mean --output?)"),
-    (["train", "--data", "x"], "the following arguments are required: --out"),
-    (["embed", "--input", "a", "b", "--output", "v.npy"], "unexpected argument: b"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["predict", "--model", "m", "--inp", "f"], "unknown flag --inp (did you mean --input?)"),
+        (["train", "--dta", "x", "--out", "y"], "unknown flag --dta (did you mean --data?)"),
+        (["train", "--data", "x", "--out", "y", "--over"], "unknown flag --over (did you mean --overwrite?)"),
+        (["embed", "--out", "x.npy", "--input", "t.txt"], "unknown flag --out (did you mean --output?)"),
+        (["train", "--data", "x"], "the following arguments are required: --out"),
+        (["embed", "--input", "a", "b", "--output", "v.npy"], "unexpected argument: b"),
+    ],
+)
 def test_flags_match_exactly_and_unknown_ones_are_named_first(args, words):
     err = run(*args, check_rc=2).stderr
     assert err.strip() == f"error: {words} (see `bert-hub {args[0]} --help`)"
@@ -218,7 +317,9 @@ def test_train_help_states_each_default_once():
 
 
 def test_predict_says_what_its_number_is(trained_classifier):
-    lines = run("predict", "--model", trained_classifier, "WINNER!! Claim your prize now", "see you").stdout.splitlines()
+    lines = run(
+        "predict", "--model", trained_classifier, "WINNER!! Claim your prize now", "see you"
+    ).stdout.splitlines()
     assert lines[0].split() == ["label", "P(spam)", "text"]
     assert [line.split()[0] for line in lines[1:]] == [line.split()[0] for line in lines[1:]]
     assert all(0 <= float(line.split()[1]) <= 1 for line in lines[1:]) and lines[2].endswith("see you")
@@ -235,8 +336,13 @@ def test_a_script_that_reaches_a_model_through_bert_hub_is_quiet(minilm):
     quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert quiet.returncode == 0 and quiet.stdout.strip() == "(1, 384)"
     assert not [line for line in quiet.stderr.splitlines() if any(n in line for n in NOISE)], quiet.stderr
-    asked = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                           env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"}, timeout=300)
+    asked = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"},
+        timeout=300,
+    )
     assert asked.returncode == 0 and "oneDNN" in asked.stderr  # the user's setting wins
 
 
@@ -248,23 +354,38 @@ def test_careless_arguments_get_one_line(tmp_path, trained_classifier):
     (tmp_path / "latin1.yaml").write_bytes(b"\xff\xfe epochs: 1\n")
     cases = [
         (("train", "--data", sms, "--out", tmp_path / "r", "--seed", "-1"), "argument --seed: must be from 0 to"),
-        (("train", "--data", sms, "--out", tmp_path / "r", "--learning-rate", "0"), "--learning-rate: must be positive"),
-        (("train", "--data", sms, "--out", tmp_path / "r", "--validation-fraction", "0.5", "--test-fraction", "0.6"),
-         "--test-fraction and --validation-fraction (0.6 + 0.5) must sum to less than 1"),
-        (("train", "--data", sms, "--out", tmp_path / "r", "--train-config", tmp_path / "dup.yaml"),
-         "dup.yaml: line 2: the key 'epochs' is given twice"),
-        (("train", "--data", sms, "--out", tmp_path / "r", "--train-config", tmp_path / "latin1.yaml"),
-         "latin1.yaml: line 1 is not valid UTF-8"),
+        (
+            ("train", "--data", sms, "--out", tmp_path / "r", "--learning-rate", "0"),
+            "--learning-rate: must be positive",
+        ),
+        (
+            ("train", "--data", sms, "--out", tmp_path / "r", "--validation-fraction", "0.5", "--test-fraction", "0.6"),
+            "--test-fraction and --validation-fraction (0.6 + 0.5) must sum to less than 1",
+        ),
+        (
+            ("train", "--data", sms, "--out", tmp_path / "r", "--train-config", tmp_path / "dup.yaml"),
+            "dup.yaml: line 2: the key 'epochs' is given twice",
+        ),
+        (
+            ("train", "--data", sms, "--out", tmp_path / "r", "--train-config", tmp_path / "latin1.yaml"),
+            "latin1.yaml: line 1 is not valid UTF-8",
+        ),
         (("train", "--data", "", "--out", tmp_path / "r"), "the data file is empty ('')"),
         (("train", "--data", sms, "--out", ""), "--out is empty"),
         (("train", "--data", sms, "--out", tmp_path), f"--data {sms} is inside --out {tmp_path}"),
         (("--json", "models"), "--json goes after the command's name: bert-hub models --json"),
-        (("build", "--layers", "1", "--hidden", "8", "--heads", "2", "--seed", "-1", "--out", tmp_path / "b"),
-         "argument --seed: must be from 0 to"),
-        (("evaluate", "--model", trained_classifier, "--data", sms, "--label-sep", ";"),
-         "--label-sep separates the labels of a multi-label classifier's data"),
-        (("predict", "--model", trained_classifier, "--top-k", "2", "hello"),
-         "--top-k shows the most probable labels of a multi-class classifier"),
+        (
+            ("build", "--layers", "1", "--hidden", "8", "--heads", "2", "--seed", "-1", "--out", tmp_path / "b"),
+            "argument --seed: must be from 0 to",
+        ),
+        (
+            ("evaluate", "--model", trained_classifier, "--data", sms, "--label-sep", ";"),
+            "--label-sep separates the labels of a multi-label classifier's data",
+        ),
+        (
+            ("predict", "--model", trained_classifier, "--top-k", "2", "hello"),
+            "--top-k shows the most probable labels of a multi-class classifier",
+        ),
     ]
     for args, words in cases:
         err = run(*args, check_rc=2).stderr
@@ -278,6 +399,8 @@ def test_overwrite_replaces_an_output_of_its_own_kind_only(tmp_path, trained_cla
     run_copy = Path(shutil.copytree(trained_classifier, tmp_path / "victim"))
     before = sorted(p.name for p in run_copy.iterdir())
     err = run("samples", "--out", run_copy, "--overwrite", check_rc=2).stderr
-    assert "holds bert_hub's run, not its samples: --overwrite replaces an output of the same kind only" in \
-        one_error_line(err)
+    assert (
+        "holds bert_hub's run, not its samples: --overwrite replaces an output of the same kind only"
+        in one_error_line(err)
+    )
     assert sorted(p.name for p in run_copy.iterdir()) == before

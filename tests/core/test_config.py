@@ -11,7 +11,10 @@ from bert_hub.core.config import config_from_dict, load_config, shipped_config_d
 from bert_hub.core.errors import ConfigError
 
 GOOD = {
-    "name": "m", "preprocess": "./pre", "encoder": "./enc", "seq_length": 64,
+    "name": "m",
+    "preprocess": "./pre",
+    "encoder": "./enc",
+    "seq_length": 64,
     "architecture": {"layers": 2, "hidden": 32, "heads": 4, "vocab_size": 100, "cased": False},
 }
 
@@ -39,20 +42,23 @@ def test_relative_local_handles_are_relative_to_the_config_file(tmp_path):
     assert cfg.architecture.intermediate == 128  # 4 * hidden by default
 
 
-@pytest.mark.parametrize("mutate, field, words", [
-    (lambda d: d.update(colour="red"), "colour", "unknown field"),
-    (lambda d: d["architecture"].update(depth=3), "architecture.depth", "unknown field"),
-    (lambda d: d.pop("encoder"), "encoder", "missing required field"),
-    (lambda d: d["architecture"].pop("heads"), "architecture.heads", "missing required field"),
-    (lambda d: d["architecture"].update(layers="twelve"), "architecture.layers", "expected an integer"),
-    (lambda d: d["architecture"].update(layers=True), "architecture.layers", "expected an integer"),
-    (lambda d: d.update(trainable="yes"), "trainable", "expected true or false"),
-    (lambda d: d.update(encoder="not a handle"), "encoder", "is not a handle"),
-    (lambda d: d.update(preprocess="https://www.kaggle.com/datasets/x"), "preprocess", "not a Kaggle model URL"),
-    (lambda d: d.update(seq_length=2), "seq_length", "between 3 and"),
-    (lambda d: d.update(seq_length=600), "seq_length", "between 3 and"),
-    (lambda d: d["architecture"].update(heads=5), "architecture.heads", "divisible"),
-])
+@pytest.mark.parametrize(
+    "mutate, field, words",
+    [
+        (lambda d: d.update(colour="red"), "colour", "unknown field"),
+        (lambda d: d["architecture"].update(depth=3), "architecture.depth", "unknown field"),
+        (lambda d: d.pop("encoder"), "encoder", "missing required field"),
+        (lambda d: d["architecture"].pop("heads"), "architecture.heads", "missing required field"),
+        (lambda d: d["architecture"].update(layers="twelve"), "architecture.layers", "expected an integer"),
+        (lambda d: d["architecture"].update(layers=True), "architecture.layers", "expected an integer"),
+        (lambda d: d.update(trainable="yes"), "trainable", "expected true or false"),
+        (lambda d: d.update(encoder="not a handle"), "encoder", "is not a handle"),
+        (lambda d: d.update(preprocess="https://www.kaggle.com/datasets/x"), "preprocess", "not a Kaggle model URL"),
+        (lambda d: d.update(seq_length=2), "seq_length", "between 3 and"),
+        (lambda d: d.update(seq_length=600), "seq_length", "between 3 and"),
+        (lambda d: d["architecture"].update(heads=5), "architecture.heads", "divisible"),
+    ],
+)
 def test_bad_fields_name_file_and_field(tmp_path, mutate, field, words):
     data = yaml.safe_load(yaml.safe_dump(GOOD))
     mutate(data)

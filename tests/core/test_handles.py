@@ -36,8 +36,9 @@ def test_kaggle_url_forms_map_to_one_handle():
     assert not parse_handle("tensorflow/bert/tensorFlow2/en-uncased-preprocess").versioned
 
 
-@pytest.mark.parametrize("bad", ["", "just-a-name", "http://tfhub.dev/x/1", "embedded:foo",
-                                 "a/b/c/d/e/f", "https://www.kaggle.com/code/x"])
+@pytest.mark.parametrize(
+    "bad", ["", "just-a-name", "http://tfhub.dev/x/1", "embedded:foo", "a/b/c/d/e/f", "https://www.kaggle.com/code/x"]
+)
 def test_bad_handles(bad):
     with pytest.raises(ValueError):
         parse_handle(bad)
@@ -82,12 +83,17 @@ def test_tfhub_url_served_from_tfhub_cache(tiny_bundle):
     assert resolve(TFHUB_URL) == target
 
 
-@pytest.mark.parametrize("handle, caches", [
-    ("tensorflow/bert/tensorFlow2/en-cased-l-12-h-768-a-12/4", ["KAGGLEHUB_CACHE"]),
-    ("https://www.kaggle.com/models/tensorflow/bert/TensorFlow2/en-cased-preprocess/3",
-     ["KAGGLEHUB_CACHE", "TFHUB_CACHE_DIR"]),
-    ("https://tfhub.dev/tensorflow/bert_en_cased_L-12_H-768_A-12/4", ["TFHUB_CACHE_DIR"]),
-])
+@pytest.mark.parametrize(
+    "handle, caches",
+    [
+        ("tensorflow/bert/tensorFlow2/en-cased-l-12-h-768-a-12/4", ["KAGGLEHUB_CACHE"]),
+        (
+            "https://www.kaggle.com/models/tensorflow/bert/TensorFlow2/en-cased-preprocess/3",
+            ["KAGGLEHUB_CACHE", "TFHUB_CACHE_DIR"],
+        ),
+        ("https://tfhub.dev/tensorflow/bert_en_cased_L-12_H-768_A-12/4", ["TFHUB_CACHE_DIR"]),
+    ],
+)
 def test_uncached_model_fails_fast_with_the_ways_out(handle, caches):
     started = time.perf_counter()
     with pytest.raises(ResolveError) as e:

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_error_line
 
 from bert_hub.core.errors import InputError, Interrupted
 from bert_hub.core.manifests import MARKER, mark_directory
 from bert_hub.core.outputs import make_directory
+from bert_hub.explore.samples import write_sms_file
 from bert_hub.finetune.run_folder import RUN
 from bert_hub.finetune.tasks.labelled_texts import read_labelled
-from bert_hub.explore.samples import write_sms_file
 from bert_hub.finetune.train import train
 from bert_hub.finetune.train_config import TrainConfig, load_train_config
-from conftest import one_error_line
 
 FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, test_fraction=0.1, seed=7)
 TRAIN_FLAGS = ("--epochs", "1", "--batch-size", "8", "--seq-length", "64", "--learning-rate", "0.001")
@@ -42,6 +42,7 @@ def listing(path: Path) -> dict[str, bytes]:
 
 
 # -- 1. --overwrite never deletes what bert_hub did not write ----------------------------
+
 
 def test_overwrite_refuses_a_folder_bert_hub_did_not_write(tmp_path, cli, tiny_bundle, sms):
     precious = tmp_path / "precious"
@@ -78,8 +79,9 @@ def test_failed_overwrite_keeps_the_old_run(tmp_path, cli, tiny_bundle):
 def test_build_into_a_folder_with_other_files_is_refused(tmp_path, cli, tiny_vocab, monkeypatch):
     (tmp_path / "report.docx").write_text("keep me")
     monkeypatch.chdir(tmp_path)
-    rc, _, err = cli("build", "--layers", "1", "--hidden", "8", "--heads", "2", "--vocab", tiny_vocab,
-                     "--out", ".", "--overwrite")
+    rc, _, err = cli(
+        "build", "--layers", "1", "--hidden", "8", "--heads", "2", "--vocab", tiny_vocab, "--out", ".", "--overwrite"
+    )
     assert rc == 2 and "was not written by bert_hub" in one_error_line(err)
     assert listing(tmp_path) == {"report.docx": b"keep me"}
 
@@ -102,8 +104,9 @@ def test_embed_and_plot_refuse_to_replace_foreign_files(tmp_path, cli, tiny_bund
     out.write_text("not an array")
     rc, _, err = cli("embed", "--config", tiny_bundle, "--input", texts, "--output", out, "--no-progress")
     assert rc == 2 and "already exists; pass --overwrite" in one_error_line(err)
-    rc, _, err = cli("embed", "--config", tiny_bundle, "--input", texts, "--output", out, "--overwrite",
-                     "--no-progress")
+    rc, _, err = cli(
+        "embed", "--config", tiny_bundle, "--input", texts, "--output", out, "--overwrite", "--no-progress"
+    )
     assert rc == 2 and "is not a NumPy .npy file that bert_hub wrote" in one_error_line(err)
     assert out.read_text() == "not an array"
     plot = tmp_path / "thesis.png"
@@ -115,21 +118,27 @@ def test_embed_and_plot_refuse_to_replace_foreign_files(tmp_path, cli, tiny_bund
 
 # -- 2. normal permissions -------------------------------------------------------------------
 
+
 def test_outputs_get_the_modes_of_the_umask(tmp_path, cli, tiny_bundle, tiny_vocab):
     old = os.umask(0o022)
     try:
         bundle = tmp_path / "b"
-        assert cli("build", "--layers", "1", "--hidden", "8", "--heads", "2", "--vocab", tiny_vocab,
-                   "--out", bundle)[0] == 0
+        assert (
+            cli("build", "--layers", "1", "--hidden", "8", "--heads", "2", "--vocab", tiny_vocab, "--out", bundle)[0]
+            == 0
+        )
         texts = tmp_path / "t.txt"
         texts.write_text("hello\n")
-        assert cli("embed", "--config", tiny_bundle, "--input", texts, "--output", tmp_path / "v.npy",
-                   "--no-progress")[0] == 0
+        assert (
+            cli("embed", "--config", tiny_bundle, "--input", texts, "--output", tmp_path / "v.npy", "--no-progress")[0]
+            == 0
+        )
         assert cli("compare-layers", "--config", tiny_bundle, "--plot", tmp_path / "l.png", "hello")[0] == 0
     finally:
         os.umask(old)
-    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in [bundle, *bundle.rglob("*"), tmp_path / "v.npy",
-                                                           tmp_path / "l.png"]}
+    modes = {
+        p: stat.S_IMODE(p.stat().st_mode) for p in [bundle, *bundle.rglob("*"), tmp_path / "v.npy", tmp_path / "l.png"]
+    }
     assert {oct(m) for p, m in modes.items() if p.is_dir()} == {"0o755"}
     assert {oct(m) for p, m in modes.items() if p.is_file()} == {"0o644"}
 
@@ -141,6 +150,7 @@ def test_embedded_cache_is_readable_by_others(minilm):
 
 
 # -- 3. --seed makes a run repeatable --------------------------------------------------------
+
 
 def test_same_seed_gives_identical_runs(tmp_path, tiny_bundle, sms):
     import tensorflow as tf
@@ -171,6 +181,7 @@ def test_dropout_of_built_encoders_follows_the_seed(tiny):
 
 
 # -- 4. Ctrl-C during training ------------------------------------------------------------------
+
 
 def _stop_at_step(step: int):
     import tf_keras
@@ -226,10 +237,30 @@ def test_resume_without_a_checkpoint_says_what_to_do(tmp_path, cli, tiny_bundle,
 def test_ctrl_c_in_a_real_process(tmp_path, tiny_bundle, sms, cli):
     out = tmp_path / "run_int"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "bert_hub.cli", "train", "--config", str(tiny_bundle),
-                             "--data", str(sms), "--out", str(out), "--epochs", "30", "--batch-size", "8",
-                             "--seq-length", "64"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bert_hub.cli",
+            "train",
+            "--config",
+            str(tiny_bundle),
+            "--data",
+            str(sms),
+            "--out",
+            str(out),
+            "--epochs",
+            "30",
+            "--batch-size",
+            "8",
+            "--seq-length",
+            "64",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     seen = []
     for line in proc.stderr:
         seen.append(line)
@@ -240,12 +271,27 @@ def test_ctrl_c_in_a_real_process(tmp_path, tiny_bundle, sms, cli):
     assert proc.returncode == 130, "".join(seen) + rest
     last = rest.strip().splitlines()[-1]
     assert last.startswith(f"interrupted; {out} keeps") and "--resume" in last
-    rc, _, _ = cli("train", "--config", tiny_bundle, "--data", sms, "--out", out, "--epochs", "2",
-                   "--batch-size", "8", "--seq-length", "64", "--resume")
+    rc, _, _ = cli(
+        "train",
+        "--config",
+        tiny_bundle,
+        "--data",
+        sms,
+        "--out",
+        out,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--seq-length",
+        "64",
+        "--resume",
+    )
     assert rc == 0 and (out / "model" / "saved_model.pb").is_file()
 
 
 # -- 5. numbers in YAML as people write them -----------------------------------------------
+
 
 def test_yaml_learning_rate_in_e_notation(tmp_path):
     path = tmp_path / "t.yaml"
@@ -259,6 +305,7 @@ def test_yaml_learning_rate_in_e_notation(tmp_path):
 
 # -- 6. README commands and API -------------------------------------------------------------
 
+
 def test_pack_takes_plain_strings(minilm):
     packed = minilm.pack(["how old are you?", "I am six"], seq_length=16)
     tokenized = minilm.pack([minilm.tokenize(["how old are you?"]), minilm.tokenize(["I am six"])], seq_length=16)
@@ -268,12 +315,17 @@ def test_pack_takes_plain_strings(minilm):
 
 
 def test_train_creates_missing_parent_folders(tmp_path, tiny_bundle, sms):
-    summary = train(tiny_bundle, read_labelled(sms), tmp_path / "runs" / "spam",
-                    TrainConfig(epochs=1, batch_size=8, seq_length=64, learning_rate=1e-3))
+    summary = train(
+        tiny_bundle,
+        read_labelled(sms),
+        tmp_path / "runs" / "spam",
+        TrainConfig(epochs=1, batch_size=8, seq_length=64, learning_rate=1e-3),
+    )
     assert summary["finished"] and (tmp_path / "runs" / "spam" / "model").is_dir()
 
 
 # -- 7. any two labels ---------------------------------------------------------------------------
+
 
 def test_any_two_labels_in_both_formats(tmp_path):
     sms = tmp_path / "good_bad.tsv"
@@ -286,13 +338,17 @@ def test_any_two_labels_in_both_formats(tmp_path):
     assert read_labelled(cap, positive="spam").label_names == ("Ham", "Spam")
     header = tmp_path / "h.csv"
     header.write_text("label,text\nbad,x\ngood,y\n")
-    with pytest.raises(InputError, match=r"which label is the positive class\? The labels are 'bad', 'good'; "
-                                         r"name one with `positive`"):
+    with pytest.raises(
+        InputError,
+        match=r"which label is the positive class\? The labels are 'bad', 'good'; "
+        r"name one with `positive`",
+    ):
         read_labelled(header)
     assert read_labelled(header, positive="good").labels == [0, 1]
 
 
 # -- 8. one line, exit 2 ----------------------------------------------------------------------
+
 
 def test_broken_pipe_ends_quietly(monkeypatch):
     from bert_hub.cli import program
@@ -305,17 +361,33 @@ def test_broken_pipe_ends_quietly(monkeypatch):
     assert program._run(args) == 0
 
 
-@pytest.mark.parametrize("make, args, words", [
-    (lambda d: (d / "plots").mkdir(), ["compare-layers", "--plot", "{d}/plots", "hello"], "is a folder, not a file"),
-    (lambda d: (d / "d.npy").mkdir(), ["embed", "--input", "{d}/t.txt", "--output", "{d}/d.npy"],
-     "is a folder, not a file"),
-    (lambda d: (d / "afile").write_text("x"), ["train", "--data", "{d}/t.txt", "--out", "{d}/afile", "--overwrite"],
-     "is a file, not a folder"),
-    (lambda d: None, ["embed", "--input", "{d}", "--output", "{d}/o.npy"], "is a folder, not a file"),
-    (lambda d: None, ["embed", "--input", "{d}/t.txt", "--output", "{d}/o.npy", "--buckets", "0,-8"],
-     "buckets 0, -8: each bucket is a packed length from 3"),
-    (lambda d: None, ["compare-layers", "--plot", "{d}/x.txt", "hello"], "unknown image format '.txt'"),
-])
+@pytest.mark.parametrize(
+    "make, args, words",
+    [
+        (
+            lambda d: (d / "plots").mkdir(),
+            ["compare-layers", "--plot", "{d}/plots", "hello"],
+            "is a folder, not a file",
+        ),
+        (
+            lambda d: (d / "d.npy").mkdir(),
+            ["embed", "--input", "{d}/t.txt", "--output", "{d}/d.npy"],
+            "is a folder, not a file",
+        ),
+        (
+            lambda d: (d / "afile").write_text("x"),
+            ["train", "--data", "{d}/t.txt", "--out", "{d}/afile", "--overwrite"],
+            "is a file, not a folder",
+        ),
+        (lambda d: None, ["embed", "--input", "{d}", "--output", "{d}/o.npy"], "is a folder, not a file"),
+        (
+            lambda d: None,
+            ["embed", "--input", "{d}/t.txt", "--output", "{d}/o.npy", "--buckets", "0,-8"],
+            "buckets 0, -8: each bucket is a packed length from 3",
+        ),
+        (lambda d: None, ["compare-layers", "--plot", "{d}/x.txt", "hello"], "unknown image format '.txt'"),
+    ],
+)
 def test_wrong_kind_of_path_is_one_line(tmp_path, cli, tiny_bundle, make, args, words):
     (tmp_path / "t.txt").write_text("ham\thello\nspam\tworld\n")
     make(tmp_path)
@@ -333,6 +405,7 @@ def test_argument_errors_are_one_line(cli):
 
 # -- 9. silently wrong, no more -------------------------------------------------------------
 
+
 def test_plot_format_follows_the_suffix(tmp_path, cli, tiny_bundle):
     for name, magic in (("x.jpg", b"\xff\xd8\xff"), ("x.pdf", b"%PDF"), ("x.png", b"\x89PNG")):
         assert cli("compare-layers", "--config", tiny_bundle, "--plot", tmp_path / name, "hello")[0] == 0
@@ -343,12 +416,34 @@ def test_no_stale_lengths_file_and_truncation_counted(tmp_path, cli, tiny_bundle
     texts = tmp_path / "t.txt"
     texts.write_text("hello world\n" + "the cat " * 400 + "\n")
     out = tmp_path / "s.npy"
-    rc, stdout, _ = cli("embed", "--config", tiny_bundle, "--input", texts, "--output", out,
-                        "--key", "sequence_output", "--json", "--no-progress")
+    rc, stdout, _ = cli(
+        "embed",
+        "--config",
+        tiny_bundle,
+        "--input",
+        texts,
+        "--output",
+        out,
+        "--key",
+        "sequence_output",
+        "--json",
+        "--no-progress",
+    )
     assert rc == 0 and (tmp_path / "s.lengths.npy").is_file()
     assert json.loads(stdout)["truncated_texts"] == 1
-    rc, stdout, _ = cli("embed", "--config", tiny_bundle, "--input", texts, "--output", out, "--key", "mean",
-                        "--overwrite", "--no-progress")
+    rc, stdout, _ = cli(
+        "embed",
+        "--config",
+        tiny_bundle,
+        "--input",
+        texts,
+        "--output",
+        out,
+        "--key",
+        "mean",
+        "--overwrite",
+        "--no-progress",
+    )
     assert rc == 0 and not (tmp_path / "s.lengths.npy").exists()
     assert "truncated to 128 tokens: 1 text\n" in stdout + "\n"
     assert np.load(out).shape == (2, 32)
@@ -364,6 +459,7 @@ def test_models_names_work_with_config(cli):
 
 
 # -- 10. misleading no more -----------------------------------------------------------------
+
 
 def test_truncation_message_and_plurals(cli, tiny_bundle, tiny_vocab):
     rc, out, _ = cli("inspect", "--config", tiny_bundle, "--seq-length", "3", "hello world")

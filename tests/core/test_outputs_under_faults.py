@@ -20,17 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_error_line
 
 from bert_hub.core.locks import output_lock
-
 from bert_hub.core.manifests import owned_directory
-from conftest import one_error_line
 from bert_hub.explore.samples import write_sms_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]  # real bert-hub processes, stopped by real signals
 
-TRAIN_FLAGS = ("--epochs", "1", "--batch-size", "8", "--seq-length", "64", "--learning-rate", "0.001",
-               "--no-progress")
+TRAIN_FLAGS = ("--epochs", "1", "--batch-size", "8", "--seq-length", "64", "--learning-rate", "0.001", "--no-progress")
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +44,9 @@ def hidden(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-def spawn(*args, pause: str | None = None, seconds: float = 4, env: dict | None = None,
-          limit_file_size: int | None = None) -> subprocess.Popen:
+def spawn(
+    *args, pause: str | None = None, seconds: float = 4, env: dict | None = None, limit_file_size: int | None = None
+) -> subprocess.Popen:
     """``bert-hub ARGS`` as a real process (stderr read line by line), held at pause point ``pause``."""
     environ = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     environ.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI must be quiet by itself
@@ -59,8 +58,14 @@ def spawn(*args, pause: str | None = None, seconds: float = 4, env: dict | None 
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
 
-    return subprocess.Popen([sys.executable, "-m", "bert_hub.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=environ, preexec_fn=limits)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bert_hub.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+        preexec_fn=limits,
+    )
 
 
 def interrupt_at(proc: subprocess.Popen, pause: str, sig: int) -> tuple[int, str, str]:
@@ -99,15 +104,31 @@ def old_run(tmp_path, first_run) -> Path:
 
 # -- 1. an interrupt at any moment of `train --overwrite`: the old run or the new one, whole ------
 
-@pytest.mark.parametrize("pause, sig, status, words", [
-    ("epoch-end", signal.SIGTERM, 143, "is as it was (the new run was discarded)"),
-    ("before-swap:rb", signal.SIGINT, 130, "is as it was (the new run was discarded)"),
-    ("swap:rb", signal.SIGINT, 130, "holds the new run"),
-])
+
+@pytest.mark.parametrize(
+    "pause, sig, status, words",
+    [
+        ("epoch-end", signal.SIGTERM, 143, "is as it was (the new run was discarded)"),
+        ("before-swap:rb", signal.SIGINT, 130, "is as it was (the new run was discarded)"),
+        ("swap:rb", signal.SIGINT, 130, "holds the new run"),
+    ],
+)
 def test_interrupt_during_overwrite_leaves_one_whole_run(old_run, tiny_bundle, sms, pause, sig, status, words):
     before = listing(old_run)
-    proc = spawn("train", "--config", tiny_bundle, "--data", sms, "--out", old_run, "--overwrite", *TRAIN_FLAGS,
-                 "--seed", "2", pause=pause)
+    proc = spawn(
+        "train",
+        "--config",
+        tiny_bundle,
+        "--data",
+        sms,
+        "--out",
+        old_run,
+        "--overwrite",
+        *TRAIN_FLAGS,
+        "--seed",
+        "2",
+        pause=pause,
+    )
     rc, _, err = interrupt_at(proc, pause, sig)
     assert rc == status, err
     assert words in last_line(err)
@@ -125,8 +146,10 @@ def test_interrupt_before_the_export_of_a_new_run_resumes(tmp_path, cli, tiny_bu
     run = tmp_path / "fresh"
     proc = spawn("train", "--config", tiny_bundle, "--data", sms, "--out", run, *TRAIN_FLAGS, pause="training-done")
     rc, _, err = interrupt_at(proc, "training-done", signal.SIGTERM)
-    assert rc == 143 and last_line(err) == f"interrupted; {run} keeps 1 epoch of 1: continue it with the same " \
-                                           "command and --resume"
+    assert (
+        rc == 143
+        and last_line(err) == f"interrupted; {run} keeps 1 epoch of 1: continue it with the same command and --resume"
+    )
     assert not (run / "model").exists() and hidden(tmp_path) == []
     owned_directory(run)  # the manifest was brought up to date: the run is bert_hub's to replace
     rc, _, err = cli("train", "--config", tiny_bundle, "--data", sms, "--out", run, *TRAIN_FLAGS, "--resume")
@@ -151,6 +174,7 @@ def test_leftovers_of_a_killed_run_are_removed_and_said(old_run, cli, tiny_bundl
 
 # -- 2. --overwrite looks at the whole tree --------------------------------------------------
 
+
 def test_overwrite_never_deletes_a_users_file_at_any_depth(tmp_path, cli, tiny_vocab):
     out = tmp_path / "m"
     build = ("build", "--layers", "1", "--hidden", "8", "--heads", "2", "--vocab", tiny_vocab, "--out", out)
@@ -159,8 +183,10 @@ def test_overwrite_never_deletes_a_users_file_at_any_depth(tmp_path, cli, tiny_v
     (out / "preprocess" / "mydata").mkdir()
     (out / "preprocess" / "mydata" / "x.csv").write_text("a,b\n")
     rc, _, err = cli(*build, "--overwrite", "--seed", "3")
-    assert rc == 2 and "holds encoder/NOTES.txt, preprocess/mydata/x.csv, which bert_hub did not write" \
-        in one_error_line(err)
+    assert (
+        rc == 2
+        and "holds encoder/NOTES.txt, preprocess/mydata/x.csv, which bert_hub did not write" in one_error_line(err)
+    )
     assert (out / "encoder" / "NOTES.txt").read_text() == "mine"
     assert (out / "preprocess" / "mydata" / "x.csv").read_text() == "a,b\n"
     (out / "encoder" / "NOTES.txt").unlink()
@@ -183,13 +209,15 @@ def test_overwrite_checks_inside_run_folders(tmp_path, cli, trained_classifier, 
 
 # -- 3. single files: replaced only if bert_hub wrote them, whatever their format -------------
 
+
 def test_overwrite_replaces_only_files_bert_hub_wrote(tmp_path, cli, tiny_bundle):
     texts = tmp_path / "t.txt"
     texts.write_text("hello world\nthe cat\n")
     mine = tmp_path / "mine.npy"
     np.save(mine, np.arange(3))
-    rc, _, err = cli("embed", "--config", tiny_bundle, "--input", texts, "--output", mine, "--overwrite",
-                     "--no-progress")
+    rc, _, err = cli(
+        "embed", "--config", tiny_bundle, "--input", texts, "--output", mine, "--overwrite", "--no-progress"
+    )
     assert rc == 2 and "is not a NumPy .npy file that bert_hub wrote" in one_error_line(err)
     assert np.array_equal(np.load(mine), np.arange(3))
     photo = tmp_path / "holiday.jpg"
@@ -200,21 +228,38 @@ def test_overwrite_replaces_only_files_bert_hub_wrote(tmp_path, cli, tiny_bundle
 
     ours = tmp_path / "v.npy"
     assert cli("embed", "--config", tiny_bundle, "--input", texts, "--output", ours, "--no-progress")[0] == 0
-    assert cli("embed", "--config", tiny_bundle, "--input", texts, "--output", ours, "--overwrite",
-               "--key", "mean", "--no-progress")[0] == 0
+    assert (
+        cli(
+            "embed",
+            "--config",
+            tiny_bundle,
+            "--input",
+            texts,
+            "--output",
+            ours,
+            "--overwrite",
+            "--key",
+            "mean",
+            "--no-progress",
+        )[0]
+        == 0
+    )
     np.save(ours, np.zeros(2))  # the user writes over bert_hub's file: now it is theirs
-    rc, _, err = cli("embed", "--config", tiny_bundle, "--input", texts, "--output", ours, "--overwrite",
-                     "--no-progress")
+    rc, _, err = cli(
+        "embed", "--config", tiny_bundle, "--input", texts, "--output", ours, "--overwrite", "--no-progress"
+    )
     assert rc == 2 and "that bert_hub wrote (or it changed since)" in one_error_line(err)
     assert np.array_equal(np.load(ours), np.zeros(2))
 
 
 # -- 4. one writer per output ---------------------------------------------------------------
 
+
 def test_a_second_writer_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_path, cli, tiny_bundle, sms):
     out = tmp_path / "tt"
-    proc = spawn("train", "--config", tiny_bundle, "--data", sms, "--out", out, *TRAIN_FLAGS,
-                 pause="train-start", seconds=120)
+    proc = spawn(
+        "train", "--config", tiny_bundle, "--data", sms, "--out", out, *TRAIN_FLAGS, pause="train-start", seconds=120
+    )
     for line in proc.stderr:
         if "paused at train-start" in line:
             break
@@ -226,8 +271,9 @@ def test_a_second_writer_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_path,
     assert hidden(tmp_path) == [] and not out.exists()
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (tmp_path / ".tt.lock").write_text(json.dumps({"pid": int(dead.stdout), "host": "h", "since": "then",
-                                                   "command": "bert-hub train"}))
+    (tmp_path / ".tt.lock").write_text(
+        json.dumps({"pid": int(dead.stdout), "host": "h", "since": "then", "command": "bert-hub train"})
+    )
     rc, _, err = cli("train", "--config", tiny_bundle, "--data", sms, "--out", out, *TRAIN_FLAGS)
     assert rc == 0, err
     assert hidden(tmp_path) == []
@@ -245,19 +291,35 @@ def test_lock_is_held_across_processes_for_files_too(tmp_path, cli, tiny_bundle)
 
 # -- 5. --resume with other settings ---------------------------------------------------------
 
+
 def test_resume_refuses_other_settings_and_finished_runs(tmp_path, cli, trained_classifier, tiny_bundle, sms):
     run = tmp_path / "r"
     shutil.copytree(trained_classifier, run)
     recorded = (run / "train_config.yaml").read_text()
-    rc, _, err = cli("train", "--config", tiny_bundle, "--data", sms, "--out", run, "--resume", "--epochs", "2",
-                     "--learning-rate", "0.5", "--batch-size", "8")
+    rc, _, err = cli(
+        "train",
+        "--config",
+        tiny_bundle,
+        "--data",
+        sms,
+        "--out",
+        run,
+        "--resume",
+        "--epochs",
+        "2",
+        "--learning-rate",
+        "0.5",
+        "--batch-size",
+        "8",
+    )
     assert rc == 2 and "--learning-rate 0.5 differs from its train_config.yaml (0.001)" in one_error_line(err)
     rc, _, err = cli("train", "--config", tiny_bundle, "--data", sms, "--out", run, "--resume")
     assert rc == 2 and "is finished (1 epoch of 1, exported): nothing to resume" in one_error_line(err)
     assert (run / "train_config.yaml").read_text() == recorded
     # the run's own settings are the base: only --epochs is needed to train on
-    rc, out, err = cli("train", "--config", tiny_bundle, "--data", sms, "--out", run, "--resume", "--epochs", "2",
-                       "--json")
+    rc, out, err = cli(
+        "train", "--config", tiny_bundle, "--data", sms, "--out", run, "--resume", "--epochs", "2", "--json"
+    )
     assert rc == 0, err
     assert json.loads(out)["epochs_done"] == 2 and "epochs: 2" in (run / "train_config.yaml").read_text()
 
@@ -283,18 +345,41 @@ def test_beam_relative_globs_and_no_match(tmp_path, cli, tiny_bundle, monkeypatc
     monkeypatch.chdir(tmp_path)
     Path("texts1.txt").write_text("hello world\nthe cat\n")
     Path("texts2.txt").write_text("a dog\n")
-    rc, out, err = cli("embed", "--config", tiny_bundle, "--runner", "DirectRunner", "--input", "texts*.txt",
-                       "--output", "vec", "--json")
+    rc, out, err = cli(
+        "embed",
+        "--config",
+        tiny_bundle,
+        "--runner",
+        "DirectRunner",
+        "--input",
+        "texts*.txt",
+        "--output",
+        "vec",
+        "--json",
+    )
     assert rc == 0, err
     assert json.loads(out)["rows"] == 3
-    rc, _, err = cli("embed", "--config", tiny_bundle, "--runner", "DirectRunner", "--input", "nothing*.txt",
-                     "--output", "vec2")
+    rc, _, err = cli(
+        "embed", "--config", tiny_bundle, "--runner", "DirectRunner", "--input", "nothing*.txt", "--output", "vec2"
+    )
     assert rc == 2 and "--input nothing*.txt matches no file (looked in" in one_error_line(err)
-    rc, _, err = cli("embed", "--config", tiny_bundle, "--runner", "DirectRunner", "--input", "missing.txt",
-                     "--output", "vec2")
+    rc, _, err = cli(
+        "embed", "--config", tiny_bundle, "--runner", "DirectRunner", "--input", "missing.txt", "--output", "vec2"
+    )
     assert rc == 2 and "--input missing.txt: no such file" in one_error_line(err)
-    rc, _, err = cli("embed", "--config", tiny_bundle, "--runner", "DirectRunner", "--input", "texts1.txt",
-                     "--output", "vec2", "--kye", "cls")
+    rc, _, err = cli(
+        "embed",
+        "--config",
+        tiny_bundle,
+        "--runner",
+        "DirectRunner",
+        "--input",
+        "texts1.txt",
+        "--output",
+        "vec2",
+        "--kye",
+        "cls",
+    )
     assert rc == 2 and "unknown option --kye (did you mean --key?)" in one_error_line(err)
     assert not Path("vec2").exists()
 
@@ -302,8 +387,9 @@ def test_beam_relative_globs_and_no_match(tmp_path, cli, tiny_bundle, monkeypatc
 def test_ctrl_c_during_a_beam_job(tmp_path, tiny_bundle):
     texts = tmp_path / "many.txt"
     texts.write_text("the cat sat on the mat\n" * 200_000)
-    proc = spawn("embed", "--config", tiny_bundle, "--runner", "DirectRunner", "--input", texts,
-                 "--output", tmp_path / "out")
+    proc = spawn(
+        "embed", "--config", tiny_bundle, "--runner", "DirectRunner", "--input", texts, "--output", tmp_path / "out"
+    )
     import time
 
     deadline = time.monotonic() + 120
@@ -319,8 +405,11 @@ def test_ctrl_c_during_a_beam_job(tmp_path, tiny_bundle):
 
 # -- 8. numbers are finite ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("flag, value", [("--learning-rate", "nan"), ("--learning-rate", "inf"),
-                                         ("--weight-decay", "nan"), ("--worker-timeout", "nan")])
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--learning-rate", "nan"), ("--learning-rate", "inf"), ("--weight-decay", "nan"), ("--worker-timeout", "nan")],
+)
 def test_non_finite_numbers_are_refused(cli, flag, value):
     rc, _, err = cli("train", "--data", "x.tsv", "--out", "y", flag, value)
     assert rc == 2 and "finite number" in one_error_line(err)
@@ -336,6 +425,7 @@ def test_non_finite_numbers_in_yaml(tmp_path, cli):
 
 # -- 9. text that is not UTF-8 text ------------------------------------------------------------
 
+
 def test_utf16_and_bom_inputs(tmp_path, cli, tiny_bundle):
     utf16 = tmp_path / "u16.txt"
     utf16.write_bytes("hello world\nthe cat\n".encode("utf-16-le"))
@@ -345,8 +435,9 @@ def test_utf16_and_bom_inputs(tmp_path, cli, tiny_bundle):
     bom.write_bytes(b"\xef\xbb\xbfhello world\nthe cat\n")
     plain.write_text("hello world\nthe cat\n")
     for src, dst in ((bom, "b.npy"), (plain, "p.npy")):
-        assert cli("embed", "--config", tiny_bundle, "--input", src, "--output", tmp_path / dst,
-                   "--no-progress")[0] == 0
+        assert (
+            cli("embed", "--config", tiny_bundle, "--input", src, "--output", tmp_path / dst, "--no-progress")[0] == 0
+        )
     assert np.array_equal(np.load(tmp_path / "b.npy"), np.load(tmp_path / "p.npy"))
     data = tmp_path / "d.tsv"
     data.write_bytes(b"ham\thello\nspam\twin\x00 cash\n")
@@ -359,8 +450,19 @@ def test_beam_skips_a_bom_and_sends_nul_lines_to_the_dead_letters(tmp_path, cli,
 
     (tmp_path / "a.txt").write_bytes(b"\xef\xbb\xbfhello world\nthe cat\n")
     (tmp_path / "b.txt").write_bytes("a dog\n".encode("utf-16-le"))
-    rc, _, err = cli("embed", "--config", tiny_bundle, "--runner", "DirectRunner", "--input",
-                     str(tmp_path / "*.txt"), "--output", tmp_path / "out", "--key", "mean")
+    rc, _, err = cli(
+        "embed",
+        "--config",
+        tiny_bundle,
+        "--runner",
+        "DirectRunner",
+        "--input",
+        str(tmp_path / "*.txt"),
+        "--output",
+        tmp_path / "out",
+        "--key",
+        "mean",
+    )
     assert rc == 0, err
     rows = read_output(tmp_path / "out")
     assert [(Path(r["file"]).name, r["line"]) for r in rows] == [("a.txt", 1), ("a.txt", 2)]
@@ -372,16 +474,31 @@ def test_beam_skips_a_bom_and_sends_nul_lines_to_the_dead_letters(tmp_path, cli,
 
 # -- 10. Ctrl-C around a plain embed ----------------------------------------------------------
 
-@pytest.mark.parametrize("pause, words", [
-    ("embedding", "interrupted; nothing was written (existing outputs are as they were)"),
-    ("commit-files", "interrupted after writing {out} (complete)"),
-])
+
+@pytest.mark.parametrize(
+    "pause, words",
+    [
+        ("embedding", "interrupted; nothing was written (existing outputs are as they were)"),
+        ("commit-files", "interrupted after writing {out} (complete)"),
+    ],
+)
 def test_ctrl_c_around_embed_says_what_is_on_disk(tmp_path, tiny_bundle, pause, words):
     texts = tmp_path / "t.txt"
     texts.write_text("hello world\n" * 300)
     out = tmp_path / "v.npy"
-    proc = spawn("embed", "--config", tiny_bundle, "--input", texts, "--output", out, "--no-progress",
-                 "--batch-size", "8", pause=pause)
+    proc = spawn(
+        "embed",
+        "--config",
+        tiny_bundle,
+        "--input",
+        texts,
+        "--output",
+        out,
+        "--no-progress",
+        "--batch-size",
+        "8",
+        pause=pause,
+    )
     rc, _, err = interrupt_at(proc, pause, signal.SIGINT)
     assert rc == 130 and last_line(err) == words.format(out=out)
     assert out.exists() == (pause == "commit-files")
@@ -392,17 +509,42 @@ def test_ctrl_c_around_embed_says_what_is_on_disk(tmp_path, tiny_bundle, pause, 
 
 # -- a full disk -------------------------------------------------------------------------------
 
+
 def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, tiny_bundle, tiny_vocab):
     texts = tmp_path / "t.txt"
     texts.write_text("hello world\n" * 20_000)  # 20,000 x 32 floats: 2.5 MB
-    proc = spawn("embed", "--config", tiny_bundle, "--input", texts, "--output", tmp_path / "v.npy",
-                 "--no-progress", "--precision", "float32", "--no-xla", limit_file_size=1 << 20)  # no calibration
+    proc = spawn(
+        "embed",
+        "--config",
+        tiny_bundle,
+        "--input",
+        texts,
+        "--output",
+        tmp_path / "v.npy",
+        "--no-progress",
+        "--precision",
+        "float32",
+        "--no-xla",
+        limit_file_size=1 << 20,
+    )  # no calibration
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2, err
     line = one_error_line(err)
     assert "File too large" in line and "free some space" in line
-    proc = spawn("build", "--layers", "1", "--hidden", "64", "--heads", "2", "--vocab", tiny_vocab, "--out",
-                 tmp_path / "m", limit_file_size=64 << 10)
+    proc = spawn(
+        "build",
+        "--layers",
+        "1",
+        "--hidden",
+        "64",
+        "--heads",
+        "2",
+        "--vocab",
+        tiny_vocab,
+        "--out",
+        tmp_path / "m",
+        limit_file_size=64 << 10,
+    )
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2, err
     assert last_line(err).startswith("error: cannot write") and "File too large; free some space" in err
@@ -410,6 +552,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, tiny_bundle, tiny_
 
 
 # -- interrupted conversions; a damaged embedded cache -----------------------------------------
+
 
 def test_interrupted_convert_leaves_nothing(tmp_path, mlm_checkpoint):
     out = tmp_path / "conv"
@@ -442,6 +585,7 @@ def test_embedded_cache_survives_interrupts_and_damage(tmp_path, monkeypatch, ca
 
 
 # -- 11, 12. trust: no model from a place another user can write --------------------------------
+
 
 def test_tfhub_cache_is_never_the_shared_temp_folder(monkeypatch, tmp_path):
     from bert_hub.core.caches import tfhub_cache_dir
@@ -477,8 +621,11 @@ def test_a_model_planted_by_another_user_is_refused(planted, cli):
     from bert_hub.hub.resolution import resolve
 
     handle, entry = planted
-    with pytest.raises(ResolveError, match=r"belongs to another user \(uid 4242\), so another user could have "
-                                           r"put it there, and a SavedModel is a program; point TFHUB_CACHE_DIR"):
+    with pytest.raises(
+        ResolveError,
+        match=r"belongs to another user \(uid 4242\), so another user could have "
+        r"put it there, and a SavedModel is a program; point TFHUB_CACHE_DIR",
+    ):
         resolve(handle)
     rc, out, _ = cli("models", "--json")
     row = next(m for m in json.loads(out)["models"] if m["encoder"] == handle)
@@ -535,7 +682,10 @@ def unwritable_places(tmp_path_factory):
     readonly, immutable = base / "readonly", base / "immutable"
     readonly.mkdir()
     immutable.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(readonly)], capture_output=True).returncode == 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(readonly)], capture_output=True).returncode
+        == 0
+    ):
         places["read-only file system"] = readonly
     if subprocess.run(["chattr", "+i", str(immutable)], capture_output=True).returncode == 0:
         places["immutable folder"] = immutable
@@ -544,8 +694,9 @@ def unwritable_places(tmp_path_factory):
     subprocess.run(["chattr", "-i", str(immutable)], capture_output=True)
 
 
-def test_every_writer_says_an_unwritable_place_in_one_line(unwritable_places, cli, tiny_bundle, tiny_vocab, sms,
-                                                           trained_classifier, tmp_path):
+def test_every_writer_says_an_unwritable_place_in_one_line(
+    unwritable_places, cli, tiny_bundle, tiny_vocab, sms, trained_classifier, tmp_path
+):
     texts = tmp_path / "texts.txt"
     texts.write_text("hello\nworld\n")
     for kind, place in unwritable_places.items():
@@ -553,15 +704,29 @@ def test_every_writer_says_an_unwritable_place_in_one_line(unwritable_places, cl
             "train": ("train", "--config", tiny_bundle, "--data", sms, "--out", place / "run", "--epochs", "1"),
             "embed": ("embed", "--config", tiny_bundle, "--input", texts, "--output", place / "v.npy"),
             "samples": ("samples", "--out", place / "samples"),
-            "build": ("build", "--layers", "1", "--hidden", "8", "--heads", "2", "--vocab", tiny_vocab, "--out",
-                      place / "deep" / "bundle"),
+            "build": (
+                "build",
+                "--layers",
+                "1",
+                "--hidden",
+                "8",
+                "--heads",
+                "2",
+                "--vocab",
+                tiny_vocab,
+                "--out",
+                place / "deep" / "bundle",
+            ),
             "evaluate --plot": ("evaluate", "--model", trained_classifier, "--data", sms, "--plot", place / "p.png"),
         }
         for name, args in commands.items():
             rc, _, err = cli(*args)
             line = one_error_line(err)
-            assert rc == 2 and f"cannot write into {place} (" in line and "choose a writable location" in line, \
-                (kind, name, err)
+            assert rc == 2 and f"cannot write into {place} (" in line and "choose a writable location" in line, (
+                kind,
+                name,
+                err,
+            )
             assert "bert_hub bug" not in line
 
 
@@ -575,7 +740,10 @@ def test_a_link_inside_a_model_counts_as_what_it_points_to(tmp_path, cli, traine
     shutil.move(pb, shared / "saved_model.pb")
     pb.symlink_to(shared / "saved_model.pb")
     rc, _, err = cli("predict", "--model", run, "hello")
-    assert rc == 2 and f"{shared} (a folder above {shared / 'saved_model.pb'}, to which {pb} links) is writable by " \
-                       "every user" in one_error_line(err)
+    assert (
+        rc == 2
+        and f"{shared} (a folder above {shared / 'saved_model.pb'}, to which {pb} links) is writable by every user"
+        in one_error_line(err)
+    )
     os.chmod(shared, 0o755)
     assert cli("predict", "--model", run, "hello")[0] == 0

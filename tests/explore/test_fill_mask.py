@@ -8,12 +8,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import TINY_VOCAB, run
+from reference_bert import bert_forward, mlm_logits
 
 from bert_hub.core.errors import InputError, ModelFormatError
 from bert_hub.explore.fill_mask import fill_mask
-from conftest import TINY_VOCAB
-from reference_bert import bert_forward, mlm_logits
-from conftest import run
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +30,9 @@ def known_mlm(tmp_path_factory, tiny_vocab):
     bias[TINY_VOCAB.index("dog")], bias[TINY_VOCAB.index("cat")] = 6.0, 5.0
     weights["mlm/output_bias"] = bias  # ... so the logits are this bias
     out = tmp_path_factory.mktemp("known") / "m"
-    write_bundle(out, name="known-mlm", architecture=arch, weights=weights, vocab_file=tiny_vocab,
-                 lower_case=True, seq_length=16)
+    write_bundle(
+        out, name="known-mlm", architecture=arch, weights=weights, vocab_file=tiny_vocab, lower_case=True, seq_length=16
+    )
     return load_pipeline(out), bias
 
 
@@ -78,12 +78,14 @@ def test_fill_mask_errors(minilm, known_mlm):
 
 
 def test_vocab_without_mask_cannot_fill(tmp_path):
-    from bert_hub import build_random_bundle, load_pipeline
     from conftest import write_vocab
 
+    from bert_hub import build_random_bundle, load_pipeline
+
     vocab = write_vocab(tmp_path / "v.txt", [t for t in TINY_VOCAB if t != "[MASK]"])
-    build_random_bundle(tmp_path / "m", layers=1, hidden=8, heads=2, vocab_file=vocab, max_position_embeddings=32,
-                        seq_length=16)
+    build_random_bundle(
+        tmp_path / "m", layers=1, hidden=8, heads=2, vocab_file=vocab, max_position_embeddings=32, seq_length=16
+    )
     with pytest.raises(InputError, match=r"has no \[MASK\] token"):
         fill_mask(load_pipeline(tmp_path / "m"), ["a [MASK]"])
 

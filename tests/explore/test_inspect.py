@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import TINY_VOCAB
 
 from bert_hub.core.errors import InputError
 from bert_hub.explore.inspect import inspect_texts
-from conftest import TINY_VOCAB
 
 
 def test_inspect_single_sentences(minilm):
@@ -34,13 +34,16 @@ def test_inspect_decodes_through_the_models_own_vocab(tiny):
     assert r["first_padding_position"] == 5
 
 
-@pytest.mark.parametrize("items, seq_length, words", [
-    ([("a question", "")], None, "pair 0 has an empty second segment"),
-    ([("", "x")], None, "pair 0 has an empty first segment"),
-    (["x"], 2, "seq_length must be an integer from 3"),
-    (["x"], 100000, "seq_length must be an integer from 3"),
-    ([], None, "no texts given"),
-])
+@pytest.mark.parametrize(
+    "items, seq_length, words",
+    [
+        ([("a question", "")], None, "pair 0 has an empty second segment"),
+        ([("", "x")], None, "pair 0 has an empty first segment"),
+        (["x"], 2, "seq_length must be an integer from 3"),
+        (["x"], 100000, "seq_length must be an integer from 3"),
+        ([], None, "no texts given"),
+    ],
+)
 def test_inspect_bad_input(minilm, items, seq_length, words):
     with pytest.raises(InputError, match=words):
         inspect_texts(minilm, items, seq_length=seq_length)

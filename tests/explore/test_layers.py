@@ -68,6 +68,7 @@ def test_plots_never_switch_a_notebooks_backend(tmp_path):
         "from bert_hub.explore.layers import plot_layer_similarity\n"
         f"plot_layer_similarity(np.eye(3), {str(tmp_path / 'h.png')!r})\n"
         "import sys\n"
-        "print(json.dumps({'backend': matplotlib.get_backend(), 'pyplot': 'matplotlib.pyplot' in sys.modules}))\n")
+        "print(json.dumps({'backend': matplotlib.get_backend(), 'pyplot': 'matplotlib.pyplot' in sys.modules}))\n"
+    )
     assert python_json(script) == {"backend": "svg", "pyplot": False}
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+from conftest import one_error_line, run
 
 from bert_hub.runtime import batching
-from conftest import one_error_line, run
 
 
 def write(path: Path, text: str) -> Path:
@@ -19,25 +19,60 @@ def write(path: Path, text: str) -> Path:
 
 # -- words and offsets -----------------------------------------------------------------------------------------
 
+
 def test_pairs_pack_with_type_ids_and_train(tmp_path, tiny, tiny_bundle):
     tok = batching.tokenize(tiny.preprocessor, ["the cat", "a dog"], 16, pairs=["sat on the mat", "x"])
     assert tok.lengths.tolist() == [2 + 4 + 3, 2 + 1 + 3]
     x = batching.pack_to_bucket(tiny.preprocessor, list(tok.segments), batching.default_buckets(16))
     assert x["input_type_ids"].numpy()[0].tolist()[:9] == [0, 0, 0, 0, 1, 1, 1, 1, 1]
-    rows = ["question\tanswer\tlabel"] + [f"is this spam\t{'win cash' if i % 2 else 'hello world'}\t"
-                                          f"{'yes' if i % 2 else 'no'}" for i in range(40)]
+    rows = ["question\tanswer\tlabel"] + [
+        f"is this spam\t{'win cash' if i % 2 else 'hello world'}\t{'yes' if i % 2 else 'no'}" for i in range(40)
+    ]
     data = write(tmp_path / "pairs.tsv", "\n".join(rows) + "\n")
     out = tmp_path / "pairs"
-    report = json.loads(run("train", "--config", str(tiny_bundle), "--data", str(data), "--pair-col", "answer",
-                            "--text-col", "question", "--positive", "yes", "--out", str(out), "--epochs", "1",
-                            "--batch-size", "8", "--seq-length", "32", "--json").stdout)
+    report = json.loads(
+        run(
+            "train",
+            "--config",
+            str(tiny_bundle),
+            "--data",
+            str(data),
+            "--pair-col",
+            "answer",
+            "--text-col",
+            "question",
+            "--positive",
+            "yes",
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--seq-length",
+            "32",
+            "--json",
+        ).stdout
+    )
     assert report["pairs"] is True
     pred = json.loads(run("predict", "--model", str(out), "--pair", "is this spam", "win cash", "--json").stdout)
     assert pred["predictions"][0]["text_pair"] == "win cash"
     err = run("predict", "--model", str(out), "is this spam", check_rc=2).stderr
     assert "classifies sentence pairs" in one_error_line(err)
-    ev = json.loads(run("evaluate", "--model", str(out), "--data", str(data), "--pair-col", "answer", "--text-col",
-                        "question", "--json").stdout)
+    ev = json.loads(
+        run(
+            "evaluate",
+            "--model",
+            str(out),
+            "--data",
+            str(data),
+            "--pair-col",
+            "answer",
+            "--text-col",
+            "question",
+            "--json",
+        ).stdout
+    )
     assert ev["examples"] == 40
 
 
@@ -45,12 +80,21 @@ def test_predict_batches_texts_of_similar_length_and_keeps_input_order(trained_c
     from bert_hub.finetune.tasks.classification import Classifier
 
     classifier = Classifier(trained_classifier)
-    texts = ["win a free prize now " * 6, "ok", "call me later about the lunch plan", "", "hi there",
-             "URGENT! your account has won cash, reply YES to claim " * 2, "see you"]
+    texts = [
+        "win a free prize now " * 6,
+        "ok",
+        "call me later about the lunch plan",
+        "",
+        "hi there",
+        "URGENT! your account has won cash, reply YES to claim " * 2,
+        "see you",
+    ]
     batched = classifier.predict(texts, batch_size=2)  # sorted by length: no batch holds its input neighbours
     assert [row["text"] for row in batched] == texts
     for text, row in zip(texts, batched):
         alone = classifier.predict([text])[0]
         assert row["label"] == alone["label"] and abs(row["probability"] - alone["probability"]) <= 1e-5
-    assert np.abs(classifier.probabilities(texts, batch_size=3)
-                  - np.array([r["probability"] for r in batched])).max() <= 1e-5
+    assert (
+        np.abs(classifier.probabilities(texts, batch_size=3) - np.array([r["probability"] for r in batched])).max()
+        <= 1e-5
+    )

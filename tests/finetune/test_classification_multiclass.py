@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TOPICS, one_error_line, python_json, train_tiny
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bert_hub.core.errors import InputError
-from bert_hub.finetune.tasks.labelled_texts import read_labelled
 from bert_hub.finetune.metrics import multiclass_metrics
-from conftest import TOPICS, one_error_line, python_json, train_tiny
+from bert_hub.finetune.tasks.labelled_texts import read_labelled
 
 
 def write_topics(path: Path, n: int, seed: int, sep: str = "\t", header: bool = False) -> Path:
@@ -45,6 +45,7 @@ def topic_run(tmp_path_factory, topics, tiny_bundle) -> tuple[Path, dict]:
 
 # -- reading ------------------------------------------------------------------------------------
 
+
 def test_more_than_two_labels_read_as_multi_class(tmp_path):
     data = read_labelled(write_topics(tmp_path / "t.tsv", 30, seed=1))
     assert data.multi_class and data.label_names == ("animals", "greet", "mail")
@@ -69,10 +70,20 @@ def test_two_labels_stay_binary_unless_asked(tmp_path):
 
 # -- metrics against scikit-learn ----------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None)
-@given(st.integers(2, 6).flatmap(lambda k: st.tuples(
-    st.just(k), st.lists(st.tuples(st.integers(0, k - 1), st.lists(st.floats(0, 1), min_size=k, max_size=k)),
-                         min_size=1, max_size=40))))
+@given(
+    st.integers(2, 6).flatmap(
+        lambda k: st.tuples(
+            st.just(k),
+            st.lists(
+                st.tuples(st.integers(0, k - 1), st.lists(st.floats(0, 1), min_size=k, max_size=k)),
+                min_size=1,
+                max_size=40,
+            ),
+        )
+    )
+)
 def test_multiclass_metrics_equal_scikit_learns(case):
     from sklearn import metrics as sk
 
@@ -87,12 +98,14 @@ def test_multiclass_metrics_equal_scikit_learns(case):
     assert m["mcc"] == pytest.approx(sk.matthews_corrcoef(y, pred), abs=1e-12)
     p, r, f, s = sk.precision_recall_fscore_support(y, pred, labels=range(k), zero_division=0)
     for i in range(k):
-        assert m["per_class"][f"c{i}"] == pytest.approx({"precision": p[i], "recall": r[i], "f1": f[i],
-                                                         "support": s[i]})
+        assert m["per_class"][f"c{i}"] == pytest.approx(
+            {"precision": p[i], "recall": r[i], "f1": f[i], "support": s[i]}
+        )
     assert m["confusion_matrix"] == sk.confusion_matrix(y, pred, labels=range(k)).tolist()
 
 
 # -- training, evaluation, prediction, serving ---------------------------------------------------
+
 
 def test_a_softmax_head_learns_three_topics(topic_run):
     out, report = topic_run
@@ -123,8 +136,9 @@ def test_evaluate_and_plot_a_multi_class_model(topic_run, topics, cli, tmp_path)
     other = tmp_path / "other.tsv"
     other.write_text("greet\thello\nsports\tball\n")
     rc, _, err = cli("evaluate", "--model", out, "--data", other)
-    assert rc == 2 and "the label 'sports' is not one of the model's labels (animals, greet, mail)" \
-        in one_error_line(err)
+    assert rc == 2 and "the label 'sports' is not one of the model's labels (animals, greet, mail)" in one_error_line(
+        err
+    )
 
 
 def test_predict_shows_the_top_labels(topic_run, cli):
@@ -161,16 +175,40 @@ print(json.dumps({{k: v.numpy().tolist() for k, v in res.items() if k != "label"
 def test_two_labels_trained_as_multi_class(tmp_path, cli, tiny_bundle):
     data = tmp_path / "two.tsv"
     rng = np.random.default_rng(0)
-    data.write_text("".join(f"{lab}\t{' '.join(rng.choice(TOPICS[lab], 4))}\n"
-                            for lab in rng.choice(["greet", "mail"], 60)))
-    rc, stdout, err = cli("train", "--config", tiny_bundle, "--data", data, "--out", tmp_path / "r",
-                          "--multi-class", "--epochs", "1", "--batch-size", "8", "--seq-length", "32", "--json")
+    data.write_text(
+        "".join(f"{lab}\t{' '.join(rng.choice(TOPICS[lab], 4))}\n" for lab in rng.choice(["greet", "mail"], 60))
+    )
+    rc, stdout, err = cli(
+        "train",
+        "--config",
+        tiny_bundle,
+        "--data",
+        data,
+        "--out",
+        tmp_path / "r",
+        "--multi-class",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--seq-length",
+        "32",
+        "--json",
+    )
     assert rc == 0, err
     assert json.loads(stdout)["multi_class"]
     rc, stdout, _ = cli("predict", "--model", tmp_path / "r", "--json", "hello")
     assert len(json.loads(stdout)["predictions"][0]["top"]) == 1
-    rc, _, err = cli("train", "--config", tiny_bundle, "--data", write_topics(tmp_path / "t.tsv", 30, 1),
-                     "--out", tmp_path / "r2", "--tune-threshold")
+    rc, _, err = cli(
+        "train",
+        "--config",
+        tiny_bundle,
+        "--data",
+        write_topics(tmp_path / "t.tsv", 30, 1),
+        "--out",
+        tmp_path / "r2",
+        "--tune-threshold",
+    )
     assert rc == 2 and "--tune-threshold chooses the threshold of a binary classifier" in err
 
 
@@ -179,8 +217,9 @@ def test_beam_scores_a_multi_class_model(topic_run, topics, cli, tmp_path):
     from bert_hub.integrations.beam import read_output
 
     out, _ = topic_run
-    rc, _, err = cli("predict", "--model", out, "--runner", "DirectRunner", "--input", topics, "--output",
-                     tmp_path / "scores")
+    rc, _, err = cli(
+        "predict", "--model", out, "--runner", "DirectRunner", "--input", topics, "--output", tmp_path / "scores"
+    )
     assert rc == 0, err
     rows = read_output(tmp_path / "scores")
     assert len(rows) == 150 and {r["label"] for r in rows} <= set(TOPICS)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TOPICS, python_json, train_tiny
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bert_hub.core.errors import InputError
-from bert_hub.finetune.tasks.labelled_texts import read_labelled
 from bert_hub.finetune.metrics import multilabel_metrics
-from conftest import TOPICS, python_json, train_tiny
+from bert_hub.finetune.tasks.labelled_texts import read_labelled
 
 
 def write_tagged(path: Path, n: int, seed: int) -> Path:
@@ -41,8 +41,9 @@ def tagged(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tag_run(tmp_path_factory, tagged, tiny_bundle) -> tuple[Path, dict]:
-    return train_tiny(tmp_path_factory, "tags", tiny_bundle, tagged, "--multi-label", "--epochs", "6",
-                      "--tune-threshold")
+    return train_tiny(
+        tmp_path_factory, "tags", tiny_bundle, tagged, "--multi-label", "--epochs", "6", "--tune-threshold"
+    )
 
 
 def test_label_sets_are_read(tmp_path):
@@ -59,9 +60,21 @@ def test_label_sets_are_read(tmp_path):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(2, 5).flatmap(lambda k: st.tuples(st.just(k), st.lists(
-    st.tuples(st.lists(st.booleans(), min_size=k, max_size=k), st.lists(st.floats(0, 1), min_size=k, max_size=k)),
-    min_size=1, max_size=30), st.lists(st.floats(0.05, 0.95), min_size=k, max_size=k))))
+@given(
+    st.integers(2, 5).flatmap(
+        lambda k: st.tuples(
+            st.just(k),
+            st.lists(
+                st.tuples(
+                    st.lists(st.booleans(), min_size=k, max_size=k), st.lists(st.floats(0, 1), min_size=k, max_size=k)
+                ),
+                min_size=1,
+                max_size=30,
+            ),
+            st.lists(st.floats(0.05, 0.95), min_size=k, max_size=k),
+        )
+    )
+)
 def test_multilabel_metrics_equal_scikit_learns(case):
     import warnings
 
@@ -114,8 +127,11 @@ res = serve(text=tf.constant(["hello world spam mail", "the cat sat", "the on a"
 print(json.dumps({{"label": [x.decode() for x in res["label"].numpy()],
                   "predicted": res["predicted"].numpy().tolist(), "shape": res["probabilities"].shape.as_list()}}))
 """)
-    assert served == {"label": ["greet,mail", "animals", ""], "shape": [3, 3],
-                      "predicted": [[False, True, True], [True, False, False], [False, False, False]]}
+    assert served == {
+        "label": ["greet,mail", "animals", ""],
+        "shape": [3, 3],
+        "predicted": [[False, True, True], [True, False, False], [False, False, False]],
+    }
 
 
 def test_beam_scores_label_sets(tag_run, tagged, cli, tmp_path):
@@ -123,8 +139,9 @@ def test_beam_scores_label_sets(tag_run, tagged, cli, tmp_path):
     from bert_hub.integrations.beam import read_output
 
     out, _ = tag_run
-    rc, _, err = cli("predict", "--model", out, "--runner", "DirectRunner", "--input", tagged, "--output",
-                     tmp_path / "s")
+    rc, _, err = cli(
+        "predict", "--model", out, "--runner", "DirectRunner", "--input", tagged, "--output", tmp_path / "s"
+    )
     assert rc == 0, err
     rows = read_output(tmp_path / "s")
     assert len(rows) == 200 and all(r["probability"] is None for r in rows)

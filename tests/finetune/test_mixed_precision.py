@@ -17,15 +17,16 @@ def classifier(bert, strategy=None):
     import contextlib
 
     from bert_hub.explore.samples import sms_rows
-    from bert_hub.finetune.tasks.labelled_texts import LabelledTexts
     from bert_hub.finetune.tasks.classification import TextClassification
+    from bert_hub.finetune.tasks.labelled_texts import LabelledTexts
     from bert_hub.finetune.train import _compile
 
     cfg = TrainConfig(epochs=1, batch_size=8, seq_length=64)
     rows = sms_rows(40, seed=3)
     task = TextClassification()
-    train_split, _, _ = task.split(LabelledTexts([t for _, t in rows], [int(k == "spam") for k, _ in rows],
-                                                 ("ham", "spam")), cfg)
+    train_split, _, _ = task.split(
+        LabelledTexts([t for _, t in rows], [int(k == "spam") for k, _ in rows], ("ham", "spam")), cfg
+    )
     with strategy.scope() if strategy else contextlib.nullcontext():
         model = task.build_model(bert, cfg)
         _compile(model, task, cfg, total_steps=10)
@@ -44,8 +45,9 @@ def test_auto_measures_both_precisions_once_where_bfloat16_is_native(tiny, fresh
     told = []
 
     def choose(requested="auto", native=True, **kw):
-        return choose_precision(requested, model, examples, BUCKETS, 8, SHAPE, native_bf16=native,
-                                notify=told.append, **kw)
+        return choose_precision(
+            requested, model, examples, BUCKETS, 8, SHAPE, native_bf16=native, notify=told.append, **kw
+        )
 
     # without native bfloat16, or on several workers, auto is float32 and nothing is measured
     assert choose(native=False).precision == "float32" and "no native bfloat16" in choose(native=False).describe()
@@ -55,7 +57,7 @@ def test_auto_measures_both_precisions_once_where_bfloat16_is_native(tiny, fresh
     assert chosen.mode.name == min(chosen.speeds, key=chosen.speeds.get)
     assert "auto: a forward and backward pass took" in chosen.describe()
     assert len(told) == 1 and "measuring fp32, bf16" in told[0]
-    (key, entry), = json.loads(fresh_cache.read_text()).items()
+    ((key, entry),) = json.loads(fresh_cache.read_text()).items()
     assert f"{SHAPE} | training" in key and "batch 8" in key and "replicas" not in key
     assert entry["seconds_per_batch"] == chosen.speeds and 3 <= entry["length"] <= 64
     assert choose().mode == chosen.mode and len(told) == 1  # read from the cache, not measured again
@@ -64,7 +66,7 @@ def test_auto_measures_both_precisions_once_where_bfloat16_is_native(tiny, fresh
     assert int(model.optimizer.iterations.numpy()) == 0 and model.metrics[0].result().numpy() == 0
     for requested in ("float32", "bfloat16"):  # set: taken as given
         fixed = choose(requested)
-        assert fixed.precision == requested and fixed.describe().endswith("(set: precision %s, not auto)" % requested)
+        assert fixed.precision == requested and fixed.describe().endswith(f"(set: precision {requested}, not auto)")
     assert len(told) == 1
     emulated = choose("bfloat16", native=False)  # taken, with a warning
     assert emulated.precision == "bfloat16" and "no native bfloat16: it is emulated" in emulated.describe()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import python_json
 
 # Runs in a fresh process: two logical CPUs must be set up before TensorFlow starts.

@@ -9,11 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
-
-import numpy as np
-
 from conftest import TOPICS, python_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
@@ -38,23 +36,49 @@ def plugged(tmp_path_factory):
 
 def bert_hub(site: Path, *args: object) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "bert_hub.cli", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "bert_hub.cli", *map(str, args)], capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 def test_a_task_from_another_package_trains_evaluates_predicts_and_exports(plugged, tmp_path, tiny_bundle):
     rng = np.random.default_rng(0)  # words the tiny model's vocab has
     data = tmp_path / "topics.txt"
-    data.write_text("".join(f"{topic};{' '.join(rng.choice(TOPICS[topic], size=4))}\n"
-                            for _ in range(40) for topic in sorted(TOPICS)))
+    data.write_text(
+        "".join(
+            f"{topic};{' '.join(rng.choice(TOPICS[topic], size=4))}\n" for _ in range(40) for topic in sorted(TOPICS)
+        )
+    )
     helped = bert_hub(plugged, "train", "--task", "keyword-topics", "--help")
     assert helped.returncode == 0 and "--separator" in helped.stdout and "--hidden-units" in helped.stdout
     assert "--pooling" not in helped.stdout and "keyword-topics" in bert_hub(plugged, "train", "--help").stdout
 
     run = tmp_path / "run"
-    trained = bert_hub(plugged, "train", "--task", "keyword-topics", "--config", tiny_bundle, "--data", data,
-                       "--out", run, "--separator", ";", "--hidden-units", "8", "--epochs", "6", "--batch-size", "8",
-                       "--learning-rate", "0.003", "--seq-length", "16", "--json")
+    trained = bert_hub(
+        plugged,
+        "train",
+        "--task",
+        "keyword-topics",
+        "--config",
+        tiny_bundle,
+        "--data",
+        data,
+        "--out",
+        run,
+        "--separator",
+        ";",
+        "--hidden-units",
+        "8",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "0.003",
+        "--seq-length",
+        "16",
+        "--json",
+    )
     assert trained.returncode == 0, trained.stderr[-2000:]
     summary = json.loads(trained.stdout)
     assert summary["task"] == "keyword-topics" and summary["names"] == sorted(TOPICS)
@@ -73,15 +97,18 @@ def test_a_task_from_another_package_trains_evaluates_predicts_and_exports(plugg
     assert [r["label"] for r in rows] == sorted(TOPICS)
     refused = bert_hub(plugged, "predict", "--model", run, "--top-k", "2", texts[0])
     assert refused.returncode == 2 and "--top-k is not for" in refused.stderr and "--prefix" in refused.stderr
-    bad = bert_hub(plugged, "train", "--task", "keyword-topics", "--config", tiny_bundle, "--data", data,
-                   "--out", tmp_path / "bad")
+    bad = bert_hub(
+        plugged, "train", "--task", "keyword-topics", "--config", tiny_bundle, "--data", data, "--out", tmp_path / "bad"
+    )
     assert bad.returncode == 2 and "has no '|'; choose it with --separator" in bad.stderr  # its own data flag
 
-    served = python_json("import json, tensorflow as tf, tensorflow_text, sys\n"
-                         f"m = tf.saved_model.load({str(run / 'model')!r}).signatures['serving_default']\n"
-                         f"r = m(text=tf.constant([{texts[1]!r}]))\n"
-                         "print(json.dumps({'label': r['label'].numpy()[0].decode(), "
-                         "'bert_hub': 'bert_hub' in sys.modules}))\n")
+    served = python_json(
+        "import json, tensorflow as tf, tensorflow_text, sys\n"
+        f"m = tf.saved_model.load({str(run / 'model')!r}).signatures['serving_default']\n"
+        f"r = m(text=tf.constant([{texts[1]!r}]))\n"
+        "print(json.dumps({'label': r['label'].numpy()[0].decode(), "
+        "'bert_hub': 'bert_hub' in sys.modules}))\n"
+    )
     assert served == {"label": sorted(TOPICS)[1], "bert_hub": False}
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import one_error_line, python_json, run
 
 from bert_hub.core.errors import ConfigError, InputError
+from bert_hub.explore.samples import PEOPLE, PLACES, squad_examples, write_squad
 from bert_hub.finetune.tasks.question_answering import (
-    AnswerSettings,
     NO_SPAN,
+    AnswerSettings,
     QuestionAnswerer,
     QuestionAnswering,
     SquadData,
@@ -25,8 +27,6 @@ from bert_hub.finetune.tasks.question_answering import (
 )
 from bert_hub.finetune.tasks.squad_eval import exact_match, f1_score, normalize_answer, squad_metrics
 from bert_hub.finetune.train_config import TrainConfig
-from conftest import one_error_line, python_json, run
-from bert_hub.explore.samples import PEOPLE, PLACES, squad_examples, write_squad
 
 
 def write(path: Path, text: str) -> Path:
@@ -35,6 +35,7 @@ def write(path: Path, text: str) -> Path:
 
 
 # -- words and offsets -----------------------------------------------------------------------------------------
+
 
 def test_squad_metrics_hand_computed():
     assert normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
@@ -46,20 +47,33 @@ def test_squad_metrics_hand_computed():
     assert m["has_answer"]["questions"] == 2 and m["no_answer"]["exact_match"] == 100.0
 
 
-@pytest.mark.parametrize("mutate, words", [
-    (lambda d: d["data"][0]["paragraphs"][0]["qas"][0].pop("question"),
-     r"data\[0\]\.paragraphs\[0\]\.qas\[0\] has no field 'question'"),
-    (lambda d: d["data"][0]["paragraphs"][0]["qas"][0]["answers"][0].update(answer_start=1),
-     r"qas\[0\]\.answers\[0\]: answer_start 1 does not point at its text"),
-    (lambda d: d["data"][0]["paragraphs"][1]["qas"][0].update(answers=[]),
-     r"paragraphs\[1\]\.qas\[0\] has no answers and is not marked is_impossible"),
-    (lambda d: d["data"][0].update(paragraphs="x"), r"data\[0\]\.paragraphs is a str, expected a list"),
-    # "false" as a string is true to Python: never read a question's answers away in silence
-    (lambda d: d["data"][0]["paragraphs"][0]["qas"][0].update(is_impossible="false"),
-     r"qas\[0\]\.is_impossible is 'false'; write true or false"),
-    (lambda d: d["data"][0]["paragraphs"][0]["qas"][0]["answers"][0].update(answer_start=True),
-     r"answer_start is True; give the character offset"),
-])
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (
+            lambda d: d["data"][0]["paragraphs"][0]["qas"][0].pop("question"),
+            r"data\[0\]\.paragraphs\[0\]\.qas\[0\] has no field 'question'",
+        ),
+        (
+            lambda d: d["data"][0]["paragraphs"][0]["qas"][0]["answers"][0].update(answer_start=1),
+            r"qas\[0\]\.answers\[0\]: answer_start 1 does not point at its text",
+        ),
+        (
+            lambda d: d["data"][0]["paragraphs"][1]["qas"][0].update(answers=[]),
+            r"paragraphs\[1\]\.qas\[0\] has no answers and is not marked is_impossible",
+        ),
+        (lambda d: d["data"][0].update(paragraphs="x"), r"data\[0\]\.paragraphs is a str, expected a list"),
+        # "false" as a string is true to Python: never read a question's answers away in silence
+        (
+            lambda d: d["data"][0]["paragraphs"][0]["qas"][0].update(is_impossible="false"),
+            r"qas\[0\]\.is_impossible is 'false'; write true or false",
+        ),
+        (
+            lambda d: d["data"][0]["paragraphs"][0]["qas"][0]["answers"][0].update(answer_start=True),
+            r"answer_start is True; give the character offset",
+        ),
+    ],
+)
 def test_bad_squad_names_the_field(tmp_path, mutate, words):
     data = squad_examples(3, seed=1)
     mutate(data)
@@ -95,7 +109,7 @@ def test_an_answer_crossing_a_window_boundary_trains_only_where_it_is_whole(mini
         s, e = y[k].numpy()
         if s:
             found.append(k)
-            assert " ".join(vocab[i] for i in x["input_word_ids"][k][s:e + 1].numpy()) == "buenos aires"
+            assert " ".join(vocab[i] for i in x["input_word_ids"][k][s : e + 1].numpy()) == "buenos aires"
             assert x["input_type_ids"][k][s].numpy() == 1
         else:
             assert e == 0  # windows without the whole answer point at [CLS]
@@ -106,18 +120,32 @@ def test_best_span_is_valid_and_chosen_over_windows():
     seq = 8
     logits = np.full((3, seq, 2), -5.0, np.float32)
     # example 0 has windows 0 and 1; window 1 holds the better span. Example 1: only window 2.
-    logits[0, 3, 0], logits[0, 4, 1] = 2.0, 2.0          # score 4 in window 0
-    logits[1, 5, 0], logits[1, 6, 1] = 3.0, 3.0          # score 6 in window 1
-    logits[1, 7, 0] = 9.0                                # a start outside the context: ignored
-    logits[2, 6, 0], logits[2, 3, 1] = 9.0, 9.0          # end before start: not a span
-    logits[2, 3, 0], logits[2, 3, 1] = 1.0, 9.0          # the best valid one
-    best = best_answers(tf.constant(logits), tf.constant([0, 0, 1], tf.int64), tf.constant([1, 1, 1], tf.int64),
-                        tf.constant([4, 4, 5], tf.int64), tf.constant([0, 10, 0], tf.int64), 2, 3)
+    logits[0, 3, 0], logits[0, 4, 1] = 2.0, 2.0  # score 4 in window 0
+    logits[1, 5, 0], logits[1, 6, 1] = 3.0, 3.0  # score 6 in window 1
+    logits[1, 7, 0] = 9.0  # a start outside the context: ignored
+    logits[2, 6, 0], logits[2, 3, 1] = 9.0, 9.0  # end before start: not a span
+    logits[2, 3, 0], logits[2, 3, 1] = 1.0, 9.0  # the best valid one
+    best = best_answers(
+        tf.constant(logits),
+        tf.constant([0, 0, 1], tf.int64),
+        tf.constant([1, 1, 1], tf.int64),
+        tf.constant([4, 4, 5], tf.int64),
+        tf.constant([0, 10, 0], tf.int64),
+        2,
+        3,
+    )
     # window 1: positions 3..6 are context pieces 10..13 -> span 5..6 is pieces 12..13
     assert best["first"].numpy().tolist() == [12, 0] and best["last"].numpy().tolist() == [13, 0]
     assert best["score"].numpy().tolist() == [6.0, 10.0]
-    empty = best_answers(tf.constant(logits[:1]), tf.constant([0], tf.int64), tf.constant([1], tf.int64),
-                         tf.constant([0], tf.int64), tf.constant([0], tf.int64), 1, 3)
+    empty = best_answers(
+        tf.constant(logits[:1]),
+        tf.constant([0], tf.int64),
+        tf.constant([1], tf.int64),
+        tf.constant([0], tf.int64),
+        tf.constant([0], tf.int64),
+        1,
+        3,
+    )
     assert empty["score"].numpy()[0] == NO_SPAN
 
 
@@ -125,10 +153,14 @@ def test_a_start_counts_only_in_the_window_where_it_has_most_context():
     logits = np.full((2, 8, 2), -5.0, np.float32)
     # one example, two windows of 4 context pieces (positions 3..6) starting at pieces 0 and 2: piece 3 is the
     # last of window 0 (no context after it) and the second of window 1 (context on both sides)
-    logits[0, 6, 0], logits[0, 6, 1] = 10.0, 10.0   # piece 3 from window 0: an edge start, not counted
-    logits[1, 4, 0], logits[1, 4, 1] = 5.0, 5.0     # piece 3 from window 1
-    args = (tf.constant([0, 0], tf.int64), tf.constant([1, 1], tf.int64), tf.constant([4, 4], tf.int64),
-            tf.constant([0, 2], tf.int64))
+    logits[0, 6, 0], logits[0, 6, 1] = 10.0, 10.0  # piece 3 from window 0: an edge start, not counted
+    logits[1, 4, 0], logits[1, 4, 1] = 5.0, 5.0  # piece 3 from window 1
+    args = (
+        tf.constant([0, 0], tf.int64),
+        tf.constant([1, 1], tf.int64),
+        tf.constant([4, 4], tf.int64),
+        tf.constant([0, 2], tf.int64),
+    )
     best = best_answers(tf.constant(logits), *args, 1, 3)
     assert best["first"].numpy().tolist() == [3] and best["score"].numpy().tolist() == [10.0]
     offset = tf.range(8, dtype=tf.int64)[tf.newaxis] - 3
@@ -157,9 +189,28 @@ def qa_run(tmp_path_factory):
     # Four epochs: over three, whether the model finds the answers (the loss drops from ~1.3 to ~0.01 within an
     # epoch) or is still looking depends on the dropout masks drawn (seeds 0-4: 3 of 5 runs at 97.5-100 exact
     # match, 2 at 58-78); over four, it has found them.
-    summary = json.loads(run("train", "--task", "question-answering", "--data", str(data), "--out", str(out),
-                             "--epochs", "4", "--batch-size", "8", "--seq-length", "64", "--max-query-length", "16",
-                             "--doc-stride", "16", "--json").stdout)
+    summary = json.loads(
+        run(
+            "train",
+            "--task",
+            "question-answering",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--epochs",
+            "4",
+            "--batch-size",
+            "8",
+            "--seq-length",
+            "64",
+            "--max-query-length",
+            "16",
+            "--doc-stride",
+            "16",
+            "--json",
+        ).stdout
+    )
     return out, summary, write_squad(folder / "test.json", 40, seed=9, unanswerable=0.3)
 
 
@@ -177,12 +228,14 @@ def test_qa_answers_from_long_non_ascii_contexts(qa_run):
     # window: 9 sentences do not fit one window of 64 wordpieces with the question.
     others = [(p, c) for p, c in zip(PEOPLE, PLACES[::-1]) if p != "Frida Kahlo" and c != "Zürich"]
     context = " ".join(f"{p} lives in {c}." for p, c in others) + " Frida Kahlo lives in Zürich."
-    res = json.loads(run("predict", "--model", str(out), "--question", "Where does Frida Kahlo live?",
-                         "--context", context, "--json").stdout)["answers"][0]
-    assert res["has_answer"] and res["answer"] == "Zürich" == context[res["start"]:res["end"]]
+    res = json.loads(
+        run(
+            "predict", "--model", str(out), "--question", "Where does Frida Kahlo live?", "--context", context, "--json"
+        ).stdout
+    )["answers"][0]
+    assert res["has_answer"] and res["answer"] == "Zürich" == context[res["start"] : res["end"]]
     empty = QuestionAnswerer(out).predict(["Where?"], [""])[0]
-    assert empty == {"question": "Where?", "answer": "", "start": -1, "end": -1, "score": 0.0,
-                     "has_answer": False}
+    assert empty == {"question": "Where?", "answer": "", "start": -1, "end": -1, "score": 0.0, "has_answer": False}
     both = QuestionAnswerer(out).predict(["Where does Frida Kahlo live?", "Where?"], [context, ""], batch_size=1)
     assert both[0]["answer"] == "Zürich" and both[1] == empty  # batched shortest first, given in input order
 
@@ -193,15 +246,18 @@ def test_export_answers_raw_strings_without_bert_hub(qa_run):
         f"qa = tf.saved_model.load({str(qa_run[0] / 'model')!r}).signatures['serving_default']\n"
         "a = qa(question=tf.constant(['Where does Ada Lovelace live?']),"
         " context=tf.constant(['Ada Lovelace lives in Oslo. Isaac Newton lives in Cairo.']))\n"
-        "print(json.dumps({'answer': a['answer'].numpy()[0].decode(), 'bert_hub': 'bert_hub' in sys.modules}))\n")
+        "print(json.dumps({'answer': a['answer'].numpy()[0].decode(), 'bert_hub': 'bert_hub' in sys.modules}))\n"
+    )
     res = python_json(script)
     assert res["bert_hub"] is False and res["answer"] == "Oslo"
 
 
 def test_answerer_errors_are_one_line(tmp_path, qa_run):
     err = run("predict", "--model", str(qa_run[0]), "a text", check_rc=2).stderr
-    assert "TEXT is not for " in one_error_line(err) and "a question-answering model (it takes --question, " \
-                                                           "--context)" in err
+    assert (
+        "TEXT is not for " in one_error_line(err)
+        and "a question-answering model (it takes --question, --context)" in err
+    )
     err = run("predict", "--model", str(qa_run[0]), "--question", "where?", check_rc=2).stderr
     assert "answers questions on a context: give both --question and --context" in one_error_line(err)
     conll = write(tmp_path / "x.conll", "EU B-ORG\n")
@@ -213,12 +269,24 @@ def test_beam_answers_json_lines_and_sends_other_lines_to_the_errors(tmp_path, q
     pytest.importorskip("apache_beam", reason="Apache Beam is the optional extra bert_hub[beam]")
     from bert_hub.integrations.beam import read_errors, read_output
 
-    good = {"question": "Where does Ada Lovelace live?", "context": "Ada Lovelace lives in Oslo. Alan Turing lives in Lima."}
+    good = {
+        "question": "Where does Ada Lovelace live?",
+        "context": "Ada Lovelace lives in Oslo. Alan Turing lives in Lima.",
+    }
     (tmp_path / "q.jsonl").write_text(json.dumps(good) + "\n", encoding="utf-8")
     (tmp_path / "bad.jsonl").write_text("not a question\n", encoding="utf-8")
-    run("predict", "--model", qa_run[0], "--runner", "DirectRunner", "--input", f"{tmp_path}/*.jsonl", "--output",
-        tmp_path / "answers")
+    run(
+        "predict",
+        "--model",
+        qa_run[0],
+        "--runner",
+        "DirectRunner",
+        "--input",
+        f"{tmp_path}/*.jsonl",
+        "--output",
+        tmp_path / "answers",
+    )
     [row] = read_output(tmp_path / "answers")
-    assert row["answer"] == "Oslo" and row["has_answer"] and good["context"][row["start"]:row["end"]] == "Oslo"
+    assert row["answer"] == "Oslo" and row["has_answer"] and good["context"][row["start"] : row["end"]] == "Oslo"
     [error] = read_errors(tmp_path / "answers")
     assert error["file"].endswith("bad.jsonl") and "not a JSON object" in error["error"]

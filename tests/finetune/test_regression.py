@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_error_line, python_json, train_tiny
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bert_hub.core.errors import InputError
 from bert_hub.finetune.metrics import regression_metrics
 from bert_hub.finetune.tasks.regression import read_scored
-from conftest import one_error_line, python_json, train_tiny
 
 
 def write_scores(path: Path, n: int, seed: int) -> Path:
@@ -41,8 +41,9 @@ def scores_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def score_run(tmp_path_factory, scores_file, tiny_bundle) -> tuple[Path, dict]:
-    return train_tiny(tmp_path_factory, "scores", tiny_bundle, scores_file, "--task", "text-regression",
-                      "--epochs", "5")
+    return train_tiny(
+        tmp_path_factory, "scores", tiny_bundle, scores_file, "--task", "text-regression", "--epochs", "5"
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -113,8 +114,9 @@ def test_beam_scores_with_a_regressor(score_run, scores_file, cli, tmp_path):
     from bert_hub.integrations.beam import read_output
 
     out, _ = score_run
-    rc, _, err = cli("predict", "--model", out, "--runner", "DirectRunner", "--input", scores_file, "--output",
-                     tmp_path / "s")
+    rc, _, err = cli(
+        "predict", "--model", out, "--runner", "DirectRunner", "--input", scores_file, "--output", tmp_path / "s"
+    )
     assert rc == 0, err
     rows = read_output(tmp_path / "s")
     assert len(rows) == 150 and set(rows[0]) == {"file", "line", "text", "score"}

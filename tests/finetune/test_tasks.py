@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
 import pytest
+from conftest import one_error_line, run
 
 from bert_hub.finetune.tasks import TASKS
 from bert_hub.finetune.train_config import TrainConfig
-from conftest import one_error_line, run
 
 
 def test_every_task_in_the_registry_is_named_described_and_owns_its_settings():
@@ -25,9 +24,14 @@ def _code_words(path: Path) -> set[str]:
     import ast
 
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                  if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
-                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    docstrings = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
     words: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -46,9 +50,12 @@ def test_no_tasks_settings_data_options_or_predict_inputs_outside_its_modules():
     import bert_hub
 
     generic = {"texts", "pair", "context", "question", "positive", "threshold", "fmt", "top_k", "class_weight"}
-    specific = {name for task in TASKS.values()
-                for group in (task.Settings, task.DataOptions, task.model_type().PredictInputs)
-                for name in group.names()} - generic
+    specific = {
+        name
+        for task in TASKS.values()
+        for group in (task.Settings, task.DataOptions, task.model_type().PredictInputs)
+        for name in group.names()
+    } - generic
     assert {"doc_stride", "max_query_length", "max_answer_length", "tune_threshold", "label_sep"} <= specific
     root = Path(bert_hub.__file__).parent
     for path in root.rglob("*.py"):
@@ -66,12 +73,15 @@ def test_the_cli_never_names_a_task():
         assert not re.search(f"[\"'](?:{names})[\"']", module.read_text(encoding="utf-8")), module.name
 
 
-@pytest.mark.parametrize("task, own, foreign", [
-    ("text-classification", ["--positive", "--multi-label", "--tune-threshold", "--pooling"], ["--doc-stride"]),
-    ("text-regression", ["--pair-col", "--pooling"], ["--positive", "--tune-threshold", "--doc-stride"]),
-    ("token-classification", ["--epochs"], ["--positive", "--pooling", "--doc-stride", "--text-col"]),
-    ("question-answering", ["--doc-stride", "--max-query-length"], ["--positive", "--class-weight"]),
-])
+@pytest.mark.parametrize(
+    "task, own, foreign",
+    [
+        ("text-classification", ["--positive", "--multi-label", "--tune-threshold", "--pooling"], ["--doc-stride"]),
+        ("text-regression", ["--pair-col", "--pooling"], ["--positive", "--tune-threshold", "--doc-stride"]),
+        ("token-classification", ["--epochs"], ["--positive", "--pooling", "--doc-stride", "--text-col"]),
+        ("question-answering", ["--doc-stride", "--max-query-length"], ["--positive", "--class-weight"]),
+    ],
+)
 def test_train_help_shows_the_tasks_own_flags_only(task, own, foreign, capsys):
     from bert_hub.cli import main
 
@@ -84,10 +94,13 @@ def test_train_help_shows_the_tasks_own_flags_only(task, own, foreign, capsys):
 
 
 def test_another_tasks_flag_names_the_task(tmp_path):
-    err = run("train", "--data", str(tmp_path / "x.tsv"), "--out", str(tmp_path / "o"), "--doc-stride", "32",
-              check_rc=2).stderr
-    assert "--doc-stride is a setting of question-answering, not of text-classification: add --task " \
-           "question-answering (see `bert-hub train --help`)" in one_error_line(err)
+    err = run(
+        "train", "--data", str(tmp_path / "x.tsv"), "--out", str(tmp_path / "o"), "--doc-stride", "32", check_rc=2
+    ).stderr
+    assert (
+        "--doc-stride is a setting of question-answering, not of text-classification: add --task "
+        "question-answering (see `bert-hub train --help`)" in one_error_line(err)
+    )
 
 
 def test_a_training_yaml_with_another_tasks_setting_is_refused(tmp_path):
@@ -98,16 +111,27 @@ def test_a_training_yaml_with_another_tasks_setting_is_refused(tmp_path):
 
     (tmp_path / "t.yaml").write_text("doc_stride: 16\npooling: mean\nepochs: 2\n")
     others = {k: v for k, v in settings_owners().items() if v != "text-classification"}
-    with pytest.raises(ConfigError, match="field 'doc_stride' is a setting of question-answering, not of "
-                                          "text-classification"):
-        load_train_config(tmp_path / "t.yaml", settings=ClassificationSettings(), task="text-classification",
-                          others=others)
+    with pytest.raises(
+        ConfigError, match="field 'doc_stride' is a setting of question-answering, not of text-classification"
+    ):
+        load_train_config(
+            tmp_path / "t.yaml", settings=ClassificationSettings(), task="text-classification", others=others
+        )
     (tmp_path / "ok.yaml").write_text("pooling: mean\nepochs: 2\n")  # its own and common ones
-    cfg, own = load_train_config(tmp_path / "ok.yaml", settings=ClassificationSettings(), task="text-classification",
-                                 others=others)
+    cfg, own = load_train_config(
+        tmp_path / "ok.yaml", settings=ClassificationSettings(), task="text-classification", others=others
+    )
     assert cfg.epochs == 2 and own.pooling == "mean"
     (tmp_path / "d.tsv").write_text("ham\thello\nspam\twin\n" * 5)
-    err = run("train", "--data", tmp_path / "d.tsv", "--out", tmp_path / "o", "--train-config", tmp_path / "t.yaml",
-              check_rc=2).stderr
+    err = run(
+        "train",
+        "--data",
+        tmp_path / "d.tsv",
+        "--out",
+        tmp_path / "o",
+        "--train-config",
+        tmp_path / "t.yaml",
+        check_rc=2,
+    ).stderr
     assert "field 'doc_stride' is a setting of question-answering" in one_error_line(err)
     assert not (tmp_path / "o").exists()

@@ -9,17 +9,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import one_error_line, python_json, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
-from bert_hub.finetune.tasks.entities import entity_metrics, entity_spans, format_entity_metrics
-from bert_hub.finetune.tasks.token_classification import (NO_LABEL, TaggedSentences, TokenClassifier, TokenExamples,
-                                                          format_predictions, read_conll)
-from bert_hub.finetune.tasks.words import first_pieces, split_words, word_pieces
-from conftest import one_error_line, python_json, run
 from bert_hub.explore.samples import write_conll
+from bert_hub.finetune.tasks.entities import entity_metrics, entity_spans, format_entity_metrics
+from bert_hub.finetune.tasks.token_classification import (
+    NO_LABEL,
+    TaggedSentences,
+    TokenClassifier,
+    TokenExamples,
+    format_predictions,
+    read_conll,
+)
+from bert_hub.finetune.tasks.words import first_pieces, split_words, word_pieces
+from bert_hub.runtime import batching
 
 
 def write(path: Path, text: str) -> Path:
@@ -29,11 +35,24 @@ def write(path: Path, text: str) -> Path:
 
 # -- words and offsets -----------------------------------------------------------------------------------------
 
+
 def test_words_keep_character_offsets_of_non_ascii_text():
     text = "Zoë met 北京's café-owner\tin  Zürich!"
     words, starts, ends = (t[0].numpy() for t in split_words(tf.constant([text])))
-    assert [w.decode() for w in words] == ["Zoë", "met", "北", "京", "'", "s", "café", "-", "owner", "in",
-                                           "Zürich", "!"]
+    assert [w.decode() for w in words] == [
+        "Zoë",
+        "met",
+        "北",
+        "京",
+        "'",
+        "s",
+        "café",
+        "-",
+        "owner",
+        "in",
+        "Zürich",
+        "!",
+    ]
     assert [text[s:e] for s, e in zip(starts, ends)] == [w.decode() for w in words]
 
 
@@ -56,9 +75,13 @@ def test_first_pieces_of_words_that_split_into_many(tiny):
 
 # -- CoNLL data, alignment ------------------------------------------------------------------------------------
 
+
 def test_reads_conll_with_docstart_and_any_columns(tmp_path):
-    path = write(tmp_path / "d.conll", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"
-                 "\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\n\n")
+    path = write(
+        tmp_path / "d.conll",
+        "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"
+        "\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\n\n",
+    )
     data = read_conll(path)
     assert data.words == [["EU", "rejects"], ["Peter", "Blackburn"]]
     assert data.tags == [["B-ORG", "O"], ["B-PER", "I-PER"]] and data.lines == [3, 6]
@@ -67,13 +90,16 @@ def test_reads_conll_with_docstart_and_any_columns(tmp_path):
     assert two.words == [["Peter", "Blackburn"]] and two.tags == [["B-PER", "I-PER"]]
 
 
-@pytest.mark.parametrize("content, words", [
-    ("EU B-ORG\nrejects\n", r"line 2 has one column \('rejects'\); expected WORD ... TAG"),
-    ("EU B-ORG\nrejects PER\n", r"line 2: tag 'PER' is not O or PREFIX-TYPE .* write e.g. B-PER"),
-    # a word holding a space is two columns, not a word cut in silence
-    ("Peter B-PER\nwent O\n\nNew York B-LOC\n", r"line 4 has 3 columns, the first word's line \(1\) has 2"),
-    ("\n\n", "has no sentences"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("EU B-ORG\nrejects\n", r"line 2 has one column \('rejects'\); expected WORD ... TAG"),
+        ("EU B-ORG\nrejects PER\n", r"line 2: tag 'PER' is not O or PREFIX-TYPE .* write e.g. B-PER"),
+        # a word holding a space is two columns, not a word cut in silence
+        ("Peter B-PER\nwent O\n\nNew York B-LOC\n", r"line 4 has 3 columns, the first word's line \(1\) has 2"),
+        ("\n\n", "has no sentences"),
+    ],
+)
 def test_bad_conll_names_file_and_line(tmp_path, content, words):
     path = write(tmp_path / "bad.conll", content)
     with pytest.raises(InputError, match=words) as e:
@@ -90,21 +116,25 @@ def test_labels_go_on_first_pieces_and_cut_words_are_counted(tiny):
     assert labels.shape == ids.shape == (2, 12)
     # [CLS] un ##want ##ed cat sat [SEP]: the tag on each word's first piece, -1 elsewhere
     row = [NO_LABEL, 1, NO_LABEL, NO_LABEL, 2, 0, NO_LABEL]
-    assert labels[0][:len(row)].tolist() == row and (labels[0][len(row):] == NO_LABEL).all()
+    assert labels[0][: len(row)].tolist() == row and (labels[0][len(row) :] == NO_LABEL).all()
     assert labels[1].tolist() == [NO_LABEL] + [0] * 10 + [NO_LABEL]  # 10 words fit, the other 10 are cut
     assert ex.cut_words == 10
 
 
 # -- entity-level evaluation (conlleval) ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("tags, spans", [
-    (["B-PER", "I-PER", "O", "B-LOC"], [("PER", 0, 2), ("LOC", 3, 4)]),
-    (["I-PER", "I-PER", "O"], [("PER", 0, 2)]),                       # IOB1: I after O starts an entity
-    (["B-PER", "B-PER"], [("PER", 0, 1), ("PER", 1, 2)]),
-    (["B-LOC", "I-PER"], [("LOC", 0, 1), ("PER", 1, 2)]),              # a type change starts a new one
-    (["S-LOC", "B-PER", "E-PER", "O"], [("LOC", 0, 1), ("PER", 1, 3)]),  # IOBES
-    (["O", "O"], []),
-])
+
+@pytest.mark.parametrize(
+    "tags, spans",
+    [
+        (["B-PER", "I-PER", "O", "B-LOC"], [("PER", 0, 2), ("LOC", 3, 4)]),
+        (["I-PER", "I-PER", "O"], [("PER", 0, 2)]),  # IOB1: I after O starts an entity
+        (["B-PER", "B-PER"], [("PER", 0, 1), ("PER", 1, 2)]),
+        (["B-LOC", "I-PER"], [("LOC", 0, 1), ("PER", 1, 2)]),  # a type change starts a new one
+        (["S-LOC", "B-PER", "E-PER", "O"], [("LOC", 0, 1), ("PER", 1, 3)]),  # IOBES
+        (["O", "O"], []),
+    ],
+)
 def test_entity_spans_follow_conlleval(tags, spans):
     assert entity_spans(tags) == spans
 
@@ -117,20 +147,43 @@ def test_entity_metrics_hand_computed():
     assert (m["correct"], m["predicted"], m["gold"]) == (2, 4, 4)
     assert m["precision"] == 0.5 and m["recall"] == 0.5 and m["f1"] == 0.5
     assert m["token_accuracy"] == 6 / 8
-    assert m["per_type"]["PER"] == {"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "predicted": 2, "gold": 1,
-                                    "correct": 1}
+    assert m["per_type"]["PER"] == {
+        "precision": 0.5,
+        "recall": 1.0,
+        "f1": 2 / 3,
+        "predicted": 2,
+        "gold": 1,
+        "correct": 1,
+    }
     assert m["per_type"]["LOC"]["recall"] == 0.0 and m["per_type"]["ORG"]["f1"] == 1.0
 
 
 # -- SQuAD data, windows, decoding, metrics -------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def ner_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ner")
     data = write_conll(folder / "train.conll", 300, seed=1)
     out = folder / "run"
-    report = json.loads(run("train", "--task", "token-classification", "--data", str(data), "--out", str(out),
-                            "--epochs", "2", "--batch-size", "16", "--seq-length", "64", "--json").stdout)
+    report = json.loads(
+        run(
+            "train",
+            "--task",
+            "token-classification",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--seq-length",
+            "64",
+            "--json",
+        ).stdout
+    )
     return out, report, write_conll(folder / "test.conll", 60, seed=9)
 
 
@@ -150,9 +203,9 @@ def test_ner_predicts_entities_with_character_offsets(ner_run):
     pred = json.loads(run("predict", "--model", str(out), text, "--json").stdout)["predictions"][0]
     assert [w["word"] for w in pred["words"]] == ["Yesterday", "Frida", "Kahlo", "visited", "Zürich", "."]
     for w in pred["words"]:
-        assert text[w["start"]:w["end"]] == w["word"]
+        assert text[w["start"] : w["end"]] == w["word"]
     for e in pred["entities"]:
-        assert text[e["start"]:e["end"]] == e["text"]
+        assert text[e["start"] : e["end"]] == e["text"]
     assert {(e["type"], e["text"]) for e in pred["entities"]} >= {("PER", "Frida Kahlo"), ("LOC", "Zürich")}
     shown = format_predictions([pred])
     assert "  PER        10-21   Frida Kahlo" in shown and "Zürich/B-LOC" in shown
@@ -168,7 +221,8 @@ def test_export_tags_raw_strings_without_bert_hub(ner_run):
         f"ner = tf.saved_model.load({str(ner_run[0] / 'model')!r}).signatures['serving_default']\n"
         "r = ner(text=tf.constant(['Angela Merkel visited Paris']))\n"
         "print(json.dumps({'tags': [t.decode() for t in r['tags'].numpy()[0]], 'start': r['start'].numpy()[0].tolist(),"
-        " 'bert_hub': 'bert_hub' in sys.modules}))\n")
+        " 'bert_hub': 'bert_hub' in sys.modules}))\n"
+    )
     res = python_json(script)
     assert res["bert_hub"] is False and res["start"] == [0, 7, 14, 22]
     assert res["tags"][:2] == ["B-PER", "I-PER"]
@@ -176,17 +230,21 @@ def test_export_tags_raw_strings_without_bert_hub(ner_run):
 
 def test_tagger_errors_are_one_line(tmp_path, ner_run):
     conll = write(tmp_path / "x.conll", "EU B-ORG\nrejects\n")
-    err = run("train", "--task", "token-classification", "--data", str(conll), "--out", str(tmp_path / "o"),
-              check_rc=2).stderr
+    err = run(
+        "train", "--task", "token-classification", "--data", str(conll), "--out", str(tmp_path / "o"), check_rc=2
+    ).stderr
     assert "line 2 has one column" in one_error_line(err) and not (tmp_path / "o").exists()
     err = run("predict", "--model", str(ner_run[0]), "--question", "q", "--context", "c", check_rc=2).stderr
     assert "--question is not for " in one_error_line(err) and "a token-classification model (it takes TEXT)" in err
     sms = write(tmp_path / "sms.tsv", "ham\thello\nspam\twin\n" * 10)
     err = run("train", "--data", str(sms), "--out", str(ner_run[0]), "--resume", check_rc=2).stderr
-    assert f"{ner_run[0]} is a token-classification run, and this is text-classification: resume it with " \
-           "--task token-classification" in one_error_line(err)
-    err = run("evaluate", "--model", str(ner_run[0]), "--data", str(ner_run[2]), "--plot", str(tmp_path / "p.png"),
-              check_rc=2).stderr
+    assert (
+        f"{ner_run[0]} is a token-classification run, and this is text-classification: resume it with "
+        "--task token-classification" in one_error_line(err)
+    )
+    err = run(
+        "evaluate", "--model", str(ner_run[0]), "--data", str(ner_run[2]), "--plot", str(tmp_path / "p.png"), check_rc=2
+    ).stderr
     assert "--plot draws a classifier's or regressor's figures" in one_error_line(err)
 
 
@@ -196,8 +254,17 @@ def test_beam_tags_every_line_with_words_and_entities(tmp_path, ner_run):
 
     texts = ["Angela Merkel visited Paris in May .", "The weather in Oslo was cold ."]
     (tmp_path / "t.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
-    run("predict", "--model", ner_run[0], "--runner", "DirectRunner", "--input", tmp_path / "t.txt", "--output",
-        tmp_path / "tags")
+    run(
+        "predict",
+        "--model",
+        ner_run[0],
+        "--runner",
+        "DirectRunner",
+        "--input",
+        tmp_path / "t.txt",
+        "--output",
+        tmp_path / "tags",
+    )
     rows = read_output(tmp_path / "tags")
     direct = json.loads(run("predict", "--model", ner_run[0], *texts, "--json").stdout)["predictions"]
     assert [r["text"] for r in rows] == texts

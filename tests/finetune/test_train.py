@@ -11,22 +11,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import onednn_packs_weights, python_json, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bert_hub.core.errors import ConfigError, InputError, Interrupted
-from bert_hub.finetune.tasks.labelled_texts import LabelledTexts, read_labelled, stratified_split
-from bert_hub.finetune.metrics import binary_metrics, roc_auc
 from bert_hub.explore.samples import sms_rows, write_sms_file
-from bert_hub.runtime.batching import shuffled_batches
+from bert_hub.finetune.metrics import binary_metrics, roc_auc
 from bert_hub.finetune.tasks.classification import TextClassification
+from bert_hub.finetune.tasks.labelled_texts import LabelledTexts, read_labelled, stratified_split
 from bert_hub.finetune.train import train
-from bert_hub.finetune.train_config import DEFAULT_EPOCHS, MAX_AUTO_EPOCHS, MIN_STEPS, TrainConfig, load_train_config, \
-    recorded_train_config
-from conftest import onednn_packs_weights, python_json, run
+from bert_hub.finetune.train_config import (
+    DEFAULT_EPOCHS,
+    MAX_AUTO_EPOCHS,
+    MIN_STEPS,
+    TrainConfig,
+    load_train_config,
+    recorded_train_config,
+)
+from bert_hub.runtime.batching import shuffled_batches
 
-FAST = TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, test_fraction=0.1, keep_best=True,
-                   precision="float32")
+FAST = TrainConfig(
+    epochs=2, batch_size=8, learning_rate=1e-3, seq_length=64, test_fraction=0.1, keep_best=True, precision="float32"
+)
 TUNED = TextClassification(tune_threshold=True)
 
 
@@ -39,23 +46,30 @@ def test_reads_sms_format_and_header_formats(tmp_path):
     d = read_labelled(write(tmp_path / "sms.txt", 'ham\thello there\nspam\t"WIN cash\tnow"\n\nham\tok\n'))
     assert d.texts == ["hello there", "WIN cash\tnow", "ok"] and d.labels == [0, 1, 0]
     assert d.label_names == ("ham", "spam") and d.counts() == {"ham": 2, "spam": 1}
-    csv = read_labelled(write(tmp_path / "d.csv", 'body,kind\n"a, b",pos\nc,neg\n'), text_col="body",
-                        label_col="kind", positive="pos")
+    csv = read_labelled(
+        write(tmp_path / "d.csv", 'body,kind\n"a, b",pos\nc,neg\n'), text_col="body", label_col="kind", positive="pos"
+    )
     assert csv.texts == ["a, b", "c"] and csv.labels == [1, 0] and csv.label_names == ("neg", "pos")
     tsv = read_labelled(write(tmp_path / "d.tsv", "label\ttext\nyes\tx\nno\ty\n"), positive="yes")
     assert tsv.labels == [1, 0]
 
 
-@pytest.mark.parametrize("content, kwargs, words", [
-    ("", {}, "is empty"),
-    ("ham\thi\nspam no tab here\n", {}, r"line 2 has no tab"),
-    ("ham\thi\neggs\tbad\n", {}, r"which label is the positive class\? The labels are 'eggs', 'ham'"),
-    ("ham\thi\nham\tho\n", {}, "a classifier needs two classes"),
-    ("label,text\na,x\nb,y\nc,z\n", {"fmt": "csv", "positive": "a"},
-     r"`positive` names the positive class of two labels; these 3 labels \(a, b, c\) are a multi-class task"),
-    ("kind,body\na,x\n", {"fmt": "csv"}, "has no column 'text'"),
-    ("ham\thi\nspam\tyo\n", {"positive": "eggs"}, "positive label 'eggs' does not occur"),
-])
+@pytest.mark.parametrize(
+    "content, kwargs, words",
+    [
+        ("", {}, "is empty"),
+        ("ham\thi\nspam no tab here\n", {}, r"line 2 has no tab"),
+        ("ham\thi\neggs\tbad\n", {}, r"which label is the positive class\? The labels are 'eggs', 'ham'"),
+        ("ham\thi\nham\tho\n", {}, "a classifier needs two classes"),
+        (
+            "label,text\na,x\nb,y\nc,z\n",
+            {"fmt": "csv", "positive": "a"},
+            r"`positive` names the positive class of two labels; these 3 labels \(a, b, c\) are a multi-class task",
+        ),
+        ("kind,body\na,x\n", {"fmt": "csv"}, "has no column 'text'"),
+        ("ham\thi\nspam\tyo\n", {"positive": "eggs"}, "positive label 'eggs' does not occur"),
+    ],
+)
 def test_bad_data_names_file_and_line(tmp_path, content, kwargs, words):
     path = write(tmp_path / "data.txt", content)
     with pytest.raises(InputError, match=words) as e:
@@ -108,8 +122,10 @@ def test_binary_metrics_confusion():
 
 
 def test_train_config_yaml(tmp_path):
-    cfg, own = load_train_config(write(tmp_path / "t.yaml", "epochs: 4\nlearning_rate: 5.0e-5\nclass_weight: true\n"),
-                                 settings=TextClassification.Settings())
+    cfg, own = load_train_config(
+        write(tmp_path / "t.yaml", "epochs: 4\nlearning_rate: 5.0e-5\nclass_weight: true\n"),
+        settings=TextClassification.Settings(),
+    )
     assert cfg.epochs == 4 and cfg.learning_rate == 5e-5 and own.class_weight
     with pytest.raises(ConfigError, match=r"t2\.yaml: unknown field 'epoch'"):
         load_train_config(write(tmp_path / "t2.yaml", "epoch: 4\n"))
@@ -138,8 +154,15 @@ def test_training_run_writes_everything(trained):
     out, summary = trained
     assert summary["finished"] and summary["epochs_done"] == 2
     assert summary["steps"] == 2 * summary["steps_per_epoch"]
-    assert {"history.json", "curves.png", "metrics.json", "model", "checkpoints", "summary.json",
-            "train_config.yaml"} <= {p.name for p in out.iterdir()}
+    assert {
+        "history.json",
+        "curves.png",
+        "metrics.json",
+        "model",
+        "checkpoints",
+        "summary.json",
+        "train_config.yaml",
+    } <= {p.name for p in out.iterdir()}
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     m = summary["test_metrics"]
     assert set(m) >= {"accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix"}
@@ -161,7 +184,10 @@ def test_a_small_set_gets_more_epochs_unless_epochs_is_given(tmp_path, tiny_bund
     assert again["epochs"] == 3 and again["epochs_done"] == 2
     # resuming needs the last checkpoint only; the best epoch's weights are kept with keep_best alone
     assert sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir()) == [
-        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
+        "checkpoint",
+        "ckpt-2.data-00000-of-00001",
+        "ckpt-2.index",
+    ]
     assert quick.planned_epochs(steps) == 2  # --epochs given: exactly that
     assert TrainConfig().planned_epochs(-(-MIN_STEPS // DEFAULT_EPOCHS)) == DEFAULT_EPOCHS  # a large set: 4
 
@@ -173,13 +199,18 @@ def test_export_loads_with_plain_tensorflow(trained):
         f"m = tf.saved_model.load({str(out / 'model')!r})\n"
         "r = m.signatures['serving_default'](text=tf.constant(['WINNER!! Claim your prize now', 'see you at lunch']))\n"
         "print(json.dumps({'p': r['probability'].numpy().tolist(), 'l': [x.decode() for x in r['label'].numpy()],\n"
-        "  'bert_hub': 'bert_hub' in sys.modules}))\n")
+        "  'bert_hub': 'bert_hub' in sys.modules}))\n"
+    )
     res = python_json(script)
     assert res["bert_hub"] is False and len(res["p"]) == 2 and all(0 <= p <= 1 for p in res["p"])
     assert set(res["l"]) <= {"ham", "spam"}
     cli = Path(sys.executable).with_name("saved_model_cli")
-    show = subprocess.run([str(cli), "show", "--dir", str(out / "model"), "--tag_set", "serve",
-                           "--signature_def", "serving_default"], capture_output=True, text=True, timeout=300)
+    show = subprocess.run(
+        [str(cli), "show", "--dir", str(out / "model"), "--tag_set", "serve", "--signature_def", "serving_default"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert show.returncode == 0 and "text" in show.stdout and "probability" in show.stdout
 
 
@@ -210,32 +241,66 @@ def test_training_refuses_a_process_whose_weights_are_frozen(tmp_path, tiny_bund
         pytest.skip("TensorFlow runs no oneDNN matmuls on this CPU: weights are never frozen, nothing to refuse")
     # Set by an inference script or a shell profile: training would keep the first step's weights.
     monkeypatch.setenv("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "1")
-    err = run("train", "--config", str(tiny_bundle), "--data", str(sms_file), "--out", str(tmp_path / "r"),
-              check_rc=2, process=True).stderr
+    err = run(
+        "train",
+        "--config",
+        str(tiny_bundle),
+        "--data",
+        str(sms_file),
+        "--out",
+        str(tmp_path / "r"),
+        check_rc=2,
+        process=True,
+    ).stderr
     assert err.startswith("error: TF_ONEDNN_ASSUME_FROZEN_WEIGHTS is on in this process")
     assert "unset it" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_bundle, sms_file):
-    report = json.loads(run("train", "--config", str(tiny_bundle), "--data", str(sms_file), "--out",
-                            str(tmp_path / "m"), "--epochs", "1", "--batch-size", "8", "--seq-length", "64",
-                            "--learning-rate", "0.001", "--test-fraction", "0.1", "--strategy", "mirrored",
-                            "--cpu-replicas", "2",
-                            "--json", process=True).stdout)
+    report = json.loads(
+        run(
+            "train",
+            "--config",
+            str(tiny_bundle),
+            "--data",
+            str(sms_file),
+            "--out",
+            str(tmp_path / "m"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--seq-length",
+            "64",
+            "--learning-rate",
+            "0.001",
+            "--test-fraction",
+            "0.1",
+            "--strategy",
+            "mirrored",
+            "--cpu-replicas",
+            "2",
+            "--json",
+            process=True,
+        ).stdout
+    )
     assert report["replicas"] == 2 and report["finished"] and "test_metrics" in report
     assert (tmp_path / "m" / "model" / "saved_model.pb").is_file()
 
 
 def test_threshold_is_chosen_on_validation_and_travels_with_the_model(trained, sms_file, tmp_path):
-    from bert_hub.finetune.tasks.classification import Classifier
     from bert_hub.finetune.metrics import best_f1_threshold
+    from bert_hub.finetune.tasks.classification import Classifier
 
     out, summary = trained
     clf = Classifier(out)
     assert clf.info["threshold"] == summary["threshold"] == summary["test_metrics"]["threshold"]
     assert 0 < summary["threshold"] < 1
-    ev = json.loads(run("evaluate", "--model", str(out), "--data", str(sms_file), "--json",
-                        "--plot", str(tmp_path / "eval.png")).stdout)
+    ev = json.loads(
+        run(
+            "evaluate", "--model", str(out), "--data", str(sms_file), "--json", "--plot", str(tmp_path / "eval.png")
+        ).stdout
+    )
     assert ev["threshold"] == summary["threshold"]
     assert (tmp_path / "eval.png").read_bytes()[:4] == b"\x89PNG"
     assert best_f1_threshold([0, 1], [0.2, 0.8]) == 0.5  # ties keep the value nearest 0.5
@@ -251,9 +316,13 @@ def test_the_best_epoch_is_exported(trained):
 def test_pooling_is_a_setting(tmp_path, tiny_bundle, sms_file):
     with pytest.raises(ConfigError, match="field 'pooling': must be one of pooled_output, mean"):
         TextClassification(pooling="max")
-    summary = train(tiny_bundle, read_labelled(sms_file), tmp_path / "mean",
-                    TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, seq_length=64),
-                    task=TextClassification(pooling="mean"))
+    summary = train(
+        tiny_bundle,
+        read_labelled(sms_file),
+        tmp_path / "mean",
+        TrainConfig(epochs=1, batch_size=8, learning_rate=1e-3, seq_length=64),
+        task=TextClassification(pooling="mean"),
+    )
     assert summary["finished"] and (tmp_path / "mean" / "model" / "saved_model.pb").is_file()
 
 
@@ -269,8 +338,9 @@ def test_a_resumed_float32_run_repeats_the_uninterrupted_one(tmp_path, tiny_bund
             assert got[key] == pytest.approx(want[key], abs=1e-5), (got, want)
 
 
-def test_an_interrupt_between_an_epochs_record_and_its_checkpoint_trains_it_once(tmp_path, tiny_bundle, sms_file,
-                                                                                  monkeypatch, trained):
+def test_an_interrupt_between_an_epochs_record_and_its_checkpoint_trains_it_once(
+    tmp_path, tiny_bundle, sms_file, monkeypatch, trained
+):
     import bert_hub.finetune.train as training
 
     def interrupt_in_epoch_2(name: str) -> None:
@@ -292,8 +362,9 @@ def test_an_interrupt_between_an_epochs_record_and_its_checkpoint_trains_it_once
     assert resumed["best_epoch"] in (1, 2)
 
 
-def test_a_bfloat16_run_repeats_resumes_in_float32_and_ends_with_the_same_steps(tmp_path, tiny_bundle, sms_file,
-                                                                                 trained):
+def test_a_bfloat16_run_repeats_resumes_in_float32_and_ends_with_the_same_steps(
+    tmp_path, tiny_bundle, sms_file, trained
+):
     import tf_keras
 
     from bert_hub.runtime.precision import thread_uses_bf16

@@ -12,22 +12,36 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bert_hub.runtime.batching import at_least
 from bert_hub.core.errors import InputError
+from bert_hub.explore.samples import write_sms_file
 from bert_hub.finetune.tasks.classification import Classifier
 from bert_hub.finetune.tasks.labelled_texts import read_labelled
 from bert_hub.finetune.train import train
 from bert_hub.finetune.train_config import TrainConfig
-from bert_hub.explore.samples import write_sms_file
+from bert_hub.runtime.batching import at_least
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]  # worker processes training together
 
 # float32 on both sides: `auto` is float32 for a multi-worker run, but a single process on a CPU with
 # native bfloat16 may measure bfloat16 faster and take it (then the two differ by more than rounding).
-SETTINGS = dict(epochs=1, batch_size=8, seq_length=64, learning_rate=1e-3, dropout=0.0, seed=3, test_fraction=0.1,
-                precision="float32")
-TEXTS = ["WINNER!! Claim your prize now", "see you at lunch", "free entry call now", "ok then",
-         "URGENT! call 0800 now to claim", "the meeting is moved to 3pm"]
+SETTINGS = {
+    "epochs": 1,
+    "batch_size": 8,
+    "seq_length": 64,
+    "learning_rate": 1e-3,
+    "dropout": 0.0,
+    "seed": 3,
+    "test_fraction": 0.1,
+    "precision": "float32",
+}
+TEXTS = [
+    "WINNER!! Claim your prize now",
+    "see you at lunch",
+    "free entry call now",
+    "ok then",
+    "URGENT! call 0800 now to claim",
+    "the meeting is moved to 3pm",
+]
 
 
 def free_ports(n: int) -> list[int]:
@@ -48,11 +62,25 @@ def no_dropout_bundle(tmp_path_factory, tiny_vocab) -> Path:
     from bert_hub.builder.weights import random_weights
     from bert_hub.core.config import Architecture
 
-    arch = Architecture(layers=2, hidden=32, heads=4, intermediate=64, vocab_size=len(read_vocab(tiny_vocab)),
-                        max_position_embeddings=128)
+    arch = Architecture(
+        layers=2,
+        hidden=32,
+        heads=4,
+        intermediate=64,
+        vocab_size=len(read_vocab(tiny_vocab)),
+        max_position_embeddings=128,
+    )
     out = tmp_path_factory.mktemp("nodrop") / "bundle"
-    write_bundle(out, name="tiny_no_dropout", architecture=arch, weights=random_weights(arch, seed=1),
-                 vocab_file=tiny_vocab, lower_case=True, dropout_rate=0.0, attention_dropout_rate=0.0)
+    write_bundle(
+        out,
+        name="tiny_no_dropout",
+        architecture=arch,
+        weights=random_weights(arch, seed=1),
+        vocab_file=tiny_vocab,
+        lower_case=True,
+        dropout_rate=0.0,
+        attention_dropout_rate=0.0,
+    )
     return out
 
 
@@ -63,10 +91,31 @@ def run_workers(bundle: Path, data: Path, out: Path, *extra: str) -> list[dict]:
     procs = []
     for index in range(2):
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "bert_hub.cli", "train", "--config", str(bundle), "--data", str(data),
-             "--out", str(out), "--strategy", "multi-worker", "--json", *flags, *extra],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bert_hub.cli",
+                    "train",
+                    "--config",
+                    str(bundle),
+                    "--data",
+                    str(data),
+                    "--out",
+                    str(out),
+                    "--strategy",
+                    "multi-worker",
+                    "--json",
+                    *flags,
+                    *extra,
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outputs]
     return [json.loads(o[0]) for o in outputs]
@@ -100,10 +149,30 @@ def test_a_chief_that_refuses_its_out_leaves_no_worker_waiting(tmp_path, no_drop
     procs = []
     for index in range(2):
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "bert_hub.cli", "train", "--config", str(no_dropout_bundle), "--data", str(data),
-             "--out", str(out), "--strategy", "multi-worker", "--worker-timeout", "10"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bert_hub.cli",
+                    "train",
+                    "--config",
+                    str(no_dropout_bundle),
+                    "--data",
+                    str(data),
+                    "--out",
+                    str(out),
+                    "--strategy",
+                    "multi-worker",
+                    "--worker-timeout",
+                    "10",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     (_, chief_err), (_, worker_err) = [p.communicate(timeout=300) for p in procs]
     assert procs[0].returncode == 2 and "already exists" in chief_err.strip().splitlines()[-1]
     assert procs[1].returncode == 2
@@ -114,8 +183,13 @@ def test_a_chief_that_refuses_its_out_leaves_no_worker_waiting(tmp_path, no_drop
 def test_multi_worker_needs_tf_config(tmp_path, monkeypatch, tiny_bundle):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(InputError, match="needs the cluster in TF_CONFIG"):
-        train(tiny_bundle, read_labelled(write_sms_file(tmp_path / "s.tsv", 40)), tmp_path / "r",
-              TrainConfig(epochs=1), strategy="multi-worker")
+        train(
+            tiny_bundle,
+            read_labelled(write_sms_file(tmp_path / "s.tsv", 40)),
+            tmp_path / "r",
+            TrainConfig(epochs=1),
+            strategy="multi-worker",
+        )
 
 
 def test_small_batches_are_merged_for_the_workers():

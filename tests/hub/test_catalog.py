@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from bert_hub.hub.catalog import catalog
-from bert_hub.core.handles import parse_handle
 from conftest import run
+
+from bert_hub.core.handles import parse_handle
+from bert_hub.hub.catalog import catalog
 
 
 def test_every_catalog_entry_is_consistent():
@@ -32,10 +32,22 @@ def test_catalog_covers_the_family():
     for L in (2, 4, 6, 8, 10, 12):
         for H in (128, 256, 512, 768):
             assert f"small_bert_en_uncased_L-{L}_H-{H}_A-{H // 64}" in names
-    assert {"bert_en_uncased_L-12_H-768_A-12", "bert_en_cased_L-12_H-768_A-12", "bert_en_uncased_L-24_H-1024_A-16",
-            "bert_en_cased_L-24_H-1024_A-16", "bert_multi_cased_L-12_H-768_A-12", "albert_en_base",
-            "albert_en_large", "albert_en_xlarge", "albert_en_xxlarge", "electra_small", "electra_base",
-            "experts_bert_pubmed", "experts_bert_wiki_books", "talkheads_ggelu_bert_en_base"} <= names
+    assert {
+        "bert_en_uncased_L-12_H-768_A-12",
+        "bert_en_cased_L-12_H-768_A-12",
+        "bert_en_uncased_L-24_H-1024_A-16",
+        "bert_en_cased_L-24_H-1024_A-16",
+        "bert_multi_cased_L-12_H-768_A-12",
+        "albert_en_base",
+        "albert_en_large",
+        "albert_en_xlarge",
+        "albert_en_xxlarge",
+        "electra_small",
+        "electra_base",
+        "experts_bert_pubmed",
+        "experts_bert_wiki_books",
+        "talkheads_ggelu_bert_en_base",
+    } <= names
     albert = next(e.config for e in catalog() if e.config.name == "albert_en_base")
     assert albert.architecture.shared_layers and "SentencePiece" in albert.notes
 
@@ -71,5 +83,6 @@ def test_builder_refuses_non_bert_layouts(tmp_path, tiny_vocab):
 
     arch = Architecture(layers=1, hidden=8, heads=2, vocab_size=10, shared_layers=True)
     with pytest.raises(InputError, match="original BERT layout only"):
-        write_bundle(tmp_path / "x", name="albert-like", architecture=arch, weights={}, vocab_file=tiny_vocab,
-                     lower_case=True)
+        write_bundle(
+            tmp_path / "x", name="albert-like", architecture=arch, weights={}, vocab_file=tiny_vocab, lower_case=True
+        )

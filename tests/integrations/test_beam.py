@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_error_line, run
 
 from bert_hub.core.errors import InputError
-from conftest import one_error_line, run
 
 beam = pytest.importorskip("apache_beam", reason="Apache Beam is the optional extra bert_hub[beam]")
 
@@ -40,8 +40,22 @@ def texts_dir(tmp_path_factory):
 def embedded_on_beam(texts_dir, tmp_path_factory, minilm):
     folder, _ = texts_dir
     out = tmp_path_factory.mktemp("beam_out") / "vectors"
-    proc = run("embed", "--runner", "DirectRunner", "--input", f"{folder}/*.txt", "--output", out, "--key", "mean",
-               "--precision", "float32", "--no-xla", "--json", *MULTI)
+    proc = run(
+        "embed",
+        "--runner",
+        "DirectRunner",
+        "--input",
+        f"{folder}/*.txt",
+        "--output",
+        out,
+        "--key",
+        "mean",
+        "--precision",
+        "float32",
+        "--no-xla",
+        "--json",
+        *MULTI,
+    )
     return out, json.loads(proc.stdout)
 
 
@@ -50,15 +64,20 @@ def test_two_workers_embed_every_line_once_with_where_it_came_from(texts_dir, em
     out, summary = embedded_on_beam
     rows = read_output(out)
     got = {(r["file"], r["line"]): np.asarray(r["vector"], np.float32) for r in rows}
-    want = {(str(folder / name), i + 1): text for name, texts in lines.items()
-            for i, text in enumerate(texts) if text is not None}
+    want = {
+        (str(folder / name), i + 1): text
+        for name, texts in lines.items()
+        for i, text in enumerate(texts)
+        if text is not None
+    }
     assert len(rows) == len(got) == len(want) == summary["rows"] == 301  # each good line exactly once
     assert set(got) == set(want)
     from bert_hub.runtime.embedder import Embedder
 
     keys = sorted(want)
     single = Embedder(minilm, key="mean", precision="float32", jit_compile=False).embed(
-        [want[k] for k in keys])  # the single-process embed
+        [want[k] for k in keys]
+    )  # the single-process embed
     assert np.abs(np.stack([got[k] for k in keys]) - single).max() <= 1e-5
 
 
@@ -66,13 +85,16 @@ def test_two_workers_embed_every_line_once_with_where_it_came_from(texts_dir, em
 def test_threads_sharing_one_embedder_give_the_single_threaded_vectors(texts_dir, tmp_path, minilm):
     """Beam's multi-threaded mode shares one Embedder between a worker's threads, in its own calibrated mode."""
     from bert_hub.integrations.beam import run_embed
-    from bert_hub.runtime.embedder import EmbedOptions, Embedder
+    from bert_hub.runtime.embedder import Embedder, EmbedOptions
 
     folder, lines = texts_dir
-    summary = run_embed(f"{folder}/part[02].txt", tmp_path / "threads", config="default",
-                        options=EmbedOptions(key="mean", batch_size=8),
-                        pipeline_args=["--runner", "DirectRunner", "--direct_running_mode=multi_threading",
-                                       "--direct_num_workers=2"])
+    summary = run_embed(
+        f"{folder}/part[02].txt",
+        tmp_path / "threads",
+        config="default",
+        options=EmbedOptions(key="mean", batch_size=8),
+        pipeline_args=["--runner", "DirectRunner", "--direct_running_mode=multi_threading", "--direct_num_workers=2"],
+    )
     rows = read_output(tmp_path / "threads")
     assert summary["rows"] == len(rows) == 200 and summary["errors"] == 0
     single = Embedder(minilm, key="mean", batch_size=8)
@@ -96,10 +118,10 @@ def test_bad_line_goes_to_the_dead_letter_output(texts_dir, embedded_on_beam):
 
 
 def test_classifier_handler_scores_equal_predict(tmp_path, trained_classifier):
-    from bert_hub.integrations.beam import ClassifierModelHandler
     from apache_beam.ml.inference.base import RunInference
-
     from apache_beam.testing.util import assert_that
+
+    from bert_hub.integrations.beam import ClassifierModelHandler
 
     texts = ["WINNER!! Claim your prize now", "see you at lunch", "free entry call now", "ok"]
     predicted = json.loads(run("predict", "--model", trained_classifier, *texts, "--json").stdout)["predictions"]
@@ -115,8 +137,17 @@ def test_classifier_handler_scores_equal_predict(tmp_path, trained_classifier):
         scored = p | beam.Create(texts) | RunInference(ClassifierModelHandler(str(trained_classifier)))
         assert_that(scored, same_as_predict)
     (tmp_path / "sms.txt").write_text("\n".join(texts) + "\n")
-    run("predict", "--model", trained_classifier, "--runner", "DirectRunner", "--input", tmp_path / "sms.txt",
-        "--output", tmp_path / "scores")
+    run(
+        "predict",
+        "--model",
+        trained_classifier,
+        "--runner",
+        "DirectRunner",
+        "--input",
+        tmp_path / "sms.txt",
+        "--output",
+        tmp_path / "scores",
+    )
     rows = read_output(tmp_path / "scores")
     assert [r["text"] for r in rows] == texts and [r["line"] for r in rows] == [1, 2, 3, 4]
     assert [r["label"] for r in rows] == [r["label"] for r in predicted]
@@ -126,8 +157,19 @@ def test_runner_output_follows_the_output_rule(tmp_path, texts_dir, tiny_bundle)
     folder, _ = texts_dir
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
-    proc = run("embed", "--config", tiny_bundle, "--runner", "DirectRunner", "--input", f"{folder}/part0.txt",
-               "--output", tmp_path / "mine", "--overwrite", check_rc=2)
+    proc = run(
+        "embed",
+        "--config",
+        tiny_bundle,
+        "--runner",
+        "DirectRunner",
+        "--input",
+        f"{folder}/part0.txt",
+        "--output",
+        tmp_path / "mine",
+        "--overwrite",
+        check_rc=2,
+    )
     assert "was not written by bert_hub" in one_error_line(proc.stderr)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 

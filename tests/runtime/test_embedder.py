@@ -6,23 +6,30 @@ import json
 
 import numpy as np
 import pytest
+from conftest import onednn_packs_weights, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bert_hub.core.errors import InputError
-from bert_hub.runtime.precision import cpu_supports_bf16, kernels, precision_scope
 from bert_hub.core.inputs import scan_text_file
 from bert_hub.runtime import batching
 from bert_hub.runtime.embedder import Embedder, EmbedStats
-from conftest import onednn_packs_weights, run
+from bert_hub.runtime.precision import cpu_supports_bf16, kernels, precision_scope
 
 #: Where TensorFlow runs its matmuls through oneDNN (x86 Linux builds, unless switched off).
 #: Exact comparisons run in one fixed mode (the automatic one may be bfloat16 on this CPU).
 F32 = {"precision": "float32", "jit_compile": False}
 
-TEXTS = ["This is a spam mail", "", "Computers are not unique to computers",
-         "WINNER!! Claim your prize now, call 0800 123 456 before midnight to get it",
-         "ok", "see you at lunch", "the " * 200, "naïve café résumé"]
+TEXTS = [
+    "This is a spam mail",
+    "",
+    "Computers are not unique to computers",
+    "WINNER!! Claim your prize now, call 0800 123 456 before midnight to get it",
+    "ok",
+    "see you at lunch",
+    "the " * 200,
+    "naïve café résumé",
+]
 
 
 @pytest.mark.parametrize("key", ["pooled_output", "cls", "mean", "sequence_output", "encoder_outputs[2]"])
@@ -40,8 +47,11 @@ def test_keys_mean_what_they_say(minilm):
     out = minilm.encode(TEXTS[:3])
     inputs = minilm.preprocess(TEXTS[:3])
     m = inputs["input_mask"][:, :, None]
-    want = {"pooled_output": out["pooled_output"], "cls": out["sequence_output"][:, 0],
-            "mean": (out["sequence_output"] * m).sum(1) / m.sum(1)}
+    want = {
+        "pooled_output": out["pooled_output"],
+        "cls": out["sequence_output"][:, 0],
+        "mean": (out["sequence_output"] * m).sum(1) / m.sum(1),
+    }
     for key, expected in want.items():
         got = Embedder(minilm, key=key, **F32).embed(TEXTS[:3])
         assert np.abs(got - expected).max() <= 1e-5, key
@@ -56,8 +66,9 @@ def test_rows_keep_input_order(minilm):
 
 def test_xla_compiles_once_per_bucket_and_plain_graphs_trace_once(tiny):
     rng = np.random.default_rng(0)
-    texts = [" ".join(rng.choice(["the", "cat", "sat", "on", "mat", "dog"], size=n))
-             for n in rng.integers(1, 60, size=120)]
+    texts = [
+        " ".join(rng.choice(["the", "cat", "sat", "on", "mat", "dog"], size=n)) for n in rng.integers(1, 60, size=120)
+    ]
     embedder = Embedder(tiny, batch_size=8, buckets=[16, 32, 64], precision="float32", jit_compile=True)
     embedder.embed(texts)
     used = len(embedder._functions)
@@ -75,7 +86,7 @@ def test_batches_are_packed_to_their_longest_text_by_default(tiny):
     counted = EmbedStats()
     Embedder(tiny, batch_size=4, **F32).embed(texts, counted)
     lengths = np.sort(batching.tokenize(tiny.preprocessor, texts, tiny.config.seq_length).lengths)
-    assert counted.packed_tokens == sum(4 * lengths[i:i + 4].max() for i in range(0, 12, 4))
+    assert counted.packed_tokens == sum(4 * lengths[i : i + 4].max() for i in range(0, 12, 4))
     on_grid = EmbedStats()
     Embedder(tiny, batch_size=4, buckets=[8, 16], **F32).embed(texts, on_grid)
     assert on_grid.packed_tokens == 12 * 8 and on_grid.as_dict()["packed_tokens"] == 96
@@ -168,8 +179,9 @@ def test_interrupted_embedding_leaves_no_output(tmp_path, tiny, monkeypatch):
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(texts=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60),
-                      min_size=1, max_size=6))
+@given(
+    texts=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60), min_size=1, max_size=6)
+)
 def test_bucketing_equals_fixed_on_generated_text(tiny, texts):
     fast = Embedder(tiny, key="mean", batch_size=2, **F32).embed(texts)
     slow = Embedder(tiny, key="mean", batch_size=2, bucketing=False, **F32).embed(texts)
@@ -180,12 +192,37 @@ def test_cli_embed(tmp_path, tiny_bundle):
     src = tmp_path / "in.txt"
     src.write_text("the cat sat\n\nhello world\n")
     out = tmp_path / "v.npy"
-    report = json.loads(run("embed", "--config", str(tiny_bundle), "--input", str(src), "--output", str(out),
-                            "--key", "mean", "--no-xla", "--precision", "float32", "--json").stdout)
+    report = json.loads(
+        run(
+            "embed",
+            "--config",
+            str(tiny_bundle),
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--key",
+            "mean",
+            "--no-xla",
+            "--precision",
+            "float32",
+            "--json",
+        ).stdout
+    )
     assert report["texts"] == 3 and np.load(out).shape == (3, 32)
     assert report["texts_per_second"] > 0 and report["real_tokens"] == 5 + 2 + 4
-    err = run("embed", "--config", str(tiny_bundle), "--input", str(src), "--output", str(tmp_path / "w.npy"),
-              "--key", "nope", check_rc=2).stderr
+    err = run(
+        "embed",
+        "--config",
+        str(tiny_bundle),
+        "--input",
+        str(src),
+        "--output",
+        str(tmp_path / "w.npy"),
+        "--key",
+        "nope",
+        check_rc=2,
+    ).stderr
     assert err.startswith("error: unknown key 'nope'")
     err = run("embed", "--input", str(tmp_path / "none.txt"), "--output", str(out), check_rc=2).stderr
     assert "does not exist; give a text file, one text per line" in err
@@ -196,8 +233,16 @@ def test_bf16_stays_close_to_fp32(tmp_path, minilm):
     src = tmp_path / "in.txt"
     src.write_text("\n".join(TEXTS))
     for precision in ("float32", "bfloat16"):
-        run("embed", "--input", str(src), "--output", str(tmp_path / f"{precision}.npy"),
-            "--precision", precision, "--no-progress")
+        run(
+            "embed",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / f"{precision}.npy"),
+            "--precision",
+            precision,
+            "--no-progress",
+        )
     a, b = np.load(tmp_path / "float32.npy"), np.load(tmp_path / "bfloat16.npy")
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cosine.min() >= 0.999
@@ -219,7 +264,7 @@ def test_auto_mode_is_measured_once_then_read_from_the_cache(tiny, fresh_cache):
     assert mode.name == min(first.speeds, key=first.speeds.get)  # the fastest one measured
     assert len(told) == 1 and "measuring" in told[0] and str(fresh_cache) in told[0]
     entry = json.loads(fresh_cache.read_text())
-    (key, saved), = entry.items()
+    ((key, saved),) = entry.items()
     assert "tensorflow" in key and "L=2 H=32" in key and "batch 32" in key and f"| {kernels()} |" in key
     assert ("fp32+xla", 32) in first._functions  # 24-token texts, timed as XLA would pack them: to its 32
     assert saved["seconds_per_batch"] == first.speeds
@@ -249,8 +294,11 @@ def test_an_unreadable_calibration_cache_is_measured_again(tiny, fresh_cache):
 def test_cli_embed_reports_its_mode(tmp_path, tiny_bundle):
     src = tmp_path / "in.txt"
     src.write_text("the cat sat\nhello world\n")
-    report = json.loads(run("embed", "--config", str(tiny_bundle), "--input", str(src), "--output",
-                            str(tmp_path / "v.npy"), "--json").stdout)
+    report = json.loads(
+        run(
+            "embed", "--config", str(tiny_bundle), "--input", str(src), "--output", str(tmp_path / "v.npy"), "--json"
+        ).stdout
+    )
     assert report["mode"] in ("fp32", "fp32+xla", "bf16") and report["calibration_seconds"] >= 0
     assert report["precision"] in ("float32", "bfloat16") and report["xla"] == report["mode"].endswith("xla")
 
@@ -260,8 +308,18 @@ def test_the_embed_program_packs_weights_once_and_gives_the_same_vectors(tmp_pat
     src = tmp_path / "in.txt"
     src.write_text("\n".join(TEXTS * 5))  # several bucket lengths through the same kernels, in any order
     bf16 = cpu_supports_bf16()
-    args = ["embed", "--input", src, "--key", "mean", "--precision", "bfloat16" if bf16 else "float32",
-            "--no-xla", "--no-progress", "--json"]
+    args = [
+        "embed",
+        "--input",
+        src,
+        "--key",
+        "mean",
+        "--precision",
+        "bfloat16" if bf16 else "float32",
+        "--no-xla",
+        "--no-progress",
+        "--json",
+    ]
     program = json.loads(run(*args, "--output", tmp_path / "program.npy", process=True).stdout)
     here = json.loads(run(*args, "--output", tmp_path / "here.npy").stdout)  # main([...]): not standalone
     assert program["frozen_weights"] is onednn_packs_weights() and here["frozen_weights"] is False
@@ -275,8 +333,22 @@ def test_an_explicit_zero_keeps_weights_unpacked(tmp_path, tiny_bundle, monkeypa
     monkeypatch.setenv("TF_ONEDNN_ASSUME_FROZEN_WEIGHTS", "0")  # the user's choice wins over the program's
     src = tmp_path / "in.txt"
     src.write_text("the cat sat\n")
-    report = json.loads(run("embed", "--config", tiny_bundle, "--input", src, "--output", tmp_path / "v.npy",
-                            "--precision", "float32", "--no-xla", "--json", process=True).stdout)
+    report = json.loads(
+        run(
+            "embed",
+            "--config",
+            tiny_bundle,
+            "--input",
+            src,
+            "--output",
+            tmp_path / "v.npy",
+            "--precision",
+            "float32",
+            "--no-xla",
+            "--json",
+            process=True,
+        ).stdout
+    )
     assert report["frozen_weights"] is False
 
 
@@ -296,6 +368,7 @@ def test_the_bf16_kernel_copy_is_as_close_to_float32_as_the_savedmodel_in_bf16(m
     def min_cosine(x, y):
         x, y = x["sequence_output"].numpy()[real], y["sequence_output"].numpy()[real]
         return ((x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)).min()
+
     # Two roundings of the same computation: each as close to float32 as the other (measured:
     # 0.99982 and 0.99983 for the worst token), and close to each other.
     assert min_cosine(ours, fp32) >= min_cosine(theirs, fp32) - 1e-4

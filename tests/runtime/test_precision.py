@@ -81,10 +81,29 @@ def test_the_program_runs_onednn_kernels(tmp_path, tiny_bundle):
     src.write_text("the cat sat\n")
 
     env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL")}
-    proc = subprocess.run([sys.executable, "-m", "bert_hub.cli", "embed", "--config", str(tiny_bundle),
-                           "--input", str(src), "--output", str(tmp_path / "v.npy"), "--precision", "float32",
-                           "--no-xla", "--no-progress", "--json"], capture_output=True, text=True, env=env,
-                          timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bert_hub.cli",
+            "embed",
+            "--config",
+            str(tiny_bundle),
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "v.npy"),
+            "--precision",
+            "float32",
+            "--no-xla",
+            "--no-progress",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-2000:]
     assert json.loads(proc.stdout)["kernels"] == "oneDNN"  # the program turned it on (an explicit 0 wins: below)
 

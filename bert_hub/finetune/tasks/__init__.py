@@ -49,19 +49,19 @@ def _plugged_in() -> list[type[Task]]:
     for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
         try:
             task = point.load()
-        except Exception as e:  # noqa: BLE001 - a broken plug-in must not break bert_hub
+        except Exception as e:
             log.warning("bert_hub: the task %s (%s) does not load: %s", point.name, point.value, e)
             continue
         if not (isinstance(task, type) and issubclass(task, Task) and task.name):
-            log.warning("bert_hub: the entry point %s (%s) is not a bert_hub Task with a name", point.name,
-                        point.value)
+            log.warning("bert_hub: the entry point %s (%s) is not a bert_hub Task with a name", point.name, point.value)
             continue
         found.append(task)
     return found
 
 
 TASKS: dict[str, type[Task]] = {
-    t.name: t for t in (TextClassification, TextRegression, TokenClassification, QuestionAnswering)}
+    t.name: t for t in (TextClassification, TextRegression, TokenClassification, QuestionAnswering)
+}
 """Task name -> task; the first is ``bert-hub train``'s default, then the other built-in tasks, then those
 of installed packages."""
 TASKS.update({t.name: t for t in _plugged_in() if t.name not in TASKS})

@@ -35,10 +35,12 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from typing_extensions import override
 
 from bert_hub.core.errors import InputError, plural
 from bert_hub.core.figures import check_image_path
@@ -68,6 +70,10 @@ from bert_hub.finetune.tasks.sentences import (
 )
 from bert_hub.runtime import batching
 
+if TYPE_CHECKING:  # annotations only: the pipeline module loads TensorFlow
+    from bert_hub.finetune.train_config import TrainConfig
+    from bert_hub.hub.pipeline import BertPipeline
+
 TASK_NAME = "text-classification"
 
 
@@ -77,20 +83,21 @@ class ClassificationSettings(SentenceSettings):
 
     class_weight: bool = option(False, "weight classes by inverse frequency")
     threshold: float = option(0.5, "probability from which a text is positive (see tune_threshold)", fraction=True)
-    tune_threshold: bool = option(False, "choose the threshold on the validation split (best F1) and store it "
-                                         "with the model")
+    tune_threshold: bool = option(
+        False, "choose the threshold on the validation split (best F1) and store it with the model"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class ClassifierInputs(TextInputs):
     """What a classifier predicts from: texts (or pairs), and how many labels to show."""
 
-    top_k: int = option(1, "multi-class classifier: show the K most probable labels of each text", at_least=1,
-                        metavar="K")
+    top_k: int = option(
+        1, "multi-class classifier: show the K most probable labels of each text", at_least=1, metavar="K"
+    )
 
 
-def predict_probabilities(model: Any, examples: TextExamples, buckets: Sequence[int], batch_size: int
-                          ) -> np.ndarray:
+def predict_probabilities(model: Any, examples: TextExamples, buckets: Sequence[int], batch_size: int) -> np.ndarray:
     """Probabilities in input order (length-bucketed batches): of the positive class ``[n]`` for a
     binary model, of every label ``[n, labels]`` (softmax) for a multi-class one."""
     batches = batching.length_sorted_batches(examples.lengths, batch_size)
@@ -107,11 +114,16 @@ def predict_probabilities(model: Any, examples: TextExamples, buckets: Sequence[
     return out[:, 0] if width == 1 and not len(examples.labels.shape) == 2 else out
 
 
-def on_common_labels(splits: Sequence[LabelledTexts], **kind: bool) -> tuple[LabelledTexts, ...]:
+def on_common_labels(
+    splits: tuple[LabelledTexts, LabelledTexts, LabelledTexts], *, multi_class: bool = False, multi_label: bool = False
+) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
     """The splits (perhaps from separate files) with their labels as indices into the union of their label
-    names, sorted; ``kind`` is ``multi_class=True`` or ``multi_label=True``."""
+    names, sorted, and of the kind given."""
     names = sorted(set().union(*(part.label_names for part in splits)))
-    return tuple(dataclasses.replace(part.relabelled(names), **kind) for part in splits)
+    train, validation, test = (
+        dataclasses.replace(part.relabelled(names), multi_class=multi_class, multi_label=multi_label) for part in splits
+    )
+    return train, validation, test
 
 
 class TextClassification(Task):
@@ -124,82 +136,112 @@ class TextClassification(Task):
     DataOptions = LabelledData
     settings: ClassificationSettings
 
+    @override
     @classmethod
     def read(cls, path: str | Path, options: Options | None = None) -> LabelledTexts:
         return read_labelled(path, **(options or LabelledData()).as_dict())
 
+    @override
     @staticmethod
-    def model_type() -> type["Classifier"]:
+    def model_type() -> type[Classifier]:
         return Classifier
 
-    def split(self, data: Any, cfg: Any) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
+    @override
+    def split(self, data: Any, cfg: TrainConfig) -> tuple[LabelledTexts, LabelledTexts, LabelledTexts]:
         if isinstance(data, LabelledTexts):
-            splits = stratified_split(data, validation=cfg.validation_fraction, test=cfg.test_fraction,
-                                      seed=cfg.seed)
+            splits = stratified_split(data, validation=cfg.validation_fraction, test=cfg.test_fraction, seed=cfg.seed)
         else:
-            splits = tuple(data)  # type: ignore[assignment]
+            splits = tuple(data)
         check_splits(splits)
         self.multi_class = any(part.multi_class for part in splits)
         self.multi_label = any(part.multi_label for part in splits)
         if self.multi_label:
             if self.settings.class_weight:
-                raise InputError("`class_weight` weights the classes of single-label data; multi-label data "
-                                 "has label sets: leave it out")
+                raise InputError(
+                    "`class_weight` weights the classes of single-label data; multi-label data "
+                    "has label sets: leave it out"
+                )
             splits = on_common_labels(splits, multi_label=True)
             if not any(splits[0].labels):
-                raise InputError(f"no text of the train split ({len(splits[0])} examples) has a label: give "
-                                 "more data or change the fractions")
+                raise InputError(
+                    f"no text of the train split ({len(splits[0])} examples) has a label: give "
+                    "more data or change the fractions"
+                )
         elif self.multi_class:
             if self.settings.tune_threshold:
-                raise InputError("`tune_threshold` chooses the threshold of a binary classifier; a multi-class "
-                                 "one predicts its most probable label: leave it out")
+                raise InputError(
+                    "`tune_threshold` chooses the threshold of a binary classifier; a multi-class "
+                    "one predicts its most probable label: leave it out"
+                )
             splits = on_common_labels(splits, multi_class=True)
             names = splits[0].label_names
             missing = [names[i] for i in range(len(names)) if i not in set(splits[0].labels)]
             if missing:
-                raise InputError(f"the label {missing[0]!r} has no example in the train split "
-                                 f"({plural(len(splits[0]), 'example')}): a class the model never sees cannot be "
-                                 "learnt; "
-                                 "give more data of it or change the fractions")
+                raise InputError(
+                    f"the label {missing[0]!r} has no example in the train split "
+                    f"({plural(len(splits[0]), 'example')}): a class the model never sees cannot be "
+                    "learnt; "
+                    "give more data of it or change the fractions"
+                )
         if not self.multi_label and len(set(splits[0].labels)) < 2:
-            raise InputError(f"the train split has {plural(len(splits[0]), 'example')} ({splits[0].describe()}); "
-                             "it needs examples of at least two classes: give more data or change the fractions")
+            raise InputError(
+                f"the train split has {plural(len(splits[0]), 'example')} ({splits[0].describe()}); "
+                "it needs examples of at least two classes: give more data or change the fractions"
+            )
         check_pairs_match(splits)
         self.label_names = splits[0].label_names
         self.pairs = splits[0].pairs is not None
-        return splits  # type: ignore[return-value]
+        return splits
 
+    @override
     def counts(self, split: LabelledTexts) -> dict[str, int]:
         return split.counts()
 
+    @override
     def describe(self, splits: tuple[Any, Any, Any]) -> str:
-        kind = (f"{len(self.label_names)} labels, multi-class" if self.multi_class
-                else f"{len(self.label_names)} labels, multi-label" if self.multi_label
-                else f"positive label {splits[0].label_names[1]!r}")
-        return (f"data: {len(splits[0])} train ({splits[0].describe()}), {len(splits[1])} validation, "
-                f"{len(splits[2])} test; {kind}" + ("; sentence pairs" if self.pairs else ""))
+        kind = (
+            f"{len(self.label_names)} labels, multi-class"
+            if self.multi_class
+            else f"{len(self.label_names)} labels, multi-label"
+            if self.multi_label
+            else f"positive label {splits[0].label_names[1]!r}"
+        )
+        return (
+            f"data: {len(splits[0])} train ({splits[0].describe()}), {len(splits[1])} validation, "
+            f"{len(splits[2])} test; {kind}" + ("; sentence pairs" if self.pairs else "")
+        )
 
+    @override
     def overlap(self, splits: tuple[Any, Any, Any]) -> int:
         return overlapping_texts(*splits)
 
-    def examples(self, bert: Any, data: LabelledTexts, cfg: Any) -> TextExamples:
+    @override
+    def examples(self, bert: BertPipeline, data: LabelledTexts, cfg: TrainConfig) -> TextExamples:
         return TextExamples(bert, data, cfg.seq_length)
 
-    def build_model(self, bert: Any, cfg: Any) -> Any:
+    @override
+    def build_model(self, bert: BertPipeline, cfg: TrainConfig) -> Any:
         many = self.multi_class or self.multi_label
-        return build_sentence_model(bert, cfg.dropout, self.settings.pooling, len(self.label_names) if many else 1,
-                                    cfg.seed)
+        return build_sentence_model(
+            bert, cfg.dropout, self.settings.pooling, len(self.label_names) if many else 1, cfg.seed
+        )
 
+    @override
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         import tf_keras
 
         if self.multi_class:
-            return (tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                    [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-        return (tf_keras.losses.BinaryCrossentropy(from_logits=True),
-                [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)])
+            return (
+                tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            )
+        return (
+            tf_keras.losses.BinaryCrossentropy(from_logits=True),
+            [tf_keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)],
+        )
 
-    def class_weight(self, examples: Examples, cfg: Any) -> dict[int, float] | None:
+    @override
+    def class_weight(self, examples: Examples, cfg: TrainConfig) -> dict[int, float] | None:
         if not self.settings.class_weight:
             return None
         labels = examples.labels  # type: ignore[attr-defined]
@@ -209,57 +251,117 @@ class TextClassification(Task):
         pos = float(labels.mean())
         return {0: 0.5 / (1 - pos), 1: 0.5 / pos}
 
-    def info(self) -> dict[str, Any]:
-        return {"label_names": list(self.label_names), "pairs": self.pairs, "multi_class": self.multi_class,
-                "multi_label": self.multi_label}
+    @staticmethod
+    def _text_examples(examples: Examples) -> TextExamples:
+        """The validation split as `examples` made it (text examples: this task's own)."""
+        assert isinstance(examples, TextExamples)
+        return examples
 
-    def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
-               metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
+    @override
+    def info(self) -> dict[str, Any]:
+        return {
+            "label_names": list(self.label_names),
+            "pairs": self.pairs,
+            "multi_class": self.multi_class,
+            "multi_label": self.multi_label,
+        }
+
+    @override
+    def finish(
+        self,
+        model: Any,
+        bert: BertPipeline,
+        out: Path,
+        splits: tuple[Any, Any, Any],
+        cfg: TrainConfig,
+        metadata: dict[str, Any],
+        validation: Examples,
+    ) -> dict[str, Any]:
         summary: dict[str, Any] = {}
         if self.multi_label:
             thresholds = [self.settings.threshold] * len(self.label_names)
             if self.settings.tune_threshold:  # each label's best F1 on the validation split
-                probs = predict_probabilities(model, validation, buckets_for(cfg), cfg.batch_size)  # type: ignore
+                probs = predict_probabilities(model, self._text_examples(validation), buckets_for(cfg), cfg.batch_size)
                 truth = splits[1].label_matrix()
                 thresholds = [best_f1_threshold(truth[:, j], probs[:, j]) for j in range(len(self.label_names))]
             summary["thresholds"] = dict(zip(self.label_names, thresholds))
             if len(splits[2]):
                 test = TextExamples(bert, splits[2], cfg.seq_length)
                 probs = predict_probabilities(model, test, buckets_for(cfg), cfg.batch_size)
-                summary["test_metrics"] = multilabel_metrics(splits[2].label_matrix(), probs, thresholds,
-                                                             self.label_names)
-            summary["export"] = str(export_classifier(
-                model, bert, out, label_names=self.label_names, seq_length=cfg.seq_length, pairs=self.pairs,
-                thresholds=thresholds, metadata={**metadata, "test_metrics": summary.get("test_metrics")}))
+                summary["test_metrics"] = multilabel_metrics(
+                    splits[2].label_matrix(), probs, thresholds, self.label_names
+                )
+            summary["export"] = str(
+                export_classifier(
+                    model,
+                    bert,
+                    out,
+                    label_names=self.label_names,
+                    seq_length=cfg.seq_length,
+                    pairs=self.pairs,
+                    thresholds=thresholds,
+                    metadata={**metadata, "test_metrics": summary.get("test_metrics")},
+                )
+            )
             return summary
         if self.multi_class:
             if len(splits[2]):
                 test = TextExamples(bert, splits[2], cfg.seq_length)
                 probs = predict_probabilities(model, test, buckets_for(cfg), cfg.batch_size)
                 summary["test_metrics"] = multiclass_metrics(splits[2].labels, probs, self.label_names)
-            summary["export"] = str(export_classifier(
-                model, bert, out, label_names=self.label_names, seq_length=cfg.seq_length, pairs=self.pairs,
-                multi_class=True, metadata={**metadata, "test_metrics": summary.get("test_metrics")}))
+            summary["export"] = str(
+                export_classifier(
+                    model,
+                    bert,
+                    out,
+                    label_names=self.label_names,
+                    seq_length=cfg.seq_length,
+                    pairs=self.pairs,
+                    multi_class=True,
+                    metadata={**metadata, "test_metrics": summary.get("test_metrics")},
+                )
+            )
             return summary
         threshold = self.settings.threshold
         if self.settings.tune_threshold:
-            threshold = best_f1_threshold(splits[1].labels, predict_probabilities(
-                model, validation, buckets_for(cfg), cfg.batch_size))  # type: ignore[arg-type]
+            threshold = best_f1_threshold(
+                splits[1].labels,
+                predict_probabilities(model, self._text_examples(validation), buckets_for(cfg), cfg.batch_size),
+            )
         summary["threshold"] = threshold
         if len(splits[2]):
             test = TextExamples(bert, splits[2], cfg.seq_length)
             probs = predict_probabilities(model, test, buckets_for(cfg), cfg.batch_size)
             summary["test_metrics"] = binary_metrics(splits[2].labels, probs, threshold)
-        summary["export"] = str(export_classifier(
-            model, bert, out, label_names=self.label_names, threshold=threshold, seq_length=cfg.seq_length,
-            pairs=self.pairs, metadata={**metadata, "test_metrics": summary.get("test_metrics")}))
+        summary["export"] = str(
+            export_classifier(
+                model,
+                bert,
+                out,
+                label_names=self.label_names,
+                threshold=threshold,
+                seq_length=cfg.seq_length,
+                pairs=self.pairs,
+                metadata={**metadata, "test_metrics": summary.get("test_metrics")},
+            )
+        )
         return summary
 
 
-def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Sequence[str],
-                      threshold: float = 0.5, seq_length: int = 128, metadata: dict | None = None,
-                      overwrite: bool = True, pairs: bool = False, multi_class: bool = False,
-                      thresholds: Sequence[float] | None = None) -> Path:
+def export_classifier(
+    model: Any,
+    bert: BertPipeline,
+    out: str | Path,
+    *,
+    label_names: Sequence[str],
+    threshold: float = 0.5,
+    seq_length: int = 128,
+    metadata: dict | None = None,
+    overwrite: bool = True,
+    pairs: bool = False,
+    multi_class: bool = False,
+    thresholds: Sequence[float] | None = None,
+) -> Path:
     """Saves ``model`` + ``bert``'s preprocess model as a serving SavedModel (atomically).
 
     ``pairs``: the signature takes ``text`` and ``text_pair`` (sentence pairs).
@@ -270,8 +372,10 @@ def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Se
     [batch, labels]``, probability >= the label's threshold) and ``label``
     (the predicted labels joined by ``,``; empty for none).
     """
-    multi_label = thresholds is not None
     import tensorflow as tf
+
+    multi_label = thresholds is not None
+    per_label = [float(t) for t in thresholds] if thresholds is not None else [0.5]
 
     def classify(module: Any, inputs: Any) -> dict[str, Any]:
         logits = module.model(inputs, training=False)
@@ -279,29 +383,51 @@ def export_classifier(model: Any, bert: Any, out: str | Path, *, label_names: Se
             probabilities = tf.sigmoid(logits)
             predicted = probabilities >= module.thresholds
             names = tf.broadcast_to(module.labels, tf.shape(predicted))
-            return {"probabilities": probabilities, "predicted": predicted,
-                    "label": tf.strings.reduce_join(tf.ragged.boolean_mask(names, predicted), axis=1,
-                                                    separator=",")}
+            return {
+                "probabilities": probabilities,
+                "predicted": predicted,
+                "label": tf.strings.reduce_join(tf.ragged.boolean_mask(names, predicted), axis=1, separator=","),
+            }
         if multi_class:
             probabilities = tf.nn.softmax(logits, axis=-1)
             best = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
-            return {"probabilities": probabilities, "probability": tf.reduce_max(probabilities, axis=-1),
-                    "label": tf.gather(module.labels, best)}
+            return {
+                "probabilities": probabilities,
+                "probability": tf.reduce_max(probabilities, axis=-1),
+                "label": tf.gather(module.labels, best),
+            }
         probability = tf.sigmoid(logits[:, 0])
         positive = tf.cast(probability >= module.threshold, tf.int32)
         return {"probability": probability, "label": tf.gather(module.labels, positive)}
 
-    module = serving_module(model, bert, seq_length, classify, labels=[str(n) for n in label_names],
-                            threshold=float(threshold),
-                            thresholds=[float(t) for t in thresholds] if multi_label else [0.5])
+    module = serving_module(
+        model,
+        bert,
+        seq_length,
+        classify,
+        labels=[str(n) for n in label_names],
+        threshold=float(threshold),
+        thresholds=per_label,
+    )
     single = not (multi_class or multi_label)
-    return save_export(module, out, {"serving_default": module.serve_pairs if pairs else module.serve},
-                       {"task": TASK_NAME, "label_names": list(label_names), "multi_class": multi_class,
-                        "multi_label": multi_label, "positive_label": label_names[1] if single else None,
-                        "threshold": threshold if single else None,
-                        "thresholds": [float(t) for t in thresholds] if multi_label else None,
-                        "seq_length": seq_length, "pairs": pairs, **(metadata or {})},
-                       overwrite=overwrite)
+    return save_export(
+        module,
+        out,
+        {"serving_default": module.serve_pairs if pairs else module.serve},
+        {
+            "task": TASK_NAME,
+            "label_names": list(label_names),
+            "multi_class": multi_class,
+            "multi_label": multi_label,
+            "positive_label": label_names[1] if single else None,
+            "threshold": threshold if single else None,
+            "thresholds": per_label if multi_label else None,
+            "seq_length": seq_length,
+            "pairs": pairs,
+            **(metadata or {}),
+        },
+        overwrite=overwrite,
+    )
 
 
 class Classifier(ServedTexts):
@@ -319,6 +445,7 @@ class Classifier(ServedTexts):
 
     @property
     def label_names(self) -> tuple[str, ...]:
+        """The labels, in the order of the model's outputs."""
         return tuple(self.info["label_names"])
 
     @property
@@ -331,9 +458,9 @@ class Classifier(ServedTexts):
         """Whether the model predicts a set of labels per text (a sigmoid and a threshold per label)."""
         return bool(self.info.get("multi_label", False))
 
-
-    def predict(self, texts: Sequence[str], batch_size: int = 64, pairs: Sequence[str] | None = None,
-                top_k: int = 1) -> list[dict[str, Any]]:
+    def predict(
+        self, texts: Sequence[str], batch_size: int = 64, pairs: Sequence[str] | None = None, top_k: int = 1
+    ) -> list[dict[str, Any]]:
         """``[{"text", "label", "probability"}]`` in input order (``"text_pair"`` too for pairs).
 
         A multi-class model's rows also hold ``top``: the ``top_k`` most
@@ -348,11 +475,15 @@ class Classifier(ServedTexts):
         res = self._outputs(texts, pairs, batch_size)
         out = []
         for i, text in enumerate(texts):
-            row = {"text": text, **({"text_pair": pairs[i]} if pairs is not None else {})}
+            row: dict[str, Any] = {"text": text, **({"text_pair": pairs[i]} if pairs is not None else {})}
             if self.multi_label:
                 labels = [n for n, c in zip(self.label_names, res["predicted"][i]) if c]
-                row.update(labels=labels, label=",".join(labels), probability=None,
-                           probabilities={n: float(p) for n, p in zip(self.label_names, res["probabilities"][i])})
+                row.update(
+                    labels=labels,
+                    label=",".join(labels),
+                    probability=None,
+                    probabilities={n: float(p) for n, p in zip(self.label_names, res["probabilities"][i])},
+                )
             else:
                 row.update(label=res["label"][i].decode(), probability=float(res["probability"][i]))
                 if self.multi_class:
@@ -368,17 +499,31 @@ class Classifier(ServedTexts):
         given = options if isinstance(options, LabelledData) else LabelledData()
         binary = not (self.multi_class or self.multi_label)
         if given.positive is not None and not binary:
-            raise InputError(f"`positive` names the positive label of a binary classifier; {self.path} is "
-                             f"{'multi-label' if self.multi_label else 'multi-class'}: leave it out")
+            raise InputError(
+                f"`positive` names the positive label of a binary classifier; {self.path} is "
+                f"{'multi-label' if self.multi_label else 'multi-class'}: leave it out"
+            )
         if given.label_sep != LabelledData.label_sep and not self.multi_label:
-            raise InputError(f"`label_sep` separates the labels of a multi-label classifier's data; {self.path} "
-                             "predicts one label per text: leave it out")
-        return self._checked_pairs(read_labelled(
-            path, fmt=given.fmt, text_col=given.text_col, label_col=given.label_col, pair_col=given.pair_col,
-            positive=(given.positive or self.info["positive_label"]) if binary else given.positive,
-            label_sep=given.label_sep, label_names=self.label_names if binary else None,
-            multi_class=self.multi_class, multi_label=self.multi_label))
+            raise InputError(
+                f"`label_sep` separates the labels of a multi-label classifier's data; {self.path} "
+                "predicts one label per text: leave it out"
+            )
+        return self._checked_pairs(
+            read_labelled(
+                path,
+                fmt=given.fmt,
+                text_col=given.text_col,
+                label_col=given.label_col,
+                pair_col=given.pair_col,
+                positive=(given.positive or self.info["positive_label"]) if binary else given.positive,
+                label_sep=given.label_sep,
+                label_names=self.label_names if binary else None,
+                multi_class=self.multi_class,
+                multi_label=self.multi_label,
+            )
+        )
 
+    @override
     @staticmethod
     def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
         if info.get("multi_class"):
@@ -387,18 +532,31 @@ class Classifier(ServedTexts):
             return format_multilabel_metrics(metrics)
         return format_metrics(metrics, info["label_names"])
 
+    @override
     def predict_inputs(self, inputs: Options) -> dict[str, Any]:
         assert isinstance(inputs, ClassifierInputs)
         if inputs.top_k > 1 and not self.multi_class:
-            raise InputError(f"`top_k` shows the most probable labels of a multi-class classifier; {self.path} is "
-                             f"{'multi-label' if self.multi_label else 'binary'}: leave it out")
+            raise InputError(
+                f"`top_k` shows the most probable labels of a multi-class classifier; {self.path} is "
+                f"{'multi-label' if self.multi_label else 'binary'}: leave it out"
+            )
         texts, pairs = inputs.texts_and_pairs()
         rows = self.predict(texts, pairs=pairs, top_k=inputs.top_k)
         if self.multi_label:
-            return {"model": str(self.path), "label_names": list(self.label_names), "multi_label": True,
-                    "thresholds": self.info["thresholds"], "predictions": rows}
-        return {"model": str(self.path), "positive_label": self.info["positive_label"],
-                "label_names": list(self.label_names), "multi_class": self.multi_class, "predictions": rows}
+            return {
+                "model": str(self.path),
+                "label_names": list(self.label_names),
+                "multi_label": True,
+                "thresholds": self.info["thresholds"],
+                "predictions": rows,
+            }
+        return {
+            "model": str(self.path),
+            "positive_label": self.info["positive_label"],
+            "label_names": list(self.label_names),
+            "multi_class": self.multi_class,
+            "predictions": rows,
+        }
 
     def format_report(self, report: dict[str, Any]) -> str:
         """A header naming each column, then one line per text: the label, the probability the header names
@@ -408,7 +566,8 @@ class Classifier(ServedTexts):
         if report.get("multi_label"):
             width = max(len(r["label"] or "(none)") for r in rows + [{"label": "labels"}])
             return f"{'labels':<{width}}  text\n" + with_pairs(
-                rows, lambda r: f"{r['label'] or '(none)':<{width}}  {r['text']}")
+                rows, lambda r: f"{r['label'] or '(none)':<{width}}  {r['text']}"
+            )
         width = max(len(r["label"]) for r in rows + [{"label": "label"}])
         number = "P(label)" if report.get("multi_class") else f"P({report['positive_label']})"
         column = max(len(number), 6)
@@ -418,17 +577,20 @@ class Classifier(ServedTexts):
             return "  (" + ", ".join(f"{t['label']} {t['probability']:.4f}" for t in rest) + ")" if rest else ""
 
         return f"{'label':<{width}}  {number:<{column}}  text\n" + with_pairs(
-            rows, lambda r: f"{r['label']:<{width}}  {r['probability']:<{column}.4f}  {r['text']}", after=others)
+            rows, lambda r: f"{r['label']:<{width}}  {r['probability']:<{column}.4f}  {r['text']}", after=others
+        )
 
-    def probabilities(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
-                      ) -> np.ndarray:
+    def probabilities(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
+    ) -> np.ndarray:
         """``[n]`` positive-class probabilities (binary) or ``[n, labels]`` (multi-class), in input order."""
         key = "probabilities" if self.multi_class or self.multi_label else "probability"
         texts, pairs = self._checked(texts, pairs)
         return self._outputs(texts, pairs, batch_size)[key]
 
-    def evaluate(self, data: Any, batch_size: int = 64, plot: str | Path | None = None,
-                 overwrite: bool = False) -> dict[str, Any]:
+    def evaluate(
+        self, data: Any, plot: str | Path | None = None, overwrite: bool = False, batch_size: int = 64
+    ) -> dict[str, Any]:
         """Metrics on labelled data with this classifier's labels.
 
         Binary: accuracy, precision / recall / F1, ROC-AUC at its stored
@@ -454,19 +616,18 @@ class Classifier(ServedTexts):
             probs = self.probabilities(data.texts, data.pairs, batch_size)
             metrics = multiclass_metrics(data.labels, probs, self.label_names)
             if plot is not None:
-                metrics["plot"] = str(plot_confusion(metrics["confusion_matrix"], self.label_names, plot,
-                                                     overwrite=overwrite))
+                metrics["plot"] = str(
+                    plot_confusion(metrics["confusion_matrix"], self.label_names, plot, overwrite=overwrite)
+                )
             return metrics
         if set(data.label_names) != set(self.label_names):
-            raise InputError(f"{data.source}: labels {sorted(data.label_names)} differ from the model's "
-                             f"{sorted(self.label_names)}")
+            raise InputError(
+                f"{data.source}: labels {sorted(data.label_names)} differ from the model's {sorted(self.label_names)}"
+            )
         positive = self.label_names[1]
         y = [int(data.label_names[lab] == positive) for lab in data.labels]
         probs = self.probabilities(data.texts, data.pairs, batch_size)
         metrics = binary_metrics(y, probs, self.info.get("threshold", 0.5))
         if plot is not None:
-            metrics["plot"] = str(plot_evaluation(y, probs, metrics, self.label_names, plot,
-                                                  overwrite=overwrite))
+            metrics["plot"] = str(plot_evaluation(y, probs, metrics, self.label_names, plot, overwrite=overwrite))
         return metrics
-
-

@@ -19,7 +19,8 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 OUTSIDE = "O"
 """The tag of words outside every entity."""
@@ -41,19 +42,27 @@ def tag_problem(tag: str) -> str | None:
     if prefix == OUTSIDE:
         return None
     if prefix not in PREFIXES or not kind:
-        return (f"tag {tag!r} is not O or PREFIX-TYPE with the prefix B, I, E or S (BIO / IOB2 / IOBES); "
-                f"write e.g. B-{tag} and I-{tag}")
+        return (
+            f"tag {tag!r} is not O or PREFIX-TYPE with the prefix B, I, E or S (BIO / IOB2 / IOBES); "
+            f"write e.g. B-{tag} and I-{tag}"
+        )
     return None
 
 
 def _ends(prev: str, prev_kind: str, prefix: str, kind: str) -> bool:
-    return (prev in ("E", "S") or (prev in ("B", "I") and prefix in ("B", "S", OUTSIDE))
-            or (prev != OUTSIDE and prev_kind != kind))
+    return (
+        prev in ("E", "S")
+        or (prev in ("B", "I") and prefix in ("B", "S", OUTSIDE))
+        or (prev != OUTSIDE and prev_kind != kind)
+    )
 
 
 def _starts(prev: str, prev_kind: str, prefix: str, kind: str) -> bool:
-    return (prefix in ("B", "S") or (prev in ("E", "S", OUTSIDE) and prefix in ("E", "I"))
-            or (prefix != OUTSIDE and prev_kind != kind))
+    return (
+        prefix in ("B", "S")
+        or (prev in ("E", "S", OUTSIDE) and prefix in ("E", "I"))
+        or (prefix != OUTSIDE and prev_kind != kind)
+    )
 
 
 def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
@@ -75,8 +84,14 @@ def _prf(correct: int, predicted: int, gold: int) -> dict[str, Any]:
     precision = correct / predicted if predicted else 0.0
     recall = correct / gold if gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "predicted": predicted, "gold": gold,
-            "correct": correct}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "predicted": predicted,
+        "gold": gold,
+        "correct": correct,
+    }
 
 
 def entity_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, Any]:
@@ -96,16 +111,25 @@ def entity_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[s
         right += sum(a == b for a, b in zip(g, p))
         words += len(g)
     total = [sum(c[k] for c in counts.values()) for k in range(3)]
-    return {**_prf(*total), "token_accuracy": right / words if words else 0.0, "sentences": len(gold),
-            "words": words, "per_type": {kind: _prf(*c) for kind, c in sorted(counts.items())}}
+    return {
+        **_prf(*total),
+        "token_accuracy": right / words if words else 0.0,
+        "sentences": len(gold),
+        "words": words,
+        "per_type": {kind: _prf(*c) for kind, c in sorted(counts.items())},
+    }
 
 
 def format_entity_metrics(m: dict[str, Any]) -> str:
     """The metrics as a conlleval-like table."""
-    lines = [f"{m['sentences']} sentences, {m['words']} words: token accuracy {m['token_accuracy']:.4f}",
-             f"entities: precision {m['precision']:.4f}  recall {m['recall']:.4f}  F1 {m['f1']:.4f}  "
-             f"({m['correct']} of {m['gold']} found, {m['predicted']} predicted)"]
+    lines = [
+        f"{m['sentences']} sentences, {m['words']} words: token accuracy {m['token_accuracy']:.4f}",
+        f"entities: precision {m['precision']:.4f}  recall {m['recall']:.4f}  F1 {m['f1']:.4f}  "
+        f"({m['correct']} of {m['gold']} found, {m['predicted']} predicted)",
+    ]
     for kind, t in m["per_type"].items():
-        lines.append(f"  {kind:<10} precision {t['precision']:.4f}  recall {t['recall']:.4f}  F1 {t['f1']:.4f}  "
-                     f"(gold {t['gold']}, predicted {t['predicted']})")
+        lines.append(
+            f"  {kind:<10} precision {t['precision']:.4f}  recall {t['recall']:.4f}  F1 {t['f1']:.4f}  "
+            f"(gold {t['gold']}, predicted {t['predicted']})"
+        )
     return "\n".join(lines)

@@ -43,24 +43,26 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from typing_extensions import override
 
-from bert_hub.runtime import batching
 from bert_hub.core.errors import ConfigError, InputError
-from bert_hub.core.inputs import data_path, check_texts
+from bert_hub.core.inputs import check_texts, data_path, read_data_file
 from bert_hub.core.interface import INPUT_KEYS
 from bert_hub.finetune.exported import ExportedModel, ServedModel, save_export, served_batches, serving_function
 from bert_hub.finetune.options import Options, option
-from bert_hub.core.inputs import read_data_file
-from bert_hub.finetune.tasks.squad_eval import format_squad_metrics, squad_metrics
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, split_groups
+from bert_hub.finetune.tasks.squad_eval import format_squad_metrics, squad_metrics
 from bert_hub.finetune.tasks.words import split_words, word_pieces
+from bert_hub.runtime import batching
 
 if TYPE_CHECKING:
     from bert_hub.finetune.train_config import TrainConfig
+    from bert_hub.hub.pipeline import BertPipeline
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +92,19 @@ class SquadData:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def subset(self, index: Sequence[int]) -> "SquadData":
-        return SquadData([self.ids[i] for i in index], [self.questions[i] for i in index],
-                         [self.contexts[i] for i in index], [self.answers[i] for i in index], self.source)
+    def subset(self, index: Sequence[int]) -> SquadData:
+        """The questions at ``index``, in that order."""
+        return SquadData(
+            [self.ids[i] for i in index],
+            [self.questions[i] for i in index],
+            [self.contexts[i] for i in index],
+            [self.answers[i] for i in index],
+            self.source,
+        )
 
     @property
     def unanswerable(self) -> int:
+        """How many questions have no answer."""
         return sum(1 for a in self.answers if not a)
 
 
@@ -130,26 +139,36 @@ def read_squad(path: str | Path) -> SquadData:
                 question = _field(qa, "question", str, at, path)
                 impossible = qa.get("is_impossible", False)
                 if not isinstance(impossible, bool):
-                    raise InputError(f"{path}: {at}.is_impossible is {impossible!r}; write true or false (a JSON "
-                                     "boolean, not a string)")
+                    raise InputError(
+                        f"{path}: {at}.is_impossible is {impossible!r}; write true or false (a JSON "
+                        "boolean, not a string)"
+                    )
                 answers = []
                 for k, answer in enumerate([] if impossible else _field(qa, "answers", list, at, path)):
                     text = _field(answer, "text", str, f"{at}.answers[{k}]", path)
                     start = _field(answer, "answer_start", int, f"{at}.answers[{k}]", path)
                     if not text.strip():
-                        raise InputError(f"{path}: {at}.answers[{k}].text is empty; give the answer's words (or "
-                                         "mark the question is_impossible)")
+                        raise InputError(
+                            f"{path}: {at}.answers[{k}].text is empty; give the answer's words (or "
+                            "mark the question is_impossible)"
+                        )
                     if isinstance(start, bool) or start < 0:
-                        raise InputError(f"{path}: {at}.answers[{k}].answer_start is {start!r}; give the "
-                                         "character offset of the answer in the context (0 or more)")
-                    if context[start:start + len(text)] != text:
-                        raise InputError(f"{path}: {at}.answers[{k}]: answer_start {start} does not point at "
-                                         f"its text {text!r} in the context (found "
-                                         f"{context[start:start + len(text)]!r})")
+                        raise InputError(
+                            f"{path}: {at}.answers[{k}].answer_start is {start!r}; give the "
+                            "character offset of the answer in the context (0 or more)"
+                        )
+                    if context[start : start + len(text)] != text:
+                        raise InputError(
+                            f"{path}: {at}.answers[{k}]: answer_start {start} does not point at "
+                            f"its text {text!r} in the context (found "
+                            f"{context[start : start + len(text)]!r})"
+                        )
                     answers.append((text, start))
                 if not impossible and not answers:
-                    raise InputError(f"{path}: {at} has no answers and is not marked is_impossible "
-                                     "(SQuAD v2.0 marks unanswerable questions)")
+                    raise InputError(
+                        f"{path}: {at} has no answers and is not marked is_impossible "
+                        "(SQuAD v2.0 marks unanswerable questions)"
+                    )
                 data.ids.append(str(qa.get("id", f"{a}.{p}.{q}")))
                 data.questions.append(question)
                 data.contexts.append(context)
@@ -175,8 +194,7 @@ def context_pieces(preprocessor: Any, contexts: Any) -> tuple[Any, Any, Any, Any
     return pieces, piece_word, starts, ends
 
 
-def windows(question: Any, context: Any, *, seq_length: int, stride: int, max_query: int
-            ) -> tuple[Any, Any, Any, Any]:
+def windows(question: Any, context: Any, *, seq_length: int, stride: int, max_query: int) -> tuple[Any, Any, Any, Any]:
     """Splits each question + context into windows (see the module docstring).
 
     ``question``, ``context``: wordpiece RaggedTensors ``[n, (pieces)]``.
@@ -197,22 +215,26 @@ def windows(question: Any, context: Any, *, seq_length: int, stride: int, max_qu
     size = tf.maximum(zero, tf.minimum(tf.gather(room, example), tf.gather(length, example) - start))
     first = tf.gather(context.row_starts(), example) + start
     pieces = tf.gather(context.flat_values, tf.ragged.range(first, first + size).flat_values)
-    return (example, tf.gather(question, example), tf.RaggedTensor.from_row_lengths(pieces, size, validate=False),
-            start)
+    return (
+        example,
+        tf.gather(question, example),
+        tf.RaggedTensor.from_row_lengths(pieces, size, validate=False),
+        start,
+    )
 
 
 class SquadExamples(Examples):
     """Questions tokenized and cut into windows once; each window's start/end target."""
 
-    def __init__(self, bert: Any, data: SquadData, seq_length: int, settings: AnswerSettings):
+    def __init__(self, bert: BertPipeline, data: SquadData, seq_length: int, settings: AnswerSettings):
         import tensorflow as tf
 
         self.preprocessor = bert.preprocessor
         q = batching.word_pieces(bert.preprocessor, data.questions)
         c, piece_word, starts, ends = context_pieces(bert.preprocessor, tf.constant(data.contexts, tf.string))
-        example, self.question, self.context, start = windows(q, c, seq_length=seq_length,
-                                                              stride=settings.doc_stride,
-                                                              max_query=settings.max_query_length)
+        example, self.question, self.context, start = windows(
+            q, c, seq_length=seq_length, stride=settings.doc_stride, max_query=settings.max_query_length
+        )
         self.example = example.numpy()
         spans = answer_pieces(data, piece_word, starts, ends)
         start = start.numpy()
@@ -226,14 +248,16 @@ class SquadExamples(Examples):
         self.lengths = (question + size + batching.specials(2)).astype(np.int64)
         self.skipped = sum(1 for s, a in zip(spans, data.answers) if s is None and a)
 
+    @override
     def to_batch(self, buckets: Any) -> Any:
         import tensorflow as tf
 
         targets = tf.constant(self.targets)
 
         def batch(idx):
-            x = batching.pack_to_bucket(self.preprocessor, [tf.gather(self.question, idx),
-                                                            tf.gather(self.context, idx)], buckets)
+            x = batching.pack_to_bucket(
+                self.preprocessor, [tf.gather(self.question, idx), tf.gather(self.context, idx)], buckets
+            )
             return x, tf.gather(targets, idx)
 
         return batch
@@ -261,7 +285,7 @@ def _rows(ragged: Any) -> list[np.ndarray]:
     return [values[a:b] for a, b in zip(splits[:-1], splits[1:])]
 
 
-def build_span_model(bert: Any) -> Any:
+def build_span_model(bert: BertPipeline) -> Any:
     """``sequence_output`` -> dense(2): start and end logits ``[batch, seq, 2]``, padding pushed down."""
     import tensorflow as tf
     import tf_keras
@@ -270,8 +294,8 @@ def build_span_model(bert: Any) -> Any:
     sequence = bert.encoder_layer(inputs)["sequence_output"]
     logits = tf_keras.layers.Dense(2, name="span")(sequence)
     masked = tf_keras.layers.Lambda(
-        lambda a: a[0] + (1.0 - tf.cast(a[1], a[0].dtype))[:, :, tf.newaxis] * _PADDING_LOGIT,
-        name="mask_padding")([logits, inputs["input_mask"]])
+        lambda a: a[0] + (1.0 - tf.cast(a[1], a[0].dtype))[:, :, tf.newaxis] * _PADDING_LOGIT, name="mask_padding"
+    )([logits, inputs["input_mask"]])
     return tf_keras.Model(inputs, masked, name="bert_span")
 
 
@@ -298,8 +322,9 @@ class AnswerSettings(Options):
 
     source: ClassVar[str] = "task settings"
 
-    doc_stride: int = option(64, "question answering: wordpieces between the starts of a long context's "
-                                 "overlapping windows", at_least=1)
+    doc_stride: int = option(
+        64, "question answering: wordpieces between the starts of a long context's overlapping windows", at_least=1
+    )
     max_query_length: int = option(32, "question answering: wordpieces kept of a question", at_least=1)
     max_answer_length: int = option(30, "question answering: longest answer, in wordpieces", at_least=1)
 
@@ -307,11 +332,20 @@ class AnswerSettings(Options):
         """The windows of ``seq_length`` tokens must hold context and overlap (or touch)."""
         room = seq_length - 3 - self.max_query_length
         if room < 1:
-            return [("max_query_length", f"leaves no room for the context in seq_length {seq_length} "
-                                         "(a question pair needs 3 special tokens): lower it")]
+            return [
+                (
+                    "max_query_length",
+                    f"leaves no room for the context in seq_length {seq_length} "
+                    "(a question pair needs 3 special tokens): lower it",
+                )
+            ]
         if self.doc_stride > room:
-            return [("doc_stride", f"must be at most seq_length - 3 - max_query_length = {room}, or the "
-                                   "windows would skip context")]
+            return [
+                (
+                    "doc_stride",
+                    f"must be at most seq_length - 3 - max_query_length = {room}, or the windows would skip context",
+                )
+            ]
         return []
 
 
@@ -325,67 +359,107 @@ class QuestionAnswering(Task):
     settings: AnswerSettings
     predict_example = '--question "..." --context "..."'
 
+    @override
     @classmethod
     def read(cls, path: str | Path, options: Options | None = None) -> SquadData:
         return read_squad(path)
 
+    @override
     @staticmethod
-    def model_type() -> type["QuestionAnswerer"]:
+    def model_type() -> type[QuestionAnswerer]:
         return QuestionAnswerer
 
+    @override
     def check(self, cfg: TrainConfig) -> None:
         for field, message in self.settings.window_problems(cfg.seq_length):
             raise ConfigError(f"task settings: field '{field}': {message}")
 
+    @override
     def split(self, data: Any, cfg: TrainConfig) -> tuple[SquadData, SquadData, SquadData]:
         self.check(cfg)
         if isinstance(data, SquadData):
-            index = split_groups(data.contexts, validation=cfg.validation_fraction, test=cfg.test_fraction,
-                                 seed=cfg.seed)  # a context's questions stay together
-            splits = tuple(data.subset(i) for i in index)
+            index = split_groups(
+                data.contexts, validation=cfg.validation_fraction, test=cfg.test_fraction, seed=cfg.seed
+            )  # a context's questions stay together
+            train, validation, test = (data.subset(i) for i in index)
         else:
-            splits = tuple(data)
-        self.no_answer = any(s.unanswerable for s in splits)
-        return check_splits(splits, "questions")  # type: ignore[return-value]
+            train, validation, test = data
+        self.no_answer = any(s.unanswerable for s in (train, validation, test))
+        return check_splits((train, validation, test), "questions")
 
+    @override
     def describe(self, splits: tuple[Any, Any, Any]) -> str:
-        return (f"data: {len(splits[0])} train questions ({splits[0].unanswerable} unanswerable), "
-                f"{len(splits[1])} validation, {len(splits[2])} test"
-                + ("; SQuAD v2.0: the model learns to say no answer" if self.no_answer else ""))
+        return (
+            f"data: {len(splits[0])} train questions ({splits[0].unanswerable} unanswerable), "
+            f"{len(splits[1])} validation, {len(splits[2])} test"
+            + ("; SQuAD v2.0: the model learns to say no answer" if self.no_answer else "")
+        )
 
+    @override
     def counts(self, split: SquadData) -> dict[str, int]:
         return {"questions": len(split), "unanswerable": split.unanswerable}
 
-    def examples(self, bert: Any, data: SquadData, cfg: Any) -> SquadExamples:
+    @override
+    def examples(self, bert: BertPipeline, data: SquadData, cfg: TrainConfig) -> SquadExamples:
         examples = SquadExamples(bert, data, cfg.seq_length, self.settings)
         if examples.skipped:
-            log.warning("warning: %d answers of %s have no wordpiece (only characters the tokenizer drops) "
-                        "and train as no answer", examples.skipped, data.source)
+            log.warning(
+                "warning: %d answers of %s have no wordpiece (only characters the tokenizer drops) "
+                "and train as no answer",
+                examples.skipped,
+                data.source,
+            )
         log.info("%s: %d questions in %d windows", data.source, len(data), len(examples))
         return examples
 
-    def build_model(self, bert: Any, cfg: Any) -> Any:
+    @override
+    def build_model(self, bert: BertPipeline, cfg: TrainConfig) -> Any:
         return build_span_model(bert)
 
+    @override
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         import tf_keras
 
         return _span_loss, [tf_keras.metrics.MeanMetricWrapper(_span_accuracy, name="accuracy")]
 
+    @override
     def info(self) -> dict[str, Any]:
         return {"no_answer": self.no_answer}
 
-    def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
-               metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
-        export_answerer(model, bert, out, seq_length=cfg.seq_length, doc_stride=self.settings.doc_stride,
-                        max_query_length=self.settings.max_query_length,
-                        max_answer_length=self.settings.max_answer_length,
-                        no_answer=self.no_answer, metadata=metadata)
+    @override
+    def finish(
+        self,
+        model: Any,
+        bert: BertPipeline,
+        out: Path,
+        splits: tuple[Any, Any, Any],
+        cfg: TrainConfig,
+        metadata: dict[str, Any],
+        validation: Examples,
+    ) -> dict[str, Any]:
+        export_answerer(
+            model,
+            bert,
+            out,
+            seq_length=cfg.seq_length,
+            doc_stride=self.settings.doc_stride,
+            max_query_length=self.settings.max_query_length,
+            max_answer_length=self.settings.max_answer_length,
+            no_answer=self.no_answer,
+            metadata=metadata,
+        )
         return export_metrics(QuestionAnswerer(out), out, splits)
 
 
-def best_answers(logits: Any, example: Any, question_length: Any, context_length: Any, context_start: Any,
-                 examples: Any, max_answer_length: int) -> dict[str, Any]:
+def best_answers(
+    logits: Any,
+    example: Any,
+    question_length: Any,
+    context_length: Any,
+    context_start: Any,
+    examples: Any,
+    max_answer_length: int,
+) -> dict[str, Any]:
     """Each example's best span over its windows, as context wordpiece indexes (TensorFlow).
 
     ``logits``: ``[windows, seq, 2]``. A span may start only at a piece of
@@ -403,14 +477,20 @@ def best_answers(logits: Any, example: Any, question_length: Any, context_length
     seq = tf.shape(logits)[1]
     position = tf.range(seq, dtype=tf.int64)
     low = question_length + 2
-    in_context = (position[tf.newaxis] >= low[:, tf.newaxis]) & \
-                 (position[tf.newaxis] < (low + context_length)[:, tf.newaxis])
-    may_start = in_context & max_context(position[tf.newaxis] - low[:, tf.newaxis], in_context, example,
-                                         context_length, context_start)
+    in_context = (position[tf.newaxis] >= low[:, tf.newaxis]) & (
+        position[tf.newaxis] < (low + context_length)[:, tf.newaxis]
+    )
+    may_start = in_context & max_context(
+        position[tf.newaxis] - low[:, tf.newaxis], in_context, example, context_length, context_start
+    )
     span = start[:, :, tf.newaxis] + end[:, tf.newaxis, :]  # [window, first, last]
     width = position[tf.newaxis, :] - position[:, tf.newaxis]
-    valid = (may_start[:, :, tf.newaxis] & in_context[:, tf.newaxis, :] & (width >= 0)[tf.newaxis]
-             & (width < max_answer_length)[tf.newaxis])
+    valid = (
+        may_start[:, :, tf.newaxis]
+        & in_context[:, tf.newaxis, :]
+        & (width >= 0)[tf.newaxis]
+        & (width < max_answer_length)[tf.newaxis]
+    )
     span = tf.where(valid, span, NO_SPAN)
     flat = tf.reshape(span, [tf.shape(span)[0], -1])
     best = tf.argmax(flat, axis=1, output_type=tf.int64)
@@ -448,9 +528,19 @@ def max_context(offset: Any, in_context: Any, example: Any, context_length: Any,
     return score >= tf.gather(best, piece)
 
 
-def export_answerer(model: Any, bert: Any, out: str | Path, *, seq_length: int, doc_stride: int,
-                    max_query_length: int, max_answer_length: int, no_answer: bool,
-                    metadata: dict | None = None, overwrite: bool = True) -> Path:
+def export_answerer(
+    model: Any,
+    bert: BertPipeline,
+    out: str | Path,
+    *,
+    seq_length: int,
+    doc_stride: int,
+    max_query_length: int,
+    max_answer_length: int,
+    no_answer: bool,
+    metadata: dict | None = None,
+    overwrite: bool = True,
+) -> Path:
     """Saves the span model + ``bert``'s preprocess model as a SavedModel answering raw strings (atomically)."""
     import tensorflow as tf
 
@@ -461,33 +551,54 @@ def export_answerer(model: Any, bert: Any, out: str | Path, *, seq_length: int, 
             self.preprocessor = bert.preprocessor
             self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
 
-        @serving_function(tf.TensorSpec([None], tf.string, name="question"),
-                          tf.TensorSpec([None], tf.string, name="context"))
+        @serving_function(
+            tf.TensorSpec([None], tf.string, name="question"), tf.TensorSpec([None], tf.string, name="context")
+        )
         def serve(self, question, context):
             q = self.preprocessor.tokenize(question).merge_dims(1, -1)
             c, piece_word, starts, ends = context_pieces(self.preprocessor, context)
-            example, q_win, c_win, c_start = windows(q, c, seq_length=seq_length, stride=doc_stride,
-                                                     max_query=max_query_length)
-            logits = self.spans(batching.pack_to_bucket(self.preprocessor, [q_win, c_win], self.buckets),
-                                training=False)
+            example, q_win, c_win, c_start = windows(
+                q, c, seq_length=seq_length, stride=doc_stride, max_query=max_query_length
+            )
+            logits = self.spans(
+                batching.pack_to_bucket(self.preprocessor, [q_win, c_win], self.buckets), training=False
+            )
             n = tf.size(question, out_type=tf.int64)
-            best = best_answers(logits, example, q_win.row_lengths(), c_win.row_lengths(), c_start, n,
-                                max_answer_length)
+            best = best_answers(
+                logits, example, q_win.row_lengths(), c_win.row_lengths(), c_start, n, max_answer_length
+            )
             has_span = best["score"] > NO_SPAN
             found = has_span & (best["score"] > best["null"]) if no_answer else has_span
             start = tf.where(found, _at(starts, _at(piece_word, best["first"])), -1)
             end = tf.where(found, _at(ends, _at(piece_word, best["last"])), -1)
-            answer = tf.where(found, tf.strings.substr(context, tf.maximum(start, 0), end - start,
-                                                       unit="UTF8_CHAR"), "")
+            answer = tf.where(
+                found, tf.strings.substr(context, tf.maximum(start, 0), end - start, unit="UTF8_CHAR"), ""
+            )
             score = best["score"] - best["null"] if no_answer else best["score"]
-            return {"answer": answer, "start": start, "end": end, "has_answer": found,
-                    "score": tf.where(has_span, score, 0.0)}
+            return {
+                "answer": answer,
+                "start": start,
+                "end": end,
+                "has_answer": found,
+                "score": tf.where(has_span, score, 0.0),
+            }
 
     module = Serving()
-    return save_export(module, out, {"serving_default": module.serve},
-                       {"task": TASK_NAME, "seq_length": seq_length, "doc_stride": doc_stride,
-                        "max_query_length": max_query_length, "max_answer_length": max_answer_length,
-                        "no_answer": no_answer, **(metadata or {})}, overwrite=overwrite)
+    return save_export(
+        module,
+        out,
+        {"serving_default": module.serve},
+        {
+            "task": TASK_NAME,
+            "seq_length": seq_length,
+            "doc_stride": doc_stride,
+            "max_query_length": max_query_length,
+            "max_answer_length": max_answer_length,
+            "no_answer": no_answer,
+            **(metadata or {}),
+        },
+        overwrite=overwrite,
+    )
 
 
 def _at(ragged: Any, index: Any) -> Any:
@@ -515,8 +626,14 @@ class QuestionAnswerer(ExportedModel):
     PredictInputs = QuestionInputs
 
     task = TASK_NAME
-    beam_columns = {"question": "string", "answer": "string", "start": "int64", "end": "int64", "score": "float32",
-                    "has_answer": "bool"}
+    beam_columns = {
+        "question": "string",
+        "answer": "string",
+        "start": "int64",
+        "end": "int64",
+        "score": "float32",
+        "has_answer": "bool",
+    }
 
     def __init__(self, path: str | Path):
         super().__init__(path)
@@ -529,22 +646,27 @@ class QuestionAnswerer(ExportedModel):
             item = json.loads(line)
         except ValueError:
             item = None
-        if not (isinstance(item, dict) and isinstance(item.get("question"), str)
-                and isinstance(item.get("context"), str)):
+        if not (
+            isinstance(item, dict) and isinstance(item.get("question"), str) and isinstance(item.get("context"), str)
+        ):
             raise InputError('not a JSON object with a "question" and a "context" (strings)')
 
     def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:
-        """Each line is a JSON object ``{"question": ..., "context": ...}`` (see [`check_line`][bert_hub.finetune.tasks.question_answering.QuestionAnswerer.check_line]); its answer."""
+        """Each line is a JSON object ``{"question": ..., "context": ...}`` (see
+        [`check_line`][bert_hub.finetune.tasks.question_answering.QuestionAnswerer.check_line]); its answer."""
         items = [json.loads(line) for line in lines]
         return self.predict([i["question"] for i in items], [i["context"] for i in items])
 
+    @override
     def read_data(self, path: str | Path, options: Options | None = None) -> SquadData:
         return read_squad(path)
 
+    @override
     @staticmethod
     def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
         return format_squad_metrics(metrics)
 
+    @override
     def predict_inputs(self, inputs: Options) -> dict[str, Any]:
         assert isinstance(inputs, QuestionInputs)
         if not (inputs.question and inputs.context is not None):
@@ -552,11 +674,11 @@ class QuestionAnswerer(ExportedModel):
         rows = self.predict(list(inputs.question), [inputs.context] * len(inputs.question))
         return {"model": str(self.path), "context": inputs.context, "answers": rows}
 
+    @override
     def format_report(self, report: dict[str, Any]) -> str:
         return format_answers(report["answers"])
 
-    def predict(self, questions: Sequence[str], contexts: Sequence[str], batch_size: int = 16
-                ) -> list[dict[str, Any]]:
+    def predict(self, questions: Sequence[str], contexts: Sequence[str], batch_size: int = 16) -> list[dict[str, Any]]:
         """``[{"question", "answer", "start", "end", "score", "has_answer"}]`` in input order.
 
         ``start`` / ``end`` are character offsets into the context (``end``
@@ -564,18 +686,23 @@ class QuestionAnswerer(ExportedModel):
         """
         questions, contexts = check_texts(questions, "questions"), check_texts(contexts, "contexts")
         if len(questions) != len(contexts):
-            raise InputError(f"{len(questions)} questions but {len(contexts)} contexts: give one context per "
-                             "question")
+            raise InputError(f"{len(questions)} questions but {len(contexts)} contexts: give one context per question")
         out: list[dict[str, Any]] = [{} for _ in questions]
         for idx, res in served_batches(self._serve, {"question": questions, "context": contexts}, batch_size):
             for k, i in enumerate(idx):
-                out[i] = {"question": questions[i], "answer": res["answer"][k].decode(),
-                          "start": int(res["start"][k]), "end": int(res["end"][k]),
-                          "score": round(float(res["score"][k]), 4), "has_answer": bool(res["has_answer"][k])}
+                out[i] = {
+                    "question": questions[i],
+                    "answer": res["answer"][k].decode(),
+                    "start": int(res["start"][k]),
+                    "end": int(res["end"][k]),
+                    "score": round(float(res["score"][k]), 4),
+                    "has_answer": bool(res["has_answer"][k]),
+                }
         return out
 
-    def evaluate(self, data: SquadData, plot: str | Path | None = None, overwrite: bool = False,
-                 batch_size: int = 16) -> dict[str, Any]:
+    def evaluate(
+        self, data: SquadData, plot: str | Path | None = None, overwrite: bool = False, batch_size: int = 16
+    ) -> dict[str, Any]:
         """Exact match and F1 (percent, the SQuAD scripts' definitions) on ``data``."""
         data = self._data(data)
         self._refuse_plot(plot)
@@ -584,9 +711,13 @@ class QuestionAnswerer(ExportedModel):
 
 
 def format_answers(rows: list[dict[str, Any]]) -> str:
+    """Answers, for people: each question and its answer with its place in the context."""
     lines = []
     for r in rows:
-        answer = f"{r['answer']}  (characters {r['start']}-{r['end']}, score {r['score']:.3f})" \
-            if r["has_answer"] else "(no answer)"
+        answer = (
+            f"{r['answer']}  (characters {r['start']}-{r['end']}, score {r['score']:.3f})"
+            if r["has_answer"]
+            else "(no answer)"
+        )
         lines.append(f"Q: {r['question']}\nA: {answer}")
     return "\n".join(lines)

@@ -24,14 +24,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from typing_extensions import override
 
-from bert_hub.core.inputs import data_path
 from bert_hub.core.errors import InputError
 from bert_hub.core.figures import check_image_path
+from bert_hub.core.inputs import data_path
 from bert_hub.finetune.exported import save_export, with_pairs
 from bert_hub.finetune.metrics import format_regression_metrics, regression_metrics
 from bert_hub.finetune.options import Options
@@ -50,6 +52,10 @@ from bert_hub.finetune.tasks.sentences import (
     serving_module,
 )
 from bert_hub.runtime import batching
+
+if TYPE_CHECKING:  # annotations only: the pipeline module loads TensorFlow
+    from bert_hub.finetune.train_config import TrainConfig
+    from bert_hub.hub.pipeline import BertPipeline
 
 TASK_NAME = "text-regression"
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -73,28 +79,41 @@ class ScoredTexts:
         """The scores, under the name the shared batching code reads."""
         return self.scores
 
-    def subset(self, index: Sequence[int]) -> "ScoredTexts":
-        return ScoredTexts([self.texts[i] for i in index], [self.scores[i] for i in index], self.source,
-                           None if self.pairs is None else [self.pairs[i] for i in index])
+    def subset(self, index: Sequence[int]) -> ScoredTexts:
+        """The examples at ``index``, in that order."""
+        return ScoredTexts(
+            [self.texts[i] for i in index],
+            [self.scores[i] for i in index],
+            self.source,
+            None if self.pairs is None else [self.pairs[i] for i in index],
+        )
 
     def describe(self) -> str:
+        """The range and mean of the scores, in one phrase."""
         if not self.scores:
             return "no scores"
         return f"scores {min(self.scores):g} to {max(self.scores):g}, mean {float(np.mean(self.scores)):.3g}"
 
 
-def read_scored(path: str | Path, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
-                pair_col: str | None = None) -> ScoredTexts:
+def read_scored(
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    text_col: str = "text",
+    label_col: str = "label",
+    pair_col: str | None = None,
+) -> ScoredTexts:
     """Reads a data file whose labels are numbers; a label that is not a finite number names its line."""
     path = data_path(path)
-    rows, seconds, _ = read_rows(path, SentenceData(fmt=fmt, text_col=text_col, pair_col=pair_col,
-                                                    label_col=label_col))
+    rows, seconds, _ = read_rows(path, SentenceData(fmt=fmt, text_col=text_col, pair_col=pair_col, label_col=label_col))
     scores = []
     for number, label, _ in rows:
         value = float(label) if NUMBER.fullmatch(label) else math.nan
         if not math.isfinite(value):
-            raise InputError(f"{path}: line {number} has the label {label!r}, not a finite number; text "
-                             "regression needs a number per text (for classes, train text-classification)")
+            raise InputError(
+                f"{path}: line {number} has the label {label!r}, not a finite number; text "
+                "regression needs a number per text (for classes, train text-classification)"
+            )
         scores.append(value)
     return ScoredTexts([t for _, _, t in rows], scores, str(path), seconds)
 
@@ -109,54 +128,86 @@ class TextRegression(Task):
     DataOptions = SentenceData
     settings: SentenceSettings
 
+    @override
     @classmethod
     def read(cls, path: str | Path, options: Options | None = None) -> ScoredTexts:
         return read_scored(path, **(options or SentenceData()).as_dict())
 
+    @override
     @staticmethod
-    def model_type() -> type["Regressor"]:
+    def model_type() -> type[Regressor]:
         return Regressor
 
-    def split(self, data: Any, cfg: Any) -> tuple[ScoredTexts, ScoredTexts, ScoredTexts]:
+    @override
+    def split(self, data: Any, cfg: TrainConfig) -> tuple[ScoredTexts, ScoredTexts, ScoredTexts]:
         splits = seeded_splits(data, cfg, ScoredTexts)
         check_splits(splits)
         check_pairs_match(splits)
         if len(set(splits[0].scores)) < 2:
-            raise InputError(f"every training example has the score {splits[0].scores[0]:g}: there is nothing "
-                             "to learn; give data with different scores")
+            raise InputError(
+                f"every training example has the score {splits[0].scores[0]:g}: there is nothing "
+                "to learn; give data with different scores"
+            )
         self.pairs = splits[0].pairs is not None
-        return splits  # type: ignore[return-value]
+        return splits
 
+    @override
     def describe(self, splits: tuple[Any, Any, Any]) -> str:
-        return (f"data: {len(splits[0])} train ({splits[0].describe()}), {len(splits[1])} validation, "
-                f"{len(splits[2])} test; regression" + ("; sentence pairs" if self.pairs else ""))
+        """The range and mean of the scores, in one phrase."""
+        return (
+            f"data: {len(splits[0])} train ({splits[0].describe()}), {len(splits[1])} validation, "
+            f"{len(splits[2])} test; regression" + ("; sentence pairs" if self.pairs else "")
+        )
 
+    @override
     def overlap(self, splits: tuple[Any, Any, Any]) -> int:
         return overlapping_texts(*splits)
 
-    def examples(self, bert: Any, data: ScoredTexts, cfg: Any) -> TextExamples:
-        return TextExamples(bert, data, cfg.seq_length)  # type: ignore[arg-type]
+    @override
+    def examples(self, bert: BertPipeline, data: ScoredTexts, cfg: TrainConfig) -> TextExamples:
+        return TextExamples(bert, data, cfg.seq_length)
 
-    def build_model(self, bert: Any, cfg: Any) -> Any:
+    @override
+    def build_model(self, bert: BertPipeline, cfg: TrainConfig) -> Any:
         return build_sentence_model(bert, cfg.dropout, self.settings.pooling, 1, cfg.seed)
 
+    @override
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         import tf_keras
 
         return tf_keras.losses.MeanSquaredError(), [tf_keras.metrics.MeanAbsoluteError(name="mae")]
 
+    @override
     def info(self) -> dict[str, Any]:
         return {"pairs": self.pairs}
 
-    def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
-               metadata: dict[str, Any], validation: Any) -> dict[str, Any]:
+    @override
+    def finish(
+        self,
+        model: Any,
+        bert: BertPipeline,
+        out: Path,
+        splits: tuple[Any, Any, Any],
+        cfg: TrainConfig,
+        metadata: dict[str, Any],
+        validation: Any,
+    ) -> dict[str, Any]:
         summary: dict[str, Any] = {}
         if len(splits[2]):
-            test = TextExamples(bert, splits[2], cfg.seq_length)  # type: ignore[arg-type]
-            summary["test_metrics"] = regression_metrics(splits[2].scores, predict_scores(
-                model, test, buckets_for(cfg), cfg.batch_size))
-        summary["export"] = str(export_regressor(model, bert, out, seq_length=cfg.seq_length, pairs=self.pairs,
-                                                 metadata={**metadata, "test_metrics": summary.get("test_metrics")}))
+            test = TextExamples(bert, splits[2], cfg.seq_length)
+            summary["test_metrics"] = regression_metrics(
+                splits[2].scores, predict_scores(model, test, buckets_for(cfg), cfg.batch_size)
+            )
+        summary["export"] = str(
+            export_regressor(
+                model,
+                bert,
+                out,
+                seq_length=cfg.seq_length,
+                pairs=self.pairs,
+                metadata={**metadata, "test_metrics": summary.get("test_metrics")},
+            )
+        )
         return summary
 
 
@@ -169,16 +220,29 @@ def predict_scores(model: Any, examples: TextExamples, buckets: Sequence[int], b
     return out
 
 
-def export_regressor(model: Any, bert: Any, out: str | Path, *, seq_length: int = 128, pairs: bool = False,
-                     metadata: dict | None = None, overwrite: bool = True) -> Path:
+def export_regressor(
+    model: Any,
+    bert: BertPipeline,
+    out: str | Path,
+    *,
+    seq_length: int = 128,
+    pairs: bool = False,
+    metadata: dict | None = None,
+    overwrite: bool = True,
+) -> Path:
     """Saves ``model`` + ``bert``'s preprocess model as a serving SavedModel returning ``score`` (atomically)."""
+
     def score(module: Any, inputs: Any) -> dict[str, Any]:
         return {"score": module.model(inputs, training=False)[:, 0]}
 
     module = serving_module(model, bert, seq_length, score)
-    return save_export(module, out, {"serving_default": module.serve_pairs if pairs else module.serve},
-                       {"task": TASK_NAME, "seq_length": seq_length, "pairs": pairs, **(metadata or {})},
-                       overwrite=overwrite)
+    return save_export(
+        module,
+        out,
+        {"serving_default": module.serve_pairs if pairs else module.serve},
+        {"task": TASK_NAME, "seq_length": seq_length, "pairs": pairs, **(metadata or {})},
+        overwrite=overwrite,
+    )
 
 
 class Regressor(ServedTexts):
@@ -188,41 +252,48 @@ class Regressor(ServedTexts):
     verb = "scores"
     beam_columns = {"score": "float32"}
 
+    @override
     def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:
         return [{"score": float(s)} for s in self.scores(list(lines))]
 
-    def scores(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
-               ) -> np.ndarray:
+    def scores(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64) -> np.ndarray:
         """``[n]`` scores in input order."""
         texts, pairs = self._checked(texts, pairs)
         return self._outputs(texts, pairs, batch_size)["score"]
 
-    def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
-                ) -> list[dict[str, Any]]:
+    def predict(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, batch_size: int = 64
+    ) -> list[dict[str, Any]]:
         """``[{"text", "score"}]`` in input order (``"text_pair"`` too for pairs)."""
         texts, pairs = self._checked(texts, pairs)
         scores = self.scores(texts, pairs, batch_size)
-        return [{"text": t, **({"text_pair": pairs[i]} if pairs is not None else {}), "score": float(scores[i])}
-                for i, t in enumerate(texts)]
+        return [
+            {"text": t, **({"text_pair": pairs[i]} if pairs is not None else {}), "score": float(scores[i])}
+            for i, t in enumerate(texts)
+        ]
 
     def read_data(self, path: str | Path, options: Options | None = None) -> ScoredTexts:
         """Scored data for this regressor (pairs for a pair model)."""
         return self._checked_pairs(read_scored(path, **(options or SentenceData()).as_dict()))
 
+    @override
     @staticmethod
     def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
         return format_regression_metrics(metrics)
 
+    @override
     def predict_inputs(self, inputs: Options) -> dict[str, Any]:
         assert isinstance(inputs, TextInputs)
         texts, pairs = inputs.texts_and_pairs()
         return {"model": str(self.path), "predictions": self.predict(texts, pairs=pairs)}
 
+    @override
     def format_report(self, report: dict[str, Any]) -> str:
         return "    score  text\n" + with_pairs(report["predictions"], lambda r: f"{r['score']:>9.4f}  {r['text']}")
 
-    def evaluate(self, data: ScoredTexts, batch_size: int = 64, plot: str | Path | None = None,
-                 overwrite: bool = False) -> dict[str, Any]:
+    def evaluate(
+        self, data: ScoredTexts, plot: str | Path | None = None, overwrite: bool = False, batch_size: int = 64
+    ) -> dict[str, Any]:
         """Pearson, Spearman, MSE and MAE on scored data; ``plot``: predicted against true scores."""
         data = self._data(data)
         if plot is not None:
@@ -232,5 +303,3 @@ class Regressor(ServedTexts):
         if plot is not None:
             metrics["plot"] = str(plot_scores(data.scores, predicted, metrics, plot, overwrite=overwrite))
         return metrics
-
-

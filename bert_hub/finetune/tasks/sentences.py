@@ -35,13 +35,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from typing_extensions import override
 
 from bert_hub.core.errors import InputError
-from bert_hub.core.inputs import data_path, check_texts, read_data_file
+from bert_hub.core.inputs import check_texts, data_path, read_data_file
 from bert_hub.core.interface import INPUT_KEYS
 from bert_hub.finetune.delimited import checked_rows, split_tab_line
 from bert_hub.finetune.exported import ExportedModel, ServedModel, served_batches, serving_function
@@ -49,6 +51,9 @@ from bert_hub.finetune.options import Options, option
 from bert_hub.finetune.seeded_dropout import SeededDropout
 from bert_hub.finetune.task import Examples
 from bert_hub.runtime import batching
+
+if TYPE_CHECKING:  # annotations only: the pipeline module loads TensorFlow
+    from bert_hub.hub.pipeline import BertPipeline
 
 FORMATS = ("sms", "csv", "tsv", "jsonl")
 """The data formats besides ``auto``."""
@@ -62,12 +67,17 @@ class SentenceData(Options):
 
     source: ClassVar[str] = "data options"
 
-    fmt: str = option("auto", "sms: label<TAB>text, no header; csv/tsv: with a header; jsonl: JSON Lines, "
-                              '{"text": ..., "label": ...} a line (default: auto, by suffix and content)',
-                      choices=("auto", *FORMATS), flag="--format")
+    fmt: str = option(
+        "auto",
+        "sms: label<TAB>text, no header; csv/tsv: with a header; jsonl: JSON Lines, "
+        '{"text": ..., "label": ...} a line (default: auto, by suffix and content)',
+        choices=("auto", *FORMATS),
+        flag="--format",
+    )
     text_col: str = option("text", "text column (CSV/TSV) or field (JSON Lines)")
-    pair_col: str | None = option(None, "second text column of CSV/TSV data: sentence pairs (JSON Lines: a "
-                                        "text_pair field is found by itself)")
+    pair_col: str | None = option(
+        None, "second text column of CSV/TSV data: sentence pairs (JSON Lines: a text_pair field is found by itself)"
+    )
     label_col: str = option("label", "label column or field (JSON Lines: label, or labels for a list)")
 
 
@@ -77,8 +87,11 @@ class SentenceSettings(Options):
 
     source: ClassVar[str] = "task settings"
 
-    pooling: str = option("pooled_output", "text vector for the head: pooled_output or mean (of sequence_output "
-                                           "over the real tokens)", choices=POOLINGS)
+    pooling: str = option(
+        "pooled_output",
+        "text vector for the head: pooled_output or mean (of sequence_output over the real tokens)",
+        choices=POOLINGS,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,13 +109,16 @@ class TextInputs(Options):
         if not self.pair:
             return texts, None
         if len(texts) % 2:
-            raise InputError(f"`pair` reads the texts two by two (first, second, ...); got {len(texts)} "
-                             f"text{'s' if len(texts) != 1 else ''}")
+            raise InputError(
+                f"`pair` reads the texts two by two (first, second, ...); got {len(texts)} "
+                f"text{'s' if len(texts) != 1 else ''}"
+            )
         return texts[0::2], texts[1::2]
 
 
-def read_rows(path: str | Path, options: SentenceData, *, label_sep: str = ","
-              ) -> tuple[list[tuple[int, str, str]], list[str] | None, str]:
+def read_rows(
+    path: str | Path, options: SentenceData, *, label_sep: str = ","
+) -> tuple[list[tuple[int, str, str]], list[str] | None, str]:
     """The ``(line, label, text)`` rows of a data file (see the module docstring), the second texts of pairs
     (`pair_col`; in JSON Lines also a ``text_pair`` field) or None, and the format read (``fmt``, ``auto``
     decided). The label is kept as written (stripped; a JSON list of labels is joined with ``label_sep``, a
@@ -127,17 +143,21 @@ def read_rows(path: str | Path, options: SentenceData, *, label_sep: str = ","
     if fmt == "jsonl":
         return (*_json_lines(path, content, options, label_sep), fmt)
     if pair_col is not None and fmt == "sms":
-        raise InputError(f"{path}: sentence pairs (`pair_col` {pair_col}) need a CSV/TSV file with a header "
-                         "naming the columns")
+        raise InputError(
+            f"{path}: sentence pairs (`pair_col` {pair_col}) need a CSV/TSV file with a header naming the columns"
+        )
 
     def check_header(header: list[str]) -> None:
         for col, name in ((text_col, "text_col"), (label_col, "label_col"), (pair_col, "pair_col")):
             if col is not None and col not in header:
-                raise InputError(f"{path}: line 1 (header) has no column {col!r} (columns: "
-                                 f"{', '.join(header)}); choose it with `{name}`")
+                raise InputError(
+                    f"{path}: line 1 (header) has no column {col!r} (columns: "
+                    f"{', '.join(header)}); choose it with `{name}`"
+                )
             if col is not None and header.count(col) > 1:
-                raise InputError(f"{path}: line 1 (header) names the column {col!r} {header.count(col)} times; "
-                                 "rename the others")
+                raise InputError(
+                    f"{path}: line 1 (header) names the column {col!r} {header.count(col)} times; rename the others"
+                )
 
     header, table = checked_rows(path, content, fmt, header=fmt != "sms", check_header=check_header)
     if header is None:
@@ -170,8 +190,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _json_lines(path: Path, content: str, options: SentenceData, label_sep: str
-                ) -> tuple[list[tuple[int, str, str]], list[str] | None]:
+def _json_lines(
+    path: Path, content: str, options: SentenceData, label_sep: str
+) -> tuple[list[tuple[int, str, str]], list[str] | None]:
     """JSON Lines rows: one object per line, ``{"text": ..., "label": ...}`` (``"labels": [...]`` for
     label sets, ``"text_pair"`` for pairs); field names as `text_col` / `label_col` / `pair_col`."""
     text_col, label_col, pair_col = options.text_col, options.label_col, options.pair_col
@@ -185,29 +206,36 @@ def _json_lines(path: Path, content: str, options: SentenceData, label_sep: str
         except _DuplicateKey as e:
             raise InputError(f"{path}: line {number} gives the field {e.args[0]!r} twice; keep one") from None
         except json.JSONDecodeError as e:
-            raise InputError(f"{path}: line {number} is not valid JSON ({e.msg}); JSON Lines has one object a "
-                             "line") from None
+            raise InputError(
+                f"{path}: line {number} is not valid JSON ({e.msg}); JSON Lines has one object a line"
+            ) from None
         if not isinstance(item, dict):
-            raise InputError(f"{path}: line {number} is not a JSON object; write {{\"text\": ..., \"label\": ...}}")
+            raise InputError(f'{path}: line {number} is not a JSON object; write {{"text": ..., "label": ...}}')
         if pair_col is None and "text_pair" in item:
             if rows:
-                raise InputError(f"{path}: line {number} has a \"text_pair\" field and the lines before it have "
-                                 "none: give every line its second text, or none")
+                raise InputError(
+                    f'{path}: line {number} has a "text_pair" field and the lines before it have '
+                    "none: give every line its second text, or none"
+                )
             pair_col = "text_pair"
         label_field = label_col if label_col in item or label_col != "label" else "labels"
         for field, name in ((text_col, "text_col"), (label_field, "label_col"), (pair_col, "pair_col")):
             if field is not None and field not in item:
-                raise InputError(f"{path}: line {number} has no field {field!r} (fields: {', '.join(item)}); "
-                                 f"choose it with `{name}`")
+                raise InputError(
+                    f"{path}: line {number} has no field {field!r} (fields: {', '.join(item)}); choose it with `{name}`"
+                )
         label = item[label_field]
         if isinstance(label, list):
             if any(not isinstance(x, str) or label_sep in x for x in label):
-                raise InputError(f"{path}: line {number}: field {label_field!r} must be a list of labels (strings "
-                                 f"without {label_sep!r})")
+                raise InputError(
+                    f"{path}: line {number}: field {label_field!r} must be a list of labels (strings "
+                    f"without {label_sep!r})"
+                )
             label = label_sep.join(label)
         elif isinstance(label, bool) or not isinstance(label, (str, int, float)):
-            raise InputError(f"{path}: line {number}: field {label_field!r} must be a label (a string), a list of "
-                             "labels or a number")
+            raise InputError(
+                f"{path}: line {number}: field {label_field!r} must be a label (a string), a list of labels or a number"
+            )
         elif isinstance(label, float):
             if not math.isfinite(label):
                 raise InputError(f"{path}: line {number}: field {label_field!r} is {label}, not a finite number")
@@ -235,8 +263,9 @@ def overlapping_texts(*splits: Any) -> int:
 def check_pairs_match(splits: Sequence[Any]) -> None:
     """Refuses splits of which some are sentence pairs and some are not."""
     if len({s.pairs is None for s in splits if len(s)}) > 1:
-        raise InputError("some data files are sentence pairs and some are not: give every file the same "
-                         "columns (`pair_col`)")
+        raise InputError(
+            "some data files are sentence pairs and some are not: give every file the same columns (`pair_col`)"
+        )
 
 
 class TextExamples(Examples):
@@ -246,13 +275,14 @@ class TextExamples(Examples):
     ``label_matrix()`` and ``multi_label`` set, the labels are its matrix.
     """
 
-    def __init__(self, bert: Any, data: Any, seq_length: int):
+    def __init__(self, bert: BertPipeline, data: Any, seq_length: int):
         self.preprocessor = bert.preprocessor
         self.tokenized = batching.tokenize(bert.preprocessor, data.texts, seq_length, pairs=data.pairs)
         self.lengths = self.tokenized.lengths
         multi_label = getattr(data, "multi_label", False)
         self.labels = data.label_matrix() if multi_label else np.asarray(data.labels, np.float32)
 
+    @override
     def to_batch(self, buckets: Any) -> Any:
         import tensorflow as tf
 
@@ -260,16 +290,18 @@ class TextExamples(Examples):
         rank = len(self.labels.shape)
 
         def batch(idx: Any) -> Any:
-            x = batching.pack_to_bucket(self.preprocessor, [tf.gather(s, idx) for s in self.tokenized.segments],
-                                        buckets)
+            x = batching.pack_to_bucket(
+                self.preprocessor, [tf.gather(s, idx) for s in self.tokenized.segments], buckets
+            )
             y = tf.gather(labels, idx)
             return x, (tf.reshape(y, [-1, 1]) if rank == 1 else y)
 
         return batch
 
 
-def build_sentence_model(bert: Any, dropout: float, pooling: str = "pooled_output", outputs: int = 1,
-                         seed: int = 0) -> Any:
+def build_sentence_model(
+    bert: BertPipeline, dropout: float, pooling: str = "pooled_output", outputs: int = 1, seed: int = 0
+) -> Any:
     """text vector -> dropout -> dense(``outputs``), on the encoder's three inputs (any length).
 
     The text vector is ``pooled_output`` (the tutorial's) or the mean of
@@ -286,7 +318,8 @@ def build_sentence_model(bert: Any, dropout: float, pooling: str = "pooled_outpu
         vector = encoded["pooled_output"]
     else:
         mask = tf_keras.layers.Lambda(lambda m: tf.cast(m, tf.float32)[:, :, tf.newaxis], name="real_tokens")(
-            inputs["input_mask"])
+            inputs["input_mask"]
+        )
         summed = tf_keras.layers.Dot(axes=1, name="sum_over_tokens")([mask, encoded["sequence_output"]])
         count = tf_keras.layers.Lambda(lambda m: tf.reduce_sum(m, axis=1), name="token_count")(mask)
         vector = tf_keras.layers.Lambda(lambda a: a[0][:, 0] / a[1], name="mean_pooling")([summed, count])
@@ -294,7 +327,7 @@ def build_sentence_model(bert: Any, dropout: float, pooling: str = "pooled_outpu
     return tf_keras.Model(inputs, scores, name="bert_classifier")
 
 
-def serving_module(model: Any, bert: Any, seq_length: int, head: Any, **constants: Any) -> Any:
+def serving_module(model: Any, bert: BertPipeline, seq_length: int, head: Any, **constants: Any) -> Any:
     """A ``tf.Module`` that serves raw strings with ``model``: ``serve(text)`` and ``serve_pairs(text,
     text_pair)`` tokenize with ``bert``'s preprocess model, pack each batch to its length bucket (at most
     ``seq_length``) and return ``head(module, inputs)``; ``constants`` become tensors of the module."""
@@ -319,8 +352,9 @@ def serving_module(model: Any, bert: Any, seq_length: int, head: Any, **constant
         def serve(self, text: Any) -> Any:
             return run(self, [pieces(self, text)])
 
-        @serving_function(tf.TensorSpec([None], tf.string, name="text"),
-                          tf.TensorSpec([None], tf.string, name="text_pair"))
+        @serving_function(
+            tf.TensorSpec([None], tf.string, name="text"), tf.TensorSpec([None], tf.string, name="text_pair")
+        )
         def serve_pairs(self, text: Any, text_pair: Any) -> Any:
             return run(self, [pieces(self, text), pieces(self, text_pair)])
 
@@ -342,8 +376,10 @@ class ServedTexts(ExportedModel):
     def _checked_pairs(self, data: Any) -> Any:
         """``data`` as read, refused when it has no second texts and the model takes pairs."""
         if self.pairs and data.pairs is None:
-            raise InputError(f"{self.path} {self.verb} sentence pairs: name the second text's column with "
-                             "`pair_col` (in JSON Lines, a \"text_pair\" field is found by itself)")
+            raise InputError(
+                f"{self.path} {self.verb} sentence pairs: name the second text's column with "
+                '`pair_col` (in JSON Lines, a "text_pair" field is found by itself)'
+            )
         return data
 
     @property

@@ -17,7 +17,8 @@ from __future__ import annotations
 import collections
 import re
 import string
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = set(string.punctuation)
@@ -30,10 +31,12 @@ def normalize_answer(text: str) -> str:
 
 
 def exact_match(prediction: str, gold: str) -> int:
+    """1 when ``prediction`` equals ``gold`` once both are normalized (SQuAD's rule), else 0."""
     return int(normalize_answer(prediction) == normalize_answer(gold))
 
 
 def f1_score(prediction: str, gold: str) -> float:
+    """The token F1 of ``prediction`` against ``gold``, normalized (SQuAD's rule)."""
     pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
     if not pred or not ref:
         return float(pred == ref)
@@ -50,6 +53,7 @@ def squad_metrics(golds: Sequence[Sequence[str]], predictions: Sequence[str]) ->
     ``golds``: the gold answers of each question (empty: no answer);
     ``predictions``: the predicted answer text ("" for no answer).
     """
+
     def scores(index: Sequence[int]) -> dict[str, Any]:
         em = [max(exact_match(predictions[i], g) for g in (golds[i] or [""])) for i in index]
         f1 = [max(f1_score(predictions[i], g) for g in (golds[i] or [""])) for i in index]
@@ -65,9 +69,12 @@ def squad_metrics(golds: Sequence[Sequence[str]], predictions: Sequence[str]) ->
 
 
 def format_squad_metrics(m: dict[str, Any]) -> str:
+    """SQuAD metrics, for people."""
     lines = [f"{m['questions']} questions: exact match {m['exact_match']:.2f}  F1 {m['f1']:.2f}"]
     for part in ("has_answer", "no_answer"):
         if part in m:
-            lines.append(f"  {part.replace('_', ' ')}: {m[part]['questions']} questions, exact match "
-                         f"{m[part]['exact_match']:.2f}  F1 {m[part]['f1']:.2f}")
+            lines.append(
+                f"  {part.replace('_', ' ')}: {m[part]['questions']} questions, exact match "
+                f"{m[part]['exact_match']:.2f}  F1 {m[part]['f1']:.2f}"
+            )
     return "\n".join(lines)

@@ -17,7 +17,8 @@ IOB2 / IOBES with any entity types (see `bert_hub.finetune.tasks.entities`).
 The export takes raw text: ``serving_default(text)`` splits it into words
 (`bert_hub.finetune.tasks.words`) and returns each word, its tag, the tag's
 probability and the word's character offsets; ``tag_words(words)`` tags text
-that is already split into words (``""`` pads a batch). [`TokenClassifier`][bert_hub.finetune.tasks.token_classification.TokenClassifier]
+that is already split into words (``""`` pads a batch).
+[`TokenClassifier`][bert_hub.finetune.tasks.token_classification.TokenClassifier]
 adds the entity spans (type, text, character offsets).
 
 Examples:
@@ -35,23 +36,34 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from typing_extensions import override
 
-from bert_hub.runtime import batching
 from bert_hub.core.errors import InputError
-from bert_hub.core.inputs import data_path, check_texts
+from bert_hub.core.inputs import check_texts, data_path, read_data_file
 from bert_hub.core.interface import INPUT_KEYS
-from bert_hub.finetune.exported import (ExportedModel, ServedModel, batches_by_length, save_export,
-                                       served_batches, serving_function)
-from bert_hub.core.inputs import read_data_file
-from bert_hub.finetune.tasks.entities import OUTSIDE, entity_metrics, entity_spans, format_entity_metrics, tag_problem
-from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, seeded_splits
-from bert_hub.finetune.tasks.words import first_pieces, split_words, word_pieces
+from bert_hub.finetune.exported import (
+    ExportedModel,
+    ServedModel,
+    batches_by_length,
+    save_export,
+    served_batches,
+    serving_function,
+)
 from bert_hub.finetune.options import Options, option
 from bert_hub.finetune.seeded_dropout import SeededDropout
+from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, seeded_splits
+from bert_hub.finetune.tasks.entities import OUTSIDE, entity_metrics, entity_spans, format_entity_metrics, tag_problem
+from bert_hub.finetune.tasks.words import first_pieces, split_words, word_pieces
+from bert_hub.runtime import batching
+
+if TYPE_CHECKING:  # annotations only: the pipeline module loads TensorFlow
+    from bert_hub.finetune.train_config import TrainConfig
+    from bert_hub.hub.pipeline import BertPipeline
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +91,14 @@ class TaggedSentences:
     def __len__(self) -> int:
         return len(self.words)
 
-    def subset(self, index: Sequence[int]) -> "TaggedSentences":
-        return TaggedSentences([self.words[i] for i in index], [self.tags[i] for i in index], self.source,
-                               [self.lines[i] for i in index] if self.lines else [])
+    def subset(self, index: Sequence[int]) -> TaggedSentences:
+        """The sentences at ``index``, in that order."""
+        return TaggedSentences(
+            [self.words[i] for i in index],
+            [self.tags[i] for i in index],
+            self.source,
+            [self.lines[i] for i in index] if self.lines else [],
+        )
 
     def tag_set(self) -> list[str]:
         """``O`` first, then the other tags in order."""
@@ -107,14 +124,18 @@ def read_conll(path: str | Path) -> TaggedSentences:
             words, tags = [], []
             continue
         if len(fields) < 2:
-            raise InputError(f"{path}: line {number} has one column ({fields[0]!r}); expected WORD ... TAG "
-                             "(the tag in the last column, a blank line between sentences)")
+            raise InputError(
+                f"{path}: line {number} has one column ({fields[0]!r}); expected WORD ... TAG "
+                "(the tag in the last column, a blank line between sentences)"
+            )
         if columns is None:
             columns = (number, len(fields))
         elif len(fields) != columns[1]:
-            raise InputError(f"{path}: line {number} has {len(fields)} columns, the first word's line "
-                             f"({columns[0]}) has {columns[1]}; every word line needs the same columns (a word "
-                             "holding a space would read as two columns)")
+            raise InputError(
+                f"{path}: line {number} has {len(fields)} columns, the first word's line "
+                f"({columns[0]}) has {columns[1]}; every word line needs the same columns (a word "
+                "holding a space would read as two columns)"
+            )
         problem = tag_problem(fields[-1])
         if problem:
             raise InputError(f"{path}: line {number}: {problem}")
@@ -130,12 +151,15 @@ def read_conll(path: str | Path) -> TaggedSentences:
 class TokenExamples(Examples):
     """Sentences tokenized once: wordpieces, and each piece's tag id (``-1``: not a word's first piece)."""
 
-    def __init__(self, bert: Any, data: TaggedSentences, tags: Sequence[str], seq_length: int):
+    def __init__(self, bert: BertPipeline, data: TaggedSentences, tags: Sequence[str], seq_length: int):
         import tensorflow as tf
 
         self.preprocessor = bert.preprocessor
-        words = tf.ragged.constant(data.words, dtype=tf.string, ragged_rank=1) if len(data) else \
-            tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.string), tf.zeros([0], tf.int64))
+        words = (
+            tf.ragged.constant(data.words, dtype=tf.string, ragged_rank=1)
+            if len(data)
+            else tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.string), tf.zeros([0], tf.int64))
+        )
         nested = word_pieces(bert.preprocessor, words)
         self.pieces = nested.merge_dims(1, 2)
         first, counts = (t.numpy() for t in first_pieces(nested))
@@ -147,24 +171,24 @@ class TokenExamples(Examples):
             read = c > 0
             labels[k][f[read]] = [ids[t] for t, r in zip(sentence_tags, read) if r]
             self.cut_words += int((read & (f >= seq_length - 2)).sum())
-        self.labels = tf.RaggedTensor.from_row_lengths(np.concatenate(labels or [np.zeros(0, np.int32)]),
-                                                       totals)
+        self.labels = tf.RaggedTensor.from_row_lengths(np.concatenate(labels or [np.zeros(0, np.int32)]), totals)
         self.lengths = np.minimum(totals + batching.specials(1), seq_length).astype(np.int64)
 
+    @override
     def to_batch(self, buckets: Any) -> Any:
         import tensorflow as tf
 
         def batch(idx):
             x = batching.pack_to_bucket(self.preprocessor, tf.gather(self.pieces, idx), buckets)
             length = tf.shape(x["input_word_ids"])[1]
-            labels = tf.gather(self.labels, idx)[:, :length - 2].to_tensor(NO_LABEL)
+            labels = tf.gather(self.labels, idx)[:, : length - 2].to_tensor(NO_LABEL)
             pad = length - 1 - tf.shape(labels)[1]
             return x, tf.pad(labels, [[0, 0], [1, pad]], constant_values=NO_LABEL)  # [CLS] ... [SEP] pad
 
         return batch
 
 
-def build_tagger(bert: Any, num_tags: int, dropout: float, seed: int = 0) -> Any:
+def build_tagger(bert: BertPipeline, num_tags: int, dropout: float, seed: int = 0) -> Any:
     """``sequence_output`` -> dropout (drawn from ``(seed, training step)``) -> dense(num_tags): one logit per
     tag and position."""
     import tensorflow as tf
@@ -201,54 +225,87 @@ class TokenClassification(Task):
     data_type = TaggedSentences
     summary = "a tag per word (NER), from CoNLL files"
 
+    @override
     @classmethod
     def read(cls, path: str | Path, options: Options | None = None) -> TaggedSentences:
         return read_conll(path)
 
+    @override
     @staticmethod
-    def model_type() -> type["TokenClassifier"]:
+    def model_type() -> type[TokenClassifier]:
         return TokenClassifier
 
-    def split(self, data: Any, cfg: Any) -> tuple[TaggedSentences, TaggedSentences, TaggedSentences]:
+    @override
+    def split(self, data: Any, cfg: TrainConfig) -> tuple[TaggedSentences, TaggedSentences, TaggedSentences]:
         splits = seeded_splits(data, cfg, TaggedSentences)
         found = {t for s in splits for t in s.tag_set()}
         self.tags = [OUTSIDE, *sorted(found - {OUTSIDE})]
-        return check_splits(splits, "sentences")  # type: ignore[return-value]
+        return check_splits(splits, "sentences")
 
+    @override
     def describe(self, splits: tuple[Any, Any, Any]) -> str:
         words = self.counts(splits[0])["words"]
-        return (f"data: {len(splits[0])} train sentences ({words} words), {len(splits[1])} validation, "
-                f"{len(splits[2])} test; {len(self.tags)} tags: {', '.join(self.tags)}")
+        return (
+            f"data: {len(splits[0])} train sentences ({words} words), {len(splits[1])} validation, "
+            f"{len(splits[2])} test; {len(self.tags)} tags: {', '.join(self.tags)}"
+        )
 
+    @override
     def counts(self, split: TaggedSentences) -> dict[str, int]:
         return {"sentences": len(split), "words": sum(len(w) for w in split.words)}
 
-    def examples(self, bert: Any, data: TaggedSentences, cfg: Any) -> TokenExamples:
+    @override
+    def examples(self, bert: BertPipeline, data: TaggedSentences, cfg: TrainConfig) -> TokenExamples:
         examples = TokenExamples(bert, data, self.tags, cfg.seq_length)
         if examples.cut_words:
-            log.warning("warning: %d words of %s lie beyond seq_length (%d tokens) and are not trained on; "
-                        "raise seq_length to keep them", examples.cut_words, data.source, cfg.seq_length)
+            log.warning(
+                "warning: %d words of %s lie beyond seq_length (%d tokens) and are not trained on; "
+                "raise seq_length to keep them",
+                examples.cut_words,
+                data.source,
+                cfg.seq_length,
+            )
         return examples
 
-    def build_model(self, bert: Any, cfg: Any) -> Any:
+    @override
+    def build_model(self, bert: BertPipeline, cfg: TrainConfig) -> Any:
         return build_tagger(bert, len(self.tags), cfg.dropout, cfg.seed)
 
+    @override
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         import tf_keras
 
         return _tag_loss, [tf_keras.metrics.MeanMetricWrapper(_tag_accuracy, name="accuracy")]
 
+    @override
     def info(self) -> dict[str, Any]:
         return {"tags": self.tags}
 
-    def finish(self, model: Any, bert: Any, out: Path, splits: tuple[Any, Any, Any], cfg: Any,
-               metadata: dict[str, Any], validation: Examples) -> dict[str, Any]:
+    @override
+    def finish(
+        self,
+        model: Any,
+        bert: BertPipeline,
+        out: Path,
+        splits: tuple[Any, Any, Any],
+        cfg: TrainConfig,
+        metadata: dict[str, Any],
+        validation: Examples,
+    ) -> dict[str, Any]:
         export_tagger(model, bert, out, tags=self.tags, seq_length=cfg.seq_length, metadata=metadata)
         return export_metrics(TokenClassifier(out), out, splits)
 
 
-def export_tagger(model: Any, bert: Any, out: str | Path, *, tags: Sequence[str], seq_length: int = 128,
-                  metadata: dict | None = None, overwrite: bool = True) -> Path:
+def export_tagger(
+    model: Any,
+    bert: BertPipeline,
+    out: str | Path,
+    *,
+    tags: Sequence[str],
+    seq_length: int = 128,
+    metadata: dict | None = None,
+    overwrite: bool = True,
+) -> Path:
     """Saves the tagger + ``bert``'s preprocess model as a SavedModel that tags raw text (atomically)."""
     import tensorflow as tf
 
@@ -267,29 +324,41 @@ def export_tagger(model: Any, bert: Any, out: str | Path, *, tags: Sequence[str]
             logits = self.tagger(inputs, training=False)
             position = first + 1  # after [CLS]
             readable = (counts > 0) & (position < tf.cast(tf.shape(logits)[1], tf.int64) - 1)
-            probabilities = tf.nn.softmax(tf.gather(logits, tf.where(readable, position, tf.zeros_like(position)).to_tensor(0),
-                                                    batch_dims=1))
+            probabilities = tf.nn.softmax(
+                tf.gather(logits, tf.where(readable, position, tf.zeros_like(position)).to_tensor(0), batch_dims=1)
+            )
             readable = readable.to_tensor(False)
             best = tf.where(readable, tf.argmax(probabilities, -1, output_type=tf.int32), 0)  # 0 is O
             is_word = tf.ones_like(words, tf.bool).to_tensor(False)
-            return {"tags": tf.where(is_word, tf.gather(self.tags, best), ""),
-                    "probability": tf.where(readable, tf.reduce_max(probabilities, -1), 0.0),
-                    "tagged": readable, "word_count": tf.cast(words.row_lengths(), tf.int32)}
+            return {
+                "tags": tf.where(is_word, tf.gather(self.tags, best), ""),
+                "probability": tf.where(readable, tf.reduce_max(probabilities, -1), 0.0),
+                "tagged": readable,
+                "word_count": tf.cast(words.row_lengths(), tf.int32),
+            }
 
         @serving_function(tf.TensorSpec([None], tf.string, name="text"))
         def serve(self, text):
             words, starts, ends = split_words(text)
-            return {**self.tag(words), "words": words.to_tensor(""), "start": starts.to_tensor(-1),
-                    "end": ends.to_tensor(-1)}
+            return {
+                **self.tag(words),
+                "words": words.to_tensor(""),
+                "start": starts.to_tensor(-1),
+                "end": ends.to_tensor(-1),
+            }
 
         @serving_function(tf.TensorSpec([None, None], tf.string, name="words"))
         def tag_words(self, words):
             return self.tag(tf.RaggedTensor.from_tensor(words, padding=""))
 
     module = Serving()
-    return save_export(module, out, {"serving_default": module.serve, "tag_words": module.tag_words},
-                       {"task": TASK_NAME, "tags": list(tags), "seq_length": seq_length, **(metadata or {})},
-                       overwrite=overwrite)
+    return save_export(
+        module,
+        out,
+        {"serving_default": module.serve, "tag_words": module.tag_words},
+        {"task": TASK_NAME, "tags": list(tags), "seq_length": seq_length, **(metadata or {})},
+        overwrite=overwrite,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -311,31 +380,41 @@ class TokenClassifier(ExportedModel):
 
     def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:
         """Each line's words and tags, and its entities (type, text, character start and end)."""
-        return [{"words": [w["word"] for w in r["words"]], "tags": [w["tag"] for w in r["words"]],
-                 "entities": [{k: e[k] for k in ("type", "text", "start", "end")} for e in r["entities"]]}
-                for r in self.predict(list(lines))]
+        return [
+            {
+                "words": [w["word"] for w in r["words"]],
+                "tags": [w["tag"] for w in r["words"]],
+                "entities": [{k: e[k] for k in ("type", "text", "start", "end")} for e in r["entities"]],
+            }
+            for r in self.predict(list(lines))
+        ]
 
     def __init__(self, path: str | Path):
         super().__init__(path)
         self._serve = self.loaded.signatures["serving_default"]
         self._tag_words = self.loaded.signatures["tag_words"]
 
+    @override
     def read_data(self, path: str | Path, options: Options | None = None) -> TaggedSentences:
         return read_conll(path)
 
+    @override
     @staticmethod
     def format_metrics(metrics: dict[str, Any], info: dict[str, Any]) -> str:
         return format_entity_metrics(metrics)
 
+    @override
     def predict_inputs(self, inputs: Options) -> dict[str, Any]:
         assert isinstance(inputs, TaggerInputs)
         return {"model": str(self.path), "predictions": self.predict(list(inputs.texts))}
 
+    @override
     def format_report(self, report: dict[str, Any]) -> str:
         return format_predictions(report["predictions"])
 
     @property
     def tags(self) -> list[str]:
+        """The tags, in the order of the model's outputs (``O`` first)."""
         return list(self.info["tags"])
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, Any]]:
@@ -352,12 +431,24 @@ class TokenClassifier(ExportedModel):
             for k, i in enumerate(idx):
                 text = texts[i]
                 n = int(res["word_count"][k])
-                words = [{"word": text[int(s):int(e)], "tag": t.decode(), "probability": round(float(p), 4),
-                          "start": int(s), "end": int(e)}
-                         for t, p, s, e in zip(res["tags"][k][:n], res["probability"][k][:n],
-                                               res["start"][k][:n], res["end"][k][:n])]
-                out[i] = {"text": text, "words": words, "entities": _entities(text, words),
-                          "untagged_words": int(n - res["tagged"][k][:n].sum())}
+                words = [
+                    {
+                        "word": text[int(s) : int(e)],
+                        "tag": t.decode(),
+                        "probability": round(float(p), 4),
+                        "start": int(s),
+                        "end": int(e),
+                    }
+                    for t, p, s, e in zip(
+                        res["tags"][k][:n], res["probability"][k][:n], res["start"][k][:n], res["end"][k][:n]
+                    )
+                ]
+                out[i] = {
+                    "text": text,
+                    "words": words,
+                    "entities": _entities(text, words),
+                    "untagged_words": int(n - res["tagged"][k][:n].sum()),
+                }
         return out
 
     def tag_words(self, sentences: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
@@ -371,26 +462,38 @@ class TokenClassifier(ExportedModel):
             padded = np.array([s + [""] * (width - len(s)) for s in chunk], dtype=object).reshape(len(chunk), width)
             tags = self._tag_words(words=tf.constant(padded, tf.string))["tags"].numpy()
             for i, row, s in zip(idx, tags, chunk):
-                out[i] = [t.decode() for t in row[:len(s)]]
+                out[i] = [t.decode() for t in row[: len(s)]]
         return out
 
-    def evaluate(self, data: TaggedSentences, plot: str | Path | None = None, overwrite: bool = False,
-                 batch_size: int = 32) -> dict[str, Any]:
+    def evaluate(
+        self, data: TaggedSentences, plot: str | Path | None = None, overwrite: bool = False, batch_size: int = 32
+    ) -> dict[str, Any]:
         """Entity-level precision / recall / F1 (CoNLL rules, per type) and token accuracy on ``data``."""
         data = self._data(data)
         self._refuse_plot(plot)
         unknown = sorted({t for tags in data.tags for t in tags} - set(self.tags))
         if unknown:
-            log.warning("warning: %s has tags the model never learned (%s): those entities count as missed",
-                        data.source, ", ".join(unknown))
+            log.warning(
+                "warning: %s has tags the model never learned (%s): those entities count as missed",
+                data.source,
+                ", ".join(unknown),
+            )
         return entity_metrics(data.tags, self.tag_words(data.words, batch_size))
 
 
 def _entities(text: str, words: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Entity spans of one text from its tagged words, with character offsets into ``text``."""
     spans = entity_spans([w["tag"] for w in words])
-    return [{"type": kind, "text": text[words[a]["start"]:words[b - 1]["end"]], "start": words[a]["start"],
-             "end": words[b - 1]["end"], "words": b - a} for kind, a, b in spans]
+    return [
+        {
+            "type": kind,
+            "text": text[words[a]["start"] : words[b - 1]["end"]],
+            "start": words[a]["start"],
+            "end": words[b - 1]["end"],
+            "words": b - a,
+        }
+        for kind, a, b in spans
+    ]
 
 
 def format_predictions(rows: list[dict[str, Any]]) -> str:

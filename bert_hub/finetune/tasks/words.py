@@ -29,14 +29,24 @@ from __future__ import annotations
 
 from typing import Any
 
-_FAR = 2 ** 62
+_FAR = 2**62
 """Byte offsets past any text: the padding of a searched sequence."""
 
 _PUNCTUATION = r"[!-/]|[:-@]|[\[-`]|[{-~]|[\p{P}]"
 """BERT's basic-tokenizer rule: ASCII and Unicode punctuation, and CJK ideographs, are words of their own."""
-_CJK = "|".join(rf"[\x{{{a}}}-\x{{{b}}}]" for a, b in (
-    ("4E00", "9FFF"), ("3400", "4DBF"), ("20000", "2A6DF"), ("2A700", "2B73F"), ("2B740", "2B81F"),
-    ("2B820", "2CEAF"), ("F900", "FAFF"), ("2F800", "2FA1F")))
+_CJK = "|".join(
+    rf"[\x{{{a}}}-\x{{{b}}}]"
+    for a, b in (
+        ("4E00", "9FFF"),
+        ("3400", "4DBF"),
+        ("20000", "2A6DF"),
+        ("2A700", "2B73F"),
+        ("2B740", "2B81F"),
+        ("2B820", "2CEAF"),
+        ("F900", "FAFF"),
+        ("2F800", "2FA1F"),
+    )
+)
 WORD_DELIMITERS = rf"\s+|{_PUNCTUATION}|{_CJK}"
 """Where words end (whitespace is dropped; the rest are kept as words)."""
 _KEPT_DELIMITERS = rf"{_PUNCTUATION}|{_CJK}"

@@ -12,8 +12,9 @@ exports through ``bert-hub`` without any bert_hub module naming it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from bert_hub.core.errors import InputError
 from bert_hub.core.inputs import read_data_file
 from bert_hub.finetune.exported import save_export
 from bert_hub.finetune.options import Options, option
-from bert_hub.finetune.task import Task, buckets_for, check_splits, export_metrics, seeded_splits
+from bert_hub.finetune.task import Task, check_splits, export_metrics, seeded_splits
 from bert_hub.finetune.tasks.sentences import ServedTexts, TextExamples, serving_module
 
 NAME = "keyword-topics"
@@ -39,7 +40,7 @@ class Topics:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, index: Sequence[int]) -> "Topics":
+    def subset(self, index: Sequence[int]) -> Topics:
         return Topics([self.texts[i] for i in index], [self.labels[i] for i in index], self.names)
 
 
@@ -90,7 +91,7 @@ class KeywordTopics(Task):
         return read_topics(path, options if isinstance(options, TopicData) else TopicData())
 
     @staticmethod
-    def model_type() -> type["TopicModel"]:
+    def model_type() -> type[TopicModel]:
         return TopicModel
 
     def split(self, data: Any, cfg: Any) -> tuple[Any, Any, Any]:
@@ -105,26 +106,32 @@ class KeywordTopics(Task):
         import tensorflow as tf
         import tf_keras
 
-        inputs = {k: tf_keras.layers.Input(shape=(None,), dtype=tf.int32, name=k)
-                  for k in ("input_word_ids", "input_mask", "input_type_ids")}
+        inputs = {
+            k: tf_keras.layers.Input(shape=(None,), dtype=tf.int32, name=k)
+            for k in ("input_word_ids", "input_mask", "input_type_ids")
+        }
         sequence = bert.encoder_layer(inputs)["sequence_output"]
         mask = tf_keras.layers.Lambda(lambda m: tf.cast(m, tf.float32)[:, :, None])(inputs["input_mask"])
         mean = tf_keras.layers.Lambda(lambda a: tf.reduce_sum(a[0] * a[1], 1) / tf.reduce_sum(a[1], 1))(
-            [sequence, mask])
+            [sequence, mask]
+        )
         hidden = tf_keras.layers.Dense(self.settings.hidden_units, activation="relu", name="hidden")(mean)
         return tf_keras.Model(inputs, tf_keras.layers.Dense(len(self.names), name="topics")(hidden))
 
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         import tf_keras
 
-        return (tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        return (
+            tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
 
     def info(self) -> dict[str, Any]:
         return {"names": list(self.names)}
 
-    def finish(self, model: Any, bert: Any, out: Path, splits: Any, cfg: Any, metadata: dict[str, Any],
-               validation: Any) -> dict[str, Any]:
+    def finish(
+        self, model: Any, bert: Any, out: Path, splits: Any, cfg: Any, metadata: dict[str, Any], validation: Any
+    ) -> dict[str, Any]:
         import tensorflow as tf
 
         def head(module: Any, inputs: Any) -> dict[str, Any]:
@@ -133,9 +140,12 @@ class KeywordTopics(Task):
             return {"label": tf.gather(module.names, best), "probability": tf.reduce_max(probabilities, -1)}
 
         module = serving_module(model, bert, cfg.seq_length, head, names=list(self.names))
-        save_export(module, out, {"serving_default": module.serve},
-                    {"task": NAME, "names": list(self.names), "hidden_units": self.settings.hidden_units,
-                     **metadata})
+        save_export(
+            module,
+            out,
+            {"serving_default": module.serve},
+            {"task": NAME, "names": list(self.names), "hidden_units": self.settings.hidden_units, **metadata},
+        )
         return export_metrics(TopicModel(out), out, splits)
 
 
@@ -162,9 +172,13 @@ class TopicModel(ServedTexts):
         assert isinstance(inputs, TopicInputs)
         texts = [inputs.prefix + t for t in inputs.texts]
         out = self._outputs(texts, None, 32)
-        return {"model": str(self.path), "predictions": [
-            {"text": t, "label": label.decode(), "probability": float(p)}
-            for t, label, p in zip(texts, out["label"], out["probability"])]}
+        return {
+            "model": str(self.path),
+            "predictions": [
+                {"text": t, "label": label.decode(), "probability": float(p)}
+                for t, label, p in zip(texts, out["label"], out["probability"])
+            ],
+        }
 
     def format_report(self, report: dict[str, Any]) -> str:
         return "\n".join(f"{r['label']}  {r['text']}" for r in report["predictions"])
