@@ -21,9 +21,8 @@ variable's place (``assign_sub`` of the product reads and writes it twice
 more). And a gathered variable (the embeddings) is put back out of
 TensorFlow's copy-on-read mode before its update: the forward pass's gather
 sets it, after which every read and every in-place update of the variable
-first copies it whole. Together, for all-MiniLM-L6-v2 with its word
-embeddings' sparse gradient on a Xeon with AMX: the update of all 103
-variables 55.8 -> 40.5 ms a step (median of 10 alternating rounds).
+first copies it whole (for all-MiniLM-L6-v2, its largest variable). The
+measurements are in docs/benchmarks.md.
 
 Examples:
     >>> schedule = warmup_linear_decay(peak=1e-4, total=100, warmup=10)

@@ -39,11 +39,9 @@ from bert_hub.core.manifests import mark_directory
 log = logging.getLogger(__name__)
 
 MANIFEST = "bert_hub_manifest.json"
-FORMAT_VERSION = 9  # 5: MatMul + BiasAdd + GELU in the form oneDNN fuses; 6: LayerNorm as one fused kernel;
-"""Bumped when the bundle layout or the converter's output changes."""
-#                     7: query, key and value as one matmul
-#                     8: dropout decided by 16 random bits an element, one multiplication; training calls
-#                        one traced Transformer block per layer
+FORMAT_VERSION = 9
+"""The version of what conversion writes: raised when a bundle's layout or the converter's graphs change, so a
+cached conversion of the embedded default is made again."""
 #                     9: training's matmuls apart from their bias adds (oneDNN's AMX matmul, not its inner product)
 
 

@@ -1,9 +1,9 @@
 """The preprocess model's two calls, ``tokenize`` and ``bert_pack_inputs``, traced once for every batch size.
 
 A function restored from a SavedModel is traced again, when called eagerly,
-for every new input shape: each new batch size cost 0.13-0.2 s (tokenize on
-a tensorflow/models preprocess export, ``bert_pack_inputs`` on every one;
-2-core Xeon, 2026-12-01). Beam's RunInference hands over batches of every
+for every new input shape: each new batch size costs a trace (a tenth of a
+second or more: ``tokenize`` on a tensorflow/models preprocess export,
+``bert_pack_inputs`` on every one). Beam's RunInference hands over batches of every
 size, and a file longer than one chunk ends with a smaller one. Called
 eagerly, these wrappers run the restored function inside one ``tf.function``
 per preprocess model whose signature leaves the batch size open, so it is

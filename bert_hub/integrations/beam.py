@@ -179,10 +179,6 @@ class ExportedModelHandler(ModelHandler):
         return {"min_batch_size": MIN_BATCH, "max_batch_size": MAX_BATCH}
 
 
-ClassifierModelHandler = RegressorModelHandler = ExportedModelHandler
-"""The names of earlier releases: the same handler, for classifiers and regressors."""
-
-
 # -- the pipelines behind --runner -------------------------------------------------
 
 

@@ -65,12 +65,11 @@ VECTOR_KEYS = ("pooled_output", "cls", "mean")
 KEYS = VECTOR_KEYS + ("sequence_output",)
 """Keys besides ``encoder_outputs[i]`` that ``embed`` takes (``sequence_output`` is per token)."""
 BUCKET_STEP, BF16_BUCKET_STEP, XLA_BUCKET_STEP = 1, 8, 32
-"""Default bucket step of each kind of mode. float32 without XLA: 1, each batch packed to its own longest text; one
-graph serves every length, and oneDNN's set-up for a new shape costs less than the padding of a coarser grid
-(multiples of 8 were 1.14x slower on 1,024 real short SMS with BERT-Base, 1.07x with MiniLM; see
-docs/benchmarks.md). bfloat16: multiples of 8, the grid its figures were measured with on an AMX CPU (every length
-is not measured there yet: a first use of each shape may cost more in its kernels). XLA, which compiles each length:
-32, 4 compilations up to 128 tokens instead of 16 (a one-shot job pays each)."""
+"""Default bucket step of each kind of mode, chosen by measurement (docs/benchmarks.md). float32 without XLA: 1, each
+batch packed to its own longest text; one graph serves every length, and oneDNN's set-up for a new shape costs less
+than the padding of a coarser grid. bfloat16: multiples of 8 (a first use of each shape may cost more in its
+kernels). XLA, which compiles each length: 32, 4 compilations up to 128 tokens instead of 16 (a one-shot job pays
+each)."""
 
 
 def check_key(key: str, num_layers: int) -> str:
@@ -422,12 +421,10 @@ class Embedder:
         while this thread tokenizes. None when there is nothing to warm: the function has run (or its warm-up
         was tried), or XLA compiles each length apart (a compilation for the warm-up would be wasted).
 
-        float32 warms on one 3-token text (measured: the first real batch then runs at warm speed). bfloat16
-        warms on a batch of ``batch_size`` 8-token texts, the smallest real batch: oneDNN keeps the weight
-        layout its first call chose, so the first call has the shape of real work (on AMX, 2026-11-30, the warm
-        passes after it ran 1.29x / 1.76x PyTorch bf16 on short / full texts; not compared with a 3-token
-        warm-up). A failed warm-up is logged at debug level; the real call then raises the error where it is
-        reported."""
+        float32 warms on one 3-token text (the first real batch then runs at warm speed). bfloat16 warms on a
+        batch of ``batch_size`` 8-token texts, the smallest real batch: oneDNN keeps the weight layout its
+        first call chose, so the first call has the shape of real work. A failed warm-up is logged at debug
+        level; the real call then raises the error where it is reported."""
         with self._lock:
             if mode.xla or mode.name in self._warm:
                 return None

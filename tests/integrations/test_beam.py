@@ -121,7 +121,7 @@ def test_classifier_handler_scores_equal_predict(tmp_path, trained_classifier):
     from apache_beam.ml.inference.base import RunInference
     from apache_beam.testing.util import assert_that
 
-    from bert_hub.integrations.beam import ClassifierModelHandler
+    from bert_hub.integrations.beam import ExportedModelHandler
 
     texts = ["WINNER!! Claim your prize now", "see you at lunch", "free entry call now", "ok"]
     predicted = json.loads(run("predict", "--model", trained_classifier, *texts, "--json").stdout)["predictions"]
@@ -134,7 +134,7 @@ def test_classifier_handler_scores_equal_predict(tmp_path, trained_classifier):
             assert label == expected[text][0] and abs(probability - expected[text][1]) <= 1e-6, text
 
     with beam.Pipeline() as p:
-        scored = p | beam.Create(texts) | RunInference(ClassifierModelHandler(str(trained_classifier)))
+        scored = p | beam.Create(texts) | RunInference(ExportedModelHandler(str(trained_classifier)))
         assert_that(scored, same_as_predict)
     (tmp_path / "sms.txt").write_text("\n".join(texts) + "\n")
     run(
