@@ -314,7 +314,7 @@ def test_resume_refuses_other_settings_and_finished_runs(tmp_path, cli, trained_
     )
     assert rc == 2 and "--learning-rate 0.5 differs from its train_config.yaml (0.001)" in one_error_line(err)
     rc, _, err = cli("train", "--config", tiny_bundle, "--data", sms, "--out", run, "--resume")
-    assert rc == 2 and "is finished (1 epoch of 1, exported): nothing to resume" in one_error_line(err)
+    assert rc == 2 and "is finished (1 epoch trained, 1 asked for, exported): nothing to resume" in one_error_line(err)
     assert (run / "train_config.yaml").read_text() == recorded
     # the run's own settings are the base: only --epochs is needed to train on
     rc, out, err = cli(
@@ -333,7 +333,7 @@ def test_a_damaged_checkpoint_is_one_line(tmp_path, cli, tiny_bundle, sms):
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     rc, _, err = cli("train", "--config", tiny_bundle, "--data", sms, "--out", run, "--resume", "--epochs", "2")
     assert rc == 2 and last_line(err).startswith("error: cannot resume")
-    assert "is damaged or does not fit this model" in last_line(err)
+    assert "does not load into the model this data and these settings build, or is damaged" in last_line(err)
 
 
 # -- 6, 7, 10. Beam: globs, unknown flags, Ctrl-C ----------------------------------------------

@@ -314,7 +314,7 @@ def test_the_best_epoch_is_exported(trained):
 
 
 def test_pooling_is_a_setting(tmp_path, tiny_bundle, sms_file):
-    with pytest.raises(ConfigError, match="field 'pooling': must be one of pooled_output, mean"):
+    with pytest.raises(ConfigError, match="`pooling` must be one of pooled_output, mean"):
         TextClassification(pooling="max")
     summary = train(
         tiny_bundle,
@@ -396,7 +396,7 @@ def test_a_bfloat16_run_repeats_resumes_in_float32_and_ends_with_the_same_steps(
     assert resumed["finished"] and resumed["steps"] == trained[1]["steps"]
     assert [(h["epoch"], h["precision"]) for h in resumed["history"]] == [(1, "bfloat16"), (2, "float32")]
     assert resumed["precision"] == "float32"  # the last epoch's; the CLI says "bfloat16, then float32"
-    with pytest.raises(ConfigError, match="field 'precision': must be one of auto, float32, bfloat16, got 'fp16'"):
+    with pytest.raises(ConfigError, match="`precision` must be one of auto, float32, bfloat16, got 'fp16'"):
         TrainConfig().replace(precision="fp16")
 
 
