@@ -417,6 +417,20 @@ def child(engine: str, model: Path, checkpoint: Path, texts_file: Path) -> dict:
 
 
 # -- the parent: runs every engine, prints one table ---------------------------
+def draw(results: dict, cpu: str, path: Path) -> Path:
+    """The chart of a run's results (``--json``'s ``results``): texts/s per engine, a panel per workload."""
+    from charts import bar_chart
+
+    workloads = [w for w in ("short", "full") if any(w in r for r in results.values())]
+    panels = {
+        f"{w} texts ({next(r[w]['texts'] for r in results.values() if w in r)})": {
+            e: r[w]["texts_per_second"] for e, r in results.items() if w in r
+        }
+        for w in workloads
+    }
+    return bar_chart(panels, "texts/s (warm)", f"Embedding, BERT-Base shape, batch {BATCH}\n{cpu}", path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default=".bench", help="folder for the model, texts and vectors")
@@ -432,11 +446,17 @@ def main() -> None:
     parser.add_argument("--upstream-tool", type=Path, default=UPSTREAM_TOOL, help="the upstream export tool's folder")
     parser.add_argument("--engines", help="comma-separated subset of: " + ", ".join(OURS + UPSTREAM + PEERS))
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--chart", type=Path, help="also draw texts/s per engine and workload here (.png, .svg)")
+    parser.add_argument("--replot", type=Path, metavar="JSON", help="only draw --chart from the results of --json")
     parser.add_argument("--child", nargs=4, metavar=("ENGINE", "MODEL", "CHECKPOINT", "TEXTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         engine, model, checkpoint, texts = args.child
         print(json.dumps(child(engine, Path(model), Path(checkpoint), Path(texts))))
+        return
+    if args.replot:
+        recorded = json.loads(args.replot.read_text())
+        print(draw(recorded["results"], recorded["cpu"], args.chart or args.replot.with_suffix(".png")))
         return
 
     import numpy as np
@@ -515,6 +535,8 @@ def main() -> None:
                 f"{x['first_pass_texts_per_second']:.1f} | {ratio} | {cos.min():.5f} |"
             )
     print("\n".join(lines))
+    if args.chart:
+        draw(results, cpu_signature(), args.chart)
     if args.json:
         Path(args.json).write_text(
             json.dumps({"cpu": cpu_signature(), "calibrations": calibrations, "results": results}, indent=1)

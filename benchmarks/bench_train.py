@@ -177,23 +177,42 @@ def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def draw(results: dict, cpu: str, what: str, path: Path) -> Path:
+    """The chart of a run's results (``--json``'s ``results``): examples/s per trainer."""
+    from charts import bar_chart
+
+    speeds = {
+        (f"{e} ({r['precision']})" if e == "bert_hub" else e): r["examples_per_second"] for e, r in results.items()
+    }
+    return bar_chart({what: speeds}, "examples/s in the epoch", f"Fine-tuning, batch {BATCH}\n{cpu}", path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
     )
-    parser.add_argument("--data", type=Path, required=True, help="label<TAB>text file (bert-hub train's --data)")
+    parser.add_argument("--data", type=Path, help="label<TAB>text file (bert-hub train's --data)")
     parser.add_argument("--config", default="default", help="bert_hub model (default: the embedded MiniLM)")
     parser.add_argument("--checkpoint", type=Path, help="the same weights as a Hugging Face folder, for the peers")
     parser.add_argument("--peers", action="store_true", help="also run PyTorch fp32 and bf16 autocast")
     parser.add_argument("--engines", help="comma-separated subset of: " + ", ".join(OURS + PEERS))
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--chart", type=Path, help="also draw examples/s per trainer here (.png, .svg)")
+    parser.add_argument("--replot", type=Path, metavar="JSON", help="only draw --chart from the results of --json")
     parser.add_argument("--child", nargs=2, metavar=("ENGINE", "CHECKPOINT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         engine, checkpoint = args.child
         print(json.dumps(torch_child(engine, Path(checkpoint), args.data)))
         return
+    if args.replot:
+        recorded = json.loads(args.replot.read_text())
+        what = recorded.get("what", "one epoch")
+        print(draw(recorded["results"], recorded["cpu"], what, args.chart or args.replot.with_suffix(".png")))
+        return
 
+    if args.data is None:
+        parser.error("the following arguments are required: --data")
     from bert_hub.hub.embedded import checkpoint_dir
     from bert_hub.runtime.calibration import cpu_signature
     from bert_hub.runtime.precision import cpu_supports_bf16
@@ -270,8 +289,11 @@ def main() -> None:
             f"| {name} | {r['examples_per_second']:.1f} | {r['process_seconds']:.1f} | {accuracy} | "
             f"{r['peak_gib']:.2f} | {folder} | {ratio} |"
         )
+    what = f"one epoch of {args.data.name}, model {args.config}"
+    if args.chart:
+        draw(results, cpu_signature(), what, args.chart)
     if args.json:
-        args.json.write_text(json.dumps({"cpu": cpu_signature(), "results": results}, indent=1))
+        args.json.write_text(json.dumps({"cpu": cpu_signature(), "what": what, "results": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ more). And a gathered variable (the embeddings) is put back out of
 TensorFlow's copy-on-read mode before its update: the forward pass's gather
 sets it, after which every read and every in-place update of the variable
 first copies it whole (for all-MiniLM-L6-v2, its largest variable). The
-measurements are in docs/benchmarks.md.
+measurements are in docs/benchmarks-log.md.
 
 Examples:
     >>> schedule = warmup_linear_decay(peak=1e-4, total=100, warmup=10)
