@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bert_hub.core.errors import VocabError
+from bert_hub.core.inputs import decode_utf8
 from bert_hub.core.interface import REQUIRED_SPECIAL_TOKENS, SPECIAL_TOKENS
 
 
@@ -21,11 +22,7 @@ def read_vocab(path: str | Path) -> list[str]:
         data = path.read_bytes()
     except OSError as e:
         raise VocabError(f"cannot read vocab file {path}: {e.strerror or e}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise VocabError(f"{path}: line {line} is not UTF-8; a vocab file must be UTF-8 text") from None
+    text = decode_utf8(data, path, "a vocab file must be UTF-8 text", VocabError, encoding="utf-8")
     tokens = [t.rstrip("\r") for t in text.split("\n")]
     if tokens and tokens[-1] == "":
         tokens.pop()

@@ -43,6 +43,7 @@ import yaml
 from bert_hub.core.atomic import atomic_write_text
 from bert_hub.core.errors import ConfigError
 from bert_hub.core.handles import Handle, parse_handle
+from bert_hub.core.inputs import decode_utf8
 
 CONFIG_PACKAGE = "bert_hub.configs"
 """The package the shipped configs are installed as (the repository's ``configs/`` folder)."""
@@ -297,11 +298,7 @@ def read_yaml(path: Path, what: str) -> Any:
         raw = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the {what} ({e.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise ConfigError(f"{path}: line {line} is not valid UTF-8; save the {what} as UTF-8") from None
+    text = decode_utf8(raw, path, f"save the {what} as UTF-8", ConfigError)
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:

@@ -83,6 +83,29 @@ def readable_file(path: str | Path, what: str, hint: str = "") -> Path:
     return path
 
 
+def decode_utf8(
+    raw: bytes,
+    path: Path,
+    fix: str = "re-encode the file as UTF-8",
+    error: type[Exception] = InputError,
+    encoding: str = "utf-8-sig",
+) -> str:
+    """A file's bytes as text (``utf-8-sig`` skips a byte-order mark, ``utf-8`` keeps it); bytes that are
+    not UTF-8 are one ``error`` naming ``path``, the line and ``fix``.
+
+    Examples:
+        >>> decode_utf8(b"ok\\n\\xff\\n", Path("v.txt"), "save it as UTF-8")
+        Traceback (most recent call last):
+        ...
+        bert_hub.core.errors.InputError: v.txt: line 2 is not valid UTF-8; save it as UTF-8
+    """
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise error(f"{path}: line {line} is not valid UTF-8; {fix}") from None
+
+
 def read_data_file(path: str | Path) -> str:
     """The text of a data file; a missing file, a folder, bad UTF-8 or a NUL byte is one line naming the
     file (and the line). A UTF-8 byte-order mark is skipped."""
@@ -91,11 +114,7 @@ def read_data_file(path: str | Path) -> str:
     if b"\0" in raw:
         line = raw[: raw.index(b"\0")].count(b"\n") + 1
         raise InputError(f"{path}: line {line} holds a NUL byte (is the file UTF-16?); re-encode it as UTF-8")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise InputError(f"{path}: line {line} is not valid UTF-8; re-encode the file as UTF-8") from None
+    return decode_utf8(raw, path)
 
 
 def scan_text_file(path: Path) -> int:

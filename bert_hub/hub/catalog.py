@@ -87,20 +87,3 @@ def availability(handle: Handle) -> str | None:
         if cached is not None and untrusted_reason(cached, cache=tfhub_cache_dir()) is None:
             return "tensorflow_hub cache"
     return None
-
-
-def format_catalog(rows: list[dict[str, Any]]) -> str:
-    """The catalog, for people: one model a line."""
-    lines = [f"{'name':<40} {'L':>3} {'H':>5} {'A':>3} {'params':>8}  offline  encoder handle"]
-    for r in rows:
-        params = f"{r['params'] / 1e6:.1f}M"
-        offline = "yes" if r["offline"] else "no"
-        lines.append(
-            f"{r['name']:<40} {r['layers']:>3} {r['hidden']:>5} {r['heads']:>3} {params:>8}  "
-            f"{offline:<7}  {r['encoder']}"
-        )
-    n = sum(r["offline"] for r in rows)
-    lines.append(
-        f"\n{len(rows)} models, {n} available offline now (cached, local or embedded). Use one with --config NAME."
-    )
-    return "\n".join(lines)

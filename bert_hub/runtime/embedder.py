@@ -65,8 +65,8 @@ VECTOR_KEYS = ("pooled_output", "cls", "mean")
 KEYS = VECTOR_KEYS + ("sequence_output",)
 """Keys besides ``encoder_outputs[i]`` that ``embed`` takes (``sequence_output`` is per token)."""
 BUCKET_STEP, BF16_BUCKET_STEP, XLA_BUCKET_STEP = 1, 8, 32
-"""Default bucket step of each kind of mode, chosen by measurement (docs/benchmarks-log.md). float32 without XLA: 1, each
-batch packed to its own longest text; one graph serves every length, and oneDNN's set-up for a new shape costs less
+"""Default bucket step of each kind of mode, chosen by measurement (docs/benchmarks-log.md). float32 without XLA: 1,
+each batch packed to its own longest text; one graph serves every length, and oneDNN's set-up for a new shape costs less
 than the padding of a coarser grid. bfloat16: multiples of 8 (a first use of each shape may cost more in its
 kernels). XLA, which compiles each length: 32, 4 compilations up to 128 tokens instead of 16 (a one-shot job pays
 each)."""

@@ -278,6 +278,7 @@ class TextClassification(Task):
         validation: Examples,
     ) -> dict[str, Any]:
         summary: dict[str, Any] = {}
+        decision: dict[str, Any]  # how the export decides: its thresholds, or softmax's argmax
         if self.multi_label:
             thresholds = [self.settings.threshold] * len(self.label_names)
             if self.settings.tune_threshold:  # each label's best F1 on the validation split
@@ -285,64 +286,38 @@ class TextClassification(Task):
                 truth = splits[1].label_matrix()
                 thresholds = [best_f1_threshold(truth[:, j], probs[:, j]) for j in range(len(self.label_names))]
             summary["thresholds"] = dict(zip(self.label_names, thresholds))
-            if len(splits[2]):
-                test = TextExamples(bert, splits[2], cfg.seq_length)
-                probs = predict_probabilities(model, test, buckets_for(cfg), cfg.batch_size)
-                summary["test_metrics"] = multilabel_metrics(
-                    splits[2].label_matrix(), probs, thresholds, self.label_names
+            decision = {"thresholds": thresholds}
+        elif self.multi_class:
+            decision = {"multi_class": True}
+        else:
+            threshold = self.settings.threshold
+            if self.settings.tune_threshold:
+                threshold = best_f1_threshold(
+                    splits[1].labels,
+                    predict_probabilities(model, self._text_examples(validation), buckets_for(cfg), cfg.batch_size),
                 )
-            summary["export"] = str(
-                export_classifier(
-                    model,
-                    bert,
-                    out,
-                    label_names=self.label_names,
-                    seq_length=cfg.seq_length,
-                    pairs=self.pairs,
-                    thresholds=thresholds,
-                    metadata={**metadata, "test_metrics": summary.get("test_metrics")},
-                )
-            )
-            return summary
-        if self.multi_class:
-            if len(splits[2]):
-                test = TextExamples(bert, splits[2], cfg.seq_length)
-                probs = predict_probabilities(model, test, buckets_for(cfg), cfg.batch_size)
-                summary["test_metrics"] = multiclass_metrics(splits[2].labels, probs, self.label_names)
-            summary["export"] = str(
-                export_classifier(
-                    model,
-                    bert,
-                    out,
-                    label_names=self.label_names,
-                    seq_length=cfg.seq_length,
-                    pairs=self.pairs,
-                    multi_class=True,
-                    metadata={**metadata, "test_metrics": summary.get("test_metrics")},
-                )
-            )
-            return summary
-        threshold = self.settings.threshold
-        if self.settings.tune_threshold:
-            threshold = best_f1_threshold(
-                splits[1].labels,
-                predict_probabilities(model, self._text_examples(validation), buckets_for(cfg), cfg.batch_size),
-            )
-        summary["threshold"] = threshold
+            summary["threshold"] = threshold
+            decision = {"threshold": threshold}
         if len(splits[2]):
             test = TextExamples(bert, splits[2], cfg.seq_length)
             probs = predict_probabilities(model, test, buckets_for(cfg), cfg.batch_size)
-            summary["test_metrics"] = binary_metrics(splits[2].labels, probs, threshold)
+            if self.multi_label:
+                metrics = multilabel_metrics(splits[2].label_matrix(), probs, decision["thresholds"], self.label_names)
+            elif self.multi_class:
+                metrics = multiclass_metrics(splits[2].labels, probs, self.label_names)
+            else:
+                metrics = binary_metrics(splits[2].labels, probs, decision["threshold"])
+            summary["test_metrics"] = metrics
         summary["export"] = str(
             export_classifier(
                 model,
                 bert,
                 out,
                 label_names=self.label_names,
-                threshold=threshold,
                 seq_length=cfg.seq_length,
                 pairs=self.pairs,
                 metadata={**metadata, "test_metrics": summary.get("test_metrics")},
+                **decision,
             )
         )
         return summary
