@@ -117,8 +117,8 @@ def build_random_bundle(
         max_position_embeddings=max_position_embeddings,
     )
     for field, message in arch.problems():
-        raise InputError(f"--{field.replace('_', '-')}: {message}")
-    name = name or f"random_L-{layers}_H-{hidden}_A-{heads}"
+        raise InputError(f"`{field}`: {message}")
+    name = _name(name) or f"random_L-{layers}_H-{hidden}_A-{heads}"
     return write_bundle(
         out,
         name=name,
@@ -130,6 +130,13 @@ def build_random_bundle(
         description=f"random weights (seed {seed})",
         overwrite=overwrite,
     )
+
+
+def _name(name: str | None) -> str | None:
+    """A bundle's ``name`` as given (``None``: the default); an empty one is an error."""
+    if name is not None and not name.strip():
+        raise InputError("`name` is empty; give the model a name for bert_hub.yaml, or leave it out for the default")
+    return name
 
 
 def convert_checkpoint_bundle(
@@ -149,7 +156,7 @@ def convert_checkpoint_bundle(
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else read_checkpoint(checkpoint, lower_case)
     return write_bundle(
         out,
-        name=name or ckpt.name,
+        name=_name(name) or ckpt.name,
         architecture=ckpt.architecture,
         weights=ckpt.weights,
         vocab_file=ckpt.vocab_file,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,32 +79,32 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
             "(RoBERTa, DistilBERT, ALBERT, ELECTRA, BART, T5 differ in layout or tokenizer)"
         )
     hidden_act = config.get("hidden_act", "gelu")
-    if hidden_act not in _HF_GELU:
+    if not isinstance(hidden_act, str) or hidden_act not in _HF_GELU:
         raise CheckpointError(
             f"{config_path}: hidden_act {hidden_act!r} is not supported; "
             f"BERT encoders use GELU ({', '.join(repr(k) for k in _HF_GELU)})"
         )
     if config.get("position_embedding_type", "absolute") != "absolute":
         raise CheckpointError(f"{config_path}: position_embedding_type must be 'absolute'")
-    try:
-        arch = Architecture(
-            layers=int(config["num_hidden_layers"]),
-            hidden=int(config["hidden_size"]),
-            heads=int(config["num_attention_heads"]),
-            vocab_size=int(config["vocab_size"]),
-            intermediate=int(config.get("intermediate_size", 4 * int(config["hidden_size"]))),
-            max_position_embeddings=int(config.get("max_position_embeddings", 512)),
-            type_vocab_size=int(config.get("type_vocab_size", 2)),
-            cased=False,
-            gelu=_HF_GELU[hidden_act],
-        )
-    except KeyError as e:
-        raise CheckpointError(f"{config_path}: missing field {e.args[0]!r}") from None
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{config_path}: bad architecture value ({e})") from None
+
+    def whole(key: str, default: int | None = None) -> int:
+        return _field(config, config_path, key, default, int, "a whole number")
+
+    hidden = whole("hidden_size")
+    arch = Architecture(
+        layers=whole("num_hidden_layers"),
+        hidden=hidden,
+        heads=whole("num_attention_heads"),
+        vocab_size=whole("vocab_size"),
+        intermediate=whole("intermediate_size", 4 * hidden),
+        max_position_embeddings=whole("max_position_embeddings", 512),
+        type_vocab_size=whole("type_vocab_size", 2),
+        cased=False,
+        gelu=_HF_GELU[hidden_act],
+    )
     for field, message in arch.problems():
         raise CheckpointError(f"{config_path}: {field} {message}")
-    eps = float(config.get("layer_norm_eps", 1e-12))
+    eps = _field(config, config_path, "layer_norm_eps", 1e-12, float, "a number")
     if abs(eps - 1e-12) > 1e-15:
         raise CheckpointError(f"{config_path}: layer_norm_eps {eps} differs from BERT's 1e-12")
 
@@ -120,7 +121,9 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
     if lower_case is None:
         tok_config = _read_json(directory / "tokenizer_config.json", required=False)
         if "do_lower_case" in tok_config:
-            lower_case = bool(tok_config["do_lower_case"])
+            lower_case = _field(
+                tok_config, directory / "tokenizer_config.json", "do_lower_case", None, bool, "true or false"
+            )
         else:
             name = str(config.get("_name_or_path", directory.name)).lower()
             lower_case = "cased" not in name.replace("uncased", "")
@@ -136,9 +139,23 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
         lower_case=lower_case,
         name=str(config.get("_name_or_path") or directory.name).split("/")[-1],
         source=directory,
-        dropout_rate=float(config.get("hidden_dropout_prob", 0.1)),
-        attention_dropout_rate=float(config.get("attention_probs_dropout_prob", 0.1)),
+        dropout_rate=_field(config, config_path, "hidden_dropout_prob", 0.1, float, "a number"),
+        attention_dropout_rate=_field(config, config_path, "attention_probs_dropout_prob", 0.1, float, "a number"),
     )
+
+
+def _field(config: dict, path: Path, key: str, default: Any, kind: type, described: str) -> Any:
+    """``config[key]`` (``default`` when absent and not ``None``) of JSON type ``kind``: a whole number, a
+    number (a whole one too) or a boolean, never a string that looks like one; else one line naming the field."""
+    if key not in config:
+        if default is None:
+            raise CheckpointError(f"{path}: missing field {key!r}")
+        return default
+    value = config[key]
+    fits = isinstance(value, bool) if kind is bool else isinstance(value, (int, float) if kind is float else int)
+    if not fits or (kind is not bool and isinstance(value, bool)):
+        raise CheckpointError(f"{path}: field {key!r} must be {described}, got {json.dumps(value)}")
+    return kind(value)
 
 
 def _read_json(path: Path, required: bool) -> dict:

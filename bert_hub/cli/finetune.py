@@ -176,7 +176,19 @@ def _predict_parser(sub: Any, common: Any) -> None:
 
 
 def _task_data(args: argparse.Namespace, task: type[Task], path: str) -> Any:
-    return task.read(path, task.DataOptions(**given(args, task.DataOptions)).checked())
+    try:
+        return task.read(path, task.DataOptions(**given(args, task.DataOptions)).checked())
+    except InputError as e:
+        raise InputError(f"{e}{_other_task_hint(path, task.name, 'train it with --task {}')}") from None
+
+
+def _other_task_hint(path: str, task: str, advice: str) -> str:
+    """``"; it looks like NAME data (ADVICE)"`` when the file at ``path``, which ``task`` could not read, looks
+    like another task's data; else empty."""
+    from bert_hub.finetune.tasks import guess_task
+
+    other = guess_task(path, besides=task) if path != "-" else None
+    return f"; it looks like {other.name} data ({advice.format(other.name)})" if other else ""
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -276,7 +288,11 @@ def run_evaluate(args: argparse.Namespace) -> None:
     model = load_model(args.model)
     options = get_task(model.task).DataOptions
     _refuse_others(args, options, _data_groups(), model)
-    data = model.read_data(args.data, options(**given(args, options)).checked())
+    try:
+        data = model.read_data(args.data, options(**given(args, options)).checked())
+    except InputError as e:
+        hint = _other_task_hint(args.data, model.task, "a {} model evaluates it")
+        raise InputError(f"{e}{hint}") from None
     metrics = model.evaluate(data, plot=args.plot, overwrite=args.overwrite)
     emit(
         args,

@@ -52,6 +52,12 @@ ARGUMENTS: dict[str, str] = {
     "buckets": "--buckets",
     "jit_compile": "--xla",
     "runner": "--runner",
+    "layers": "--layers",
+    "hidden": "--hidden",
+    "heads": "--heads",
+    "intermediate": "--intermediate",
+    "max_position_embeddings": "--max-position-embeddings",
+    "name": "--name",
 }
 """Arguments of the library's functions -> the flag that gives them (those that are no option field)."""
 

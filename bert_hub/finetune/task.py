@@ -97,6 +97,12 @@ class Task:
         """This task's data from a file (``options``: a ``DataOptions``; default: its defaults)."""
         raise NotImplementedError
 
+    @classmethod
+    def looks_like(cls, head: str) -> bool:
+        """Whether a file that begins with ``head`` (its first few thousand characters) looks like this
+        task's data: a guess for the hint when another task cannot read the file, never for reading."""
+        return False
+
     @staticmethod
     def model_type() -> type[ExportedModel]:
         """The [`ExportedModel`][bert_hub.finetune.exported.ExportedModel] subclass that serves this task's exports."""

@@ -66,6 +66,15 @@ def test_reads_minilm(minilm_checkpoint):
         (None, lambda c: c.update(hidden_act="relu"), r"hidden_act 'relu' is not supported"),
         (None, lambda c: c.pop("hidden_size"), r"missing field 'hidden_size'"),
         (None, lambda c: c.update(vocab_size=100), r"has 30522 tokens but .* vocab_size=100"),
+        (
+            None,
+            lambda c: c.update(num_hidden_layers="6"),
+            r"field 'num_hidden_layers' must be a whole number, got \"6\"",
+        ),
+        (None, lambda c: c.update(hidden_size=384.0), r"field 'hidden_size' must be a whole number, got 384\.0"),
+        (None, lambda c: c.update(num_attention_heads=True), r"'num_attention_heads' must be a whole number, got true"),
+        (None, lambda c: c.update(hidden_dropout_prob="0.1"), r"field 'hidden_dropout_prob' must be a number"),
+        (None, lambda c: c.update(hidden_act=["gelu"]), r"hidden_act \['gelu'\] is not supported"),
     ],
 )
 def test_bad_checkpoints(tmp_path, minilm_checkpoint, minilm_tensors, edit, config_edit, pattern):

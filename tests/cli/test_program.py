@@ -125,6 +125,19 @@ def test_errors_are_one_line(args, words):
     assert not Path("/tmp/bert_hub_never").exists()
 
 
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--hidden", "10", "--heads", "3"], "error: --heads: hidden size 10 must be divisible by heads=3"),
+        (["--hidden", "8", "--heads", "2", "--name", " "], "error: --name is empty; give the model a name"),
+    ],
+)
+def test_build_names_the_flag_at_fault(flags, words):
+    proc = run("build", "--layers", "1", *flags, "--vocab-from", "default", "--out", "/tmp/bert_hub_never", check_rc=2)
+    assert proc.stderr.strip().splitlines()[-1].startswith(words), proc.stderr
+    assert not Path("/tmp/bert_hub_never").exists()
+
+
 def test_bad_number_is_an_argparse_error():
     proc = run("build", "--layers", "0", "--hidden", "8", "--heads", "2", "--vocab", "v", "--out", "o", check_rc=2)
     assert "--layers: must be at least 1" in proc.stderr

@@ -62,7 +62,9 @@ def test_squad_metrics_hand_computed():
             lambda d: d["data"][0]["paragraphs"][1]["qas"][0].update(answers=[]),
             r"paragraphs\[1\]\.qas\[0\] has no answers and is not marked is_impossible",
         ),
-        (lambda d: d["data"][0].update(paragraphs="x"), r"data\[0\]\.paragraphs is a str, expected a list"),
+        (lambda d: d["data"][0].update(paragraphs="x"), r"data\[0\]\.paragraphs is a string, expected a list"),
+        (lambda d: d.update(data=5), r": data is a whole number, expected a list"),
+        (lambda d: d["data"].__setitem__(0, [1]), r"data\[0\] is a list, expected an object with a field 'paragraphs'"),
         # "false" as a string is true to Python: never read a question's answers away in silence
         (
             lambda d: d["data"][0]["paragraphs"][0]["qas"][0].update(is_impossible="false"),
@@ -70,7 +72,7 @@ def test_squad_metrics_hand_computed():
         ),
         (
             lambda d: d["data"][0]["paragraphs"][0]["qas"][0]["answers"][0].update(answer_start=True),
-            r"answer_start is True; give the character offset",
+            r"answer_start is true, expected a whole number",
         ),
     ],
 )
@@ -260,9 +262,12 @@ def test_answerer_errors_are_one_line(tmp_path, qa_run):
     )
     err = run("predict", "--model", str(qa_run[0]), "--question", "where?", check_rc=2).stderr
     assert "answers questions on a context: give both --question and --context" in one_error_line(err)
-    conll = write(tmp_path / "x.conll", "EU B-ORG\n")
+    conll = write(tmp_path / "x.conll", "EU B-ORG\nrejects O\nGerman B-MISC\n")
     err = run("evaluate", "--model", str(qa_run[0]), "--data", str(conll), check_rc=2).stderr
     assert "not valid JSON" in one_error_line(err)
+    assert one_error_line(err).endswith(
+        "; it looks like token-classification data (a token-classification model evaluates it)"
+    )
 
 
 def test_beam_answers_json_lines_and_sends_other_lines_to_the_errors(tmp_path, qa_run):

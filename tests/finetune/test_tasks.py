@@ -135,3 +135,55 @@ def test_a_training_yaml_with_another_tasks_setting_is_refused(tmp_path):
     ).stderr
     assert "field 'doc_stride' is a setting of question-answering" in one_error_line(err)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    from bert_hub.explore.samples import write_samples
+
+    out = tmp_path_factory.mktemp("samples") / "s"
+    write_samples(out)
+    return out
+
+
+@pytest.mark.parametrize(
+    "name, task",
+    [
+        ("sms.tsv", "text-classification"),
+        ("topics.jsonl", "text-classification"),
+        ("tags.tsv", "text-classification"),  # label sets: a first line with none
+        ("ratings.tsv", "text-regression"),
+        ("ner.conll", "token-classification"),
+        ("squad.json", "question-answering"),
+        ("texts.txt", None),
+    ],
+)
+def test_a_file_is_taken_for_the_task_its_data_looks_like(samples, name, task):
+    from bert_hub.finetune.tasks import guess_task
+
+    guessed = guess_task(samples / name)
+    assert (guessed.name if guessed else None) == task
+    if task:
+        assert guess_task(samples / name, besides=task) is None
+
+
+@pytest.mark.parametrize(
+    "flags, name, words",
+    [
+        ([], "squad.json", "; it looks like question-answering data (train it with --task question-answering)"),
+        (["--task", "token-classification"], "sms.tsv", "(train it with --task text-classification)"),
+        (["--task", "text-regression"], "tags.tsv", "(train it with --task text-classification)"),
+        (["--task", "question-answering"], "ner.conll", "(train it with --task token-classification)"),
+    ],
+)
+def test_data_of_another_task_says_which(tmp_path, samples, flags, name, words):
+    err = run("train", *flags, "--data", samples / name, "--out", tmp_path / "o", check_rc=2).stderr
+    assert one_error_line(err).endswith(words)
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_tag_that_is_no_word_gets_a_plain_example():
+    from bert_hub.finetune.tasks.entities import tag_problem
+
+    assert tag_problem("gym").endswith("write e.g. B-gym and I-gym")
+    assert tag_problem('"food"}').endswith("write e.g. B-PER and I-PER")

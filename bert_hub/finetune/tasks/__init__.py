@@ -76,6 +76,25 @@ def get_task(name: str) -> type[Task]:
     return TASKS[name]
 
 
+def guess_task(path: str | Path, besides: str = "") -> type[Task] | None:
+    """The first task (in [`TASKS`][bert_hub.finetune.tasks.TASKS]' order) besides ``besides`` whose data
+    the file at ``path`` looks like, from its first characters; ``None`` if none or unreadable. For hints.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "ner.txt"
+        >>> _ = path.write_text("EU B-ORG\\nrejects O\\nGerman B-MISC\\ncall O\\n")
+        >>> guess_task(path).name
+        'token-classification'
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except (OSError, TypeError, ValueError):
+        return None
+    return next((t for name, t in TASKS.items() if name != besides and t.looks_like(head)), None)
+
+
 def load_model(path: str | Path) -> ExportedModel:
     """The exported model at ``path`` (a run folder or its ``model/``), loaded by its own task."""
     return get_task(model_task(path)).load(path)

@@ -65,7 +65,9 @@ from bert_hub.finetune.tasks.sentences import (
     TextInputs,
     build_sentence_model,
     check_pairs_match,
+    head_labels,
     overlapping_texts,
+    scores_like,
     serving_module,
 )
 from bert_hub.runtime import batching
@@ -140,6 +142,12 @@ class TextClassification(Task):
     @classmethod
     def read(cls, path: str | Path, options: Options | None = None) -> LabelledTexts:
         return read_labelled(path, **(options or LabelledData()).as_dict())
+
+    @override
+    @classmethod
+    def looks_like(cls, head: str) -> bool:
+        labels = head_labels(head)
+        return labels is not None and not scores_like(labels)
 
     @override
     @staticmethod

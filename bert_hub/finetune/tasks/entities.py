@@ -19,6 +19,7 @@ Examples:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,9 +43,10 @@ def tag_problem(tag: str) -> str | None:
     if prefix == OUTSIDE:
         return None
     if prefix not in PREFIXES or not kind:
+        example = f"B-{tag} and I-{tag}" if re.fullmatch(r"[A-Za-z][\w.]{0,30}", tag) else "B-PER and I-PER"
         return (
             f"tag {tag!r} is not O or PREFIX-TYPE with the prefix B, I, E or S (BIO / IOB2 / IOBES); "
-            f"write e.g. B-{tag} and I-{tag}"
+            f"write e.g. {example}"
         )
     return None
 

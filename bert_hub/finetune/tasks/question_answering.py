@@ -108,13 +108,27 @@ class SquadData:
         return sum(1 for a in self.answers if not a)
 
 
+_JSON_KINDS = {str: "a string", int: "a whole number", list: "a list", dict: "an object", float: "a number"}
+"""JSON's words for the Python types a parsed file holds."""
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
 def _field(obj: Any, key: str, kind: type, where: str, path: Path) -> Any:
-    if not isinstance(obj, dict) or key not in obj:
-        raise InputError(f"{path}: {where} has no field {key!r} (SQuAD JSON: data[].paragraphs[].qas[])")
+    """``obj[key]`` of type ``kind``; ``where`` is ``obj``'s place in the file (empty: the top level)."""
+    place = f"{where}.{key}" if where else key
+    owner = where or "the top level"
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: {owner} is {_json_kind(obj)}, expected an object with a field {key!r}")
+    if key not in obj:
+        raise InputError(f"{path}: {owner} has no field {key!r} (SQuAD JSON: data[].paragraphs[].qas[])")
     value = obj[key]
-    if not isinstance(value, kind):
-        expected = {str: "a string", int: "a whole number", list: "a list", dict: "an object"}.get(kind, kind.__name__)
-        raise InputError(f"{path}: {where}.{key} is a {type(value).__name__}, expected {expected}")
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InputError(f"{path}: {place} is {_json_kind(value)}, expected {_JSON_KINDS.get(kind, kind.__name__)}")
     return value
 
 
@@ -130,7 +144,7 @@ def read_squad(path: str | Path) -> SquadData:
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
     data = SquadData([], [], [], [], str(path))
-    for a, article in enumerate(_field(raw, "data", list, "the file", path)):
+    for a, article in enumerate(_field(raw, "data", list, "", path)):
         for p, paragraph in enumerate(_field(article, "paragraphs", list, f"data[{a}]", path)):
             where = f"data[{a}].paragraphs[{p}]"
             context = _field(paragraph, "context", str, where, path)
@@ -152,7 +166,7 @@ def read_squad(path: str | Path) -> SquadData:
                             f"{path}: {at}.answers[{k}].text is empty; give the answer's words (or "
                             "mark the question is_impossible)"
                         )
-                    if isinstance(start, bool) or start < 0:
+                    if start < 0:
                         raise InputError(
                             f"{path}: {at}.answers[{k}].answer_start is {start!r}; give the "
                             "character offset of the answer in the context (0 or more)"
@@ -363,6 +377,11 @@ class QuestionAnswering(Task):
     @classmethod
     def read(cls, path: str | Path, options: Options | None = None) -> SquadData:
         return read_squad(path)
+
+    @override
+    @classmethod
+    def looks_like(cls, head: str) -> bool:
+        return head.lstrip().startswith("{") and ('"paragraphs"' in head or '"qas"' in head)
 
     @override
     @staticmethod

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,7 @@ from bert_hub.finetune.options import Options
 from bert_hub.finetune.plots import plot_scores
 from bert_hub.finetune.task import Task, buckets_for, check_splits, seeded_splits
 from bert_hub.finetune.tasks.sentences import (
+    NUMBER,
     SentenceData,
     SentenceSettings,
     ServedTexts,
@@ -47,8 +47,10 @@ from bert_hub.finetune.tasks.sentences import (
     TextInputs,
     build_sentence_model,
     check_pairs_match,
+    head_labels,
     overlapping_texts,
     read_rows,
+    scores_like,
     serving_module,
 )
 from bert_hub.runtime import batching
@@ -58,8 +60,6 @@ if TYPE_CHECKING:  # annotations only: the pipeline module loads TensorFlow
     from bert_hub.hub.pipeline import BertPipeline
 
 TASK_NAME = "text-regression"
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-"""A score as people write it (``4``, ``-0.5``, ``3e-2``; not ``1_5``, which Python's ``float`` reads as 15)."""
 
 
 @dataclasses.dataclass
@@ -132,6 +132,12 @@ class TextRegression(Task):
     @classmethod
     def read(cls, path: str | Path, options: Options | None = None) -> ScoredTexts:
         return read_scored(path, **(options or SentenceData()).as_dict())
+
+    @override
+    @classmethod
+    def looks_like(cls, head: str) -> bool:
+        labels = head_labels(head)
+        return labels is not None and scores_like(labels)
 
     @override
     @staticmethod

@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -57,6 +58,8 @@ if TYPE_CHECKING:  # annotations only: the pipeline module loads TensorFlow
 
 FORMATS = ("sms", "csv", "tsv", "jsonl")
 """The data formats besides ``auto``."""
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+"""A score as people write it (``4``, ``-0.5``, ``3e-2``; not ``1_5``, which Python's ``float`` reads as 15)."""
 POOLINGS = ("pooled_output", "mean")
 """How a text becomes one vector for the head."""
 
@@ -171,6 +174,45 @@ def read_rows(
     if not rows:
         raise InputError(f"data file {path} has no data rows")
     return rows, seconds if pair_col is not None else None, fmt
+
+
+def head_labels(head: str) -> list[str] | None:
+    """The label fields of a file's first lines when they read as ``label<TAB>text`` (or a pair), or as JSON
+    Lines with a text and a label; else ``None``. A guess for hints (the first line may be a header).
+
+    Examples:
+        >>> head_labels("ham\\tsee you at 6\\nspam\\tWIN a prize now\\n")
+        ['ham', 'spam']
+        >>> head_labels('{"data": [{"paragraphs": []}]}') is None
+        True
+    """
+    lines = [line for line in head.split("\n")[:20] if line.strip()]
+    if len(lines) > 2:
+        lines = lines[:-1]  # the head may end in the middle of a line
+    if len(lines) < 2:
+        return None
+    if all(line.lstrip().startswith("{") for line in lines):
+        labels = []
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                return None
+            if not isinstance(row, dict) or "text" not in row or not {"label", "labels"} & set(row):
+                return None
+            labels.append(str(row.get("label", row.get("labels"))))
+        return labels
+    rows = [line.rstrip("\r").split("\t") for line in lines]
+    if not all(len(r) in (2, 3) and r[-1].strip() for r in rows) or not any(r[0].strip() for r in rows):
+        return None  # an empty label is a label set's none
+    return [r[0].strip() for r in rows]
+
+
+def scores_like(labels: list[str]) -> bool:
+    """Whether the labels of ``head_labels`` are scores: numbers, some with a fraction (``0``/``1`` are classes).
+    The first may be a header's."""
+    scores = labels[1:]
+    return bool(scores) and all(NUMBER.fullmatch(s) for s in scores) and any("." in s for s in scores)
 
 
 def _names_columns(fields: list[str], columns: set[str]) -> bool:

@@ -231,6 +231,13 @@ class TokenClassification(Task):
         return read_conll(path)
 
     @override
+    @classmethod
+    def looks_like(cls, head: str) -> bool:
+        lines = [line.split() for line in head.split("\n")[:40] if line.strip()]
+        lines = [fields for fields in lines[:-1] if not fields[0].startswith("-DOCSTART-")]
+        return len(lines) >= 2 and all(2 <= len(f) <= 6 and tag_problem(f[-1]) is None for f in lines)
+
+    @override
     @staticmethod
     def model_type() -> type[TokenClassifier]:
         return TokenClassifier
