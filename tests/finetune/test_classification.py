@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import one_error_line, run
 
+from bert_hub.core.errors import InputError
 from bert_hub.runtime import batching
 
 
@@ -98,3 +100,16 @@ def test_predict_batches_texts_of_similar_length_and_keeps_input_order(trained_c
         np.abs(classifier.probabilities(texts, batch_size=3) - np.array([r["probability"] for r in batched])).max()
         <= 1e-5
     )
+
+
+def test_a_binary_classifier_evaluates_texts_of_one_of_its_classes(tmp_path, trained_classifier):
+    from bert_hub.finetune.tasks import load_model
+
+    model = load_model(trained_classifier)
+    ham = write(tmp_path / "ham.tsv", "".join(f"ham\tsee you at {h} tonight\n" for h in range(1, 9)))
+    metrics = model.evaluate(ham)
+    assert metrics["examples"] == 8 and metrics["confusion_matrix"][1] == [0, 0]  # no spam texts
+    assert sum(metrics["confusion_matrix"][0]) == 8
+    other = write(tmp_path / "other.tsv", "ham\tsee you\neggs\tbuy eggs\n")
+    with pytest.raises(InputError, match=r"line 2 has the unknown label 'eggs'; expected one of"):
+        model.evaluate(other)

@@ -88,6 +88,9 @@ def test_reads_conll_with_docstart_and_any_columns(tmp_path):
     assert data.tag_set() == ["O", "B-ORG", "B-PER", "I-PER"]
     two = read_conll(write(tmp_path / "two.conll", "Peter B-PER\nBlackburn I-PER\n"))
     assert two.words == [["Peter", "Blackburn"]] and two.tags == [["B-PER", "I-PER"]]
+    # a no-break space is part of its word (Python's split() would cut it), tabs separate columns
+    nbsp = read_conll(write(tmp_path / "nbsp.conll", "New\u00a0York\tB-LOC\nis O\n"))
+    assert nbsp.words == [["New\u00a0York", "is"]] and nbsp.tags == [["B-LOC", "O"]]
 
 
 @pytest.mark.parametrize(

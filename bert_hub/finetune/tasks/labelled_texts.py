@@ -222,6 +222,8 @@ def read_labelled(
             seconds,
             multi_class=True,
         )
+    if len(found) == 1 and label_names is not None and len(set(label_names)) == 2:
+        found = sorted(set(label_names))  # evaluating a binary model on texts of one of its classes
     if len(found) == 1:
         raise InputError(f"{path}: every row has the label {found[0]!r}; a classifier needs two classes")
     positive = choose_positive(found, positive, str(path))

@@ -9,8 +9,9 @@ long sentence) is not trained on and is predicted ``O``; the counts are
 reported.
 
 Data is CoNLL-style text: one word per line with its tag in the last
-whitespace-separated column (CoNLL-2003's four columns work as they are;
-every word line has as many columns as the first), a blank line between
+column, columns separated by spaces or tabs (a no-break space belongs to
+its word; CoNLL-2003's four columns work as they are; every word line has
+as many columns as the first), a blank line between
 sentences, ``-DOCSTART-`` lines skipped. Tags are BIO /
 IOB2 / IOBES with any entity types (see `bert_hub.finetune.tasks.entities`).
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -69,6 +71,8 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "token-classification"
 DOCUMENT_START = "-DOCSTART-"
+_COLUMN_SEPARATOR = re.compile(r"[ \t\r\f\v]+")
+"""What separates columns: ASCII spaces and tabs (a no-break space, U+00A0, is part of its word)."""
 """CoNLL lines that separate documents, not sentences' words."""
 NO_LABEL = -1
 """The label of a wordpiece that is not a word's first (left out of the loss)."""
@@ -115,7 +119,7 @@ def read_conll(path: str | Path) -> TaggedSentences:
     first = 0
     columns: tuple[int, int] | None = None  # (line, count) of the first word line
     for number, line in enumerate([*content.split("\n"), ""], start=1):
-        fields = line.split()
+        fields = _COLUMN_SEPARATOR.split(line.strip(" \t\r\f\v")) if line.strip(" \t\r\f\v") else []
         if not fields or fields[0] == DOCUMENT_START:
             if words:
                 data.words.append(words)
