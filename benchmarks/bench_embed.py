@@ -24,7 +24,7 @@ bundle, so every engine runs the same weights on the same texts:
                    variables. It also reports how far the fast path is from the export's own graph
                    (every output, 128-token texts and pairs).
   kaggle own graph (--upstream) the same, running the export's own graph (no fast path: as before)
-  torch fp32 / torch bf16 / onnxruntime fp32   (--peers, when installed)
+  torch fp32 / torch bf16 / onnxruntime fp32 / torch int8 / onnxruntime int8   (--peers, when installed)
                    Hugging Face tokenizers (BertWordPieceTokenizer on the same vocab.txt),
                    batches sorted by length and padded to their longest; PyTorch
                    ``transformers.BertModel`` under ``inference_mode`` (bf16: CPU autocast);
@@ -76,7 +76,7 @@ OURS = (
 )
 #: Engines whose mode ``auto`` chooses (calibrated first, in a child of their own).
 AUTO = ("bert_hub", "bert_hub api", "kaggle graph", "kaggle own graph")
-PEERS = ("torch fp32", "torch bf16", "onnxruntime fp32")
+PEERS = ("torch fp32", "torch bf16", "onnxruntime fp32", "torch int8", "onnxruntime int8")
 #: The upstream export (the Kaggle graph) under bert_hub.
 UPSTREAM = ("kaggle graph", "kaggle own graph")
 #: The Kaggle handles the export is placed under, and the shipped config that names them.
@@ -328,6 +328,8 @@ def peer(engine: str, checkpoint: Path, work: Path) -> tuple[dict, object]:
             out[idx] = compute(word, mask)
         return out
 
+    if engine == "torch int8":  # PyTorch's dynamic int8 Linear layers (int8 weights, activations quantized per call)
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     if engine.startswith("torch"):
         bf16 = engine.endswith("bf16")
 
@@ -366,6 +368,13 @@ def peer(engine: str, checkpoint: Path, work: Path) -> tuple[dict, object]:
                 opset_version=17,
                 dynamo=False,
             )
+        if engine.endswith("int8"):  # dynamic int8 per channel, as sentence-transformers exports it
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantized = work / "bert_base_int8.onnx"
+            if not quantized.is_file():
+                quantize_dynamic(str(path), str(quantized), per_channel=True, weight_type=QuantType.QInt8)
+            path = quantized
         options = ort.SessionOptions()
         options.intra_op_num_threads = os.cpu_count() or 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

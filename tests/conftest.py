@@ -134,6 +134,22 @@ def minilm_checkpoint() -> Path:
 
 
 @pytest.fixture(scope="session")
+def hf_ids(minilm_checkpoint: Path):
+    """all-MiniLM-L6-v2's own tokenizer (Hugging Face's ``tokenizers``, from its tokenizer.json), as
+    ``hf_ids(text, special_tokens=True) -> ids``: the reference for the ids of a converted checkpoint."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(minilm_checkpoint / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+
+    def hf_ids(text: str, special_tokens: bool = True) -> list[int]:
+        return tokenizer.encode(text, add_special_tokens=special_tokens).ids
+
+    return hf_ids
+
+
+@pytest.fixture(scope="session")
 def minilm_tensors(minilm_checkpoint: Path):
     from safetensors.numpy import load_file
 

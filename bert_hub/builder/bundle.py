@@ -25,7 +25,7 @@ from bert_hub.builder.encoder import write_encoder_savedmodel
 from bert_hub.builder.preprocess import write_preprocess_savedmodel
 from bert_hub.builder.vocab import read_vocab, special_token_ids
 from bert_hub.builder.weights import check_weights, random_weights
-from bert_hub.core.config import Architecture, ModelConfig, config_from_dict, write_config
+from bert_hub.core.config import Architecture, ModelConfig, SentenceEmbedding, config_from_dict, write_config
 from bert_hub.core.errors import InputError
 from bert_hub.core.manifests import FolderKind
 from bert_hub.core.outputs import atomic_directory
@@ -50,9 +50,11 @@ def write_bundle(
     dropout_rate: float = 0.1,
     attention_dropout_rate: float = 0.1,
     description: str = "",
+    sentence: SentenceEmbedding | None = None,
     overwrite: bool = False,
 ) -> ModelConfig:
-    """Writes a complete bundle atomically and returns its config."""
+    """Writes a complete bundle atomically and returns its config (``sentence``: the model's own sentence
+    vector, when it has one: see [`SentenceEmbedding`][bert_hub.core.config.SentenceEmbedding])."""
     out = Path(out)
     if not architecture.is_plain_bert:
         raise InputError(
@@ -71,9 +73,17 @@ def write_bundle(
         "trainable": False,
         "architecture": architecture.to_dict(),
     }
+    if sentence is not None:
+        raw["sentence"] = sentence.to_dict()
     config_from_dict(raw, source=str(out / CONFIG_NAME))  # validate before writing anything
     with atomic_directory(out, kind=BUNDLE, overwrite=overwrite) as tmp:
-        write_preprocess_savedmodel(vocab_file, tmp / "preprocess", lower_case=lower_case, seq_length=seq_length)
+        write_preprocess_savedmodel(
+            vocab_file,
+            tmp / "preprocess",
+            lower_case=lower_case,
+            seq_length=seq_length,
+            text_normalization=architecture.text_normalization,
+        )
         pause_point("converting")
         write_encoder_savedmodel(
             architecture,
@@ -165,6 +175,7 @@ def convert_checkpoint_bundle(
         dropout_rate=ckpt.dropout_rate,
         attention_dropout_rate=ckpt.attention_dropout_rate,
         description=f"converted from {ckpt.source.name}",
+        sentence=ckpt.sentence,
         overwrite=overwrite,
     )
 

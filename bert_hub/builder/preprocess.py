@@ -6,7 +6,9 @@ The SavedModel has the interface of ``bert_en_uncased_preprocess/3``:
   ``input_mask``, ``input_type_ids`` (``int32 [batch, seq_length]``);
 * ``tokenize(sentences)``: ``int32`` RaggedTensor ``[batch, (words), (pieces)]``
   from tensorflow-text's ``BertTokenizer`` over a ``StaticHashTable`` whose
-  ``TextFileInitializer`` reads the ``assets/vocab.txt`` asset;
+  ``TextFileInitializer`` reads the ``assets/vocab.txt`` asset; with
+  ``text_normalization="huggingface"`` the text is first normalised as Hugging
+  Face's ``BertTokenizer`` does (see [`huggingface_normalize`][bert_hub.builder.preprocess.huggingface_normalize]);
 * ``tokenize.get_special_tokens_dict()``: scalar ids looked up in the vocab;
 * ``bert_pack_inputs(segments, seq_length=...)``: 1 or 2 ragged segments of
   rank 2 or 3 -> the three-key dict, with round-robin trimming.
@@ -32,6 +34,33 @@ import tensorflow as tf
 import tensorflow_text as text
 
 from bert_hub.builder.vocab import read_vocab, special_token_ids
+
+_WHITESPACE = r"\t\n\r\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+"""Tab, newline, return and Unicode's other White_Space characters that are no control character (those are
+removed): what Hugging Face's normaliser turns into spaces (RE2 class syntax)."""
+
+
+def huggingface_normalize(sentences: tf.Tensor, *, lower_case: bool) -> tf.Tensor:
+    """Normalises text as Hugging Face's ``BertNormalizer`` does, in TensorFlow ops.
+
+    Whitespace becomes a space; NUL, U+FFFD, control, format and private-use
+    characters are removed; for an uncased model the text is decomposed
+    (NFD), its combining marks are dropped and it is lower-cased. Unlike
+    tensorflow-text's own lower-casing (NFKC case folding) nothing is mapped
+    to a compatibility form: ``…`` stays ``…``, ``ﬁ`` stays ``ﬁ``. Feed the
+    result to a ``BertTokenizer(lower_case=False)``.
+
+    On real text this gives Hugging Face's ids exactly (tested on the SMS
+    collection). Characters newer than the Unicode tables of TensorFlow's
+    regex engine, and unassigned code points, may be split differently.
+    """
+    sentences = tf.strings.regex_replace(sentences, f"[{_WHITESPACE}]", " ")
+    sentences = tf.strings.regex_replace(sentences, r"[\x{0}\x{fffd}\p{Cc}\p{Cf}\p{Co}]", "")
+    if lower_case:
+        sentences = text.normalize_utf8(sentences, "NFD")
+        sentences = tf.strings.regex_replace(sentences, r"\p{Mn}", "")
+        sentences = tf.strings.lower(sentences, encoding="utf-8")
+    return sentences
 
 
 def pack_segments(
@@ -69,7 +98,7 @@ def pack_segments(
 class _Tokenize(tf.Module):
     """The ``tokenize`` subobject: text -> wordpiece ids, plus special tokens."""
 
-    def __init__(self, vocab_path: str, lower_case: bool, specials: dict[str, int]):
+    def __init__(self, vocab_path: str, lower_case: bool, specials: dict[str, int], text_normalization: str):
         super().__init__()
         initializer = tf.lookup.TextFileInitializer(
             vocab_path,
@@ -79,7 +108,11 @@ class _Tokenize(tf.Module):
             value_index=tf.lookup.TextFileIndex.LINE_NUMBER,
         )
         self.vocab_table = tf.lookup.StaticHashTable(initializer, default_value=-1)
-        self._tokenizer = text.BertTokenizer(self.vocab_table, token_out_type=tf.int64, lower_case=lower_case)
+        self._lower_case = lower_case
+        self._huggingface = text_normalization == "huggingface"
+        self._tokenizer = text.BertTokenizer(
+            self.vocab_table, token_out_type=tf.int64, lower_case=lower_case and not self._huggingface
+        )
         self.get_special_tokens_dict = tf.Module()
         self.get_special_tokens_dict.__call__ = tf.function(
             lambda: {k: tf.constant(v, tf.int32) for k, v in specials.items()}, input_signature=[], autograph=False
@@ -87,6 +120,8 @@ class _Tokenize(tf.Module):
         self.__call__ = tf.function(self._tokenize, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
     def _tokenize(self, sentences: tf.Tensor) -> tf.RaggedTensor:
+        if self._huggingface:
+            sentences = huggingface_normalize(sentences, lower_case=self._lower_case)
         tokens = tf.cast(self._tokenizer.tokenize(sentences), tf.int32)
         batch = tf.shape(sentences, out_type=tf.int64)[0]
         # Restore the static batch dimension the tokenizer loses (its splits need no second check).
@@ -98,11 +133,13 @@ class _Tokenize(tf.Module):
 class PreprocessModule(tf.Module):
     """The root object of a preprocess SavedModel (see the module docstring)."""
 
-    def __init__(self, vocab_path: str, lower_case: bool, seq_length: int = 128):
+    def __init__(
+        self, vocab_path: str, lower_case: bool, seq_length: int = 128, text_normalization: str = "tensorflow_text"
+    ):
         super().__init__()
         tokens = read_vocab(vocab_path)
         specials = special_token_ids(tokens, source=str(vocab_path))
-        self.tokenize = _Tokenize(vocab_path, lower_case, specials)
+        self.tokenize = _Tokenize(vocab_path, lower_case, specials, text_normalization)
         pack_ids = {k: specials[k] for k in ("start_of_sequence_id", "end_of_segment_id", "padding_id")}
 
         def pack(inputs, seq_length=seq_length):
@@ -128,14 +165,24 @@ class PreprocessModule(tf.Module):
 
 
 def write_preprocess_savedmodel(
-    vocab_file: str | Path, out_dir: str | Path, *, lower_case: bool, seq_length: int = 128
+    vocab_file: str | Path,
+    out_dir: str | Path,
+    *,
+    lower_case: bool,
+    seq_length: int = 128,
+    text_normalization: str = "tensorflow_text",
 ) -> None:
     """Saves a preprocess SavedModel for ``vocab_file`` into ``out_dir`` (a new directory).
 
     The vocab is copied so that the SavedModel's asset is named ``vocab.txt``.
+    ``text_normalization`` is ``tensorflow_text`` (as the Kaggle preprocess
+    models) or ``huggingface`` (as the checkpoint's own tokenizer, see
+    [`huggingface_normalize`][bert_hub.builder.preprocess.huggingface_normalize]).
     """
     with tempfile.TemporaryDirectory(prefix="bert_hub_vocab_") as tmp:
         vocab = Path(tmp) / "vocab.txt"
         shutil.copyfile(vocab_file, vocab)
-        module = PreprocessModule(str(vocab), lower_case=lower_case, seq_length=seq_length)
+        module = PreprocessModule(
+            str(vocab), lower_case=lower_case, seq_length=seq_length, text_normalization=text_normalization
+        )
         tf.saved_model.save(module, str(out_dir))

@@ -36,10 +36,17 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument(
         "--key",
         default="pooled_output",
-        help="pooled_output, cls, mean, sequence_output or encoder_outputs[i] (default pooled_output)",
+        help="sentence (the model's own sentence vector: sentence-transformers' pooling, length and "
+        "normalisation for a model converted from it, else pooled_output), pooled_output, cls, mean, max, "
+        "sequence_output or encoder_outputs[i] (default pooled_output)",
     )
+    p.add_argument("--normalize", action="store_true", help="scale every vector to length 1")
     p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--seq-length", type=positive_int, help="longest packing (default: the config's)")
+    p.add_argument(
+        "--seq-length",
+        type=positive_int,
+        help="longest packing (default: the config's; --key sentence: the model's sentence length)",
+    )
     p.add_argument(
         "--buckets",
         help="comma-separated packed lengths (default: each batch's longest text; "
@@ -83,6 +90,7 @@ def embed_options(args: argparse.Namespace) -> Any:
         bucketing=not args.no_bucketing,
         buckets=parse_buckets(args.buckets),
         seq_length=args.seq_length,
+        normalize=args.normalize,
         precision=args.precision,
         jit_compile=args.xla,
     )
@@ -124,10 +132,20 @@ def _embed_file(args: argparse.Namespace, options: Any, source: str) -> None:
     )
     text = (
         f"Embedded {plural(report['texts'], 'text')} ({report['real_tokens']} real tokens) with "
-        f"{bert.config.name}, key {args.key}, {report['precision']}"
+        f"{bert.config.name}, key {_key_words(report)}, {report['precision']}"
         f"{', XLA' if embedder.jit_compile else ''}{', bucketing' if not args.no_bucketing else ', fixed length'}\n"
         f"  {report['seconds']} s: {report['texts_per_second']} texts/s, "
         f"{report['real_tokens_per_second']} real tokens/s\n  wrote {report['output']} "
         f"[{rows}, {report['width']}]" + (f" and {report['lengths']}" if "lengths" in report else "") + truncated
     )
     emit(args, report, text)
+
+
+def _key_words(report: dict[str, Any]) -> str:
+    """The key as the summary names it: ``sentence (mean of 256 tokens, normalised)``, ``cls``."""
+    how = []
+    if report["key"] == "sentence":
+        how.append(f"{report['pooling']} of up to {report['seq_length']} tokens")
+    if report["normalize"]:
+        how.append("normalised")
+    return report["key"] + (f" ({', '.join(how)})" if how else "")

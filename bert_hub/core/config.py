@@ -55,6 +55,9 @@ DEFAULT_CONFIG = "default"
 GELU_FORMS = ("exact", "tanh")
 """The forms of GELU an encoder may compute (``Architecture.gelu``)."""
 
+TEXT_NORMALIZATIONS = ("tensorflow_text", "huggingface")
+"""How a model's tokenizer normalises text before WordPiece (``Architecture.text_normalization``)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Architecture:
@@ -73,6 +76,13 @@ class Architecture:
             original BERT's and Hugging Face's ``gelu``) or ``tanh`` (the
             approximation tensorflow/models computes, so every Kaggle / TF Hub
             BERT exported by it; Hugging Face's ``gelu_new``).
+        text_normalization: what the tokenizer does to text before splitting
+            it: ``tensorflow_text`` (the Kaggle / TF Hub preprocess models:
+            tensorflow-text's ``BertTokenizer``, which folds case with NFKC,
+            so ``…`` becomes ``...``) or ``huggingface`` (Hugging Face's
+            ``BertTokenizer``, for checkpoints converted from it: control
+            characters removed, accents stripped after NFD, lower-cased,
+            no compatibility mapping, so ``…`` stays one token).
     """
 
     layers: int
@@ -87,6 +97,7 @@ class Architecture:
     shared_layers: bool = False
     gated_ffn: bool = False
     gelu: str = "exact"
+    text_normalization: str = "tensorflow_text"
 
     def __post_init__(self) -> None:
         if not self.intermediate:
@@ -137,6 +148,13 @@ class Architecture:
             out.append(("heads", f"hidden size {self.hidden} must be divisible by heads={self.heads}"))
         if self.gelu not in GELU_FORMS:
             out.append(("gelu", f"must be one of {', '.join(GELU_FORMS)}, got {self.gelu!r}"))
+        if self.text_normalization not in TEXT_NORMALIZATIONS:
+            out.append(
+                (
+                    "text_normalization",
+                    f"must be one of {', '.join(TEXT_NORMALIZATIONS)}, got {self.text_normalization!r}",
+                )
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +165,74 @@ class Architecture:
         for flag in ("shared_layers", "gated_ffn"):
             if not out[flag]:
                 del out[flag]
+        if self.text_normalization == "tensorflow_text":
+            del out["text_normalization"]
+        return out
+
+
+SENTENCE_POOLINGS = ("pooled_output", "cls", "mean", "max")
+"""How a model's sentence vector is made from its outputs (`SentenceEmbedding.pooling`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SentenceEmbedding:
+    """How a model makes its own sentence vector (``bert-hub embed --key sentence``).
+
+    A checkpoint converted from sentence-transformers records its pooling,
+    its ``max_seq_length`` and whether it normalises (its ``modules.json``,
+    ``sentence_bert_config.json`` and pooling config); a model without the
+    record (the Kaggle BERTs) uses ``pooled_output``, the config's
+    ``seq_length`` and no normalisation.
+
+    Attributes:
+        pooling: ``pooled_output`` (the encoder's pooler), ``cls`` (the first
+            token's vector of ``sequence_output``), ``mean`` or ``max`` over
+            the real tokens of ``sequence_output``.
+        max_seq_length: the tokens a text is cut to for this vector (wins over
+            the config's ``seq_length`` for ``--key sentence`` unless a length
+            is given); ``None``: the config's.
+        normalize: scale each vector to length 1.
+        source: where the record was read (``sentence-transformers``).
+
+    Examples:
+        In YAML, under a config's ``sentence`` field:
+
+        ```text
+        sentence:
+          pooling: mean
+          max_seq_length: 256
+          normalize: true
+        ```
+    """
+
+    pooling: str = "pooled_output"
+    max_seq_length: int | None = None
+    normalize: bool = False
+    source: str = ""
+
+    def problems(self, max_positions: int) -> list[tuple[str, str]]:
+        """(field, message) pairs for values a model of ``max_positions`` positions cannot use."""
+        out = []
+        if self.pooling not in SENTENCE_POOLINGS:
+            out.append(("pooling", f"must be one of {', '.join(SENTENCE_POOLINGS)}, got {self.pooling!r}"))
+        if self.max_seq_length is not None and not 3 <= self.max_seq_length <= max_positions:
+            out.append(
+                (
+                    "max_seq_length",
+                    f"must be between 3 and architecture.max_position_embeddings={max_positions}, "
+                    f"got {self.max_seq_length}",
+                )
+            )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the YAML config writes it (unset fields left out)."""
+        out: dict[str, Any] = {"pooling": self.pooling}
+        if self.max_seq_length is not None:
+            out["max_seq_length"] = self.max_seq_length
+        out["normalize"] = self.normalize
+        if self.source:
+            out["source"] = self.source
         return out
 
 
@@ -164,7 +250,13 @@ class ModelConfig:
     family: str = ""
     params: int = 0
     notes: str = ""
+    sentence: SentenceEmbedding | None = None
     source: str = dataclasses.field(default="<memory>", metadata={"yaml": False})  # where it was read
+
+    @property
+    def sentence_embedding(self) -> SentenceEmbedding:
+        """The model's own sentence vector: its record, else ``pooled_output`` at ``seq_length``."""
+        return self.sentence or SentenceEmbedding()
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The YAML mapping that [`load_config`][bert_hub.core.config.load_config] reads back to this config."""
@@ -179,6 +271,8 @@ class ModelConfig:
             trainable=self.trainable,
             architecture=self.architecture.to_dict(),
         )
+        if self.sentence is not None:
+            out["sentence"] = self.sentence.to_dict()
         return out
 
 
@@ -191,6 +285,7 @@ _YAML_TYPES: dict[str, Any] = {
     "str | None": (str, type(None)),
     "Handle": str,
     "Architecture": dict,
+    "SentenceEmbedding | None": (dict, type(None)),
 }
 """How the type of a config dataclass field is written in YAML (annotations are strings here)."""
 
@@ -216,6 +311,7 @@ _TYPE_NAMES = {
     float: "a number",
     (int, type(None)): "an integer or null",
     (str, type(None)): "a string or null",
+    (dict, type(None)): "a mapping or null",
 }
 
 
@@ -336,6 +432,13 @@ def config_from_dict(raw: Any, source: str = "<memory>") -> ModelConfig:
         )
     if not top["name"].strip():
         raise ConfigError(f"{source}: field 'name': must not be empty")
+    sentence = None
+    if top.get("sentence") is not None:
+        sentence = SentenceEmbedding(
+            **check_fields(top["sentence"], yaml_schema(SentenceEmbedding), source, prefix="sentence.")
+        )
+        for field, message in sentence.problems(arch.max_position_embeddings):
+            raise ConfigError(f"{source}: field 'sentence.{field}': {message}")
     return ModelConfig(
         name=top["name"],
         preprocess=handles["preprocess"],
@@ -347,6 +450,7 @@ def config_from_dict(raw: Any, source: str = "<memory>") -> ModelConfig:
         family=top.get("family", ""),
         params=top.get("params", 0),
         notes=top.get("notes", ""),
+        sentence=sentence,
         source=source,
     )
 

@@ -39,10 +39,9 @@ from bert_hub.core.manifests import mark_directory
 log = logging.getLogger(__name__)
 
 MANIFEST = "bert_hub_manifest.json"
-FORMAT_VERSION = 9
-"""The version of what conversion writes: raised when a bundle's layout or the converter's graphs change, so a
-cached conversion of the embedded default is made again."""
-#                     9: training's matmuls apart from their bias adds (oneDNN's AMX matmul, not its inner product)
+FORMAT_VERSION = 10
+"""The version of what conversion writes: raised when a bundle's layout, its config or the converter's graphs
+change, so a cached conversion of the embedded default is made again."""
 
 
 @dataclasses.dataclass(frozen=True)

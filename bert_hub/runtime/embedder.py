@@ -19,11 +19,19 @@ first use: see `bert_hub.runtime.calibration`.
 
 Keys:
 
+* ``sentence``: the model's own sentence vector
+  ([`SentenceEmbedding`][bert_hub.core.config.SentenceEmbedding]): for a
+  model converted from sentence-transformers, its pooling, its
+  ``max_seq_length`` and its normalisation (the vectors sentence-transformers
+  gives); for the Kaggle BERTs, ``pooled_output``;
 * ``pooled_output``: the encoder's pooled vector;
 * ``cls``: the ``[CLS]`` vector of ``sequence_output``;
 * ``mean``: the mean of ``sequence_output`` over the real tokens;
+* ``max``: the largest value of each dimension of ``sequence_output`` over the real tokens;
 * ``sequence_output`` and ``encoder_outputs[i]``: one vector per real token
   (ragged: ``values [total_tokens, H]`` plus ``lengths [n]``).
+
+``normalize`` scales every vector (every token's, for the per-token keys) to length 1.
 
 Examples:
     >>> from bert_hub import load_pipeline
@@ -60,7 +68,7 @@ from bert_hub.runtime.precision import kernels, precision_scope, weights_frozen
 
 log = logging.getLogger(__name__)
 
-VECTOR_KEYS = ("pooled_output", "cls", "mean")
+VECTOR_KEYS = ("sentence", "pooled_output", "cls", "mean", "max")
 """One vector per text."""
 KEYS = VECTOR_KEYS + ("sequence_output",)
 """Keys besides ``encoder_outputs[i]`` that ``embed`` takes (``sequence_output`` is per token)."""
@@ -130,7 +138,9 @@ class EmbedOptions:
             is the notebook's fixed-``seq_length`` path, in input order.
         buckets: the allowed packed lengths (default: every length, so each batch
             is packed to its longest text; bfloat16: multiples of 8; with XLA, of 32).
-        seq_length: the longest packing (default: the config's).
+        seq_length: the longest packing (default: the config's; for the key ``sentence``, the model's
+            sentence ``max_seq_length`` when it has one).
+        normalize: scale each vector to length 1 (the key ``sentence`` does when its model does).
         precision: ``auto`` (default), ``float32`` or ``bfloat16``.
         jit_compile: compile the encoder with XLA (one compilation per
             bucket; partial batches are padded to ``batch_size`` so each bucket
@@ -146,6 +156,7 @@ class EmbedOptions:
     bucketing: bool = True
     buckets: tuple[int, ...] | None = None
     seq_length: int | None = None
+    normalize: bool = False
     precision: str = "auto"
     jit_compile: bool | None = None
 
@@ -199,8 +210,17 @@ class Embedder:
         chunk_size = max(chunk_size, options.batch_size)
         self.bert = bert
         self.key = check_key(options.key, bert.config.architecture.layers)
+        sentence = bert.config.sentence_embedding
+        own = self.key == "sentence"
+        self.pooling = sentence.pooling if own else self.key
+        """What the graph computes for the key: ``sentence`` is its model's pooling."""
+        if not isinstance(options.normalize, bool):
+            raise InputError(f"`normalize` must be True or False, not {options.normalize!r}")
+        self.normalize = options.normalize or (own and sentence.normalize)
         self.batch_size = options.batch_size
-        self.seq_length = bert.check_seq_length(options.seq_length)
+        self.seq_length = bert.check_seq_length(
+            options.seq_length if options.seq_length is not None or not own else sentence.max_seq_length
+        )
         self.bucketing = options.bucketing
         self._buckets = (
             batching.check_buckets(options.buckets, self.seq_length) if options.buckets is not None else None
@@ -233,7 +253,7 @@ class Embedder:
     @property
     def per_token(self) -> bool:
         """Whether the key gives a vector per token (``sequence_output``, a layer)."""
-        return self.key == "sequence_output" or layer_index(self.key) is not None
+        return self.pooling == "sequence_output" or layer_index(self.pooling) is not None
 
     @property
     def width(self) -> int:
@@ -326,17 +346,30 @@ class Embedder:
         import tensorflow as tf
 
         spec = tf.TensorSpec([None, length], tf.int32)
-        encoder, key = self.bert.inference_encoder(bf16=mode.bf16, xla=mode.xla), self.key
+        encoder, key, normalize = (
+            self.bert.inference_encoder(bf16=mode.bf16, xla=mode.xla),
+            self.pooling,
+            self.normalize,
+        )
+
+        def pool(out: dict[str, Any], mask: Any) -> Any:
+            tokens = out["sequence_output"]
+            if key == "cls":
+                return tokens[:, 0]
+            if key == "mean":
+                m = tf.cast(mask, tokens.dtype)[:, :, tf.newaxis]
+                return tf.reduce_sum(tokens * m, axis=1) / tf.reduce_sum(m, axis=1)
+            if key == "max":  # padding out of the running, as sentence-transformers does
+                return tf.reduce_max(tf.where(mask[:, :, tf.newaxis] > 0, tokens, tf.constant(-1e9, tokens.dtype)), 1)
+            return select(out, key)  # pooled_output, sequence_output, encoder_outputs[i]
 
         def run(ids, mask, type_ids):
             self.traces += 1  # runs only while tracing
             out = encoder({"input_word_ids": ids, "input_mask": mask, "input_type_ids": type_ids}, training=False)
-            if key == "cls":
-                return out["sequence_output"][:, 0]
-            if key == "mean":
-                m = tf.cast(mask, out["sequence_output"].dtype)[:, :, tf.newaxis]
-                return tf.reduce_sum(out["sequence_output"] * m, axis=1) / tf.reduce_sum(m, axis=1)
-            return select(out, key)  # pooled_output, sequence_output, encoder_outputs[i]
+            vectors = pool(out, mask)
+            if normalize:  # in float32 whatever the mode: the length is a sum of squares
+                vectors = tf.math.l2_normalize(tf.cast(vectors, tf.float32), axis=-1, epsilon=1e-24)
+            return vectors
 
         fn = tf.function(
             run, input_signature=[spec, spec, spec], jit_compile=mode.xla, reduce_retracing=False, autograph=False
@@ -475,6 +508,9 @@ class Embedder:
             "input": str(input_path),
             "output": str(output_path),
             "key": self.key,
+            "pooling": self.pooling,
+            "normalize": self.normalize,
+            "seq_length": self.seq_length,
             "width": self.width,
             "bucketing": self.bucketing,
             "batch_size": self.batch_size,

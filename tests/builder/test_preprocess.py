@@ -184,9 +184,35 @@ def test_bad_texts_are_clear_errors(minilm):
     assert minilm.preprocess([b"caf\xc3\xa9"])["input_mask"].sum() == 3
 
 
+@pytest.fixture(scope="session")
+def upstream_style(minilm_checkpoint, tmp_path_factory):
+    """A preprocess model over MiniLM's vocab that normalises text as the Kaggle preprocess models do."""
+    from bert_hub.builder.preprocess import write_preprocess_savedmodel
+
+    out = tmp_path_factory.mktemp("upstream_style") / "preprocess"
+    write_preprocess_savedmodel(minilm_checkpoint / "vocab.txt", out, lower_case=True)
+    return _Preprocess(tf.saved_model.load(str(out)))
+
+
+class _Preprocess:
+    """A restored preprocess SavedModel with the pipeline's method names (NumPy out)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def tokenize(self, texts):
+        return self.model.tokenize(tf.constant(texts))
+
+    def preprocess(self, texts):
+        return {k: v.numpy() for k, v in self.model(tf.constant(texts)).items()}
+
+    def pack(self, segments, seq_length):
+        return {k: v.numpy() for k, v in self.model.bert_pack_inputs(segments, seq_length=seq_length).items()}
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(texts, min_size=1, max_size=4))
-def test_tokenizer_is_tf_text_bert_tokenizer_and_packing_invariants(minilm, minilm_checkpoint, batch):
+def test_tokenizer_is_tf_text_bert_tokenizer_and_packing_invariants(upstream_style, minilm_checkpoint, batch):
     # The upstream preprocess model: text.BertTokenizer over the vocab, lower_case=True.
     table = tf.lookup.StaticHashTable(
         tf.lookup.TextFileInitializer(
@@ -199,15 +225,43 @@ def test_tokenizer_is_tf_text_bert_tokenizer_and_packing_invariants(minilm, mini
         default_value=-1,
     )
     reference = text.BertTokenizer(table, lower_case=True).tokenize(tf.constant(batch))
-    ours = minilm.tokenize(batch)
+    ours = upstream_style.tokenize(batch)
     assert ours.to_list() == reference.to_list()
-    packed = minilm.preprocess(batch)
+    packed = upstream_style.preprocess(batch)
     for row, (ids, mask) in enumerate(zip(packed["input_word_ids"], packed["input_mask"])):
         n = int(mask.sum())
         pieces = [p for word in reference[row].to_list() for p in word][:126]
         assert n == len(pieces) + 2
         assert ids[:n].tolist() == [101, *pieces, 102]
         assert (ids[n:] == 0).all() and mask[:n].all()
-    pack = minilm.pack([ours], seq_length=128)
+    pack = upstream_style.pack([ours], seq_length=128)
     for key in packed:
         np.testing.assert_array_equal(packed[key], pack[key])
+
+
+#: Characters where the two normalisations part: compatibility forms (NFKC maps them), accents, case, control,
+#: format and private-use characters, Unicode's other spaces, CJK, emoji.
+TRICKY = "…ﬁ™½²Ｆｕｌｌ①é̀ÉİßΣς\u200b\ufeff\u00ad\x00\x07\ufffd\ue000\u00a0\u2003\u2029\u3000\t\n中文日本😀👍🏽£€"
+hf_texts = st.text(
+    alphabet=st.one_of(st.sampled_from(TRICKY), st.characters(max_codepoint=0x24F, blacklist_categories=("Cs",))),
+    max_size=60,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(hf_texts, min_size=1, max_size=4))
+def test_a_converted_checkpoint_tokenizes_as_its_own_hugging_face_tokenizer(minilm, hf_ids, batch):
+    # The embedded default converts from a Hugging Face checkpoint: its ids are the ones its tokenizer.json gives.
+    packed = minilm.preprocess(batch)
+    for row, text_ in enumerate(batch):
+        n = int(packed["input_mask"][row].sum())
+        assert packed["input_word_ids"][row, :n].tolist() == hf_ids(text_)  # [CLS] ... [SEP]
+
+
+def test_compatibility_forms_stay_as_hugging_face_keeps_them(minilm, upstream_style, hf_ids, minilm_vocab):
+    for text_, hf_piece in (("wait…", "…"), ("ﬁne", "ﬁ")):
+        ours = [minilm_vocab[i] for i in minilm.tokenize([text_]).flat_values.numpy()]
+        assert ours == [minilm_vocab[i] for i in hf_ids(text_, special_tokens=False)]
+        assert hf_piece in ours
+    # the Kaggle preprocess models fold them with NFKC: ... and fine
+    assert [minilm_vocab[i] for i in upstream_style.tokenize(["wait…"]).flat_values.numpy()] == ["wait", ".", ".", "."]

@@ -57,6 +57,12 @@ def test_relative_local_handles_are_relative_to_the_config_file(tmp_path):
         (lambda d: d.update(seq_length=2), "seq_length", "between 3 and"),
         (lambda d: d.update(seq_length=600), "seq_length", "between 3 and"),
         (lambda d: d["architecture"].update(heads=5), "architecture.heads", "divisible"),
+        (
+            lambda d: d["architecture"].update(text_normalization="nfkc"),
+            "architecture.text_normalization",
+            "must be one of tensorflow_text, huggingface",
+        ),
+        (lambda d: d.update(sentence={"pooling": "sum"}), "sentence.pooling", "must be one of"),
     ],
 )
 def test_bad_fields_name_file_and_field(tmp_path, mutate, field, words):
