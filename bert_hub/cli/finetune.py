@@ -100,6 +100,11 @@ def _train_parser(sub: Any, common: Any, task: type[Task]) -> None:
         help="split the CPU into this many logical devices (for --strategy mirrored)",
     )
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="write TensorBoard event files into the run (tensorboard --logdir RUN/tensorboard)",
+    )
     add_overwrite(p, "--out run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(task_type=task, explain_unknown=_belongs_to_another_task)
@@ -238,6 +243,7 @@ def run_train(args: argparse.Namespace) -> None:
         strategy=args.strategy,
         worker_timeout=args.worker_timeout,
         progress=not args.no_progress and not args.json and sys.stdout.isatty(),
+        tensorboard=args.tensorboard,
     )
     if not summary["chief"]:
         return emit(
@@ -254,6 +260,15 @@ def run_train(args: argparse.Namespace) -> None:
     if summary["history"]:
         eps = [h["examples_per_second"] for h in summary["history"]]
         lines.append(f"  training speed: {sum(eps) / len(eps):.1f} examples/s")
+    if "stopped_early" in summary:
+        lines.append(
+            f"  stopped early after epoch {summary['stopped_early']['epoch']} of {summary['epochs']}: "
+            f"{summary['stopped_early']['reason']}"
+        )
+    if "best_epoch" in summary:
+        lines.append(f"  exported the best epoch: {summary['best_epoch']} (by {cfg.monitor})")
+    if args.tensorboard:
+        lines.append(f"  TensorBoard: tensorboard --logdir {Path(summary['run']) / 'tensorboard'}")
     for split in ("validation", "test"):
         if f"{split}_metrics" in summary:
             lines += [

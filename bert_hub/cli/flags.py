@@ -58,6 +58,7 @@ ARGUMENTS: dict[str, str] = {
     "intermediate": "--intermediate",
     "max_position_embeddings": "--max-position-embeddings",
     "name": "--name",
+    "tensorboard": "--tensorboard",
 }
 """Arguments of the library's functions -> the flag that gives them (those that are no option field)."""
 

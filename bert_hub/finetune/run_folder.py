@@ -28,10 +28,20 @@ from bert_hub.finetune.train_config import TrainConfig, recorded_settings, recor
 RUN = FolderKind(
     "run",
     frozenset(
-        {"checkpoints", "history.json", "curves.png", "metrics.json", "summary.json", "train_config.yaml", "model"}
+        {
+            "checkpoints",
+            "history.json",
+            "curves.png",
+            "metrics.json",
+            "summary.json",
+            "train_config.yaml",
+            "model",
+            "tensorboard",
+        }
     ),
 )
-"""What a run folder holds: checkpoints, history, curves, metrics, summary, settings and the export."""
+"""What a run folder holds: checkpoints, history, curves, metrics, summary, settings, the export and TensorBoard's
+event files."""
 
 
 class RunFolder:
@@ -64,6 +74,12 @@ class RunFolder:
     def check_unfinished(self, epochs: int | None) -> None:
         """A resumed run must have epochs left (of ``epochs``, when known) or no export yet."""
         saved = self.saved_epochs(self.out)
+        stopped = _stopped_early(self.out)
+        if stopped is not None and (self.out / "model").is_dir():
+            raise InputError(
+                f"{self.out} stopped early after epoch {stopped.get('epoch')} ({stopped.get('reason')}) and is "
+                "exported: nothing to resume; `overwrite=True` starts it again"
+            )
         if epochs is not None and saved >= epochs and (self.out / "model").is_dir():
             raise InputError(
                 f"{self.out} is finished ({plural(saved, 'epoch')} trained, {epochs} asked for, "
@@ -249,3 +265,12 @@ class ScratchRun:
 def write_json(path: Path, data: Any) -> None:
     """Writes ``data`` as JSON to ``path``, atomically."""
     atomic_write_text(path, json.dumps(data, indent=1))
+
+
+def _stopped_early(run: Path) -> dict[str, Any] | None:
+    """What a finished run's ``summary.json`` says of its early stop (``None``: it did not stop early)."""
+    try:
+        stopped = json.loads((run / "summary.json").read_text(encoding="utf-8")).get("stopped_early")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return stopped if isinstance(stopped, dict) else None

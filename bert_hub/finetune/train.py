@@ -32,7 +32,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +46,7 @@ from bert_hub.core.errors import InputError, plural
 from bert_hub.core.manifests import mark_directory
 from bert_hub.core.pause import pause_point
 from bert_hub.finetune.distribution import distribution_strategy, is_multi_worker, training_data, writes_the_run
+from bert_hub.finetune.early_stopping import DEFAULT_MONITOR, best_epoch, check_monitor, stop_reason
 from bert_hub.finetune.mixed_precision import choose_precision
 from bert_hub.finetune.optimizer import adamw
 from bert_hub.finetune.plots import plot_curves
@@ -61,6 +61,7 @@ from bert_hub.finetune.run_folder import (
 )
 from bert_hub.finetune.task import Examples, Task, buckets_for
 from bert_hub.finetune.tasks import TASKS, get_task
+from bert_hub.finetune.tensorboard import tensorboard_callback
 from bert_hub.finetune.train_config import WORKER_TIMEOUT, TrainConfig, recorded_settings, recorded_train_config
 from bert_hub.hub.pipeline import BertPipeline
 from bert_hub.runtime import batching
@@ -85,6 +86,8 @@ class RunOptions:
         progress: Keras' progress bar (else one log line per epoch).
         stop_after_epochs: stop (as if interrupted) after this many epochs of this call.
         callbacks: extra ``tf_keras`` callbacks for ``fit``.
+        tensorboard: write TensorBoard event files into the run
+            (see [`bert_hub.finetune.tensorboard`][bert_hub.finetune.tensorboard]).
     """
 
     resume: bool = False
@@ -94,6 +97,7 @@ class RunOptions:
     progress: bool = False
     stop_after_epochs: int | None = None
     callbacks: Sequence[Any] = ()
+    tensorboard: bool = False
 
 
 def task_for(data: Any, task: str | type[Task] | Task | None = None) -> Task:
@@ -180,6 +184,7 @@ def train(
     stop_after_epochs: int | None = None,
     callbacks: Sequence[Any] = (),
     worker_timeout: float = WORKER_TIMEOUT,
+    tensorboard: bool = False,
 ) -> dict[str, Any]:
     """Fine-tunes the encoder of ``config`` on ``data`` and writes the run to ``out``.
 
@@ -222,6 +227,8 @@ def train(
         stop_after_epochs: stop (as if interrupted) after this many epochs of
             this call; the run can be resumed.
         callbacks: extra ``tf_keras`` callbacks for ``fit``.
+        tensorboard: write TensorBoard event files into ``out/tensorboard``
+            (each step's loss and learning rate, each epoch's values).
 
     Returns:
         A summary: data counts, examples/second, per-epoch history, the
@@ -237,6 +244,7 @@ def train(
         progress=progress,
         stop_after_epochs=stop_after_epochs,
         callbacks=tuple(callbacks),
+        tensorboard=tensorboard,
     )
     if not str(out).strip():
         raise InputError("`out` is empty; give the run folder to write")
@@ -400,7 +408,9 @@ def _train_in(
     val_ds = val_ex.dataset(batching.length_sorted_batches(val_ex.lengths, cfg.batch_size), buckets)
     start_epoch = int(epoch_var.numpy())
     last_epoch = epochs if options.stop_after_epochs is None else min(epochs, start_epoch + options.stop_after_epochs)
-    if start_epoch < last_epoch:
+    # A run resumed after it decided to stop (an interrupt came before its export) trains no more.
+    stopped = _stop_reason(history, cfg)
+    if start_epoch < last_epoch and stopped is None:
         # One fit() over the remaining epochs (so Keras shows "Epoch 2/3"); each epoch
         # draws its own batches, and the iterator runs on from epoch to epoch.
         batches = [b for epoch in range(start_epoch, last_epoch) for b in _epoch_batches(train_ex, cfg, epoch, dist)]
@@ -428,8 +438,12 @@ def _train_in(
             examples=len(train_ex),
             epochs=epochs,
             precision=precision.precision,
-            best=best_checkpoint(model) if cfg.keep_best else None,
+            cfg=cfg,
+            best=best_checkpoint(model) if cfg.exports_best else None,
         )
+        callbacks = [recorder.callback()]
+        if options.tensorboard:
+            callbacks.append(tensorboard_callback(workdir, optimizer, history))
         with precision.steps(model):
             model.fit(
                 training_data(dist, train_ex, batches, buckets),
@@ -439,8 +453,9 @@ def _train_in(
                 validation_data=val_ds,
                 class_weight=task.class_weight(train_ex, cfg),
                 verbose=1 if options.progress else 0,
-                callbacks=[recorder.callback(), *options.callbacks],
+                callbacks=[*callbacks, *options.callbacks],
             )
+        stopped = recorder.stopped
     summary: dict[str, Any] = {
         "model": model_config.name,
         "task": task.name,
@@ -454,14 +469,17 @@ def _train_in(
         "history": history,
         "precision": history[-1].get("precision", "float32") if history else None,
     }
-    summary["finished"] = summary["epochs_done"] >= epochs
+    if stopped is not None:
+        summary["stopped_early"] = {"epoch": summary["epochs_done"], "reason": stopped}
+        log.info("stopped after epoch %d: %s", summary["epochs_done"], stopped)
+    summary["finished"] = summary["epochs_done"] >= epochs or stopped is not None
     if not summary["finished"]:
         return summary
     pause_point("training-done")
     plot_curves(history, workdir / "curves.png")
-    if cfg.keep_best and history and (workdir / "checkpoints" / "best.index").exists():
+    if cfg.exports_best and history and (workdir / "checkpoints" / "best.index").exists():
         best_checkpoint(model).read(str(workdir / "checkpoints" / "best")).expect_partial()
-        summary["best_epoch"] = _best_epoch(history)
+        summary["best_epoch"] = best_epoch(history, cfg.monitor)
     summary.update(task.finish(model, bert, workdir / "model", splits, cfg, {"model": model_config.name}, val_ex))
     if "test_metrics" in summary:
         write_json(workdir / "metrics.json", summary["test_metrics"])
@@ -489,7 +507,7 @@ def _restore(
     # epoch the checkpoint does not hold, which this run trains again.
     done = int(epoch_var.numpy())
     history = [h for h in (json.loads(saved.read_text()) if saved.exists() else []) if h["epoch"] <= done]
-    if cfg.keep_best and history and _best_epoch(history) == done:
+    if cfg.exports_best and history and best_epoch(history, cfg.monitor) == done:
         best_checkpoint(model).write(str(workdir / "checkpoints" / "best"))  # an interrupt may have come first
     log.info("resuming after epoch %d (step %d)", done, int(optimizer.iterations.numpy()))
     return history
@@ -508,15 +526,11 @@ def best_checkpoint(model: Any) -> Any:
     return tf.train.Checkpoint(model=model)
 
 
-def _best_epoch(history: list[dict[str, Any]]) -> int:
-    """The epoch with the lowest validation loss (the last of equals), by its history records.
-
-    Examples:
-        >>> _best_epoch([{"epoch": 1, "val_loss": 0.3}, {"epoch": 2, "val_loss": 0.2}, {"epoch": 3, "val_loss": 0.2}])
-        3
-    """
-    lowest = min(h.get("val_loss", math.inf) for h in history)
-    return max(h["epoch"] for h in history if h.get("val_loss", math.inf) == lowest)
+def _stop_reason(history: list[dict[str, Any]], cfg: TrainConfig) -> str | None:
+    """Why a run with ``early_stopping`` stops after the last epoch of ``history`` (``None``: it goes on)."""
+    if cfg.early_stopping is None or not history:
+        return None
+    return stop_reason(history, cfg.monitor, cfg.early_stopping, cfg.min_delta)
 
 
 @dataclasses.dataclass
@@ -536,10 +550,15 @@ class EpochRecorder:
     examples: int
     epochs: int
     precision: str
+    cfg: TrainConfig = DEFAULT_SETTINGS
     best: Any | None = None
+    stopped: str | None = None
 
     def record(self, epoch: int, logs: dict[str, Any], seconds: float) -> None:
-        """Records epoch ``epoch`` (0-based), which took ``seconds`` and ended with Keras' ``logs``."""
+        """Records epoch ``epoch`` (0-based), which took ``seconds`` and ended with Keras' ``logs``; with early
+        stopping, sets `stopped` to the reason when the run stops here."""
+        if self.cfg.early_stopping is not None or self.cfg.monitor != DEFAULT_MONITOR:
+            check_monitor(self.cfg.monitor, list(logs))  # before this epoch is written
         record = {
             "epoch": epoch + 1,
             "steps": int(self.optimizer.iterations.numpy()),
@@ -553,7 +572,7 @@ class EpochRecorder:
         write_json(self.out / "history.json", self.history)
         pause_point("history-written")
         self.manager.save(checkpoint_number=epoch + 1)
-        if self.best is not None and _best_epoch(self.history) == epoch + 1:
+        if self.best is not None and best_epoch(self.history, self.cfg.monitor) == epoch + 1:
             self.best.write(str(self.out / "checkpoints" / "best"))
         mark_directory(self.out, RUN)  # the manifest lists what this epoch wrote
         pause_point("epoch-end")
@@ -564,6 +583,7 @@ class EpochRecorder:
             " ".join(f"{k} {float(v):.4f}" for k, v in logs.items()),
             record["examples_per_second"],
         )
+        self.stopped = _stop_reason(self.history, self.cfg)
 
     def callback(self) -> Any:
         """A Keras callback that records every epoch as it ends."""
@@ -577,5 +597,7 @@ class EpochRecorder:
 
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
                 recorder.record(epoch, logs or {}, time.perf_counter() - self.started)
+                if recorder.stopped is not None:
+                    self.model.stop_training = True
 
         return EpochEnd()

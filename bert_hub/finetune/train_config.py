@@ -25,6 +25,7 @@ from typing_extensions import override
 
 from bert_hub.core.config import read_yaml
 from bert_hub.core.errors import ConfigError
+from bert_hub.finetune.early_stopping import DEFAULT_MONITOR
 from bert_hub.finetune.options import NoOptions, Options, option
 from bert_hub.runtime.precision import PRECISIONS
 
@@ -84,10 +85,35 @@ class TrainConfig(Options):
         "natively and a measure finds it faster, else float32",
         choices=PRECISIONS,
     )
-    keep_best: bool = option(False, "export the epoch with the lowest validation loss, not the last")
+    keep_best: bool = option(
+        False, "export the best epoch by the monitored value (the lowest validation loss), not the last"
+    )
+    early_stopping: int | None = option(
+        None,
+        "stop when the monitored value has not improved for this many epochs, and export the best epoch "
+        "(default: never)",
+        at_least=1,
+        metavar="EPOCHS",
+    )
+    monitor: str = option(
+        DEFAULT_MONITOR,
+        "what early stopping and the best epoch watch: val_loss or a metric the run logs (val_accuracy, ...); "
+        "a loss is better lower, any other metric higher",
+        metavar="METRIC",
+    )
+    min_delta: float = option(
+        0.0, "the least change of the monitored value that counts as an improvement", at_least=0, metavar="DELTA"
+    )
+
+    @property
+    def exports_best(self) -> bool:
+        """Whether the export is the best epoch by `monitor` (``keep_best``, or early stopping), not the last."""
+        return self.keep_best or self.early_stopping is not None
 
     @override
     def more_problems(self) -> list[tuple[str, str]]:
+        if not self.monitor.strip():
+            return [("monitor", "is empty; name a value the run logs, such as val_loss or val_accuracy")]
         total = self.validation_fraction + self.test_fraction
         if total >= 1:
             return [
