@@ -13,8 +13,9 @@ bundle, so every engine runs the same weights on the same texts:
   bert_hub api     the same from a Python script that calls neither ``enable_onednn()`` nor
                    ``assume_frozen_weights()`` (Eigen kernels on an AVX2 CPU; elsewhere oneDNN with
                    weights packed again at every call)
-  bert_hub fp32 / fp32+xla / bf16 / bf16+xla
-                   ``bert_hub`` with the mode forced (bf16 only where the CPU has native bf16)
+  bert_hub fp32 / fp32+xla / bf16 / bf16+xla / int8
+                   ``bert_hub`` with the mode forced (bf16 only where the CPU has native bf16;
+                   int8: ``--precision int8``, the int8 kernels made at load, inside "first pass")
   notebook         hub.KerasLayer preprocess -> encoder in a tf_keras model, fixed 128
                    tokens, eager calls (the notebook's path)
   kaggle graph     (--upstream) ``bert_hub`` on the same weights exported by tensorflow/models' own
@@ -72,6 +73,7 @@ OURS = (
     "bert_hub fp32+xla",
     "bert_hub bf16",
     "bert_hub bf16+xla",
+    "bert_hub int8",
     "notebook",
 )
 #: Engines whose mode ``auto`` chooses (calibrated first, in a child of their own).

@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from bert_hub.builder.int8 import INT8_PARTS, Int8Kernel, int8_matmul
 from bert_hub.builder.weights import check_weights, has_mlm, weight_shapes
 from bert_hub.core.config import Architecture
 from bert_hub.core.interface import INPUT_KEYS, MLM_POSITIONS_KEY, select, serving_output_names
@@ -197,7 +198,13 @@ class EncoderModule(tf.Module):
 
     @classmethod
     def for_inference(
-        cls, arch: Architecture, weights: Mapping[str, tf.Variable | Reshaped], *, bf16: bool = False, xla: bool = False
+        cls,
+        arch: Architecture,
+        weights: Mapping[str, tf.Variable | Reshaped],
+        *,
+        bf16: bool = False,
+        xla: bool = False,
+        int8: bool = False,
     ) -> EncoderModule:
         """The forward pass over existing ``weights`` (e.g. a loaded SavedModel's), in the op forms
         fastest for a mode; the same numbers as the SavedModel's graph in that mode. ``weights``
@@ -213,6 +220,11 @@ class EncoderModule(tf.Module):
         parameters are shared, not copied.
 
         ``xla``: layer norm in the plain form XLA compiles best.
+
+        ``int8``: the Transformer blocks' matmuls (query, key and value as one,
+        the attention output, the feed-forward pair) run in int8, their kernels
+        quantized once per output column ([`Int8Kernel`][bert_hub.builder.int8.Int8Kernel]);
+        the rest stays float32.
         """
         kernels = {}
         if bf16:
@@ -222,6 +234,8 @@ class EncoderModule(tf.Module):
                 if name.endswith("/kernel") and not name.startswith("mlm/")
             }
         module = cls(arch, {**weights, **kernels}, dropout_rate=0.0, attention_dropout_rate=0.0)
+        if int8:
+            module.weights.update(_int8_kernels(arch, weights))
         module.layer_norm = _layer_norm_for_xla if xla else _layer_norm
         module._traced_block = module._trace_block_once()
         return module
@@ -286,6 +300,27 @@ class EncoderModule(tf.Module):
             bias if bias_shape is None else tf.reshape(bias, bias_shape)
         )
 
+    def _project(
+        self,
+        rows: tf.Tensor,
+        w: Mapping[str, tf.Variable | Reshaped],
+        prefix: str,
+        bias: tf.Tensor,
+        shape: tf.Tensor | list | None,
+        training: bool,
+        bias_shape: list[int] | None = None,
+    ) -> tf.Tensor:
+        """`_linear` with the kernel ``prefix/kernel`` of ``w``, or its int8 form when ``w`` holds one."""
+        if f"{prefix}/kernel_int8" in w:
+            parts = {part: _read(w[f"{prefix}/kernel_{part}"]) for part in INT8_PARTS if f"{prefix}/kernel_{part}" in w}
+            out = int8_matmul(rows, bias, **parts)
+            return out if shape is None else tf.reshape(out, shape)
+        if prefix == "attention/qkv":
+            kernel = tf.concat([_float32(w[f"attention/{part}/kernel"]) for part in ("query", "key", "value")], axis=1)
+        else:
+            kernel = _float32(w[f"{prefix}/kernel"])
+        return self._linear(rows, kernel, bias, shape, training, bias_shape)
+
     def _dense(self, x: tf.Tensor, w: Mapping[str, tf.Variable | Reshaped], prefix: str) -> tf.Tensor:
         # A 2-D matmul (not an einsum with "..."): its gradient is a matmul too,
         # where einsum's would materialise a [batch, length, in, out] tensor.
@@ -314,12 +349,11 @@ class EncoderModule(tf.Module):
 
         # Query, key and value as one matmul on the three kernels side by side (one [H, 3H] product
         # runs faster than three [H, H] ones), then one transpose to [3, batch, heads, length, size].
-        names = [f"attention/{part}" for part in ("query", "key", "value")]
-        kernel = tf.concat([_float32(w[f"{n}/kernel"]) for n in names], axis=1)
-        qkv_bias = tf.concat([_float32(w[f"{n}/bias"]) for n in names], axis=0)
-        qkv = self._linear(
+        qkv_bias = tf.concat([_float32(w[f"attention/{part}/bias"]) for part in ("query", "key", "value")], axis=0)
+        qkv = self._project(
             tf.reshape(x, [-1, self.arch.hidden]),
-            kernel,
+            w,
+            "attention/qkv",
             qkv_bias,
             [batch, length, 3, heads, size],
             seed is not None,
@@ -329,9 +363,10 @@ class EncoderModule(tf.Module):
         scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(size)) + bias
         probs = self._dropout(tf.nn.softmax(scores, axis=-1), self.attention_dropout_rate, seed, 1)
         context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, self.arch.hidden])
-        return self._linear(
+        return self._project(
             context,
-            _float32(w["attention/output/kernel"]),
+            w,
+            "attention/output",
             _float32(w["attention/output/bias"]),
             [batch, length, self.arch.hidden],
             seed is not None,
@@ -348,17 +383,16 @@ class EncoderModule(tf.Module):
         inner = w["intermediate/kernel"].shape[1]
         training = seed is not None
         g = self.gelu(
-            self._linear(
+            self._project(
                 tf.reshape(x, [-1, self.arch.hidden]),
-                _float32(w["intermediate/kernel"]),
+                w,
+                "intermediate",
                 _float32(w["intermediate/bias"]),
                 tf.concat([tf.shape(x)[:-1], [inner]], axis=0) if training else None,
                 training,
             )
         )
-        h = self._linear(
-            tf.reshape(g, [-1, inner]), _float32(w["output/kernel"]), _float32(w["output/bias"]), tf.shape(x), training
-        )
+        h = self._project(tf.reshape(g, [-1, inner]), w, "output", _float32(w["output/bias"]), tf.shape(x), training)
         h = self._dropout(h, self.dropout_rate, seed, 3)
         return self.layer_norm(x + h, w["output_layer_norm/gamma"], w["output_layer_norm/beta"])
 
@@ -410,6 +444,36 @@ class EncoderModule(tf.Module):
         )
         out["mlm_logits"] = tf.reshape(logits, [tf.shape(h)[0], tf.shape(h)[1], self.arch.vocab_size])
         return out
+
+
+def _int8_kernels(arch: Architecture, weights: Mapping[str, tf.Variable | Reshaped]) -> dict[str, tf.Variable]:
+    """Each Transformer block's matmul kernels quantized to int8 (query, key and value side by side as one), the
+    two whose input is a layer norm's output smoothed by that norm's parameters (`Int8Kernel`)."""
+    out = {}
+    for i in range(arch.layers):
+        layer = f"transformer/layer_{i}/"
+        before = {
+            "attention/qkv": f"transformer/layer_{i - 1}/output_layer_norm" if i else "embeddings/layer_norm",
+            "intermediate": f"{layer}attention_layer_norm",
+        }
+        kernels = {
+            "attention/qkv": tf.concat(
+                [_float32(weights[f"{layer}attention/{part}/kernel"]) for part in ("query", "key", "value")], axis=1
+            ),
+            **{
+                prefix: _float32(weights[f"{layer}{prefix}/kernel"])
+                for prefix in ("attention/output", "intermediate", "output")
+            },
+        }
+        for prefix, kernel in kernels.items():
+            norm = before.get(prefix)
+            sizes = None
+            if norm is not None:
+                sizes = tf.abs(_float32(weights[f"{norm}/gamma"])) + tf.abs(_float32(weights[f"{norm}/beta"]))
+            quantized = Int8Kernel.quantize(kernel, name=f"{layer}{prefix}/kernel", input_sizes=sizes)
+            for part, variable in quantized.variables().items():
+                out[f"{layer}{prefix}/kernel_{part}"] = variable
+    return out
 
 
 def _input_spec(extra: tuple[str, ...] = ()) -> dict[str, tf.TensorSpec]:

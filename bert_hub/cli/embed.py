@@ -64,7 +64,8 @@ def register(sub: Any, common: Any) -> None:
         choices=PRECISIONS,
         default="auto",
         help="auto = the faster of float32 and (on CPUs with native bf16) bfloat16 on this CPU, "
-        "measured once per CPU and model shape and kept in the cache",
+        "measured once per CPU and model shape and kept in the cache; int8 = the Transformer's matmuls in int8 "
+        "(asked for only: auto never picks it)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_runner(p)

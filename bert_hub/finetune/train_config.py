@@ -27,7 +27,7 @@ from bert_hub.core.config import read_yaml
 from bert_hub.core.errors import ConfigError
 from bert_hub.finetune.early_stopping import DEFAULT_MONITOR
 from bert_hub.finetune.options import NoOptions, Options, option
-from bert_hub.runtime.precision import PRECISIONS
+from bert_hub.runtime.precision import PRECISIONS, TRAINING_PRECISIONS
 
 DEFAULT_EPOCHS = 4
 """Epochs of a run whose ``epochs`` is not set, on a training set of at least ``MIN_STEPS`` batches of
@@ -112,6 +112,14 @@ class TrainConfig(Options):
 
     @override
     def more_problems(self) -> list[tuple[str, str]]:
+        if self.precision not in TRAINING_PRECISIONS:
+            return [
+                (
+                    "precision",
+                    f"{self.precision} is for inference (embedding): training computes its "
+                    f"gradients in floats; use one of {', '.join(TRAINING_PRECISIONS)}",
+                )
+            ]
         if not self.monitor.strip():
             return [("monitor", "is empty; name a value the run logs, such as val_loss or val_accuracy")]
         total = self.validation_fraction + self.test_fraction

@@ -66,7 +66,7 @@ class BertPipeline:
         self.encoder = load_encoder(self.encoder_dir)
         self.trainable = config.trainable if trainable is None else trainable
         self._vocab: list[str] | None = None
-        self._inference_encoders: dict[tuple[bool, bool], Any] = {}
+        self._inference_encoders: dict[tuple[bool, bool, bool], Any] = {}
         self._fast_path: FastPath | None = None
 
     # -- the notebook's Keras model, built on first use ---------------------
@@ -190,7 +190,7 @@ class BertPipeline:
             self._fast_path = find_fast_path(self, notify)
         return self._fast_path
 
-    def inference_encoder(self, *, bf16: bool = False, xla: bool = False) -> Any:
+    def inference_encoder(self, *, bf16: bool = False, xla: bool = False, int8: bool = False) -> Any:
         """The encoder to run in an execution mode: ``encoder(inputs, training=False)`` like `encoder`.
 
         When the encoder's layout is one bert_hub reads ([`fast_path`][bert_hub.hub.pipeline.BertPipeline.fast_path]),
@@ -198,8 +198,9 @@ class BertPipeline:
         forms fastest in that mode
         (`for_inference`:
         bfloat16 copies of the matmul kernels, made once, so no weight casts at
-        every call; layer norm as XLA compiles it best); built on first use,
-        for inference only. An encoder bert_hub wrote runs its own graph in
+        every call; layer norm as XLA compiles it best; ``int8``: the
+        Transformer's matmuls in int8, see [`bert_hub.builder.int8`][bert_hub.builder.int8]);
+        built on first use, for inference only. An encoder bert_hub wrote runs its own graph in
         float32 without XLA (it is that forward pass); one in another layout
         always does.
 
@@ -212,19 +213,28 @@ class BertPipeline:
             True
         """
         path = self.fast_path()
-        if path.layout is None or (path.layout == "bert_hub" and not (bf16 or xla)):
+        if int8:
+            if path.layout is None:
+                raise InputError(
+                    f"precision int8 runs on bert_hub's fast path, which does not read this encoder "
+                    f"({path.reason}); use precision float32 or bfloat16"
+                )
+            from bert_hub.builder.int8 import check_int8_kernels
+
+            check_int8_kernels()
+        if path.layout is None or (path.layout == "bert_hub" and not (bf16 or xla or int8)):
             return self.encoder
-        if (bf16, xla) not in self._inference_encoders:
+        if (bf16, xla, int8) not in self._inference_encoders:
             from bert_hub.builder.encoder import EncoderModule
 
             arch = dataclasses.replace(self.config.architecture, gelu=path.gelu)
-            module = EncoderModule.for_inference(arch, path.weights, bf16=bf16, xla=xla)
+            module = EncoderModule.for_inference(arch, path.weights, bf16=bf16, xla=xla, int8=int8)
 
             def encoder(inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
                 return module.encode(inputs, training)
 
-            self._inference_encoders[(bf16, xla)] = encoder
-        return self._inference_encoders[(bf16, xla)]
+            self._inference_encoders[(bf16, xla, int8)] = encoder
+        return self._inference_encoders[(bf16, xla, int8)]
 
     def encode(self, texts: Iterable[str | bytes] | str, seq_length: int | None = None) -> dict[str, Any]:
         """Preprocesses and encodes texts: the four encoder outputs as NumPy."""

@@ -59,22 +59,34 @@ on real texts; at an aligned length (32) it chose XLA where float32 without it e
 class Mode:
     """One way to run the encoder."""
 
-    precision: str  # "float32" or "bfloat16"
+    precision: str  # "float32", "bfloat16" or "int8"
     xla: bool
 
     @property
     def name(self) -> str:
-        """The mode's name: ``fp32``, ``bf16``, ``fp32+xla``, ``bf16+xla``."""
-        return ("bf16" if self.bf16 else "fp32") + ("+xla" if self.xla else "")
+        """The mode's name: ``fp32``, ``bf16``, ``fp32+xla``, ``bf16+xla``, ``int8``."""
+        return {"bfloat16": "bf16", "int8": "int8"}.get(self.precision, "fp32") + ("+xla" if self.xla else "")
 
     @property
     def bf16(self) -> bool:
         """Whether the mode computes in bfloat16."""
         return self.precision == "bfloat16"
 
+    @property
+    def int8(self) -> bool:
+        """Whether the Transformer's matmuls run in int8 (`bert_hub.builder.int8`; the rest in float32)."""
+        return self.precision == "int8"
+
 
 MODES = {
-    m.name: m for m in (Mode("float32", False), Mode("float32", True), Mode("bfloat16", False), Mode("bfloat16", True))
+    m.name: m
+    for m in (
+        Mode("float32", False),
+        Mode("float32", True),
+        Mode("bfloat16", False),
+        Mode("bfloat16", True),
+        Mode("int8", False),
+    )
 }
 """Every mode, by name."""
 
@@ -83,12 +95,16 @@ def allowed_modes(precision: str = "auto", xla: bool | None = None, *, native_bf
     """The modes a user's ``precision`` / ``xla`` choice leaves, in a fixed order.
 
     ``auto`` offers bfloat16 only on CPUs that compute it natively
-    (``native_bf16``, read from the CPU by default). bfloat16 with XLA is
+    (``native_bf16``, read from the CPU by default), and never int8: its
+    outputs differ from float32's more (run it when asked for). int8 runs
+    without XLA (XLA cannot compile oneDNN's int8 kernel). bfloat16 with XLA is
     offered only when XLA is asked for: XLA compiles the float32 graph,
     bypassing the bfloat16 rewrite, so it is float32 with XLA by another name.
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and xla:
+        raise InputError("precision int8 runs without XLA (XLA cannot compile its int8 kernel); drop `jit_compile`")
     native = cpu_supports_bf16() if native_bf16 is None else native_bf16
     out = []
     for m in MODES.values():
@@ -99,6 +115,8 @@ def allowed_modes(precision: str = "auto", xla: bool | None = None, *, native_bf
         if m.bf16 and m.xla and xla is not True:
             continue
         if m.bf16 and precision == "auto" and not native:
+            continue
+        if m.int8 and precision != "int8":
             continue
         out.append(m)
     return out

@@ -141,7 +141,8 @@ class EmbedOptions:
         seq_length: the longest packing (default: the config's; for the key ``sentence``, the model's
             sentence ``max_seq_length`` when it has one).
         normalize: scale each vector to length 1 (the key ``sentence`` does when its model does).
-        precision: ``auto`` (default), ``float32`` or ``bfloat16``.
+        precision: ``auto`` (default), ``float32``, ``bfloat16`` or ``int8`` (the Transformer's matmuls in
+            int8; asked for only, ``auto`` never picks it).
         jit_compile: compile the encoder with XLA (one compilation per
             bucket; partial batches are padded to ``batch_size`` so each bucket
             compiles once); ``None`` (default) lets calibration decide.
@@ -347,7 +348,7 @@ class Embedder:
 
         spec = tf.TensorSpec([None, length], tf.int32)
         encoder, key, normalize = (
-            self.bert.inference_encoder(bf16=mode.bf16, xla=mode.xla),
+            self.bert.inference_encoder(bf16=mode.bf16, xla=mode.xla, int8=mode.int8),
             self.pooling,
             self.normalize,
         )

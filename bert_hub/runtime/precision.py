@@ -23,7 +23,7 @@ on (`weights_frozen`).
 Examples:
     >>> from bert_hub.runtime.precision import PRECISIONS, cpu_supports_bf16
     >>> PRECISIONS
-    ('auto', 'float32', 'bfloat16')
+    ('auto', 'float32', 'bfloat16', 'int8')
     >>> isinstance(cpu_supports_bf16(), bool)
     True
 """
@@ -39,8 +39,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-PRECISIONS = ("auto", "float32", "bfloat16")
-"""``--precision`` choices."""
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
+"""``--precision`` choices (``int8`` for inference only: see `bert_hub.builder.int8`)."""
+TRAINING_PRECISIONS = ("auto", "float32", "bfloat16")
+"""The precisions a training runs in: gradients need floats."""
 FROZEN_WEIGHTS_VARIABLE = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
 """TensorFlow's switch for oneDNN weight caching (read once per process)."""
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
