@@ -82,7 +82,7 @@ class TrainConfig(Options):
         "auto",
         "bfloat16: matmuls in bfloat16, weights, optimizer and loss in float32 "
         "(oneDNN's mixed precision); auto: bfloat16 where the CPU computes it "
-        "natively and a measure finds it faster, else float32",
+        "natively and a measure finds it faster, else float32 (int8 is for inference: training refuses it)",
         choices=PRECISIONS,
     )
     keep_best: bool = option(

@@ -396,7 +396,7 @@ def test_a_bfloat16_run_repeats_resumes_in_float32_and_ends_with_the_same_steps(
     assert resumed["finished"] and resumed["steps"] == trained[1]["steps"]
     assert [(h["epoch"], h["precision"]) for h in resumed["history"]] == [(1, "bfloat16"), (2, "float32")]
     assert resumed["precision"] == "float32"  # the last epoch's; the CLI says "bfloat16, then float32"
-    with pytest.raises(ConfigError, match="`precision` must be one of auto, float32, bfloat16, got 'fp16'"):
+    with pytest.raises(ConfigError, match="`precision` must be one of auto, float32, bfloat16, int8, got 'fp16'"):
         TrainConfig().replace(precision="fp16")
 
 
