@@ -166,7 +166,7 @@ def read_checkpoint(directory: str | Path, lower_case: bool | None = None) -> Ch
         lower_case=lower_case,
         name=str(config.get("_name_or_path") or directory.name).split("/")[-1],
         source=directory,
-        sentence=sentence_record(directory, arch, lower_case),
+        sentence=sentence_record(directory, arch),
         dropout_rate=_field(config, config_path, "hidden_dropout_prob", 0.1, float, "a number"),
         attention_dropout_rate=_field(config, config_path, "attention_probs_dropout_prob", 0.1, float, "a number"),
     )
@@ -191,7 +191,7 @@ _ST_POOLINGS = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "me
 """sentence-transformers' pooling flags -> bert_hub's pooling names (the other modes are not computed)."""
 
 
-def sentence_record(directory: Path, arch: Architecture, lower_case: bool) -> SentenceEmbedding | None:
+def sentence_record(directory: Path, arch: Architecture) -> SentenceEmbedding | None:
     """The sentence vector a sentence-transformers checkpoint in ``directory`` makes, or ``None`` when it is
     no such checkpoint, or one whose modules bert_hub cannot compute (logged with the reason)."""
     path = directory / "modules.json"
@@ -215,7 +215,7 @@ def sentence_record(directory: Path, arch: Architecture, lower_case: bool) -> Se
         without(f"its modules are {', '.join(names)}; bert_hub computes Transformer, Pooling[, Normalize]")
         return None
     settings = _read_json(kinds[0][1] / "sentence_bert_config.json", required=False)
-    if settings.get("do_lower_case") and not lower_case:
+    if settings.get("do_lower_case") and arch.cased:
         without("it lower-cases texts before a cased tokenizer, which bert_hub's preprocessing does not")
         return None
     pooling_config = _read_json(kinds[1][1] / "config.json", required=True)

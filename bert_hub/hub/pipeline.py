@@ -219,13 +219,14 @@ class BertPipeline:
                     f"precision int8 runs on bert_hub's fast path, which does not read this encoder "
                     f"({path.reason}); use precision float32 or bfloat16"
                 )
-            from bert_hub.builder.int8 import check_int8_kernels
-
-            check_int8_kernels()
         if path.layout is None or (path.layout == "bert_hub" and not (bf16 or xla or int8)):
             return self.encoder
         if (bf16, xla, int8) not in self._inference_encoders:
             from bert_hub.builder.encoder import EncoderModule
+            from bert_hub.builder.int8 import check_int8_kernels
+
+            if int8:
+                check_int8_kernels()
 
             arch = dataclasses.replace(self.config.architecture, gelu=path.gelu)
             module = EncoderModule.for_inference(arch, path.weights, bf16=bf16, xla=xla, int8=int8)

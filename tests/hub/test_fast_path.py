@@ -111,6 +111,17 @@ def test_the_export_is_recognised_with_its_gelu(upstream_bert):
     assert path.max_difference is not None and path.max_difference <= 1e-5
 
 
+def test_the_kaggle_graph_embeds_in_int8_through_the_fast_path(upstream_bert):
+    from bert_hub.runtime.embedder import Embedder
+
+    texts = ["This is a spam mail", "the cat sat on the mat " * 20, "see you at lunch?", "Computers are not unique"]
+    want = Embedder(upstream_bert, key="mean", precision="float32").embed(texts)
+    embedder = Embedder(upstream_bert, key="mean", precision="int8")
+    got = embedder.embed(texts)
+    cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    assert embedder.precision == "int8" and cos.min() >= 0.97 and cos.mean() >= 0.985
+
+
 @pytest.mark.parametrize("length", [16, 40, 128])
 def test_fast_path_equals_the_upstream_graph_for_every_output(upstream_bert, minilm_tensors, length):
     texts = ["This is a spam mail", "the cat sat on the mat " * 20, "", "Computers are not unique"]

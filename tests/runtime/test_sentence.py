@@ -178,7 +178,7 @@ def test_conversion_records_what_sentence_transformers_files_say(
 
     arch = Architecture(layers=6, hidden=384, heads=12, vocab_size=30522)
     with caplog.at_level(logging.WARNING):
-        got = sentence_record(_st_copy(tmp_path, minilm_checkpoint, **edits), arch, lower_case=True)
+        got = sentence_record(_st_copy(tmp_path, minilm_checkpoint, **edits), arch)
     assert got == record
     assert (warning is None) == (not caplog.records)
     if warning:
