@@ -211,6 +211,7 @@ class EncoderModule(tf.Module):
         bf16: bool = False,
         xla: bool = False,
         int8: bool = False,
+        litert: bool = False,
     ) -> EncoderModule:
         """The forward pass over existing ``weights`` (e.g. a loaded SavedModel's), in the op forms
         fastest for a mode; the same numbers as the SavedModel's graph in that mode. ``weights``
@@ -231,6 +232,12 @@ class EncoderModule(tf.Module):
         the attention output, the feed-forward pair) run in int8, their kernels
         quantized once per output column ([`Int8Kernel`][bert_hub.builder.int8.Int8Kernel]);
         the rest stays float32.
+
+        ``litert``: only ops LiteRT has as builtins (for
+        [`bert_hub.export.litert`][bert_hub.export.litert]): layer norm in the plain form, GELU as
+        ``tf.nn.gelu`` (the converter makes it LiteRT's GELU), and every layer traced op by op: the
+        converter freezes the variables a called block function takes as arguments once, so six
+        calls of one traced block would all read the first layer's weights.
         """
         kernels = {}
         if bf16:
@@ -242,8 +249,11 @@ class EncoderModule(tf.Module):
         module = cls(arch, {**weights, **kernels}, dropout_rate=0.0, attention_dropout_rate=0.0)
         if int8:
             module.weights.update(_int8_kernels(arch, weights))
-        module.layer_norm = _layer_norm_for_xla if xla else _layer_norm
-        module._traced_block = module._trace_block_once()
+        module.layer_norm = _layer_norm_for_xla if xla or litert else _layer_norm
+        if litert:
+            approximate = arch.gelu == "tanh"
+            module.gelu = lambda x: tf.nn.gelu(x, approximate=approximate)
+        module._traced_block = None if litert else module._trace_block_once()
         return module
 
     def _trace_block_once(self) -> tf.types.experimental.PolymorphicFunction:
@@ -415,7 +425,7 @@ class EncoderModule(tf.Module):
         )
         x = self.layer_norm(x, w["embeddings/layer_norm/gamma"], w["embeddings/layer_norm/beta"])
         x = self._dropout(x, self.dropout_rate, step_seed, 0)
-        bias = (1.0 - mask)[:, tf.newaxis, tf.newaxis, :] * MASK_BIAS
+        bias = tf.expand_dims(tf.expand_dims((1.0 - mask) * MASK_BIAS, 1), 1)  # [batch, 1, 1, length]
         layers = []
         for i in range(self.arch.layers):
             w_i = self._layer_weights(i)

@@ -9,6 +9,7 @@ to get TensorFlow's own logging back (it is silenced by default).
     bert-hub demo | inspect | compare-layers | fill-mask | samples   (explore)
     bert-hub embed --input texts.txt --output out.npy               (embed)
     bert-hub train | evaluate | predict              (finetune)
+    bert-hub export --model RUN --out model.tflite   (export)
     bert-hub build | convert                         (build)
 """
 

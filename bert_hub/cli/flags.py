@@ -59,6 +59,10 @@ ARGUMENTS: dict[str, str] = {
     "max_position_embeddings": "--max-position-embeddings",
     "name": "--name",
     "tensorboard": "--tensorboard",
+    "fmt": "--format",
+    "quantize": "--quantize",
+    "normalize": "--normalize",
+    "run": "--model",
 }
 """Arguments of the library's functions -> the flag that gives them (those that are no option field)."""
 

@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from bert_hub import __version__
-from bert_hub.cli import build, catalog, embed, explore, finetune
+from bert_hub.cli import build, catalog, embed, explore, export, finetune
 from bert_hub.cli.args import Parser, subcommands
 from bert_hub.cli.flags import in_flags
 from bert_hub.cli.quiet import quiet_tensorflow, show_progress_lines
 from bert_hub.core.errors import BertHubError, Interrupted
 from bert_hub.core.manifests import track_written
 
-COMMAND_GROUPS = (catalog, explore, embed, finetune, build)
+COMMAND_GROUPS = (catalog, explore, embed, finetune, export, build)
 """The command groups, in the order ``bert-hub --help`` lists them: each module declares its commands' parsers and
 runs them (``register(sub, common)``)."""
 LEGACY_KERAS_VARIABLE = "TF_USE_LEGACY_KERAS"

@@ -70,7 +70,7 @@ from bert_hub.core.manifests import (
 )
 from bert_hub.core.pause import pause_point
 
-FILE_KINDS: dict[str, str] = {"npy": "a NumPy .npy file", "image": "an image"}
+FILE_KINDS: dict[str, str] = {"npy": "a NumPy .npy file", "image": "an image", "litert": "a LiteRT .tflite file"}
 """Single-file outputs: what they are called in messages."""
 
 

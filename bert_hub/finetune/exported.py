@@ -56,8 +56,7 @@ class ServedModel:
     def __init__(self, model: Any, bert: BertPipeline):
         self.model = model
         self.layer = bert.encoder_layer
-        path = bert.fast_path()
-        self.fast = bert.inference_encoder() if path.layout == "tensorflow/models" else None
+        self.fast = bert.serving_encoder()
 
     def attach(self, module: Any, name: str) -> ServedModel:
         """Tracks the model's weights on ``module`` (as ``<name>_weights``) and returns self."""
@@ -182,8 +181,32 @@ class ExportedModel:
     """What ``predict --runner`` writes for each input line besides ``file``, ``line`` and ``text``: column name ->
     type (``string``, ``float32``, ``int64``, ``bool``, ``list<string>``, ``list<span>``)."""
 
+    weights_name: ClassVar[str] = "model"
+    """The name the export's `ServedModel` has on its module (its weights are ``<name>_weights``)."""
+
     def __init__(self, path: str | Path):
         self.path, self.info, self.loaded = load_export(path, self.task)
+
+    @classmethod
+    def rebuild_model(cls, bert: BertPipeline, settings: dict[str, Any], info: dict[str, Any]) -> Any:
+        """A fresh Keras model of the export's shape, from its run's ``settings`` (``train_config.yaml``) and
+        its metadata ``info``; [`bert_hub.export.run`][bert_hub.export.run] loads the export's weights into it.
+
+        Raises:
+            InputError: this kind of model is not exported again (the default).
+        """
+        raise InputError(f"exporting a {cls.task} model again (LiteRT, SavedModel) is not built yet")
+
+    @classmethod
+    def litert_refusal(cls, info: dict[str, Any]) -> str | None:
+        """Why the export ``info`` describes has no LiteRT form (None: it has one)."""
+        return None
+
+    @classmethod
+    def serving_module(cls, model: Any, bert: BertPipeline, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The export's serving ``tf.Module`` and its signatures (name -> function) for ``model``, with the
+        preprocessing and encoder call ``bert`` gives, as the metadata ``info`` describes it."""
+        raise InputError(f"exporting a {cls.task} model again (LiteRT, SavedModel) is not built yet")
 
     def read_data(self, path: str | Path, options: Options | None = None) -> Any:
         """Evaluation data for this model from a file (``options``: its task's data options)."""

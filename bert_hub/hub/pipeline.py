@@ -66,7 +66,7 @@ class BertPipeline:
         self.encoder = load_encoder(self.encoder_dir)
         self.trainable = config.trainable if trainable is None else trainable
         self._vocab: list[str] | None = None
-        self._inference_encoders: dict[tuple[bool, bool, bool], Any] = {}
+        self._inference_encoders: dict[tuple[bool, bool, bool, bool], Any] = {}
         self._fast_path: FastPath | None = None
 
     # -- the notebook's Keras model, built on first use ---------------------
@@ -190,7 +190,9 @@ class BertPipeline:
             self._fast_path = find_fast_path(self, notify)
         return self._fast_path
 
-    def inference_encoder(self, *, bf16: bool = False, xla: bool = False, int8: bool = False) -> Any:
+    def inference_encoder(
+        self, *, bf16: bool = False, xla: bool = False, int8: bool = False, litert: bool = False
+    ) -> Any:
         """The encoder to run in an execution mode: ``encoder(inputs, training=False)`` like `encoder`.
 
         When the encoder's layout is one bert_hub reads ([`fast_path`][bert_hub.hub.pipeline.BertPipeline.fast_path]),
@@ -199,8 +201,9 @@ class BertPipeline:
         (`for_inference`:
         bfloat16 copies of the matmul kernels, made once, so no weight casts at
         every call; layer norm as XLA compiles it best; ``int8``: the
-        Transformer's matmuls in int8, see [`bert_hub.builder.int8`][bert_hub.builder.int8]);
-        built on first use, for inference only. An encoder bert_hub wrote runs its own graph in
+        Transformer's matmuls in int8, see [`bert_hub.builder.int8`][bert_hub.builder.int8]; ``litert``: only ops
+        LiteRT converts, see [`bert_hub.export.litert`][bert_hub.export.litert]); built on first use, for
+        inference only. An encoder bert_hub wrote runs its own graph in
         float32 without XLA (it is that forward pass); one in another layout
         always does.
 
@@ -213,15 +216,20 @@ class BertPipeline:
             True
         """
         path = self.fast_path()
-        if int8:
-            if path.layout is None:
-                raise InputError(
-                    f"precision int8 runs on bert_hub's fast path, which does not read this encoder "
-                    f"({path.reason}); use precision float32 or bfloat16"
-                )
-        if path.layout is None or (path.layout == "bert_hub" and not (bf16 or xla or int8)):
+        if path.layout is None and int8:
+            raise InputError(
+                f"precision int8 runs on bert_hub's fast path, which does not read this encoder "
+                f"({path.reason}); use precision float32 or bfloat16"
+            )
+        if path.layout is None and litert:
+            raise InputError(
+                f"a LiteRT export runs bert_hub's own forward pass, which does not read this encoder "
+                f"({path.reason}); export a BERT whose layout bert_hub reads (`bert-hub models` lists the catalog)"
+            )
+        if path.layout is None or (path.layout == "bert_hub" and not (bf16 or xla or int8 or litert)):
             return self.encoder
-        if (bf16, xla, int8) not in self._inference_encoders:
+        mode = (bf16, xla, int8, litert)
+        if mode not in self._inference_encoders:
             from bert_hub.builder.encoder import EncoderModule
             from bert_hub.builder.int8 import check_int8_kernels
 
@@ -229,13 +237,19 @@ class BertPipeline:
                 check_int8_kernels()
 
             arch = dataclasses.replace(self.config.architecture, gelu=path.gelu)
-            module = EncoderModule.for_inference(arch, path.weights, bf16=bf16, xla=xla, int8=int8)
+            module = EncoderModule.for_inference(arch, path.weights, bf16=bf16, xla=xla, int8=int8, litert=litert)
 
             def encoder(inputs: dict[str, Any], training: bool = False) -> dict[str, Any]:
                 return module.encode(inputs, training)
 
-            self._inference_encoders[(bf16, xla, int8)] = encoder
-        return self._inference_encoders[(bf16, xla, int8)]
+            self._inference_encoders[mode] = encoder
+        return self._inference_encoders[mode]
+
+    def serving_encoder(self) -> Any:
+        """What an exported model's serving functions call in place of the encoder layer's own graph: the
+        fast forward pass for an upstream (tensorflow/models) encoder, whose saved graph is slower; None
+        (the layer's graph) otherwise."""
+        return self.inference_encoder() if self.fast_path().layout == "tensorflow/models" else None
 
     def encode(self, texts: Iterable[str | bytes] | str, seq_length: int | None = None) -> dict[str, Any]:
         """Preprocesses and encodes texts: the four encoder outputs as NumPy."""

@@ -145,7 +145,8 @@ def pack_to_bucket(preprocessor: Any, segments: Any, buckets: Any) -> dict[str, 
     buckets = tf.constant(buckets, tf.int32) if not isinstance(buckets, tf.Tensor) else buckets
     total = tf.add_n([tf.cast(s.row_lengths(), tf.int32) for s in segments])
     longest = tf.reduce_max(tf.concat([total, [0]], 0)) + specials(len(segments))
-    slot = tf.minimum(tf.searchsorted(buckets, tf.reshape(longest, [1]))[0], tf.size(buckets) - 1)
+    # The first bucket that holds it: how many are shorter (a count, not searchsorted: LiteRT has no kernel for it).
+    slot = tf.minimum(tf.reduce_sum(tf.cast(buckets < longest, tf.int32)), tf.size(buckets) - 1)
     return preprocess_calls.bert_pack_inputs(preprocessor, segments, tf.gather(buckets, slot))
 
 

@@ -353,24 +353,10 @@ class Embedder:
             self.normalize,
         )
 
-        def pool(out: dict[str, Any], mask: Any) -> Any:
-            tokens = out["sequence_output"]
-            if key == "cls":
-                return tokens[:, 0]
-            if key == "mean":
-                m = tf.cast(mask, tokens.dtype)[:, :, tf.newaxis]
-                return tf.reduce_sum(tokens * m, axis=1) / tf.reduce_sum(m, axis=1)
-            if key == "max":  # padding out of the running, as sentence-transformers does
-                return tf.reduce_max(tf.where(mask[:, :, tf.newaxis] > 0, tokens, tf.constant(-1e9, tokens.dtype)), 1)
-            return select(out, key)  # pooled_output, sequence_output, encoder_outputs[i]
-
         def run(ids, mask, type_ids):
             self.traces += 1  # runs only while tracing
             out = encoder({"input_word_ids": ids, "input_mask": mask, "input_type_ids": type_ids}, training=False)
-            vectors = pool(out, mask)
-            if normalize:  # in float32 whatever the mode: the length is a sum of squares
-                vectors = tf.math.l2_normalize(tf.cast(vectors, tf.float32), axis=-1, epsilon=1e-24)
-            return vectors
+            return key_vectors(out, mask, key, normalize)
 
         fn = tf.function(
             run, input_signature=[spec, spec, spec], jit_compile=mode.xla, reduce_retracing=False, autograph=False
@@ -570,6 +556,28 @@ class Embedder:
             if bar is not None:
                 bar.close()
         return stats
+
+
+def key_vectors(out: dict[str, Any], mask: Any, pooling: str, normalize: bool = False) -> Any:
+    """The vectors of a key from the encoder's outputs ``out`` and ``input_mask`` (TensorFlow ops):
+    ``pooling`` is ``cls``, ``mean`` or ``max`` over the real tokens, or an output
+    (``pooled_output``, ``sequence_output``, ``encoder_outputs[i]``); ``normalize`` scales each to length 1."""
+    import tensorflow as tf
+
+    tokens = out["sequence_output"]
+    if pooling == "cls":
+        vectors = tokens[:, 0]
+    elif pooling == "mean":
+        m = tf.expand_dims(tf.cast(mask, tokens.dtype), -1)
+        vectors = tf.reduce_sum(tokens * m, axis=1) / tf.reduce_sum(m, axis=1)
+    elif pooling == "max":  # padding out of the running, as sentence-transformers does
+        real = tf.expand_dims(mask, -1) > 0
+        vectors = tf.reduce_max(tf.where(real, tokens, tf.constant(-1e9, tokens.dtype)), 1)
+    else:
+        vectors = select(out, pooling)  # pooled_output, sequence_output, encoder_outputs[i]
+    if normalize:  # in float32 whatever the mode: the length is a sum of squares
+        vectors = tf.math.l2_normalize(tf.cast(vectors, tf.float32), axis=-1, epsilon=1e-24)
+    return vectors
 
 
 def lengths_path_for(output_path: Path) -> Path:

@@ -175,6 +175,7 @@ def test_every_command_is_declared_once_in_the_table():
         "train",
         "evaluate",
         "predict",
+        "export",
         "build",
         "convert",
     }

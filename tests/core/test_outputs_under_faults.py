@@ -718,7 +718,10 @@ def test_every_writer_says_an_unwritable_place_in_one_line(
                 place / "deep" / "bundle",
             ),
             "evaluate --plot": ("evaluate", "--model", trained_classifier, "--data", sms, "--plot", place / "p.png"),
-        }
+            "export": ("export", "--model", trained_classifier, "--out", place / "m.tflite"),
+            "export --format savedmodel": ("export", "--model", trained_classifier, "--out", place / "m", "--format",
+                                           "savedmodel"),
+        }  # fmt: skip
         for name, args in commands.items():
             rc, _, err = cli(*args)
             line = one_error_line(err)

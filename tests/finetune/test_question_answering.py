@@ -295,3 +295,19 @@ def test_beam_answers_json_lines_and_sends_other_lines_to_the_errors(tmp_path, q
     assert row["answer"] == "Oslo" and row["has_answer"] and good["context"][row["start"] : row["end"]] == "Oslo"
     [error] = read_errors(tmp_path / "answers")
     assert error["file"].endswith("bad.jsonl") and "not a JSON object" in error["error"]
+
+
+def test_an_answerer_exports_again_as_a_saved_model_but_not_to_litert(qa_run, cli, tmp_path):
+    out = qa_run[0]
+    rc, _, _ = cli("export", "--model", str(out), "--format", "savedmodel", "--out", str(tmp_path / "again"))
+    assert rc == 0
+    question = tf.constant(["Where does Alice live?"])
+    context = tf.constant(["Alice lives in Paris. Bob lives in Rome."])
+    again = tf.saved_model.load(str(tmp_path / "again")).signatures["serving_default"](
+        question=question, context=context
+    )
+    first = tf.saved_model.load(str(out / "model")).signatures["serving_default"](question=question, context=context)
+    assert again["answer"].numpy().tolist() == first["answer"].numpy().tolist()
+    np.testing.assert_allclose(again["score"].numpy(), first["score"].numpy(), atol=1e-4)
+    rc, _, err = cli("export", "--model", str(out), "--out", str(tmp_path / "qa.tflite"))
+    assert rc != 0 and "cuts its answer out of the context" in one_error_line(err)

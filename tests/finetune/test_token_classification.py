@@ -274,3 +274,19 @@ def test_beam_tags_every_line_with_words_and_entities(tmp_path, ner_run):
     for row, want in zip(rows, direct):
         assert row["words"] == [w["word"] for w in want["words"]] and row["tags"] == [w["tag"] for w in want["words"]]
         assert row["entities"] == [{k: e[k] for k in ("type", "text", "start", "end")} for e in want["entities"]]
+
+
+def test_a_tagger_exports_again_as_a_saved_model_but_not_to_litert(ner_run, cli, tmp_path):
+    out = ner_run[0]
+    rc, stdout, _ = cli(
+        "export", "--model", str(out), "--format", "savedmodel", "--out", str(tmp_path / "again"), "--json"
+    )
+    assert rc == 0 and json.loads(stdout)["signatures"] == ["serving_default", "tag_words"]
+    texts = tf.constant(["Alice Smith lives in Paris .", "Bob works at Acme"])
+    again = tf.saved_model.load(str(tmp_path / "again")).signatures["serving_default"](text=texts)
+    first = tf.saved_model.load(str(out / "model")).signatures["serving_default"](text=texts)
+    assert again["tags"].numpy().tolist() == first["tags"].numpy().tolist()
+    np.testing.assert_allclose(again["probability"].numpy(), first["probability"].numpy(), atol=1e-5)
+    rc, _, err = cli("export", "--model", str(out), "--out", str(tmp_path / "ner.tflite"))
+    assert rc != 0 and "splits words with a regular expression" in one_error_line(err)
+    assert "format savedmodel" in err and not (tmp_path / "ner.tflite").exists()

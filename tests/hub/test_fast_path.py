@@ -122,6 +122,20 @@ def test_the_kaggle_graph_embeds_in_int8_through_the_fast_path(upstream_bert):
     assert embedder.precision == "int8" and cos.min() >= 0.97 and cos.mean() >= 0.985
 
 
+def test_the_kaggle_graph_exports_to_litert_with_its_own_ids(upstream_bert, tmp_path):
+    pytest.importorskip("ai_edge_litert", reason="the LiteRT runtime (the litert extra) is not installed")
+    from bert_hub.export.embedder import export_embedder
+    from bert_hub.export.litert import LiteRTModel
+    from bert_hub.runtime.embedder import Embedder
+
+    # Upstream's preprocess folds compatibility characters as the in-graph tokenizer does: every text is exact.
+    texts = ["This is a spam mail…", "the cat sat on the mat " * 30, "ﬁne Café", "Computers are not unique"]
+    export_embedder(upstream_bert.config, tmp_path / "kaggle.tflite", key="pooled_output")
+    got = LiteRTModel(tmp_path / "kaggle.tflite").batched(2, text=texts)["pooled_output"]
+    want = Embedder(upstream_bert, key="pooled_output", precision="float32").embed(texts)
+    np.testing.assert_allclose(got, want, atol=2e-5)
+
+
 @pytest.mark.parametrize("length", [16, 40, 128])
 def test_fast_path_equals_the_upstream_graph_for_every_output(upstream_bert, minilm_tensors, length):
     texts = ["This is a spam mail", "the cat sat on the mat " * 20, "", "Computers are not unique"]

@@ -345,7 +345,38 @@ def export_classifier(
     multi_class: bool = False,
     thresholds: Sequence[float] | None = None,
 ) -> Path:
-    """Saves ``model`` + ``bert``'s preprocess model as a serving SavedModel (atomically).
+    """Saves ``model`` + ``bert``'s preprocess model as a serving SavedModel (atomically); its module and
+    metadata are `classifier_serving`'s."""
+    module, signatures, info = classifier_serving(
+        model,
+        bert,
+        label_names=label_names,
+        threshold=threshold,
+        seq_length=seq_length,
+        pairs=pairs,
+        multi_class=multi_class,
+        thresholds=thresholds,
+    )
+    return save_export(module, out, signatures, {**info, **(metadata or {})}, overwrite=overwrite)
+
+
+LABEL_SET_TABLE_MAX = 12
+"""A multi-label classifier with at most this many labels joins its predicted labels by table lookup (every set's
+string, 4,096 at most): ops LiteRT has. With more, the names are joined with ragged string ops, which it has not."""
+
+
+def classifier_serving(
+    model: Any,
+    bert: BertPipeline,
+    *,
+    label_names: Sequence[str],
+    threshold: float = 0.5,
+    seq_length: int = 128,
+    pairs: bool = False,
+    multi_class: bool = False,
+    thresholds: Sequence[float] | None = None,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """A classifier's serving module, its signatures and its metadata.
 
     ``pairs``: the signature takes ``text`` and ``text_pair`` (sentence pairs).
     ``multi_class``: ``model`` has one logit per label (softmax); the
@@ -359,18 +390,22 @@ def export_classifier(
 
     multi_label = thresholds is not None
     per_label = [float(t) for t in thresholds] if thresholds is not None else [0.5]
+    names = [str(n) for n in label_names]
+    tabled = multi_label and len(names) <= LABEL_SET_TABLE_MAX
+    sets = [",".join(n for i, n in enumerate(names) if m >> i & 1) for m in range(1 << len(names))] if tabled else [""]
 
     def classify(module: Any, inputs: Any) -> dict[str, Any]:
         logits = module.model(inputs, training=False)
         if multi_label:
             probabilities = tf.sigmoid(logits)
             predicted = probabilities >= module.thresholds
-            names = tf.broadcast_to(module.labels, tf.shape(predicted))
-            return {
-                "probabilities": probabilities,
-                "predicted": predicted,
-                "label": tf.strings.reduce_join(tf.ragged.boolean_mask(names, predicted), axis=1, separator=","),
-            }
+            if tabled:  # each set's string looked up by its bits: plain ops (LiteRT converts them)
+                bits = tf.constant([1 << i for i in range(len(names))], tf.int32)
+                label = tf.gather(module.label_sets, tf.reduce_sum(tf.cast(predicted, tf.int32) * bits, axis=1))
+            else:
+                every = tf.broadcast_to(module.labels, tf.shape(predicted))
+                label = tf.strings.reduce_join(tf.ragged.boolean_mask(every, predicted), axis=1, separator=",")
+            return {"probabilities": probabilities, "predicted": predicted, "label": label}
         if multi_class:
             probabilities = tf.nn.softmax(logits, axis=-1)
             best = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
@@ -388,14 +423,14 @@ def export_classifier(
         bert,
         seq_length,
         classify,
-        labels=[str(n) for n in label_names],
+        labels=names,
         threshold=float(threshold),
         thresholds=per_label,
+        label_sets=sets,
     )
     single = not (multi_class or multi_label)
-    return save_export(
+    return (
         module,
-        out,
         {"serving_default": module.serve_pairs if pairs else module.serve},
         {
             "task": TASK_NAME,
@@ -407,9 +442,7 @@ def export_classifier(
             "thresholds": per_label if multi_label else None,
             "seq_length": seq_length,
             "pairs": pairs,
-            **(metadata or {}),
         },
-        overwrite=overwrite,
     )
 
 
@@ -421,6 +454,39 @@ class Classifier(ServedTexts):
     PredictInputs = ClassifierInputs
 
     beam_columns = {"label": "string", "probability": "float32"}
+
+    @classmethod
+    @override
+    def rebuild_model(cls, bert: BertPipeline, settings: dict[str, Any], info: dict[str, Any]) -> Any:
+        many = info.get("multi_class") or info.get("multi_label")
+        outputs = len(info["label_names"]) if many else 1
+        return build_sentence_model(bert, 0.0, settings.get("pooling", "pooled_output"), outputs)
+
+    @classmethod
+    @override
+    def litert_refusal(cls, info: dict[str, Any]) -> str | None:
+        labels = len(info["label_names"])
+        if info.get("multi_label") and labels > LABEL_SET_TABLE_MAX:
+            return (
+                f"a multi-label classifier of {labels} labels joins its predicted labels with ragged string ops; "
+                f"LiteRT's form looks them up in a table, for up to {LABEL_SET_TABLE_MAX} labels"
+            )
+        return None
+
+    @classmethod
+    @override
+    def serving_module(cls, model: Any, bert: BertPipeline, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        module, signatures, _ = classifier_serving(
+            model,
+            bert,
+            label_names=info["label_names"],
+            threshold=info.get("threshold") or 0.5,
+            seq_length=info["seq_length"],
+            pairs=bool(info.get("pairs")),
+            multi_class=bool(info.get("multi_class")),
+            thresholds=info.get("thresholds") if info.get("multi_label") else None,
+        )
+        return module, signatures
 
     def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:
         """``label`` and ``probability`` (a label set joined with ``,`` and no probability for multi-label)."""

@@ -561,6 +561,30 @@ def export_answerer(
     overwrite: bool = True,
 ) -> Path:
     """Saves the span model + ``bert``'s preprocess model as a SavedModel answering raw strings (atomically)."""
+    settings: dict[str, Any] = {
+        "seq_length": seq_length,
+        "doc_stride": doc_stride,
+        "max_query_length": max_query_length,
+        "max_answer_length": max_answer_length,
+        "no_answer": no_answer,
+    }
+    module, signatures = answerer_serving(model, bert, **settings)
+    return save_export(
+        module, out, signatures, {"task": TASK_NAME, **settings, **(metadata or {})}, overwrite=overwrite
+    )
+
+
+def answerer_serving(
+    model: Any,
+    bert: BertPipeline,
+    *,
+    seq_length: int,
+    doc_stride: int,
+    max_query_length: int,
+    max_answer_length: int,
+    no_answer: bool,
+) -> tuple[Any, dict[str, Any]]:
+    """An answerer's serving module and its signature (``question`` and ``context`` to the answer)."""
     import tensorflow as tf
 
     class Serving(tf.Module):
@@ -603,21 +627,7 @@ def export_answerer(
             }
 
     module = Serving()
-    return save_export(
-        module,
-        out,
-        {"serving_default": module.serve},
-        {
-            "task": TASK_NAME,
-            "seq_length": seq_length,
-            "doc_stride": doc_stride,
-            "max_query_length": max_query_length,
-            "max_answer_length": max_answer_length,
-            "no_answer": no_answer,
-            **(metadata or {}),
-        },
-        overwrite=overwrite,
-    )
+    return module, {"serving_default": module.serve}
 
 
 def _at(ragged: Any, index: Any) -> Any:
@@ -654,9 +664,30 @@ class QuestionAnswerer(ExportedModel):
         "has_answer": "bool",
     }
 
+    weights_name = "spans"
+
+    @classmethod
+    @override
+    def litert_refusal(cls, info: dict[str, Any]) -> str | None:
+        return (
+            "it windows long contexts with ragged ops and cuts its answer out of the context as a string, which "
+            "LiteRT has no ops for"
+        )
+
     def __init__(self, path: str | Path):
         super().__init__(path)
         self._serve = self.loaded.signatures["serving_default"]
+
+    @classmethod
+    @override
+    def rebuild_model(cls, bert: BertPipeline, settings: dict[str, Any], info: dict[str, Any]) -> Any:
+        return build_span_model(bert)
+
+    @classmethod
+    @override
+    def serving_module(cls, model: Any, bert: BertPipeline, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        keys = ("seq_length", "doc_stride", "max_query_length", "max_answer_length", "no_answer")
+        return answerer_serving(model, bert, **{k: info[k] for k in keys})
 
     @staticmethod
     def check_line(line: str) -> None:

@@ -237,18 +237,22 @@ def export_regressor(
     overwrite: bool = True,
 ) -> Path:
     """Saves ``model`` + ``bert``'s preprocess model as a serving SavedModel returning ``score`` (atomically)."""
+    module, signatures = regressor_serving(model, bert, seq_length=seq_length, pairs=pairs)
+    info = {"task": TASK_NAME, "seq_length": seq_length, "pairs": pairs, **(metadata or {})}
+    return save_export(module, out, signatures, info, overwrite=overwrite)
+
+
+def regressor_serving(
+    model: Any, bert: BertPipeline, *, seq_length: int = 128, pairs: bool = False
+) -> tuple[Any, dict[str, Any]]:
+    """A regressor's serving module and its signature (``text``, and ``text_pair`` for ``pairs``, to
+    ``score``)."""
 
     def score(module: Any, inputs: Any) -> dict[str, Any]:
         return {"score": module.model(inputs, training=False)[:, 0]}
 
     module = serving_module(model, bert, seq_length, score)
-    return save_export(
-        module,
-        out,
-        {"serving_default": module.serve_pairs if pairs else module.serve},
-        {"task": TASK_NAME, "seq_length": seq_length, "pairs": pairs, **(metadata or {})},
-        overwrite=overwrite,
-    )
+    return module, {"serving_default": module.serve_pairs if pairs else module.serve}
 
 
 class Regressor(ServedTexts):
@@ -257,6 +261,16 @@ class Regressor(ServedTexts):
     task = TASK_NAME
     verb = "scores"
     beam_columns = {"score": "float32"}
+
+    @classmethod
+    @override
+    def rebuild_model(cls, bert: BertPipeline, settings: dict[str, Any], info: dict[str, Any]) -> Any:
+        return build_sentence_model(bert, 0.0, settings.get("pooling", "pooled_output"), 1)
+
+    @classmethod
+    @override
+    def serving_module(cls, model: Any, bert: BertPipeline, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        return regressor_serving(model, bert, seq_length=info["seq_length"], pairs=bool(info.get("pairs")))
 
     @override
     def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:

@@ -359,7 +359,7 @@ def build_sentence_model(
     if pooling == "pooled_output":
         vector = encoded["pooled_output"]
     else:
-        mask = tf_keras.layers.Lambda(lambda m: tf.cast(m, tf.float32)[:, :, tf.newaxis], name="real_tokens")(
+        mask = tf_keras.layers.Lambda(lambda m: tf.expand_dims(tf.cast(m, tf.float32), -1), name="real_tokens")(
             inputs["input_mask"]
         )
         summed = tf_keras.layers.Dot(axes=1, name="sum_over_tokens")([mask, encoded["sequence_output"]])

@@ -318,6 +318,13 @@ def export_tagger(
     overwrite: bool = True,
 ) -> Path:
     """Saves the tagger + ``bert``'s preprocess model as a SavedModel that tags raw text (atomically)."""
+    module, signatures = tagger_serving(model, bert, tags=tags, seq_length=seq_length)
+    info = {"task": TASK_NAME, "tags": list(tags), "seq_length": seq_length, **(metadata or {})}
+    return save_export(module, out, signatures, info, overwrite=overwrite)
+
+
+def tagger_serving(model: Any, bert: BertPipeline, *, tags: Sequence[str], seq_length: int) -> tuple[Any, dict]:
+    """A tagger's serving module and its signatures: ``serving_default`` (``text``) and ``tag_words``."""
     import tensorflow as tf
 
     class Serving(tf.Module):
@@ -363,13 +370,7 @@ def export_tagger(
             return self.tag(tf.RaggedTensor.from_tensor(words, padding=""))
 
     module = Serving()
-    return save_export(
-        module,
-        out,
-        {"serving_default": module.serve, "tag_words": module.tag_words},
-        {"task": TASK_NAME, "tags": list(tags), "seq_length": seq_length, **(metadata or {})},
-        overwrite=overwrite,
-    )
+    return module, {"serving_default": module.serve, "tag_words": module.tag_words}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,6 +389,25 @@ class TokenClassifier(ExportedModel):
 
     task = TASK_NAME
     beam_columns = {"words": "list<string>", "tags": "list<string>", "entities": "list<span>"}
+    weights_name = "tagger"
+
+    @classmethod
+    @override
+    def litert_refusal(cls, info: dict[str, Any]) -> str | None:
+        return (
+            "its text signature splits words with a regular expression and returns them as strings, which LiteRT "
+            "has no op for"
+        )
+
+    @classmethod
+    @override
+    def rebuild_model(cls, bert: BertPipeline, settings: dict[str, Any], info: dict[str, Any]) -> Any:
+        return build_tagger(bert, len(info["tags"]), 0.0)
+
+    @classmethod
+    @override
+    def serving_module(cls, model: Any, bert: BertPipeline, info: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        return tagger_serving(model, bert, tags=info["tags"], seq_length=info["seq_length"])
 
     def beam_rows(self, lines: Sequence[str]) -> list[dict[str, Any]]:
         """Each line's words and tags, and its entities (type, text, character start and end)."""
