@@ -149,6 +149,7 @@ def _evaluate_parser(sub: Any, common: Any) -> None:
         add_options(
             group, options, skip=[f.name for f in options.fields() if f.metadata.get("training_only")], seen=seen
         )
+    _add_serving_precision(p)
     p.add_argument(
         "--plot",
         help="write the model's figures to this file (classifiers: confusion matrix and "
@@ -177,7 +178,20 @@ def _predict_parser(sub: Any, common: Any) -> None:
     )
     p.add_argument("--output", help="with --runner: the output folder (Parquet shards, errors, summary)")
     add_overwrite(p, "--output folder")
+    _add_serving_precision(p)
     add_runner(p)
+
+
+def _add_serving_precision(p: Any) -> None:
+    from bert_hub.finetune.exported import SERVING_PRECISIONS
+
+    p.add_argument(
+        "--precision",
+        choices=SERVING_PRECISIONS,
+        default="float32",
+        help="float32: the exported model as it is (default); int8: rebuilt from the run's weights with the "
+        "encoder's Transformer matmuls in int8 (a few seconds to build; needs the run folder and its model)",
+    )
 
 
 def _task_data(args: argparse.Namespace, task: type[Task], path: str) -> Any:
@@ -300,7 +314,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     """``bert-hub evaluate``: the model's metrics on data read as its task reads it."""
     from bert_hub.finetune.tasks import get_task, load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, args.precision)
     options = get_task(model.task).DataOptions
     _refuse_others(args, options, _data_groups(), model)
     try:
@@ -311,7 +325,13 @@ def run_evaluate(args: argparse.Namespace) -> None:
     metrics = model.evaluate(data, plot=args.plot, overwrite=args.overwrite)
     emit(
         args,
-        {"model": str(model.path), "data": args.data, "task": model.task, **metrics},
+        {
+            "model": str(model.path),
+            "data": args.data,
+            "task": model.task,
+            "serving_precision": model.precision,
+            **metrics,
+        },
         model.format_metrics(metrics, model.info),
     )
 
@@ -342,7 +362,9 @@ def run_predict(args: argparse.Namespace) -> None:
             raise InputError(
                 "predict --runner reads --input FILES and writes --output FOLDER; give both, and no TEXT arguments"
             )
-        summary = run_beam_predict(args.input, args.output, model=args.model, **beam_job_args(args, "predict"))
+        summary = run_beam_predict(
+            args.input, args.output, model=args.model, precision=args.precision, **beam_job_args(args, "predict")
+        )
         return beam_summary(args, summary, "Scored")
     if args.output:
         raise InputError(
@@ -355,14 +377,14 @@ def run_predict(args: argparse.Namespace) -> None:
         if args.texts:
             raise InputError("give TEXT arguments or --input FILE, not both")
         args.texts = _lines_of(args.input)
-    model = load_model(args.model)
+    model = load_model(args.model, args.precision)
     inputs = model.PredictInputs
     _refuse_others(args, inputs, [t.model_type().PredictInputs for t in TASKS.values()], model)
     values = given(args, inputs)
     if "texts" in inputs.names() and not values.get("texts"):
         raise InputError(f"{model.path} predicts from texts: give TEXT arguments or --input FILE")
     report = model.predict_inputs(inputs(**values).checked())
-    emit(args, report, model.format_report(report))
+    emit(args, {**report, "serving_precision": model.precision}, model.format_report(report))
 
 
 def _lines_of(source: str) -> list[str]:

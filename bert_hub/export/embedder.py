@@ -39,7 +39,8 @@ def output_name(key: str) -> str:
 
 def embedder_serving(bert: Any, pipeline: Any, embedder: Any) -> tuple[Any, dict[str, Any]]:
     """The serving module of ``embedder`` (an [`Embedder`][bert_hub.runtime.embedder.Embedder] of ``bert``)
-    traced with ``pipeline`` (``bert`` or its [`ConvertiblePipeline`][bert_hub.export.serving.ConvertiblePipeline])."""
+    traced with ``pipeline`` (``bert``, or its LiteRT form from
+    [`pipeline_for`][bert_hub.export.serving.pipeline_for])."""
     import tensorflow as tf
 
     encoder = pipeline.serving_encoder() or bert.encoder

@@ -3,9 +3,9 @@
 A serving module (a run's, or an embedder's) is traced against a
 [`BertPipeline`][bert_hub.hub.pipeline.BertPipeline]: its ``preprocessor``
 tokenizes and packs, its ``serving_encoder()`` (or the encoder layer's own
-graph) runs the encoder. [`ConvertiblePipeline`][bert_hub.export.serving.ConvertiblePipeline]
-is that pipeline with both in ops LiteRT converts; the same module code then
-becomes either artifact: [`write_artifact`][bert_hub.export.serving.write_artifact]
+graph) runs the encoder. [`pipeline_for`][bert_hub.export.serving.pipeline_for]
+gives, for LiteRT, that pipeline with both in ops LiteRT converts; the same
+module code then becomes either artifact: [`write_artifact`][bert_hub.export.serving.write_artifact]
 saves a SavedModel folder or converts to one ``.tflite`` file, built aside
 and renamed into place.
 """
@@ -21,39 +21,23 @@ from bert_hub.core.errors import InputError
 from bert_hub.core.locks import output_lock
 from bert_hub.core.outputs import atomic_outputs, check_output_dir, check_output_file
 from bert_hub.export import litert
-from bert_hub.finetune.exported import EXPORT, save_export
+from bert_hub.finetune.exported import EXPORT, ServingPipeline, save_export
 
 FORMATS = ("litert", "savedmodel")
 """What ``--format`` takes: one ``.tflite`` file, or a serving SavedModel folder."""
 
 
-class ConvertiblePipeline:
-    """A [`BertPipeline`][bert_hub.hub.pipeline.BertPipeline] as a LiteRT graph sees it: the same encoder
-    weights, tokenized and packed by an [`InGraphPreprocessor`][bert_hub.export.preprocess.InGraphPreprocessor],
-    encoded by the forward pass in LiteRT's ops (``inference_encoder(litert=True)``)."""
-
-    def __init__(self, bert: Any):
-        from bert_hub.export.preprocess import InGraphPreprocessor
-
-        self.bert = bert
-        self.config = bert.config
-        self.preprocessor = InGraphPreprocessor.for_pipeline(bert)
-        self.encoder = bert.encoder
-        self._encoder = bert.inference_encoder(litert=True)  # refuses an encoder off the fast path, now
-
-    @property
-    def encoder_layer(self) -> Any:
-        """The encoder's ``hub.KerasLayer`` (a fine-tuned model is built on it)."""
-        return self.bert.encoder_layer
-
-    def serving_encoder(self) -> Any:
-        """The encoder call LiteRT converts."""
-        return self._encoder
-
-
 def pipeline_for(bert: Any, fmt: str) -> Any:
-    """The pipeline a module of format ``fmt`` is traced with: ``bert`` itself for a SavedModel."""
-    return ConvertiblePipeline(bert) if fmt == "litert" else bert
+    """The pipeline a module of format ``fmt`` is traced with: ``bert`` itself for a SavedModel; for LiteRT,
+    tokenized and packed by an [`InGraphPreprocessor`][bert_hub.export.preprocess.InGraphPreprocessor] and
+    encoded by the forward pass in LiteRT's ops (``inference_encoder(litert=True)``, which refuses an encoder
+    off the fast path)."""
+    if fmt != "litert":
+        return bert
+    from bert_hub.export.preprocess import InGraphPreprocessor
+
+    preprocessor = InGraphPreprocessor.for_pipeline(bert)
+    return ServingPipeline(bert, preprocessor=preprocessor, encoder=bert.inference_encoder(litert=True))
 
 
 def check_format(fmt: str, quantize: str) -> None:

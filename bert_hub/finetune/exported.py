@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import yaml
 
 from bert_hub.core.caches import check_trusted
 from bert_hub.core.errors import InputError, ModelFormatError
@@ -35,6 +37,9 @@ if TYPE_CHECKING:  # annotations only: the pipeline module loads TensorFlow
 
 METADATA = "bert_hub_export.json"
 """The file beside every exported bert_hub model saying what it is."""
+SERVING_PRECISIONS = ("float32", "int8")
+"""What an exported model predicts and evaluates in: the SavedModel as exported, or rebuilt with the encoder's
+Transformer matmuls in int8 ([`bert_hub.builder.int8`][bert_hub.builder.int8])."""
 FORMER_METADATA = "bert_hub_classifier.json"
 """What `METADATA` was called before; still read."""
 EXPORT = FolderKind("export", frozenset({"saved_model.pb", "variables", "assets", "fingerprint.pb", METADATA}))
@@ -140,6 +145,75 @@ def read_metadata(folder: Path) -> dict[str, Any]:
     return info
 
 
+def run_model_config(folder: Path) -> tuple[dict[str, Any], Any]:
+    """The recorded settings of the run whose export is ``folder`` (its ``train_config.yaml``: the model
+    config, the task and its settings) and the model config they name, loaded."""
+    from bert_hub.core.config import load_config
+
+    run = folder.parent
+    path = run / "train_config.yaml"
+    try:
+        settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise ModelFormatError(
+            f"{run} has no train_config.yaml: {folder} is not in the run folder `bert-hub train` wrote; "
+            "give that run folder"
+        ) from None
+    except yaml.YAMLError as e:
+        raise ModelFormatError(f"{path}: not YAML ({str(e).splitlines()[0]}); the run folder is damaged") from None
+    if not isinstance(settings, dict) or not isinstance(settings.get("model"), str):
+        raise ModelFormatError(f"{path}: no field model (the run's model config); the run folder is damaged")
+    try:
+        return settings, load_config(settings["model"])
+    except InputError as e:
+        raise InputError(f"{path} names the model {settings['model']!r}, which does not load: {e}") from None
+
+
+def load_weights(model: Any, saved: Sequence[Any], source: Path) -> None:
+    """Assigns ``saved`` (an export's variables, in the model's order) to ``model``'s weights, each
+    checked by name and shape."""
+    weights = list(model.weights)
+    if len(weights) != len(saved):
+        raise ModelFormatError(
+            f"{source} holds {len(saved)} weights, the model its run describes {len(weights)}; export the run again"
+        )
+    for mine, theirs in zip(weights, saved):
+        if mine.name != theirs.name or tuple(mine.shape) != tuple(theirs.shape):
+            raise ModelFormatError(
+                f"{source}: weight {theirs.name} {tuple(theirs.shape)} where the model has {mine.name} "
+                f"{tuple(mine.shape)}; export the run again"
+            )
+        mine.assign(theirs)
+
+
+class ServingPipeline:
+    """A [`BertPipeline`][bert_hub.hub.pipeline.BertPipeline] as a serving module sees it, with another
+    preprocessor or encoder call: its ``preprocessor`` tokenizes and packs, ``serving_encoder()`` runs the
+    encoder (None: the encoder layer's own graph), ``encoder_layer`` is what the fine-tuned model is built on.
+
+    Args:
+        bert: the pipeline whose weights the module serves.
+        preprocessor: what tokenizes and packs instead of ``bert.preprocessor`` (LiteRT's in-graph one).
+        encoder: the encoder call instead of ``bert.serving_encoder()`` (the int8 or the LiteRT form).
+    """
+
+    def __init__(self, bert: BertPipeline, *, preprocessor: Any = None, encoder: Any = None):
+        self.bert = bert
+        self.config = bert.config
+        self.encoder = bert.encoder
+        self.preprocessor = bert.preprocessor if preprocessor is None else preprocessor
+        self._encoder = encoder
+
+    @property
+    def encoder_layer(self) -> Any:
+        """The encoder's ``hub.KerasLayer``."""
+        return self.bert.encoder_layer
+
+    def serving_encoder(self) -> Any:
+        """The encoder call the serving functions trace."""
+        return self.bert.serving_encoder() if self._encoder is None else self._encoder
+
+
 def model_task(path: str | Path) -> str:
     """The task of the exported model at ``path`` (a run folder or the export)."""
     return str(read_metadata(find_model_dir(path))["task"])
@@ -184,8 +258,37 @@ class ExportedModel:
     weights_name: ClassVar[str] = "model"
     """The name the export's `ServedModel` has on its module (its weights are ``<name>_weights``)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, precision: str = "float32"):
         self.path, self.info, self.loaded = load_export(path, self.task)
+        if precision not in SERVING_PRECISIONS:
+            raise InputError(f"precision {precision!r}: choose one of {', '.join(SERVING_PRECISIONS)}")
+        self.precision = precision
+        self.signatures: Any = self.loaded.signatures
+        """The serving functions by signature name: the export's own, or (``int8``) rebuilt ones."""
+        if precision == "int8":
+
+            def int8(bert: BertPipeline) -> ServingPipeline:
+                return ServingPipeline(bert, encoder=bert.inference_encoder(int8=True))
+
+            # The module is kept: its serving functions hold it weakly.
+            self.rebuilt_module, self.signatures = self.rebuilt(self.path, self.info, self.loaded, int8)
+
+    @classmethod
+    def rebuilt(
+        cls, folder: Path, info: dict[str, Any], loaded: Any, pipeline: Callable[[BertPipeline], Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        """The export in ``folder`` (its metadata ``info``, ``loaded`` with ``tf.saved_model.load``) as a new
+        serving module and its signatures: the task's model rebuilt (`rebuild_model`) from the run's
+        settings, given the export's weights, served through ``pipeline(bert)`` (a
+        [`ServingPipeline`][bert_hub.finetune.exported.ServingPipeline], made once the weights are in: an int8
+        encoder quantizes them when it is made)."""
+        from bert_hub.hub.pipeline import BertPipeline
+
+        settings, config = run_model_config(folder)
+        bert = BertPipeline(config, trainable=True)  # as in training: the same weights, in the same order
+        model = cls.rebuild_model(bert, settings, info)
+        load_weights(model, list(getattr(loaded, f"{cls.weights_name}_weights")), folder)
+        return cls.serving_module(model, pipeline(bert), info)
 
     @classmethod
     def rebuild_model(cls, bert: BertPipeline, settings: dict[str, Any], info: dict[str, Any]) -> Any:

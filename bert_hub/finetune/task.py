@@ -109,9 +109,9 @@ class Task:
         raise NotImplementedError
 
     @classmethod
-    def load(cls, path: str | Path) -> ExportedModel:
-        """This task's exported model at ``path`` (a run folder or its ``model/``)."""
-        return cls.model_type()(path)
+    def load(cls, path: str | Path, precision: str = "float32") -> ExportedModel:
+        """This task's exported model at ``path`` (a run folder or its ``model/``), to serve in ``precision``."""
+        return cls.model_type()(path, precision)
 
     def check(self, cfg: TrainConfig) -> None:
         """Refuses settings of this task that do not fit the common ones ``cfg`` (in one line)."""

@@ -155,11 +155,14 @@ class ExportedModelHandler(ModelHandler):
     Args:
         model: the run folder of ``bert-hub train`` (or its ``model/``),
             reachable from every worker.
+        precision: ``float32`` (the export as it is) or ``int8`` (rebuilt with the encoder's matmuls in
+            int8; see [`ExportedModel`][bert_hub.finetune.exported.ExportedModel]).
     """
 
-    def __init__(self, model: str):
+    def __init__(self, model: str, precision: str = "float32"):
         super().__init__()
         self.model = str(model)
+        self.precision = precision
         # The exported model's class (its task's): what a line is and which columns come out.
         self.model_type = get_task(model_task(self.model)).model_type()
         # Refuses a line the model cannot read (a question answerer's must be a JSON object): the pipeline
@@ -168,7 +171,7 @@ class ExportedModelHandler(ModelHandler):
 
     @override
     def load_model(self) -> Any:
-        return load_model(self.model)
+        return load_model(self.model, precision=self.precision)
 
     @override
     def run_inference(self, batch: Sequence[str], model: Any, inference_args: dict | None = None) -> Iterable[Any]:
@@ -528,11 +531,12 @@ def run_predict(
     pipeline_args: Sequence[str] = ("--runner", "DirectRunner"),
     overwrite: bool = False,
     exit_on_interrupt: Any = None,
+    precision: str = "float32",
 ) -> dict[str, Any]:
-    """``bert-hub predict --runner``: every line of ``input_pattern`` through the exported ``model``, into
-    Parquet shards whose columns the model's task says (see
+    """``bert-hub predict --runner``: every line of ``input_pattern`` through the exported ``model`` (in
+    ``precision``), into Parquet shards whose columns the model's task says (see
     [`ExportedModelHandler`][bert_hub.integrations.beam.ExportedModelHandler])."""
-    handler = ExportedModelHandler(model)
+    handler = ExportedModelHandler(model, precision)
     return _run(
         "predict",
         handler,

@@ -248,12 +248,12 @@ def test_an_encoder_off_the_fast_path_is_refused(tmp_path, monkeypatch):
     import dataclasses
 
     from bert_hub import load_pipeline
-    from bert_hub.export.serving import ConvertiblePipeline
+    from bert_hub.export.serving import pipeline_for
 
     bert = load_pipeline("default")
     monkeypatch.setattr(bert, "_fast_path", dataclasses.replace(bert.fast_path(), layout=None, reason="ALBERT"))
     with pytest.raises(InputError, match="LiteRT export runs bert_hub's own forward pass.*ALBERT"):
-        ConvertiblePipeline(bert)
+        pipeline_for(bert, "litert")
 
 
 def test_the_cli_reports_in_json_and_replaces_its_own_file(cli, tiny_bundle, tmp_path):

@@ -113,3 +113,32 @@ def test_a_binary_classifier_evaluates_texts_of_one_of_its_classes(tmp_path, tra
     other = write(tmp_path / "other.tsv", "ham\tsee you\neggs\tbuy eggs\n")
     with pytest.raises(InputError, match=r"line 2 has the unknown label 'eggs'; expected one of"):
         model.evaluate(other)
+
+
+def test_a_classifier_predicts_and_evaluates_in_int8(trained_classifier, tmp_path, cli):
+    from bert_hub.explore.samples import write_sms_file
+    from bert_hub.finetune.exported import ModelFormatError
+    from bert_hub.finetune.tasks import load_model
+
+    texts = ["WINNER!! claim your prize now", "see you at lunch", "free entry to win cash", "ok"]
+    exact = load_model(trained_classifier)
+    int8 = load_model(trained_classifier, "int8")
+    assert (exact.precision, int8.precision) == ("float32", "int8")
+    np.testing.assert_allclose(int8.probabilities(texts), exact.probabilities(texts), atol=0.02)
+    data = write_sms_file(tmp_path / "sms.tsv", 60, seed=11)
+    reports = {}
+    for precision in ("float32", "int8"):
+        rc, out, err = cli("evaluate", "--model", str(trained_classifier), "--data", str(data), "--precision",
+                           precision, "--json")  # fmt: skip
+        assert rc == 0, err
+        reports[precision] = json.loads(out)
+    assert reports["int8"]["serving_precision"] == "int8"
+    assert abs(reports["int8"]["accuracy"] - reports["float32"]["accuracy"]) <= 0.05
+    rc, out, _ = cli("predict", "--model", str(trained_classifier), "--precision", "int8", "--json", *texts)
+    assert rc == 0 and len(json.loads(out)["predictions"]) == 4
+    # A SavedModel outside its run folder serves in float32 only: int8 rebuilds from the run's settings.
+    rc, _, _ = cli("export", "--model", str(trained_classifier), "--format", "savedmodel", "--out", str(tmp_path / "m"))
+    with pytest.raises(ModelFormatError, match="has no train_config.yaml.*give that run folder"):
+        load_model(tmp_path / "m", "int8")
+    with pytest.raises(InputError, match="precision 'int4': choose one of float32, int8"):
+        load_model(trained_classifier, "int4")

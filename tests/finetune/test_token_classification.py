@@ -290,3 +290,15 @@ def test_a_tagger_exports_again_as_a_saved_model_but_not_to_litert(ner_run, cli,
     rc, _, err = cli("export", "--model", str(out), "--out", str(tmp_path / "ner.tflite"))
     assert rc != 0 and "splits words with a regular expression" in one_error_line(err)
     assert "format savedmodel" in err and not (tmp_path / "ner.tflite").exists()
+
+
+def test_a_tagger_tags_in_int8_as_in_float32(ner_run):
+    from bert_hub.finetune.tasks import load_model
+
+    texts = ["Alice Smith lives in Paris .", "Bob works at Acme in Berlin"]
+    exact, int8 = load_model(ner_run[0]), load_model(ner_run[0], "int8")
+
+    def tags(model):
+        return [[w["tag"] for w in r["words"]] for r in model.predict(texts)]
+
+    assert tags(int8) == tags(exact) and "B-PER" in tags(exact)[0]

@@ -95,9 +95,10 @@ def guess_task(path: str | Path, besides: str = "") -> type[Task] | None:
     return next((t for name, t in TASKS.items() if name != besides and t.looks_like(head)), None)
 
 
-def load_model(path: str | Path) -> ExportedModel:
-    """The exported model at ``path`` (a run folder or its ``model/``), loaded by its own task."""
-    return get_task(model_task(path)).load(path)
+def load_model(path: str | Path, precision: str = "float32") -> ExportedModel:
+    """The exported model at ``path`` (a run folder or its ``model/``), loaded by its own task, to serve in
+    ``precision`` (`SERVING_PRECISIONS`: ``float32`` or ``int8``)."""
+    return get_task(model_task(path)).load(path, precision)
 
 
 def settings_owners() -> dict[str, str]:

@@ -674,9 +674,9 @@ class QuestionAnswerer(ExportedModel):
             "LiteRT has no ops for"
         )
 
-    def __init__(self, path: str | Path):
-        super().__init__(path)
-        self._serve = self.loaded.signatures["serving_default"]
+    def __init__(self, path: str | Path, precision: str = "float32"):
+        super().__init__(path, precision)
+        self._serve = self.signatures["serving_default"]
 
     @classmethod
     @override

@@ -411,9 +411,9 @@ class ServedTexts(ExportedModel):
     """What the model does to a text, in messages (``classifies``)."""
     PredictInputs: ClassVar[type[Options]] = TextInputs
 
-    def __init__(self, path: str | Path):
-        super().__init__(path)
-        self._serve = self.loaded.signatures["serving_default"]
+    def __init__(self, path: str | Path, precision: str = "float32"):
+        super().__init__(path, precision)
+        self._serve = self.signatures["serving_default"]
 
     def _checked_pairs(self, data: Any) -> Any:
         """``data`` as read, refused when it has no second texts and the model takes pairs."""

@@ -420,10 +420,10 @@ class TokenClassifier(ExportedModel):
             for r in self.predict(list(lines))
         ]
 
-    def __init__(self, path: str | Path):
-        super().__init__(path)
-        self._serve = self.loaded.signatures["serving_default"]
-        self._tag_words = self.loaded.signatures["tag_words"]
+    def __init__(self, path: str | Path, precision: str = "float32"):
+        super().__init__(path, precision)
+        self._serve = self.signatures["serving_default"]
+        self._tag_words = self.signatures["tag_words"]
 
     @override
     def read_data(self, path: str | Path, options: Options | None = None) -> TaggedSentences:
