@@ -190,6 +190,7 @@ class EncoderModule(tf.Module):
         self.with_mlm = with_mlm
         self.layer_norm = _layer_norm
         self.gelu = GELU[arch.gelu]
+        self.slice_qkv = False  # see for_inference (litert)
         self.dropout_seed = tf.Variable(
             [0, 0],
             dtype=tf.int64,
@@ -254,6 +255,7 @@ class EncoderModule(tf.Module):
             approximate = arch.gelu == "tanh"
             module.gelu = lambda x: tf.nn.gelu(x, approximate=approximate)
         module._traced_block = None if litert else module._trace_block_once()
+        module.slice_qkv = litert  # LiteRT's UNPACK refuses an empty tensor (a batch of no texts); slices take one
         return module
 
     def _trace_block_once(self) -> tf.types.experimental.PolymorphicFunction:
@@ -371,7 +373,8 @@ class EncoderModule(tf.Module):
             seed is not None,
             bias_shape=[3, heads, size],
         )
-        q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))
+        stacked = tf.transpose(qkv, [2, 0, 3, 1, 4])
+        q, k, v = (stacked[0], stacked[1], stacked[2]) if self.slice_qkv else tf.unstack(stacked)
         scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(size)) + bias
         probs = self._dropout(tf.nn.softmax(scores, axis=-1), self.attention_dropout_rate, seed, 1)
         context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [-1, self.arch.hidden])

@@ -49,7 +49,7 @@ FLATBUFFER_ID = b"TFL3"
 def check_quantize(quantize: str) -> str:
     """``quantize`` checked against `QUANTIZATIONS`."""
     if quantize not in QUANTIZATIONS:
-        raise InputError(f"quantize {quantize!r}: choose one of {', '.join(QUANTIZATIONS)}")
+        raise InputError(f"`quantize` {quantize!r}: choose one of {', '.join(QUANTIZATIONS)}")
     return quantize
 
 
@@ -140,6 +140,8 @@ class LiteRTModel:
         import tensorflow_text as tf_text
 
         self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{self.path} does not exist (or is not a file); give the .tflite `bert-hub export` wrote")
         if not is_litert_file(self.path):
             raise ModelFormatError(f"{self.path} is not a LiteRT (.tflite) file; give the file `bert-hub export` wrote")
         self.interpreter = InterpreterWithCustomOps(
@@ -171,6 +173,8 @@ class LiteRTModel:
         if not columns:
             return {}
         runner = self.runner(signature)
+        if not len(next(iter(columns.values()))):  # no rows: the file's own empty outputs
+            return dict(runner(**{k: np.asarray(v, dtype=object) for k, v in columns.items()}))
         order: list[np.ndarray] = []
         parts: dict[str, list[np.ndarray]] = {}
         for idx in batches_by_length(list(columns.values()), batch_size):

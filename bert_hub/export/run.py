@@ -62,17 +62,23 @@ def export_run(
         ``signatures``, ``custom_ops``, ``task``, ``model`` and ``seconds``.
     """
     check_format(fmt, quantize)
-    run = Path(run).expanduser()
     folder = check_trusted(find_model_dir(run), handle=str(run))
+    run = folder.absolute().parent
     info = read_metadata(folder)
     kind = get_task(info["task"]).model_type()
     settings, config = run_model_config(folder)
     out = check_out(out, fmt, overwrite)
+    home = run
+    if out == home or home in out.parents:
+        raise InputError(
+            f"`out` {out} is inside the run folder {home}, whose files bert_hub keeps as the run wrote them; "
+            "write the export elsewhere"
+        )
     refusal = kind.litert_refusal(info) if fmt == "litert" else None
     if refusal:
-        raise InputError(f"{run} is a {info['task']} model: {refusal}; export it with format savedmodel")
+        raise InputError(f"{run} is a {info['task']} model: {refusal}; export it with `fmt` savedmodel")
     starting(notify, f"the {info['task']} model of {run}", fmt, quantize)
     _, _, loaded = load_export(folder, info["task"])
     module, signatures = kind.rebuilt(folder, info, loaded, lambda bert: pipeline_for(bert, fmt))
     report = write_artifact(module, signatures, info, out, fmt=fmt, quantize=quantize, overwrite=overwrite)
-    return {**report, "task": info["task"], "model": config.name, "run": str(run)}
+    return {**report, "task": info["task"], "model": config.name, "run": str(home)}

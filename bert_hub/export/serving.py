@@ -43,15 +43,17 @@ def pipeline_for(bert: Any, fmt: str) -> Any:
 def check_format(fmt: str, quantize: str) -> None:
     """``fmt`` and ``quantize`` checked (quantizing is LiteRT's)."""
     if fmt not in FORMATS:
-        raise InputError(f"format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        raise InputError(f"`fmt` {fmt!r}: choose one of {', '.join(FORMATS)}")
     litert.check_quantize(quantize)
     if fmt != "litert" and quantize != "none":
-        raise InputError(f"quantize {quantize!r} is for format litert; a SavedModel keeps float32 weights")
+        raise InputError(f"`quantize` {quantize!r} is for `fmt` litert; a SavedModel keeps float32 weights")
 
 
 def check_out(out: str | Path, fmt: str, overwrite: bool) -> Path:
     """The output checked before any work: a ``*.tflite`` file bert_hub may write (or replace, its own
     only), or a SavedModel folder."""
+    if not str(out).strip():
+        raise InputError("`out` is empty; give the file (litert) or folder (savedmodel) to write")
     if fmt == "litert":
         if Path(out).suffix != ".tflite":
             raise InputError(f"`out` {out}: a LiteRT export is one file; name it *.tflite")

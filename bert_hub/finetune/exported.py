@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import yaml
 
 from bert_hub.core.caches import check_trusted
-from bert_hub.core.errors import InputError, ModelFormatError
+from bert_hub.core.errors import ConfigError, InputError, ModelFormatError
 from bert_hub.core.manifests import FolderKind
 from bert_hub.core.outputs import atomic_directory
 from bert_hub.finetune.options import NoOptions, Options
@@ -115,7 +115,11 @@ def metadata_file(folder: Path) -> Path | None:
 
 def find_model_dir(path: str | Path) -> Path:
     """A run directory (``runs/spam``) or the exported model directory itself."""
+    if not str(path).strip():
+        raise InputError("the model is empty; give the run folder of a training")
     path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelFormatError(f"{path.absolute()} does not exist; give the run folder of a training")
     for candidate in (path / "model", path):
         if (candidate / "saved_model.pb").is_file() and metadata_file(candidate) is not None:
             return candidate
@@ -150,14 +154,14 @@ def run_model_config(folder: Path) -> tuple[dict[str, Any], Any]:
     config, the task and its settings) and the model config they name, loaded."""
     from bert_hub.core.config import load_config
 
-    run = folder.parent
+    run = folder.absolute().parent
     path = run / "train_config.yaml"
     try:
         settings = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError:
         raise ModelFormatError(
-            f"{run} has no train_config.yaml: {folder} is not in the run folder `bert-hub train` wrote; "
-            "give that run folder"
+            f"{run} has no train_config.yaml: {folder.absolute()} is not in the run folder `bert-hub train` "
+            "wrote; give that run folder"
         ) from None
     except yaml.YAMLError as e:
         raise ModelFormatError(f"{path}: not YAML ({str(e).splitlines()[0]}); the run folder is damaged") from None
@@ -165,7 +169,7 @@ def run_model_config(folder: Path) -> tuple[dict[str, Any], Any]:
         raise ModelFormatError(f"{path}: no field model (the run's model config); the run folder is damaged")
     try:
         return settings, load_config(settings["model"])
-    except InputError as e:
+    except (InputError, ConfigError) as e:
         raise InputError(f"{path} names the model {settings['model']!r}, which does not load: {e}") from None
 
 

@@ -99,6 +99,9 @@ def test_a_binary_run_serves_raw_strings_in_litert_as_its_saved_model(trained_cl
     expected = serve_saved(trained_classifier / "model", text=texts)
     np.testing.assert_allclose(got["probability"], expected["probability"], atol=1e-5)
     assert got["label"].tolist() == expected["label"].tolist()
+    none = np.array([], dtype=object)  # a batch of no texts: empty outputs, as the SavedModel gives
+    assert {k: v.shape for k, v in model(text=none).items()} == {"label": (0,), "probability": (0,)}
+    assert model.batched(4, text=[])["probability"].shape == (0,)
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +223,14 @@ def test_per_token_keys_come_with_their_mask(tiny_bundle, tiny, tmp_path):
 # -- bad input ----------------------------------------------------------------------------------
 
 
-def test_bad_exports_are_one_line_and_write_nothing(cli, trained_classifier, tmp_path):
+def test_bad_exports_are_one_line_and_write_nothing(cli, trained_classifier, minilm, tmp_path):
+    import shutil
+
+    gone = tmp_path / "gone"
+    shutil.copytree(trained_classifier, gone)
+    settings = gone / "train_config.yaml"
+    settings.write_text(settings.read_text().replace("model: ", "model: /nowhere/", 1))
+    run_files = sorted(p.relative_to(trained_classifier) for p in trained_classifier.rglob("*"))
     foreign = tmp_path / "foreign.tflite"
     foreign.write_bytes(b"not mine")
     not_a_run = tmp_path / "other"
@@ -235,13 +245,20 @@ def test_bad_exports_are_one_line_and_write_nothing(cli, trained_classifier, tmp
         ("--config", "default", "--out", str(tmp_path / "a.tflite")): "give its --key",
         ("--config", "default", "--key", "nope", "--out", str(tmp_path / "a.tflite")): "nope",
         ("--config", "default", "--key", "cls", "--out", str(tmp_path / "s"), "--quantize", "float16",
-         "--format", "savedmodel"): "for format litert",
+         "--format", "savedmodel"): "--quantize 'float16' is for --format litert",
+        ("--model", str(trained_classifier), "--out", str(trained_classifier / "m.tflite")): "inside the run folder",
+        ("--model", str(trained_classifier), "--out", str(trained_classifier / "model"), "--format", "savedmodel",
+         "--overwrite"): "inside the run folder",
+        ("--model", str(gone), "--out", str(tmp_path / "a.tflite")): "train_config.yaml names the model",
+        ("--model", str(tmp_path / "nowhere"), "--out", str(tmp_path / "a.tflite")): "does not exist",
+        ("--model", str(trained_classifier), "--out", ""): "--out is empty",
     }  # fmt: skip
     for args, expected in cases.items():
         rc, out, err = cli("export", *args)
         assert rc != 0 and expected in one_error_line(err), (args, err)
     assert foreign.read_bytes() == b"not mine"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.tflite", "other"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.tflite", "gone", "other"]
+    assert sorted(p.relative_to(trained_classifier) for p in trained_classifier.rglob("*")) == run_files
 
 
 def test_an_encoder_off_the_fast_path_is_refused(tmp_path, monkeypatch):
