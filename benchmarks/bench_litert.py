@@ -9,8 +9,8 @@ quantization (none, dynamic-int8, float16); every text of ``--data`` (the
 ``label<TAB>text`` rows' texts) embedded by the LiteRT interpreter (batches of
 32, the first call included) and by bert_hub's ``Embedder`` in float32 (the
 reference): texts/s of both, cosine of each vector to the reference (mean,
-smallest; also over the texts without compatibility characters, which the
-in-graph normaliser folds: see ``bert_hub.export.preprocess``).
+smallest; also over the texts without compatibility characters, which
+tensorflow-text's own normaliser would fold: see ``bert_hub.export.normalizer``).
 
 Run (``--train``: one stratified fold of four of ``--data`` (seed 0, as
 ``finetune_spam.py --folds 4`` draws them) is held out and ``bert-hub train``

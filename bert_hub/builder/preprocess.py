@@ -35,9 +35,13 @@ import tensorflow_text as text
 
 from bert_hub.builder.vocab import read_vocab, special_token_ids
 
-_WHITESPACE = r"\t\n\r\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+HUGGINGFACE_WHITESPACE = (
+    "\t\n\r\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
 """Tab, newline, return and Unicode's other White_Space characters that are no control character (those are
-removed): what Hugging Face's normaliser turns into spaces (RE2 class syntax)."""
+removed): what Hugging Face's normaliser turns into spaces."""
+_WHITESPACE = "".join(f"\\x{{{ord(c):x}}}" for c in HUGGINGFACE_WHITESPACE)
+"""`HUGGINGFACE_WHITESPACE` in RE2 class syntax."""
 
 
 def huggingface_normalize(sentences: tf.Tensor, *, lower_case: bool) -> tf.Tensor:

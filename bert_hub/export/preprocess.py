@@ -13,13 +13,12 @@ has the same two calls, built from what converts:
   and padding written as plain tensor arithmetic (gathers at computed
   positions), so any batch size and any length up to ``seq_length`` run.
 
-The ids equal the preprocess model's for the Kaggle / TF Hub vocabularies
-(tensorflow-text normalisation; tested on every SMS of the shared data and on
-generated text). A checkpoint converted from Hugging Face normalises as
-Hugging Face does (``text_normalization: huggingface``); in a LiteRT graph the
-only normaliser is tensorflow-text's, which also maps compatibility
-characters (``…`` -> ``...``, ``ﬁ`` -> ``fi``, full-width letters), so texts
-holding them get other ids than the SavedModel gives (13 of the 3,627 SMS).
+The ids equal the preprocess model's: for the Kaggle / TF Hub vocabularies
+(tensorflow-text normalisation) on every text tested (every SMS of the
+shared data, generated text); for a checkpoint converted from Hugging Face
+(``text_normalization: huggingface``), the normaliser's table is built for
+Hugging Face's rules ([`bert_hub.export.normalizer`][bert_hub.export.normalizer]),
+so ``…`` stays ``…`` as the SavedModel keeps it.
 
 Examples:
     >>> import tensorflow as tf
@@ -41,6 +40,7 @@ import tensorflow_text as tf_text
 
 from bert_hub.builder.vocab import special_token_ids
 from bert_hub.core.errors import InputError
+from bert_hub.export.normalizer import huggingface_normalizer_model
 
 UNKNOWN_TOKEN = "[UNK]"
 """The wordpiece a word outside the vocab becomes (as the preprocess models' ``BertTokenizer``)."""
@@ -52,10 +52,18 @@ class InGraphPreprocessor(tf.Module):
     Args:
         vocab: the wordpieces, in id order.
         lower_case: lower-case and strip accents first (an uncased model).
+        text_normalization: ``tensorflow_text`` or ``huggingface``, as the model's architecture says.
         source: where the vocab comes from, for error messages.
     """
 
-    def __init__(self, vocab: Sequence[str], *, lower_case: bool, source: str = "vocab"):
+    def __init__(
+        self,
+        vocab: Sequence[str],
+        *,
+        lower_case: bool,
+        text_normalization: str = "tensorflow_text",
+        source: str = "vocab",
+    ):
         super().__init__(name="in_graph_preprocessor")
         specials = special_token_ids(list(vocab), source=source)
         if UNKNOWN_TOKEN not in vocab:
@@ -67,17 +75,27 @@ class InGraphPreprocessor(tf.Module):
         self.end_id = specials["end_of_segment_id"]
         self.padding_id = specials["padding_id"]
         self.lower_case = lower_case
+        normalizer = (
+            huggingface_normalizer_model(lower_case=lower_case) if text_normalization == "huggingface" else None
+        )
         self._tokenizer = tf_text.FastBertTokenizer(
             list(vocab),
             token_out_type=tf.int32,
             unknown_token=UNKNOWN_TOKEN,
             lower_case_nfd_strip_accents=lower_case,
+            fast_bert_normalizer_model_buffer=normalizer,
         )
 
     @classmethod
     def for_pipeline(cls, bert: Any) -> InGraphPreprocessor:
         """The in-graph preprocessing of a [`BertPipeline`][bert_hub.hub.pipeline.BertPipeline]'s model."""
-        return cls(bert.vocab(), lower_case=not bert.config.architecture.cased, source=f"{bert.preprocess_dir} vocab")
+        arch = bert.config.architecture
+        return cls(
+            bert.vocab(),
+            lower_case=not arch.cased,
+            text_normalization=arch.text_normalization,
+            source=f"{bert.preprocess_dir} vocab",
+        )
 
     def tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
         """Wordpiece ids of ``text`` (``tf.string [batch]``): ``int32`` RaggedTensor ``[batch, (pieces)]``."""

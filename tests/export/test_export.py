@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,13 @@ def serve_saved(folder: Path, **columns: list[str]) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
+def minilm_pre(minilm):
+    from bert_hub.export.preprocess import InGraphPreprocessor
+
+    return InGraphPreprocessor.for_pipeline(minilm)
+
+
+@pytest.fixture(scope="module")
 def tiny_pre(tiny):
     from bert_hub.export.preprocess import InGraphPreprocessor
 
@@ -64,15 +70,25 @@ def test_in_graph_packing_gives_the_preprocess_models_ids(tiny, tiny_pre, first,
             np.testing.assert_array_equal(got[key].numpy(), value, err_msg=f"{key} of {segments} at {length}")
 
 
-def test_a_hugging_face_model_differs_only_on_compatibility_characters(minilm):
-    from bert_hub.export.preprocess import InGraphPreprocessor
+#: Any text of the Basic Multilingual Plane but four characters newer than Python's Unicode tables
+#: (bert_hub.export.normalizer).
+bmp_texts = st.lists(
+    st.text(
+        st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",), exclude_characters="\u0ece\u1b4e\u1b4f\u1b7f")
+    ),
+    min_size=1,
+)
 
-    pre = InGraphPreprocessor.for_pipeline(minilm)
-    plain = [t for t in SMS_LIKE if all(unicodedata.normalize("NFKC", c) == c for c in t)]
-    expected = minilm.tokenize(plain).merge_dims(1, -1).to_list()
-    assert pre.tokenize(plain).to_list() == expected
-    # The one normaliser a LiteRT graph has folds "…" to "..." (documented in bert_hub.export.preprocess).
-    assert pre.tokenize(["wait…"]).to_list()[0] != minilm.tokenize(["wait…"]).merge_dims(1, -1).to_list()[0]
+
+@settings(max_examples=40, deadline=None)
+@given(bmp_texts)
+def test_a_hugging_face_model_gets_its_own_tokenizers_ids(minilm_pre, minilm, texts):
+    assert minilm_pre.tokenize(texts).to_list() == minilm.tokenize(texts).merge_dims(1, -1).to_list()
+
+
+def test_compatibility_characters_stay_as_hugging_face_keeps_them(minilm_pre, minilm):
+    texts = [*SMS_LIKE, "wait… ﬁnal ofﬁce", "Ｈｅｌｌｏ ｗｏｒｌｄ ①②③ ½ ™", "a\tb\nc\x01d\u200be\ue000f İstanbul ß"]
+    assert minilm_pre.tokenize(texts).to_list() == minilm.tokenize(texts).merge_dims(1, -1).to_list()
 
 
 # -- runs ---------------------------------------------------------------------------------------
@@ -196,8 +212,7 @@ def test_the_sentence_key_of_the_default_model_in_litert_is_embeds(tmp_path):
 
     report = export_embedder("default", tmp_path / "minilm.tflite", key="sentence")
     assert (report["pooling"], report["normalize"], report["seq_length"]) == ("mean", True, 256)
-    plain = [t for t in SMS_LIKE if all(unicodedata.normalize("NFKC", c) == c for c in t)]
-    texts = [*plain, "the cat sat on the mat " * 60]  # longer than 256 tokens: cut as embed cuts it
+    texts = [*SMS_LIKE, "wait… ﬁnal", "the cat sat on the mat " * 60]  # longer than 256 tokens: cut as embed cuts it
     got = LiteRTModel(tmp_path / "minilm.tflite").batched(3, text=texts)["sentence"]
     expected = Embedder.from_config("default", key="sentence", precision="float32").embed(texts)
     np.testing.assert_allclose(got, expected, atol=2e-5)
