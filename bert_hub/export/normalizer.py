@@ -6,8 +6,8 @@ character's UTF-8 bytes to its normalised string, in darts-clone's
 double-array format, inside a small flatbuffer. tensorflow-text builds that
 table for its own normalisation (NFKC case folding, which turns ``…`` into
 ``...``); a checkpoint converted from Hugging Face normalises otherwise
-(``text_normalization: huggingface``, see
-[`huggingface_normalize`][bert_hub.builder.preprocess.huggingface_normalize]).
+(``text_normalization: huggingface``, see ``huggingface_normalize`` in
+``bert_hub.builder.preprocess``).
 [`huggingface_normalizer_model`][bert_hub.export.normalizer.huggingface_normalizer_model]
 builds the table for Hugging Face's rules, character by character, so the
 same op gives the ids of the checkpoint's own tokenizer:
