@@ -68,10 +68,9 @@ def export_run(
     kind = get_task(info["task"]).model_type()
     settings, config = run_model_config(folder)
     out = check_out(out, fmt, overwrite)
-    home = run
-    if out == home or home in out.parents:
+    if out == run or run in out.parents:
         raise InputError(
-            f"`out` {out} is inside the run folder {home}, whose files bert_hub keeps as the run wrote them; "
+            f"`out` {out} is inside the run folder {run}, whose files bert_hub keeps as the run wrote them; "
             "write the export elsewhere"
         )
     refusal = kind.litert_refusal(info) if fmt == "litert" else None
@@ -81,4 +80,4 @@ def export_run(
     _, _, loaded = load_export(folder, info["task"])
     module, signatures = kind.rebuilt(folder, info, loaded, lambda bert: pipeline_for(bert, fmt))
     report = write_artifact(module, signatures, info, out, fmt=fmt, quantize=quantize, overwrite=overwrite)
-    return {**report, "task": info["task"], "model": config.name, "run": str(home)}
+    return {**report, "task": info["task"], "model": config.name, "run": str(run)}

@@ -203,8 +203,6 @@ class ServingPipeline:
 
     def __init__(self, bert: BertPipeline, *, preprocessor: Any = None, encoder: Any = None):
         self.bert = bert
-        self.config = bert.config
-        self.encoder = bert.encoder
         self.preprocessor = bert.preprocessor if preprocessor is None else preprocessor
         self._encoder = encoder
 
