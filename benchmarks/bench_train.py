@@ -13,6 +13,8 @@ bert_hub's default recipe.
   bert_hub bf16       the same with ``--precision bfloat16`` (oneDNN's mixed precision; left out on a
                       CPU without native bf16)
   bert_hub fixed 128  the same with ``--no-bucketing`` (every batch packed to 128 tokens)
+  bert_hub lora 8     the same with ``--lora 8`` (the encoder frozen, rank-8 adapters and the head trained;
+                      LoRA's own default learning rate)
   torch fp32          a plain PyTorch loop over ``transformers.BertModel`` from the same checkpoint,
                       batches grouped by length by bert_hub's own function (from the Hugging Face
                       tokenizer's lengths: the same groups but for texts whose pieces differ), each
@@ -55,6 +57,7 @@ FLAGS = {
     "bert_hub fp32": ["--precision", "float32"],
     "bert_hub bf16": ["--precision", "bfloat16"],
     "bert_hub fixed 128": ["--no-bucketing"],
+    "bert_hub lora 8": ["--lora", "8"],
 }
 OURS = tuple(FLAGS)
 PEERS = ("torch fp32", "torch bf16")
@@ -262,6 +265,7 @@ def main() -> None:
                     "process_seconds": seconds,
                     "peak_gib": peak,
                     "run_folder_mb": folder_size(run) / 1e6,
+                    "without_export_mb": (folder_size(run) - folder_size(run / "model")) / 1e6,
                 }
             else:
                 command = [sys.executable, __file__, "--data", str(args.data), "--child", engine, str(checkpoint)]
@@ -277,17 +281,18 @@ def main() -> None:
     )
     print(
         "| trainer | examples/s in the epoch | whole process (s) | validation accuracy | peak memory (GiB) "
-        "| run folder (MB) | vs best peer |"
+        "| run folder (MB) | without model/ (MB) | vs best peer |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for engine, r in results.items():
         ratio = f"{r['examples_per_second'] / best_peer:.2f}x" if best_peer else "—"
         folder = f"{r['run_folder_mb']:.0f}" if "run_folder_mb" in r else "—"
+        kept = f"{r['without_export_mb']:.1f}" if "without_export_mb" in r else "—"
         accuracy = f"{r['val_accuracy']:.3f}" if r.get("val_accuracy") is not None else "—"
         name = f"{engine} (auto: {r['precision']})" if engine == "bert_hub" else engine
         print(
             f"| {name} | {r['examples_per_second']:.1f} | {r['process_seconds']:.1f} | {accuracy} | "
-            f"{r['peak_gib']:.2f} | {folder} | {ratio} |"
+            f"{r['peak_gib']:.2f} | {folder} | {kept} | {ratio} |"
         )
     what = f"one epoch of {args.data.name}, model {args.config}"
     if args.chart:

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/finetune_spam.py --data ../shared/data/sms_spam_train.tsv [--folds 5]
         [--config default] [--limit N] [--epochs N] [--learning-rate R] [--pooling mean]
         [--keep-best] [--tune-threshold] [--class-weight] [--precision bfloat16]
+        [--lora RANK [--lora-targets TARGETS] [--lora-alpha ALPHA]]
 
 Stratified k folds (seeded). In each fold the other folds are the training
 rows: bert_hub trains on them exactly as ``bert-hub train --data`` would
@@ -89,13 +90,16 @@ def main() -> int:
     for flag in ("--keep-best", "--tune-threshold", "--class-weight"):
         parser.add_argument(flag, action="store_true", default=None, help="turn on (default: off)")
     parser.add_argument("--limit", type=int, help="use only the first N folds (quicker, less certain)")
+    parser.add_argument("--lora", type=int, metavar="RANK", help="train LoRA adapters of this rank (default: off)")
+    parser.add_argument("--lora-targets", help="override the default of bert-hub train (with --lora)")
+    parser.add_argument("--lora-alpha", type=float, help="override the default of bert-hub train (with --lora)")
     args = parser.parse_args()
 
     from bert_hub.runtime.precision import enable_onednn
 
     enable_onednn()  # as `bert-hub train` does at start-up, before TensorFlow loads
 
-    from bert_hub.finetune.tasks.classification import Classifier
+    from bert_hub.finetune.tasks.classification import Classifier, TextClassification
     from bert_hub.finetune.tasks.labelled_texts import LabelledTexts, read_labelled, stratified_split
     from bert_hub.finetune.train import train
     from bert_hub.finetune.train_config import TrainConfig
@@ -106,14 +110,16 @@ def main() -> int:
         seed=args.seed,
         epochs=args.epochs,
         learning_rate=args.learning_rate,
-        pooling=args.pooling,
         keep_best=args.keep_best,
-        tune_threshold=args.tune_threshold,
-        class_weight=args.class_weight,
         precision=args.precision,
+        lora=args.lora,
+        lora_targets=args.lora_targets,
+        lora_alpha=args.lora_alpha,
     )
+    task = TextClassification(pooling=args.pooling, tune_threshold=args.tune_threshold, class_weight=args.class_weight)
+    own = task.settings
     rows: dict[str, list[dict[str, float]]] = {"bert_hub": [], "TF-IDF + LinearSVC": []}
-    if cfg.tune_threshold:
+    if own.tune_threshold:
         rows = {"bert_hub (tuned threshold)": [], "bert_hub (threshold 0.5)": [], "TF-IDF + LinearSVC": []}
     parts = folds(labels, args.folds, args.seed)
     with tempfile.TemporaryDirectory(prefix="bert_hub_cv_") as tmp:  # removed at the end, or on a failure
@@ -123,13 +129,14 @@ def main() -> int:
             rest, test = data.subset(train_idx), data.subset(test_idx)
             fit, val, _ = stratified_split(rest, validation=cfg.validation_fraction, test=0.0, seed=args.seed)
             started = time.perf_counter()
-            summary = train(args.config, (fit, val, LabelledTexts([], [], data.label_names)), work / f"fold{i}", cfg)
+            splits = (fit, val, LabelledTexts([], [], data.label_names))
+            summary = train(args.config, splits, work / f"fold{i}", cfg, task=task)
             clf = Classifier(work / f"fold{i}")
             probs = np.array([r["probability"] for r in clf.predict(test.texts)])
             del clf
             shutil.rmtree(work / f"fold{i}")  # one fold's run (~360 MB) on disk at a time
             y = np.asarray(test.labels)
-            if cfg.tune_threshold:
+            if own.tune_threshold:
                 rows["bert_hub (tuned threshold)"].append(scores(y, probs >= summary["threshold"]))
                 rows["bert_hub (threshold 0.5)"].append(scores(y, probs >= 0.5))
             else:
@@ -149,11 +156,12 @@ def main() -> int:
                 flush=True,
             )
     n = len(rows["TF-IDF + LinearSVC"])
+    lora = f", LoRA rank {cfg.lora} on {cfg.lora_targets}" if cfg.lora else ""
     print(
         f"\n{n} of {args.folds} stratified folds of {args.data} ({len(labels)} messages, "
         f"{labels.mean():.1%} spam); bert_hub: {args.config}, {cfg.epochs or 'default'} epochs, learning rate "
-        f"{cfg.learning_rate:g}, pooling {cfg.pooling}, keep_best {cfg.keep_best}, tune_threshold "
-        f"{cfg.tune_threshold}, class_weight {cfg.class_weight}, precision {summary['precision']}\n"
+        f"{cfg.peak_learning_rate:g}{lora}, pooling {own.pooling}, keep_best {cfg.keep_best}, tune_threshold "
+        f"{own.tune_threshold}, class_weight {own.class_weight}, precision {summary['precision']}\n"
     )
     print("| model | accuracy | spam F1 | precision | recall |\n|---|---:|---:|---:|---:|")
     for name, runs in rows.items():

@@ -39,6 +39,8 @@ def main() -> int:
     ap.add_argument("--pooling", choices=("pooled_output", "mean"))
     ap.add_argument("--seed", type=int, help="seed of bert_hub's split, batches and initialisation (default 0)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--lora", type=int, metavar="RANK", help="train LoRA adapters of this rank (default: off)")
+    ap.add_argument("--lora-targets", help="override the default of bert-hub train (with --lora)")
     args = ap.parse_args()
 
     from bert_hub.runtime.precision import enable_onednn
@@ -48,7 +50,7 @@ def main() -> int:
     import numpy as np
 
     from bert_hub.finetune.metrics import multiclass_metrics, multilabel_metrics
-    from bert_hub.finetune.tasks.classification import Classifier
+    from bert_hub.finetune.tasks.classification import Classifier, TextClassification
     from bert_hub.finetune.tasks.labelled_texts import read_labelled
     from bert_hub.finetune.train import train
     from bert_hub.finetune.train_config import TrainConfig
@@ -76,12 +78,14 @@ def main() -> int:
         epochs=args.epochs,
         learning_rate=args.learning_rate,
         batch_size=args.batch_size,
-        pooling=args.pooling,
         seed=args.seed,
+        lora=args.lora,
+        lora_targets=args.lora_targets,
     )
+    task = TextClassification(pooling=args.pooling)
     with tempfile.TemporaryDirectory(prefix="bert_hub_topics_") as tmp:
         started = time.perf_counter()
-        summary = train(args.config, train_data, Path(tmp) / "run", cfg, progress=False)
+        summary = train(args.config, train_data, Path(tmp) / "run", cfg, task=task, progress=False)
         train_seconds = time.perf_counter() - started
         ours = Classifier(Path(tmp) / "run").evaluate(test_data)
 
@@ -97,9 +101,10 @@ def main() -> int:
         "labels": list(names),
         "settings": {
             "epochs": summary["epochs"],
-            "learning_rate": cfg.learning_rate,
+            "learning_rate": cfg.peak_learning_rate,
+            "lora": cfg.lora and {"rank": cfg.lora, "targets": cfg.lora_targets},
             "batch_size": cfg.batch_size,
-            "pooling": cfg.pooling,
+            "pooling": task.settings.pooling,
             "seed": cfg.seed,
             "steps": summary["steps"],
         },
@@ -111,7 +116,8 @@ def main() -> int:
         return 0
     print(
         f"{folder}: {len(train_data)} train / {len(test_data)} test, {len(names)} labels; bert_hub: "
-        f"{summary['epochs']} epochs ({summary['steps']} steps), learning rate {cfg.learning_rate}, {cfg.pooling}"
+        f"{summary['epochs']} epochs ({summary['steps']} steps), learning rate {cfg.peak_learning_rate}, "
+        f"{task.settings.pooling}" + (f", LoRA rank {cfg.lora} on {cfg.lora_targets}" if cfg.lora else "")
     )
     print(f"{'model':<22}" + "".join(f"{k:>16}" for k in keys) + f"{'train s':>10}")
     for name in ("bert_hub", "TF-IDF + LinearSVC"):

@@ -44,6 +44,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -55,6 +56,11 @@ from bert_hub.core.interface import INPUT_KEYS, MLM_POSITIONS_KEY, select, servi
 
 LAYER_NORM_EPSILON = 1e-12
 MASK_BIAS = -10000.0
+QKV = ("attention/query", "attention/key", "attention/value")
+"""The three matmuls computed as one (`_joined_qkv`), in that order."""
+LORA_A, LORA_B = "lora_a", "lora_b"
+"""A LoRA adapter's weights beside its kernel (``attention/query/lora_a`` ``[in, rank]``, ``.../lora_b``
+``[rank, out]``): the matmul computes with ``kernel + scale * lora_a @ lora_b`` (`adapted_matmul`)."""
 
 
 def _gelu(x: tf.Tensor) -> tf.Tensor:
@@ -114,6 +120,19 @@ class Reshaped:
         return tf.reshape(self.variable, self.shape)
 
 
+@dataclasses.dataclass(frozen=True)
+class Moved(Reshaped):
+    """A weight read as ``variable + factor * change``: ``variable`` frozen, ``change`` trained (a LoRA run's
+    pooler)."""
+
+    change: tf.Variable
+    factor: float = 1.0
+
+    def read(self) -> tf.Tensor:
+        """The weight the forward pass computes with."""
+        return super().read() + self.factor * self.change
+
+
 def _read(weight: tf.Variable | Reshaped) -> tf.Tensor:
     return weight.read() if isinstance(weight, Reshaped) else weight
 
@@ -128,6 +147,35 @@ def _joined_qkv(w: Mapping[str, tf.Variable | Reshaped], name: str, prefix: str 
     """Query's, key's and value's ``name`` (``kernel`` or ``bias``) side by side, as one float32 tensor (one
     ``[H, 3H]`` product runs faster than three ``[H, H]`` ones); ``prefix``: the layer's, when ``w`` holds all."""
     return tf.concat([_float32(w[f"{prefix}attention/{part}/{name}"]) for part in ("query", "key", "value")], axis=-1)
+
+
+def adapted_matmul(rows: tf.Tensor, kernel: tf.Tensor, a: tf.Tensor, b: tf.Tensor, scale: float) -> tf.Tensor:
+    """``rows @ (kernel + scale * a @ b)``: a matmul with a LoRA adapter, whose gradient reaches ``rows``,
+    ``a`` and ``b`` but not ``kernel`` (frozen).
+
+    The kernel and the adapter's product are merged once a call (``[in, out]``, a rank-``r`` product:
+    little), so the forward pass is one matmul, as without an adapter. Its gradient is written out: the
+    input's is ``dy @ merged^T`` (the adapter's path included), the adapter's are thin products
+    (``scale * rows^T @ (dy @ b^T)`` and ``scale * (rows @ a)^T @ dy``), and the kernel's, a full-size
+    product, is never computed. Summing ``rows @ a @ b`` into the product instead cost the forward pass
+    a quarter more (all-MiniLM-L6-v2, every target: an activation-sized term written and added per
+    matmul).
+    """
+
+    @tf.custom_gradient
+    def product(x: tf.Tensor, w: tf.Tensor, down: tf.Tensor, up: tf.Tensor) -> Any:
+        scaled = down * scale  # [in, rank]: the scale on the smallest factor, not on the [in, out] product
+        merged = w + tf.matmul(scaled, up)
+
+        def gradient(dy: tf.Tensor) -> tuple[Any, ...]:
+            dx = tf.matmul(dy, merged, transpose_b=True)
+            d_down = tf.matmul(x, tf.matmul(dy, up, transpose_b=True), transpose_a=True) * scale
+            d_up = tf.matmul(tf.matmul(x, scaled), dy, transpose_a=True)
+            return dx, None, d_down, d_up
+
+        return tf.matmul(x, merged), gradient
+
+    return product(rows, tf.stop_gradient(kernel), a, b)
 
 
 def _layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) -> tf.Tensor:
@@ -191,6 +239,7 @@ class EncoderModule(tf.Module):
         self.layer_norm = _layer_norm
         self.gelu = GELU[arch.gelu]
         self.slice_qkv = False  # see for_inference (litert)
+        self.lora_scale = 1.0  # LoRA adapters' alpha / rank (see _adapted), when weights hold adapters
         self.dropout_seed = tf.Variable(
             [0, 0],
             dtype=tf.int64,
@@ -301,6 +350,7 @@ class EncoderModule(tf.Module):
         shape: tf.Tensor | list | None,
         training: bool,
         bias_shape: list[int] | None = None,
+        adapter: tuple[tf.Tensor, tf.Tensor, float] | None = None,
     ) -> tf.Tensor:
         """``rows [n, in] @ kernel + bias``, reshaped to ``shape`` (``None``: kept 2-D, inference only).
 
@@ -310,13 +360,15 @@ class EncoderModule(tf.Module):
         kernel for bfloat16 (x64:gemm:jit, 200 GFLOP/s on the project's Xeon) and a plain MatMul has
         (brg_matmul, 265-307 GFLOP/s): the reshape between the product and the bias add keeps
         TensorFlow's remapper from fusing them (``bias_shape``: the bias reshaped to match).
+
+        ``adapter``: a LoRA adapter ``(A, B, scale)`` of the kernel (`_adapter`): the product is
+        `adapted_matmul`'s.
         """
+        product = tf.matmul(rows, kernel) if adapter is None else adapted_matmul(rows, kernel, *adapter)
         if not training:
-            out = tf.nn.bias_add(tf.matmul(rows, kernel), bias)
+            out = tf.nn.bias_add(product, bias)
             return out if shape is None else tf.reshape(out, shape)
-        return tf.reshape(tf.matmul(rows, kernel), shape) + (
-            bias if bias_shape is None else tf.reshape(bias, bias_shape)
-        )
+        return tf.reshape(product, shape) + (bias if bias_shape is None else tf.reshape(bias, bias_shape))
 
     def _project(
         self,
@@ -334,7 +386,32 @@ class EncoderModule(tf.Module):
             out = int8_matmul(rows, bias, **parts)
             return out if shape is None else tf.reshape(out, shape)
         kernel = _joined_qkv(w, "kernel") if prefix == "attention/qkv" else _float32(w[f"{prefix}/kernel"])
-        return self._linear(rows, kernel, bias, shape, training, bias_shape)
+        adapter = self._adapter(w, QKV if prefix == "attention/qkv" else (prefix,))
+        if adapter is not None:
+            adapter = (*adapter, self.lora_scale)
+        return self._linear(rows, kernel, bias, shape, training, bias_shape, adapter)
+
+    def _adapter(self, w: Mapping[str, tf.Variable | Reshaped], parts: tuple[str, ...]) -> Any:
+        """The LoRA adapter ``(A, B)`` of the matmul whose kernels are ``parts`` side by side (query, key and
+        value: one matmul), or None when ``w`` holds no adapter for any of them.
+
+        The adapters of the parts present are one pair: their ``A`` matrices side by side, and a block
+        matrix of their ``B`` matrices (zeros where a part has none), so that ``A @ B`` is the joined
+        kernel's change.
+        """
+        present = [p for p in parts if f"{p}/{LORA_A}" in w]
+        if not present:
+            return None
+        down = tf.concat([_read(w[f"{p}/{LORA_A}"]) for p in present], axis=1) if len(present) > 1 else None
+        if len(parts) == 1:
+            return _read(w[f"{parts[0]}/{LORA_A}"]), _read(w[f"{parts[0]}/{LORA_B}"])
+        rows = []
+        for p in present:
+            up = _read(w[f"{p}/{LORA_B}"])
+            zeros = tf.zeros([up.shape[0], self.arch.hidden], up.dtype)
+            rows.append(tf.concat([up if q == p else zeros for q in parts], axis=1))
+        first = _read(w[f"{present[0]}/{LORA_A}"])
+        return (first if down is None else down), (rows[0] if len(rows) == 1 else tf.concat(rows, axis=0))
 
     def _dense(self, x: tf.Tensor, w: Mapping[str, tf.Variable | Reshaped], prefix: str) -> tf.Tensor:
         # A 2-D matmul (not an einsum with "..."): its gradient is a matmul too,

@@ -276,11 +276,14 @@ class ModelConfig:
         return out
 
 
+_FLOAT_OR_NONE = (float, int, type(None))
+"""A number or null (an integer is a number)."""
 _YAML_TYPES: dict[str, Any] = {
     "str": str,
     "int": int,
     "int | None": (int, type(None)),
     "float": float,
+    "float | None": _FLOAT_OR_NONE,
     "bool": bool,
     "str | None": (str, type(None)),
     "Handle": str,
@@ -310,6 +313,7 @@ _TYPE_NAMES = {
     dict: "a mapping",
     float: "a number",
     (int, type(None)): "an integer or null",
+    _FLOAT_OR_NONE: "a number or null",
     (str, type(None)): "a string or null",
     (dict, type(None)): "a mapping or null",
 }
@@ -472,16 +476,16 @@ def check_fields(raw: Any, spec: Mapping[str, tuple[Any, bool]], source: str, pr
                 raise ConfigError(f"{source}: missing required field '{prefix}{key}'")
             continue
         value = raw[key]
-        if typ is float and isinstance(value, str):
+        if typ in (float, _FLOAT_OR_NONE) and isinstance(value, str):
             value = _yaml_number(value, value)  # YAML 1.1 reads 3e-5 (no dot) as a string
             raw = {**raw, key: value}
         # bool is a subclass of int: `layers: true` must not pass as 1.
         ok = (isinstance(value, typ) or (typ is float and isinstance(value, int))) and not (
-            typ in (int, float, (int, type(None))) and isinstance(value, bool)
+            typ in (int, float, (int, type(None)), _FLOAT_OR_NONE) and isinstance(value, bool)
         )
         if not ok:
             raise ConfigError(f"{source}: field '{prefix}{key}': expected {_TYPE_NAMES[typ]}, got {value!r}")
-        if typ is float and not math.isfinite(value):
+        if typ in (float, _FLOAT_OR_NONE) and value is not None and not math.isfinite(value):
             raise ConfigError(f"{source}: field '{prefix}{key}': expected a finite number, got {value!r}")
     return dict(raw)
 

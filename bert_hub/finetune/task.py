@@ -141,6 +141,11 @@ class Task:
         """The ``tf_keras`` model to fine-tune: ``bert``'s encoder layer with this task's head."""
         raise NotImplementedError
 
+    def reads_pooled_output(self) -> bool:
+        """Whether the head `build_model` puts on the encoder starts from its ``pooled_output`` (with LoRA, the
+        pooler then trains with the head: [`bert_hub.finetune.lora`][bert_hub.finetune.lora])."""
+        return False
+
     def loss_and_metrics(self) -> tuple[Any, list[Any]]:
         """The Keras loss and metrics (one named ``accuracy``)."""
         raise NotImplementedError

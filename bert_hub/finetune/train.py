@@ -47,6 +47,15 @@ from bert_hub.core.manifests import mark_directory
 from bert_hub.core.pause import pause_point
 from bert_hub.finetune.distribution import distribution_strategy, is_multi_worker, training_data, writes_the_run
 from bert_hub.finetune.early_stopping import DEFAULT_MONITOR, best_epoch, check_monitor, stop_reason
+from bert_hub.finetune.lora import (
+    RECORD,
+    Lora,
+    adapter_layer,
+    base_record,
+    check_resumed_base,
+    merged_model,
+    with_adapters,
+)
 from bert_hub.finetune.mixed_precision import choose_precision
 from bert_hub.finetune.optimizer import adamw
 from bert_hub.finetune.plots import plot_curves
@@ -144,7 +153,7 @@ def data_fingerprint(data: Any) -> str:
 
 def _compile(model: Any, task: Task, cfg: TrainConfig, total_steps: int) -> Any:
     """AdamW with warm-up and linear decay, the task's loss and metrics."""
-    optimizer = adamw(cfg.learning_rate, total_steps, int(cfg.warmup_fraction * total_steps), cfg.weight_decay)
+    optimizer = adamw(cfg.peak_learning_rate, total_steps, int(cfg.warmup_fraction * total_steps), cfg.weight_decay)
     loss, metrics = task.loss_and_metrics()
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     optimizer.build(model.trainable_variables)
@@ -270,6 +279,8 @@ def _resumed_settings(out: Path, cfg: TrainConfig, task: Task) -> tuple[TrainCon
             cfg = cfg.replace(epochs=recorded.epochs)
         if cfg.precision == "auto":
             cfg = cfg.replace(precision=recorded.precision)
+        if cfg.learning_rate is None:
+            cfg = cfg.replace(learning_rate=recorded.learning_rate)
     own = recorded_settings(out, task.Settings)
     if own is not None and task.settings == task.Settings():
         task = type(task)(own)
@@ -366,9 +377,12 @@ def _train_in(
 
     train_data, val_data, test_data = splits
     seed_everything(cfg.seed)
+    lora = Lora.from_settings(cfg)
+    cfg = cfg.replace(learning_rate=cfg.peak_learning_rate)  # recorded as it runs
     with dist.scope():
-        bert = BertPipeline(model_config, trainable=True)
-        model = task.build_model(bert, cfg)
+        bert = BertPipeline(model_config, trainable=lora is None)
+        adapters = None if lora is None else adapter_layer(bert, lora, cfg.seed, pooler=task.reads_pooled_output())
+        model = task.build_model(bert if adapters is None else with_adapters(bert, adapters), cfg)
         train_ex = task.examples(bert, train_data, cfg)
         steps_per_epoch = len(_epoch_batches(train_ex, cfg, 0, dist))
         epochs = cfg.planned_epochs(steps_per_epoch)
@@ -386,9 +400,16 @@ def _train_in(
     # Resuming needs the last epoch's checkpoint only (the manager writes a new one before it drops the old).
     manager = tf.train.CheckpointManager(ckpt, str(workdir / "checkpoints"), max_to_keep=1)
     history: list[dict[str, Any]] = []
+    base = None
+    if lora is not None:
+        log.info("%s", lora.describe())
+        base = {RECORD: base_record(bert)}
+        if options.resume:
+            check_resumed_base(restore_from, base[RECORD], bert.config.source)
     if options.resume:
         history = _restore(ckpt, restore_from, model, optimizer, epoch_var, cfg, workdir)
-    seed_everything(cfg.seed, bert.encoder, step=int(optimizer.iterations.numpy()))
+    encoder = bert.encoder if adapters is None else adapters.module
+    seed_everything(cfg.seed, encoder, step=int(optimizer.iterations.numpy()))
     atomic_write_text(
         workdir / "train_config.yaml",
         yaml.safe_dump(
@@ -398,6 +419,7 @@ def _train_in(
                 "data_fingerprint": fingerprint,
                 **cfg.as_dict(),
                 **task.settings.as_dict(),
+                **(base or {}),
             },
             sort_keys=False,
         ),
@@ -414,9 +436,13 @@ def _train_in(
         # One fit() over the remaining epochs (so Keras shows "Epoch 2/3"); each epoch
         # draws its own batches, and the iterator runs on from epoch to epoch.
         batches = [b for epoch in range(start_epoch, last_epoch) for b in _epoch_batches(train_ex, cfg, epoch, dist)]
-        shape = model_shape(model_config.architecture) + (
-            "" if hasattr(bert.encoder, "dropout_seed") else " | saved graph"
-        )  # not bert_hub's: its own speeds
+        shape = (
+            model_shape(model_config.architecture)
+            + (
+                "" if hasattr(encoder, "dropout_seed") else " | saved graph"  # not bert_hub's: its own speeds
+            )
+            + ("" if lora is None else f" | lora {lora.rank} {','.join(lora.targets)}")
+        )
         precision = choose_precision(
             cfg.precision,
             model,
@@ -480,6 +506,9 @@ def _train_in(
     if cfg.exports_best and history and (workdir / "checkpoints" / "best.index").exists():
         best_checkpoint(model).read(str(workdir / "checkpoints" / "best")).expect_partial()
         summary["best_epoch"] = best_epoch(history, cfg.monitor)
+    if adapters is not None and lora is not None:  # the adapters merged into the encoder: the export is plain
+        model = merged_model(adapters, model, task.build_model(bert, cfg), bert.encoder_layer)
+        summary["lora"] = dataclasses.asdict(lora)
     summary.update(task.finish(model, bert, workdir / "model", splits, cfg, {"model": model_config.name}, val_ex))
     if "test_metrics" in summary:
         write_json(workdir / "metrics.json", summary["test_metrics"])

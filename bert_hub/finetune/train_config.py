@@ -24,8 +24,13 @@ import yaml
 from typing_extensions import override
 
 from bert_hub.core.config import read_yaml
-from bert_hub.core.errors import ConfigError
+from bert_hub.core.errors import ConfigError, InputError
 from bert_hub.finetune.early_stopping import DEFAULT_MONITOR
+from bert_hub.finetune.lora import DEFAULT_LEARNING_RATE as LORA_LEARNING_RATE
+from bert_hub.finetune.lora import DEFAULT_TARGETS as LORA_TARGETS
+from bert_hub.finetune.lora import GROUPS as LORA_GROUPS
+from bert_hub.finetune.lora import TARGETS as LORA_NAMES
+from bert_hub.finetune.lora import Lora
 from bert_hub.finetune.options import NoOptions, Options, option
 from bert_hub.runtime.precision import PRECISIONS, TRAINING_PRECISIONS
 
@@ -34,6 +39,8 @@ DEFAULT_EPOCHS = 4
 ``DEFAULT_EPOCHS`` (see `TrainConfig.planned_epochs`)."""
 MIN_STEPS = 320
 """Steps a run whose ``epochs`` is not set takes at least: smaller sets get more epochs."""
+DEFAULT_LEARNING_RATE = 1e-4
+"""The peak learning rate of a run that fine-tunes every weight, unless ``learning_rate`` says otherwise."""
 MAX_AUTO_EPOCHS = 16
 """The most epochs a run whose ``epochs`` is not set takes, however small its data."""
 
@@ -61,7 +68,11 @@ class TrainConfig(Options):
         at_least=1,
     )
     batch_size: int = option(32, "examples per step", at_least=1)
-    learning_rate: float = option(1e-4, "peak learning rate (AdamW)", positive=True)
+    learning_rate: float | None = option(
+        None,
+        f"peak learning rate (AdamW; default: {DEFAULT_LEARNING_RATE:g}, or {LORA_LEARNING_RATE:g} with LoRA)",
+        positive=True,
+    )
     warmup_fraction: float = option(0.1, "fraction of steps with a linear warm-up", fraction=True)
     weight_decay: float = option(0.01, "AdamW weight decay (not on LayerNorm or biases)", at_least=0)
     dropout: float = option(0.1, "dropout before the task's output layer", fraction=True)
@@ -104,6 +115,28 @@ class TrainConfig(Options):
     min_delta: float = option(
         0.0, "the least change of the monitored value that counts as an improvement", at_least=0, metavar="DELTA"
     )
+    lora: int | None = option(
+        None,
+        "train low-rank adapters of this rank with the head, the encoder frozen (LoRA; default: fine-tune "
+        "every weight)",
+        at_least=1,
+        metavar="RANK",
+    )
+    lora_alpha: float | None = option(
+        None, "LoRA adapters are scaled by alpha / rank (default: alpha = 2 x rank)", positive=True, metavar="ALPHA"
+    )
+    lora_targets: str = option(
+        LORA_TARGETS,
+        f"the matmuls LoRA adapts, comma-separated: {', '.join(LORA_NAMES)}, or a group: {', '.join(LORA_GROUPS)}",
+        metavar="TARGETS",
+    )
+
+    @property
+    def peak_learning_rate(self) -> float:
+        """`learning_rate`, or its default: `DEFAULT_LEARNING_RATE`, with LoRA `LORA_LEARNING_RATE`."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return DEFAULT_LEARNING_RATE if self.lora is None else LORA_LEARNING_RATE
 
     @property
     def exports_best(self) -> bool:
@@ -120,6 +153,10 @@ class TrainConfig(Options):
                     f"gradients in floats; use one of {', '.join(TRAINING_PRECISIONS)}",
                 )
             ]
+        try:
+            Lora.parse_targets(self.lora_targets)
+        except InputError as e:
+            return [("lora_targets", str(e).split(": ", 1)[1])]
         if not self.monitor.strip():
             return [("monitor", "is empty; name a value the run logs, such as val_loss or val_accuracy")]
         total = self.validation_fraction + self.test_fraction

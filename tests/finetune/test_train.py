@@ -256,7 +256,8 @@ def test_training_refuses_a_process_whose_weights_are_frozen(tmp_path, tiny_bund
     assert "unset it" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
-def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_bundle, sms_file):
+@pytest.mark.parametrize("flags", [(), ("--lora", "2")], ids=["full", "lora"])
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_bundle, sms_file, flags):
     report = json.loads(
         run(
             "train",
@@ -281,10 +282,12 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_bundle, sms_file):
             "--cpu-replicas",
             "2",
             "--json",
+            *flags,
             process=True,
         ).stdout
     )
     assert report["replicas"] == 2 and report["finished"] and "test_metrics" in report
+    assert ("lora" in report) == bool(flags)
     assert (tmp_path / "m" / "model" / "saved_model.pb").is_file()
 
 

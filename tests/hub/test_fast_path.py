@@ -329,3 +329,48 @@ def test_the_graph_embed_runs_on_the_export_has_every_matmul_fused(upstream_mini
     assert sum(f == ["BiasAdd", "GeluApproximate"] for f in fused) == layers, fused
     assert ops.count("Tanh") == 1 and "MatMul" not in ops, ops  # the pooler's tanh; no unfused matmul
     assert not [op for op in ops if op.endswith("PartitionedCall")], ops  # the per-layer calls were inlined
+
+
+def test_lora_trains_adapters_on_the_kaggle_graph_and_merges_them_into_its_layout(upstream_bert, tmp_path):
+    """LoRA on the upstream (Kaggle) encoder: its variables are read as the fast path reads them (query kernels
+    stored per head), and the export's kernels are the base's plus the trained adapters' product."""
+    import tensorflow as tf
+
+    from bert_hub.finetune.tasks.labelled_texts import LabelledTexts
+    from bert_hub.finetune.train import train
+    from bert_hub.finetune.train_config import TrainConfig
+
+    data = LabelledTexts(
+        ["win a free prize now", "see you at lunch", "claim cash", "ok thanks"] * 8, [1, 0] * 16, ("ham", "spam")
+    )
+    cfg = TrainConfig(epochs=1, batch_size=8, seq_length=32, lora=2, lora_targets="query,output")
+    summary = train(upstream_bert.config, data, tmp_path / "run", cfg)
+    assert summary["finished"] and summary["lora"]["targets"] == ("query", "output")
+    reader = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    adapters = {
+        name.split("/")[2].replace(".S", "/").removesuffix(".ATTRIBUTES"): reader.get_tensor(name)
+        for name in reader.get_variable_to_shape_map()
+        if "lora_" in name and "OPTIMIZER_SLOT" not in name and name.startswith("model/")
+    }
+    assert len(adapters) == 6 * 2 * 2
+    loaded = tf.saved_model.load(str(tmp_path / "run" / "model"))  # kept: its signature's variables live in it
+    exported = {v.name: v.numpy() for v in loaded.signatures["serving_default"].variables}
+    weights = upstream_bert.fast_path().weights
+    for i in (0, 5):
+        for target, name in (("query", "attention/query/kernel"), ("output", "output/kernel")):
+            base = weights[f"transformer/layer_{i}/{name}"]
+            variable = getattr(base, "variable", base)
+            delta = adapters[f"layer_{i}/{target}/lora_a"] @ adapters[f"layer_{i}/{target}/lora_b"] * 2.0
+            assert np.abs(delta).max() > 0  # the adapters trained
+            want = variable.numpy() + delta.reshape(variable.shape)
+            assert np.abs(exported[variable.name] - want).max() < 1e-6
+    # The head reads pooled_output: the pooler trained with it (a change at a tenth of the rate), and the
+    # export holds the trained one.
+    pooler = weights["pooler/kernel"]
+    change = next(
+        reader.get_tensor(n)
+        for n in reader.get_variable_to_shape_map()
+        if n.endswith("pooler.Skernel/.ATTRIBUTES/VARIABLE_VALUE")
+    )
+    assert np.abs(change).max() > 0
+    assert np.abs(exported[pooler.name] - (pooler.numpy() + 0.1 * change.reshape(pooler.shape))).max() < 1e-6

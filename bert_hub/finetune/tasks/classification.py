@@ -228,6 +228,10 @@ class TextClassification(Task):
         return TextExamples(bert, data, cfg.seq_length)
 
     @override
+    def reads_pooled_output(self) -> bool:
+        return self.settings.pooling == "pooled_output"
+
+    @override
     def build_model(self, bert: BertPipeline, cfg: TrainConfig) -> Any:
         many = self.multi_class or self.multi_label
         return build_sentence_model(

@@ -174,6 +174,10 @@ class TextRegression(Task):
         return TextExamples(bert, data, cfg.seq_length)
 
     @override
+    def reads_pooled_output(self) -> bool:
+        return self.settings.pooling == "pooled_output"
+
+    @override
     def build_model(self, bert: BertPipeline, cfg: TrainConfig) -> Any:
         return build_sentence_model(bert, cfg.dropout, self.settings.pooling, 1, cfg.seed)
 
