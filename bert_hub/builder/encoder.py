@@ -239,7 +239,7 @@ class EncoderModule(tf.Module):
         self.layer_norm = _layer_norm
         self.gelu = GELU[arch.gelu]
         self.slice_qkv = False  # see for_inference (litert)
-        self.lora_scale = 1.0  # LoRA adapters' alpha / rank (see _adapted), when weights hold adapters
+        self.lora_scale = 1.0  # LoRA adapters' alpha / rank (see _adapter), when weights hold adapters
         self.dropout_seed = tf.Variable(
             [0, 0],
             dtype=tf.int64,

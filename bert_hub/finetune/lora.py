@@ -200,7 +200,7 @@ def adapter_layer(bert: BertPipeline, lora: Lora, seed: int, pooler: bool = Fals
     from bert_hub.builder.encoder import LORA_A, LORA_B, EncoderModule, Moved
 
     arch, weights = _encoder_weights(bert)
-    module = EncoderModule(arch, weights)
+    module = EncoderModule(arch, weights)  # dropout 0.1, as BERT and the encoders bert_hub converts use
     module.lora_scale = lora.scale
 
     class AdaptedEncoder(tf_keras.layers.Layer):
@@ -265,7 +265,9 @@ def with_adapters(bert: BertPipeline, layer: Any) -> BertPipeline:
 
 def merge(layer: Any) -> None:
     """Adds each adapter's ``scale * A @ B`` to its kernel and puts a trained pooler in place of the encoder's
-    (its own variables, in memory), so the plain encoder computes what the adapted one did."""
+    (its own variables, in memory), so the plain encoder computes what the adapted one did; the adapters' ``B``
+    and the pooler's change are then zeros, so the layer computes the same as before and merging again changes
+    nothing."""
     import tensorflow as tf
 
     from bert_hub.builder.encoder import LORA_A, LORA_B
@@ -273,12 +275,15 @@ def merge(layer: Any) -> None:
     weights = layer.module.weights
     for moved in layer.pooler.value.values():
         moved.variable.assign(tf.reshape(moved.read(), moved.variable.shape))
+        moved.change.assign(tf.zeros_like(moved.change))
     for name in [n for n in weights if n.endswith(f"/{LORA_A}")]:
         prefix = name[: -len(LORA_A) - 1]
-        delta = tf.matmul(weights[name], weights[f"{prefix}/{LORA_B}"]) * layer.lora.scale
+        up = weights[f"{prefix}/{LORA_B}"]
+        delta = tf.matmul(weights[name], up) * layer.lora.scale
         kernel = weights[f"{prefix}/kernel"]
         variable = getattr(kernel, "variable", kernel)
         variable.assign_add(tf.reshape(delta, variable.shape))
+        up.assign(tf.zeros_like(up))  # merged: the layer now adds nothing, and a second merge changes nothing
 
 
 def merged_model(layer: Any, model: Any, plain: Any, encoder_layer: Any) -> Any:

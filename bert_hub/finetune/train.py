@@ -507,7 +507,9 @@ def _train_in(
         best_checkpoint(model).read(str(workdir / "checkpoints" / "best")).expect_partial()
         summary["best_epoch"] = best_epoch(history, cfg.monitor)
     if adapters is not None and lora is not None:  # the adapters merged into the encoder: the export is plain
-        model = merged_model(adapters, model, task.build_model(bert, cfg), bert.encoder_layer)
+        with dist.scope():  # the plain model's head as the trained one was built
+            plain = task.build_model(bert, cfg)
+        model = merged_model(adapters, model, plain, bert.encoder_layer)
         summary["lora"] = dataclasses.asdict(lora)
     summary.update(task.finish(model, bert, workdir / "model", splits, cfg, {"model": model_config.name}, val_ex))
     if "test_metrics" in summary:

@@ -153,6 +153,8 @@ class TrainConfig(Options):
                     f"gradients in floats; use one of {', '.join(TRAINING_PRECISIONS)}",
                 )
             ]
+        if self.lora is None and self.lora_alpha is not None:
+            return [("lora_alpha", "scales LoRA adapters, and this run has none: give lora (--lora RANK) too")]
         try:
             Lora.parse_targets(self.lora_targets)
         except InputError as e:

@@ -88,6 +88,31 @@ def test_merging_makes_the_plain_encoder_compute_the_adapted_one(tiny_bundle):
     assert np.abs(after["sequence_output"][real] - adapted["sequence_output"][real]).max() < 1e-5
     assert np.abs(after["pooled_output"] - adapted["pooled_output"]).max() < 1e-5
     assert np.abs(before[real] - adapted["sequence_output"][real]).max() > 1e-3
+    # Merged, the layer adds nothing more (its B and pooler change are zeros): merging again changes nothing.
+    again = adapted_outputs(layer, inputs)
+    assert np.abs(again["sequence_output"][real] - adapted["sequence_output"][real]).max() < 1e-5
+    merge(layer)
+    assert np.abs(bert.encode_inputs(inputs)["pooled_output"] - adapted["pooled_output"]).max() < 1e-5
+
+
+def test_the_adapted_matmul_has_the_gradient_of_the_merged_kernel():
+    """adapted_matmul's hand-written gradient against TensorFlow's own of ``x @ (W + s * A @ B)``."""
+    import tensorflow as tf
+
+    from bert_hub.builder.encoder import adapted_matmul
+
+    rng = np.random.default_rng(0)
+    x, w, a, b = (tf.constant(rng.normal(size=shape), tf.float32) for shape in ((5, 6), (6, 4), (6, 2), (2, 4)))
+    dy = tf.constant(rng.normal(size=(5, 4)), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, w, a, b])
+        mine = adapted_matmul(x, w, a, b, 1.5)
+        reference = x @ (tf.stop_gradient(w) + 1.5 * a @ b)
+    assert np.abs(mine.numpy() - reference.numpy()).max() < 1e-5
+    for got, want in zip(tape.gradient(mine, [x, w, a, b], dy), tape.gradient(reference, [x, w, a, b], dy)):
+        assert (got is None) == (want is None)  # the kernel: none
+        if got is not None:
+            assert np.abs(got.numpy() - want.numpy()).max() < 1e-5
 
 
 def test_targets_and_groups_are_parsed_and_checked():
@@ -183,8 +208,47 @@ def test_a_lora_run_resumes_as_if_uninterrupted_and_refuses_another_base(tiny_bu
     [
         (["--lora", "4", "--lora-targets", "qkv"], "--lora-targets 'qkv' is not a target"),
         (["--lora", "0"], "lora"),
+        (["--lora-alpha", "4"], "--lora-alpha scales LoRA adapters, and this run has none"),
     ],
 )
 def test_bad_lora_settings_are_one_line(tiny_bundle, sms_file, tmp_path, flags, expected):
     err = run("train", "--config", tiny_bundle, "--data", sms_file, "--out", tmp_path / "r", *flags, check_rc=2).stderr
     assert expected in one_error_line(err) and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("task", "writer", "name"),
+    [("token-classification", "write_conll", "train.conll"), ("question-answering", "write_squad", "train.json")],
+)
+def test_the_token_tasks_train_adapters_and_export_a_plain_model(tiny_bundle, tmp_path, task, writer, name):
+    import bert_hub.explore.samples as samples
+
+    data = getattr(samples, writer)(tmp_path / name, 40, seed=1)
+    out = tmp_path / "run"
+    report = json.loads(
+        run(
+            "train",
+            "--task",
+            task,
+            "--config",
+            tiny_bundle,
+            "--data",
+            data,
+            "--out",
+            out,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--seq-length",
+            "128",
+            "--lora",
+            "2",
+            "--json",
+        ).stdout
+    )
+    assert report["finished"] and report["lora"]["rank"] == 2
+    names = [n for n, _ in checkpoint_variables(out) if n.startswith("model/") and "OPTIMIZER_SLOT" not in n]
+    assert not any("pooler" in n for n in names)  # the heads read sequence_output: the pooler stays frozen
+    assert sum("lora_" in n for n in names) == 2 * 2 * 2
+    assert (out / "model" / "saved_model.pb").is_file()
