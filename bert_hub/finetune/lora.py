@@ -11,7 +11,7 @@ computes no gradient and keeps no optimizer state for them: a step is
 cheaper, and a checkpoint holds the adapters, the head and their Adam
 moments only.
 
-Training runs bert_hub's own forward pass ([`EncoderModule`][bert_hub.builder.encoder.EncoderModule])
+Training runs bert_hub's own forward pass (`EncoderModule`)
 over the encoder's variables, read as the fast path reads them
 ([`bert_hub.hub.fast_path`][bert_hub.hub.fast_path]): the encoders bert_hub writes and the Kaggle / TF Hub
 BERTs (tensorflow/models' layout). An encoder in another layout (ALBERT,
@@ -110,8 +110,9 @@ class Lora:
     def parse_targets(text: str) -> tuple[str, ...]:
         """The targets named by ``text``: comma-separated `TARGETS` or `GROUPS` names, in block order.
 
-        >>> Lora.parse_targets("value, query")
-        ('query', 'value')
+        Examples:
+            >>> Lora.parse_targets("value, query")
+            ('query', 'value')
         """
         names: set[str] = set()
         for part in (p.strip() for p in str(text).split(",")):
