@@ -402,16 +402,15 @@ class EncoderModule(tf.Module):
         present = [p for p in parts if f"{p}/{LORA_A}" in w]
         if not present:
             return None
-        down = tf.concat([_read(w[f"{p}/{LORA_A}"]) for p in present], axis=1) if len(present) > 1 else None
         if len(parts) == 1:
             return _read(w[f"{parts[0]}/{LORA_A}"]), _read(w[f"{parts[0]}/{LORA_B}"])
-        rows = []
+        downs, rows = [], []
         for p in present:
+            downs.append(_read(w[f"{p}/{LORA_A}"]))
             up = _read(w[f"{p}/{LORA_B}"])
             zeros = tf.zeros([up.shape[0], self.arch.hidden], up.dtype)
             rows.append(tf.concat([up if q == p else zeros for q in parts], axis=1))
-        first = _read(w[f"{present[0]}/{LORA_A}"])
-        return (first if down is None else down), (rows[0] if len(rows) == 1 else tf.concat(rows, axis=0))
+        return tf.concat(downs, axis=1), tf.concat(rows, axis=0)
 
     def _dense(self, x: tf.Tensor, w: Mapping[str, tf.Variable | Reshaped], prefix: str) -> tf.Tensor:
         # A 2-D matmul (not an einsum with "..."): its gradient is a matmul too,

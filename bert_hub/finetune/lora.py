@@ -41,11 +41,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 
 from bert_hub.core.errors import InputError
 
@@ -94,7 +92,7 @@ class Lora:
 
     rank: int
     alpha: float | None = None
-    targets: tuple[str, ...] = ("query", "value")
+    targets: tuple[str, ...] = tuple(DEFAULT_TARGETS.split(","))
 
     def __post_init__(self) -> None:
         if self.alpha is None:
@@ -169,21 +167,6 @@ def base_record(bert: BertPipeline) -> dict[str, str]:
     return {"model": bert.config.source, "fingerprint": base_fingerprint(bert)}
 
 
-def check_resumed_base(out: Path, base: dict[str, str], source: str) -> None:
-    """Refuses to resume a LoRA run on a base model (``base``: its `base_record`; ``source``: its config) other
-    than the one its adapters were trained on."""
-    try:
-        recorded = (yaml.safe_load((out / "train_config.yaml").read_text(encoding="utf-8")) or {}).get(RECORD)
-    except (OSError, yaml.YAMLError, AttributeError):
-        return
-    if isinstance(recorded, dict) and recorded.get("fingerprint") != base["fingerprint"]:
-        raise InputError(
-            f"`resume` continues {out} on the base model its adapters were trained on, and the weights of "
-            f"{source} differ from it (train_config.yaml: {RECORD}): restore that model, or start a new run "
-            "with `overwrite=True` or another `out`"
-        )
-
-
 class _Held:
     """Holds an object on a Keras layer without the layer tracking it (not in its weights or checkpoints)."""
 
@@ -230,7 +213,7 @@ def adapter_layer(bert: BertPipeline, lora: Lora, seed: int, pooler: bool = Fals
             self.pooler = _Held({})  # the trained pooler, by the encoder's names
             for name in POOLER if pooler else ():
                 base = weights[name]
-                change = self.add_weight(name=name, shape=_read_weight(base).shape, initializer="zeros", trainable=True)
+                change = self.add_weight(name=name, shape=tuple(base.shape), initializer="zeros", trainable=True)
                 moved = Moved(getattr(base, "variable", base), tuple(change.shape), change, POOLER_RATE)
                 self.pooler.value[name] = module.weights[name] = moved
 
@@ -243,12 +226,6 @@ def adapter_layer(bert: BertPipeline, lora: Lora, seed: int, pooler: bool = Fals
             return self.module.encode(inputs, training=bool(training))
 
     return AdaptedEncoder()
-
-
-def _read_weight(weight: Any) -> np.ndarray:
-    """A weight's value in the shape the forward pass reads it."""
-    read = getattr(weight, "read", None)
-    return np.asarray(read() if callable(read) else weight.numpy())
 
 
 def _kernel_shape(weight: Any) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from bert_hub.core.locks import output_lock
 from bert_hub.core.manifests import FolderKind, mark_directory
 from bert_hub.core.outputs import check_output_dir, make_directory, staging_directory, swap_in
 from bert_hub.finetune.distribution import no_answer
+from bert_hub.finetune.lora import RECORD as LORA_RECORD
 from bert_hub.finetune.options import Options
 from bert_hub.finetune.train_config import TrainConfig, recorded_settings, recorded_train_config
 
@@ -201,15 +202,19 @@ def check_resumed_settings(out: Path, cfg: TrainConfig, settings: Options) -> No
         )
 
 
+def recorded_field(out: Path, key: str) -> Any:
+    """The value of ``key`` in the run's ``train_config.yaml`` (None when the run has none, or no readable
+    file: the resume checks then have nothing to compare)."""
+    try:
+        return (yaml.safe_load((out / "train_config.yaml").read_text(encoding="utf-8")) or {}).get(key)
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+
+
 def check_resumed_data(out: Path, fingerprint: str) -> None:
     """Refuses to resume on other data than the run started with (its ``train_config.yaml`` records the
     data's fingerprint)."""
-    try:
-        recorded = (yaml.safe_load((out / "train_config.yaml").read_text(encoding="utf-8")) or {}).get(
-            "data_fingerprint"
-        )
-    except (OSError, yaml.YAMLError, AttributeError):
-        return
+    recorded = recorded_field(out, "data_fingerprint")
     if recorded is not None and recorded != fingerprint:
         raise InputError(
             f"`resume` continues {out} on the data it started with, and this data differs from it (other "
@@ -218,12 +223,21 @@ def check_resumed_data(out: Path, fingerprint: str) -> None:
         )
 
 
+def check_resumed_base(out: Path, fingerprint: str, source: str) -> None:
+    """Refuses to resume a LoRA run on a base model (its weights' ``fingerprint``, from the config ``source``)
+    other than the one its adapters were trained on (its ``train_config.yaml`` records it)."""
+    recorded = recorded_field(out, LORA_RECORD)
+    if isinstance(recorded, dict) and recorded.get("fingerprint") != fingerprint:
+        raise InputError(
+            f"`resume` continues {out} on the base model its adapters were trained on, and the weights of "
+            f"{source} differ from it (train_config.yaml: {LORA_RECORD}): restore that model, or start a new "
+            "run with `overwrite=True` or another `out`"
+        )
+
+
 def check_resumed_task(out: Path, task: str) -> None:
     """Refuses to resume a run of another task (its checkpoint would not fit the model)."""
-    try:
-        recorded = (yaml.safe_load((out / "train_config.yaml").read_text(encoding="utf-8")) or {}).get("task")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return
+    recorded = recorded_field(out, "task")
     if recorded is not None and recorded != task:
         raise InputError(
             f"{out} is a {recorded} run, and this is {task}: resume it with `task` {recorded} and its data"

@@ -52,7 +52,6 @@ from bert_hub.finetune.lora import (
     Lora,
     adapter_layer,
     base_record,
-    check_resumed_base,
     merged_model,
     with_adapters,
 )
@@ -63,6 +62,7 @@ from bert_hub.finetune.run_folder import (
     RUN,
     RunFolder,
     ScratchRun,
+    check_resumed_base,
     check_resumed_data,
     check_resumed_settings,
     check_resumed_task,
@@ -405,7 +405,7 @@ def _train_in(
         log.info("%s", lora.describe())
         base = {RECORD: base_record(bert)}
         if options.resume:
-            check_resumed_base(restore_from, base[RECORD], bert.config.source)
+            check_resumed_base(restore_from, base[RECORD]["fingerprint"], bert.config.source)
     if options.resume:
         history = _restore(ckpt, restore_from, model, optimizer, epoch_var, cfg, workdir)
     encoder = bert.encoder if adapters is None else adapters.module
