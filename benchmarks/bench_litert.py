@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_litert.py --data ../shared/data/sms_spam_train.tsv
         [--config default] [--key sentence] [--limit N] [--threads N]
-        [--train | --run RUN --heldout FILE] [--json-out results.json]
+        [--train | --run RUN --heldout FILE] [--tagger RUN] [--answerer RUN] [--json-out results.json]
 
 Embedder: ``bert-hub export --config CONFIG --key KEY`` with each
 quantization (none, dynamic-int8, float16); every text of ``--data`` (the
@@ -19,6 +19,14 @@ runs with its defaults on the rest; or ``--run`` with ``--heldout``, a
 and F1 of the positive label on the held-out rows, in the LiteRT interpreter
 and from the run's SavedModel (its serving signature, as ``bert-hub evaluate``
 calls it); both run length-sorted batches of 32, the first call included.
+
+Tagger and answerer (``--tagger RUN``, ``--answerer RUN``: a token-classification
+or a question-answering run): ``bert-hub export --model RUN`` with each
+quantization; the texts of ``--data`` tagged (the answerer: each text is
+the context of four questions, in turn), in length-sorted batches of 32 (16
+for the answerer), by the LiteRT interpreter and by the run's SavedModel:
+texts/s of both and how many rows have the SavedModel's words, offsets and
+tags (answers and offsets) exactly.
 """
 
 from __future__ import annotations
@@ -150,6 +158,80 @@ def bench_run(args: argparse.Namespace, tmp: Path) -> list[dict]:
     return rows
 
 
+QUESTIONS = ("Who is it from?", "What is the prize?", "When?", "Where?")
+"""The answerer's questions, asked in turn of the texts (its contexts)."""
+
+
+def same_rows(run: str, out: Path, columns: dict[str, list[str]], keys: tuple[str, ...], threads: int | None):
+    """Rows of ``columns`` served by the LiteRT file ``out`` and by ``run``'s SavedModel in length-sorted
+    batches: each one's texts/s, how many rows agree on ``keys`` (per-word outputs cut to the row's words),
+    and the rows (each a tuple of ``keys``' values, per engine)."""
+    import tensorflow as tf
+
+    from bert_hub.export.litert import LiteRTModel
+    from bert_hub.finetune.exported import batches_by_length, find_model_dir
+
+    serve = tf.saved_model.load(str(find_model_dir(run))).signatures["serving_default"]
+    runner = LiteRTModel(out, threads=threads).runner()
+    batch = 16 if len(columns) > 1 else 32
+    batches = batches_by_length(list(columns.values()), batch)
+    rows: dict[str, list] = {}
+    speed = {}
+    for name, call in (
+        (
+            "savedmodel",
+            lambda feed: {k: v.numpy() for k, v in serve(**{c: tf.constant(v) for c, v in feed.items()}).items()},
+        ),
+        ("litert", lambda feed: runner(**{c: np.array(v, dtype=object) for c, v in feed.items()})),
+    ):
+        got = [None] * len(next(iter(columns.values())))
+        start = time.perf_counter()
+        for idx in batches:
+            res = call({c: [v[i] for i in idx] for c, v in columns.items()})
+            for k, i in enumerate(idx):
+                n = int(res["word_count"][k]) if "word_count" in res else None
+                got[i] = tuple(np.asarray(res[key][k] if n is None else res[key][k][:n]).tolist() for key in keys)
+        speed[name] = round(len(got) / (time.perf_counter() - start), 1)
+        rows[name] = got
+    same = sum(a == b for a, b in zip(rows["savedmodel"], rows["litert"]))
+    return speed, same, rows
+
+
+def bench_token_runs(args: argparse.Namespace, texts: list[str], tmp: Path) -> list[dict]:
+    from bert_hub.export.run import export_run
+
+    rows = []
+    for kind, run in (("tagger", args.tagger), ("answerer", args.answerer)):
+        if not run:
+            continue
+        if kind == "tagger":
+            columns, keys = {"text": texts}, ("words", "start", "end", "tags")
+        else:
+            asked = [QUESTIONS[i % len(QUESTIONS)] for i in range(len(texts))]
+            columns, keys = {"question": asked, "context": texts}, ("answer", "start", "end", "has_answer")
+        for quantize in QUANTIZATIONS:
+            out = tmp / f"{kind}-{quantize}.tflite"
+            report = export_run(run, out, quantize=quantize)
+            speed, same, served = same_rows(run, out, columns, keys, args.threads)
+            rows.append(
+                {
+                    "what": f"{kind} {Path(run).name}, {len(texts)} texts",
+                    "quantize": quantize,
+                    "mb": round(report["bytes"] / 1e6, 1),
+                    "litert_texts_per_s": speed["litert"],
+                    "savedmodel_texts_per_s": speed["savedmodel"],
+                    "rows_as_savedmodel": same,
+                }
+            )
+            if kind == "tagger":  # of all words, those tagged as the SavedModel tags them
+                tags = [(a[-1], b[-1]) for a, b in zip(served["savedmodel"], served["litert"])]
+                rows[-1]["word_tags_as_savedmodel"] = round(
+                    sum(x == y for a, b in tags for x, y in zip(a, b)) / max(1, sum(len(a) for a, _ in tags)), 4
+                )
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
 def train_on_folds(data: str, tmp: Path) -> tuple[str, str]:
     """A run trained with ``bert-hub train``'s defaults on three stratified folds of four of ``data`` (seed 0),
     and the file of the fourth, held out."""
@@ -179,6 +261,11 @@ def main() -> None:
     parser.add_argument("--run", help="a bert-hub train run folder to export and score")
     parser.add_argument("--heldout", help="label<TAB>text rows the run did not train on")
     parser.add_argument("--train", action="store_true", help="train a run on 3 folds of --data, hold out the 4th")
+    parser.add_argument("--tagger", help="a token-classification run to export and compare on --data's texts")
+    parser.add_argument(
+        "--answerer", help="a question-answering run to export and compare (--data's texts as contexts)"
+    )
+    parser.add_argument("--no-embedder", action="store_true", help="skip the embedder's rows")
     parser.add_argument("--json-out", help="write the rows as JSON here")
     args = parser.parse_args()
     if bool(args.run) != bool(args.heldout) or (args.train and args.run):
@@ -187,9 +274,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_litert_") as tmp:
         if args.train:
             args.run, args.heldout = train_on_folds(args.data, Path(tmp))
-        rows = bench_embedder(args, texts, Path(tmp))
+        rows = [] if args.no_embedder else bench_embedder(args, texts, Path(tmp))
         if args.run:
             rows += bench_run(args, Path(tmp))
+        rows += bench_token_runs(args, texts, Path(tmp))
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores")
     for row in rows:
         print("  " + ", ".join(f"{k} {v}" for k, v in row.items()))

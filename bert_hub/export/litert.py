@@ -40,8 +40,11 @@ from bert_hub.core.errors import InputError, ModelFormatError
 QUANTIZATIONS = ("none", "dynamic-int8", "float16")
 """What ``--quantize`` takes (see the module docstring)."""
 CUSTOM_OPS = ("FastBertNormalize", "FastWordpieceTokenizeWithOffsets", "RaggedTensorToTensor")
-"""The custom ops an exported file may hold: tensorflow-text's tokenizer and the padding of its ragged output,
+"""The custom ops every exported file holds: tensorflow-text's tokenizer and the padding of its ragged output,
 registered by tensorflow-text's ``tflite_registrar``."""
+WORD_OPS = ("TFText>ByteSplitWithOffsets", "TFText>ByteSplitByOffsets")
+"""The custom ops a tagger's or an answerer's file holds besides: tensorflow-text's ``ByteSplitter``, which
+splits words and cuts substrings ([`bert_hub.export.words`][bert_hub.export.words]); the same registrar."""
 FLATBUFFER_ID = b"TFL3"
 """The file identifier of every LiteRT flatbuffer (bytes 4 to 8)."""
 
@@ -61,13 +64,17 @@ def convert(module: Any, signatures: Mapping[str, Any], quantize: str = "none") 
 
     Raises:
         ModelFormatError: an op has no LiteRT builtin (its name, one line), or
-            a custom op other than `CUSTOM_OPS` remains.
+            a custom op other than `CUSTOM_OPS` and `WORD_OPS` remains.
     """
     import tensorflow as tf
 
     check_quantize(quantize)
     with tempfile.TemporaryDirectory(prefix="bert_hub_litert_") as tmp:
-        tf.saved_model.save(module, tmp, signatures=dict(signatures))
+        # Saved one level down: a SavedModel whose root has a `serve` function looks to the converter like a
+        # Keras `model.export`, and it keeps that one signature only (a tagger's `tag_words` was lost).
+        holder = tf.Module()
+        holder.module = module
+        tf.saved_model.save(holder, tmp, signatures=dict(signatures))
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=list(signatures))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         converter.allow_custom_ops = True  # tensorflow-text's tokenizer; anything else is refused below
@@ -79,7 +86,7 @@ def convert(module: Any, signatures: Mapping[str, Any], quantize: str = "none") 
             flatbuffer = bytes(converter.convert())
         except Exception as e:  # the converter's error is pages of MLIR: keep the op it names
             raise ModelFormatError(f"LiteRT cannot convert this model: {_converter_reason(e)}") from None
-    unexpected = sorted(set(custom_ops(flatbuffer)) - set(CUSTOM_OPS))
+    unexpected = sorted(set(custom_ops(flatbuffer)) - {*CUSTOM_OPS, *WORD_OPS})
     if unexpected:
         raise ModelFormatError(
             f"LiteRT has no builtin op for {', '.join(unexpected)} in this model; it cannot be exported to LiteRT"

@@ -9,13 +9,12 @@ by one, name and shape); the task's own serving module is traced around it
 with the pipeline of the format ([`bert_hub.export.serving`][bert_hub.export.serving]),
 so the file has the run's signatures, inputs, outputs and label strings.
 
-Built for the sentence-level tasks: text classification (binary,
-multi-class, and multi-label of up to 12 labels, whose joined label string
-is looked up in a table) and text regression, single
-texts and pairs. Token classification and question answering export as
-SavedModels only: their text signatures split words and cut answers out as
-strings, which LiteRT has no ops for (each model class says why in its
-``litert_refusal``).
+Built for every task: text classification (binary, multi-class, and
+multi-label of up to 12 labels, whose joined label string is looked up in
+a table; more labels export as a SavedModel only, the model class says why
+in its ``litert_refusal``), text regression, single texts and pairs, token
+classification and question answering (their words split, and answers cut
+out of the context, by [`LiteRTWords`][bert_hub.export.words.LiteRTWords]).
 
 Examples:
     ```python

@@ -31,13 +31,16 @@ def pipeline_for(bert: Any, fmt: str) -> Any:
     """The pipeline a module of format ``fmt`` is traced with: ``bert`` itself for a SavedModel; for LiteRT,
     tokenized and packed by an [`InGraphPreprocessor`][bert_hub.export.preprocess.InGraphPreprocessor] and
     encoded by the forward pass in LiteRT's ops (``inference_encoder(litert=True)``, which refuses an encoder
-    off the fast path)."""
+    off the fast path), its words split by [`LiteRTWords`][bert_hub.export.words.LiteRTWords]."""
     if fmt != "litert":
         return bert
     from bert_hub.export.preprocess import InGraphPreprocessor
+    from bert_hub.export.words import LiteRTWords
 
     preprocessor = InGraphPreprocessor.for_pipeline(bert)
-    return ServingPipeline(bert, preprocessor=preprocessor, encoder=bert.inference_encoder(litert=True))
+    return ServingPipeline(
+        bert, preprocessor=preprocessor, encoder=bert.inference_encoder(litert=True), words=LiteRTWords
+    )
 
 
 def check_format(fmt: str, quantize: str) -> None:

@@ -18,6 +18,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -193,18 +194,28 @@ def load_weights(model: Any, saved: Sequence[Any], source: Path) -> None:
 class ServingPipeline:
     """A [`BertPipeline`][bert_hub.hub.pipeline.BertPipeline] as a serving module sees it, with another
     preprocessor or encoder call: its ``preprocessor`` tokenizes and packs, ``serving_encoder()`` runs the
-    encoder (None: the encoder layer's own graph), ``encoder_layer`` is what the fine-tuned model is built on.
+    encoder (None: the encoder layer's own graph), ``encoder_layer`` is what the fine-tuned model is built on,
+    ``words`` splits words and cuts substrings (see [`text_words`][bert_hub.finetune.tasks.words.text_words]).
 
     Args:
         bert: the pipeline whose weights the module serves.
         preprocessor: what tokenizes and packs instead of ``bert.preprocessor`` (LiteRT's in-graph one).
         encoder: the encoder call instead of ``bert.serving_encoder()`` (the int8 or the LiteRT form).
+        words: what makes ``words`` (LiteRT's), called the first time a module asks for it.
     """
 
-    def __init__(self, bert: BertPipeline, *, preprocessor: Any = None, encoder: Any = None):
+    def __init__(
+        self,
+        bert: BertPipeline,
+        *,
+        preprocessor: Any = None,
+        encoder: Any = None,
+        words: Callable[[], Any] | None = None,
+    ):
         self.bert = bert
         self.preprocessor = bert.preprocessor if preprocessor is None else preprocessor
         self._encoder = encoder
+        self._make_words = words
 
     @property
     def encoder_layer(self) -> Any:
@@ -214,6 +225,11 @@ class ServingPipeline:
     def serving_encoder(self) -> Any:
         """The encoder call the serving functions trace."""
         return self.bert.serving_encoder() if self._encoder is None else self._encoder
+
+    @functools.cached_property
+    def words(self) -> Any:
+        """What splits words and cuts substrings in the serving graph (None: the SavedModel's own way)."""
+        return None if self._make_words is None else self._make_words()
 
 
 def model_task(path: str | Path) -> str:

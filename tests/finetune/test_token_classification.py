@@ -276,20 +276,58 @@ def test_beam_tags_every_line_with_words_and_entities(tmp_path, ner_run):
         assert row["entities"] == [{k: e[k] for k in ("type", "text", "start", "end")} for e in want["entities"]]
 
 
-def test_a_tagger_exports_again_as_a_saved_model_but_not_to_litert(ner_run, cli, tmp_path):
+#: Texts a tagger splits in many ways: punctuation, accents, CJK, an emoji, tabs, no-break spaces, nothing.
+TAGGED_TEXTS = [
+    "Alice Smith lives in Paris .",
+    "Bob works at Acme in Berlin",
+    "Ärger in Zürich: naïve résumé… (Angela Merkel, 2005)",
+    "中文字 and 😀 Alice\tSmith\u00a0Paris",
+    "",
+    "Bob",
+]
+
+
+def test_a_tagger_exports_to_litert_and_tags_as_its_saved_model(ner_run, cli, tmp_path):
+    pytest.importorskip(
+        "ai_edge_litert", reason="the LiteRT runtime (ai-edge-litert, the litert extra) is not installed"
+    )
+    from bert_hub.export.litert import WORD_OPS, LiteRTModel
+
+    out = ner_run[0]
+    rc, stdout, _ = cli("export", "--model", str(out), "--out", str(tmp_path / "ner.tflite"), "--json")
+    report = json.loads(stdout)
+    assert rc == 0 and report["signatures"] == ["serving_default", "tag_words"]
+    assert set(WORD_OPS) <= set(report["custom_ops"])
+    model = LiteRTModel(tmp_path / "ner.tflite")
+    saved = tf.saved_model.load(str(out / "model")).signatures
+    assert model.signatures["serving_default"]["outputs"] == sorted(saved["serving_default"].structured_outputs)
+    for texts in (TAGGED_TEXTS, TAGGED_TEXTS[:2], ["", ""], []):
+        got = model(text=np.array(texts, dtype=object))
+        expected = saved["serving_default"](text=tf.constant(texts, tf.string))
+        for key, value in expected.items():
+            if value.dtype.is_floating:
+                np.testing.assert_allclose(got[key], value.numpy(), atol=1e-4, err_msg=key)
+            else:
+                assert got[key].tolist() == value.numpy().tolist(), (key, texts)
+    words = np.array([["Alice", "Smith", "lives", "in", "Paris"], ["Bob", "", "", "", ""]], dtype=object)
+    got = model("tag_words", words=words)
+    expected = saved["tag_words"](words=tf.constant(words.tolist()))
+    assert got["tags"].tolist() == expected["tags"].numpy().tolist()
+    np.testing.assert_allclose(got["probability"], expected["probability"].numpy(), atol=1e-4)
+
+
+def test_a_tagger_exports_again_as_a_saved_model(ner_run, cli, tmp_path):
     out = ner_run[0]
     rc, stdout, _ = cli(
         "export", "--model", str(out), "--format", "savedmodel", "--out", str(tmp_path / "again"), "--json"
     )
     assert rc == 0 and json.loads(stdout)["signatures"] == ["serving_default", "tag_words"]
-    texts = tf.constant(["Alice Smith lives in Paris .", "Bob works at Acme"])
+    texts = tf.constant(TAGGED_TEXTS)
     again = tf.saved_model.load(str(tmp_path / "again")).signatures["serving_default"](text=texts)
     first = tf.saved_model.load(str(out / "model")).signatures["serving_default"](text=texts)
-    assert again["tags"].numpy().tolist() == first["tags"].numpy().tolist()
+    for key in ("tags", "words", "start", "end"):
+        assert again[key].numpy().tolist() == first[key].numpy().tolist()
     np.testing.assert_allclose(again["probability"].numpy(), first["probability"].numpy(), atol=1e-5)
-    rc, _, err = cli("export", "--model", str(out), "--out", str(tmp_path / "ner.tflite"))
-    assert rc != 0 and "splits words with a regular expression" in one_error_line(err)
-    assert "format savedmodel" in err and not (tmp_path / "ner.tflite").exists()
 
 
 def test_a_tagger_tags_in_int8_as_in_float32(ner_run):

@@ -57,7 +57,7 @@ from bert_hub.finetune.exported import ExportedModel, ServedModel, save_export, 
 from bert_hub.finetune.options import Options, option
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, split_groups
 from bert_hub.finetune.tasks.squad_eval import format_squad_metrics, squad_metrics
-from bert_hub.finetune.tasks.words import split_words, word_pieces
+from bert_hub.finetune.tasks.words import TextWords, WordSplit, text_words, word_pieces
 from bert_hub.runtime import batching
 
 if TYPE_CHECKING:
@@ -192,20 +192,21 @@ def read_squad(path: str | Path) -> SquadData:
     return data
 
 
-def context_pieces(preprocessor: Any, contexts: Any) -> tuple[Any, Any, Any, Any]:
-    """The contexts' wordpieces, each piece's word and the words' character offsets.
+def context_pieces(preprocessor: Any, contexts: Any, words: Any = None) -> tuple[Any, Any, WordSplit]:
+    """The contexts' wordpieces, each piece's word and the words (with their offsets).
 
-    Returns ``(pieces [n, (pieces)], piece_word [n, (pieces)], starts [n, (words)], ends)``:
-    ``piece_word`` indexes the context's words, whose offsets are ``starts`` / ``ends``.
+    ``words`` splits the words (default: [`TextWords`][bert_hub.finetune.tasks.words.TextWords]).
+    Returns ``(pieces [n, (pieces)], piece_word [n, (pieces)], split)``: ``piece_word`` indexes the
+    context's words, which ``split`` holds with their character and byte offsets.
     """
     import tensorflow as tf
 
-    words, starts, ends = split_words(contexts)
-    nested = word_pieces(preprocessor, words)
+    split = (words or TextWords()).split(contexts)
+    nested = word_pieces(preprocessor, split.words)
     pieces = nested.merge_dims(1, 2)
     word = nested.values.value_rowids()  # each piece's word among all contexts' words
-    piece_word = pieces.with_flat_values(word - tf.gather(words.row_starts(), pieces.value_rowids()))
-    return pieces, piece_word, starts, ends
+    piece_word = pieces.with_flat_values(word - tf.gather(split.words.row_starts(), pieces.value_rowids()))
+    return pieces, piece_word, split
 
 
 def windows(question: Any, context: Any, *, seq_length: int, stride: int, max_query: int) -> tuple[Any, Any, Any, Any]:
@@ -214,25 +215,31 @@ def windows(question: Any, context: Any, *, seq_length: int, stride: int, max_qu
     ``question``, ``context``: wordpiece RaggedTensors ``[n, (pieces)]``.
     Returns ``(example, question_pieces, context_pieces, context_start)``:
     for every window, the index of its example, its two segments and the
-    index of its first context piece in the whole context.
+    index of its first context piece in the whole context. Plain tensor
+    arithmetic (no ragged gathers), so a LiteRT export holds it too.
     """
     import tensorflow as tf
 
-    question = question[:, :max_query]
-    room = tf.constant(seq_length - batching.specials(2), tf.int64) - question.row_lengths()
+    question_length = tf.minimum(question.row_lengths(), max_query)
+    room = tf.constant(seq_length - batching.specials(2), tf.int64) - question_length
     length = context.row_lengths()
     stride = tf.constant(stride, tf.int64)
     zero = tf.constant(0, tf.int64)
-    count = 1 + tf.maximum(zero, (length - room + stride - 1) // stride)
+    count = 1 + tf.maximum(zero, _floordiv(length - room + stride - 1, stride))
     example = tf.repeat(tf.range(tf.size(length, out_type=tf.int64)), count)
-    start = tf.ragged.range(count).flat_values * stride
+    window = tf.range(tf.size(example, out_type=tf.int64))
+    start = (window - tf.gather(tf.cumsum(count, exclusive=True), example)) * stride
     size = tf.maximum(zero, tf.minimum(tf.gather(room, example), tf.gather(length, example) - start))
     first = tf.gather(context.row_starts(), example) + start
-    pieces = tf.gather(context.flat_values, tf.ragged.range(first, first + size).flat_values)
+    widest = tf.reduce_max(tf.concat([size, [zero]], 0))
+    pieces = tf.concat([context.flat_values, tf.zeros([1], context.dtype)], 0)  # (a 0 to read: no context)
+    at = tf.minimum(first[:, tf.newaxis] + tf.range(widest)[tf.newaxis, :], tf.size(pieces, out_type=tf.int64) - 1)
     return (
         example,
-        tf.gather(question, example),
-        tf.RaggedTensor.from_row_lengths(pieces, size, validate=False),
+        tf.RaggedTensor.from_tensor(
+            tf.gather(question.to_tensor(0), example), lengths=tf.gather(question_length, example)
+        ),
+        tf.RaggedTensor.from_tensor(tf.gather(pieces, at), lengths=size),
         start,
     )
 
@@ -245,12 +252,12 @@ class SquadExamples(Examples):
 
         self.preprocessor = bert.preprocessor
         q = batching.word_pieces(bert.preprocessor, data.questions)
-        c, piece_word, starts, ends = context_pieces(bert.preprocessor, tf.constant(data.contexts, tf.string))
+        c, piece_word, split = context_pieces(bert.preprocessor, tf.constant(data.contexts, tf.string))
         example, self.question, self.context, start = windows(
             q, c, seq_length=seq_length, stride=settings.doc_stride, max_query=settings.max_query_length
         )
         self.example = example.numpy()
-        spans = answer_pieces(data, piece_word, starts, ends)
+        spans = answer_pieces(data, piece_word, split.starts, split.ends)
         start = start.numpy()
         size = self.context.row_lengths().numpy()
         question = self.question.row_lengths().numpy()
@@ -308,7 +315,7 @@ def build_span_model(bert: BertPipeline) -> Any:
     sequence = bert.encoder_layer(inputs)["sequence_output"]
     logits = tf_keras.layers.Dense(2, name="span")(sequence)
     masked = tf_keras.layers.Lambda(
-        lambda a: a[0] + (1.0 - tf.cast(a[1], a[0].dtype))[:, :, tf.newaxis] * _PADDING_LOGIT, name="mask_padding"
+        lambda a: a[0] + tf.expand_dims(1.0 - tf.cast(a[1], a[0].dtype), -1) * _PADDING_LOGIT, name="mask_padding"
     )([logits, inputs["input_mask"]])
     return tf_keras.Model(inputs, masked, name="bert_span")
 
@@ -502,13 +509,13 @@ def best_answers(
     may_start = in_context & max_context(
         position[tf.newaxis] - low[:, tf.newaxis], in_context, example, context_length, context_start
     )
-    span = start[:, :, tf.newaxis] + end[:, tf.newaxis, :]  # [window, first, last]
+    # (expand_dims, not [..., tf.newaxis]: LiteRT's strided slice adds no axis to a 2-D tensor)
+    span = tf.expand_dims(start, 2) + tf.expand_dims(end, 1)  # [window, first, last]
     width = position[tf.newaxis, :] - position[:, tf.newaxis]
     valid = (
-        may_start[:, :, tf.newaxis]
-        & in_context[:, tf.newaxis, :]
-        & (width >= 0)[tf.newaxis]
-        & (width < max_answer_length)[tf.newaxis]
+        tf.expand_dims(may_start, 2)
+        & tf.expand_dims(in_context, 1)
+        & tf.expand_dims((width >= 0) & (width < max_answer_length), 0)
     )
     span = tf.where(valid, span, NO_SPAN)
     flat = tf.reshape(span, [tf.shape(span)[0], -1])
@@ -516,12 +523,13 @@ def best_answers(
     score = tf.reduce_max(flat, axis=1)
     seq64 = tf.cast(seq, tf.int64)
     shift = context_start - low
-    first, last = best // seq64 + shift, best % seq64 + shift
-    top = tf.math.unsorted_segment_max(score, example, examples)
-    window = tf.range(tf.size(example, out_type=tf.int64))
-    best_of_example = tf.where(score >= tf.gather(top, example), window, tf.size(window, out_type=tf.int64))
-    chosen = tf.math.unsorted_segment_min(best_of_example, example, examples)  # the first best window
-    null = tf.math.unsorted_segment_min(start[:, 0] + end[:, 0], example, examples)
+    first, last = _floordiv(best, seq64) + shift, best % seq64 + shift
+    example32, examples32 = tf.cast(example, tf.int32), tf.cast(examples, tf.int32)  # LiteRT: int32 segments
+    top = tf.math.unsorted_segment_max(score, example32, examples32)
+    window = tf.range(tf.size(example))
+    best_of_example = tf.where(score >= tf.gather(top, example), window, tf.size(window))
+    chosen = tf.math.unsorted_segment_min(best_of_example, example32, examples32)  # the first best window
+    null = tf.math.unsorted_segment_min(start[:, 0] + end[:, 0], example32, examples32)
     return {"first": tf.gather(first, chosen), "last": tf.gather(last, chosen), "score": top, "null": null}
 
 
@@ -543,6 +551,7 @@ def max_context(offset: Any, in_context: Any, example: Any, context_length: Any,
     span = tf.reduce_max(tf.concat([context_start, zero], 0)) + tf.cast(tf.shape(offset)[1], tf.int64) + 1
     piece = tf.where(in_context, example[:, tf.newaxis] * span + context_start[:, tf.newaxis] + offset, 0)
     count = (tf.reduce_max(tf.concat([example, zero], 0)) + 1) * span  # span: pieces per example, at most
+    piece, count = tf.cast(piece, tf.int32), tf.cast(count, tf.int32)  # LiteRT: int32 segments
     best = tf.math.unsorted_segment_max(tf.reshape(score, [-1]), tf.reshape(piece, [-1]), count)
     return score >= tf.gather(best, piece)
 
@@ -592,6 +601,7 @@ def answerer_serving(
             super().__init__()
             ServedModel(model, bert).attach(self, "spans")
             self.preprocessor = bert.preprocessor
+            self.words = text_words(bert)
             self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
 
         @serving_function(
@@ -599,7 +609,7 @@ def answerer_serving(
         )
         def serve(self, question, context):
             q = self.preprocessor.tokenize(question).merge_dims(1, -1)
-            c, piece_word, starts, ends = context_pieces(self.preprocessor, context)
+            c, piece_word, split = context_pieces(self.preprocessor, context, self.words)
             example, q_win, c_win, c_start = windows(
                 q, c, seq_length=seq_length, stride=doc_stride, max_query=max_query_length
             )
@@ -612,11 +622,12 @@ def answerer_serving(
             )
             has_span = best["score"] > NO_SPAN
             found = has_span & (best["score"] > best["null"]) if no_answer else has_span
-            start = tf.where(found, _at(starts, _at(piece_word, best["first"])), -1)
-            end = tf.where(found, _at(ends, _at(piece_word, best["last"])), -1)
-            answer = tf.where(
-                found, tf.strings.substr(context, tf.maximum(start, 0), end - start, unit="UTF8_CHAR"), ""
-            )
+            first, last = _at(piece_word, best["first"]), _at(piece_word, best["last"])
+            start = tf.where(found, _at(split.starts, first), -1)
+            end = tf.where(found, _at(split.ends, last), -1)
+            byte_start = tf.where(found, _at(split.byte_starts, first), 0)[:, tf.newaxis]
+            byte_end = tf.where(found, _at(split.byte_ends, last), 0)[:, tf.newaxis]
+            answer = self.words.cut(context, byte_start, byte_end)[:, 0]  # "" where none is found
             score = best["score"] - best["null"] if no_answer else best["score"]
             return {
                 "answer": answer,
@@ -628,6 +639,13 @@ def answerer_serving(
 
     module = Serving()
     return module, {"serving_default": module.serve}
+
+
+def _floordiv(a: Any, b: Any) -> Any:
+    """``a // b`` of ``int64`` tensors, divided in ``int32`` (LiteRT divides no ``int64``; indexes fit)."""
+    import tensorflow as tf
+
+    return tf.cast(tf.math.floordiv(tf.cast(a, tf.int32), tf.cast(b, tf.int32)), tf.int64)
 
 
 def _at(ragged: Any, index: Any) -> Any:
@@ -665,14 +683,6 @@ class QuestionAnswerer(ExportedModel):
     }
 
     weights_name = "spans"
-
-    @classmethod
-    @override
-    def litert_refusal(cls, info: dict[str, Any]) -> str | None:
-        return (
-            "it windows long contexts with ragged ops and cuts its answer out of the context as a string, which "
-            "LiteRT has no ops for"
-        )
 
     def __init__(self, path: str | Path, precision: str = "float32"):
         super().__init__(path, precision)

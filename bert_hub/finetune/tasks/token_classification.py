@@ -60,7 +60,7 @@ from bert_hub.finetune.options import Options, option
 from bert_hub.finetune.seeded_dropout import SeededDropout
 from bert_hub.finetune.task import Examples, Task, check_splits, export_metrics, masked_scalar_loss, seeded_splits
 from bert_hub.finetune.tasks.entities import OUTSIDE, entity_metrics, entity_spans, format_entity_metrics, tag_problem
-from bert_hub.finetune.tasks.words import first_pieces, split_words, word_pieces
+from bert_hub.finetune.tasks.words import first_pieces, padded, text_words, word_pieces
 from bert_hub.runtime import batching
 
 if TYPE_CHECKING:  # annotations only: the pipeline module loads TensorFlow
@@ -324,7 +324,11 @@ def export_tagger(
 
 
 def tagger_serving(model: Any, bert: BertPipeline, *, tags: Sequence[str], seq_length: int) -> tuple[Any, dict]:
-    """A tagger's serving module and its signatures: ``serving_default`` (``text``) and ``tag_words``."""
+    """A tagger's serving module and its signatures: ``serving_default`` (``text``) and ``tag_words``.
+
+    Traced with ``bert``'s [`text_words`][bert_hub.finetune.tasks.words.text_words], so the same code
+    becomes a SavedModel or a LiteRT file.
+    """
     import tensorflow as tf
 
     class Serving(tf.Module):
@@ -332,7 +336,8 @@ def tagger_serving(model: Any, bert: BertPipeline, *, tags: Sequence[str], seq_l
             super().__init__()
             ServedModel(model, bert).attach(self, "tagger")
             self.preprocessor = bert.preprocessor
-            self.tags = tf.constant(list(tags))
+            self.words = text_words(bert)
+            self.tags = tf.constant([*tags, ""])  # "" (last): what a padding word gets
             self.buckets = tf.constant(batching.default_buckets(seq_length), tf.int32)
 
         def tag(self, words):
@@ -340,16 +345,15 @@ def tagger_serving(model: Any, bert: BertPipeline, *, tags: Sequence[str], seq_l
             first, counts = first_pieces(nested)
             inputs = batching.pack_to_bucket(self.preprocessor, nested.merge_dims(1, 2), self.buckets)
             logits = self.tagger(inputs, training=False)
-            position = first + 1  # after [CLS]
-            readable = (counts > 0) & (position < tf.cast(tf.shape(logits)[1], tf.int64) - 1)
-            probabilities = tf.nn.softmax(
-                tf.gather(logits, tf.where(readable, position, tf.zeros_like(position)).to_tensor(0), batch_dims=1)
-            )
-            readable = readable.to_tensor(False)
+            position = first.flat_values + 1  # after [CLS]; plain tensors: LiteRT has no ragged ops
+            readable = (counts.flat_values > 0) & (position < tf.cast(tf.shape(logits)[1], tf.int64) - 1)
+            at = padded(first.with_flat_values(tf.where(readable, position, 0)))
+            probabilities = tf.nn.softmax(tf.gather(logits, at, batch_dims=1))
+            readable = tf.cast(padded(first.with_flat_values(tf.cast(readable, tf.int32))), tf.bool)
             best = tf.where(readable, tf.argmax(probabilities, -1, output_type=tf.int32), 0)  # 0 is O
-            is_word = tf.ones_like(words, tf.bool).to_tensor(False)
+            is_word = tf.cast(padded(words.with_flat_values(tf.ones_like(words.flat_values, tf.int32))), tf.bool)
             return {
-                "tags": tf.where(is_word, tf.gather(self.tags, best), ""),
+                "tags": tf.gather(self.tags, tf.where(is_word, best, len(tags))),
                 "probability": tf.where(readable, tf.reduce_max(probabilities, -1), 0.0),
                 "tagged": readable,
                 "word_count": tf.cast(words.row_lengths(), tf.int32),
@@ -357,12 +361,12 @@ def tagger_serving(model: Any, bert: BertPipeline, *, tags: Sequence[str], seq_l
 
         @serving_function(tf.TensorSpec([None], tf.string, name="text"))
         def serve(self, text):
-            words, starts, ends = split_words(text)
+            split = self.words.split(text)
             return {
-                **self.tag(words),
-                "words": words.to_tensor(""),
-                "start": starts.to_tensor(-1),
-                "end": ends.to_tensor(-1),
+                **self.tag(split.words),
+                "words": self.words.cut(text, padded(split.byte_starts), padded(split.byte_ends)),
+                "start": padded(split.starts, -1),
+                "end": padded(split.ends, -1),
             }
 
         @serving_function(tf.TensorSpec([None, None], tf.string, name="words"))
@@ -390,14 +394,6 @@ class TokenClassifier(ExportedModel):
     task = TASK_NAME
     beam_columns = {"words": "list<string>", "tags": "list<string>", "entities": "list<span>"}
     weights_name = "tagger"
-
-    @classmethod
-    @override
-    def litert_refusal(cls, info: dict[str, Any]) -> str | None:
-        return (
-            "its text signature splits words with a regular expression and returns them as strings, which LiteRT "
-            "has no op for"
-        )
 
     @classmethod
     @override

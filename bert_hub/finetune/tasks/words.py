@@ -17,6 +17,13 @@ data) and inside exported SavedModels (serving):
 * `first_pieces` gives each word's first piece (where token
   classification reads a word's tag; the word's other pieces carry no label).
 
+A serving module splits and cuts through `text_words`: a
+[`TextWords`][bert_hub.finetune.tasks.words.TextWords] (the regex and
+``tf.strings.substr``) for a SavedModel, the same results in LiteRT's ops
+for a LiteRT file ([`bert_hub.export.words`][bert_hub.export.words]); its
+per-word outputs are padded with `padded`, which a LiteRT file runs as
+the SavedModel does.
+
 Examples:
     >>> import tensorflow as tf
     >>> from bert_hub.finetune.tasks.words import split_words
@@ -27,7 +34,7 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 _FAR = 2**62
 """Byte offsets past any text: the padding of a searched sequence."""
@@ -47,9 +54,12 @@ _CJK = "|".join(
         ("2F800", "2FA1F"),
     )
 )
-WORD_DELIMITERS = rf"\s+|{_PUNCTUATION}|{_CJK}"
+SPACE = r"\s"
+"""Whitespace: between words, in none."""
+KEPT_DELIMITERS = rf"{_PUNCTUATION}|{_CJK}"
+"""Characters that are words of their own."""
+WORD_DELIMITERS = rf"{SPACE}+|{KEPT_DELIMITERS}"
 """Where words end (whitespace is dropped; the rest are kept as words)."""
-_KEPT_DELIMITERS = rf"{_PUNCTUATION}|{_CJK}"
 
 
 def split_words(texts: Any) -> tuple[Any, Any, Any]:
@@ -59,10 +69,68 @@ def split_words(texts: Any) -> tuple[Any, Any, Any]:
         ``(words, starts, ends)``: RaggedTensors ``[batch, (words)]`` of
         ``tf.string``, and ``int64`` character offsets (``end`` exclusive).
     """
-    import tensorflow_text as text
 
-    words, byte_starts, byte_ends = text.regex_split_with_offsets(texts, WORD_DELIMITERS, _KEPT_DELIMITERS)
-    return words, to_characters(texts, byte_starts), to_characters(texts, byte_ends)
+    split = TextWords().split(texts)
+    return split.words, split.starts, split.ends
+
+
+class WordSplit(NamedTuple):
+    """Words of a batch of texts: ``tf.string`` RaggedTensor ``[batch, (words)]`` and each word's
+    ``[start, end)`` offsets, in characters and in UTF-8 bytes (``int64`` RaggedTensors of the same shape)."""
+
+    words: Any
+    starts: Any
+    ends: Any
+    byte_starts: Any
+    byte_ends: Any
+
+
+class TextWords:
+    """How a serving graph splits words and cuts substrings: a regular expression and ``tf.strings.substr``.
+
+    A LiteRT export traces the same serving code with
+    [`LiteRTWords`][bert_hub.export.words.LiteRTWords] instead, which gives
+    the same results in ops LiteRT has.
+    """
+
+    def split(self, texts: Any) -> WordSplit:
+        """The words of ``texts`` (``tf.string [batch]``) and their offsets."""
+        import tensorflow_text as text
+
+        words, byte_starts, byte_ends = text.regex_split_with_offsets(texts, WORD_DELIMITERS, KEPT_DELIMITERS)
+        return WordSplit(
+            words, to_characters(texts, byte_starts), to_characters(texts, byte_ends), byte_starts, byte_ends
+        )
+
+    def cut(self, texts: Any, starts: Any, ends: Any) -> Any:
+        """``texts[i][starts[i, j]:ends[i, j]]`` in bytes (``[batch, n]`` offsets; equal ones give ``""``)."""
+        import tensorflow as tf
+
+        whole = tf.broadcast_to(texts[:, tf.newaxis], tf.shape(starts))
+        return tf.strings.substr(whole, starts, ends - starts, unit="BYTE")
+
+
+def padded(ragged: Any, default: Any = 0) -> Any:
+    """A numeric RaggedTensor ``[batch, (n)]`` as a dense ``[batch, longest row]`` one, padded with ``default``.
+
+    ``RaggedTensor.to_tensor`` in plain gathers and comparisons: in a LiteRT file, ``to_tensor`` becomes
+    ``RaggedTensorToTensor``, which makes rows of at least one item (``[1, 1]`` where every row is empty).
+    """
+    import tensorflow as tf
+
+    lengths = ragged.row_lengths()
+    width = tf.reduce_max(tf.concat([lengths, tf.zeros([1], lengths.dtype)], 0))
+    column = tf.range(width, dtype=lengths.dtype)[tf.newaxis, :]
+    inside = column < lengths[:, tf.newaxis]
+    values = tf.concat([ragged.flat_values, tf.fill([1], tf.cast(default, ragged.dtype))], 0)  # (never empty)
+    at = tf.where(inside, ragged.row_starts()[:, tf.newaxis] + column, tf.size(values, out_type=lengths.dtype) - 1)
+    return tf.gather(values, at)
+
+
+def text_words(bert: Any) -> Any:
+    """What ``bert``'s serving graph splits words with: its pipeline's own (a LiteRT export's
+    [`LiteRTWords`][bert_hub.export.words.LiteRTWords]) or [`TextWords`][bert_hub.finetune.tasks.words.TextWords]."""
+    return getattr(bert, "words", None) or TextWords()
 
 
 def to_characters(texts: Any, byte_offsets: Any) -> Any:
