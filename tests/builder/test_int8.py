@@ -53,3 +53,15 @@ def test_an_int8_encoder_stays_close_to_float32(minilm):
     a, b = (o["pooled_output"].numpy() for o in outs)
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cos.min() >= 0.97
+
+
+def test_the_gelu_with_folded_scales_is_the_gelu_of_the_scaled_product(minilm):
+    from bert_hub.builder.encoder import GELU, _scaled_gelu
+
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.standard_normal((16, 64)).astype(np.float32) * 4)
+    scale = tf.constant(rng.uniform(1e-3, 2.0, 64).astype(np.float32))
+    want = GELU["exact"](x * scale).numpy()
+    np.testing.assert_allclose(_scaled_gelu(x, scale).numpy(), want, rtol=1e-5, atol=1e-6)
+    # the int8 block computes it so for the exact GELU (the embedded default's), and stays close to float32
+    assert minilm.fast_path().gelu == "exact"
