@@ -344,6 +344,30 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
+def litert_export(cli: Any, run: Path, out: Path) -> tuple[dict, Any]:
+    """``bert-hub export --model RUN --out OUT --json`` of a run, checked to succeed: its report and the file in
+    the LiteRT interpreter (the test is skipped without the LiteRT runtime)."""
+    pytest.importorskip(
+        "ai_edge_litert", reason="the LiteRT runtime (ai-edge-litert, the litert extra) is not installed"
+    )
+    from bert_hub.export.litert import LiteRTModel
+
+    rc, stdout, err = cli("export", "--model", str(run), "--out", str(out), "--json")
+    assert rc == 0, err
+    return json.loads(stdout), LiteRTModel(out)
+
+
+def assert_same_outputs(got: dict[str, Any], expected: dict[str, Any], atol: float, note: Any = None) -> None:
+    """A LiteRT file's outputs (NumPy) against a SavedModel signature's (tensors): the same keys, floats
+    within ``atol``, every other value equal."""
+    assert sorted(got) == sorted(expected), note
+    for key, value in expected.items():
+        if value.dtype.is_floating:
+            np.testing.assert_allclose(got[key], value.numpy(), atol=atol, err_msg=f"{key} {note}")
+        else:
+            assert got[key].tolist() == value.numpy().tolist(), (key, note)
+
+
 @pytest.fixture(scope="session")
 def trained_classifier(tiny_bundle: Path, session_dir: Path) -> Path:
     """A spam classifier fine-tuned for one epoch on the tiny model (its run folder)."""

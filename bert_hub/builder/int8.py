@@ -60,7 +60,7 @@ class Int8Kernel:
     Attributes:
         values: the int8 values, ``[in, out]``.
         scales: float32 ``[out]``: column ``j`` of the kernel is ``values[:, j] * scales[j]``.
-        column_sums: float32 ``[out]``: ``sum_k values[k, j]``, for the zero point's share.
+        column_sums: float32 ``[out]``: ``sum_k values[k, j]``, for the activations' minimum's share.
         input_scales: float32 ``[in]``, what each input channel is multiplied by before it is quantized
             (``1 / s``, see the module docstring), or ``None``.
     """
@@ -160,15 +160,15 @@ def int8_product(
 
 def check_int8_kernels() -> None:
     """Raises `InputError` when this TensorFlow cannot run the int8 kernel (its oneDNN kernels are off)."""
-    try:
+    try:  # rows with a negative minimum and a bias: every term of the kernel's bias is checked
         out = int8_matmul(
-            tf.ones([1, 2]),
-            tf.zeros([1]),
-            int8=tf.ones([2, 1], tf.int8),
-            scale=tf.ones([1]),
-            column_sum=tf.constant([2.0]),
+            tf.constant([[-1.0, 2.0]]),
+            tf.constant([0.5]),
+            int8=tf.constant([[1], [3]], tf.int8),
+            scale=tf.constant([0.5]),
+            column_sum=tf.constant([4.0]),
         )
-        ok = abs(float(out[0, 0]) - 2.0) < 0.05
+        ok = abs(float(out[0, 0]) - 3.0) < 0.05  # (-1 * 1 + 2 * 3) * 0.5 + 0.5
     except (tf.errors.OpError, ValueError):
         ok = False
     if not ok:

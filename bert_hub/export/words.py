@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from bert_hub.finetune.tasks.words import KEPT_DELIMITERS, SPACE, WordSplit
+from bert_hub.finetune.tasks.words import KEPT_DELIMITERS, WORD_DELIMITERS, WordSplit
 
 _BLOCK = 256
 """Code points per block of the two-level class table."""
@@ -51,16 +51,19 @@ def char_classes() -> tuple[np.ndarray, np.ndarray]:
     """The class of every code point (`_WORD`, `_SPACE`, `_KEPT`) as the word regex decides it, as a
     two-level table: ``(block_of [0x110000 / 256], blocks [distinct blocks * 256])``.
 
-    Built by matching the regex on each code point (about a second, once a process); surrogates, which
-    UTF-8 cannot hold, are in words.
+    Built by splitting each code point followed by ``a`` with the very split the SavedModels run
+    (``tensorflow_text.regex_split_with_offsets``, whose Unicode tables decide): two words, it is a word
+    of its own; one starting after it, whitespace; else a word character. About a second, once a process;
+    surrogates, which UTF-8 cannot hold, and NUL, where the split stops reading, are word characters.
     """
     points = np.arange(0x110000, dtype=np.int32)
-    points = np.where((points >= 0xD800) & (points <= 0xDFFF), ord("a"), points)
+    points = np.where(((points >= 0xD800) & (points <= 0xDFFF)) | (points == 0), ord("b"), points)
     chars = tf.strings.unicode_encode(tf.RaggedTensor.from_tensor(points[:, np.newaxis]), "UTF-8")
-    space = tf.strings.regex_full_match(chars, SPACE).numpy()
-    kept = tf.strings.regex_full_match(chars, KEPT_DELIMITERS).numpy()
-    classes = np.where(space, _SPACE, np.where(kept, _KEPT, _WORD)).astype(np.int32).reshape(-1, _BLOCK)
-    blocks, block_of = np.unique(classes, axis=0, return_inverse=True)
+    words, starts, _ = tf_text.regex_split_with_offsets(chars + "a", WORD_DELIMITERS, KEPT_DELIMITERS)
+    count = words.row_lengths().numpy()
+    first = starts.to_tensor(0)[:, 0].numpy() if starts.flat_values.shape[0] else np.zeros(len(count), np.int64)
+    classes = np.where(count == 2, _KEPT, np.where((count == 1) & (first > 0), _SPACE, _WORD))
+    blocks, block_of = np.unique(classes.astype(np.int32).reshape(-1, _BLOCK), axis=0, return_inverse=True)
     return block_of.reshape(-1).astype(np.int32), blocks.reshape(-1).astype(np.int32)
 
 

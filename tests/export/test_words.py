@@ -104,3 +104,9 @@ def test_the_split_runs_in_the_litert_interpreter(words_file, regex_words, texts
         assert [w.decode() for w in got["words"][i][:n]] == [w.decode() for w in expected.words[i].numpy()]
         assert got["start"][i][:n].tolist() == expected.starts[i].numpy().tolist()
         assert got["end"][i][:n].tolist() == expected.ends[i].numpy().tolist()
+
+
+def test_both_splits_read_a_text_up_to_its_first_nul(regex_words, litert_words):
+    texts = tf.constant(["ab\x00cd ef", "\x00x", "a b"])
+    for words in (regex_words, litert_words):
+        assert words.split(texts).words.to_list() == [[b"ab"], [], [b"a", b"b"]]

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import one_error_line, python_json, run
+from conftest import assert_same_outputs, litert_export, one_error_line, python_json, run
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bert_hub.core.errors import ConfigError, InputError
 from bert_hub.explore.samples import PEOPLE, PLACES, squad_examples, write_squad
@@ -96,6 +98,45 @@ def test_windows_cover_the_context_with_the_stride():
     assert q.to_list() == [[1, 2]] * 4 + [[4]]
     assert c.to_list()[:4] == [list(range(100 + s, min(125, 111 + s))) for s in (0, 5, 10, 15)]
     assert c.to_list()[4] == [7, 8]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    questions=st.lists(st.integers(0, 12), min_size=0, max_size=4),
+    contexts=st.lists(st.integers(0, 50), min_size=4, max_size=4),
+    seq_length=st.integers(12, 40),
+    stride=st.integers(1, 12),
+    max_query=st.integers(1, 8),
+)
+def test_windows_are_run_squads_windows(questions, contexts, seq_length, stride, max_query):
+    # BERT's run_squad rule, one example at a time: the question cut to max_query, the context read from 0 in
+    # steps of stride until a window reaches its end, each window as long as the room left
+    contexts = contexts[: len(questions)]
+    question = [list(range(1, n + 1)) for n in questions]
+    context = [list(range(100 * (i + 1), 100 * (i + 1) + n)) for i, n in enumerate(contexts)]
+    want = []
+    for i, (q, c) in enumerate(zip(question, context)):
+        q = q[:max_query]
+        room = seq_length - 3 - len(q)
+        begin = 0
+        while True:
+            want.append((i, q, c[begin : begin + max(0, room)], begin))
+            if begin + room >= len(c):
+                break
+            begin += stride
+    got = windows(
+        tf.ragged.constant(question, dtype=tf.int32, ragged_rank=1, row_splits_dtype=tf.int64)
+        if question
+        else tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64)),
+        tf.ragged.constant(context, dtype=tf.int32, ragged_rank=1, row_splits_dtype=tf.int64)
+        if context
+        else tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64)),
+        seq_length=seq_length,
+        stride=stride,
+        max_query=max_query,
+    )
+    example, q, c, start = (t.to_list() if isinstance(t, tf.RaggedTensor) else t.numpy().tolist() for t in got)
+    assert list(zip(example, q, c, start)) == want
 
 
 def test_an_answer_crossing_a_window_boundary_trains_only_where_it_is_whole(minilm):
@@ -309,26 +350,15 @@ CONTEXTS = [
 
 
 def test_an_answerer_exports_to_litert_and_answers_as_its_saved_model(qa_run, cli, tmp_path):
-    pytest.importorskip(
-        "ai_edge_litert", reason="the LiteRT runtime (ai-edge-litert, the litert extra) is not installed"
-    )
-    from bert_hub.export.litert import LiteRTModel
-
     out = qa_run[0]
-    rc, stdout, _ = cli("export", "--model", str(out), "--out", str(tmp_path / "qa.tflite"), "--json")
-    assert rc == 0 and json.loads(stdout)["signatures"] == ["serving_default"]
-    model = LiteRTModel(tmp_path / "qa.tflite")
+    report, model = litert_export(cli, out, tmp_path / "qa.tflite")
+    assert report["signatures"] == ["serving_default"]
     saved = tf.saved_model.load(str(out / "model")).signatures["serving_default"]
     assert model.signatures["serving_default"]["inputs"] == ["context", "question"]
     for n in (len(QUESTIONS), 1, 0):
         got = model(question=np.array(QUESTIONS[:n], dtype=object), context=np.array(CONTEXTS[:n], dtype=object))
         expected = saved(question=tf.constant(QUESTIONS[:n], tf.string), context=tf.constant(CONTEXTS[:n], tf.string))
-        assert sorted(got) == sorted(expected)
-        for key, value in expected.items():
-            if value.dtype.is_floating:
-                np.testing.assert_allclose(got[key], value.numpy(), atol=1e-3, err_msg=key)
-            else:
-                assert got[key].tolist() == value.numpy().tolist(), key
+        assert_same_outputs(got, expected, atol=1e-3, note=n)
     assert (
         model(question=np.array(["Where does Alice live?"]), context=np.array([CONTEXTS[0]]))["answer"][0] == b"Paris"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import one_error_line, python_json, run
+from conftest import assert_same_outputs, litert_export, one_error_line, python_json, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -288,27 +288,16 @@ TAGGED_TEXTS = [
 
 
 def test_a_tagger_exports_to_litert_and_tags_as_its_saved_model(ner_run, cli, tmp_path):
-    pytest.importorskip(
-        "ai_edge_litert", reason="the LiteRT runtime (ai-edge-litert, the litert extra) is not installed"
-    )
-    from bert_hub.export.litert import WORD_OPS, LiteRTModel
+    from bert_hub.export.litert import WORD_OPS
 
     out = ner_run[0]
-    rc, stdout, _ = cli("export", "--model", str(out), "--out", str(tmp_path / "ner.tflite"), "--json")
-    report = json.loads(stdout)
-    assert rc == 0 and report["signatures"] == ["serving_default", "tag_words"]
-    assert set(WORD_OPS) <= set(report["custom_ops"])
-    model = LiteRTModel(tmp_path / "ner.tflite")
+    report, model = litert_export(cli, out, tmp_path / "ner.tflite")
+    assert report["signatures"] == ["serving_default", "tag_words"] and set(WORD_OPS) <= set(report["custom_ops"])
     saved = tf.saved_model.load(str(out / "model")).signatures
     assert model.signatures["serving_default"]["outputs"] == sorted(saved["serving_default"].structured_outputs)
     for texts in (TAGGED_TEXTS, TAGGED_TEXTS[:2], ["", ""], []):
         got = model(text=np.array(texts, dtype=object))
-        expected = saved["serving_default"](text=tf.constant(texts, tf.string))
-        for key, value in expected.items():
-            if value.dtype.is_floating:
-                np.testing.assert_allclose(got[key], value.numpy(), atol=1e-4, err_msg=key)
-            else:
-                assert got[key].tolist() == value.numpy().tolist(), (key, texts)
+        assert_same_outputs(got, saved["serving_default"](text=tf.constant(texts, tf.string)), atol=1e-4, note=texts)
     words = np.array([["Alice", "Smith", "lives", "in", "Paris"], ["Bob", "", "", "", ""]], dtype=object)
     got = model("tag_words", words=words)
     expected = saved["tag_words"](words=tf.constant(words.tolist()))

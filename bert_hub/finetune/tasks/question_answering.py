@@ -230,15 +230,16 @@ def windows(question: Any, context: Any, *, seq_length: int, stride: int, max_qu
     window = tf.range(tf.size(example, out_type=tf.int64))
     start = (window - tf.gather(tf.cumsum(count, exclusive=True), example)) * stride
     size = tf.maximum(zero, tf.minimum(tf.gather(room, example), tf.gather(length, example) - start))
-    first = tf.gather(context.row_starts(), example) + start
-    widest = tf.reduce_max(tf.concat([size, [zero]], 0))
+    # each window's pieces read from the flat context at [first, first + size), as int32 indexes (training
+    # windows a whole data set at once)
+    first = tf.cast(tf.gather(context.row_starts(), example) + start, tf.int32)
+    widest = tf.reduce_max(tf.concat([tf.cast(size, tf.int32), [0]], 0))
     pieces = tf.concat([context.flat_values, tf.zeros([1], context.dtype)], 0)  # (a 0 to read: no context)
-    at = tf.minimum(first[:, tf.newaxis] + tf.range(widest)[tf.newaxis, :], tf.size(pieces, out_type=tf.int64) - 1)
+    at = tf.minimum(first[:, tf.newaxis] + tf.range(widest)[tf.newaxis, :], tf.size(pieces) - 1)
+    questions = question.to_tensor(0, shape=[None, max_query])  # (cut to max_query pieces)
     return (
         example,
-        tf.RaggedTensor.from_tensor(
-            tf.gather(question.to_tensor(0), example), lengths=tf.gather(question_length, example)
-        ),
+        tf.RaggedTensor.from_tensor(tf.gather(questions, example), lengths=tf.gather(question_length, example)),
         tf.RaggedTensor.from_tensor(tf.gather(pieces, at), lengths=size),
         start,
     )
@@ -649,7 +650,8 @@ def _floordiv(a: Any, b: Any) -> Any:
 
 
 def _at(ragged: Any, index: Any) -> Any:
-    """``ragged[i][index[i]]`` for every row ``i`` (0 where the index is outside the row)."""
+    """``ragged[i][index[i]]`` for every row ``i``: 0 past the row's end, its first item below 0 (callers
+    mask what they read for a row without an answer)."""
     import tensorflow as tf
 
     dense = tf.pad(ragged.to_tensor(0), [[0, 0], [0, 1]])
