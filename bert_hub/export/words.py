@@ -61,7 +61,7 @@ def char_classes() -> tuple[np.ndarray, np.ndarray]:
     chars = tf.strings.unicode_encode(tf.RaggedTensor.from_tensor(points[:, np.newaxis]), "UTF-8")
     words, starts, _ = tf_text.regex_split_with_offsets(chars + "a", WORD_DELIMITERS, KEPT_DELIMITERS)
     count = words.row_lengths().numpy()
-    first = starts.to_tensor(0)[:, 0].numpy() if starts.flat_values.shape[0] else np.zeros(len(count), np.int64)
+    first = starts.to_tensor(0)[:, 0].numpy()  # (every row has a word: the "a")
     classes = np.where(count == 2, _KEPT, np.where((count == 1) & (first > 0), _SPACE, _WORD))
     blocks, block_of = np.unique(classes.astype(np.int32).reshape(-1, _BLOCK), axis=0, return_inverse=True)
     return block_of.reshape(-1).astype(np.int32), blocks.reshape(-1).astype(np.int32)

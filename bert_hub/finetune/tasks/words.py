@@ -54,11 +54,9 @@ _CJK = "|".join(
         ("2F800", "2FA1F"),
     )
 )
-SPACE = r"\s"
-"""Whitespace: between words, in none."""
 KEPT_DELIMITERS = rf"{_PUNCTUATION}|{_CJK}"
 """Characters that are words of their own."""
-WORD_DELIMITERS = rf"{SPACE}+|{KEPT_DELIMITERS}"
+WORD_DELIMITERS = rf"\s+|{KEPT_DELIMITERS}"
 """Where words end (whitespace is dropped; the rest are kept as words)."""
 
 
@@ -69,7 +67,6 @@ def split_words(texts: Any) -> tuple[Any, Any, Any]:
         ``(words, starts, ends)``: RaggedTensors ``[batch, (words)]`` of
         ``tf.string``, and ``int64`` character offsets (``end`` exclusive).
     """
-
     split = TextWords().split(texts)
     return split.words, split.starts, split.ends
 
