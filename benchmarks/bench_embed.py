@@ -472,8 +472,8 @@ def main() -> None:
 
     import numpy as np
 
+    from bert_hub.core.cpu import cpu_supports_bf16
     from bert_hub.runtime.calibration import cpu_signature
-    from bert_hub.runtime.precision import cpu_supports_bf16
 
     work = Path(args.work).absolute()
     work.mkdir(parents=True, exist_ok=True)

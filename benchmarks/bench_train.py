@@ -216,9 +216,9 @@ def main() -> None:
 
     if args.data is None:
         parser.error("the following arguments are required: --data")
+    from bert_hub.core.cpu import cpu_supports_bf16
     from bert_hub.hub.embedded import checkpoint_dir
     from bert_hub.runtime.calibration import cpu_signature
-    from bert_hub.runtime.precision import cpu_supports_bf16
 
     checkpoint = args.checkpoint or checkpoint_dir("all-MiniLM-L6-v2")
     engines = args.engines.split(",") if args.engines else list(OURS[:1]) + (list(PEERS) if args.peers else [])

@@ -49,9 +49,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from bert_hub.builder.int8 import INT8_PARTS, Int8Kernel, int8_matmul, int8_product
+from bert_hub.builder.int8 import GELU_MINIMUM, INT8_PARTS, Int8Kernel, int8_matmul
 from bert_hub.builder.weights import check_weights, has_mlm, weight_shapes
 from bert_hub.core.config import Architecture
+from bert_hub.core.cpu import cpu_supports_bf16
 from bert_hub.core.interface import INPUT_KEYS, MLM_POSITIONS_KEY, select, serving_output_names
 
 LAYER_NORM_EPSILON = 1e-12
@@ -67,12 +68,6 @@ def _gelu(x: tf.Tensor) -> tf.Tensor:
     # The exact (erf) GELU, written in the op order TensorFlow's oneDNN remapper
     # fuses into the matmul before it (MatMul + BiasAdd + GeluExact: one pass).
     return ((tf.math.erf(x * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5) * x
-
-
-def _scaled_gelu(x: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
-    # _gelu(x * scale) for a per-column scale (an int8 product's), the scale folded into the GELU's own
-    # multiplies: one pass over x fewer.
-    return ((tf.math.erf(x * (scale * (1.0 / math.sqrt(2.0)))) + 1.0) * (scale * 0.5)) * x
 
 
 _GELU_TANH_CUBIC = 0.044715
@@ -254,6 +249,7 @@ class EncoderModule(tf.Module):
             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
         )
         self._traced_block: tf.types.experimental.PolymorphicFunction | None = None  # see for_inference
+        self.attention_dtype = tf.float32  # see for_inference (int8)
         # See _trace_block_once. Held out of the SavedModel's objects: a tf.function attribute would be saved
         # as a function of the module (its graph is in the training function's already).
         self._training = _Unsaved(self._trace_block_once())
@@ -287,7 +283,9 @@ class EncoderModule(tf.Module):
         ``int8``: the Transformer blocks' matmuls (query, key and value as one,
         the attention output, the feed-forward pair) run in int8, their kernels
         quantized once per output column ([`Int8Kernel`][bert_hub.builder.int8.Int8Kernel]);
-        the rest stays float32.
+        the attention between them (scores, softmax, context) in bfloat16 where the
+        CPU computes it natively (AMX, AVX512-BF16; `bert_hub.core.cpu.cpu_supports_bf16`),
+        else float32; layer norm and the residual stream stay float32.
 
         ``litert``: only ops LiteRT has as builtins (for
         [`bert_hub.export.litert`][bert_hub.export.litert]): layer norm in the plain form, GELU as
@@ -305,6 +303,7 @@ class EncoderModule(tf.Module):
         module = cls(arch, {**weights, **kernels}, dropout_rate=0.0, attention_dropout_rate=0.0)
         if int8:
             module.weights.update(_int8_kernels(arch, weights))
+            module.attention_dtype = tf.bfloat16 if cpu_supports_bf16() else tf.float32
         module.layer_norm = _layer_norm_for_xla if xla or litert else _layer_norm
         if litert:
             approximate = arch.gelu == "tanh"
@@ -386,16 +385,27 @@ class EncoderModule(tf.Module):
         training: bool,
         bias_shape: list[int] | None = None,
         gelu: bool = False,
+        residual: tf.Tensor | None = None,
+        dtype: tf.DType = tf.float32,
     ) -> tf.Tensor:
         """`_linear` with the kernel ``prefix/kernel`` of ``w``, or its int8 form when ``w`` holds one;
-        ``gelu``: the GELU of that (as ``self.gelu``)."""
+        ``gelu``: the GELU of that (as ``self.gelu``); ``residual`` (inference): added to the result
+        (in ``shape``), inside the int8 kernel. The feed-forward output's rows are a GELU's (``output``).
+        ``dtype``: the int8 kernel's result type (the float path's is its inputs')."""
         if f"{prefix}/kernel_int8" in w:
             parts = {part: _read(w[f"{prefix}/kernel_{part}"]) for part in INT8_PARTS if f"{prefix}/kernel_{part}" in w}
-            if gelu and self.gelu is _gelu:  # the column scales folded into the GELU's own multiplies: one pass less
-                out = _scaled_gelu(int8_product(rows, bias, **parts), parts["scale"])
-            else:
-                out = int8_matmul(rows, bias, **parts)
-                out = self.gelu(out) if gelu else out
+            activation = next((form for form, f in GELU.items() if gelu and f is self.gelu), None)
+            out = int8_matmul(
+                rows,
+                bias,
+                **parts,
+                activation=activation,
+                residual=None if residual is None else tf.reshape(residual, [-1, parts["int8"].shape[1]]),
+                minimum=GELU_MINIMUM if prefix == "output" else None,
+                dtype=dtype,
+            )
+            if gelu and activation is None:
+                out = self.gelu(out)
             return out if shape is None else tf.reshape(out, shape)
         if gelu:
             return self.gelu(self._project(rows, w, prefix, bias, shape, training, bias_shape))
@@ -403,7 +413,8 @@ class EncoderModule(tf.Module):
         adapter = self._adapter(w, QKV if prefix == "attention/qkv" else (prefix,))
         if adapter is not None:
             adapter = (*adapter, self.lora_scale)
-        return self._linear(rows, kernel, bias, shape, training, bias_shape, adapter)
+        out = self._linear(rows, kernel, bias, shape, training, bias_shape, adapter)
+        return out if residual is None else out + residual
 
     def _adapter(self, w: Mapping[str, tf.Variable | Reshaped], parts: tuple[str, ...]) -> Any:
         """The LoRA adapter ``(A, B)`` of the matmul whose kernels are ``parts`` side by side (query, key and
@@ -447,8 +458,14 @@ class EncoderModule(tf.Module):
         return x * dropout_mask(tf.shape(x), rate, tf.random.experimental.stateless_fold_in(seed, site), x.dtype)
 
     def _attention(
-        self, x: tf.Tensor, bias: tf.Tensor, w: Mapping[str, tf.Variable | Reshaped], seed: tf.Tensor | None
+        self,
+        x: tf.Tensor,
+        bias: tf.Tensor,
+        w: Mapping[str, tf.Variable | Reshaped],
+        seed: tf.Tensor | None,
+        residual: tf.Tensor | None = None,
     ) -> tf.Tensor:
+        """Self-attention over ``x`` (``residual``, inference: added to its output projection)."""
         batch, length = tf.shape(x)[0], tf.shape(x)[1]
         heads, size = self.arch.heads, self.arch.head_size
 
@@ -462,6 +479,7 @@ class EncoderModule(tf.Module):
             [batch, length, 3, heads, size],
             seed is not None,
             bias_shape=[3, heads, size],
+            dtype=self.attention_dtype,
         )
         stacked = tf.transpose(qkv, [2, 0, 3, 1, 4])
         q, k, v = (stacked[0], stacked[1], stacked[2]) if self.slice_qkv else tf.unstack(stacked)
@@ -475,18 +493,25 @@ class EncoderModule(tf.Module):
             _float32(w["attention/output/bias"]),
             [batch, length, self.arch.hidden],
             seed is not None,
+            residual=residual,
         )
 
     def _block(
         self, x: tf.Tensor, bias: tf.Tensor, w: Mapping[str, tf.Variable | Reshaped], seed: tf.Tensor | None
     ) -> tf.Tensor:
         """One Transformer block over its weights ``w`` (named within the layer: `_layer_weights`);
-        dropout drawn from ``seed`` when training, none without it."""
-        attn = self._dropout(self._attention(x, bias, w, seed), self.dropout_rate, seed, 2)
-        x = self.layer_norm(x + attn, w["attention_layer_norm/gamma"], w["attention_layer_norm/beta"])
+        dropout drawn from ``seed`` when training, none without it.
+
+        For inference the residual stream goes into the output projections, which add it (inside the
+        kernel, in int8)."""
+        training = seed is not None
+        if training:
+            x = x + self._dropout(self._attention(x, bias, w, seed), self.dropout_rate, seed, 2)
+        else:
+            x = self._attention(x, bias, w, seed, residual=x)
+        x = self.layer_norm(x, w["attention_layer_norm/gamma"], w["attention_layer_norm/beta"])
         # The feed-forward part stays 2-D for inference, so GELU fuses into its matmul (training: see _linear).
         inner = w["intermediate/kernel"].shape[1]
-        training = seed is not None
         g = self._project(
             tf.reshape(x, [-1, self.arch.hidden]),
             w,
@@ -496,9 +521,13 @@ class EncoderModule(tf.Module):
             training,
             gelu=True,
         )
-        h = self._project(tf.reshape(g, [-1, inner]), w, "output", _float32(w["output/bias"]), tf.shape(x), training)
-        h = self._dropout(h, self.dropout_rate, seed, 3)
-        return self.layer_norm(x + h, w["output_layer_norm/gamma"], w["output_layer_norm/beta"])
+        output = _float32(w["output/bias"])
+        if training:
+            h = self._project(tf.reshape(g, [-1, inner]), w, "output", output, tf.shape(x), training)
+            h = x + self._dropout(h, self.dropout_rate, seed, 3)
+        else:
+            h = self._project(tf.reshape(g, [-1, inner]), w, "output", output, tf.shape(x), training, residual=x)
+        return self.layer_norm(h, w["output_layer_norm/gamma"], w["output_layer_norm/beta"])
 
     def encode(self, inputs: Mapping[str, tf.Tensor], training: bool = False) -> dict:
         """The four outputs (``encoder_outputs``, ``sequence_output``, ``pooled_output``, ``default``) of the three
@@ -518,6 +547,7 @@ class EncoderModule(tf.Module):
         x = self.layer_norm(x, w["embeddings/layer_norm/gamma"], w["embeddings/layer_norm/beta"])
         x = self._dropout(x, self.dropout_rate, step_seed, 0)
         bias = tf.expand_dims(tf.expand_dims((1.0 - mask) * MASK_BIAS, 1), 1)  # [batch, 1, 1, length]
+        bias = tf.cast(bias, self.attention_dtype)
         layers = []
         for i in range(self.arch.layers):
             w_i = self._layer_weights(i)

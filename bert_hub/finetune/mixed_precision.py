@@ -45,9 +45,10 @@ from typing import Any
 
 import numpy as np
 
+from bert_hub.core.cpu import cpu_supports_bf16
 from bert_hub.runtime import batching
 from bert_hub.runtime.calibration import MODES, Mode, allowed_modes, calibration_key, choose, time_calls
-from bert_hub.runtime.precision import cpu_supports_bf16, precision_scope
+from bert_hub.runtime.precision import precision_scope
 
 
 @dataclasses.dataclass(frozen=True)

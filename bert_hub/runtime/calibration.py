@@ -34,16 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from bert_hub.core.caches import cache_root, read_cache_file, write_cache_entry
+from bert_hub.core.cpu import cpu_flags, cpu_model, cpu_supports_bf16, onednn_isa_cap
 from bert_hub.core.errors import InputError
-from bert_hub.runtime.precision import (
-    PRECISIONS,
-    cpu_flags,
-    cpu_model,
-    cpu_supports_bf16,
-    kernels,
-    onednn_isa_cap,
-    weights_frozen,
-)
+from bert_hub.runtime.precision import PRECISIONS, kernels, weights_frozen
 
 CACHE_NAME = "calibration.json"
 """The cache file, in `bert_hub.core.caches.cache_root`."""

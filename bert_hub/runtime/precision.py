@@ -1,4 +1,4 @@
-"""Numeric precision: float32, or bfloat16 through oneDNN, and what the CPU computes natively.
+"""Numeric precision: float32, or bfloat16 through oneDNN (what the CPU computes natively: `bert_hub.core.cpu`).
 
 TensorFlow's bfloat16 path is oneDNN's auto-mixed-precision rewrite, a
 process-wide option; `precision_scope` sets it instead in the
@@ -21,11 +21,9 @@ Python API leaves it to the caller, and training refuses to run where it is
 on (`weights_frozen`).
 
 Examples:
-    >>> from bert_hub.runtime.precision import PRECISIONS, cpu_supports_bf16
+    >>> from bert_hub.runtime.precision import PRECISIONS
     >>> PRECISIONS
     ('auto', 'float32', 'bfloat16', 'int8')
-    >>> isinstance(cpu_supports_bf16(), bool)
-    True
 """
 
 from __future__ import annotations
@@ -36,8 +34,9 @@ import os
 import platform
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
+
+from bert_hub.core.cpu import cpu_flags
 
 PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 """``--precision`` choices (``int8`` for inference only: see `bert_hub.builder.int8`)."""
@@ -186,42 +185,3 @@ def _call_config(options: Any) -> Any:
     config = config_pb2.ConfigProto()
     config.ParseFromString(options.config_proto_serialized)
     return config
-
-
-@functools.lru_cache(maxsize=1)
-def _cpuinfo() -> dict[str, str]:
-    """The first processor's fields of ``/proc/cpuinfo`` (empty where there is none), read once."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return {}
-    fields: dict[str, str] = {}
-    for line in text.split("\n\n", 1)[0].splitlines():
-        name, _, value = line.partition(":")
-        fields.setdefault(name.strip(), value.strip())
-    return fields
-
-
-def cpu_model() -> str:
-    """The CPU's model name as Linux reports it (else what the platform module says)."""
-    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags as Linux reports them (empty elsewhere)."""
-    info = _cpuinfo()
-    return set((info.get("flags") or info.get("Features") or "").split())
-
-
-def onednn_isa_cap() -> str | None:
-    """``$ONEDNN_MAX_CPU_ISA``: oneDNN uses no instructions beyond it (set to try an older CPU's paths)."""
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
-    return cap if cap and cap not in ("ALL", "DEFAULT") else None
-
-
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bfloat16 (AVX512_BF16 or AMX-BF16) and oneDNN may use it."""
-    cap = onednn_isa_cap()
-    if cap is not None and not any(part in cap for part in ("BF16", "AMX", "FP16", "AVX10")):
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from conftest import python_json
 
+from bert_hub.core.cpu import cpu_supports_bf16
+
 RUN_GRAPH = """
 import json
-from bert_hub.runtime.precision import cpu_supports_bf16, enable_onednn
+from bert_hub.core.cpu import cpu_supports_bf16
+from bert_hub.runtime.precision import enable_onednn
 enable_onednn()
 import numpy as np, tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
@@ -59,8 +62,6 @@ print(json.dumps({f"{form} {'bf16' if bf16 else 'fp32'}": fused_ops(GELU[form], 
 
 
 def test_each_gelu_form_fuses_into_its_matmul_in_float32_and_bfloat16():
-    from bert_hub.runtime.precision import cpu_supports_bf16
-
     fused = python_json(SCRIPT)
     precisions = ("fp32", "bf16") if cpu_supports_bf16() else ("fp32",)
     assert sorted(fused) == sorted(f"{form} {p}" for form in ("exact", "tanh") for p in precisions), fused
@@ -103,7 +104,6 @@ def test_training_keeps_its_matmuls_apart_from_their_bias_adds():
     """Training reads its kernels as variables, where a MatMul fused with its bias runs as oneDNN's inner
     product, which in bfloat16 does not use AMX; so the block keeps the two apart when training (every
     block matmul plain, only the pooler's fused) and fuses them for inference (4 a layer and the pooler)."""
-    from bert_hub.runtime.precision import cpu_supports_bf16
 
     counts = python_json(TRAINING_SCRIPT)
     for precision in ("fp32", "bf16") if cpu_supports_bf16() else ("fp32",):

@@ -10,11 +10,12 @@ from conftest import onednn_packs_weights, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bert_hub.core.cpu import cpu_supports_bf16
 from bert_hub.core.errors import InputError
 from bert_hub.core.inputs import scan_text_file
 from bert_hub.runtime import batching
 from bert_hub.runtime.embedder import Embedder, EmbedStats
-from bert_hub.runtime.precision import cpu_supports_bf16, kernels, precision_scope
+from bert_hub.runtime.precision import kernels, precision_scope
 
 #: Where TensorFlow runs its matmuls through oneDNN (x86 Linux builds, unless switched off).
 #: Exact comparisons run in one fixed mode (the automatic one may be bfloat16 on this CPU).

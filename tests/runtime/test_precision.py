@@ -13,8 +13,8 @@ import time
 import pytest
 import tensorflow as tf
 
+from bert_hub.core.cpu import cpu_flags
 from bert_hub.runtime.precision import (
-    cpu_flags,
     enable_onednn,
     kernels,
     onednn_enabled,
