@@ -1,12 +1,13 @@
 """int8 matmuls for inference: kernels quantized per output channel, activations per call.
 
 A kernel ``W [in, out]`` is stored as int8 values ``q`` with one float32
-range per output column (``W[:, j] ≈ q[:, j] * range[j] / 127``, symmetric,
-``range[j] = max |W[:, j]|``), made once when the encoder is built for
+range per output column (``W[:, j] ≈ q[:, j] * range[j] / 127``, symmetric:
+``range[j] = max |W[:, j]|``, or ``127 / 63`` of it where the weights keep 7
+bits, see `weight_levels`), made once when the encoder is built for
 inference. At each call the activations are quantized as a whole to uint8
-with a zero point (their own minimum and maximum, zero included), and
-oneDNN computes the int8 product (AMX, VNNI or AVX2, what the CPU has) and
-returns float32.
+with a zero point (their own minimum, or a known lower bound such as a
+GELU's, and their maximum, zero included), and oneDNN computes the int8
+product (AMX, VNNI or AVX2, what the CPU has) and returns float32.
 
 Where an input's channels differ in size by design (a layer norm's output:
 channel ``k`` is about ``|gamma_k| + |beta_k|``), the few large channels
@@ -154,7 +155,8 @@ ACTIVATIONS = {"exact": "GeluExact", "tanh": "GeluApproximate"}
 """The activations `int8_matmul` applies in its kernel, by GELU form (an Architecture's ``gelu``)."""
 
 GELU_MINIMUM = -0.17
-"""A lower bound of both GELUs (their minimum is -0.16997, at -0.75): the ``minimum`` of rows a GELU made."""
+"""The ``minimum`` of rows a GELU made: the exact GELU's minimum is -0.169971 (at -0.75), the tanh form's
+-0.170041, which the quantization clamps by 4e-5 at most."""
 
 
 def int8_matmul(
@@ -264,9 +266,12 @@ def check_int8_kernels() -> None:
     Eigen's ``QuantizeV2``, which rounds the zero point to a whole step: the kernel's bias (``low *
     column_sum``) would be off by up to half a step of every row (cosine 0.96 instead of 0.99 on real SMS).
     """
-    from tensorflow.python.util import _pywrap_util_port  # where TensorFlow says whether its oneDNN kernels run
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # where TensorFlow says whether its oneDNN kernels run
 
-    ok = bool(_pywrap_util_port.IsMklEnabled())
+        ok = bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        ok = False
     try:  # rows with a negative minimum and a bias: every term of the kernel's bias is checked
         out = int8_matmul(
             tf.constant([[-1.0, 2.0]]),

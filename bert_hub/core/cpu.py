@@ -62,7 +62,14 @@ def cpu_has_int8_dot() -> bool:
     """True when the CPU multiplies int8 with 32-bit sums (AVX512-VNNI, AVX-VNNI or AMX-INT8) and oneDNN may
     use it; elsewhere (AVX2) oneDNN's uint8 x int8 product adds pairs into 16 bits (see
     `bert_hub.builder.int8.weight_levels`)."""
+    usable = {"avx512_vnni", "avx_vnni", "amx_int8"}
     cap = onednn_isa_cap()
-    if cap is not None and not any(part in cap for part in ("VNNI", "BF16", "AMX", "FP16", "AVX10")):
+    if cap is None or "AMX" in cap or "AVX10" in cap:
+        pass
+    elif cap.startswith("AVX512_CORE_"):  # _VNNI, _BF16, _FP16: AVX512-VNNI, and the AVX2 ISAs below
+        usable = {"avx512_vnni", "avx_vnni"}
+    elif cap.startswith("AVX2_VNNI"):
+        usable = {"avx_vnni"}
+    else:  # AVX2, AVX512_CORE and older: no int8 dot product
         return False
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
+    return bool(usable & cpu_flags())

@@ -67,7 +67,8 @@ class Mode:
 
     @property
     def int8(self) -> bool:
-        """Whether the Transformer's matmuls run in int8 (`bert_hub.builder.int8`; the rest in float32)."""
+        """Whether the Transformer's matmuls run in int8 (`bert_hub.builder.int8`; attention in bfloat16 where the
+        CPU has it, the rest in float32)."""
         return self.precision == "int8"
 
 

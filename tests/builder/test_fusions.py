@@ -104,7 +104,6 @@ def test_training_keeps_its_matmuls_apart_from_their_bias_adds():
     """Training reads its kernels as variables, where a MatMul fused with its bias runs as oneDNN's inner
     product, which in bfloat16 does not use AMX; so the block keeps the two apart when training (every
     block matmul plain, only the pooler's fused) and fuses them for inference (4 a layer and the pooler)."""
-
     counts = python_json(TRAINING_SCRIPT)
     for precision in ("fp32", "bf16") if cpu_supports_bf16() else ("fp32",):
         assert counts[f"inference {precision}"]["with bias"] == 4 * 2 + 1, counts
