@@ -34,8 +34,12 @@ if "BERT_HUB_TESTS_CACHE" not in os.environ:
 os.environ["BERT_HUB_CACHE"] = os.environ["BERT_HUB_TESTS_CACHE"]
 os.environ["KAGGLEHUB_CACHE"] = str(_SESSION_DIR / "kagglehub")
 os.environ["TFHUB_CACHE_DIR"] = str(_SESSION_DIR / "tfhub")
-#: The proxy settings the suite started with: for a helper that must reach the package registries.
-REGISTRY_PROXIES = {var: os.environ.get(var) for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
+#: The proxy settings the suite started with: for a helper that must reach the package registries. Kept in
+#: the environment for the xdist workers, which start from the main process's, where they are blocked already.
+if "BERT_HUB_TESTS_PROXIES" not in os.environ:
+    _proxies = {var: os.environ.get(var) for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
+    os.environ["BERT_HUB_TESTS_PROXIES"] = json.dumps(_proxies)
+REGISTRY_PROXIES: dict[str, str | None] = json.loads(os.environ["BERT_HUB_TESTS_PROXIES"])
 for var in REGISTRY_PROXIES:
     os.environ[var] = "http://127.0.0.1:9"  # nothing listens there: connections fail at once
 # Loopback stays direct: Beam's DirectRunner talks gRPC to its own workers on localhost.

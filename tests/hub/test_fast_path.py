@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import fcntl
 import functools
 import json
 import os
@@ -50,7 +51,9 @@ def _tool_python() -> str | None:
     VENV.parent.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in REGISTRY_PROXIES}
     env.update({k: v for k, v in REGISTRY_PROXIES.items() if v is not None})
-    proc = subprocess.run(["bash", str(TOOL / "setup.sh"), str(VENV)], capture_output=True, text=True, env=env)
+    with open(VENV.parent / "upstream-venv.lock", "w") as lock:  # one worker sets it up, the other waits
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.run(["bash", str(TOOL / "setup.sh"), str(VENV)], capture_output=True, text=True, env=env)
     if proc.returncode:
         raise RuntimeError(proc.stderr.strip()[-300:])
     return proc.stdout.strip().splitlines()[-1]
