@@ -37,9 +37,12 @@ scaling, the GELU and the residual add were separate passes over the
 product. On BERT-Base's feed-forward matmul at 384 rows it took 3.4 ms with
 its GELU, the fused kernel 2.0 ms (Xeon with AMX).
 
-The kernel is oneDNN's: TensorFlow runs it only with its oneDNN kernels on
-(``TF_ENABLE_ONEDNN_OPTS``, which the ``bert-hub`` program sets on x86 CPUs
-with AVX2; see [`bert_hub.runtime.precision.enable_onednn`][bert_hub.runtime.precision.enable_onednn]).
+int8 needs TensorFlow's oneDNN kernels on (``TF_ENABLE_ONEDNN_OPTS``, which
+the ``bert-hub`` program sets on x86 CPUs with AVX2; see
+[`bert_hub.runtime.precision.enable_onednn`][bert_hub.runtime.precision.enable_onednn]):
+with them off the fused kernel still runs, but Eigen's ``QuantizeV2`` rounds
+the rows' zero point to a whole step, which the kernel's bias does not
+expect (`check_int8_kernels` refuses).
 
 Examples:
     >>> import numpy as np, tensorflow as tf
