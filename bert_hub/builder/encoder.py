@@ -387,11 +387,12 @@ class EncoderModule(tf.Module):
         gelu: bool = False,
         residual: tf.Tensor | None = None,
         dtype: tf.DType = tf.float32,
+        minimum: float | None = None,
     ) -> tf.Tensor:
         """`_linear` with the kernel ``prefix/kernel`` of ``w``, or its int8 form when ``w`` holds one;
         ``gelu``: the GELU of that (as ``self.gelu``); ``residual`` (inference): added to the result
-        (in ``shape``), inside the int8 kernel. The feed-forward output's rows are a GELU's (``output``).
-        ``dtype``: the int8 kernel's result type (the float path's is its inputs')."""
+        (in ``shape``), inside the int8 kernel. ``dtype`` and ``minimum`` (a value no row is below) are for
+        the int8 kernel (`int8_matmul`): the float path's type is its inputs'."""
         if f"{prefix}/kernel_int8" in w:
             parts = {part: _read(w[f"{prefix}/kernel_{part}"]) for part in INT8_PARTS if f"{prefix}/kernel_{part}" in w}
             activation = next((form for form, f in GELU.items() if gelu and f is self.gelu), None)
@@ -401,7 +402,7 @@ class EncoderModule(tf.Module):
                 **parts,
                 activation=activation,
                 residual=None if residual is None else tf.reshape(residual, [-1, parts["int8"].shape[1]]),
-                minimum=GELU_MINIMUM if prefix == "output" else None,
+                minimum=minimum,
                 dtype=dtype,
             )
             if gelu and activation is None:
@@ -526,7 +527,8 @@ class EncoderModule(tf.Module):
             h = self._project(tf.reshape(g, [-1, inner]), w, "output", output, tf.shape(x), training)
             h = x + self._dropout(h, self.dropout_rate, seed, 3)
         else:
-            h = self._project(tf.reshape(g, [-1, inner]), w, "output", output, tf.shape(x), training, residual=x)
+            rows = tf.reshape(g, [-1, inner])  # a GELU's: its minimum is their int8 zero point
+            h = self._project(rows, w, "output", output, tf.shape(x), training, residual=x, minimum=GELU_MINIMUM)
         return self.layer_norm(h, w["output_layer_norm/gamma"], w["output_layer_norm/beta"])
 
     def encode(self, inputs: Mapping[str, tf.Tensor], training: bool = False) -> dict:
